@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The server is single-threaded by design (one event loop owns the keyspace), with a small
+// thread pool reached only through explicit queues, so the targets use Swift 5 language mode:
+// strict-concurrency checking would add ceremony without adding safety to that model.
+let package = Package(
+    name: "Needletail",
+    products: [
+        .executable(name: "needletail-server", targets: ["needletail-server"]),
+        .library(name: "Needletail", targets: ["Needletail"]),
+    ],
+    targets: [
+        .target(name: "CSystem", path: "Sources/CSystem"),
+        .target(
+            name: "Needletail",
+            dependencies: ["CSystem"],
+            path: "Sources/Needletail"
+        ),
+        .executableTarget(name: "needletail-server", dependencies: ["Needletail"], path: "Sources/needletail-server"),
+        .testTarget(
+            name: "NeedletailTests",
+            dependencies: ["Needletail"],
+            path: "Tests/NeedletailTests"
+        ),
+        .systemLibrary(name: "CHiredis", path: "IntegrationTests/CHiredis", pkgConfig: "hiredis",
+                       providers: [.apt(["libhiredis-dev"])]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CHiredis", "Needletail"], path: "IntegrationTests/Tests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,164 @@
+#define _GNU_SOURCE
+#include "csystem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cs_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cs_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int cs_set_int_sockopt(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+int cs_tcp_listen(const char *host, int *port, int backlog) {
+    struct addrinfo hints, *res, *p;
+    char portstr[16];
+    int fd = -1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+    const char *node = host;
+    if (strcmp(host, "*") == 0) { node = NULL; hints.ai_family = AF_INET; }
+    else if (strcmp(host, "::*") == 0) { node = NULL; hints.ai_family = AF_INET6; }
+    else hints.ai_family = AF_UNSPEC;
+    snprintf(portstr, sizeof(portstr), "%d", *port);
+    int rc = getaddrinfo(node, portstr, &hints, &res);
+    if (rc != 0) { errno = EINVAL; return -1; }
+    for (p = res; p != NULL; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, p->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (p->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, backlog) == 0) break;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET) *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            else *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    return fd;
+}
+
+int cs_unix_listen(const char *path, unsigned perm, int backlog) {
+    struct sockaddr_un sa;
+    if (strlen(path) >= sizeof(sa.sun_path)) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (perm) chmod(path, perm);
+    return fd;
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *addr, size_t addrlen) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+        port = ntohs(s->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+        port = ntohs(s->sin6_port);
+    }
+    snprintf(addr, addrlen, "%s:%d", ip, port);
+}
+
+int cs_accept(int lfd, char *addr, size_t addrlen, int *is_unix) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd;
+    do {
+        fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -1;
+    *is_unix = ss.ss_family == AF_UNIX;
+    if (*is_unix) snprintf(addr, addrlen, "/unixsocket:0");
+    else format_addr(&ss, addr, addrlen);
+    return fd;
+}
+
+int cs_sockname(int fd, char *addr, size_t addrlen) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    format_addr(&ss, addr, addrlen);
+    return 0;
+}
+
+static volatile sig_atomic_t shutdown_signal = 0;
+static int signal_wake_fd = -1;
+
+static void on_shutdown_signal(int sig) {
+    int saved = errno;
+    shutdown_signal = sig;
+    if (signal_wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t ignored = write(signal_wake_fd, &one, sizeof(one));
+        (void)ignored;
+    }
+    errno = saved;
+}
+
+void cs_install_signal_handlers(int wake_fd) {
+    signal_wake_fd = wake_fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_shutdown_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cs_take_shutdown_signal(void) {
+    int s = shutdown_signal;
+    shutdown_signal = 0;
+    return s;
+}
+
+uint64_t cs_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, rss = 0;
+    int n = fscanf(f, "%lu %lu", &size, &rss);
+    fclose(f);
+    if (n != 2) return 0;
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}

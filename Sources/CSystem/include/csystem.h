@@ -1,0 +1,44 @@
+// Thin C shim for what Glibc does not export to Swift: epoll, eventfd, a few socket helpers.
+#ifndef NEEDLETAIL_CSYSTEM_H
+#define NEEDLETAIL_CSYSTEM_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdint.h>
+
+/// epoll_event is packed on x86_64, which Swift cannot import field by field reliably: accessors.
+static inline uint32_t cs_epoll_event_events(const struct epoll_event *e) { return e->events; }
+static inline uint64_t cs_epoll_event_data(const struct epoll_event *e) { return e->data.u64; }
+static inline size_t cs_epoll_event_size(void) { return sizeof(struct epoll_event); }
+
+int cs_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+
+/// Sets O_NONBLOCK (and FD_CLOEXEC). Returns 0 or -1 with errno set.
+int cs_set_nonblocking(int fd);
+int cs_set_int_sockopt(int fd, int level, int name, int value);
+
+/// Binds and listens on a TCP address ("127.0.0.1", "::1", "*", "0.0.0.0", "::"); returns the fd or -1.
+/// `*port` may be 0 (ephemeral); on success it holds the bound port.
+int cs_tcp_listen(const char *host, int *port, int backlog);
+/// Binds and listens on a Unix socket path with the given permissions (0 = leave as is).
+int cs_unix_listen(const char *path, unsigned perm, int backlog);
+/// Accepts a connection, non-blocking + cloexec. Writes "ip:port" (or path) into `addr`.
+int cs_accept(int lfd, char *addr, size_t addrlen, int *is_unix);
+/// "ip:port" of the local end of a socket.
+int cs_sockname(int fd, char *addr, size_t addrlen);
+
+/// Installs handlers that set a flag for SIGTERM/SIGINT and write to `wake_fd`; ignores SIGPIPE.
+void cs_install_signal_handlers(int wake_fd);
+/// Returns the last shutdown signal received (0 if none) and clears it.
+int cs_take_shutdown_signal(void);
+
+/// Resident set size in bytes from /proc/self/statm, or 0.
+uint64_t cs_rss_bytes(void);
+
+#endif

@@ -1,0 +1,2 @@
+import Needletail
+print(MemoryLayout<ByteString>.size, MemoryLayout<ByteString>.stride)
