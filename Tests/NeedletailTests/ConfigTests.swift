@@ -617,6 +617,29 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(Config.absolutePath(" x.conf\n"), ConfigSyntax.currentDirectory() + "/x.conf")
     }
 
+    func testConfigFromStandardInput() throws {
+        // Point fd 0 at a pipe holding a config, as `echo 'port 7123' | needletail-server - --timeout 2`.
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        let text = "port 7123\nmaxmemory 128mb\n"
+        _ = text.withCString { Glibc.write(fds[1], $0, strlen($0)) }
+        close(fds[1])
+        let saved = dup(0)
+        dup2(fds[0], 0)
+        close(fds[0])
+        clearerr(stdin)
+        defer {
+            dup2(saved, 0)
+            close(saved)
+            clearerr(stdin)
+        }
+        let c = try run(["-", "--timeout", "2"])
+        XCTAssertTrue(c.readsConfigFromStdin)
+        XCTAssertEqual(c.port, 7123)
+        XCTAssertEqual(c.maxmemory, 128 << 20)
+        XCTAssertEqual(c.timeout, 2)
+    }
+
     func testVersionAndHelp() throws {
         guard case .printVersion(let v) = try Config.parse(commandLine: ["needletail-server", "-v"]) else { return XCTFail() }
         XCTAssertEqual(v, "Needletail server v=7.2.4 sha=00000000:0 malloc=libc bits=64 build=0\n")
