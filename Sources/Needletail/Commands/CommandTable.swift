@@ -1,0 +1,138 @@
+/// The command table: one declarative entry per command (and per subcommand of container commands such as
+/// CLIENT or CONFIG). It drives dispatch, the arity and unknown-command errors, COMMAND / COMMAND INFO /
+/// COMMAND DOCS / COMMAND GETKEYS, and key extraction. Each command family contributes its entries from its
+/// own file (`Strings.swift` defines `stringCommands`, and so on); `CommandTable.standard` gathers them.
+
+struct CommandFlags: OptionSet {
+    let rawValue: UInt32
+    static let write = CommandFlags(rawValue: 1 << 0)
+    static let readonly = CommandFlags(rawValue: 1 << 1)
+    static let denyoom = CommandFlags(rawValue: 1 << 2)
+    static let admin = CommandFlags(rawValue: 1 << 3)
+    static let pubsub = CommandFlags(rawValue: 1 << 4)
+    static let noscript = CommandFlags(rawValue: 1 << 5)
+    static let blocking = CommandFlags(rawValue: 1 << 6)
+    static let loading = CommandFlags(rawValue: 1 << 7)
+    static let stale = CommandFlags(rawValue: 1 << 8)
+    static let skipMonitor = CommandFlags(rawValue: 1 << 9)
+    static let skipSlowlog = CommandFlags(rawValue: 1 << 10)
+    static let fast = CommandFlags(rawValue: 1 << 11)
+    static let noAuth = CommandFlags(rawValue: 1 << 12)
+    static let mayReplicate = CommandFlags(rawValue: 1 << 13)
+    static let sentinel = CommandFlags(rawValue: 1 << 14)
+    static let onlySentinel = CommandFlags(rawValue: 1 << 15)
+    static let noMandatoryKeys = CommandFlags(rawValue: 1 << 16)
+    static let protected = CommandFlags(rawValue: 1 << 17)
+    static let noAsyncLoading = CommandFlags(rawValue: 1 << 18)
+    static let noMulti = CommandFlags(rawValue: 1 << 19)
+    static let movableKeys = CommandFlags(rawValue: 1 << 20)
+    static let allowBusy = CommandFlags(rawValue: 1 << 21)
+
+    /// The names COMMAND INFO reports, in Redis's order.
+    static let names: [(CommandFlags, String)] = [
+        (.write, "write"), (.readonly, "readonly"), (.denyoom, "denyoom"), (.admin, "admin"),
+        (.pubsub, "pubsub"), (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"),
+        (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"),
+        (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"), (.noMandatoryKeys, "no_mandatory_keys"),
+        (.protected, "protected"), (.noAsyncLoading, "no_async_loading"), (.noMulti, "no_multi"),
+        (.movableKeys, "movablekeys"), (.allowBusy, "allow_busy"),
+    ]
+}
+
+typealias CommandHandler = (Client) -> Void
+
+/// One command or subcommand. A class so the table, the dispatcher and per-command statistics share
+/// one instance; it is created once at start-up.
+final class Command {
+    /// Lowercase name ("get"; "setname" for CLIENT SETNAME).
+    let name: String
+    /// Redis arity: positive = exactly, negative = at least |arity|; counts the command (and subcommand) names.
+    let arity: Int
+    let flags: CommandFlags
+    /// Key positions (1-based argument index; last may be negative, counting from the end; 0 = no keys).
+    let firstKey: Int
+    let lastKey: Int
+    let keyStep: Int
+    let group: String
+    let since: String
+    let summary: String
+    let complexity: String
+    let handler: CommandHandler?
+    private(set) var subcommands: [ByteString: Command] = [:]
+    private(set) weak var parent: Command?
+
+    // Statistics for INFO commandstats.
+    var calls = 0
+    var microseconds = 0
+    var rejectedCalls = 0
+    var failedCalls = 0
+
+    init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
+         group: String, since: String = "1.0.0", summary: String = "", complexity: String = "",
+         subcommands: [Command] = [], handler: CommandHandler? = nil) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        (firstKey, lastKey, keyStep) = keys
+        self.group = group
+        self.since = since
+        self.summary = summary
+        self.complexity = complexity
+        self.handler = handler
+        for sub in subcommands {
+            sub.parent = self
+            self.subcommands[ByteString(sub.name)] = sub
+        }
+    }
+
+    /// "client|setname" for a subcommand, the name otherwise: the name Redis uses in errors and stats.
+    var fullName: String { parent.map { "\($0.name)|\(name)" } ?? name }
+
+    var hasSubcommands: Bool { !subcommands.isEmpty }
+
+    func subcommand(named lowercased: ByteString) -> Command? { subcommands[lowercased] }
+
+    var sortedSubcommands: [Command] { subcommands.values.sorted { $0.name < $1.name } }
+
+    /// Whether `argc` arguments satisfy the arity.
+    @inline(__always) func acceptsArgumentCount(_ argc: Int) -> Bool {
+        arity >= 0 ? argc == arity : argc >= -arity
+    }
+
+    /// Argument indexes of the keys in a request of `argc` arguments, from first/last/step.
+    func keyIndexes(argc: Int) -> [Int] {
+        guard firstKey > 0 else { return [] }
+        let last = lastKey >= 0 ? lastKey : argc + lastKey
+        guard last < argc, firstKey <= last else { return [] }
+        return Array(stride(from: firstKey, through: last, by: max(keyStep, 1)))
+    }
+}
+
+/// Every command the server knows, keyed by lowercase name.
+struct CommandTable {
+    private(set) var commands: [ByteString: Command] = [:]
+
+    init(_ list: [Command]) {
+        for command in list {
+            let key = ByteString(command.name)
+            precondition(commands[key] == nil, "duplicate command \(command.name)")
+            commands[key] = command
+        }
+    }
+
+    /// The standard table: every family's commands.
+    static func standard() -> CommandTable {
+        CommandTable(connectionCommands + serverCommands + stringCommands + keyCommands
+            + expiryCommands + sortedSetCommands)
+    }
+
+    /// Looks up a command by name, case-insensitively, without allocating for names up to 22 bytes.
+    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
+        commands[ByteString(count: name.count) { dst in
+            for i in 0..<name.count { dst[i] = asciiLower(name[i]) }
+        }]
+    }
+
+    var count: Int { commands.count }
+    var all: [Command] { commands.values.sorted { $0.name < $1.name } }
+}

@@ -1,0 +1,3 @@
+/// Expiry commands.
+
+let expiryCommands: [Command] = []

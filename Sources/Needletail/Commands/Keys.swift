@@ -1,0 +1,3 @@
+/// Keys commands.
+
+let keyCommands: [Command] = []

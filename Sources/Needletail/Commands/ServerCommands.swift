@@ -1,0 +1,3 @@
+/// Server commands.
+
+let serverCommands: [Command] = []

@@ -1,0 +1,3 @@
+/// SortedSets commands.
+
+let sortedSetCommands: [Command] = []

@@ -1,0 +1,111 @@
+import Glibc
+
+/// One client connection and its per-connection state: buffers, the request being parsed, the selected
+/// database, protocol version, name, authentication. Room is kept here for later state (MULTI queue,
+/// blocked keys, subscriptions, ACL user).
+final class Client {
+    let id: Int64
+    let fd: Int32
+    /// Distinguishes this client from a later one on the same fd (packed into epoll tokens).
+    let generation: UInt32
+    let address: String
+    let localAddress: String
+    let isUnixSocket: Bool
+    unowned let server: Server
+
+    let input = IOBuffer(capacity: 16 * 1024)
+    let output = IOBuffer(capacity: 16 * 1024)
+    var parser = RequestParser()
+    var reply: ReplyWriter
+
+    private(set) var db: Database
+    var protocolVersion = 2 {
+        didSet { reply.resp3 = protocolVersion == 3 }
+    }
+    var name: ByteString?
+    var libraryName: ByteString?
+    var libraryVersion: ByteString?
+    var authenticated: Bool
+
+    let createdAt: Int64          // monotonic ms
+    var lastInteraction: Int64    // monotonic ms
+    var lastCommandName = "NULL"
+
+    /// Set on a protocol error or QUIT: the pending replies are written, then the connection closes.
+    var closeAfterReply = false
+    /// Closed (or about to be): no more reads, writes or commands.
+    var isClosed = false
+    /// In the server's list of clients with output to write before the loop sleeps.
+    var pendingWrite = false
+    /// EPOLLOUT is armed because a write was short.
+    var waitingWritable = false
+    /// Reading is paused because too many replies are waiting to be read by a slow client.
+    var readPaused = false
+
+    init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
+         server: Server, db: Database, now: Int64) {
+        self.id = id
+        self.fd = fd
+        self.generation = generation
+        self.address = address
+        self.localAddress = localAddress
+        self.isUnixSocket = isUnixSocket
+        self.server = server
+        self.db = db
+        self.reply = ReplyWriter(buffer: output)
+        self.authenticated = server.config.requirepass.isEmpty
+        createdAt = now
+        lastInteraction = now
+    }
+
+    var token: UInt64 { UInt64(UInt32(bitPattern: fd)) | UInt64(generation) << 32 }
+
+    func select(_ database: Database) { db = database }
+
+    // MARK: - Arguments of the request being executed
+
+    @inline(__always) var argc: Int { parser.args.count }
+
+    /// The bytes of argument `i` (0 is the command name). Valid until the request finishes.
+    @inline(__always) func arg(_ i: Int) -> UnsafeRawBufferPointer {
+        let span = parser.args[i]
+        switch parser.argsBase {
+        case .queryBuffer: return input.bytes(at: input.readIndex + span.offset, count: span.count)
+        case .inlineStorage: return parser.inlineStorage.bytes(at: span.offset, count: span.count)
+        }
+    }
+
+    /// A copy of argument `i`, for storing.
+    @inline(__always) func argBytes(_ i: Int) -> ByteString { ByteString(arg(i)) }
+
+    /// Argument `i` decoded as UTF-8 (error texts, options, config; never keys or values on hot paths).
+    func argString(_ i: Int) -> String { String(decoding: arg(i), as: UTF8.self) }
+
+    /// Whether argument `i` equals `word`, ignoring ASCII case (option names such as "EX", "WITHSCORES").
+    @inline(__always) func argIs(_ i: Int, _ word: StaticString) -> Bool {
+        let a = arg(i)
+        guard a.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
+        return true
+    }
+
+    // MARK: - Shared error replies
+
+    func replyWrongType() { reply.error("WRONGTYPE Operation against a key holding the wrong kind of value") }
+    func replySyntaxError() { reply.error("ERR syntax error") }
+    func replyNotInteger() { reply.error("ERR value is not an integer or out of range") }
+    func replyNotFloat() { reply.error("ERR value is not a valid float") }
+
+    /// Parses argument `i` as a 64-bit integer, replying Redis's error (and returning nil) when it is not.
+    func int64Arg(_ i: Int) -> Int64? {
+        guard let v = parseInt64(arg(i)) else { replyNotInteger(); return nil }
+        return v
+    }
+
+    /// Parses argument `i` as a double, replying Redis's error (and returning nil) when it is not.
+    func doubleArg(_ i: Int) -> Double? {
+        guard let v = parseDouble(arg(i)) else { replyNotFloat(); return nil }
+        return v
+    }
+}

@@ -1,0 +1,424 @@
+import CSystem
+import Glibc
+
+/// The server: listeners, clients, databases and the loop that runs them.
+///
+/// One thread owns everything here (every command is atomic, no locks), as in Redis. An iteration of
+/// the loop: wait for events (epoll_wait's timeout comes from the next timer) -> accept / read -> parse
+/// and execute every complete request in a client's buffer -> run due timers -> before sleeping, write
+/// every client's pending replies with one write() each; EPOLLOUT is armed only after a short write.
+public final class Server {
+    public let config: Config
+    let log = Logger()
+    let stats = ServerStats()
+    let commands: CommandTable
+    private(set) var databases: [Database] = []
+    let loop: EventLoop
+
+    private struct Listener {
+        let fd: Int32
+        let description: String
+    }
+    private var listeners: [Listener] = []
+    private var clientsByFD: [Client?] = []
+    private(set) var clientCount = 0
+    private var nextClientID: Int64 = 1
+    private var nextGeneration: UInt32 = 1
+    private var pendingWrites: [Client] = []
+
+    /// The TCP port actually bound (differs from `config.port` when that was 0 with `ephemeralPort`).
+    public private(set) var port = 0
+    private let ephemeralPort: Bool
+
+    let startedAt = monotonicMicros() / 1000
+    let startedAtWall = wallClockMillis()
+    /// Changes since the last save (INFO persistence, LASTSAVE).
+    var dirty = 0
+    var lastSave = wallClockMillis() / 1000
+    private var nextCronAt: Int64 = 0
+    var cronLoops = 0
+
+    /// Set from other threads (stop()) and read by the loop; lives outside Swift's exclusivity model.
+    private let stopFlag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    /// Set by SHUTDOWN or a signal: the loop finishes its iteration and returns.
+    var shutdownRequested = false
+
+    /// Output waiting for a slow reader beyond which we stop reading its requests, so a client that never
+    /// reads cannot make the server buffer without bound (client-output-buffer-limit still applies).
+    static let readPauseThreshold = 8 * 1024 * 1024
+
+    /// - Parameter ephemeralPort: listen on a kernel-chosen port when `config.port` is 0 (in-process use
+    ///   and tests), instead of Redis's meaning of port 0 (no TCP listener).
+    public init(config: Config = Config(), ephemeralPort: Bool = false) throws {
+        self.config = config
+        self.ephemeralPort = ephemeralPort
+        commands = CommandTable.standard()
+        loop = try EventLoop()
+        stopFlag.initialize(to: 0)
+        log.level = Logger.Level(name: config.loglevel) ?? .notice
+        log.open(path: config.logfile)
+        databases = (0..<max(1, config.databases)).map { Database(index: $0, stats: stats) }
+    }
+
+    deinit {
+        for l in listeners { close(l.fd) }
+        for case let c? in clientsByFD { close(c.fd) }
+        stopFlag.deallocate()
+    }
+
+    // MARK: - Listening
+
+    /// Binds every `bind` address on `port` and the Unix socket. Throws when nothing could be bound.
+    public func listen() throws {
+        if config.port != 0 || ephemeralPort {
+            var boundAny = false
+            for var address in config.bind {
+                let optional = address.hasPrefix("-")
+                if optional { address.removeFirst() }
+                var p = Int32(port != 0 ? port : config.port)
+                let fd = cs_tcp_listen(address, &p, Int32(config.tcpBacklog))
+                if fd < 0 {
+                    let e = errno
+                    if optional && (e == EADDRNOTAVAIL || e == EAFNOSUPPORT || e == EPROTONOSUPPORT || e == EINVAL) { continue }
+                    log.warning("Warning: Could not create server TCP listening socket \(address):\(config.port): bind: \(String(cString: strerror(e)))")
+                    throw SystemError(call: "bind \(address):\(config.port)", errno: e)
+                }
+                port = Int(p)
+                try addListener(fd, "\(address):\(p)")
+                boundAny = true
+            }
+            if !boundAny { throw SystemError(call: "listen", errno: EADDRNOTAVAIL) }
+        }
+        if !config.unixsocket.isEmpty {
+            let fd = cs_unix_listen(config.unixsocket, config.unixsocketperm, Int32(config.tcpBacklog))
+            if fd < 0 { throw SystemError(call: "unix socket \(config.unixsocket)", errno: errno) }
+            try addListener(fd, config.unixsocket)
+        }
+    }
+
+    private func addListener(_ fd: Int32, _ description: String) throws {
+        listeners.append(Listener(fd: fd, description: description))
+        try loop.add(fd: fd, readable: true, writable: false, token: UInt64(UInt32(bitPattern: fd)))
+    }
+
+    // MARK: - The loop
+
+    /// Runs until SHUTDOWN, a signal or `stop()`. Installs signal handlers when `handleSignals`.
+    public func run(handleSignals: Bool = false) {
+        if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
+        let cronInterval = Int64(1000 / max(1, min(500, config.hz)))
+        nextCronAt = monotonicMillis() + cronInterval
+        while !shutdownRequested {
+            let wait = max(0, nextCronAt - monotonicMillis())
+            loop.poll(timeoutMillis: Int32(wait)) { token, readable, writable in
+                dispatch(token, readable, writable)
+            }
+            if monotonicMillis() >= nextCronAt {
+                cron()
+                nextCronAt = monotonicMillis() + Int64(1000 / max(1, min(500, config.hz)))
+            }
+            if handleSignals, cs_take_shutdown_signal() != 0 {
+                log.warning("Received shutdown signal, scheduling shutdown...")
+                shutdownRequested = true
+            }
+            if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
+            flushPendingWrites()
+        }
+        finishShutdown()
+    }
+
+    /// Asks a running loop to stop; safe from any thread.
+    public func stop() {
+        cs_atomic_store_int(stopFlag, 1)
+        loop.wake()
+    }
+
+    private func finishShutdown() {
+        log.warning("User requested shutdown...")
+        for l in listeners {
+            loop.remove(fd: l.fd)
+            close(l.fd)
+        }
+        listeners.removeAll()
+        if !config.unixsocket.isEmpty { unlink(config.unixsocket) }
+        for case let c? in clientsByFD { closeClient(c) }
+        log.warning("Needletail is now ready to exit, bye bye...")
+    }
+
+    @inline(__always) private func dispatch(_ token: UInt64, _ readable: Bool, _ writable: Bool) {
+        if token == EventLoop.wakeToken {
+            loop.drainWakeups()
+            return
+        }
+        let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        if generation == 0 {
+            acceptClients(fd)
+            return
+        }
+        guard Int(fd) < clientsByFD.count, let client = clientsByFD[Int(fd)], client.generation == generation else {
+            return  // an event for a client closed earlier in this batch
+        }
+        if readable { readFromClient(client) }
+        if writable && !client.isClosed && client.waitingWritable { writeToClient(client) }
+    }
+
+    // MARK: - Accepting
+
+    private func acceptClients(_ listenerFD: Int32) {
+        // Accept a bounded number per event, as Redis does (MAX_ACCEPTS_PER_CALL), to stay fair.
+        for _ in 0..<1000 {
+            var addr = [CChar](repeating: 0, count: 128)
+            var isUnix: Int32 = 0
+            let fd = cs_accept(listenerFD, &addr, addr.count, &isUnix)
+            if fd < 0 {
+                let e = errno
+                if e != EAGAIN && e != EWOULDBLOCK {
+                    log.warning("Accepting client connection: \(String(cString: strerror(e)))")
+                }
+                return
+            }
+            stats.totalConnectionsReceived += 1
+            if clientCount >= config.maxclients {
+                let msg: StaticString = "-ERR max number of clients reached\r\n"
+                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
+                close(fd)
+                stats.rejectedConnections += 1
+                continue
+            }
+            if isUnix == 0 {
+                _ = cs_set_int_sockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                _ = cs_set_int_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
+            }
+            var local = [CChar](repeating: 0, count: 128)
+            if isUnix != 0 { strcpy(&local, config.unixsocket) } else { _ = cs_sockname(fd, &local, local.count) }
+            let generation = nextGeneration
+            nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+            let client = Client(id: nextClientID, fd: fd, generation: generation, address: String(cString: addr),
+                                localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
+                                db: databases[0], now: monotonicMillis())
+            nextClientID += 1
+            do {
+                try loop.add(fd: fd, readable: true, writable: false, token: client.token)
+            } catch {
+                log.warning("Error registering fd event for the new client: \(error)")
+                close(fd)
+                continue
+            }
+            while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
+            clientsByFD[Int(fd)] = client
+            clientCount += 1
+        }
+    }
+
+    // MARK: - Reading and executing
+
+    private func readFromClient(_ client: Client) {
+        if client.readPaused || client.closeAfterReply { return }
+        let input = client.input
+        input.reserve(16 * 1024)
+        let result: IOResult
+        do {
+            result = try nonBlockingIO("read") { Glibc.read(client.fd, input.base + input.writeIndex, input.writableBytes) }
+        } catch {
+            log.verbose("Reading from client: \(error)")
+            closeClient(client)
+            return
+        }
+        guard case .processed(let n) = result else { return }
+        if n == 0 {
+            log.verbose("Client closed connection id=\(client.id) addr=\(client.address)")
+            closeClient(client)
+            return
+        }
+        input.writeIndex += n
+        stats.totalNetInputBytes += n
+        client.lastInteraction = monotonicMillis()
+        if input.readableBytes > config.clientQueryBufferLimit {
+            log.warning("Closing client that reached max query buffer length: id=\(client.id) addr=\(client.address) qbuf=\(input.readableBytes)")
+            closeClient(client)
+            return
+        }
+        processInput(client)
+    }
+
+    /// Executes every complete request in the client's query buffer, in order.
+    func processInput(_ client: Client) {
+        let input = client.input
+        while !client.isClosed && !client.closeAfterReply && !client.readPaused {
+            let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
+                                              authenticated: client.authenticated)
+            switch outcome {
+            case .needMoreData:
+                if input.isEmpty { input.clear(shrinkTo: 1024 * 1024) }
+                scheduleWrite(client)
+                return
+            case .protocolError(let message):
+                log.verbose("Protocol error (\(message)) from client: id=\(client.id) addr=\(client.address)")
+                client.reply.error("ERR " + message)
+                client.closeAfterReply = true
+                client.parser.reset()
+                input.clear()
+            case .request(let consumed):
+                if client.argc > 0 { execute(client) }
+                input.readIndex += consumed
+                client.parser.reset()
+                if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
+            }
+        }
+        scheduleWrite(client)
+    }
+
+    /// Looks up, checks and runs the client's current request.
+    func execute(_ client: Client) {
+        guard let command = commands.lookup(client.arg(0)) else {
+            replyUnknownCommand(client)
+            return
+        }
+        var target = command
+        if command.hasSubcommands {
+            if client.argc < 2 {
+                return client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
+            }
+            guard let sub = command.subcommand(named: client.argBytes(1).lowercased()) else {
+                return client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + Array(client.arg(1).prefix(128))
+                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
+            }
+            target = sub
+        }
+        guard target.acceptsArgumentCount(client.argc) else {
+            target.rejectedCalls += 1
+            return client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
+        }
+        if !client.authenticated && !target.flags.contains(.noAuth) {
+            target.rejectedCalls += 1
+            return client.reply.error("NOAUTH Authentication required.")
+        }
+        let started = monotonicMicros()
+        target.handler!(client)
+        target.microseconds += Int(monotonicMicros() - started)
+        target.calls += 1
+        stats.totalCommandsProcessed += 1
+        client.lastCommandName = target.fullName
+        if target.flags.contains(.write) { afterWrite(client, target) }
+    }
+
+    /// The one place every write command passes after it ran: later, the AOF and replicas are fed here.
+    @inline(__always) private func afterWrite(_ client: Client, _ command: Command) {}
+
+    private func replyUnknownCommand(_ client: Client) {
+        var args: [UInt8] = []
+        var i = 1
+        while i < client.argc && args.count < 128 {
+            args.append(UInt8(ascii: "'"))
+            args.append(contentsOf: client.arg(i).prefix(128 - args.count))
+            args.append(contentsOf: Array("' ".utf8))
+            i += 1
+        }
+        client.reply.error(bytes: Array("ERR unknown command '".utf8) + Array(client.arg(0).prefix(128))
+            + Array("', with args beginning with: ".utf8) + args)
+    }
+
+    // MARK: - Writing
+
+    @inline(__always) private func scheduleWrite(_ client: Client) {
+        if !client.pendingWrite && !client.waitingWritable && !client.output.isEmpty {
+            client.pendingWrite = true
+            pendingWrites.append(client)
+        }
+    }
+
+    /// Before the loop sleeps: one write() per client with replies waiting.
+    private func flushPendingWrites() {
+        var i = 0
+        while i < pendingWrites.count {
+            let client = pendingWrites[i]
+            client.pendingWrite = false
+            if !client.isClosed { writeToClient(client) }
+            i += 1
+        }
+        pendingWrites.removeAll(keepingCapacity: true)
+    }
+
+    private func writeToClient(_ client: Client) {
+        let output = client.output
+        while !output.isEmpty {
+            let result: IOResult
+            do {
+                result = try nonBlockingIO("write") {
+                    Glibc.write(client.fd, output.base + output.readIndex, output.readableBytes)
+                }
+            } catch {
+                log.verbose("Error writing to client: \(error)")
+                closeClient(client)
+                return
+            }
+            guard case .processed(let n) = result else { break }
+            output.readIndex += n
+            stats.totalNetOutputBytes += n
+        }
+        if output.isEmpty {
+            output.clear(shrinkTo: 1024 * 1024)
+            if client.closeAfterReply { return closeClient(client) }
+            if client.waitingWritable { setWritableInterest(client, false) }
+            if client.readPaused {
+                client.readPaused = false
+                processInput(client)
+            }
+        } else if !client.waitingWritable {
+            setWritableInterest(client, true)
+        }
+    }
+
+    private func setWritableInterest(_ client: Client, _ on: Bool) {
+        client.waitingWritable = on
+        do {
+            try loop.modify(fd: client.fd, readable: true, writable: on, token: client.token)
+        } catch {
+            closeClient(client)
+        }
+    }
+
+    private func pauseReading(_ client: Client) {
+        client.readPaused = true
+    }
+
+    // MARK: - Clients
+
+    func closeClient(_ client: Client) {
+        if client.isClosed { return }
+        client.isClosed = true
+        loop.remove(fd: client.fd)
+        close(client.fd)
+        clientsByFD[Int(client.fd)] = nil
+        clientCount -= 1
+    }
+
+    /// Live clients, in fd order (CLIENT LIST, INFO).
+    var clients: [Client] { clientsByFD.compactMap { $0 } }
+
+    func client(id: Int64) -> Client? { clientsByFD.first { $0?.id == id } ?? nil }
+
+    // MARK: - Cron
+
+    /// Periodic work, `hz` times a second: idle-client timeouts, and (later) active expiry and rehashing.
+    private func cron() {
+        cronLoops += 1
+        if config.timeout > 0 {
+            let now = monotonicMillis()
+            for case let c? in clientsByFD where now - c.lastInteraction > Int64(config.timeout) * 1000 {
+                log.verbose("Closing idle client")
+                closeClient(c)
+            }
+        }
+    }
+
+    // MARK: - Helpers for commands
+
+    /// The current time for expiry decisions, in Unix milliseconds.
+    @inline(__always) var now: Int64 { wallClockMillis() }
+
+    var uptimeSeconds: Int64 { (monotonicMillis() - startedAt) / 1000 }
+}
+
+@inline(__always) func monotonicMillis() -> Int64 { monotonicMicros() / 1000 }
