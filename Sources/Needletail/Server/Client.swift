@@ -29,7 +29,9 @@ final class Client {
 
     let createdAt: Int64          // monotonic ms
     var lastInteraction: Int64    // monotonic ms
-    var lastCommandName = "NULL"
+    /// The last command run (CLIENT LIST `cmd=`); a reference, so recording it costs nothing per request.
+    var lastCommand: Command?
+    var lastCommandName: String { lastCommand?.fullName ?? "NULL" }
 
     /// Set on a protocol error or QUIT: the pending replies are written, then the connection closes.
     var closeAfterReply = false

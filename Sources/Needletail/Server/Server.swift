@@ -299,7 +299,7 @@ public final class Server {
         target.microseconds += Int(monotonicMicros() - started)
         target.calls += 1
         stats.totalCommandsProcessed += 1
-        client.lastCommandName = target.fullName
+        client.lastCommand = target
         if target.flags.contains(.write) { afterWrite(client, target) }
     }
 
