@@ -11,7 +11,8 @@ final class Client {
     let address: String
     let localAddress: String
     let isUnixSocket: Bool
-    unowned let server: Server
+    /// Clients never outlive their server (it closes them all before it goes), so no reference counting here.
+    unowned(unsafe) let server: Server
 
     let input = IOBuffer(capacity: 16 * 1024)
     let output = IOBuffer(capacity: 16 * 1024)
