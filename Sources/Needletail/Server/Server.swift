@@ -259,6 +259,7 @@ public final class Server {
                 client.closeAfterReply = true
                 client.parser.reset()
                 input.clear()
+                updateInterest(client)
             case .request(let consumed):
                 if client.argc > 0 { execute(client) }
                 input.readIndex += consumed
@@ -266,6 +267,7 @@ public final class Server {
                 if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
             }
         }
+        if client.closeAfterReply { updateInterest(client) }  // QUIT, CLIENT KILL of itself, ...
         scheduleWrite(client)
     }
 
@@ -360,27 +362,33 @@ public final class Server {
         if output.isEmpty {
             output.clear(shrinkTo: 1024 * 1024)
             if client.closeAfterReply { return closeClient(client) }
-            if client.waitingWritable { setWritableInterest(client, false) }
-            if client.readPaused {
-                client.readPaused = false
-                processInput(client)
-            }
+            let resume = client.readPaused
+            client.waitingWritable = false
+            client.readPaused = false
+            updateInterest(client)
+            if resume { processInput(client) }
         } else if !client.waitingWritable {
-            setWritableInterest(client, true)
+            client.waitingWritable = true
+            updateInterest(client)
         }
     }
 
-    private func setWritableInterest(_ client: Client, _ on: Bool) {
-        client.waitingWritable = on
+    /// Stops reading a client's requests until its pending replies drain (see `readPauseThreshold`).
+    private func pauseReading(_ client: Client) {
+        client.readPaused = true
+        updateInterest(client)
+    }
+
+    /// Sets the client's epoll interest from its state. Level-triggered epoll keeps reporting unread input,
+    /// so a client we are not reading from (paused, or closing after its reply) must not ask for EPOLLIN.
+    private func updateInterest(_ client: Client) {
+        if client.isClosed { return }
+        let readable = !client.readPaused && !client.closeAfterReply
         do {
-            try loop.modify(fd: client.fd, readable: true, writable: on, token: client.token)
+            try loop.modify(fd: client.fd, readable: readable, writable: client.waitingWritable, token: client.token)
         } catch {
             closeClient(client)
         }
-    }
-
-    private func pauseReading(_ client: Client) {
-        client.readPaused = true
     }
 
     // MARK: - Clients
