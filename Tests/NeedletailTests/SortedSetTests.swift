@@ -362,6 +362,9 @@ final class SortedSetTests: XCTestCase {
         } while cursor != 0 && calls < 10_000
         XCTAssertEqual(seen.count, 300)
         for (m, s) in seen { XCTAssertEqual(set.score(of: m), s) }
+        var all = 0
+        XCTAssertEqual(set.scan(cursor: 0, count: 1000) { _, _ in all += 1 }, 0, "a big COUNT finishes in one call")
+        XCTAssertEqual(all, 300)
     }
 
     func testRandomMembers() {

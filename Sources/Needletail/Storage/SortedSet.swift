@@ -154,12 +154,14 @@ extension SortedSet {
             if current == score { return (false, false, current) }
             tree.updateScore(member: bytes, from: current, to: score)
             index.setValue(score, forExisting: bytes)
+            didMutate()
             return (false, true, score)
         }
         let member = stored ?? ByteString(bytes)
         tree.insert(member: member, score: score)
         index.insert(score, forNewKey: member)
         memberHeapBytes += member.heapBytes
+        didMutate()
         return (true, false, score)
     }
 
@@ -171,6 +173,7 @@ extension SortedSet {
         if member.count > ByteString.inlineCapacity { memberHeapBytes -= mallocSize(32 + member.count) }
         let removed = tree.remove(member: member, score: score)
         precondition(removed, "SortedSet: member in the index but not in the tree")
+        didMutate()
         return true
     }
 
@@ -306,6 +309,7 @@ extension SortedSet {
     public func removeElements(inRanks ranks: Range<Int>) -> Int {
         let ranks = ranks.clamped(to: 0..<count)
         for _ in ranks { dropFromIndex(tree.remove(atRank: ranks.lowerBound)) }
+        didMutate()
         return ranks.count
     }
 
@@ -321,6 +325,7 @@ extension SortedSet {
         guard !isEmpty else { return nil }
         let element = tree.remove(atRank: 0)
         dropFromIndex(element)
+        didMutate()
         return element
     }
 
@@ -329,6 +334,7 @@ extension SortedSet {
         guard !isEmpty else { return nil }
         let element = tree.remove(atRank: count - 1)
         dropFromIndex(element)
+        didMutate()
         return element
     }
 }
@@ -369,20 +375,17 @@ extension SortedSet {
     }
 
     /// ZSCAN: visits about `count` elements from `cursor` (0 starts) and returns the next cursor (0 = done).
-    /// Delegates to the index's scan, so every member present for the whole scan is returned at least once
-    /// even across rehashing; like Redis, it gives up after `count * 10` empty steps.
+    ///
+    /// Interim, until Storage/HashTable.swift lands: the cursor is the next rank, so a full scan is
+    /// O(n + calls * log n), but an element can be missed if elements before the cursor are removed between
+    /// calls. With the hash table this becomes its reverse-binary bucket scan (every member present for the
+    /// whole scan is returned at least once, across rehashing), looping like Redis until `count` elements
+    /// were emitted or `count * 10` buckets were visited.
     public func scan(cursor: UInt64, count: Int, _ body: (ByteString, Double) -> Void) -> UInt64 {
-        var cursor = cursor
-        var emitted = 0
-        var steps = Swift.max(1, count) * 10
-        repeat {
-            cursor = index.scan(cursor: cursor) { member, score in
-                body(member, score)
-                emitted += 1
-            }
-            steps -= 1
-        } while cursor != 0 && emitted < count && steps > 0
-        return cursor
+        let start = cursor > UInt64(self.count) ? self.count : Int(cursor)
+        let end = Swift.min(self.count, start + Swift.max(1, count))
+        forEach(inRanks: start..<end, body)
+        return end >= self.count ? 0 : UInt64(end)
     }
 }
 
@@ -397,6 +400,14 @@ extension SortedSet {
     /// The work of freeing this set, in Redis's lazyfree units (elements): callers free sets above
     /// Redis's LAZYFREE_THRESHOLD (64) on the background pool.
     public var freeEffort: Int { count }
+
+    /// Full invariant check after every mutation when built with `-D NEEDLETAIL_CHECK_INVARIANTS`
+    /// (O(n) each: tests and debugging only); nothing otherwise.
+    @inline(__always) func didMutate() {
+        #if NEEDLETAIL_CHECK_INVARIANTS
+        checkInvariants()
+        #endif
+    }
 
     /// Tree invariants plus agreement between tree and index (same members, same scores, same count).
     public func invariantViolation() -> String? {
@@ -446,15 +457,6 @@ extension SortedSet {
         }
 
         mutating func removeAll() { table = [:] }
-
-        /// One scan step: visits a few members from `cursor`, returns the next cursor (0 when done).
-        /// (Interim: the cursor is an offset into the dictionary's order, which is not stable across a resize.)
-        func scan(cursor: UInt64, _ body: (ByteString, Double) -> Void) -> UInt64 {
-            guard cursor < UInt64(table.count) else { return 0 }
-            let i = table.index(table.startIndex, offsetBy: Int(cursor))
-            body(table[i].key, table[i].value)
-            return cursor + 1 == UInt64(table.count) ? 0 : cursor + 1
-        }
 
         /// Bucket array of the dictionary: key + value per bucket at a 3/4 maximum load, plus metadata bits.
         var allocatedBytes: Int {
