@@ -26,7 +26,7 @@ final class Logger {
     private var path = ""
 
     func open(path: String) {
-        if path == self.path { return }
+        if file != nil && path == self.path { return }
         if let f = file, f != stdout { fclose(f) }
         self.path = path
         file = path.isEmpty ? stdout : fopen(path, "a")
