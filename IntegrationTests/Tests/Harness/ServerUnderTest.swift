@@ -57,7 +57,7 @@ final class ServerUnderTest {
             }
             failures.append("\(arguments): \(server.logTail())")
             server.stop()
-            server.removeLog()
+            server.removeLog()  // also when the process had exited by itself
         }
         throw HarnessError("needletail-server did not start: \(failures.joined(separator: " | "))")
     }
@@ -110,8 +110,9 @@ final class ServerUnderTest {
         return false
     }
 
-    /// SIGTERM (a clean shutdown), then SIGKILL after 5 s.
-    func stop() {
+    /// SIGTERM (a clean shutdown), then SIGKILL after 5 s. The log is deleted unless `keepLog` (kept for a
+    /// failed test, and always kept when the server had already died on its own).
+    func stop(keepLog: Bool = false) {
         if reaped { return }
         kill(pid, SIGTERM)
         let deadline = clockMillis() + 5000
@@ -125,6 +126,7 @@ final class ServerUnderTest {
             waitpid(pid, &status, 0)
             reaped = true
         }
+        if !keepLog { removeLog() }
     }
 
     func removeLog() { unlink(logPath) }
