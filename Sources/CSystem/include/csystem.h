@@ -44,5 +44,8 @@ static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, _
 
 /// Resident set size in bytes from /proc/self/statm, or 0.
 uint64_t cs_rss_bytes(void);
+/// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
+/// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
+uint64_t cs_malloc_used_bytes(void);
 
 #endif

@@ -44,6 +44,14 @@ final class Client {
     var waitingWritable = false
     /// Reading is paused because too many replies are waiting to be read by a slow client.
     var readPaused = false
+    /// CLIENT REPLY state, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags: replies are discarded
+    /// while `replyOff`, or for the one command after CLIENT REPLY SKIP (Server.processInput).
+    var replyOff = false
+    var replySkip = false
+    var replySkipNext = false
+    /// CLIENT NO-EVICT / CLIENT NO-TOUCH (flags `e` and `T` in CLIENT LIST).
+    var noEvict = false
+    var noTouch = false
 
     init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
          server: Server, db: Database, now: Int64) {
