@@ -98,7 +98,9 @@ static void format_addr(const struct sockaddr_storage *ss, char *addr, size_t ad
         inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
         port = ntohs(s->sin6_port);
     }
-    snprintf(addr, addrlen, "%s:%d", ip, port);
+    /* As Redis's anetFormatAddr: IPv6 addresses in brackets, "[::1]:6379". */
+    if (ss->ss_family == AF_INET6) snprintf(addr, addrlen, "[%s]:%d", ip, port);
+    else snprintf(addr, addrlen, "%s:%d", ip, port);
 }
 
 int cs_accept(int lfd, char *addr, size_t addrlen, int *is_unix) {

@@ -3,7 +3,7 @@
 let connectionCommands: [Command] = [
     Command("ping", arity: -1, flags: [.fast, .sentinel], group: "connection",
             summary: "Returns the server's liveness response.", complexity: "O(1)", handler: ping),
-    Command("echo", arity: 2, flags: [.fast], group: "connection",
+    Command("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
             summary: "Returns the given string.", complexity: "O(1)", handler: echo),
     Command("quit", arity: -1, flags: [.allowBusy, .noAuth, .fast, .noscript, .loading, .stale], group: "connection",
             summary: "Closes the connection.", complexity: "O(1)", handler: quit),
