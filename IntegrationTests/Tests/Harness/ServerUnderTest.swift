@@ -11,9 +11,10 @@ final class ServerUnderTest {
     let logPath: String
     private var reaped = false
 
-    /// How the server is told its port. The one line to change when the command line changes.
-    static func portArguments(_ port: Int) -> [String] { ["--port", "\(port)"] }
-    /// The temporary form (the port as the second argument), tried when `portArguments` is refused.
+    /// How the server is told its port (redis-server's command line). No snapshot or AOF is written, so a
+    /// test run leaves no dump.rdb behind once persistence exists.
+    static func portArguments(_ port: Int) -> [String] { ["--port", "\(port)", "--save", "", "--appendonly", "no"] }
+    /// The early form (the port as the second argument), tried when `portArguments` is refused.
     static func legacyPortArguments(_ port: Int) -> [String] { ["x", "\(port)"] }
     /// Which form worked last, so later tests start with it.
     private static var preferLegacy = false
