@@ -32,8 +32,9 @@ private func quit(_ c: Client) {
 }
 
 private func select(_ c: Client) {
-    guard let index = parseInt64(c.arg(1)), index >= Int64(Int32.min), index <= Int64(Int32.max) else {
-        return c.reply.error("ERR value is not an integer or out of range")
+    guard let index = parseInt64(c.arg(1)) else { return c.replyNotInteger() }
+    guard index >= Int64(Int32.min), index <= Int64(Int32.max) else {
+        return c.reply.error("ERR value is out of range, value must between -2147483648 and 2147483647")
     }
     guard index >= 0, index < c.server.databases.count else { return c.reply.error("ERR DB index is out of range") }
     c.select(c.server.databases[Int(index)])
