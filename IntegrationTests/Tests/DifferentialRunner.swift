@@ -1,0 +1,357 @@
+import Glibc
+
+/// The first reply on which the two servers disagreed in a run.
+struct DiffMismatch {
+    var index: Int
+    var command: DiffCommand
+    var redisReply: [UInt8]
+    var needletailReply: [UInt8]
+    /// Set when needletail did not reply at all (closed the connection, timed out, or died).
+    var failure: String?
+
+    static let oracleFailure = "redis-server failed, not a needletail bug"
+
+    var description: String {
+        var s = "command #\(index): \(DiffCorpus.formatCommand(command))\n"
+        s += "  redis:      \(rawEscaped(redisReply))\n"
+        s += "  needletail: \(failure ?? rawEscaped(needletailReply))"
+        return s
+    }
+
+    /// What makes two mismatches "the same bug" for deduplication: the command name (any name, for
+    /// unknown-command errors) and both replies with digits and quoted client bytes blanked, so different
+    /// keys, counts or mangled names hitting the same bug collapse into one.
+    var signature: String {
+        func shape(_ r: [UInt8]) -> String {
+            var out: [UInt8] = []
+            var quoted = false
+            for c in r.prefix(100) {
+                if c == 39 {
+                    quoted.toggle()
+                    out.append(c)
+                } else if !quoted {
+                    out.append(c >= 48 && c <= 57 ? 35 : c)
+                } else if out.last != 42 {
+                    out.append(42)
+                }
+            }
+            return rawEscaped(out)
+        }
+        if redisReply.starts(with: Array("-ERR unknown command".utf8)) {
+            return "?|" + shape(Array(redisReply.prefix(26))) + "|" + (failure.map { String($0.prefix(40)) } ?? shape(Array(needletailReply.prefix(26))))
+        }
+        return rawEscaped(command[0].map(diffLower)) + "|" + shape(redisReply) + "|" + (failure.map { String($0.prefix(40)) } ?? shape(needletailReply))
+    }
+}
+
+/// Runs command lists on redis-server and needletail side by side and compares the replies.
+///
+/// Each run starts from FLUSHALL on both and fresh connections (so SELECT and HELLO state start clean);
+/// a RESP3 run sends HELLO 3 first (and compares its reply too). Commands are pipelined in small windows,
+/// the same window going to both servers before either is read, so both work in parallel and a window's
+/// replies never fill a socket buffer while we are still sending.
+final class DifferentialRunner {
+    private(set) var redis: RawRedisServer
+    private(set) var needletail: ServerUnderTest
+    private var redisAdmin: RawClient
+    private var needletailAdmin: RawClient
+    private(set) var commandsCompared = 0
+    private(set) var needletailRestarts = 0
+    /// FLUSHALL is not implemented yet: reset needletail by restarting it instead.
+    private var restartToReset = false
+
+    init() throws {
+        redis = try RawRedisServer()
+        needletail = try ServerUnderTest.start()
+        redisAdmin = try RawClient(port: redis.port)
+        needletailAdmin = try RawClient(port: needletail.port)
+    }
+
+    func stop() {
+        redis.stop()
+        needletail.stop()
+    }
+
+    /// Runs `commands` on protocol `resp` and returns the mismatches, none when every reply agreed.
+    ///
+    /// A run goes on past a mismatch where both replies are errors (an error changes no state, so the
+    /// servers still agree on the keyspace; one wrong error text must not hide later bugs) and stops at
+    /// any other, after which the two keyspaces may differ.
+    func run(_ commands: [DiffCommand], resp: Int) -> [DiffMismatch] {
+        let all = resp == 3 ? [[Array("HELLO".utf8), Array("3".utf8)]] + commands : commands
+        do {
+            try reset()
+        } catch {
+            return [DiffMismatch(index: -1, command: [Array("FLUSHALL".utf8)], redisReply: [], needletailReply: [],
+                                 failure: "reset failed: \(error)")]
+        }
+        let rc: RawClient
+        let nc: RawClient
+        do {
+            rc = try RawClient(port: redis.port, timeoutMillis: 10_000)
+            nc = try RawClient(port: needletail.port, timeoutMillis: 10_000)
+        } catch {
+            return [DiffMismatch(index: -1, command: [Array("CONNECT".utf8)], redisReply: [], needletailReply: [],
+                                 failure: "connect failed: \(error)")]
+        }
+        defer {
+            rc.close()
+            nc.close()
+        }
+        let shift = resp == 3 ? 1 : 0
+        var found: [DiffMismatch] = []
+        var next = 0
+        while next < all.count {
+            switch DiffSpecial(all[next]) {
+            case .sleep(let millis):
+                rawSleepMillis(millis)
+                next += 1
+                continue
+            case .scan(let cursorIndex, let group):
+                if var m = compareFullScan(all[next], cursorIndex: cursorIndex, group: group, rc, nc) {
+                    m.index = next - shift
+                    return found + [m]
+                }
+                next += 1
+                continue
+            case .none:
+                break
+            }
+            // A window: up to 16 ordinary commands or 256 KB of requests.
+            var end = next
+            var bytes: [UInt8] = []
+            while end < all.count && end - next < 16 && bytes.count < 256 * 1024, case .none = DiffSpecial(all[end]) {
+                bytes += RawClient.encode(all[end])
+                end += 1
+            }
+            do {
+                try rc.send(bytes)
+            } catch {
+                return found + [redisFailed("sending to redis: \(error)", at: next, all)]
+            }
+            var needletailSendError: String?
+            do { try nc.send(bytes) } catch { needletailSendError = "\(error)" }
+            for i in next..<end {
+                let r: [UInt8]
+                do { r = try rc.readReply() } catch { return found + [redisFailed("reading from redis: \(error)", at: i, all)] }
+                if let e = needletailSendError {
+                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: all[i], redisReply: r,
+                                                                  needletailReply: [], failure: "send failed: \(e)"))]
+                }
+                let n: [UInt8]
+                do { n = try nc.readReply() } catch {
+                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: all[i], redisReply: r,
+                                                                  needletailReply: [], failure: "\(error)"))]
+                }
+                commandsCompared += 1
+                if !DiffNormalizer.equivalent(all[i], r, n) {
+                    found.append(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n))
+                    if r.first != UInt8(ascii: "-") || n.first != UInt8(ascii: "-") { return found }
+                }
+            }
+            next = end
+        }
+        return found
+    }
+
+    /// SCAN-family replies depend on each server's table layout, so when the first replies differ, each
+    /// server's scan is continued to cursor 0 and the unions of what they returned are compared (errors
+    /// and the reply shape must still match exactly).
+    private func compareFullScan(_ command: DiffCommand, cursorIndex: Int, group: Int,
+                                 _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
+        let r: [UInt8]
+        let n: [UInt8]
+        do { r = try rc.call(command) } catch {
+            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        }
+        do { n = try nc.call(command) } catch {
+            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
+        }
+        commandsCompared += 1
+        if r == n { return nil }
+        let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
+        guard let ru = try? scanUnion(command, cursorIndex, group, first: r, rc),
+              let nu = try? scanUnion(command, cursorIndex, group, first: n, nc) else { return mismatch }
+        if ru == nu { return nil }
+        var m = mismatch
+        m.failure = "full-scan unions differ: redis \(ru.count) elements, needletail \(nu.count); first replies "
+            + rawEscaped(n)
+        return m
+    }
+
+    /// Every element group (key, or member+score) a scan returns from `first` on until cursor 0, sorted
+    /// and deduplicated; nil when a reply is not a well-formed scan reply.
+    private func scanUnion(_ command: DiffCommand, _ cursorIndex: Int, _ group: Int, first: [UInt8],
+                           _ client: RawClient) throws -> [[UInt8]]? {
+        var seen = Set<[UInt8]>()
+        var reply = first
+        for _ in 0..<10_000 {
+            guard case .aggregate(_, let top?) = try RawReply.parse(reply), top.count == 2,
+                  case .blob(_, let cursor?) = top[0], case .aggregate(_, let elements?) = top[1],
+                  elements.count % group == 0 else { return nil }
+            var i = 0
+            while i < elements.count {
+                seen.insert(elements[i..<(i + group)].flatMap { $0.encoded })
+                i += group
+            }
+            if cursor == Array("0".utf8) { return seen.sorted { $0.lexicographicallyPrecedes($1) } }
+            var next = command
+            next[cursorIndex] = cursor
+            reply = try client.call(next)
+        }
+        return nil
+    }
+
+    /// Shrinks a failing list to a short one that still fails on its last command: passes of one-at-a-time
+    /// removal until a pass removes nothing (a command needed early may become removable once later ones
+    /// are gone), bounded in time. The result ends with the command that mismatched.
+    func minimize(_ commands: [DiffCommand], resp: Int, budgetMillis: Int64 = 8000) -> [DiffCommand] {
+        let deadline = rawMonotonicMillis() + budgetMillis
+        var current = commands
+        var changed = true
+        while changed && rawMonotonicMillis() < deadline {
+            changed = false
+            var j = current.count - 2
+            while j >= 0 && rawMonotonicMillis() < deadline {
+                var candidate = current
+                candidate.remove(at: j)
+                if run(candidate, resp: resp).contains(where: { $0.index == candidate.count - 1 }) {
+                    current = candidate
+                    changed = true
+                }
+                j -= 1
+            }
+        }
+        return current
+    }
+
+    // MARK: - Resetting and recovering
+
+    private func reset() throws {
+        if !needletail.isRunning { try restartNeedletail() }
+        if !redis.isRunning { try restartRedis() }
+        let ok = Array("+OK\r\n".utf8)
+        if (try? redisAdmin.call("FLUSHALL")) != ok {
+            try restartRedis()
+        }
+        if restartToReset {
+            try restartNeedletail()
+            return
+        }
+        let reply = try? needletailAdmin.call("FLUSHALL")
+        if reply != ok {
+            if reply?.first == UInt8(ascii: "-") { restartToReset = true }
+            try restartNeedletail()
+        }
+    }
+
+    private func restartNeedletail() throws {
+        needletail.stop()
+        needletail = try ServerUnderTest.start()
+        needletailAdmin = try RawClient(port: needletail.port)
+        needletailRestarts += 1
+    }
+
+    private func restartRedis() throws {
+        redis.stop()
+        redis = try RawRedisServer()
+        redisAdmin = try RawClient(port: redis.port)
+    }
+
+    /// needletail did not answer: note whether it died (and its log), so the report says "crash".
+    private func needletailFailed(_ m: DiffMismatch) -> DiffMismatch {
+        var m = m
+        if !needletail.isRunning {
+            m.failure = "needletail DIED (\(m.failure ?? "")); log tail:\n\(needletail.logTail())"
+        }
+        return m
+    }
+
+    private func redisFailed(_ what: String, at i: Int, _ all: [DiffCommand]) -> DiffMismatch {
+        DiffMismatch(index: i, command: all[i], redisReply: Array("<redis failed: \(what)>".utf8), needletailReply: [],
+                     failure: DiffMismatch.oracleFailure)
+    }
+}
+
+/// Commands the runner treats specially rather than pipelining.
+enum DiffSpecial {
+    case none
+    /// `DEBUG SLEEP s` in a case list: a pause so short TTLs run out. Slept here, not sent (the oracle
+    /// refuses DEBUG by default).
+    case sleep(Int)
+    /// SCAN, or SSCAN/HSCAN/ZSCAN key: compared by the union of a full scan when the replies differ.
+    case scan(cursorIndex: Int, group: Int)
+
+    init(_ command: DiffCommand) {
+        let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
+        switch name {
+        case "debug" where command.count == 3 && command[1].map(diffLower) == Array("sleep".utf8):
+            let seconds = Double(String(decoding: command[2], as: UTF8.self)) ?? 0
+            self = .sleep(Int(max(0, min(seconds, 5)) * 1000))
+        case "scan" where command.count >= 2: self = .scan(cursorIndex: 1, group: 1)
+        case "sscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 1)
+        case "hscan" where command.count >= 3, "zscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 2)
+        default: self = .none
+        }
+    }
+}
+
+@inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+
+/// Decides whether two replies are the same, byte for byte except where the reply is inherently
+/// nondeterministic: TTLs (within a second), KEYS order, RANDOMKEY's choice, HELLO's client id and
+/// version, TIME, CLIENT ID, INFO, LASTSAVE.
+enum DiffNormalizer {
+    static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8]) -> Bool {
+        if a == b { return true }
+        guard let va = try? RawReply.parse(a), let vb = try? RawReply.parse(b) else { return false }
+        let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
+        let sub = command.count > 1 ? String(decoding: command[1].map(diffLower), as: UTF8.self) : ""
+        switch name {
+        case "ttl", "expiretime": return within(va, vb, 1)
+        case "pttl", "pexpiretime": return within(va, vb, 1000)
+        case "keys": return sorted(va) == sorted(vb)
+        case "randomkey": return sameShape(va, vb)
+        case "hello": return maskHello(va) == maskHello(vb)
+        case "time", "info", "lastsave": return sameShape(va, vb)
+        case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
+        case "object" where sub == "idletime": return within(va, vb, 1)
+        default: return false
+        }
+    }
+
+    /// Integers that are both non-negative (a TTL, not -1/-2) and differ by at most `tolerance`.
+    private static func within(_ a: RawReply, _ b: RawReply, _ tolerance: Int64) -> Bool {
+        guard let x = a.integer, let y = b.integer, x >= 0, y >= 0 else { return false }
+        return abs(x - y) <= tolerance
+    }
+
+    private static func sorted(_ v: RawReply) -> RawReply {
+        guard case .aggregate(let t, let e?) = v else { return v }
+        return .aggregate(t, e.sorted { $0.encoded.lexicographicallyPrecedes($1.encoded) })
+    }
+
+    /// Same type byte, same null-ness, same element count: the contents are allowed to differ.
+    private static func sameShape(_ a: RawReply, _ b: RawReply) -> Bool {
+        switch (a, b) {
+        case (.line(let x, _), .line(let y, _)): return x == y && x != UInt8(ascii: "-")
+        case (.blob(let x, let p), .blob(let y, let q)): return x == y && (p == nil) == (q == nil)
+        case (.aggregate(let x, let p), .aggregate(let y, let q)): return x == y && p?.count == q?.count
+        default: return false
+        }
+    }
+
+    /// HELLO's map (or flat array in RESP2) with the values of "id" and "version" blanked.
+    private static func maskHello(_ v: RawReply) -> RawReply {
+        guard case .aggregate(let t, var e?) = v else { return v }
+        var i = 0
+        while i + 1 < e.count {
+            if e[i] == .blob(UInt8(ascii: "$"), Array("id".utf8)) || e[i] == .blob(UInt8(ascii: "$"), Array("version".utf8)) {
+                e[i + 1] = .line(UInt8(ascii: "?"), [])
+            }
+            i += 2
+        }
+        return .aggregate(t, e)
+    }
+}
