@@ -40,9 +40,11 @@ struct ReplyWriter {
     }
 
     /// An error reply from raw bytes (texts that quote a client's arguments, which may not be UTF-8).
+    /// As Redis's addReplyErrorFormat, CR/LF at either end are trimmed before the rest become spaces.
     func error(bytes message: [UInt8]) {
         buffer.append(UInt8(ascii: "-"))
-        for byte in message { buffer.append(byte == 13 || byte == 10 ? 32 : byte) }
+        let isNewline = { (b: UInt8) in b == 13 || b == 10 }
+        for byte in message.drop(while: isNewline).reversed().drop(while: isNewline).reversed() { buffer.append(isNewline(byte) ? 32 : byte) }
         buffer.append("\r\n")
     }
 
