@@ -37,6 +37,8 @@ public final class Server {
     var lastSave = wallClockMillis() / 1000
     private var nextCronAt: Int64 = 0
     var cronLoops = 0
+    /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
+    var activeExpireEnabled = true
 
     /// Set from other threads (stop()) and read by the loop; lives outside Swift's exclusivity model.
     private let stopFlag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -412,6 +414,7 @@ public final class Server {
     /// Periodic work, `hz` times a second: idle-client timeouts, and (later) active expiry and rehashing.
     private func cron() {
         cronLoops += 1
+        if activeExpireEnabled { activeExpireCycle() }
         if config.timeout > 0 {
             let now = monotonicMillis()
             for case let c? in clientsByFD where now - c.lastInteraction > Int64(config.timeout) * 1000 {

@@ -1,20 +1,55 @@
-/// One of the numbered databases (SELECT n): its keys and their expiry times.
+/// One of the numbered databases (SELECT n): its keys, their values and their expiry times.
 ///
 /// Keys expire in two ways, as in Redis: lazily, when a lookup finds the key past its time, and actively,
-/// by the server cron sampling keys that have a TTL. All key access goes through the lookups below so the
-/// lazy path is never skipped.
+/// by the server cron sampling keys that have a TTL (`activeExpireCycle`). All key access goes through the
+/// lookups below so the lazy path is never skipped.
+///
+/// Layout (TEMPORARY, until Storage/HashTable.swift replaces the Swift Dictionaries; everything below is
+/// private so that swap touches only this file):
+/// - `keys` maps a key to its value and its *slot*, a position in `slots`. `slots` lists every key at a
+///   fixed position; deleting a key leaves a hole that a later insert reuses (`freeSlots`), so a key never
+///   moves while it lives. That gives SCAN a cursor (an offset into `slots`) that returns every key present
+///   for the whole iteration at least once, and RANDOMKEY an O(1) random pick. When holes outnumber keys
+///   3 to 1 the slots are compacted (keys move, so a SCAN running across a compaction may miss keys: the
+///   HashTable's reverse-binary cursor removes that caveat).
+/// - `expires` maps a key with a TTL to its absolute time and its position in `expiring`, a dense array of
+///   the keys with a TTL (removal swaps the last one into the hole): the active expiry cycle samples it
+///   at random in O(1) per sample, with no scan of the keyspace.
 final class Database {
     let index: Int
-    private(set) var keys: [ByteString: Value] = [:]
-    /// Absolute expiry time in Unix milliseconds, for keys that have one.
-    private(set) var expires: [ByteString: Int64] = [:]
 
     /// Keyspace statistics, shared by all databases (INFO stats).
     unowned let stats: ServerStats
 
+    private struct Entry {
+        var value: Value
+        var slot: Int
+    }
+
+    private struct Expiry {
+        /// Absolute expiry time in Unix milliseconds.
+        var when: Int64
+        /// Position of the key in `expiring`.
+        var position: Int
+    }
+
+    private var keys: [ByteString: Entry] = [:]
+    private var slots: [ByteString?] = []
+    private var freeSlots: [Int] = []
+    private var expires: [ByteString: Expiry] = [:]
+    private var expiring: [ByteString] = []
+
+    /// Running estimate of the remaining TTL of keys with one, in ms (INFO keyspace `avg_ttl`), kept by the
+    /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
+    private(set) var avgTTL: Int64 = 0
+
+    /// SplitMix64 state for sampling; a syscall-free generator, since the expiry cycle draws thousands.
+    private var randomState: UInt64
+
     init(index: Int, stats: ServerStats) {
         self.index = index
         self.stats = stats
+        randomState = UInt64(bitPattern: monotonicMicros()) &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15
     }
 
     var count: Int { keys.count }
@@ -24,6 +59,10 @@ final class Database {
 
     /// Finds a live key for a read command, counting a hit or a miss.
     @inline(__always) func lookupRead(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
+        lookupRead(ByteString(key), now: now)
+    }
+
+    @inline(__always) func lookupRead(_ key: ByteString, now: Int64) -> Value? {
         let value = lookup(key, now: now)
         if value == nil { stats.keyspaceMisses += 1 } else { stats.keyspaceHits += 1 }
         return value
@@ -31,44 +70,98 @@ final class Database {
 
     /// Finds a live key without touching hit/miss statistics (writes, EXISTS-like checks).
     @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
-        let k = ByteString(key)
-        guard let value = keys[k] else { return nil }
-        if !expires.isEmpty, let when = expires[k], when <= now {
-            expire(k)
+        lookup(ByteString(key), now: now)
+    }
+
+    /// Finds a live key; a key past its time is deleted (and counted as expired) and reported missing.
+    @inline(__always) func lookup(_ key: ByteString, now: Int64) -> Value? {
+        guard let entry = keys[key] else { return nil }
+        if !expires.isEmpty, let e = expires[key], e.when <= now {
+            expire(key)
             return nil
         }
-        return value
+        return entry.value
     }
+
+    /// Whether `key` exists but its time has passed (it is then still stored until something deletes it).
+    func isExpired(_ key: ByteString, now: Int64) -> Bool {
+        guard !expires.isEmpty, let e = expires[key] else { return false }
+        return e.when <= now
+    }
+
+    /// The absolute expiry time (Unix ms) of a stored key, nil when it has none. Call after a lookup, so an
+    /// expired key has already been deleted.
+    func expireTime(_ key: ByteString) -> Int64? { expires.isEmpty ? nil : expires[key]?.when }
 
     // MARK: - Mutations
 
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false) {
-        keys[key] = value
-        if !keepTTL && !expires.isEmpty { expires[key] = nil }
+        if (keys[key]?.value = value) == nil {
+            insert(key, value)
+        } else if !keepTTL && !expires.isEmpty {
+            removeExpire(key)
+        }
     }
 
     /// Adds a key known not to exist.
     func add(_ key: ByteString, _ value: Value) {
-        keys[key] = value
+        precondition(keys[key] == nil, "Database.add: key exists")
+        insert(key, value)
     }
 
-    /// Removes a key (live or not). Returns whether it existed.
+    /// Removes a key (live or not) and its expiry time. Returns whether it existed.
     @discardableResult func remove(_ key: ByteString) -> Bool {
-        guard keys.removeValue(forKey: key) != nil else { return false }
-        if !expires.isEmpty { expires[key] = nil }
+        guard let entry = keys.removeValue(forKey: key) else { return false }
+        if !expires.isEmpty { removeExpire(key) }
+        releaseSlot(entry.slot)
         return true
     }
 
-    func setExpire(_ key: ByteString, at when: Int64) { expires[key] = when }
+    /// Sets the absolute expiry time (Unix ms) of an existing key.
+    func setExpire(_ key: ByteString, at when: Int64) {
+        precondition(keys[key] != nil, "Database.setExpire: no such key")
+        if (expires[key]?.when = when) == nil {
+            expires[key] = Expiry(when: when, position: expiring.count)
+            expiring.append(key)
+        }
+    }
 
-    @discardableResult func removeExpire(_ key: ByteString) -> Bool { expires.removeValue(forKey: key) != nil }
+    /// Clears a key's expiry time. Returns whether it had one.
+    @discardableResult func removeExpire(_ key: ByteString) -> Bool {
+        guard let e = expires.removeValue(forKey: key) else { return false }
+        let last = expiring.removeLast()
+        if e.position < expiring.count {
+            expiring[e.position] = last
+            expires[last]!.position = e.position
+        }
+        if expires.isEmpty {
+            avgTTL = 0
+        } else if expires.capacity > 256 && expires.count * 8 < expires.capacity {
+            compactExpires()
+        }
+        return true
+    }
 
-    func expireTime(_ key: ByteString) -> Int64? { expires[key] }
-
+    /// Empties the database (FLUSHDB).
     func removeAll() {
-        keys.removeAll()
-        expires.removeAll()
+        keys = [:]
+        slots = []
+        freeSlots = []
+        expires = [:]
+        expiring = []
+        avgTTL = 0
+    }
+
+    /// Exchanges contents with another database (SWAPDB): clients keep their database number and see the
+    /// other data, as in Redis.
+    func swapContents(with other: Database) {
+        swap(&keys, &other.keys)
+        swap(&slots, &other.slots)
+        swap(&freeSlots, &other.freeSlots)
+        swap(&expires, &other.expires)
+        swap(&expiring, &other.expiring)
+        swap(&avgTTL, &other.avgTTL)
     }
 
     /// Deletes a key whose time has passed.
@@ -77,23 +170,182 @@ final class Database {
         stats.expiredKeys += 1
     }
 
-    /// All live keys (KEYS, SCAN for now).
-    func allKeys(now: Int64) -> [ByteString] {
-        keys.keys.filter { k in expires[k].map { $0 > now } ?? true }
-    }
-
-    func randomKey(now: Int64) -> ByteString? {
-        for _ in 0..<100 {
-            guard let k = keys.keys.randomElement() else { return nil }
-            if let when = expires[k], when <= now { expire(k); continue }
-            return k
+    private func insert(_ key: ByteString, _ value: Value) {
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = key
+        } else {
+            slot = slots.count
+            slots.append(key)
         }
-        return keys.keys.randomElement()
+        keys[key] = Entry(value: value, slot: slot)
     }
 
-    /// Exchanges contents with another database (SWAPDB).
-    func swapContents(with other: Database) {
-        swap(&keys, &other.keys)
-        swap(&expires, &other.expires)
+    private func releaseSlot(_ slot: Int) {
+        if keys.isEmpty {
+            // Nothing left: drop the slot array and the dictionaries' capacity together.
+            removeAll()
+            return
+        }
+        slots[slot] = nil
+        freeSlots.append(slot)
+        if slots.count > 64 && keys.count * 4 < slots.count { compact() }
+    }
+
+    /// Packs the live keys into the first slots and rebuilds `keys` at its current size, so memory taken
+    /// by a keyspace that has shrunk a lot is returned (Swift dictionaries never shrink on removal).
+    private func compact() {
+        var newKeys = [ByteString: Entry](minimumCapacity: keys.count)
+        var newSlots: [ByteString?] = []
+        newSlots.reserveCapacity(keys.count)
+        for case let key? in slots {
+            newKeys[key] = Entry(value: keys[key]!.value, slot: newSlots.count)
+            newSlots.append(key)
+        }
+        keys = newKeys
+        slots = newSlots
+        freeSlots = []
+    }
+
+    /// The same for `expires` and `expiring`, whose order and positions are kept.
+    private func compactExpires() {
+        var newExpires = [ByteString: Expiry](minimumCapacity: expires.count)
+        for (key, e) in expires { newExpires[key] = e }
+        expires = newExpires
+        var newExpiring: [ByteString] = []
+        newExpiring.reserveCapacity(expiring.count)
+        newExpiring.append(contentsOf: expiring)
+        expiring = newExpiring
+    }
+
+    // MARK: - Iteration
+
+    /// Calls `body` with every live key (KEYS). Expired keys are skipped but not deleted, as in Redis 7.0.
+    func forEachKey(now: Int64, _ body: (ByteString) -> Void) {
+        let checkExpiry = !expires.isEmpty
+        for case let key? in slots {
+            if checkExpiry, let e = expires[key], e.when <= now { continue }
+            body(key)
+        }
+    }
+
+    /// All live keys.
+    func allKeys(now: Int64) -> [ByteString] {
+        var result: [ByteString] = []
+        result.reserveCapacity(keys.count)
+        forEachKey(now: now) { result.append($0) }
+        return result
+    }
+
+    /// One SCAN step: appends to `batch` the keys of up to `count` slots' worth of keys starting at slot
+    /// `cursor`, visiting at most `count * 10` slots (Redis's bound on empty buckets), and returns the cursor
+    /// to continue from, 0 when the iteration is complete. Keys are returned even when expired: the caller
+    /// filters, as Redis's SCAN does after collecting.
+    func scan(cursor: UInt64, count: Int, into batch: inout [ByteString]) -> UInt64 {
+        guard cursor < UInt64(slots.count) else { return 0 }
+        var i = Int(cursor)
+        var budget = count.multipliedReportingOverflow(by: 10).overflow ? Int.max : count * 10
+        var found = 0
+        while i < slots.count && found < count && budget > 0 {
+            if let key = slots[i] {
+                batch.append(key)
+                found += 1
+            }
+            i += 1
+            budget -= 1
+        }
+        return i >= slots.count ? 0 : UInt64(i)
+    }
+
+    /// A random live key (RANDOMKEY), deleting expired keys it draws on the way; nil when empty.
+    func randomKey(now: Int64) -> ByteString? {
+        while !keys.isEmpty {
+            // Compaction keeps at least a quarter of the slots (or one of 64) live, so this ends quickly.
+            guard let key = slots[random(below: slots.count)] else { continue }
+            if isExpired(key, now: now) {
+                expire(key)
+                continue
+            }
+            return key
+        }
+        return nil
+    }
+
+    // MARK: - Active expiry
+
+    /// Keys sampled per round, as Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP.
+    static let expireSamplesPerRound = 20
+
+    /// One database's share of Redis's active expire cycle: sample keys that have a TTL, delete the expired
+    /// ones, and repeat while more than 25% of a sample had expired (the keyspace then likely holds many
+    /// more), until `deadline` (monotonic microseconds). Also refreshes `avgTTL` from the live samples.
+    /// Returns false when it stopped because the time ran out.
+    ///
+    /// - Complexity: O(1) per sampled key.
+    func activeExpireCycle(now: Int64, deadline: Int64) -> Bool {
+        var rounds = 0
+        while true {
+            if expiring.isEmpty {
+                avgTTL = 0
+                return true
+            }
+            let samples = min(expiring.count, Database.expireSamplesPerRound)
+            var expired = 0
+            var ttlSum: Int64 = 0
+            var ttlSamples: Int64 = 0
+            for _ in 0..<samples {
+                if expiring.isEmpty { break }
+                let key = expiring[random(below: expiring.count)]
+                let when = expires[key]!.when
+                if when <= now {
+                    expire(key)
+                    expired += 1
+                } else {
+                    ttlSum += when - now
+                    ttlSamples += 1
+                }
+            }
+            if ttlSamples > 0 {
+                // Redis's running average: the new sample weighs 2%, the previous estimate 98%.
+                let sampleAverage = ttlSum / ttlSamples
+                if avgTTL == 0 { avgTTL = sampleAverage }
+                avgTTL = (avgTTL / 50) * 49 + sampleAverage / 50
+            }
+            if expired * 4 <= samples { return true }
+            rounds += 1
+            // Reading the clock costs more than a round, so check it every 16 rounds as Redis does.
+            if rounds & 15 == 0 && monotonicMicros() >= deadline { return false }
+        }
+    }
+
+    @inline(__always) private func random(below n: Int) -> Int {
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Int(z % UInt64(n))
+    }
+
+    // MARK: - Invariants
+
+    /// Checks every internal cross-reference; tests call it after each mutation.
+    func checkInvariants() {
+        var live = 0
+        for (slot, key) in slots.enumerated() {
+            guard let key else { continue }
+            live += 1
+            precondition(keys[key]?.slot == slot, "slot \(slot) does not point back to its key")
+        }
+        precondition(live == keys.count, "slots hold \(live) keys, dictionary \(keys.count)")
+        precondition(freeSlots.count == slots.count - live, "free list out of step with holes")
+        for slot in freeSlots { precondition(slots[slot] == nil, "free slot \(slot) is occupied") }
+        precondition(expiring.count == expires.count, "expiring array out of step")
+        for (position, key) in expiring.enumerated() {
+            precondition(expires[key]?.position == position, "expiring[\(position)] does not point back")
+            precondition(keys[key] != nil, "expiry time for a missing key")
+        }
+        if expires.isEmpty { precondition(avgTTL == 0, "avg_ttl without expiring keys") }
     }
 }
