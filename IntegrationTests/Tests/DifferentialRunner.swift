@@ -57,6 +57,8 @@ final class DifferentialRunner {
     private var needletailAdmin: RawClient
     private(set) var commandsCompared = 0
     private(set) var needletailRestarts = 0
+    /// DIFF_TRACE=1 prints every command with redis-server's reply (to see what a generator produces).
+    private let trace = getenv("DIFF_TRACE") != nil
     /// FLUSHALL is not implemented yet: reset needletail by restarting it instead.
     private var restartToReset = false
 
@@ -144,6 +146,7 @@ final class DifferentialRunner {
                                                                   needletailReply: [], failure: "\(error)"))]
                 }
                 commandsCompared += 1
+                if trace { print("  \(DiffCorpus.formatCommand(all[i]))  ->  \(rawEscaped(r, limit: 120))") }
                 if !DiffNormalizer.equivalent(all[i], r, n) {
                     found.append(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n))
                     if r.first != UInt8(ascii: "-") || n.first != UInt8(ascii: "-") { return found }
@@ -300,8 +303,8 @@ enum DiffSpecial {
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
 
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
-/// nondeterministic: TTLs (within a second), KEYS order, RANDOMKEY's choice, HELLO's client id and
-/// version, TIME, CLIENT ID, INFO, LASTSAVE.
+/// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's and ZRANDMEMBER's
+/// choices, HELLO's client id and version, TIME, CLIENT ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8]) -> Bool {
         if a == b { return true }
@@ -317,6 +320,8 @@ enum DiffNormalizer {
         case "time", "info", "lastsave": return sameShape(va, vb)
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
+        case "zrandmember": return sameShape(va, vb)
+        case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
         default: return false
         }
     }
@@ -330,6 +335,14 @@ enum DiffNormalizer {
     private static func sorted(_ v: RawReply) -> RawReply {
         guard case .aggregate(let t, let e?) = v else { return v }
         return .aggregate(t, e.sorted { $0.encoded.lexicographicallyPrecedes($1.encoded) })
+    }
+
+    /// A map (or RESP2 flat array) with its key/value pairs in sorted order: CONFIG GET's order is
+    /// redis-server's hash table order.
+    private static func sortedPairs(_ v: RawReply) -> RawReply {
+        guard case .aggregate(let t, let e?) = v, e.count % 2 == 0 else { return v }
+        let pairs = stride(from: 0, to: e.count, by: 2).map { [e[$0], e[$0 + 1]] }
+        return .aggregate(t, pairs.sorted { $0[0].encoded.lexicographicallyPrecedes($1[0].encoded) }.flatMap { $0 })
     }
 
     /// Same type byte, same null-ness, same element count: the contents are allowed to differ.
