@@ -58,7 +58,7 @@ final class Command {
     let summary: String
     let complexity: String
     let handler: CommandHandler?
-    private(set) var subcommands: [ByteString: Command] = [:]
+    private let subcommands = HashTable<Command>()
     private(set) weak var parent: Command?
 
     // Statistics for INFO commandstats.
@@ -81,7 +81,7 @@ final class Command {
         self.handler = handler
         for sub in subcommands {
             sub.parent = self
-            self.subcommands[ByteString(sub.name)] = sub
+            self.subcommands.updateValue(sub, forKey: ByteString(sub.name))
         }
     }
 
@@ -90,9 +90,10 @@ final class Command {
 
     var hasSubcommands: Bool { !subcommands.isEmpty }
 
-    func subcommand(named lowercased: ByteString) -> Command? { subcommands[lowercased] }
+    func subcommand(named name: UnsafeRawBufferPointer) -> Command? { lookupFolded(subcommands, name) }
+    func subcommand(named name: ByteString) -> Command? { name.withUnsafeBytes { subcommand(named: $0) } }
 
-    var sortedSubcommands: [Command] { subcommands.values.sorted { $0.name < $1.name } }
+    var sortedSubcommands: [Command] { subcommands.values.map { $0 }.sorted { $0.name < $1.name } }
 
     /// Whether `argc` arguments satisfy the arity.
     @inline(__always) func acceptsArgumentCount(_ argc: Int) -> Bool {
@@ -110,29 +111,35 @@ final class Command {
 
 /// Every command the server knows, keyed by lowercase name.
 struct CommandTable {
-    private(set) var commands: [ByteString: Command] = [:]
+    private let commands = HashTable<Command>()
 
     init(_ list: [Command]) {
         for command in list {
-            let key = ByteString(command.name)
-            precondition(commands[key] == nil, "duplicate command \(command.name)")
-            commands[key] = command
+            let previous = commands.updateValue(command, forKey: ByteString(command.name))
+            precondition(previous == nil, "duplicate command \(command.name)")
         }
     }
 
     /// The standard table: every family's commands.
     static func standard() -> CommandTable {
-        CommandTable(connectionCommands + serverCommands + stringCommands + keyCommands
+        CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands)
     }
 
-    /// Looks up a command by name, case-insensitively, without allocating for names up to 22 bytes.
-    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
-        commands[ByteString(count: name.count) { dst in
-            for i in 0..<name.count { dst[i] = asciiLower(name[i]) }
-        }]
-    }
+    /// Looks up a command by name, case-insensitively, without allocating.
+    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? { lookupFolded(commands, name) }
 
     var count: Int { commands.count }
-    var all: [Command] { commands.values.sorted { $0.name < $1.name } }
+    var all: [Command] { commands.values.map { $0 }.sorted { $0.name < $1.name } }
+}
+
+/// Finds `name` in a table of lowercase names, ASCII-case-insensitively: names are folded into a stack
+/// buffer first (no command name is longer than 32 bytes; anything longer is unknown).
+@inline(__always) private func lookupFolded(_ table: HashTable<Command>, _ name: UnsafeRawBufferPointer) -> Command? {
+    guard name.count <= 32 else { return nil }
+    var folded: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    return withUnsafeMutableBytes(of: &folded) { buffer in
+        for i in 0..<name.count { buffer[i] = asciiLower(name[i]) }
+        return table.find(UnsafeRawBufferPointer(rebasing: buffer[0..<name.count]))
+    }
 }

@@ -119,8 +119,8 @@ public final class Server {
                 cron()
                 nextCronAt = monotonicMillis() + Int64(1000 / max(1, min(500, config.hz)))
             }
-            if handleSignals, cs_take_shutdown_signal() != 0 {
-                log.warning("Received shutdown signal, scheduling shutdown...")
+            if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
+                log.warning("Received \(signal == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
                 shutdownRequested = true
             }
             if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
@@ -196,7 +196,9 @@ public final class Server {
             if isUnix != 0 { strcpy(&local, config.unixsocket) } else { _ = cs_sockname(fd, &local, local.count) }
             let generation = nextGeneration
             nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
-            let client = Client(id: nextClientID, fd: fd, generation: generation, address: String(cString: addr),
+            // Unix-socket clients show as "<path>:0", as in Redis's CLIENT LIST.
+            let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
+            let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
                                 localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
                                 db: databases[0], now: monotonicMillis())
             nextClientID += 1
@@ -263,7 +265,9 @@ public final class Server {
                 input.clear()
                 updateInterest(client)
             case .request(let consumed):
-                if client.argc > 0 { execute(client) }
+                if client.argc > 0 {
+                    if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { execute(client) }
+                }
                 input.readIndex += consumed
                 client.parser.reset()
                 if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
@@ -273,6 +277,17 @@ public final class Server {
         scheduleWrite(client)
     }
 
+    /// Runs a request while CLIENT REPLY OFF or SKIP is in effect: its replies are dropped, except CLIENT
+    /// REPLY ON's own +OK (it clears the flags before replying, as in Redis).
+    private func executeUnderReplyControl(_ client: Client) {
+        client.replySkip = client.replySkipNext
+        client.replySkipNext = false
+        let kept = client.output.readableBytes  // output is not written while a command runs
+        execute(client)
+        if client.replyOff || client.replySkip { client.output.writeIndex = client.output.readIndex + kept }
+        client.replySkip = false
+    }
+
     /// Looks up, checks and runs the client's current request.
     func execute(_ client: Client) {
         guard let command = commands.lookup(client.arg(0)) else {
@@ -280,12 +295,13 @@ public final class Server {
             return
         }
         var target = command
-        if command.hasSubcommands {
+        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
+        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
             if client.argc < 2 {
                 return client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
             }
-            guard let sub = command.subcommand(named: client.argBytes(1).lowercased()) else {
-                return client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + Array(client.arg(1).prefix(128))
+            guard let sub = command.subcommand(named: client.arg(1)) else {
+                return client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
                     + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
             }
             target = sub
@@ -310,16 +326,17 @@ public final class Server {
     /// The one place every write command passes after it ran: later, the AOF and replicas are fed here.
     @inline(__always) private func afterWrite(_ client: Client, _ command: Command) {}
 
+    /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
     private func replyUnknownCommand(_ client: Client) {
         var args: [UInt8] = []
         var i = 1
         while i < client.argc && args.count < 128 {
             args.append(UInt8(ascii: "'"))
-            args.append(contentsOf: client.arg(i).prefix(128 - args.count))
+            args.append(contentsOf: cString(client.arg(i), max: 128 - args.count))
             args.append(contentsOf: Array("' ".utf8))
             i += 1
         }
-        client.reply.error(bytes: Array("ERR unknown command '".utf8) + Array(client.arg(0).prefix(128))
+        client.reply.error(bytes: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
             + Array("', with args beginning with: ".utf8) + args)
     }
 
@@ -433,3 +450,8 @@ public final class Server {
 }
 
 @inline(__always) func monotonicMillis() -> Int64 { monotonicMicros() / 1000 }
+
+/// What printf's `%.<max>s` prints of `bytes`: at most `max` bytes, stopping at the first NUL.
+func cString(_ bytes: UnsafeRawBufferPointer, max: Int) -> [UInt8] {
+    Array(bytes.prefix(max).prefix { $0 != 0 })
+}
