@@ -39,8 +39,9 @@ final class ServerUnderTest {
         return access(fallback, X_OK) == 0 ? fallback : nil
     }
 
-    /// Starts the server and waits until it answers PING.
-    static func start() throws -> ServerUnderTest {
+    /// Starts the server and waits until it answers PING. `extraArguments` follow the port arguments
+    /// (not passed to the legacy form).
+    static func start(extraArguments: [String] = []) throws -> ServerUnderTest {
         guard let binary = binaryPath() else {
             throw HarnessError("needletail-server not found next to the test bundle; run `swift build` first")
         }
@@ -50,7 +51,7 @@ final class ServerUnderTest {
         for attempt in 0..<4 {
             let legacy = (attempt % 2 == 1) != preferLegacy
             let port = freeTCPPort()
-            let arguments = legacy ? legacyPortArguments(port) : portArguments(port)
+            let arguments = legacy ? legacyPortArguments(port) : portArguments(port) + extraArguments
             let server = try ServerUnderTest(binary: binary, arguments: arguments, port: port)
             if server.waitUntilServing(timeoutMillis: 15_000) {
                 preferLegacy = legacy
