@@ -5,13 +5,16 @@ struct DiffCase {
     var name: String
     var commands: [DiffCommand]
     var protocols: [Int] = [2, 3]
+    /// Indexes of commands whose replies are inherently nondeterministic (`~` lines): compared by kind only.
+    var loose: Set<Int> = []
 }
 
 /// The regression corpus in IntegrationTests/Corpus: every `*.txt` there is replayed on every run.
 ///
 /// Format (one file per case, see Corpus/README.md): one command per line, arguments separated by spaces
 /// and quoted as redis-cli and `sdssplitargs` do (`"a b"`, `"\x00\r\n\"\\"`, `'single'`); `#` starts a
-/// comment line; `#! resp 2` or `#! resp 3` limits the case to one protocol (default: both).
+/// comment line; `#! resp 2` or `#! resp 3` limits the case to one protocol (default: both); a command
+/// line starting with `~` has a nondeterministic reply (ids, times, hash order): only its kind is compared.
 enum DiffCorpus {
     static var directory: String {
         let file = "\(#filePath)"
@@ -55,9 +58,11 @@ enum DiffCorpus {
                 continue
             }
             if trimmed.first == UInt8(ascii: "#") { continue }
-            guard let args = splitLine(Array(trimmed)), !args.isEmpty else {
+            let loose = trimmed.first == UInt8(ascii: "~")
+            guard let args = splitLine(Array(loose ? trimmed.dropFirst() : trimmed)), !args.isEmpty else {
                 throw RawClientError.malformed("line \(n + 1): unbalanced quotes")
             }
+            if loose { c.loose.insert(c.commands.count) }
             c.commands.append(args)
         }
         return c

@@ -111,13 +111,20 @@ final class RawClient {
 
     // MARK: - Receiving
 
-    /// Reads until one complete reply is buffered and returns its bytes (an attribute `|` is returned
-    /// together with the value it annotates).
+    /// Reads until one complete reply is buffered and returns its bytes. An attribute `|` is returned
+    /// together with the value it annotates, and out-of-band push messages (`>`) together with the reply
+    /// that follows them, so a reply always answers exactly one request.
     func readReply() throws -> [UInt8] {
         let deadline = rawMonotonicMillis() + Int64(timeoutMillis)
+        var pushes: [UInt8] = []
         while true {
             if let end = try RESPFrame.end(of: buffer, from: start) {
-                let reply = Array(buffer[start..<end])
+                if buffer[start] == UInt8(ascii: ">") {
+                    pushes += buffer[start..<end]
+                    start = end
+                    continue
+                }
+                let reply = pushes + buffer[start..<end]
                 start = end
                 if start == buffer.count {
                     buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)

@@ -34,7 +34,7 @@ final class RawRedisServer {
 
     private static func spawn(port: Int, log: String) throws -> pid_t {
         var command = [path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                       "--dir", "/tmp", "--daemonize", "no", "--logfile", log]
+                       "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled
         // Dies with the test runner, so a crashed run leaves no stray server on a shared machine.
         let setpriv = "/usr/bin/setpriv"
         if access(setpriv, X_OK) == 0 { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }
