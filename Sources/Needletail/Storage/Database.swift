@@ -4,17 +4,19 @@
 /// by the server cron sampling keys that have a TTL (`activeExpireCycle`). All key access goes through the
 /// lookups below so the lazy path is never skipped.
 ///
-/// Layout (TEMPORARY, until Storage/HashTable.swift replaces the Swift Dictionaries; everything below is
+/// Layout (TEMPORARY, until Storage/HashTable.swift replaces the Swift Dictionary; everything below is
 /// private so that swap touches only this file):
-/// - `keys` maps a key to its value and its *slot*, a position in `slots`. `slots` lists every key at a
-///   fixed position; deleting a key leaves a hole that a later insert reuses (`freeSlots`), so a key never
-///   moves while it lives. That gives SCAN a cursor (an offset into `slots`) that returns every key present
-///   for the whole iteration at least once, and RANDOMKEY an O(1) random pick. When holes outnumber keys
-///   3 to 1 the slots are compacted (keys move, so a SCAN running across a compaction may miss keys: the
-///   HashTable's reverse-binary cursor removes that caveat).
-/// - `expires` maps a key with a TTL to its absolute time and its position in `expiring`, a dense array of
-///   the keys with a TTL (removal swaps the last one into the hole): the active expiry cycle samples it
-///   at random in O(1) per sample, with no scan of the keyspace.
+/// - `keys` maps a key to its value, its *slot* (a position in `slots`) and, when it has a TTL, its position
+///   in `expiring`. One dictionary lookup answers both "does it exist" and "has it expired".
+/// - `slots` lists every key at a fixed position; deleting a key leaves a hole that a later insert reuses
+///   (`freeSlots`), so a key never moves while it lives. That gives SCAN a cursor (an offset into `slots`)
+///   that returns every key present for the whole iteration at least once, and RANDOMKEY an O(1) random
+///   pick. When holes outnumber keys 3 to 1 and few keys remain, the slots are compacted (keys move, so a
+///   SCAN running across a compaction may miss keys: the HashTable's reverse-binary cursor removes that).
+/// - `expiring` is a dense array of (key, time) for the keys with a TTL (removal moves the last one into
+///   the hole): the active expiry cycle samples it at random in O(1) per sample, reading the time without
+///   any lookup, and never scans the keyspace.
+/// Positions are UInt32: up to 4 billion keys per database.
 final class Database {
     let index: Int
 
@@ -23,21 +25,24 @@ final class Database {
 
     private struct Entry {
         var value: Value
-        var slot: Int
+        var slot: UInt32
+        /// Position in `expiring`, or `Entry.noExpiry`.
+        var expiry: UInt32
+
+        static let noExpiry = UInt32.max
+        var hasExpiry: Bool { expiry != Entry.noExpiry }
     }
 
-    private struct Expiry {
+    private struct Expiring {
+        let key: ByteString
         /// Absolute expiry time in Unix milliseconds.
         var when: Int64
-        /// Position of the key in `expiring`.
-        var position: Int
     }
 
     private var keys: [ByteString: Entry] = [:]
     private var slots: [ByteString?] = []
-    private var freeSlots: [Int] = []
-    private var expires: [ByteString: Expiry] = [:]
-    private var expiring: [ByteString] = []
+    private var freeSlots: [UInt32] = []
+    private var expiring: [Expiring] = []
 
     /// Running estimate of the remaining TTL of keys with one, in ms (INFO keyspace `avg_ttl`), kept by the
     /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
@@ -53,7 +58,7 @@ final class Database {
     }
 
     var count: Int { keys.count }
-    var expiresCount: Int { expires.count }
+    var expiresCount: Int { expiring.count }
 
     // MARK: - Lookups
 
@@ -76,7 +81,7 @@ final class Database {
     /// Finds a live key; a key past its time is deleted (and counted as expired) and reported missing.
     @inline(__always) func lookup(_ key: ByteString, now: Int64) -> Value? {
         guard let entry = keys[key] else { return nil }
-        if !expires.isEmpty, let e = expires[key], e.when <= now {
+        if entry.hasExpiry && expiring[Int(entry.expiry)].when <= now {
             expire(key)
             return nil
         }
@@ -85,22 +90,27 @@ final class Database {
 
     /// Whether `key` exists but its time has passed (it is then still stored until something deletes it).
     func isExpired(_ key: ByteString, now: Int64) -> Bool {
-        guard !expires.isEmpty, let e = expires[key] else { return false }
-        return e.when <= now
+        guard let entry = keys[key], entry.hasExpiry else { return false }
+        return expiring[Int(entry.expiry)].when <= now
     }
 
     /// The absolute expiry time (Unix ms) of a stored key, nil when it has none. Call after a lookup, so an
     /// expired key has already been deleted.
-    func expireTime(_ key: ByteString) -> Int64? { expires.isEmpty ? nil : expires[key]?.when }
+    func expireTime(_ key: ByteString) -> Int64? {
+        guard let entry = keys[key], entry.hasExpiry else { return nil }
+        return expiring[Int(entry.expiry)].when
+    }
 
     // MARK: - Mutations
 
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false) {
-        if (keys[key]?.value = value) == nil {
-            insert(key, value)
-        } else if !keepTTL && !expires.isEmpty {
-            removeExpire(key)
+        guard let i = keys.index(forKey: key) else { return insert(key, value) }
+        keys.values[i].value = value
+        if !keepTTL && keys.values[i].hasExpiry {
+            let position = keys.values[i].expiry
+            keys.values[i].expiry = Entry.noExpiry
+            dropExpiring(at: position)
         }
     }
 
@@ -113,33 +123,28 @@ final class Database {
     /// Removes a key (live or not) and its expiry time. Returns whether it existed.
     @discardableResult func remove(_ key: ByteString) -> Bool {
         guard let entry = keys.removeValue(forKey: key) else { return false }
-        if !expires.isEmpty { removeExpire(key) }
+        if entry.hasExpiry { dropExpiring(at: entry.expiry) }
         releaseSlot(entry.slot)
         return true
     }
 
     /// Sets the absolute expiry time (Unix ms) of an existing key.
     func setExpire(_ key: ByteString, at when: Int64) {
-        precondition(keys[key] != nil, "Database.setExpire: no such key")
-        if (expires[key]?.when = when) == nil {
-            expires[key] = Expiry(when: when, position: expiring.count)
-            expiring.append(key)
+        guard let i = keys.index(forKey: key) else { preconditionFailure("Database.setExpire: no such key") }
+        if keys.values[i].hasExpiry {
+            expiring[Int(keys.values[i].expiry)].when = when
+        } else {
+            keys.values[i].expiry = UInt32(expiring.count)
+            expiring.append(Expiring(key: key, when: when))
         }
     }
 
     /// Clears a key's expiry time. Returns whether it had one.
     @discardableResult func removeExpire(_ key: ByteString) -> Bool {
-        guard let e = expires.removeValue(forKey: key) else { return false }
-        let last = expiring.removeLast()
-        if e.position < expiring.count {
-            expiring[e.position] = last
-            expires[last]!.position = e.position
-        }
-        if expires.isEmpty {
-            avgTTL = 0
-        } else if expires.capacity > 256 && expires.count * 8 < expires.capacity {
-            compactExpires()
-        }
+        guard let i = keys.index(forKey: key), keys.values[i].hasExpiry else { return false }
+        let position = keys.values[i].expiry
+        keys.values[i].expiry = Entry.noExpiry
+        dropExpiring(at: position)
         return true
     }
 
@@ -148,7 +153,6 @@ final class Database {
         keys = [:]
         slots = []
         freeSlots = []
-        expires = [:]
         expiring = []
         avgTTL = 0
     }
@@ -159,7 +163,6 @@ final class Database {
         swap(&keys, &other.keys)
         swap(&slots, &other.slots)
         swap(&freeSlots, &other.freeSlots)
-        swap(&expires, &other.expires)
         swap(&expiring, &other.expiring)
         swap(&avgTTL, &other.avgTTL)
     }
@@ -171,26 +174,49 @@ final class Database {
     }
 
     private func insert(_ key: ByteString, _ value: Value) {
-        let slot: Int
+        let slot: UInt32
         if let free = freeSlots.popLast() {
             slot = free
-            slots[slot] = key
+            slots[Int(slot)] = key
         } else {
-            slot = slots.count
+            precondition(slots.count < Int(UInt32.max), "Database: too many keys")
+            slot = UInt32(slots.count)
             slots.append(key)
         }
-        keys[key] = Entry(value: value, slot: slot)
+        keys[key] = Entry(value: value, slot: slot, expiry: Entry.noExpiry)
     }
 
-    private func releaseSlot(_ slot: Int) {
+    private func releaseSlot(_ slot: UInt32) {
         if keys.isEmpty {
-            // Nothing left: drop the slot array and the dictionaries' capacity together.
+            // Nothing left: drop the slot array and the dictionary's capacity together.
             removeAll()
             return
         }
-        slots[slot] = nil
+        slots[Int(slot)] = nil
         freeSlots.append(slot)
-        if slots.count > 64 && keys.count * 4 < slots.count { compact() }
+        // Compaction rebuilds the dictionary in one go; doing it only once few keys remain bounds that
+        // pause (a few ms), at the price of sparser slots (RANDOMKEY's retries) above that size.
+        if slots.count > 64 && keys.count * 4 < slots.count && keys.count <= 32_768 { compact() }
+    }
+
+    /// Removes the entry at `position` of `expiring`, moving the last one into its place.
+    private func dropExpiring(at position: UInt32) {
+        let last = expiring.removeLast()
+        let p = Int(position)
+        if p < expiring.count {
+            expiring[p] = last
+            keys[last.key]!.expiry = position
+        }
+        if expiring.isEmpty {
+            expiring = []
+            avgTTL = 0
+        } else if expiring.capacity > 1024 && expiring.count * 8 < expiring.capacity {
+            // Arrays keep their capacity when they shrink; copy into a smaller one to return the memory.
+            var smaller: [Expiring] = []
+            smaller.reserveCapacity(expiring.count * 2)
+            smaller.append(contentsOf: expiring)
+            expiring = smaller
+        }
     }
 
     /// Packs the live keys into the first slots and rebuilds `keys` at its current size, so memory taken
@@ -199,8 +225,10 @@ final class Database {
         var newKeys = [ByteString: Entry](minimumCapacity: keys.count)
         var newSlots: [ByteString?] = []
         newSlots.reserveCapacity(keys.count)
-        for case let key? in slots {
-            newKeys[key] = Entry(value: keys[key]!.value, slot: newSlots.count)
+        // Walking the dictionary rather than the (much larger) slot array keeps this O(keys).
+        for (key, var entry) in keys {
+            entry.slot = UInt32(newSlots.count)
+            newKeys[key] = entry
             newSlots.append(key)
         }
         keys = newKeys
@@ -208,24 +236,13 @@ final class Database {
         freeSlots = []
     }
 
-    /// The same for `expires` and `expiring`, whose order and positions are kept.
-    private func compactExpires() {
-        var newExpires = [ByteString: Expiry](minimumCapacity: expires.count)
-        for (key, e) in expires { newExpires[key] = e }
-        expires = newExpires
-        var newExpiring: [ByteString] = []
-        newExpiring.reserveCapacity(expiring.count)
-        newExpiring.append(contentsOf: expiring)
-        expiring = newExpiring
-    }
-
     // MARK: - Iteration
 
     /// Calls `body` with every live key (KEYS). Expired keys are skipped but not deleted, as in Redis 7.0.
     func forEachKey(now: Int64, _ body: (ByteString) -> Void) {
-        let checkExpiry = !expires.isEmpty
+        let checkExpiry = !expiring.isEmpty
         for case let key? in slots {
-            if checkExpiry, let e = expires[key], e.when <= now { continue }
+            if checkExpiry && isExpired(key, now: now) { continue }
             body(key)
         }
     }
@@ -261,7 +278,8 @@ final class Database {
     /// A random live key (RANDOMKEY), deleting expired keys it draws on the way; nil when empty.
     func randomKey(now: Int64) -> ByteString? {
         while !keys.isEmpty {
-            // Compaction keeps at least a quarter of the slots (or one of 64) live, so this ends quickly.
+            // Below 32,768 keys compaction keeps at least a quarter of the slots (or one of 64) live;
+            // above, at least 32,768 keys are live, so a draw finds one within slots/32,768 tries on average.
             guard let key = slots[random(below: slots.count)] else { continue }
             if isExpired(key, now: now) {
                 expire(key)
@@ -296,10 +314,10 @@ final class Database {
             var ttlSamples: Int64 = 0
             for _ in 0..<samples {
                 if expiring.isEmpty { break }
-                let key = expiring[random(below: expiring.count)]
-                let when = expires[key]!.when
+                let sample = expiring[random(below: expiring.count)]
+                let when = sample.when
                 if when <= now {
-                    expire(key)
+                    expire(sample.key)
                     expired += 1
                 } else {
                     ttlSum += when - now
@@ -336,16 +354,17 @@ final class Database {
         for (slot, key) in slots.enumerated() {
             guard let key else { continue }
             live += 1
-            precondition(keys[key]?.slot == slot, "slot \(slot) does not point back to its key")
+            precondition(keys[key].map { Int($0.slot) } == slot, "slot \(slot) does not point back to its key")
         }
         precondition(live == keys.count, "slots hold \(live) keys, dictionary \(keys.count)")
         precondition(freeSlots.count == slots.count - live, "free list out of step with holes")
-        for slot in freeSlots { precondition(slots[slot] == nil, "free slot \(slot) is occupied") }
-        precondition(expiring.count == expires.count, "expiring array out of step")
-        for (position, key) in expiring.enumerated() {
-            precondition(expires[key]?.position == position, "expiring[\(position)] does not point back")
-            precondition(keys[key] != nil, "expiry time for a missing key")
+        for slot in freeSlots { precondition(slots[Int(slot)] == nil, "free slot \(slot) is occupied") }
+        var withExpiry = 0
+        for entry in keys.values where entry.hasExpiry { withExpiry += 1 }
+        precondition(withExpiry == expiring.count, "\(withExpiry) keys have a TTL, expiring has \(expiring.count)")
+        for (position, e) in expiring.enumerated() {
+            precondition(keys[e.key].map { Int($0.expiry) } == position, "expiring[\(position)] does not point back")
         }
-        if expires.isEmpty { precondition(avgTTL == 0, "avg_ttl without expiring keys") }
+        if expiring.isEmpty { precondition(avgTTL == 0, "avg_ttl without expiring keys") }
     }
 }
