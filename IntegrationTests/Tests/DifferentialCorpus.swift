@@ -143,6 +143,12 @@ enum DiffCorpus {
 
     static func formatCommand(_ c: DiffCommand) -> String { c.map(formatArgument).joined(separator: " ") }
 
+    /// A command for a report: long arguments shortened to their start and length.
+    static func describe(_ c: DiffCommand) -> String {
+        c.map { $0.count > 80 ? rawEscaped(Array($0.prefix(40))) + "...(\($0.count) bytes)" : formatArgument($0) }
+            .joined(separator: " ")
+    }
+
     /// Writes a case (with comment lines first) unless a file of that name exists; returns the path.
     @discardableResult
     static func write(_ c: DiffCase, comments: [String]) -> String {

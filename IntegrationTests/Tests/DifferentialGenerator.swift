@@ -203,8 +203,7 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
-    /// Written, waiting for its commands to be committed: "zsets".
-    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server"]
+    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets"]
 
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, command]
 

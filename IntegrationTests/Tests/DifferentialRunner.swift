@@ -1,6 +1,6 @@
 import Glibc
 
-/// The first reply on which the two servers disagreed in a run.
+/// A reply on which the two servers disagreed.
 struct DiffMismatch {
     var index: Int
     var command: DiffCommand
@@ -12,7 +12,7 @@ struct DiffMismatch {
     static let oracleFailure = "redis-server failed, not a needletail bug"
 
     var description: String {
-        var s = "command #\(index): \(DiffCorpus.formatCommand(command))\n"
+        var s = "command #\(index): \(DiffCorpus.describe(command))\n"
         s += "  redis:      \(rawEscaped(redisReply))\n"
         s += "  needletail: \(failure ?? rawEscaped(needletailReply))"
         return s
@@ -37,10 +37,11 @@ struct DiffMismatch {
             }
             return rawEscaped(out)
         }
-        if redisReply.starts(with: Array("-ERR unknown command".utf8)) {
-            return "?|" + shape(Array(redisReply.prefix(26))) + "|" + (failure.map { String($0.prefix(40)) } ?? shape(Array(needletailReply.prefix(26))))
-        }
-        return rawEscaped(command[0].map(diffLower)) + "|" + shape(redisReply) + "|" + (failure.map { String($0.prefix(40)) } ?? shape(needletailReply))
+        let unknown = redisReply.starts(with: Array("-ERR unknown command".utf8))
+        let length = unknown ? 26 : 100
+        let name = unknown ? "?" : rawEscaped(command[0].map(diffLower))
+        let theirs = failure.map { String($0.prefix(40)) } ?? shape(Array(needletailReply.prefix(length)))
+        return name + "|" + shape(Array(redisReply.prefix(length))) + "|" + theirs
     }
 }
 
@@ -59,8 +60,12 @@ final class DifferentialRunner {
     private(set) var needletailRestarts = 0
     /// DIFF_TRACE=1 prints every command with redis-server's reply (to see what a generator produces).
     private let trace = getenv("DIFF_TRACE") != nil
-    /// FLUSHALL is not implemented yet: reset needletail by restarting it instead.
-    private var restartToReset = false
+    /// Set when a run changed server-wide state that FLUSHALL does not reset (CONFIG SET, DEBUG
+    /// SET-ACTIVE-EXPIRE, CLIENT PAUSE, ...): the next run restarts both servers.
+    private var serverStateChanged = false
+
+    /// Both servers accept DEBUG (refused by default, in both), so case lists can use DEBUG SLEEP and friends.
+    static let debugEnabled = ["--enable-debug-command", "yes"]
 
     init() throws {
         redis = try RawRedisServer()
@@ -73,13 +78,6 @@ final class DifferentialRunner {
         redis.stop()
         needletail.stop()
     }
-
-    /// Both servers accept DEBUG (refused by default, in both), so case lists can use DEBUG SLEEP and friends.
-    static let debugEnabled = ["--enable-debug-command", "yes"]
-
-    /// Set when a run changed server-wide state that FLUSHALL does not reset (CONFIG SET, DEBUG
-    /// SET-ACTIVE-EXPIRE, CLIENT PAUSE, ...): the next run restarts both servers.
-    private var serverStateChanged = false
 
     /// Runs `commands` on protocol `resp` and returns the mismatches, none when every reply agreed.
     /// Replies of the commands at `loose` indexes (a `~` line in a case list) are compared by shape only.
@@ -114,13 +112,20 @@ final class DifferentialRunner {
         }
         let shift = resp == 3 ? 1 : 0
         var found: [DiffMismatch] = []
+        /// Records a mismatch; says whether the run must stop there.
+        func record(_ m: DiffMismatch) -> Bool {
+            found.append(m)
+            if m.failure != nil { return true }
+            let bothErrors = m.redisReply.first == UInt8(ascii: "-") && m.needletailReply.first == UInt8(ascii: "-")
+            return keepGoing ? found.count >= 10 : !bothErrors
+        }
         var next = 0
         while next < all.count {
             switch DiffSpecial(all[next]) {
             case .scan(let cursorIndex, let group):
                 if var m = compareFullScan(all[next], cursorIndex: cursorIndex, group: group, rc, nc) {
                     m.index = next - shift
-                    return found + [m]
+                    if record(m) { return found }
                 }
                 next += 1
                 continue
@@ -154,12 +159,10 @@ final class DifferentialRunner {
                                                                   needletailReply: [], failure: "\(error)"))]
                 }
                 commandsCompared += 1
-                if trace { print("  \(DiffCorpus.formatCommand(all[i]))  ->  \(rawEscaped(r, limit: 120))") }
+                if trace { print("  \(DiffCorpus.describe(all[i]))  ->  \(rawEscaped(r, limit: 120))") }
                 let same = loose.contains(i - shift) ? DiffNormalizer.sameKind(r, n) : DiffNormalizer.equivalent(all[i], r, n)
-                if !same {
-                    found.append(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n))
-                    let bothErrors = r.first == UInt8(ascii: "-") && n.first == UInt8(ascii: "-")
-                    if keepGoing ? found.count >= 10 : !bothErrors { return found }
+                if !same && record(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n)) {
+                    return found
                 }
             }
             next = end
@@ -216,6 +219,7 @@ final class DifferentialRunner {
         return nil
     }
 
+    /// Whether a command changes server-wide state that outlives FLUSHALL.
     static func changesServerState(_ c: DiffCommand) -> Bool {
         let name = c[0].map(diffLower)
         let sub = c.count > 1 ? c[1].map(diffLower) : []
@@ -258,18 +262,8 @@ final class DifferentialRunner {
         if !redis.isRunning || serverStateChanged { try restartRedis() }
         serverStateChanged = false
         let ok = Array("+OK\r\n".utf8)
-        if (try? redisAdmin.call("FLUSHALL")) != ok {
-            try restartRedis()
-        }
-        if restartToReset {
-            try restartNeedletail()
-            return
-        }
-        let reply = try? needletailAdmin.call("FLUSHALL")
-        if reply != ok {
-            if reply?.first == UInt8(ascii: "-") { restartToReset = true }
-            try restartNeedletail()
-        }
+        if (try? redisAdmin.call("FLUSHALL")) != ok { try restartRedis() }
+        if (try? needletailAdmin.call("FLUSHALL")) != ok { try restartNeedletail() }
     }
 
     private func restartNeedletail() throws {

@@ -124,7 +124,7 @@ final class DifferentialTests: XCTestCase {
                     again = runner.run(prefix, resp: resp).first(where: { $0.index == prefix.count - 1 })
                 }
                 if let again {
-                    report += "\n  shortest case found:\n    " + minimal.map(DiffCorpus.formatCommand).joined(separator: "\n    ")
+                    report += "\n  shortest case found:\n    " + minimal.map(DiffCorpus.describe).joined(separator: "\n    ")
                     if writeCorpus && !knownSignatures.contains(signature) && written < 30 {
                         let text = minimal.map(DiffCorpus.formatCommand).joined(separator: "\n")
                         let name = "found-" + String(fnv1a(Array(text.utf8) + [UInt8(resp)]), radix: 16) + ".txt"
