@@ -193,6 +193,20 @@ final class DatabaseTests: XCTestCase {
         db.checkInvariants()
     }
 
+    func testStringHintsFollowTheValueAndSurviveCompaction() {
+        let db = Database(index: 0, stats: sharedStats)
+        for i in 0..<1000 { db.add(key(i), .string("v"), hint: i % 2 == 0 ? .raw : .notInteger) }
+        db.set(key(1), .string("w"), keepTTL: true)
+        XCTAssertEqual(db.stringHint(key(1)), .likeSet, "a SET-like store resets the hint")
+        db.set(key(3), .string("w"), hint: .unshared)
+        XCTAssertEqual(db.stringHint(key(3)), .unshared)
+        XCTAssertEqual(db.stringHint("missing"), .likeSet)
+        for i in 4..<990 { db.remove(key(i)) }  // compacts: slots change, hints must not
+        db.checkInvariants()
+        for i in 990..<1000 { XCTAssertEqual(db.stringHint(key(i)), i % 2 == 0 ? .raw : .notInteger) }
+        XCTAssertEqual(db.stringHint(key(0)), .raw)
+    }
+
     func testSwapContents() {
         let stats = ServerStats()
         let a = Database(index: 0, stats: stats), b = Database(index: 1, stats: stats)

@@ -108,12 +108,13 @@ private func renameGeneric(_ c: Client, onlyIfNew: Bool) {
     guard let value = c.db.lookup(source, now: now) else { return c.reply.error("ERR no such key") }
     if source == destination { return onlyIfNew ? c.reply.integer(0) : c.reply.ok() }
     let when = c.db.expireTime(source)
+    let hint = c.db.stringHint(source)
     if c.db.lookup(destination, now: now) != nil {
         if onlyIfNew { return c.reply.integer(0) }
         c.db.remove(destination)
     }
     c.db.remove(source)
-    c.db.add(destination, value)
+    c.db.add(destination, value, hint: hint)
     if let when { c.db.setExpire(destination, at: when) }
     c.server.dirty += 1
     onlyIfNew ? c.reply.integer(1) : c.reply.ok()
@@ -144,11 +145,14 @@ private func copy(_ c: Client) {
     let now = c.server.now
     guard let value = c.db.lookupRead(source, now: now) else { return c.reply.integer(0) }
     let when = c.db.expireTime(source)
+    var hint = c.db.stringHint(source)
+    // Redis's dupStringObject gives an integer its own object: no longer the shared one.
+    if hint == .likeSet, case .string(let s) = value, stringEncoding(s) == .int { hint = .unshared }
     if target.lookup(destination, now: now) != nil {
         if !replace { return c.reply.integer(0) }
         target.remove(destination)
     }
-    target.add(destination, duplicate(value))
+    target.add(destination, duplicate(value), hint: hint)
     if let when { target.setExpire(destination, at: when) }
     c.server.dirty += 1
     c.reply.integer(1)
@@ -174,8 +178,9 @@ private func move(_ c: Client) {
     guard let value = c.db.lookup(key, now: now) else { return c.reply.integer(0) }
     let when = c.db.expireTime(key)
     if target.lookup(key, now: now) != nil { return c.reply.integer(0) }
+    let hint = c.db.stringHint(key)
     c.db.remove(key)
-    target.add(key, value)
+    target.add(key, value, hint: hint)
     if let when { target.setExpire(key, at: when) }
     c.server.dirty += 1
     c.reply.integer(1)
@@ -315,7 +320,7 @@ private func objectValue(_ c: Client) -> Value? {
 private func objectEncoding(_ c: Client) {
     guard let value = objectValue(c) else { return }
     switch value {
-    case .string(let s): c.reply.bulk(stringEncoding(s).name)
+    case .string(let s): c.reply.bulk(stringEncoding(s, c.db.stringHint(c.argBytes(2))).name)
     case .sortedSet(let set): c.reply.bulk(set.skiplistEncoded ? "skiplist" : "listpack")
     }
 }
@@ -332,13 +337,18 @@ private enum StringEncoding {
     }
 }
 
-/// The encoding Redis's tryObjectEncoding would pick for a value stored by SET: "int" when it reads as a
-/// 64-bit integer (string2ll rules, at most 20 bytes), "embstr" up to 44 bytes, "raw" beyond. Redis also
-/// answers "raw" for short strings grown in place by APPEND or SETRANGE; we keep no such history.
-private func stringEncoding(_ s: ByteString) -> StringEncoding {
-    s.withUnsafeBytes { bytes in
-        if bytes.count <= 20 && parseInt64(bytes) != nil { return .int }
-        return bytes.count <= 44 ? .embstr : .raw
+/// The encoding Redis would report: for a value stored like SET stores it, tryObjectEncoding's choice ("int"
+/// when it reads as a 64-bit integer by string2ll rules, "embstr" up to 44 bytes, "raw" beyond); other
+/// commands leave what Database.StringHint records.
+private func stringEncoding(_ s: ByteString, _ hint: Database.StringHint = .likeSet) -> StringEncoding {
+    switch hint {
+    case .raw: return .raw
+    case .notInteger: return s.count <= 44 ? .embstr : .raw
+    case .likeSet, .unshared:
+        return s.withUnsafeBytes { bytes in
+            if bytes.count <= 20 && parseInt64(bytes) != nil { return .int }
+            return bytes.count <= 44 ? .embstr : .raw
+        }
     }
 }
 
@@ -346,14 +356,14 @@ private func stringEncoding(_ s: ByteString) -> StringEncoding {
 private func policyTracksLRU(_ c: Client) -> Bool { c.server.config.maxmemoryPolicy.hasSuffix("-lru") }
 private func policyTracksLFU(_ c: Client) -> Bool { c.server.config.maxmemoryPolicy.hasSuffix("-lfu") }
 
-/// Redis shares the objects for the integers 0...9999 (refcount INT_MAX) unless an LRU/LFU policy with a
-/// maxmemory limit needs a per-key access stamp; every other value has one reference.
+/// Redis's SET shares the objects for the integers 0...9999 (refcount INT_MAX) unless an LRU/LFU policy
+/// with a maxmemory limit needs a per-key access stamp; every other value has one reference.
 private func objectRefcount(_ c: Client) {
     guard let value = objectValue(c) else { return }
     switch value {
     case .string(let s):
         let sharedAllowed = c.server.config.maxmemory == 0 || !(policyTracksLRU(c) || policyTracksLFU(c))
-        if sharedAllowed, stringEncoding(s) == .int,
+        if sharedAllowed, c.db.stringHint(c.argBytes(2)) == .likeSet, stringEncoding(s) == .int,
            let n = s.withUnsafeBytes({ parseInt64($0) }), n >= 0 && n < 10000 {
             return c.reply.integer(Int64(Int32.max))
         }

@@ -354,7 +354,7 @@ private func append(_ c: Client) {
     // TODO: byte strings are immutable, so this copies the whole value (Redis's sds grows in place,
     // amortized O(1)); a growable heap representation would make repeated APPENDs linear overall.
     let result = s.appending(suffix)
-    c.db.set(key, .string(result), keepTTL: true)
+    c.db.set(key, .string(result), keepTTL: true, hint: .raw)
     c.server.dirty += 1
     c.reply.integer(result.count)
 }
@@ -386,7 +386,7 @@ private func setrange(_ c: Client) {
             (base + offset).copyMemory(from: patch.baseAddress!, byteCount: patch.count)
         }
     }
-    c.db.set(key, .string(result), keepTTL: true)
+    c.db.set(key, .string(result), keepTTL: true, hint: .raw)
     c.server.dirty += 1
     c.reply.integer(length)
 }
@@ -464,7 +464,7 @@ private func incrbyfloat(_ c: Client) {
     let result = current + increment
     guard result.isFinite else { return c.reply.error("ERR increment would produce NaN or Infinity") }
     let text = formatLongDouble(result)
-    c.db.set(key, .string(text), keepTTL: true)
+    c.db.set(key, .string(text), keepTTL: true, hint: .notInteger)
     c.server.dirty += 1
     c.reply.bulk(text)
 }

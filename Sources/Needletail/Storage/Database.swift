@@ -16,7 +16,8 @@
 /// - `expiring` is a dense array of (key, time) for the keys with a TTL (removal moves the last one into
 ///   the hole): the active expiry cycle samples it at random in O(1) per sample, reading the time without
 ///   any lookup, and never scans the keyspace.
-/// Positions are UInt32: up to 4 billion keys per database.
+/// Positions are UInt32 (the slot's top two bits hold the value's `StringHint`): up to 2^30 keys per
+/// database.
 final class Database {
     let index: Int
 
@@ -25,12 +26,45 @@ final class Database {
 
     private struct Entry {
         var value: Value
-        var slot: UInt32
+        /// The slot in the low 30 bits, the `StringHint` in the top 2 (keeps the entry at 32 bytes).
+        private var slotAndHint: UInt32
         /// Position in `expiring`, or `Entry.noExpiry`.
         var expiry: UInt32
 
         static let noExpiry = UInt32.max
+        static let maxSlots = 1 << 30
+
+        init(value: Value, slot: UInt32, hint: StringHint) {
+            self.value = value
+            slotAndHint = slot | hint.rawValue << 30
+            expiry = Entry.noExpiry
+        }
+
         var hasExpiry: Bool { expiry != Entry.noExpiry }
+
+        var slot: UInt32 {
+            get { slotAndHint & 0x3FFF_FFFF }
+            set { slotAndHint = slotAndHint & 0xC000_0000 | newValue }
+        }
+
+        var hint: StringHint {
+            get { StringHint(rawValue: slotAndHint >> 30)! }
+            set { slotAndHint = slotAndHint & 0x3FFF_FFFF | newValue.rawValue << 30 }
+        }
+    }
+
+    /// How Redis would hold a string value, where that is not what SET stores for the same bytes. Redis's
+    /// OBJECT ENCODING and REFCOUNT depend on the command that made the value, not only on its bytes.
+    enum StringHint: UInt32 {
+        /// As SET stores it: "int" when the bytes read as an integer (shared object for 0...9999),
+        /// else "embstr" up to 44 bytes, else "raw".
+        case likeSet = 0
+        /// An integer in its own object (refcount 1), as COPY makes of one.
+        case unshared = 1
+        /// Never "int": "embstr" up to 44 bytes, else "raw" (INCRBYFLOAT's result).
+        case notInteger = 2
+        /// Always "raw": a string grown or patched in place (APPEND to an existing key, SETRANGE).
+        case raw = 3
     }
 
     private struct Expiring {
@@ -101,12 +135,17 @@ final class Database {
         return expiring[Int(entry.expiry)].when
     }
 
+    /// How a stored string value is held (OBJECT ENCODING / REFCOUNT); `.likeSet` for a missing key.
+    func stringHint(_ key: ByteString) -> StringHint { keys[key]?.hint ?? .likeSet }
+
     // MARK: - Mutations
 
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
-    func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false) {
-        guard let i = keys.index(forKey: key) else { return insert(key, value) }
+    /// `hint` says how Redis would hold the value when the command is not SET-like (see StringHint).
+    func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet) {
+        guard let i = keys.index(forKey: key) else { return insert(key, value, hint) }
         keys.values[i].value = value
+        keys.values[i].hint = hint
         if !keepTTL && keys.values[i].hasExpiry {
             let position = keys.values[i].expiry
             keys.values[i].expiry = Entry.noExpiry
@@ -115,9 +154,9 @@ final class Database {
     }
 
     /// Adds a key known not to exist.
-    func add(_ key: ByteString, _ value: Value) {
+    func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet) {
         precondition(keys[key] == nil, "Database.add: key exists")
-        insert(key, value)
+        insert(key, value, hint)
     }
 
     /// Removes a key (live or not) and its expiry time. Returns whether it existed.
@@ -173,17 +212,17 @@ final class Database {
         stats.expiredKeys += 1
     }
 
-    private func insert(_ key: ByteString, _ value: Value) {
+    private func insert(_ key: ByteString, _ value: Value, _ hint: StringHint) {
         let slot: UInt32
         if let free = freeSlots.popLast() {
             slot = free
             slots[Int(slot)] = key
         } else {
-            precondition(slots.count < Int(UInt32.max), "Database: too many keys")
+            precondition(slots.count < Entry.maxSlots, "Database: too many keys")
             slot = UInt32(slots.count)
             slots.append(key)
         }
-        keys[key] = Entry(value: value, slot: slot, expiry: Entry.noExpiry)
+        keys[key] = Entry(value: value, slot: slot, hint: hint)
     }
 
     private func releaseSlot(_ slot: UInt32) {
