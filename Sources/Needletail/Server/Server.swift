@@ -14,6 +14,9 @@ public final class Server {
     let commands: CommandTable
     private(set) var databases: [Database] = []
     let loop: EventLoop
+    /// Background work that must not stall the loop (freeing big values; later fsync and snapshots).
+    let background = ThreadPool(threads: 1)
+    let lazyFree: LazyFree
 
     private struct Listener {
         let fd: Int32
@@ -59,10 +62,12 @@ public final class Server {
         stopFlag.initialize(to: 0)
         log.level = Logger.Level(name: config.loglevel) ?? .notice
         log.open(path: config.logfile)
-        databases = (0..<max(1, config.databases)).map { Database(index: $0, stats: stats) }
+        lazyFree = LazyFree(pool: background)
+        databases = (0..<max(1, config.databases)).map { Database(index: $0, stats: stats, lazyFree: lazyFree) }
     }
 
     deinit {
+        background.shutdown()
         for l in listeners { close(l.fd) }
         for case let c? in clientsByFD { close(c.fd) }
         stopFlag.deallocate()
@@ -125,6 +130,7 @@ public final class Server {
             }
             if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
             flushPendingWrites()
+            lazyFree.flush()
         }
         finishShutdown()
     }
@@ -144,6 +150,8 @@ public final class Server {
         listeners.removeAll()
         if !config.unixsocket.isEmpty { unlink(config.unixsocket) }
         for case let c? in clientsByFD { closeClient(c) }
+        lazyFree.flush()
+        background.shutdown()
         log.warning("Needletail is now ready to exit, bye bye...")
     }
 
@@ -432,6 +440,9 @@ public final class Server {
     private func cron() {
         cronLoops += 1
         if activeExpireEnabled { activeExpireCycle() }
+        // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
+        // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
+        for db in databases where db.rehash(milliseconds: 1) { break }
         if config.timeout > 0 {
             let now = monotonicMillis()
             for case let c? in clientsByFD where now - c.lastInteraction > Int64(config.timeout) * 1000 {
