@@ -62,10 +62,10 @@ final class Command {
     private(set) weak var parent: Command?
 
     // Statistics for INFO commandstats.
-    var calls = 0
-    var microseconds = 0
-    var rejectedCalls = 0
-    var failedCalls = 0
+    @exclusivity(unchecked) var calls = 0
+    @exclusivity(unchecked) var microseconds = 0
+    @exclusivity(unchecked) var rejectedCalls = 0
+    @exclusivity(unchecked) var failedCalls = 0
 
     init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
          group: String, since: String = "1.0.0", summary: String = "", complexity: String = "",
@@ -112,6 +112,7 @@ final class Command {
 /// Every command the server knows, keyed by lowercase name.
 struct CommandTable {
     private let commands = HashTable<Command>()
+    private let cache = CommandCache()
 
     init(_ list: [Command]) {
         for command in list {
@@ -127,7 +128,12 @@ struct CommandTable {
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.
-    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? { lookupFolded(commands, name) }
+    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
+        if let hit = cache.find(name) { return hit }
+        let command = lookupFolded(commands, name)
+        if let command { cache.insert(name, command) }
+        return command
+    }
 
     var count: Int { commands.count }
     var all: [Command] { commands.values.map { $0 }.sorted { $0.name < $1.name } }
@@ -141,5 +147,61 @@ struct CommandTable {
     return withUnsafeMutableBytes(of: &folded) { buffer in
         for i in 0..<name.count { buffer[i] = asciiLower(name[i]) }
         return table.find(UnsafeRawBufferPointer(rebasing: buffer[0..<name.count]))
+    }
+}
+
+/// A direct-mapped cache in front of the command table for names up to 16 bytes (all but a few): the name
+/// is loaded into two words and ASCII-lowercased with word arithmetic, then compared with one slot, which
+/// costs a fraction of a SipHash and a table probe. Commands live as long as the server, so slots hold them
+/// unretained.
+final class CommandCache {
+    private struct Slot {
+        var word0: UInt64 = 0
+        var word1: UInt64 = 0
+        var length = -1
+        var command: Unmanaged<Command>?
+    }
+    private static let slotCount = 64
+    private let slots = UnsafeMutablePointer<Slot>.allocate(capacity: CommandCache.slotCount)
+
+    init() { slots.initialize(repeating: Slot(), count: CommandCache.slotCount) }
+    deinit { slots.deallocate() }
+
+    @inline(__always) func find(_ name: UnsafeRawBufferPointer) -> Command? {
+        guard name.count <= 16 else { return nil }
+        let (w0, w1) = CommandCache.foldedWords(name)
+        let slot = slots + CommandCache.slotIndex(w0, w1, name.count)
+        guard slot.pointee.length == name.count && slot.pointee.word0 == w0 && slot.pointee.word1 == w1 else { return nil }
+        return slot.pointee.command?.takeUnretainedValue()
+    }
+
+    func insert(_ name: UnsafeRawBufferPointer, _ command: Command) {
+        guard name.count <= 16 else { return }
+        let (w0, w1) = CommandCache.foldedWords(name)
+        slots[CommandCache.slotIndex(w0, w1, name.count)] =
+            Slot(word0: w0, word1: w1, length: name.count, command: Unmanaged.passUnretained(command))
+    }
+
+    @inline(__always) private static func slotIndex(_ w0: UInt64, _ w1: UInt64, _ length: Int) -> Int {
+        Int(truncatingIfNeeded: ((w0 ^ (w1 &* 31) ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    }
+
+    /// The name's bytes (zero-padded to 16) as two little-endian words, ASCII letters lowercased.
+    @inline(__always) private static func foldedWords(_ name: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        var words: (UInt64, UInt64) = (0, 0)
+        if name.count > 0 {
+            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: name.baseAddress!, byteCount: name.count) }
+        }
+        return (lowercase(words.0), lowercase(words.1))
+    }
+
+    /// Adds 0x20 to every byte in 'A'...'Z' at once: per byte, bit 7 of (b + 0x3F) says b >= 'A' and bit 7
+    /// of (b + 0x25) says b > 'Z' (on the low 7 bits, so no carry crosses bytes); bytes >= 0x80 are left alone.
+    @inline(__always) private static func lowercase(_ x: UInt64) -> UInt64 {
+        let low7 = x & 0x7F7F_7F7F_7F7F_7F7F
+        let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F
+        let aboveZ = low7 &+ 0x2525_2525_2525_2525
+        let upper = atLeastA & ~aboveZ & ~x & 0x8080_8080_8080_8080
+        return x | (upper >> 2)
     }
 }

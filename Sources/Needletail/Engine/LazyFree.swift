@@ -13,9 +13,9 @@ final class LazyFree {
 
     /// nil: free on the calling thread at `flush` (unit tests of the keyspace).
     private let pool: ThreadPool?
-    private var pending: [AnyObject] = []
+    @exclusivity(unchecked) private var pending: [AnyObject] = []
     /// Objects handed to workers so far (INFO `lazyfreed_objects`).
-    private(set) var freedObjects = 0
+    @exclusivity(unchecked) private(set) var freedObjects = 0
 
     init(pool: ThreadPool?) { self.pool = pool }
 

@@ -4,10 +4,10 @@ import Glibc
 /// its reply buffer. Memory is malloc'd once and reused; bytes before `readIndex` are reclaimed by
 /// `compact()` (a memmove of the unread tail) rather than on every read.
 final class IOBuffer {
-    private(set) var base: UnsafeMutableRawPointer
-    private(set) var capacity: Int
-    var readIndex = 0
-    var writeIndex = 0
+    @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) var readIndex = 0
+    @exclusivity(unchecked) var writeIndex = 0
 
     init(capacity: Int) {
         self.capacity = capacity

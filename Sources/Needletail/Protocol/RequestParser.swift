@@ -6,6 +6,64 @@ struct ArgSpan {
     var count: Int
 }
 
+/// The spans of the current request, in storage reused for every request: appending costs a store and an
+/// increment (a Swift Array would check uniqueness and capacity on every append, and `removeAll` would
+/// call `replaceSubrange`: a tenth of the parser's cost per request).
+final class ArgSpanStorage {
+    private(set) var base: UnsafeMutablePointer<ArgSpan>
+    private(set) var count = 0
+    private var capacity: Int
+    private static let initialCapacity = 16
+    /// Storage beyond this is returned after a request that needed it (a multibulk of many arguments).
+    private static let keptCapacity = 1024
+
+    init() {
+        capacity = ArgSpanStorage.initialCapacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) func append(_ span: ArgSpan) {
+        if count == capacity { grow(to: capacity * 2) }
+        base[count] = span
+        count += 1
+    }
+
+    /// Makes room for `n` spans at once (a multibulk header announces its count; at most 1024 are reserved
+    /// ahead, so a header announcing 2^31 arguments cannot make us allocate for them).
+    func reserve(_ n: Int) { if n > capacity { grow(to: n) } }
+
+    func removeAll() {
+        count = 0
+        if capacity > ArgSpanStorage.keptCapacity {
+            base.deallocate()
+            capacity = ArgSpanStorage.initialCapacity
+            base = .allocate(capacity: capacity)
+        }
+    }
+
+    @inline(never) private func grow(to newCapacity: Int) {
+        let newBase = UnsafeMutablePointer<ArgSpan>.allocate(capacity: newCapacity)
+        newBase.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+}
+
+/// A read-only view of the current request's spans.
+struct ArgSpans: RandomAccessCollection {
+    let base: UnsafeMutablePointer<ArgSpan>
+    let count: Int
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+    @inline(__always) subscript(i: Int) -> ArgSpan {
+        precondition(i >= 0 && i < count, "argument index out of range")
+        return base[i]
+    }
+}
+
 /// What `RequestParser.parse` found at the front of the query buffer.
 enum ParseOutcome: Equatable {
     /// A complete request: `args` hold its arguments, `consumed` bytes make it up (possibly 0 args:
@@ -31,7 +89,8 @@ struct RequestParser {
 
     enum ArgsBase { case queryBuffer, inlineStorage }
 
-    private(set) var args: [ArgSpan] = []
+    private let spans = ArgSpanStorage()
+    @inline(__always) var args: ArgSpans { ArgSpans(base: spans.base, count: spans.count) }
     private(set) var argsBase: ArgsBase = .queryBuffer
     let inlineStorage = IOBuffer(capacity: 64)
 
@@ -40,11 +99,11 @@ struct RequestParser {
     private var bulkLength = -1      // length of the bulk being read, or -1 while its header is awaited
     private var position = 0         // parse position relative to the buffer's readIndex
 
-    init() { args.reserveCapacity(16) }
+    init() {}
 
     /// Forgets the current request after it ran (or was skipped).
     mutating func reset() {
-        args.removeAll(keepingCapacity: args.capacity <= 1024)
+        spans.removeAll()
         inMultibulk = false
         pending = 0
         bulkLength = -1
@@ -77,7 +136,7 @@ struct RequestParser {
             }
             let lineEnd = cr - start
             if lineEnd + 2 > available { return .needMoreData }  // the '\n' is not here yet
-            let number = parseInt64(UnsafeRawBufferPointer(start: start + 1, count: lineEnd - 1))
+            let number = parseLength(start + 1, lineEnd - 1)
             guard let count = number, count <= Int64(Int32.max) else {
                 return .protocolError("Protocol error: invalid multibulk length")
             }
@@ -87,7 +146,7 @@ struct RequestParser {
             if count <= 0 { return .request(consumed: position) }
             inMultibulk = true
             pending = Int(count)
-            args.reserveCapacity(min(pending, 1024))
+            spans.reserve(min(pending, 1024))
         }
         while pending > 0 {
             if bulkLength == -1 {
@@ -102,7 +161,7 @@ struct RequestParser {
                 if first != UInt8(ascii: "$") {
                     return .protocolError("Protocol error: expected '$', got '\(Character(Unicode.Scalar(first)))'")
                 }
-                let number = parseInt64(UnsafeRawBufferPointer(start: here + 1, count: lineLength - 1))
+                let number = parseLength(here + 1, lineLength - 1)
                 guard let length = number, length >= 0, length <= Int64(maxBulkLength) else {
                     return .protocolError("Protocol error: invalid bulk length")
                 }
@@ -117,7 +176,7 @@ struct RequestParser {
                 if bulkLength >= 32 * 1024 { buffer.reserve(position + bulkLength + 2 - available) }
                 return .needMoreData
             }
-            args.append(ArgSpan(offset: position, count: bulkLength))
+            spans.append(ArgSpan(offset: position, count: bulkLength))
             position += bulkLength + 2
             bulkLength = -1
             pending -= 1
@@ -142,10 +201,27 @@ struct RequestParser {
         for word in words {
             let offset = inlineStorage.writeIndex
             word.withUnsafeBytes { inlineStorage.append($0) }
-            args.append(ArgSpan(offset: offset, count: word.count))
+            spans.append(ArgSpan(offset: offset, count: word.count))
         }
         return .request(consumed: consumed)
     }
+}
+
+/// A length header's number: the common case (1 to 9 digits, no leading zero) in a tight loop; anything
+/// else (signs, zeros, overflow, junk) goes through Redis's full string2ll rules.
+@inline(__always) func parseLength(_ start: UnsafeMutableRawPointer, _ count: Int) -> Int64? {
+    if count >= 1 && count <= 9 {
+        var value: Int64 = 0
+        var i = 0
+        while i < count {
+            let digit = Int64(start.load(fromByteOffset: i, as: UInt8.self)) &- 48
+            if digit < 0 || digit > 9 { break }
+            value = value &* 10 &+ digit
+            i += 1
+        }
+        if i == count && (count == 1 || start.load(as: UInt8.self) != 48) { return value }
+    }
+    return parseInt64(UnsafeRawBufferPointer(start: start, count: count))
 }
 
 @inline(__always) func findByte(_ byte: UInt8, _ from: UnsafeMutableRawPointer, _ count: Int) -> UnsafeMutableRawPointer? {

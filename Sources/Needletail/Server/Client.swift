@@ -16,42 +16,43 @@ final class Client {
 
     let input = IOBuffer(capacity: 16 * 1024)
     let output = IOBuffer(capacity: 16 * 1024)
-    var parser = RequestParser()
-    var reply: ReplyWriter
+    @exclusivity(unchecked) var parser = RequestParser()
+    @exclusivity(unchecked) var reply: ReplyWriter
 
-    private(set) var db: Database
+    /// Databases live as long as the server, which outlives its clients: no reference counting per access.
+    @exclusivity(unchecked) private(set) unowned(unsafe) var db: Database
     var protocolVersion = 2 {
         didSet { reply.resp3 = protocolVersion == 3 }
     }
-    var name: ByteString?
-    var libraryName: ByteString?
-    var libraryVersion: ByteString?
-    var authenticated: Bool
+    @exclusivity(unchecked) var name: ByteString?
+    @exclusivity(unchecked) var libraryName: ByteString?
+    @exclusivity(unchecked) var libraryVersion: ByteString?
+    @exclusivity(unchecked) var authenticated: Bool
 
     let createdAt: Int64          // monotonic ms
-    var lastInteraction: Int64    // monotonic ms
+    @exclusivity(unchecked) var lastInteraction: Int64    // monotonic ms
     /// The last command run (CLIENT LIST `cmd=`); a reference, so recording it costs nothing per request.
-    var lastCommand: Command?
+    @exclusivity(unchecked) var lastCommand: Command?
     var lastCommandName: String { lastCommand?.fullName ?? "NULL" }
 
     /// Set on a protocol error or QUIT: the pending replies are written, then the connection closes.
-    var closeAfterReply = false
+    @exclusivity(unchecked) var closeAfterReply = false
     /// Closed (or about to be): no more reads, writes or commands.
-    var isClosed = false
+    @exclusivity(unchecked) var isClosed = false
     /// In the server's list of clients with output to write before the loop sleeps.
-    var pendingWrite = false
+    @exclusivity(unchecked) var pendingWrite = false
     /// EPOLLOUT is armed because a write was short.
-    var waitingWritable = false
+    @exclusivity(unchecked) var waitingWritable = false
     /// Reading is paused because too many replies are waiting to be read by a slow client.
-    var readPaused = false
+    @exclusivity(unchecked) var readPaused = false
     /// CLIENT REPLY state, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags: replies are discarded
     /// while `replyOff`, or for the one command after CLIENT REPLY SKIP (Server.processInput).
-    var replyOff = false
-    var replySkip = false
-    var replySkipNext = false
+    @exclusivity(unchecked) var replyOff = false
+    @exclusivity(unchecked) var replySkip = false
+    @exclusivity(unchecked) var replySkipNext = false
     /// CLIENT NO-EVICT / CLIENT NO-TOUCH (flags `e` and `T` in CLIENT LIST).
-    var noEvict = false
-    var noTouch = false
+    @exclusivity(unchecked) var noEvict = false
+    @exclusivity(unchecked) var noTouch = false
 
     init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
          server: Server, db: Database, now: Int64) {

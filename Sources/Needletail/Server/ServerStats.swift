@@ -1,16 +1,16 @@
 /// Counters INFO reports (`# Stats`), reset by CONFIG RESETSTAT.
 final class ServerStats {
-    var totalCommandsProcessed = 0
-    var totalConnectionsReceived = 0
-    var rejectedConnections = 0
-    var keyspaceHits = 0
-    var keyspaceMisses = 0
-    var expiredKeys = 0
-    var evictedKeys = 0
-    var totalNetInputBytes = 0
-    var totalNetOutputBytes = 0
-    var totalErrorReplies = 0
-    var unexpectedErrorReplies = 0
+    @exclusivity(unchecked) var totalCommandsProcessed = 0
+    @exclusivity(unchecked) var totalConnectionsReceived = 0
+    @exclusivity(unchecked) var rejectedConnections = 0
+    @exclusivity(unchecked) var keyspaceHits = 0
+    @exclusivity(unchecked) var keyspaceMisses = 0
+    @exclusivity(unchecked) var expiredKeys = 0
+    @exclusivity(unchecked) var evictedKeys = 0
+    @exclusivity(unchecked) var totalNetInputBytes = 0
+    @exclusivity(unchecked) var totalNetOutputBytes = 0
+    @exclusivity(unchecked) var totalErrorReplies = 0
+    @exclusivity(unchecked) var unexpectedErrorReplies = 0
 
     func reset() {
         totalCommandsProcessed = 0

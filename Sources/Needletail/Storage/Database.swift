@@ -38,14 +38,14 @@ final class Database {
         case raw = 3
     }
 
-    private(set) var keys = HashTable<Entry>()
-    private(set) var expires = HashTable<Int64>()
+    @exclusivity(unchecked) private(set) var keys = HashTable<Entry>()
+    @exclusivity(unchecked) private(set) var expires = HashTable<Int64>()
     /// Where the active expire cycle resumes its walk of `expires` (Redis's `expires_cursor`).
-    private var expireCursor: UInt64 = 0
+    @exclusivity(unchecked) private var expireCursor: UInt64 = 0
 
     /// Running estimate of the remaining TTL of keys with one, in ms (INFO keyspace `avg_ttl`), kept by the
     /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
-    private(set) var avgTTL: Int64 = 0
+    @exclusivity(unchecked) private(set) var avgTTL: Int64 = 0
 
     init(index: Int, stats: ServerStats, lazyFree: LazyFree = LazyFree(pool: nil)) {
         self.index = index

@@ -15,10 +15,10 @@
 public final class SortedSet {
     public typealias Element = (member: ByteString, score: Double)
 
-    var tree = AVLTree()
+    @exclusivity(unchecked) var tree = AVLTree()
     let index = MemberIndex()
     /// Heap bytes of members longer than the inline capacity (shared by tree and index, counted once).
-    var memberHeapBytes = 0
+    @exclusivity(unchecked) var memberHeapBytes = 0
     /// Whether redis-server would hold this set in its "skiplist" encoding rather than "listpack". Redis
     /// converts one way only, so this is history, not a function of the contents; the Z* commands keep it
     /// (see "Redis's encodings" in Commands/SortedSets.swift) for OBJECT ENCODING and -0 scores.
