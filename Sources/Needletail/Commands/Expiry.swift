@@ -111,21 +111,47 @@ private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
 
 // MARK: - Active expiry
 
+/// When it runs is ExpireCyclePlan's business (Engine/Timers.swift): Redis's slow cycle from the cron
+/// (25% of the period, here in slices of at most 1 ms) and its fast 1 ms cycle while a backlog remains.
 extension Server {
-    /// Share of each cron period the active cycle may use, in percent (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
-    static let activeExpireTimePercent = 25
+    /// The cron ticked: the slow cycle gets its share of the period, starting on the next timer pass.
+    func startSlowExpireCycle() {
+        expirePlan.cronTick(hz: config.hz)
+        scheduleExpireSlice(now: timers.now)
+    }
 
-    /// Redis's slow active expire cycle, once per cron tick: the databases in turn (starting one further on
-    /// each tick, so none is starved when the budget runs out), within 25% of the cron period.
-    func activeExpireCycle() {
-        let hz = Int64(max(1, min(500, config.hz)))
-        let deadline = monotonicMicros() + Int64(Server.activeExpireTimePercent) * 1_000_000 / 100 / hz
+    /// The expire timer fired: runs the slice the plan allows now, then sets the timer for the next one.
+    func activeExpireSlice() {
+        let start = timers.now
+        guard activeExpireEnabled else { return expirePlan.reset() }
+        guard let (kind, limit) = expirePlan.beginSlice(now: start) else { return scheduleExpireSlice(now: start) }
+        let hitTimeLimit = activeExpireCycle(deadline: start + limit)
+        let end = timers.now
+        expirePlan.endSlice(kind, elapsed: end - start, hitTimeLimit: hitTimeLimit)
+        scheduleExpireSlice(now: end)
+    }
+
+    private func scheduleExpireSlice(now: Int64) {
+        guard let at = expirePlan.nextRun(now: now) else { return }
+        if let t = expireTimer, let current = timers.deadline(of: t) {
+            if at < current { timers.reschedule(t, at: at) }
+        } else {
+            expireTimer = timers.schedule(at: at, .activeExpire)
+        }
+    }
+
+    /// Redis's activeExpireCycle body: the databases in turn, resuming after the one visited last (so none
+    /// is starved when time runs out), each walked until few of its keys turn out expired or `deadline`
+    /// (monotonic µs) passes. Returns whether it stopped because time ran out.
+    func activeExpireCycle(deadline: Int64) -> Bool {
         let now = self.now
         let n = databases.count
-        for j in 0..<n {
-            let db = databases[(cronLoops + j) % n]
+        for _ in 0..<n {
+            let db = databases[expireNextDB % n]
+            expireNextDB = (expireNextDB + 1) % n
             if db.expiresCount == 0 && db.avgTTL == 0 { continue }
-            if !db.activeExpireCycle(now: now, deadline: deadline) { break }
+            if !db.activeExpireCycle(now: now, deadline: deadline) { return true }
         }
+        return false
     }
 }

@@ -38,10 +38,26 @@ public final class Server {
     /// Changes since the last save (INFO persistence, LASTSAVE).
     var dirty = 0
     var lastSave = wallClockMillis() / 1000
-    private var nextCronAt: Int64 = 0
     var cronLoops = 0
     /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
     var activeExpireEnabled = true
+
+    /// What the loop's timers do (Engine/Timers.swift). Each is a one-shot timer its handler sets again.
+    enum TimerEvent {
+        /// The server cron, `hz` times a second.
+        case cron
+        /// A slice of the active expire cycle (`expirePlan` says which and how long).
+        case activeExpire
+        /// The least recently active client may have passed `timeout`.
+        case idleClients
+    }
+    let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
+    /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
+    private var idle = IdleClientTimeout()
+    var expirePlan = ExpireCyclePlan()
+    var expireTimer: TimerHandle?
+    /// The database the active expire cycle visits next (Redis's `current_db`).
+    var expireNextDB = 0
 
     /// Set from other threads (stop()) and read by the loop; lives outside Swift's exclusivity model.
     private let stopFlag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -113,17 +129,14 @@ public final class Server {
     /// Runs until SHUTDOWN, a signal or `stop()`. Installs signal handlers when `handleSignals`.
     public func run(handleSignals: Bool = false) {
         if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
-        let cronInterval = Int64(1000 / max(1, min(500, config.hz)))
-        nextCronAt = monotonicMillis() + cronInterval
+        timers.schedule(after: cronPeriodMicros(hz: config.hz), .cron)
         while !shutdownRequested {
-            let wait = max(0, nextCronAt - monotonicMillis())
-            loop.poll(timeoutMillis: Int32(wait)) { token, readable, writable in
+            loop.poll(timeoutMillis: timers.pollTimeoutMillis()) { token, readable, writable in
                 dispatch(token, readable, writable)
             }
-            if monotonicMillis() >= nextCronAt {
-                cron()
-                nextCronAt = monotonicMillis() + Int64(1000 / max(1, min(500, config.hz)))
-            }
+            // Replies first: a due expire slice then delays no reply already computed.
+            flushPendingWrites()
+            timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
                 log.warning("Received \(signal == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
                 shutdownRequested = true
@@ -133,6 +146,22 @@ public final class Server {
             lazyFree.flush()
         }
         finishShutdown()
+    }
+
+    private func fire(_ event: TimerEvent, deadline: Int64) {
+        switch event {
+        case .cron:
+            cron()
+            // hz is read each time, so CONFIG SET hz takes effect from the next tick, as in Redis.
+            let period = cronPeriodMicros(hz: config.hz)
+            timers.schedule(at: nextPeriodicDeadline(after: deadline, period: period, now: timers.now), .cron)
+        case .activeExpire:
+            expireTimer = nil
+            activeExpireSlice()
+        case .idleClients:
+            idle.timerFired()
+            closeIdleClients()
+        }
     }
 
     /// Asks a running loop to stop; safe from any thread.
@@ -220,6 +249,8 @@ public final class Server {
             while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
             clientsByFD[Int(fd)] = client
             clientCount += 1
+            idle.list.touch(Int(fd), at: client.lastInteraction)
+            if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
         }
     }
 
@@ -245,7 +276,7 @@ public final class Server {
         }
         input.writeIndex += n
         stats.totalNetInputBytes += n
-        client.lastInteraction = monotonicMillis()
+        touch(client)
         if input.readableBytes > config.clientQueryBufferLimit {
             log.warning("Closing client that reached max query buffer length: id=\(client.id) addr=\(client.address) qbuf=\(input.readableBytes)")
             closeClient(client)
@@ -371,6 +402,8 @@ public final class Server {
 
     private func writeToClient(_ client: Client) {
         let output = client.output
+        let before = output.readIndex
+        defer { if output.readIndex != before && !client.isClosed { touch(client) } }
         while !output.isEmpty {
             let result: IOResult
             do {
@@ -427,6 +460,31 @@ public final class Server {
         close(client.fd)
         clientsByFD[Int(client.fd)] = nil
         clientCount -= 1
+        idle.list.remove(Int(client.fd))
+    }
+
+    // MARK: - Idle clients
+
+    /// Reading from or writing to a client counts as an interaction (as Redis's `lastinteraction`).
+    @inline(__always) private func touch(_ client: Client) {
+        let now = monotonicMillis()
+        client.lastInteraction = now
+        idle.list.touch(Int(client.fd), at: now)
+    }
+
+    /// Closes the clients idle for more than `timeout` seconds (the head of the idle list, while it is
+    /// due), then sets the timer for the next one.
+    private func closeIdleClients() {
+        let now = monotonicMillis()
+        while let fd = idle.nextDue(nowMillis: now, timeout: config.timeout) {
+            guard let client = clientsByFD[fd] else {
+                idle.list.remove(fd)
+                continue
+            }
+            log.verbose("Closing idle client")
+            closeClient(client)
+        }
+        idle.arm(timeout: config.timeout, in: timers, event: .idleClients)
     }
 
     /// Live clients, in fd order (CLIENT LIST, INFO).
@@ -436,20 +494,15 @@ public final class Server {
 
     // MARK: - Cron
 
-    /// Periodic work, `hz` times a second: idle-client timeouts, and (later) active expiry and rehashing.
+    /// Periodic work, `hz` times a second: starts the slow active expire cycle and moves rehashing along.
+    /// Idle clients have their own timer; the cron only notices a changed `timeout`.
     private func cron() {
         cronLoops += 1
-        if activeExpireEnabled { activeExpireCycle() }
+        if activeExpireEnabled { startSlowExpireCycle() }
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
         for db in databases where db.rehash(milliseconds: 1) { break }
-        if config.timeout > 0 {
-            let now = monotonicMillis()
-            for case let c? in clientsByFD where now - c.lastInteraction > Int64(config.timeout) * 1000 {
-                log.verbose("Closing idle client")
-                closeClient(c)
-            }
-        }
+        if config.timeout != idle.armedTimeout { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
     }
 
     // MARK: - Helpers for commands
