@@ -6,7 +6,7 @@ import XCTest
 ///
 /// - `testCorpusReplay` replays IntegrationTests/Corpus/*.txt: past mismatches (written here automatically)
 ///   and the hand-written case lists other engineers keep in /work/notes/*-cases.txt (copied in).
-/// - `testSeededSequences` runs seeds 1...DIFF_SEQUENCES (default 1500) of DIFF_LENGTH (default 40)
+/// - `testSeededSequences` runs seeds 1...DIFF_SEQUENCES (default 2500) of DIFF_LENGTH (default 40)
 ///   generated commands, each on RESP2 and on RESP3. `DIFF_SECONDS=600` instead runs random seeds for
 ///   that long; `DIFF_SEED=n` runs one seed; `DIFF_FAMILIES=strings,keys` picks the command families.
 ///   A mismatch prints the seed, the command index, the command and both replies, is shrunk to a short
@@ -68,7 +68,7 @@ final class DifferentialTests: XCTestCase {
             var base = randomSeed()
             seeds = AnyIterator { base &+= 1; return base }
         } else {
-            let count = env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 1500
+            let count = env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 2500
             seeds = AnyIterator((1...count).makeIterator())
         }
 
