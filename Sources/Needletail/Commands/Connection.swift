@@ -76,7 +76,6 @@ private func hello(_ c: Client) {
         guard v == 2 || v == 3 else { return c.reply.error("NOPROTO unsupported protocol version") }
         version = Int(v)
     }
-    var setName: UnsafeRawBufferPointer?
     while next < c.argc {
         let moreArgs = c.argc - next - 1
         if c.argIs(next, "AUTH") && moreArgs >= 2 {
@@ -86,19 +85,21 @@ private func hello(_ c: Client) {
             c.authenticated = true
             next += 3
         } else if c.argIs(next, "SETNAME") && moreArgs >= 1 {
-            setName = c.arg(next + 1)
-            if !validClientName(setName!) {
+            // Redis 7.0 sets the name as it parses, so a later bad option leaves it set.
+            let setName = c.arg(next + 1)
+            if !validClientName(setName) {
                 return c.reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
             }
+            c.name = setName.isEmpty ? nil : ByteString(setName)
             next += 2
         } else {
-            return c.reply.error(bytes: Array("ERR Syntax error in HELLO option '".utf8) + Array(c.arg(next)) + [39])
+            // Quoted with printf's %s: the option stops at its first NUL byte.
+            return c.reply.error(bytes: Array("ERR Syntax error in HELLO option '".utf8) + cString(c.arg(next), max: Int.max) + [39])
         }
     }
     if !c.authenticated {
         return c.reply.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
     }
-    if let setName { c.name = setName.isEmpty ? nil : ByteString(setName) }
     c.protocolVersion = version
     c.reply.map(7)
     c.reply.bulk("server"); c.reply.bulk("redis")
