@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <malloc.h>
 
 int cs_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
     struct epoll_event ev;
@@ -97,7 +98,9 @@ static void format_addr(const struct sockaddr_storage *ss, char *addr, size_t ad
         inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
         port = ntohs(s->sin6_port);
     }
-    snprintf(addr, addrlen, "%s:%d", ip, port);
+    /* As Redis's anetFormatAddr: IPv6 addresses in brackets, "[::1]:6379". */
+    if (ss->ss_family == AF_INET6) snprintf(addr, addrlen, "[%s]:%d", ip, port);
+    else snprintf(addr, addrlen, "%s:%d", ip, port);
 }
 
 int cs_accept(int lfd, char *addr, size_t addrlen, int *is_unix) {
@@ -162,3 +165,9 @@ uint64_t cs_rss_bytes(void) {
     if (n != 2) return 0;
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
+
+uint64_t cs_malloc_used_bytes(void) {
+    struct mallinfo2 m = mallinfo2();
+    return (uint64_t)m.uordblks + (uint64_t)m.hblkhd;
+}
+

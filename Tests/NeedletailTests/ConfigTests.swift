@@ -280,7 +280,7 @@ final class ConfigTests: XCTestCase {
             XCTAssertEqual(loadError(text), fatal(line, shown, reason), text)
         }
         XCTAssertEqual(loadError("loglevel loud\n"),
-                       fatal(1, "loglevel loud", "argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))
+                       fatal(1, "loglevel loud", "argument(s) must be one of the following: debug, verbose, notice, warning"))
         XCTAssertEqual(loadError("loglevel debug verbose\n"), fatal(1, "loglevel debug verbose", "wrong number of arguments"))
     }
 
@@ -381,9 +381,9 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.set(arguments: ["maxmemory", "1", "daemonize", "no"]), failed("daemonize", "can't set immutable config"))
         XCTAssertEqual(c.set(arguments: ["daemonize", "no", "foo", "1"]), failed("daemonize", "can't set immutable config"))
         XCTAssertEqual(c.set(arguments: ["loglevel", "loud"]),
-                       failed("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))
+                       failed("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning"))
         XCTAssertEqual(c.set(arguments: ["loglevel", "debug verbose"]),
-                       failed("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))
+                       failed("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning"))
         XCTAssertEqual(c.set(arguments: ["maxmemory-policy", ""]),
                        failed("maxmemory-policy", "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"))
         XCTAssertEqual(c.set(arguments: ["protected-mode", ""]), failed("protected-mode", "argument must be 'yes' or 'no'"))

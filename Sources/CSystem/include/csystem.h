@@ -38,7 +38,14 @@ void cs_install_signal_handlers(int wake_fd);
 /// Returns the last shutdown signal received (0 if none) and clears it.
 int cs_take_shutdown_signal(void);
 
+/// Sequentially consistent loads and stores of an int shared between threads (stop requests).
+static inline int cs_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+
 /// Resident set size in bytes from /proc/self/statm, or 0.
 uint64_t cs_rss_bytes(void);
+/// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
+/// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
+uint64_t cs_malloc_used_bytes(void);
 
 #endif

@@ -250,8 +250,8 @@ extension ConfigParameter {
         oneOf("syslog-facility", ["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
                                   "local7"], "local0", .immutable),
         oneOf("repl-diskless-load", ["disabled", "on-empty-db", "swapdb"], "disabled", .denyLoading),
-        // "nothing" is Redis 7.2's; the logger supports it.
-        oneOf("loglevel", ["debug", "verbose", "notice", "warning", "nothing"], "notice", implemented: true),
+        // Redis 7.0's levels, so CONFIG SET's error lists the same ones (7.2 adds "nothing").
+        oneOf("loglevel", ["debug", "verbose", "notice", "warning"], "notice", implemented: true),
         oneOf("maxmemory-policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
                                    "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction"),
         oneOf("appendfsync", ["everysec", "always", "no"], "everysec"),

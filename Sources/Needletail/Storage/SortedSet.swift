@@ -15,10 +15,14 @@
 public final class SortedSet {
     public typealias Element = (member: ByteString, score: Double)
 
-    var tree = AVLTree()
-    var index = MemberIndex()
+    @exclusivity(unchecked) var tree = AVLTree()
+    let index = MemberIndex()
     /// Heap bytes of members longer than the inline capacity (shared by tree and index, counted once).
-    var memberHeapBytes = 0
+    @exclusivity(unchecked) var memberHeapBytes = 0
+    /// Whether redis-server would hold this set in its "skiplist" encoding rather than "listpack". Redis
+    /// converts one way only, so this is history, not a function of the contents; the Z* commands keep it
+    /// (see "Redis's encodings" in Commands/SortedSets.swift) for OBJECT ENCODING and -0 scores.
+    public var skiplistEncoded = false
 
     public init() {}
 
@@ -375,17 +379,21 @@ extension SortedSet {
     }
 
     /// ZSCAN: visits about `count` elements from `cursor` (0 starts) and returns the next cursor (0 = done).
-    ///
-    /// Interim, until Storage/HashTable.swift lands: the cursor is the next rank, so a full scan is
-    /// O(n + calls * log n), but an element can be missed if elements before the cursor are removed between
-    /// calls. With the hash table this becomes its reverse-binary bucket scan (every member present for the
-    /// whole scan is returned at least once, across rehashing), looping like Redis until `count` elements
-    /// were emitted or `count * 10` buckets were visited.
+    /// The index's reverse-binary bucket scan gives Redis's guarantee: every member present for the whole
+    /// scan is returned at least once, across rehashing. Like Redis, one call visits buckets until `count`
+    /// elements were emitted or `count * 10` buckets were visited.
     public func scan(cursor: UInt64, count: Int, _ body: (ByteString, Double) -> Void) -> UInt64 {
-        let start = cursor > UInt64(self.count) ? self.count : Int(cursor)
-        let end = Swift.min(self.count, start + Swift.max(1, count))
-        forEach(inRanks: start..<end, body)
-        return end >= self.count ? 0 : UInt64(end)
+        var cursor = cursor
+        var emitted = 0
+        var budget = Swift.max(1, count) * 10
+        repeat {
+            cursor = index.table.scan(cursor: cursor) { member, score in
+                body(member, score)
+                emitted += 1
+            }
+            budget -= 1
+        } while cursor != 0 && budget > 0 && emitted < count
+        return cursor
     }
 }
 
@@ -437,32 +445,29 @@ extension SortedSet {
 extension SortedSet {
     /// member -> score. A thin wrapper so the storage behind it changes in one place: a Swift Dictionary
     /// until Storage/HashTable.swift (our incrementally rehashing table with reverse-binary SCAN cursors) lands.
+    /// member -> score, in the project's incrementally rehashing table (one pooled entry per member:
+    /// 8-byte link/hash, 24-byte member, 8-byte score).
     struct MemberIndex {
-        private var table: [ByteString: Double] = [:]
+        private(set) var table = HashTable<Double>()
 
         var count: Int { table.count }
 
-        func find(_ member: UnsafeRawBufferPointer) -> Double? { table[ByteString(member)] }
+        func find(_ member: UnsafeRawBufferPointer) -> Double? { table.find(member) }
 
         /// Adds a member known to be absent.
-        mutating func insert(_ score: Double, forNewKey member: ByteString) { table[member] = score }
+        func insert(_ score: Double, forNewKey member: ByteString) { table.updateValue(score, forKey: member) }
 
         /// Changes the score of a member known to be present.
-        mutating func setValue(_ score: Double, forExisting member: UnsafeRawBufferPointer) {
-            table[ByteString(member)] = score
+        func setValue(_ score: Double, forExisting member: UnsafeRawBufferPointer) {
+            table.withValue(forKey: member) { $0 = score }
         }
 
-        mutating func removeValue(forKey member: UnsafeRawBufferPointer) -> Double? {
-            table.removeValue(forKey: ByteString(member))
+        func removeValue(forKey member: UnsafeRawBufferPointer) -> Double? {
+            table.removeValue(forKey: member)?.value
         }
 
-        mutating func removeAll() { table = [:] }
+        func removeAll() { table.removeAll() }
 
-        /// Bucket array of the dictionary: key + value per bucket at a 3/4 maximum load, plus metadata bits.
-        var allocatedBytes: Int {
-            var buckets = 1
-            while buckets * 3 / 4 < table.capacity { buckets <<= 1 }
-            return table.capacity == 0 ? 0 : buckets * (MemoryLayout<ByteString>.stride + 8) + buckets / 8 + 64
-        }
+        var allocatedBytes: Int { table.allocatedBytes }
     }
 }

@@ -1,0 +1,121 @@
+import Glibc
+
+/// The real redis-server, started as the oracle for the differential tests on a free port with no
+/// persistence. (needletail itself is launched by the shared `ServerUnderTest` harness.)
+final class RawRedisServer {
+    let pid: pid_t
+    let port: Int
+    let logPath: String
+    private var exited = false
+
+    static let path = "/usr/bin/redis-server"
+    static var isInstalled: Bool { access(path, X_OK) == 0 }
+
+    init() throws {
+        var lastError = ""
+        // A free port can be taken between probing and binding: try a few.
+        for _ in 0..<4 {
+            let port = freeTCPPort()
+            let log = "/tmp/redis-oracle-\(getpid())-\(port).log"
+            let child = try Self.spawn(port: port, log: log)
+            if Self.waitUntilServing(pid: child, port: port) {
+                pid = child
+                self.port = port
+                logPath = log
+                return
+            }
+            lastError = "port \(port): \(rawTail(of: log))"
+            Self.terminate(child)
+        }
+        throw HarnessError("redis-server did not start: \(lastError)")
+    }
+
+    deinit { stop() }
+
+    private static func spawn(port: Int, log: String) throws -> pid_t {
+        var command = [path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                       "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled
+        // Dies with the test runner, so a crashed run leaves no stray server on a shared machine.
+        let setpriv = "/usr/bin/setpriv"
+        if access(setpriv, X_OK) == 0 { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, command[0], &actions, nil, argv, environ)
+        if rc != 0 { throw HarnessError("posix_spawn \(command[0]): \(String(cString: strerror(rc)))") }
+        return child
+    }
+
+    private static func waitUntilServing(pid: pid_t, port: Int) -> Bool {
+        let deadline = rawMonotonicMillis() + 15_000
+        var status: Int32 = 0
+        while rawMonotonicMillis() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return false }
+            if let c = try? RawClient(port: port, timeoutMillis: 2000), (try? c.call("PING")) == Array("+PONG\r\n".utf8) {
+                return true
+            }
+            rawSleepMillis(20)
+        }
+        return false
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s; reaps the process.
+    private static func terminate(_ pid: pid_t) {
+        kill(pid, SIGTERM)
+        let deadline = rawMonotonicMillis() + 5000
+        var status: Int32 = 0
+        while rawMonotonicMillis() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            rawSleepMillis(10)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+    }
+
+    var isRunning: Bool {
+        if exited { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        return !exited
+    }
+
+    func stop() {
+        if exited { return }
+        exited = true
+        Self.terminate(pid)
+    }
+}
+
+/// A process's resident set size in bytes (VmRSS in /proc/<pid>/status), nil when unreadable.
+func rawRSSBytes(pid: pid_t) -> Int? {
+    guard let f = fopen("/proc/\(pid)/status", "r") else { return nil }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 512)
+    while fgets(&line, Int32(line.count), f) != nil {
+        let s = String(cString: line)
+        if s.hasPrefix("VmRSS:") { return Int(s.filter { $0.isNumber }).map { $0 * 1024 } }
+    }
+    return nil
+}
+
+/// The last `maxBytes` of a text file, for failure messages.
+func rawTail(of path: String, _ maxBytes: Int = 2000) -> String {
+    guard let f = fopen(path, "r") else { return "(no log)" }
+    defer { fclose(f) }
+    fseek(f, 0, SEEK_END)
+    fseek(f, max(0, ftell(f) - maxBytes), SEEK_SET)
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, f)
+        if n <= 0 { break }
+        out += chunk[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,340 @@
+/// CLIENT: the connection's own state (ID, SETNAME, GETNAME, SETINFO, INFO, REPLY, NO-EVICT, NO-TOUCH) and
+/// the other connections (LIST, KILL, PAUSE). Replies as redis-server 7.0, SETINFO and NO-TOUCH as 7.2.
+///
+/// CLIENT LIST / CLIENT INFO lines use Redis 7.2's field order (`... resp=2 lib-name= lib-ver=`); fields for
+/// state we do not have yet (pub/sub, MULTI, tracking) carry Redis's values for a client without it.
+
+private let connectionFlags: CommandFlags = [.noscript, .loading, .stale]
+private let adminConnectionFlags: CommandFlags = [.admin, .noscript, .loading, .stale]
+
+let clientCommands: [Command] = [
+    Command("client", arity: -2, group: "connection", since: "2.4.0",
+            summary: "A container for client connection commands", complexity: "Depends on subcommand.",
+            subcommands: [
+        Command("id", arity: 2, flags: connectionFlags, group: "connection", since: "5.0.0",
+                summary: "Returns the client ID for the current connection", complexity: "O(1)", handler: clientID),
+        Command("setname", arity: 3, flags: connectionFlags, group: "connection", since: "2.6.9",
+                summary: "Set the current connection name", complexity: "O(1)", handler: clientSetName),
+        Command("getname", arity: 2, flags: connectionFlags, group: "connection", since: "2.6.9",
+                summary: "Get the current connection name", complexity: "O(1)", handler: clientGetName),
+        Command("setinfo", arity: 4, flags: connectionFlags, group: "connection", since: "7.2.0",
+                summary: "Sets information specific to the client or connection.", complexity: "O(1)",
+                handler: clientSetInfo),
+        Command("info", arity: 2, flags: connectionFlags, group: "connection", since: "6.2.0",
+                summary: "Returns information about the current client connection.", complexity: "O(1)", handler: clientInfo),
+        Command("list", arity: -2, flags: adminConnectionFlags, group: "connection", since: "2.4.0",
+                summary: "Get the list of client connections", complexity: "O(N) where N is the number of client connections",
+                handler: clientList),
+        Command("kill", arity: -3, flags: adminConnectionFlags, group: "connection", since: "2.4.0",
+                summary: "Kill the connection of a client",
+                complexity: "O(N) where N is the number of client connections", handler: clientKill),
+        Command("reply", arity: 3, flags: connectionFlags, group: "connection", since: "3.2.0",
+                summary: "Instruct the server whether to reply to commands", complexity: "O(1)",
+                handler: clientReply),
+        Command("no-evict", arity: 3, flags: adminConnectionFlags, group: "connection", since: "7.0.0",
+                summary: "Set client eviction mode for the current connection", complexity: "O(1)",
+                handler: clientNoEvict),
+        Command("no-touch", arity: 3, flags: connectionFlags, group: "connection", since: "7.2.0",
+                summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+                complexity: "O(1)", handler: clientNoTouch),
+        Command("pause", arity: -3, flags: adminConnectionFlags, group: "connection", since: "2.9.50",
+                summary: "Stop processing commands from clients for some time", complexity: "O(1)", handler: clientPause),
+        Command("unpause", arity: 2, flags: adminConnectionFlags, group: "connection", since: "6.2.0",
+                summary: "Resume processing of clients that were paused",
+                complexity: "O(N) Where N is the number of paused clients", handler: clientUnpause),
+        Command("help", arity: 2, flags: [.loading, .stale], group: "connection", since: "5.0.0",
+                summary: "Show helpful text about the different subcommands", complexity: "O(1)",
+                handler: clientHelp),
+    ]),
+]
+
+// MARK: - The connection's own state
+
+private func clientID(_ c: Client) { c.reply.integer(c.id) }
+
+private func clientSetName(_ c: Client) {
+    let name = c.arg(2)
+    guard validClientName(name) else {
+        return c.reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
+    }
+    c.name = name.isEmpty ? nil : ByteString(name)
+    c.reply.ok()
+}
+
+private func clientGetName(_ c: Client) {
+    if let name = c.name { c.reply.bulk(name) } else { c.reply.null() }
+}
+
+/// CLIENT SETINFO LIB-NAME|LIB-VER value, as Redis 7.2 (redis-py and node-redis send it on connect).
+private func clientSetInfo(_ c: Client) {
+    let isName = c.argIs(2, "lib-name")
+    guard isName || c.argIs(2, "lib-ver") else {
+        return c.reply.error(bytes: Array("ERR Unrecognized option '".utf8) + Array(c.arg(2)) + [UInt8(ascii: "'")])
+    }
+    let value = c.arg(3)
+    guard validClientName(value) else {
+        return c.reply.error(bytes: Array("ERR ".utf8) + Array(c.arg(2))
+            + Array(" cannot contain spaces, newlines or special characters.".utf8))
+    }
+    let stored = value.isEmpty ? nil : ByteString(value)
+    if isName { c.libraryName = stored } else { c.libraryVersion = stored }
+    c.reply.ok()
+}
+
+private func clientInfo(_ c: Client) {
+    c.reply.verbatim(clientInfoLine(c, current: c, currentCommand: "client|info") + "\n")
+}
+
+/// CLIENT REPLY ON|OFF|SKIP. OFF and SKIP have no reply of their own; the server discards the replies of the
+/// commands they silence (Server.processInput), the way Redis's CLIENT_REPLY_OFF / _SKIP flags do.
+private func clientReply(_ c: Client) {
+    if c.argIs(2, "on") {
+        c.replyOff = false
+        c.replySkip = false
+        c.reply.ok()
+    } else if c.argIs(2, "off") {
+        c.replyOff = true
+    } else if c.argIs(2, "skip") {
+        if !c.replyOff { c.replySkipNext = true }
+    } else {
+        c.replySyntaxError()
+    }
+}
+
+private func clientNoEvict(_ c: Client) {
+    guard let on = onOffArg(c, 2) else { return c.replySyntaxError() }
+    c.noEvict = on
+    c.reply.ok()
+}
+
+private func clientNoTouch(_ c: Client) {
+    guard let on = onOffArg(c, 2) else { return c.replySyntaxError() }
+    c.noTouch = on
+    c.reply.ok()
+}
+
+private func onOffArg(_ c: Client, _ i: Int) -> Bool? {
+    if c.argIs(i, "on") { return true }
+    if c.argIs(i, "off") { return false }
+    return nil
+}
+
+// MARK: - Other connections
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] | [ID id [id ...]]
+private func clientList(_ c: Client) {
+    var text = ""
+    if c.argc == 4 && c.argIs(2, "type") {
+        guard let type = ClientType(c.arg(3)) else {
+            return c.reply.error(bytes: Array("ERR Unknown client type '".utf8) + Array(c.arg(3)) + [UInt8(ascii: "'")])
+        }
+        for other in c.server.clients where ClientType(of: other) == type {
+            text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+        }
+    } else if c.argc > 3 && c.argIs(2, "id") {
+        var ids: [Int64] = []
+        for i in 3..<c.argc {
+            guard let id = parseInt64(c.arg(i)) else { return c.reply.error("ERR Invalid client ID") }
+            ids.append(id)
+        }
+        for id in ids {
+            if let other = c.server.client(id: id) {
+                text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+            }
+        }
+    } else if c.argc != 2 {
+        return c.replySyntaxError()
+    } else {
+        for other in c.server.clients {
+            text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+        }
+    }
+    c.reply.verbatim(text)
+}
+
+/// CLIENT KILL ip:port (old form: +OK or an error) or CLIENT KILL <filter> <value> ... (new form: the number
+/// of clients killed). The caller itself is closed only after its reply has been written.
+private func clientKill(_ c: Client) {
+    var id: Int64?
+    var type: ClientType?
+    var address: UnsafeRawBufferPointer?
+    var localAddress: UnsafeRawBufferPointer?
+    var skipMe = true
+    if c.argc == 3 {
+        address = c.arg(2)
+        skipMe = false
+    } else {
+        var i = 2
+        while i < c.argc {
+            guard i + 1 < c.argc else { return c.replySyntaxError() }
+            let value = c.arg(i + 1)
+            if c.argIs(i, "id") {
+                guard let v = parseInt64(value), v >= 1 else {
+                    return c.reply.error("ERR client-id should be greater than 0")
+                }
+                id = v
+            } else if c.argIs(i, "type") {
+                guard let t = ClientType(value) else {
+                    return c.reply.error(bytes: Array("ERR Unknown client type '".utf8) + Array(value) + [UInt8(ascii: "'")])
+                }
+                type = t
+            } else if c.argIs(i, "addr") {
+                address = value
+            } else if c.argIs(i, "laddr") {
+                localAddress = value
+            } else if c.argIs(i, "user") {
+                // Until ACL exists, "default" is the only user and every client is authenticated as it.
+                guard bytesEqual(value, UnsafeRawBufferPointer(staticString: "default")) else {
+                    return c.reply.error(bytes: Array("ERR No such user '".utf8) + Array(value) + [UInt8(ascii: "'")])
+                }
+            } else if c.argIs(i, "skipme") {
+                if c.argIs(i + 1, "yes") {
+                    skipMe = true
+                } else if c.argIs(i + 1, "no") {
+                    skipMe = false
+                } else {
+                    return c.replySyntaxError()
+                }
+            } else {
+                return c.replySyntaxError()
+            }
+            i += 2
+        }
+    }
+
+    var killed = 0
+    for other in c.server.clients {
+        if let address, !stringEquals(other.address, address) { continue }
+        if let localAddress, !stringEquals(other.localAddress, localAddress) { continue }
+        if let type, ClientType(of: other) != type { continue }
+        if let id, other.id != id { continue }
+        if other === c {
+            if skipMe { continue }
+            c.closeAfterReply = true
+        } else {
+            c.server.closeClient(other)
+        }
+        killed += 1
+    }
+
+    if c.argc == 3 {
+        if killed == 0 { c.reply.error("ERR No such client") } else { c.reply.ok() }
+    } else {
+        c.reply.integer(killed)
+    }
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]. The arguments are checked as Redis does.
+/// TODO: the pause itself is not implemented yet (the loop would have to hold back the paused clients'
+/// commands until the deadline or CLIENT UNPAUSE); until then the reply is +OK and commands keep running.
+private func clientPause(_ c: Client) {
+    guard c.argc <= 4 else { return replySubcommandSyntaxError(c, "CLIENT") }
+    if c.argc == 4 && !c.argIs(3, "write") && !c.argIs(3, "all") {
+        return c.reply.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    }
+    guard let timeout = parseInt64(c.arg(2)) else {
+        return c.reply.error("ERR timeout is not an integer or out of range")
+    }
+    guard timeout >= 0 else { return c.reply.error("ERR timeout is negative") }
+    c.reply.ok()
+}
+
+/// CLIENT UNPAUSE. TODO: see clientPause; there is never a pause to end yet.
+private func clientUnpause(_ c: Client) { c.reply.ok() }
+
+private func clientHelp(_ c: Client) {
+    replyHelp(c, "CLIENT", [
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * USER <username>",
+        "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
+        "LIST [options ...]",
+        "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Return clients of specified type.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are:",
+        "    * LIB-NAME: the client lib name.",
+        "    * LIB-VER: the client lib version.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect current client connection from eviction.",
+        "NO-TOUCH (ON|OFF)",
+        "    Will not touch LRU/LFU stats when this mode is on.",
+    ])
+}
+
+// MARK: - Client descriptions
+
+/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication and pub/sub do not exist yet,
+/// so every client is `normal` for now.
+private enum ClientType {
+    case normal, replica, pubsub, master
+
+    init?(_ name: UnsafeRawBufferPointer) {
+        switch String(decoding: name, as: UTF8.self).lowercased() {
+        case "normal": self = .normal
+        case "slave", "replica": self = .replica
+        case "pubsub": self = .pubsub
+        case "master": self = .master
+        default: return nil
+        }
+    }
+
+    init(of client: Client) { self = .normal }
+}
+
+/// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order.
+/// `currentCommand` is the command running for `current`: Redis records a client's command before running
+/// it, so the caller sees its own CLIENT LIST / CLIENT INFO there.
+func clientInfoLine(_ client: Client, current: Client, currentCommand: String) -> String {
+    let now = monotonicMillis()
+    var flags = ""
+    if client.closeAfterReply { flags += "c" }
+    if client.isUnixSocket { flags += "U" }
+    if client.noEvict { flags += "e" }
+    if client.noTouch { flags += "T" }
+    if flags.isEmpty { flags = "N" }
+    let argvMemory = client.parser.args.reduce(0) { $0 + $1.count }
+    let totalMemory = client.input.capacity + client.output.capacity + argvMemory
+    let command = client === current ? currentCommand : client.lastCommandName
+    var line = "id=\(client.id) addr=\(client.address) laddr=\(client.localAddress) fd=\(client.fd)"
+    line += " name=\(client.name?.string ?? "") age=\((now - client.createdAt) / 1000)"
+    line += " idle=\((now - client.lastInteraction) / 1000) flags=\(flags) db=\(client.db.index)"
+    line += " sub=0 psub=0 ssub=0 multi=-1"
+    line += " qbuf=\(client.input.readableBytes) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
+    line += " argv-mem=\(argvMemory) multi-mem=0 rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
+    line += " obl=\(client.output.readableBytes) oll=0 omem=0 tot-mem=\(totalMemory)"
+    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(command) user=default redir=-1"
+    line += " resp=\(client.protocolVersion)"
+    line += " lib-name=\(client.libraryName?.string ?? "") lib-ver=\(client.libraryVersion?.string ?? "")"
+    return line
+}
+
+private func stringEquals(_ s: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var s = s
+    return s.withUTF8 { bytesEqual(UnsafeRawBufferPointer($0), bytes) }
+}

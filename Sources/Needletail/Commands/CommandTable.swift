@@ -1,0 +1,207 @@
+/// The command table: one declarative entry per command (and per subcommand of container commands such as
+/// CLIENT or CONFIG). It drives dispatch, the arity and unknown-command errors, COMMAND / COMMAND INFO /
+/// COMMAND DOCS / COMMAND GETKEYS, and key extraction. Each command family contributes its entries from its
+/// own file (`Strings.swift` defines `stringCommands`, and so on); `CommandTable.standard` gathers them.
+
+struct CommandFlags: OptionSet {
+    let rawValue: UInt32
+    static let write = CommandFlags(rawValue: 1 << 0)
+    static let readonly = CommandFlags(rawValue: 1 << 1)
+    static let denyoom = CommandFlags(rawValue: 1 << 2)
+    static let admin = CommandFlags(rawValue: 1 << 3)
+    static let pubsub = CommandFlags(rawValue: 1 << 4)
+    static let noscript = CommandFlags(rawValue: 1 << 5)
+    static let blocking = CommandFlags(rawValue: 1 << 6)
+    static let loading = CommandFlags(rawValue: 1 << 7)
+    static let stale = CommandFlags(rawValue: 1 << 8)
+    static let skipMonitor = CommandFlags(rawValue: 1 << 9)
+    static let skipSlowlog = CommandFlags(rawValue: 1 << 10)
+    static let fast = CommandFlags(rawValue: 1 << 11)
+    static let noAuth = CommandFlags(rawValue: 1 << 12)
+    static let mayReplicate = CommandFlags(rawValue: 1 << 13)
+    static let sentinel = CommandFlags(rawValue: 1 << 14)
+    static let onlySentinel = CommandFlags(rawValue: 1 << 15)
+    static let noMandatoryKeys = CommandFlags(rawValue: 1 << 16)
+    static let protected = CommandFlags(rawValue: 1 << 17)
+    static let noAsyncLoading = CommandFlags(rawValue: 1 << 18)
+    static let noMulti = CommandFlags(rawValue: 1 << 19)
+    static let movableKeys = CommandFlags(rawValue: 1 << 20)
+    static let allowBusy = CommandFlags(rawValue: 1 << 21)
+
+    /// The names COMMAND INFO reports, in Redis's order.
+    static let names: [(CommandFlags, String)] = [
+        (.write, "write"), (.readonly, "readonly"), (.denyoom, "denyoom"), (.admin, "admin"),
+        (.pubsub, "pubsub"), (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"),
+        (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"),
+        (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"), (.noMandatoryKeys, "no_mandatory_keys"),
+        (.protected, "protected"), (.noAsyncLoading, "no_async_loading"), (.noMulti, "no_multi"),
+        (.movableKeys, "movablekeys"), (.allowBusy, "allow_busy"),
+    ]
+}
+
+typealias CommandHandler = (Client) -> Void
+
+/// One command or subcommand. A class so the table, the dispatcher and per-command statistics share
+/// one instance; it is created once at start-up.
+final class Command {
+    /// Lowercase name ("get"; "setname" for CLIENT SETNAME).
+    let name: String
+    /// Redis arity: positive = exactly, negative = at least |arity|; counts the command (and subcommand) names.
+    let arity: Int
+    let flags: CommandFlags
+    /// Key positions (1-based argument index; last may be negative, counting from the end; 0 = no keys).
+    let firstKey: Int
+    let lastKey: Int
+    let keyStep: Int
+    let group: String
+    let since: String
+    let summary: String
+    let complexity: String
+    let handler: CommandHandler?
+    private let subcommands = HashTable<Command>()
+    private(set) weak var parent: Command?
+
+    // Statistics for INFO commandstats.
+    @exclusivity(unchecked) var calls = 0
+    @exclusivity(unchecked) var microseconds = 0
+    @exclusivity(unchecked) var rejectedCalls = 0
+    @exclusivity(unchecked) var failedCalls = 0
+
+    init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
+         group: String, since: String = "1.0.0", summary: String = "", complexity: String = "",
+         subcommands: [Command] = [], handler: CommandHandler? = nil) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        (firstKey, lastKey, keyStep) = keys
+        self.group = group
+        self.since = since
+        self.summary = summary
+        self.complexity = complexity
+        self.handler = handler
+        for sub in subcommands {
+            sub.parent = self
+            self.subcommands.updateValue(sub, forKey: ByteString(sub.name))
+        }
+    }
+
+    /// "client|setname" for a subcommand, the name otherwise: the name Redis uses in errors and stats.
+    var fullName: String { parent.map { "\($0.name)|\(name)" } ?? name }
+
+    var hasSubcommands: Bool { !subcommands.isEmpty }
+
+    func subcommand(named name: UnsafeRawBufferPointer) -> Command? { lookupFolded(subcommands, name) }
+    func subcommand(named name: ByteString) -> Command? { name.withUnsafeBytes { subcommand(named: $0) } }
+
+    var sortedSubcommands: [Command] { subcommands.values.map { $0 }.sorted { $0.name < $1.name } }
+
+    /// Whether `argc` arguments satisfy the arity.
+    @inline(__always) func acceptsArgumentCount(_ argc: Int) -> Bool {
+        arity >= 0 ? argc == arity : argc >= -arity
+    }
+
+    /// Argument indexes of the keys in a request of `argc` arguments, from first/last/step.
+    func keyIndexes(argc: Int) -> [Int] {
+        guard firstKey > 0 else { return [] }
+        let last = lastKey >= 0 ? lastKey : argc + lastKey
+        guard last < argc, firstKey <= last else { return [] }
+        return Array(stride(from: firstKey, through: last, by: max(keyStep, 1)))
+    }
+}
+
+/// Every command the server knows, keyed by lowercase name.
+struct CommandTable {
+    private let commands = HashTable<Command>()
+    private let cache = CommandCache()
+
+    init(_ list: [Command]) {
+        for command in list {
+            let previous = commands.updateValue(command, forKey: ByteString(command.name))
+            precondition(previous == nil, "duplicate command \(command.name)")
+        }
+    }
+
+    /// The standard table: every family's commands.
+    static func standard() -> CommandTable {
+        CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
+            + expiryCommands + sortedSetCommands)
+    }
+
+    /// Looks up a command by name, case-insensitively, without allocating.
+    @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
+        if let hit = cache.find(name) { return hit }
+        let command = lookupFolded(commands, name)
+        if let command { cache.insert(name, command) }
+        return command
+    }
+
+    var count: Int { commands.count }
+    var all: [Command] { commands.values.map { $0 }.sorted { $0.name < $1.name } }
+}
+
+/// Finds `name` in a table of lowercase names, ASCII-case-insensitively: names are folded into a stack
+/// buffer first (no command name is longer than 32 bytes; anything longer is unknown).
+@inline(__always) private func lookupFolded(_ table: HashTable<Command>, _ name: UnsafeRawBufferPointer) -> Command? {
+    guard name.count <= 32 else { return nil }
+    var folded: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    return withUnsafeMutableBytes(of: &folded) { buffer in
+        for i in 0..<name.count { buffer[i] = asciiLower(name[i]) }
+        return table.find(UnsafeRawBufferPointer(rebasing: buffer[0..<name.count]))
+    }
+}
+
+/// A direct-mapped cache in front of the command table for names up to 16 bytes (all but a few): the name
+/// is loaded into two words and ASCII-lowercased with word arithmetic, then compared with one slot, which
+/// costs a fraction of a SipHash and a table probe. Commands live as long as the server, so slots hold them
+/// unretained.
+final class CommandCache {
+    private struct Slot {
+        var word0: UInt64 = 0
+        var word1: UInt64 = 0
+        var length = -1
+        var command: Unmanaged<Command>?
+    }
+    private static let slotCount = 64
+    private let slots = UnsafeMutablePointer<Slot>.allocate(capacity: CommandCache.slotCount)
+
+    init() { slots.initialize(repeating: Slot(), count: CommandCache.slotCount) }
+    deinit { slots.deallocate() }
+
+    @inline(__always) func find(_ name: UnsafeRawBufferPointer) -> Command? {
+        guard name.count <= 16 else { return nil }
+        let (w0, w1) = CommandCache.foldedWords(name)
+        let slot = slots + CommandCache.slotIndex(w0, w1, name.count)
+        guard slot.pointee.length == name.count && slot.pointee.word0 == w0 && slot.pointee.word1 == w1 else { return nil }
+        return slot.pointee.command?.takeUnretainedValue()
+    }
+
+    func insert(_ name: UnsafeRawBufferPointer, _ command: Command) {
+        guard name.count <= 16 else { return }
+        let (w0, w1) = CommandCache.foldedWords(name)
+        slots[CommandCache.slotIndex(w0, w1, name.count)] =
+            Slot(word0: w0, word1: w1, length: name.count, command: Unmanaged.passUnretained(command))
+    }
+
+    @inline(__always) private static func slotIndex(_ w0: UInt64, _ w1: UInt64, _ length: Int) -> Int {
+        Int(truncatingIfNeeded: ((w0 ^ (w1 &* 31) ^ UInt64(length)) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    }
+
+    /// The name's bytes (zero-padded to 16) as two little-endian words, ASCII letters lowercased.
+    @inline(__always) private static func foldedWords(_ name: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        var words: (UInt64, UInt64) = (0, 0)
+        if name.count > 0 {
+            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: name.baseAddress!, byteCount: name.count) }
+        }
+        return (lowercase(words.0), lowercase(words.1))
+    }
+
+    /// Adds 0x20 to every byte in 'A'...'Z' at once: per byte, bit 7 of (b + 0x3F) says b >= 'A' and bit 7
+    /// of (b + 0x25) says b > 'Z' (on the low 7 bits, so no carry crosses bytes); bytes >= 0x80 are left alone.
+    @inline(__always) private static func lowercase(_ x: UInt64) -> UInt64 {
+        let low7 = x & 0x7F7F_7F7F_7F7F_7F7F
+        let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F
+        let aboveZ = low7 &+ 0x2525_2525_2525_2525
+        let upper = atLeastA & ~aboveZ & ~x & 0x8080_8080_8080_8080
+        return x | (upper >> 2)
+    }
+}

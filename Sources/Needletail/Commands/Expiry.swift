@@ -1,0 +1,157 @@
+/// Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX XX GT LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME,
+/// PERSIST; and the server's active expire cycle, run from the cron.
+///
+/// Times are absolute Unix milliseconds inside Database. Keys past their time disappear lazily, when any
+/// lookup meets them, and actively, when the cron samples keys with a TTL (Database.activeExpireCycle).
+
+let expiryCommands: [Command] = [
+    Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Set a key's time to live in seconds", complexity: "O(1)",
+            handler: { expireGeneric($0, relative: true, seconds: true, name: "expire") }),
+    Command("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic", since: "2.6.0",
+            summary: "Set a key's time to live in milliseconds", complexity: "O(1)",
+            handler: { expireGeneric($0, relative: true, seconds: false, name: "pexpire") }),
+    Command("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic", since: "1.2.0",
+            summary: "Set the expiration for a key as a UNIX timestamp", complexity: "O(1)",
+            handler: { expireGeneric($0, relative: false, seconds: true, name: "expireat") }),
+    Command("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic", since: "2.6.0",
+            summary: "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+            complexity: "O(1)", handler: { expireGeneric($0, relative: false, seconds: false, name: "pexpireat") }),
+    Command("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
+            summary: "Get the time to live for a key in seconds", complexity: "O(1)",
+            handler: { ttlGeneric($0, milliseconds: false, absolute: false) }),
+    Command("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic", since: "2.6.0",
+            summary: "Get the time to live for a key in milliseconds", complexity: "O(1)",
+            handler: { ttlGeneric($0, milliseconds: true, absolute: false) }),
+    Command("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic", since: "7.0.0",
+            summary: "Get the expiration Unix timestamp for a key", complexity: "O(1)",
+            handler: { ttlGeneric($0, milliseconds: false, absolute: true) }),
+    Command("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic", since: "7.0.0",
+            summary: "Get the expiration Unix timestamp for a key in milliseconds", complexity: "O(1)",
+            handler: { ttlGeneric($0, milliseconds: true, absolute: true) }),
+    Command("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic", since: "2.2.0",
+            summary: "Remove the expiration from a key", complexity: "O(1)", handler: persist),
+]
+
+// MARK: - Setting a TTL
+
+/// The one routine behind EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT, in Redis's order of checks: options,
+/// then the number, then overflow, then the key. A time already past deletes the key and still answers 1.
+private func expireGeneric(_ c: Client, relative: Bool, seconds: Bool, name: StaticString) {
+    var nx = false, xx = false, gt = false, lt = false
+    for i in 3..<max(3, c.argc) {
+        if argOptionIs(c, i, "NX") {
+            nx = true
+        } else if argOptionIs(c, i, "XX") {
+            xx = true
+        } else if argOptionIs(c, i, "GT") {
+            gt = true
+        } else if argOptionIs(c, i, "LT") {
+            lt = true
+        } else {
+            return c.reply.error(bytes: Array("ERR Unsupported option ".utf8) + Array(cStringPrefix(c.arg(i))))
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return c.reply.error("ERR NX and XX, GT or LT options at the same time are not compatible")
+    }
+    if gt && lt { return c.reply.error("ERR GT and LT options at the same time are not compatible") }
+
+    guard var when = c.int64Arg(2) else { return }
+    let now = c.server.now
+    if seconds {
+        guard when <= Int64.max / 1000 && when >= Int64.min / 1000 else { return invalidExpireTime(c, name) }
+        when *= 1000
+    }
+    if relative {
+        guard when <= Int64.max - now else { return invalidExpireTime(c, name) }
+        when += now
+    }
+
+    let key = c.argBytes(1)
+    guard c.db.lookup(key, now: now) != nil else { return c.reply.integer(0) }
+    let current = c.db.expireTime(key)
+    // A key without a TTL counts as living forever: GT never beats it, LT always does.
+    if (nx && current != nil) || (xx && current == nil) { return c.reply.integer(0) }
+    if gt, current == nil || when <= current! { return c.reply.integer(0) }
+    if lt, let current, when >= current { return c.reply.integer(0) }
+
+    if when <= now {
+        c.db.remove(key)  // a deletion, not an expiry: expired_keys is not counted, as in Redis
+    } else {
+        c.db.setExpire(key, at: when)
+    }
+    c.server.dirty += 1
+    c.reply.integer(1)
+}
+
+private func invalidExpireTime(_ c: Client, _ name: StaticString) {
+    c.reply.error("ERR invalid expire time in '\(name)' command")
+}
+
+private func persist(_ c: Client) {
+    let key = c.argBytes(1)
+    guard c.db.lookup(key, now: c.server.now) != nil, c.db.removeExpire(key) else { return c.reply.integer(0) }
+    c.server.dirty += 1
+    c.reply.integer(1)
+}
+
+// MARK: - Reading a TTL
+
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for a key without a TTL. Seconds are
+/// rounded to the nearest (Redis's (ms + 500) / 1000, computed without overflow near Int64.max).
+private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
+    let now = c.server.now
+    let key = c.argBytes(1)
+    guard c.db.lookupRead(key, now: now) != nil else { return c.reply.integer(-2) }
+    guard let when = c.db.expireTime(key) else { return c.reply.integer(-1) }
+    let ms = max(0, absolute ? when : when - now)
+    c.reply.integer(milliseconds ? ms : ms / 1000 + (ms % 1000 >= 500 ? 1 : 0))
+}
+
+// MARK: - Active expiry
+
+/// When it runs is ExpireCyclePlan's business (Engine/Timers.swift): Redis's slow cycle from the cron
+/// (25% of the period, here in slices of at most 1 ms) and its fast 1 ms cycle while a backlog remains.
+extension Server {
+    /// The cron ticked: the slow cycle gets its share of the period, starting on the next timer pass.
+    func startSlowExpireCycle() {
+        expirePlan.cronTick(hz: config.hz)
+        scheduleExpireSlice(now: timers.now)
+    }
+
+    /// The expire timer fired: runs the slice the plan allows now, then sets the timer for the next one.
+    func activeExpireSlice() {
+        let start = timers.now
+        guard activeExpireEnabled else { return expirePlan.reset() }
+        guard let (kind, limit) = expirePlan.beginSlice(now: start) else { return scheduleExpireSlice(now: start) }
+        let hitTimeLimit = activeExpireCycle(deadline: start + limit)
+        let end = timers.now
+        expirePlan.endSlice(kind, elapsed: end - start, hitTimeLimit: hitTimeLimit)
+        scheduleExpireSlice(now: end)
+    }
+
+    private func scheduleExpireSlice(now: Int64) {
+        guard let at = expirePlan.nextRun(now: now) else { return }
+        if let t = expireTimer, let current = timers.deadline(of: t) {
+            if at < current { timers.reschedule(t, at: at) }
+        } else {
+            expireTimer = timers.schedule(at: at, .activeExpire)
+        }
+    }
+
+    /// Redis's activeExpireCycle body: the databases in turn, resuming after the one visited last (so none
+    /// is starved when time runs out), each walked until few of its keys turn out expired or `deadline`
+    /// (monotonic µs) passes. Returns whether it stopped because time ran out.
+    func activeExpireCycle(deadline: Int64) -> Bool {
+        let now = self.now
+        let n = databases.count
+        for _ in 0..<n {
+            let db = databases[expireNextDB % n]
+            expireNextDB = (expireNextDB + 1) % n
+            if db.expiresCount == 0 && db.avgTTL == 0 { continue }
+            if !db.activeExpireCycle(now: now, deadline: deadline) { return true }
+        }
+        return false
+    }
+}

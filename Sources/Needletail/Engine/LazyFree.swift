@@ -1,0 +1,48 @@
+/// Frees big values off the event loop, as Redis's lazyfree: dropping the last reference to a sorted set
+/// with millions of members (or a whole keyspace table, for FLUSHALL ASYNC) means millions of `free` calls,
+/// which would stall every client for the duration.
+///
+/// The keyspace hands over what it unlinks (`dispose`). Handing it to a worker immediately would race with
+/// the command still holding its own reference (then the *loop* could end up doing the last release), so
+/// objects wait in `pending` until the end of the loop iteration (`flush`, called before the loop sleeps),
+/// when no command holds anything. `flush` moves the whole batch into one box whose only reference goes to
+/// the worker, which releases it.
+final class LazyFree {
+    /// Redis's LAZYFREE_THRESHOLD: values whose freeing takes more than this many allocations go to a worker.
+    static let threshold = 64
+
+    /// nil: free on the calling thread at `flush` (unit tests of the keyspace).
+    private let pool: ThreadPool?
+    @exclusivity(unchecked) private var pending: [AnyObject] = []
+    /// Objects handed to workers so far (INFO `lazyfreed_objects`).
+    @exclusivity(unchecked) private(set) var freedObjects = 0
+
+    init(pool: ThreadPool?) { self.pool = pool }
+
+    /// Takes a value the keyspace no longer references. Small values are simply dropped here.
+    @inline(__always) func dispose(_ value: Value) {
+        if case .sortedSet(let set) = value, set.freeEffort > LazyFree.threshold {
+            pending.append(set)
+        }
+    }
+
+    /// Takes a whole detached table (FLUSHDB/FLUSHALL ASYNC).
+    func dispose(table: AnyObject) { pending.append(table) }
+
+    /// Objects waiting for a worker (INFO `lazyfree_pending_objects`).
+    var pendingObjects: Int { pending.count + (pool?.pendingJobs ?? 0) }
+
+    /// Called before the loop sleeps: ships the batch to a worker.
+    @inline(__always) func flush() {
+        if pending.isEmpty { return }
+        freedObjects += pending.count
+        guard let pool else { return pending.removeAll() }
+        let batch = Unmanaged.passRetained(Batch(takingFrom: &pending))
+        pool.submit { batch.release() }
+    }
+
+    private final class Batch {
+        private var objects: [AnyObject] = []
+        init(takingFrom source: inout [AnyObject]) { swap(&objects, &source) }
+    }
+}

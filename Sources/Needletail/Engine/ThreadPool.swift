@@ -1,0 +1,102 @@
+import Glibc
+
+/// A small fixed pool of worker threads with a FIFO job queue, for work that must not stall the event loop:
+/// freeing huge values (lazyfree), and later fsync and snapshot writing (Redis's bio.c threads).
+///
+/// Jobs run in submission order per pool but concurrently across workers; a job must not touch loop-owned
+/// state. Freeing works because Swift reference counting is atomic: the loop hands over the last reference
+/// to a value it has already unlinked, and the release (and the deallocation of every node) happens on the
+/// worker that drops it.
+final class ThreadPool {
+    typealias Job = () -> Void
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let idle = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [Job] = []
+    private var queueHead = 0
+    private var running = 0
+    private var stopping = false
+    private var threads: [pthread_t] = []
+
+    init(threads count: Int) {
+        precondition(count > 0, "a thread pool needs at least one thread")
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(workAvailable, nil)
+        pthread_cond_init(idle, nil)
+        for _ in 0..<count {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            let rc = pthread_create(&thread, nil, { context in
+                let pool = Unmanaged<ThreadPool>.fromOpaque(context!).takeRetainedValue()
+                pool.workerLoop()
+                return nil
+            }, context)
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            threads.append(thread)
+        }
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(workAvailable)
+        pthread_cond_destroy(idle)
+        mutex.deallocate()
+        workAvailable.deallocate()
+        idle.deallocate()
+    }
+
+    /// Queues `job` to run on a worker thread.
+    func submit(_ job: @escaping Job) {
+        pthread_mutex_lock(mutex)
+        precondition(!stopping, "submit after shutdown")
+        queue.append(job)
+        pthread_cond_signal(workAvailable)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Jobs queued or running (INFO lazyfree_pending_objects).
+    var pendingJobs: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return queue.count - queueHead + running
+    }
+
+    /// Blocks until every job submitted so far has finished (tests, shutdown).
+    func waitUntilIdle() {
+        pthread_mutex_lock(mutex)
+        while queue.count - queueHead > 0 || running > 0 { pthread_cond_wait(idle, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Finishes the queued jobs, then stops and joins the workers.
+    func shutdown() {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_cond_broadcast(workAvailable)
+        pthread_mutex_unlock(mutex)
+        for thread in threads { pthread_join(thread, nil) }
+        threads.removeAll()
+    }
+
+    private func workerLoop() {
+        pthread_mutex_lock(mutex)
+        while true {
+            while queueHead == queue.count && !stopping { pthread_cond_wait(workAvailable, mutex) }
+            if queueHead == queue.count { break }  // stopping, and nothing left to do
+            let job = queue[queueHead]
+            queueHead += 1
+            if queueHead == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                queueHead = 0
+            }
+            running += 1
+            pthread_mutex_unlock(mutex)
+            job()
+            pthread_mutex_lock(mutex)
+            running -= 1
+            if queue.count - queueHead == 0 && running == 0 { pthread_cond_broadcast(idle) }
+        }
+        pthread_mutex_unlock(mutex)
+    }
+}

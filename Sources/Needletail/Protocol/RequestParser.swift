@@ -1,0 +1,230 @@
+import Glibc
+
+/// Where one argument of the current request lies, relative to the start of the request.
+struct ArgSpan {
+    var offset: Int
+    var count: Int
+}
+
+/// The spans of the current request, in storage reused for every request: appending costs a store and an
+/// increment (a Swift Array would check uniqueness and capacity on every append, and `removeAll` would
+/// call `replaceSubrange`: a tenth of the parser's cost per request).
+final class ArgSpanStorage {
+    private(set) var base: UnsafeMutablePointer<ArgSpan>
+    private(set) var count = 0
+    private var capacity: Int
+    private static let initialCapacity = 16
+    /// Storage beyond this is returned after a request that needed it (a multibulk of many arguments).
+    private static let keptCapacity = 1024
+
+    init() {
+        capacity = ArgSpanStorage.initialCapacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) func append(_ span: ArgSpan) {
+        if count == capacity { grow(to: capacity * 2) }
+        base[count] = span
+        count += 1
+    }
+
+    /// Makes room for `n` spans at once (a multibulk header announces its count; at most 1024 are reserved
+    /// ahead, so a header announcing 2^31 arguments cannot make us allocate for them).
+    func reserve(_ n: Int) { if n > capacity { grow(to: n) } }
+
+    func removeAll() {
+        count = 0
+        if capacity > ArgSpanStorage.keptCapacity {
+            base.deallocate()
+            capacity = ArgSpanStorage.initialCapacity
+            base = .allocate(capacity: capacity)
+        }
+    }
+
+    @inline(never) private func grow(to newCapacity: Int) {
+        let newBase = UnsafeMutablePointer<ArgSpan>.allocate(capacity: newCapacity)
+        newBase.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+}
+
+/// A read-only view of the current request's spans.
+struct ArgSpans: RandomAccessCollection {
+    let base: UnsafeMutablePointer<ArgSpan>
+    let count: Int
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+    @inline(__always) subscript(i: Int) -> ArgSpan {
+        precondition(i >= 0 && i < count, "argument index out of range")
+        return base[i]
+    }
+}
+
+/// What `RequestParser.parse` found at the front of the query buffer.
+enum ParseOutcome: Equatable {
+    /// A complete request: `args` hold its arguments, `consumed` bytes make it up (possibly 0 args:
+    /// an empty inline line or `*0`, which the caller skips).
+    case request(consumed: Int)
+    /// The request is incomplete; call again after more bytes arrive. Progress is kept.
+    case needMoreData
+    /// Redis's protocol error text (after "ERR "); the connection replies and closes.
+    case protocolError(String)
+}
+
+/// A resumable parser for RESP multibulk requests and inline commands, as Redis's
+/// `processMultibulkBuffer`/`processInlineBuffer`.
+///
+/// Zero-copy: multibulk arguments are spans into the query buffer, relative to its `readIndex`, so a
+/// compaction of the buffer (which moves `readIndex` to 0 with the bytes) keeps them valid. Progress
+/// through a partial request (`pending`, `bulkLength`, `position`) is kept between calls, so a request
+/// that arrives in a thousand pieces is scanned once, not a thousand times. Inline arguments need
+/// unescaping, so they are copied into `inlineStorage` and `argsBase` says which buffer spans refer to.
+struct RequestParser {
+    /// Longest inline request or header line before a protocol error, as Redis's PROTO_INLINE_MAX_SIZE.
+    static let inlineMaxSize = 64 * 1024
+
+    enum ArgsBase { case queryBuffer, inlineStorage }
+
+    private let spans = ArgSpanStorage()
+    @inline(__always) var args: ArgSpans { ArgSpans(base: spans.base, count: spans.count) }
+    private(set) var argsBase: ArgsBase = .queryBuffer
+    let inlineStorage = IOBuffer(capacity: 64)
+
+    private var inMultibulk = false
+    private var pending = 0          // bulk arguments still expected in the current multibulk request
+    private var bulkLength = -1      // length of the bulk being read, or -1 while its header is awaited
+    private var position = 0         // parse position relative to the buffer's readIndex
+
+    init() {}
+
+    /// Forgets the current request after it ran (or was skipped).
+    mutating func reset() {
+        spans.removeAll()
+        inMultibulk = false
+        pending = 0
+        bulkLength = -1
+        position = 0
+    }
+
+    /// - Parameters:
+    ///   - maxBulkLength: `proto-max-bulk-len`.
+    ///   - authenticated: unauthenticated clients are limited as in Redis (10 args, 16 KB bulks).
+    ///   - bigArgument: called with the total bytes a large bulk needs, so the caller can size the buffer once.
+    mutating func parse(_ buffer: IOBuffer, maxBulkLength: Int, authenticated: Bool) -> ParseOutcome {
+        let start = buffer.base + buffer.readIndex
+        let available = buffer.readableBytes
+        if position == 0 && !inMultibulk {
+            if available == 0 { return .needMoreData }
+            if start.load(as: UInt8.self) != UInt8(ascii: "*") {
+                return parseInline(start, available)
+            }
+        }
+        return parseMultibulk(start, available, buffer, maxBulkLength: maxBulkLength, authenticated: authenticated)
+    }
+
+    // MARK: - Multibulk
+
+    private mutating func parseMultibulk(_ start: UnsafeMutableRawPointer, _ available: Int, _ buffer: IOBuffer,
+                                         maxBulkLength: Int, authenticated: Bool) -> ParseOutcome {
+        if !inMultibulk {
+            guard let cr = findByte(13, start + position, available - position) else {
+                return available > Self.inlineMaxSize ? .protocolError("Protocol error: too big mbulk count string") : .needMoreData
+            }
+            let lineEnd = cr - start
+            if lineEnd + 2 > available { return .needMoreData }  // the '\n' is not here yet
+            let number = parseLength(start + 1, lineEnd - 1)
+            guard let count = number, count <= Int64(Int32.max) else {
+                return .protocolError("Protocol error: invalid multibulk length")
+            }
+            if count > 10 && !authenticated { return .protocolError("Protocol error: unauthenticated multibulk length") }
+            position = lineEnd + 2
+            argsBase = .queryBuffer
+            if count <= 0 { return .request(consumed: position) }
+            inMultibulk = true
+            pending = Int(count)
+            spans.reserve(min(pending, 1024))
+        }
+        while pending > 0 {
+            if bulkLength == -1 {
+                let here = start + position
+                guard let cr = findByte(13, here, available - position) else {
+                    return available - position > Self.inlineMaxSize
+                        ? .protocolError("Protocol error: too big bulk count string") : .needMoreData
+                }
+                let lineLength = cr - here
+                if position + lineLength + 2 > available { return .needMoreData }
+                let first = here.load(as: UInt8.self)
+                if first != UInt8(ascii: "$") {
+                    return .protocolError("Protocol error: expected '$', got '\(Character(Unicode.Scalar(first)))'")
+                }
+                let number = parseLength(here + 1, lineLength - 1)
+                guard let length = number, length >= 0, length <= Int64(maxBulkLength) else {
+                    return .protocolError("Protocol error: invalid bulk length")
+                }
+                if length > 16384 && !authenticated { return .protocolError("Protocol error: unauthenticated bulk length") }
+                position += lineLength + 2
+                bulkLength = Int(length)
+            }
+            if available - position < bulkLength + 2 {
+                // A big argument: make room for all of it now, so it is read in few large reads instead
+                // of many doublings (as Redis does for PROTO_MBULK_BIG_ARG). Reserving may move the bytes;
+                // positions are relative to readIndex, so they stay valid.
+                if bulkLength >= 32 * 1024 { buffer.reserve(position + bulkLength + 2 - available) }
+                return .needMoreData
+            }
+            spans.append(ArgSpan(offset: position, count: bulkLength))
+            position += bulkLength + 2
+            bulkLength = -1
+            pending -= 1
+        }
+        return .request(consumed: position)
+    }
+
+    // MARK: - Inline
+
+    private mutating func parseInline(_ start: UnsafeMutableRawPointer, _ available: Int) -> ParseOutcome {
+        guard let nl = findByte(10, start, available) else {
+            return available > Self.inlineMaxSize ? .protocolError("Protocol error: too big inline request") : .needMoreData
+        }
+        var lineLength = nl - start
+        let consumed = lineLength + 1
+        if lineLength > 0 && (start + lineLength - 1).load(as: UInt8.self) == 13 { lineLength -= 1 }
+        guard let words = splitArgs(UnsafeRawBufferPointer(start: start, count: lineLength)) else {
+            return .protocolError("Protocol error: unbalanced quotes in request")
+        }
+        argsBase = .inlineStorage
+        inlineStorage.clear(shrinkTo: 64 * 1024)
+        for word in words {
+            let offset = inlineStorage.writeIndex
+            word.withUnsafeBytes { inlineStorage.append($0) }
+            spans.append(ArgSpan(offset: offset, count: word.count))
+        }
+        return .request(consumed: consumed)
+    }
+}
+
+/// A length header's number: the common case (1 to 9 digits, no leading zero) in a tight loop; anything
+/// else (signs, zeros, overflow, junk) goes through Redis's full string2ll rules.
+@inline(__always) func parseLength(_ start: UnsafeMutableRawPointer, _ count: Int) -> Int64? {
+    if count >= 1 && count <= 9 {
+        var value: Int64 = 0
+        var i = 0
+        while i < count {
+            let digit = Int64(start.load(fromByteOffset: i, as: UInt8.self)) &- 48
+            if digit < 0 || digit > 9 { break }
+            value = value &* 10 &+ digit
+            i += 1
+        }
+        if i == count && (count == 1 || start.load(as: UInt8.self) != 48) { return value }
+    }
+    return parseInt64(UnsafeRawBufferPointer(start: start, count: count))
+}
+
+@inline(__always) func findByte(_ byte: UInt8, _ from: UnsafeMutableRawPointer, _ count: Int) -> UnsafeMutableRawPointer? {
+    guard count > 0, let p = memchr(from, Int32(byte), count) else { return nil }
+    return p
+}

@@ -1,0 +1,123 @@
+import Glibc
+
+/// One client connection and its per-connection state: buffers, the request being parsed, the selected
+/// database, protocol version, name, authentication. Room is kept here for later state (MULTI queue,
+/// blocked keys, subscriptions, ACL user).
+final class Client {
+    let id: Int64
+    let fd: Int32
+    /// Distinguishes this client from a later one on the same fd (packed into epoll tokens).
+    let generation: UInt32
+    let address: String
+    let localAddress: String
+    let isUnixSocket: Bool
+    /// Clients never outlive their server (it closes them all before it goes), so no reference counting here.
+    unowned(unsafe) let server: Server
+
+    let input = IOBuffer(capacity: 16 * 1024)
+    let output = IOBuffer(capacity: 16 * 1024)
+    @exclusivity(unchecked) var parser = RequestParser()
+    @exclusivity(unchecked) var reply: ReplyWriter
+
+    /// Databases live as long as the server, which outlives its clients: no reference counting per access.
+    @exclusivity(unchecked) private(set) unowned(unsafe) var db: Database
+    var protocolVersion = 2 {
+        didSet { reply.resp3 = protocolVersion == 3 }
+    }
+    @exclusivity(unchecked) var name: ByteString?
+    @exclusivity(unchecked) var libraryName: ByteString?
+    @exclusivity(unchecked) var libraryVersion: ByteString?
+    @exclusivity(unchecked) var authenticated: Bool
+
+    let createdAt: Int64          // monotonic ms
+    @exclusivity(unchecked) var lastInteraction: Int64    // monotonic ms
+    /// The last command run (CLIENT LIST `cmd=`); a reference, so recording it costs nothing per request.
+    @exclusivity(unchecked) var lastCommand: Command?
+    var lastCommandName: String { lastCommand?.fullName ?? "NULL" }
+
+    /// Set on a protocol error or QUIT: the pending replies are written, then the connection closes.
+    @exclusivity(unchecked) var closeAfterReply = false
+    /// Closed (or about to be): no more reads, writes or commands.
+    @exclusivity(unchecked) var isClosed = false
+    /// In the server's list of clients with output to write before the loop sleeps.
+    @exclusivity(unchecked) var pendingWrite = false
+    /// EPOLLOUT is armed because a write was short.
+    @exclusivity(unchecked) var waitingWritable = false
+    /// Reading is paused because too many replies are waiting to be read by a slow client.
+    @exclusivity(unchecked) var readPaused = false
+    /// CLIENT REPLY state, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags: replies are discarded
+    /// while `replyOff`, or for the one command after CLIENT REPLY SKIP (Server.processInput).
+    @exclusivity(unchecked) var replyOff = false
+    @exclusivity(unchecked) var replySkip = false
+    @exclusivity(unchecked) var replySkipNext = false
+    /// CLIENT NO-EVICT / CLIENT NO-TOUCH (flags `e` and `T` in CLIENT LIST).
+    @exclusivity(unchecked) var noEvict = false
+    @exclusivity(unchecked) var noTouch = false
+
+    init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
+         server: Server, db: Database, now: Int64) {
+        self.id = id
+        self.fd = fd
+        self.generation = generation
+        self.address = address
+        self.localAddress = localAddress
+        self.isUnixSocket = isUnixSocket
+        self.server = server
+        self.db = db
+        self.reply = ReplyWriter(buffer: output)
+        self.authenticated = server.config.requirepass.isEmpty
+        createdAt = now
+        lastInteraction = now
+    }
+
+    var token: UInt64 { UInt64(UInt32(bitPattern: fd)) | UInt64(generation) << 32 }
+
+    func select(_ database: Database) { db = database }
+
+    // MARK: - Arguments of the request being executed
+
+    @inline(__always) var argc: Int { parser.args.count }
+
+    /// The bytes of argument `i` (0 is the command name). Valid until the request finishes.
+    @inline(__always) func arg(_ i: Int) -> UnsafeRawBufferPointer {
+        let span = parser.args[i]
+        switch parser.argsBase {
+        case .queryBuffer: return input.bytes(at: input.readIndex + span.offset, count: span.count)
+        case .inlineStorage: return parser.inlineStorage.bytes(at: span.offset, count: span.count)
+        }
+    }
+
+    /// A copy of argument `i`, for storing.
+    @inline(__always) func argBytes(_ i: Int) -> ByteString { ByteString(arg(i)) }
+
+    /// Argument `i` decoded as UTF-8 (error texts, options, config; never keys or values on hot paths).
+    func argString(_ i: Int) -> String { String(decoding: arg(i), as: UTF8.self) }
+
+    /// Whether argument `i` equals `word`, ignoring ASCII case (option names such as "EX", "WITHSCORES").
+    @inline(__always) func argIs(_ i: Int, _ word: StaticString) -> Bool {
+        let a = arg(i)
+        guard a.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start
+        for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
+        return true
+    }
+
+    // MARK: - Shared error replies
+
+    func replyWrongType() { reply.error("WRONGTYPE Operation against a key holding the wrong kind of value") }
+    func replySyntaxError() { reply.error("ERR syntax error") }
+    func replyNotInteger() { reply.error("ERR value is not an integer or out of range") }
+    func replyNotFloat() { reply.error("ERR value is not a valid float") }
+
+    /// Parses argument `i` as a 64-bit integer, replying Redis's error (and returning nil) when it is not.
+    func int64Arg(_ i: Int) -> Int64? {
+        guard let v = parseInt64(arg(i)) else { replyNotInteger(); return nil }
+        return v
+    }
+
+    /// Parses argument `i` as a double, replying Redis's error (and returning nil) when it is not.
+    func doubleArg(_ i: Int) -> Double? {
+        guard let v = parseDouble(arg(i)) else { replyNotFloat(); return nil }
+        return v
+    }
+}

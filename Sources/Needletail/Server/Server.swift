@@ -1,0 +1,538 @@
+import CSystem
+import Glibc
+
+/// The server: listeners, clients, databases and the loop that runs them.
+///
+/// One thread owns everything here (every command is atomic, no locks), as in Redis. An iteration of
+/// the loop: wait for events (epoll_wait's timeout comes from the next timer) -> accept / read -> parse
+/// and execute every complete request in a client's buffer -> run due timers -> before sleeping, write
+/// every client's pending replies with one write() each; EPOLLOUT is armed only after a short write.
+public final class Server {
+    public let config: Config
+    let log = Logger()
+    let stats = ServerStats()
+    let commands: CommandTable
+    private(set) var databases: [Database] = []
+    let loop: EventLoop
+    /// Background work that must not stall the loop (freeing big values; later fsync and snapshots).
+    let background = ThreadPool(threads: 1)
+    let lazyFree: LazyFree
+
+    private struct Listener {
+        let fd: Int32
+        let description: String
+    }
+    private var listeners: [Listener] = []
+    private var clientsByFD: [Client?] = []
+    private(set) var clientCount = 0
+    private var nextClientID: Int64 = 1
+    private var nextGeneration: UInt32 = 1
+    private var pendingWrites: [Client] = []
+
+    /// The TCP port actually bound (differs from `config.port` when that was 0 with `ephemeralPort`).
+    public private(set) var port = 0
+    private let ephemeralPort: Bool
+
+    let startedAt = monotonicMicros() / 1000
+    let startedAtWall = wallClockMillis()
+    /// Changes since the last save (INFO persistence, LASTSAVE).
+    var dirty = 0
+    var lastSave = wallClockMillis() / 1000
+    var cronLoops = 0
+    /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
+    var activeExpireEnabled = true
+
+    /// What the loop's timers do (Engine/Timers.swift). Each is a one-shot timer its handler sets again.
+    enum TimerEvent {
+        /// The server cron, `hz` times a second.
+        case cron
+        /// A slice of the active expire cycle (`expirePlan` says which and how long).
+        case activeExpire
+        /// The least recently active client may have passed `timeout`.
+        case idleClients
+    }
+    let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
+    /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
+    private var idle = IdleClientTimeout()
+    var expirePlan = ExpireCyclePlan()
+    var expireTimer: TimerHandle?
+    /// The database the active expire cycle visits next (Redis's `current_db`).
+    var expireNextDB = 0
+
+    /// Set from other threads (stop()) and read by the loop; lives outside Swift's exclusivity model.
+    private let stopFlag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    /// Set by SHUTDOWN or a signal: the loop finishes its iteration and returns.
+    var shutdownRequested = false
+
+    /// Output waiting for a slow reader beyond which we stop reading its requests, so a client that never
+    /// reads cannot make the server buffer without bound (client-output-buffer-limit still applies).
+    static let readPauseThreshold = 8 * 1024 * 1024
+
+    /// - Parameter ephemeralPort: listen on a kernel-chosen port when `config.port` is 0 (in-process use
+    ///   and tests), instead of Redis's meaning of port 0 (no TCP listener).
+    public init(config: Config = Config(), ephemeralPort: Bool = false) throws {
+        self.config = config
+        self.ephemeralPort = ephemeralPort
+        commands = CommandTable.standard()
+        loop = try EventLoop()
+        stopFlag.initialize(to: 0)
+        log.level = Logger.Level(name: config.loglevel) ?? .notice
+        log.open(path: config.logfile)
+        lazyFree = LazyFree(pool: background)
+        databases = (0..<max(1, config.databases)).map { Database(index: $0, stats: stats, lazyFree: lazyFree) }
+    }
+
+    deinit {
+        background.shutdown()
+        for l in listeners { close(l.fd) }
+        for case let c? in clientsByFD { close(c.fd) }
+        stopFlag.deallocate()
+    }
+
+    // MARK: - Listening
+
+    /// Binds every `bind` address on `port` and the Unix socket. Throws when nothing could be bound.
+    public func listen() throws {
+        if config.port != 0 || ephemeralPort {
+            var boundAny = false
+            for var address in config.bind {
+                let optional = address.hasPrefix("-")
+                if optional { address.removeFirst() }
+                var p = Int32(port != 0 ? port : config.port)
+                let fd = cs_tcp_listen(address, &p, Int32(config.tcpBacklog))
+                if fd < 0 {
+                    let e = errno
+                    if optional && (e == EADDRNOTAVAIL || e == EAFNOSUPPORT || e == EPROTONOSUPPORT || e == EINVAL) { continue }
+                    log.warning("Warning: Could not create server TCP listening socket \(address):\(config.port): bind: \(String(cString: strerror(e)))")
+                    throw SystemError(call: "bind \(address):\(config.port)", errno: e)
+                }
+                port = Int(p)
+                try addListener(fd, "\(address):\(p)")
+                boundAny = true
+            }
+            if !boundAny { throw SystemError(call: "listen", errno: EADDRNOTAVAIL) }
+        }
+        if !config.unixsocket.isEmpty {
+            let fd = cs_unix_listen(config.unixsocket, config.unixsocketperm, Int32(config.tcpBacklog))
+            if fd < 0 { throw SystemError(call: "unix socket \(config.unixsocket)", errno: errno) }
+            try addListener(fd, config.unixsocket)
+        }
+    }
+
+    private func addListener(_ fd: Int32, _ description: String) throws {
+        listeners.append(Listener(fd: fd, description: description))
+        try loop.add(fd: fd, readable: true, writable: false, token: UInt64(UInt32(bitPattern: fd)))
+    }
+
+    // MARK: - The loop
+
+    /// Runs until SHUTDOWN, a signal or `stop()`. Installs signal handlers when `handleSignals`.
+    public func run(handleSignals: Bool = false) {
+        if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
+        timers.schedule(after: cronPeriodMicros(hz: config.hz), .cron)
+        var maxWork: Int64 = 0, maxOversleep: Int64 = 0, workOver1ms = 0, iterations = 0
+        var lastEnd = monotonicMicros()
+        var hist = [Int](repeating: 0, count: 8)
+        while !shutdownRequested {
+            let tmo = timers.pollTimeoutMillis()
+            let p0 = monotonicMicros()
+            if p0 - lastEnd > maxWork { maxWork = p0 - lastEnd }
+            let w = p0 - lastEnd
+            hist[w < 250 ? 0 : w < 500 ? 1 : w < 1000 ? 2 : w < 1500 ? 3 : w < 2000 ? 4 : w < 5000 ? 5 : w < 10000 ? 6 : 7] += 1
+            if w > 1000 { workOver1ms += 1 }
+            iterations += 1
+            loop.poll(timeoutMillis: tmo) { token, readable, writable in
+                dispatch(token, readable, writable)
+            }
+            lastEnd = monotonicMicros()
+            if tmo >= 0 { let over = lastEnd - p0 - Int64(tmo) * 1000; if over > maxOversleep { maxOversleep = over } }
+            if cronLoops % 10 == 0 && maxWork > 0 && iterations > 100 {
+                log.warning("DIAG iterations=\(iterations) maxWork=\(maxWork)us over1ms=\(workOver1ms) maxOversleep=\(maxOversleep)us hist(<.25,<.5,<1,<1.5,<2,<5,<10,>=10ms)=\(hist)")
+                maxWork = 0; maxOversleep = 0; workOver1ms = 0; iterations = 0; hist = [Int](repeating: 0, count: 8)
+            }
+            // Replies first: a due expire slice then delays no reply already computed.
+            flushPendingWrites()
+            timers.runDue { event, deadline in fire(event, deadline: deadline) }
+            if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
+                log.warning("Received \(signal == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
+                shutdownRequested = true
+            }
+            if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
+            flushPendingWrites()
+            lazyFree.flush()
+        }
+        finishShutdown()
+    }
+
+    private func fire(_ event: TimerEvent, deadline: Int64) {
+        switch event {
+        case .cron:
+            cron()
+            // hz is read each time, so CONFIG SET hz takes effect from the next tick, as in Redis.
+            let period = cronPeriodMicros(hz: config.hz)
+            timers.schedule(at: nextPeriodicDeadline(after: deadline, period: period, now: timers.now), .cron)
+        case .activeExpire:
+            expireTimer = nil
+            activeExpireSlice()
+        case .idleClients:
+            idle.timerFired()
+            closeIdleClients()
+        }
+    }
+
+    /// Asks a running loop to stop; safe from any thread.
+    public func stop() {
+        cs_atomic_store_int(stopFlag, 1)
+        loop.wake()
+    }
+
+    private func finishShutdown() {
+        log.warning("User requested shutdown...")
+        for l in listeners {
+            loop.remove(fd: l.fd)
+            close(l.fd)
+        }
+        listeners.removeAll()
+        if !config.unixsocket.isEmpty { unlink(config.unixsocket) }
+        for case let c? in clientsByFD { closeClient(c) }
+        lazyFree.flush()
+        background.shutdown()
+        log.warning("Needletail is now ready to exit, bye bye...")
+    }
+
+    @inline(__always) private func dispatch(_ token: UInt64, _ readable: Bool, _ writable: Bool) {
+        if token == EventLoop.wakeToken {
+            loop.drainWakeups()
+            return
+        }
+        let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+        let generation = UInt32(truncatingIfNeeded: token >> 32)
+        if generation == 0 {
+            acceptClients(fd)
+            return
+        }
+        guard Int(fd) < clientsByFD.count, let client = clientsByFD[Int(fd)], client.generation == generation else {
+            return  // an event for a client closed earlier in this batch
+        }
+        if readable { readFromClient(client) }
+        if writable && !client.isClosed && client.waitingWritable { writeToClient(client) }
+    }
+
+    // MARK: - Accepting
+
+    private func acceptClients(_ listenerFD: Int32) {
+        // Accept a bounded number per event, as Redis does (MAX_ACCEPTS_PER_CALL), to stay fair.
+        for _ in 0..<1000 {
+            var addr = [CChar](repeating: 0, count: 128)
+            var isUnix: Int32 = 0
+            let fd = cs_accept(listenerFD, &addr, addr.count, &isUnix)
+            if fd < 0 {
+                let e = errno
+                if e != EAGAIN && e != EWOULDBLOCK {
+                    log.warning("Accepting client connection: \(String(cString: strerror(e)))")
+                }
+                return
+            }
+            stats.totalConnectionsReceived += 1
+            if clientCount >= config.maxclients {
+                let msg: StaticString = "-ERR max number of clients reached\r\n"
+                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
+                close(fd)
+                stats.rejectedConnections += 1
+                continue
+            }
+            if isUnix == 0 {
+                _ = cs_set_int_sockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                _ = cs_set_int_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
+            }
+            var local = [CChar](repeating: 0, count: 128)
+            if isUnix != 0 { strcpy(&local, config.unixsocket) } else { _ = cs_sockname(fd, &local, local.count) }
+            let generation = nextGeneration
+            nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+            // Unix-socket clients show as "<path>:0", as in Redis's CLIENT LIST.
+            let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
+            let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
+                                localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
+                                db: databases[0], now: monotonicMillis())
+            nextClientID += 1
+            do {
+                try loop.add(fd: fd, readable: true, writable: false, token: client.token)
+            } catch {
+                log.warning("Error registering fd event for the new client: \(error)")
+                close(fd)
+                continue
+            }
+            while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
+            clientsByFD[Int(fd)] = client
+            clientCount += 1
+            idle.list.touch(Int(fd), at: client.lastInteraction)
+            if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
+        }
+    }
+
+    // MARK: - Reading and executing
+
+    private func readFromClient(_ client: Client) {
+        if client.readPaused || client.closeAfterReply { return }
+        let input = client.input
+        input.reserve(16 * 1024)
+        let result: IOResult
+        do {
+            result = try nonBlockingIO("read") { Glibc.read(client.fd, input.base + input.writeIndex, input.writableBytes) }
+        } catch {
+            log.verbose("Reading from client: \(error)")
+            closeClient(client)
+            return
+        }
+        guard case .processed(let n) = result else { return }
+        if n == 0 {
+            log.verbose("Client closed connection id=\(client.id) addr=\(client.address)")
+            closeClient(client)
+            return
+        }
+        input.writeIndex += n
+        stats.totalNetInputBytes += n
+        touch(client)
+        if input.readableBytes > config.clientQueryBufferLimit {
+            log.warning("Closing client that reached max query buffer length: id=\(client.id) addr=\(client.address) qbuf=\(input.readableBytes)")
+            closeClient(client)
+            return
+        }
+        processInput(client)
+    }
+
+    /// Executes every complete request in the client's query buffer, in order.
+    func processInput(_ client: Client) {
+        let input = client.input
+        while !client.isClosed && !client.closeAfterReply && !client.readPaused {
+            let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
+                                              authenticated: client.authenticated)
+            switch outcome {
+            case .needMoreData:
+                if input.isEmpty { input.clear(shrinkTo: 1024 * 1024) }
+                scheduleWrite(client)
+                return
+            case .protocolError(let message):
+                log.verbose("Protocol error (\(message)) from client: id=\(client.id) addr=\(client.address)")
+                client.reply.error("ERR " + message)
+                client.closeAfterReply = true
+                client.parser.reset()
+                input.clear()
+                updateInterest(client)
+            case .request(let consumed):
+                if client.argc > 0 {
+                    if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { execute(client) }
+                }
+                input.readIndex += consumed
+                client.parser.reset()
+                if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
+            }
+        }
+        if client.closeAfterReply { updateInterest(client) }  // QUIT, CLIENT KILL of itself, ...
+        scheduleWrite(client)
+    }
+
+    /// Runs a request while CLIENT REPLY OFF or SKIP is in effect: its replies are dropped, except CLIENT
+    /// REPLY ON's own +OK (it clears the flags before replying, as in Redis).
+    private func executeUnderReplyControl(_ client: Client) {
+        client.replySkip = client.replySkipNext
+        client.replySkipNext = false
+        let kept = client.output.readableBytes  // output is not written while a command runs
+        execute(client)
+        if client.replyOff || client.replySkip { client.output.writeIndex = client.output.readIndex + kept }
+        client.replySkip = false
+    }
+
+    /// Looks up, checks and runs the client's current request.
+    func execute(_ client: Client) {
+        guard let command = commands.lookup(client.arg(0)) else {
+            replyUnknownCommand(client)
+            return
+        }
+        var target = command
+        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
+        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
+            if client.argc < 2 {
+                return client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
+            }
+            guard let sub = command.subcommand(named: client.arg(1)) else {
+                return client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
+                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
+            }
+            target = sub
+        }
+        guard target.acceptsArgumentCount(client.argc) else {
+            target.rejectedCalls += 1
+            return client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
+        }
+        if !client.authenticated && !target.flags.contains(.noAuth) {
+            target.rejectedCalls += 1
+            return client.reply.error("NOAUTH Authentication required.")
+        }
+        let started = monotonicMicros()
+        target.handler!(client)
+        target.microseconds += Int(monotonicMicros() - started)
+        target.calls += 1
+        stats.totalCommandsProcessed += 1
+        client.lastCommand = target
+        if target.flags.contains(.write) { afterWrite(client, target) }
+    }
+
+    /// The one place every write command passes after it ran: later, the AOF and replicas are fed here.
+    @inline(__always) private func afterWrite(_ client: Client, _ command: Command) {}
+
+    /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
+    private func replyUnknownCommand(_ client: Client) {
+        var args: [UInt8] = []
+        var i = 1
+        while i < client.argc && args.count < 128 {
+            let room = 128 - args.count  // as `'%.*s' ` with 128 - sdslen(args), taken before the quote
+            args.append(UInt8(ascii: "'"))
+            args.append(contentsOf: cString(client.arg(i), max: room))
+            args.append(contentsOf: Array("' ".utf8))
+            i += 1
+        }
+        client.reply.error(bytes: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
+            + Array("', with args beginning with: ".utf8) + args)
+    }
+
+    // MARK: - Writing
+
+    @inline(__always) private func scheduleWrite(_ client: Client) {
+        if !client.pendingWrite && !client.waitingWritable && !client.output.isEmpty {
+            client.pendingWrite = true
+            pendingWrites.append(client)
+        }
+    }
+
+    /// Before the loop sleeps: one write() per client with replies waiting.
+    private func flushPendingWrites() {
+        var i = 0
+        while i < pendingWrites.count {
+            let client = pendingWrites[i]
+            client.pendingWrite = false
+            if !client.isClosed { writeToClient(client) }
+            i += 1
+        }
+        pendingWrites.removeAll(keepingCapacity: true)
+    }
+
+    private func writeToClient(_ client: Client) {
+        let output = client.output
+        let before = output.readIndex
+        defer { if output.readIndex != before && !client.isClosed { touch(client) } }
+        while !output.isEmpty {
+            let result: IOResult
+            do {
+                result = try nonBlockingIO("write") {
+                    Glibc.write(client.fd, output.base + output.readIndex, output.readableBytes)
+                }
+            } catch {
+                log.verbose("Error writing to client: \(error)")
+                closeClient(client)
+                return
+            }
+            guard case .processed(let n) = result else { break }
+            output.readIndex += n
+            stats.totalNetOutputBytes += n
+        }
+        if output.isEmpty {
+            output.clear(shrinkTo: 1024 * 1024)
+            if client.closeAfterReply { return closeClient(client) }
+            let resume = client.readPaused
+            client.waitingWritable = false
+            client.readPaused = false
+            updateInterest(client)
+            if resume { processInput(client) }
+        } else if !client.waitingWritable {
+            client.waitingWritable = true
+            updateInterest(client)
+        }
+    }
+
+    /// Stops reading a client's requests until its pending replies drain (see `readPauseThreshold`).
+    private func pauseReading(_ client: Client) {
+        client.readPaused = true
+        updateInterest(client)
+    }
+
+    /// Sets the client's epoll interest from its state. Level-triggered epoll keeps reporting unread input,
+    /// so a client we are not reading from (paused, or closing after its reply) must not ask for EPOLLIN.
+    private func updateInterest(_ client: Client) {
+        if client.isClosed { return }
+        let readable = !client.readPaused && !client.closeAfterReply
+        do {
+            try loop.modify(fd: client.fd, readable: readable, writable: client.waitingWritable, token: client.token)
+        } catch {
+            closeClient(client)
+        }
+    }
+
+    // MARK: - Clients
+
+    func closeClient(_ client: Client) {
+        if client.isClosed { return }
+        client.isClosed = true
+        loop.remove(fd: client.fd)
+        close(client.fd)
+        clientsByFD[Int(client.fd)] = nil
+        clientCount -= 1
+        idle.list.remove(Int(client.fd))
+    }
+
+    // MARK: - Idle clients
+
+    /// Reading from or writing to a client counts as an interaction (as Redis's `lastinteraction`).
+    @inline(__always) private func touch(_ client: Client) {
+        let now = monotonicMillis()
+        client.lastInteraction = now
+        idle.list.touch(Int(client.fd), at: now)
+    }
+
+    /// Closes the clients idle for more than `timeout` seconds (the head of the idle list, while it is
+    /// due), then sets the timer for the next one.
+    private func closeIdleClients() {
+        let now = monotonicMillis()
+        while let fd = idle.nextDue(nowMillis: now, timeout: config.timeout) {
+            guard let client = clientsByFD[fd] else {
+                idle.list.remove(fd)
+                continue
+            }
+            log.verbose("Closing idle client")
+            closeClient(client)
+        }
+        idle.arm(timeout: config.timeout, in: timers, event: .idleClients)
+    }
+
+    /// Live clients, in fd order (CLIENT LIST, INFO).
+    var clients: [Client] { clientsByFD.compactMap { $0 } }
+
+    func client(id: Int64) -> Client? { clientsByFD.first { $0?.id == id } ?? nil }
+
+    // MARK: - Cron
+
+    /// Periodic work, `hz` times a second: starts the slow active expire cycle and moves rehashing along.
+    /// Idle clients have their own timer; the cron only notices a changed `timeout`.
+    private func cron() {
+        cronLoops += 1
+        if activeExpireEnabled { startSlowExpireCycle() }
+        // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
+        // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
+        for db in databases where db.rehash(milliseconds: 1) { break }
+        if config.timeout != idle.armedTimeout { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
+    }
+
+    // MARK: - Helpers for commands
+
+    /// The current time for expiry decisions, in Unix milliseconds.
+    @inline(__always) var now: Int64 { wallClockMillis() }
+
+    var uptimeSeconds: Int64 { (monotonicMillis() - startedAt) / 1000 }
+}
+
+@inline(__always) func monotonicMillis() -> Int64 { monotonicMicros() / 1000 }
+
+/// What printf's `%.<max>s` prints of `bytes`: at most `max` bytes, stopping at the first NUL.
+func cString(_ bytes: UnsafeRawBufferPointer, max: Int) -> [UInt8] {
+    Array(bytes.prefix(max).prefix { $0 != 0 })
+}

@@ -1,0 +1,301 @@
+/// One of the numbered databases (SELECT n): its keys, their values and their expiry times.
+///
+/// Keys expire in two ways, as in Redis: lazily, when a lookup finds the key past its time, and actively,
+/// by the server cron (`activeExpireCycle`). All key access goes through the lookups below so the lazy
+/// path is never skipped.
+///
+/// Layout, as Redis's `redisDb`: two of our incrementally rehashing tables (Storage/HashTable.swift).
+/// - `keys` maps a key to an `Entry`: its value (24 bytes; short strings inline) and 4 bytes of metadata
+///   (the `StringHint`, with room for an LRU/LFU stamp). A pooled table entry is 64 bytes all told, plus a
+///   4-byte bucket link: no heap allocation per key for keys and values up to 22 bytes.
+/// - `expires` maps the keys that have a TTL to their absolute expiry time in Unix milliseconds. Lookups
+///   consult it only when it is non-empty. The active cycle walks it with the table's SCAN cursor, as
+///   Redis 7 does, so every key with a TTL is visited in turn and nothing scans the whole keyspace at once.
+/// Values unlinked from the keyspace go to `lazyFree`, which frees big ones off the loop.
+final class Database {
+    let index: Int
+
+    /// Keyspace statistics, shared by all databases (INFO stats).
+    let stats: ServerStats
+    let lazyFree: LazyFree
+
+    struct Entry {
+        var value: Value
+        var hint: StringHint
+    }
+
+    /// How Redis would hold a string value, where that is not what SET stores for the same bytes. Redis's
+    /// OBJECT ENCODING and REFCOUNT depend on the command that made the value, not only on its bytes.
+    enum StringHint: UInt8 {
+        /// As SET stores it: "int" when the bytes read as an integer (shared object for 0...9999),
+        /// else "embstr" up to 44 bytes, else "raw".
+        case likeSet = 0
+        /// An integer in its own object (refcount 1), as COPY makes of one.
+        case unshared = 1
+        /// Never "int": "embstr" up to 44 bytes, else "raw" (INCRBYFLOAT's result).
+        case notInteger = 2
+        /// Always "raw": a string grown or patched in place (APPEND to an existing key, SETRANGE).
+        case raw = 3
+    }
+
+    @exclusivity(unchecked) private(set) var keys = HashTable<Entry>()
+    @exclusivity(unchecked) private(set) var expires = HashTable<Int64>()
+    /// Where the active expire cycle resumes its walk of `expires` (Redis's `expires_cursor`).
+    @exclusivity(unchecked) private var expireCursor: UInt64 = 0
+
+    /// Running estimate of the remaining TTL of keys with one, in ms (INFO keyspace `avg_ttl`), kept by the
+    /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
+    @exclusivity(unchecked) private(set) var avgTTL: Int64 = 0
+
+    init(index: Int, stats: ServerStats, lazyFree: LazyFree = LazyFree(pool: nil)) {
+        self.index = index
+        self.stats = stats
+        self.lazyFree = lazyFree
+    }
+
+    var count: Int { keys.count }
+    var expiresCount: Int { expires.count }
+
+    // MARK: - Lookups
+
+    /// Finds a live key for a read command, counting a hit or a miss.
+    @inline(__always) func lookupRead(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
+        let value = lookup(key, now: now)
+        if value == nil { stats.keyspaceMisses += 1 } else { stats.keyspaceHits += 1 }
+        return value
+    }
+
+    @inline(__always) func lookupRead(_ key: ByteString, now: Int64) -> Value? {
+        key.withUnsafeBytes { lookupRead($0, now: now) }
+    }
+
+    /// Finds a live key; a key past its time is deleted (and counted as expired) and reported missing.
+    @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
+        guard let entry = keys.find(key) else { return nil }
+        if !expires.isEmpty, let when = expires.find(key), when <= now {
+            expire(key)
+            return nil
+        }
+        return entry.value
+    }
+
+    @inline(__always) func lookup(_ key: ByteString, now: Int64) -> Value? {
+        key.withUnsafeBytes { lookup($0, now: now) }
+    }
+
+    /// Whether `key` exists but its time has passed (it is then still stored until something deletes it).
+    func isExpired(_ key: ByteString, now: Int64) -> Bool {
+        guard !expires.isEmpty, let when = key.withUnsafeBytes({ expires.find($0) }) else { return false }
+        return when <= now
+    }
+
+    /// The absolute expiry time (Unix ms) of a stored key, nil when it has none. Call after a lookup, so an
+    /// expired key has already been deleted.
+    func expireTime(_ key: ByteString) -> Int64? {
+        expires.isEmpty ? nil : key.withUnsafeBytes { expires.find($0) }
+    }
+
+    /// How a stored string value is held (OBJECT ENCODING / REFCOUNT); `.likeSet` for a missing key.
+    func stringHint(_ key: ByteString) -> StringHint {
+        key.withUnsafeBytes { keys.find($0)?.hint } ?? .likeSet
+    }
+
+    // MARK: - Mutations
+
+    /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
+    /// `hint` says how Redis would hold the value when the command is not SET-like (see StringHint).
+    func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet) {
+        if let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key) {
+            lazyFree.dispose(old.value)
+            if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
+        }
+    }
+
+    /// Adds a key known not to exist.
+    func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet) {
+        let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
+        precondition(old == nil, "Database.add: key exists")
+    }
+
+    /// Removes a key (live or not) and its expiry time. Returns whether it existed.
+    @discardableResult func remove(_ key: ByteString) -> Bool {
+        key.withUnsafeBytes { remove($0) }
+    }
+
+    @discardableResult func remove(_ key: UnsafeRawBufferPointer) -> Bool {
+        guard let removed = keys.removeValue(forKey: key) else { return false }
+        if !expires.isEmpty { dropExpiry(key) }
+        lazyFree.dispose(removed.value.value)
+        return true
+    }
+
+    /// Sets the absolute expiry time (Unix ms) of an existing key.
+    func setExpire(_ key: ByteString, at when: Int64) {
+        precondition(key.withUnsafeBytes { keys.contains($0) }, "Database.setExpire: no such key")
+        expires.updateValue(when, forKey: key)
+    }
+
+    /// Clears a key's expiry time. Returns whether it had one.
+    @discardableResult func removeExpire(_ key: ByteString) -> Bool {
+        !expires.isEmpty && key.withUnsafeBytes { dropExpiry($0) }
+    }
+
+    /// Removes a key's expiry time; the TTL average goes with the last one, as in Redis.
+    @discardableResult private func dropExpiry(_ key: UnsafeRawBufferPointer) -> Bool {
+        guard expires.removeValue(forKey: key) != nil else { return false }
+        if expires.isEmpty {
+            avgTTL = 0
+            expireCursor = 0
+        }
+        return true
+    }
+
+    /// Empties the database (FLUSHDB). The old tables are freed by a worker.
+    func removeAll() {
+        if !keys.isEmpty { lazyFree.dispose(table: keys) }
+        if !expires.isEmpty { lazyFree.dispose(table: expires) }
+        keys = HashTable<Entry>()
+        expires = HashTable<Int64>()
+        expireCursor = 0
+        avgTTL = 0
+    }
+
+    /// Exchanges contents with another database (SWAPDB): clients keep their database number and see the
+    /// other data, as in Redis.
+    func swapContents(with other: Database) {
+        swap(&keys, &other.keys)
+        swap(&expires, &other.expires)
+        swap(&expireCursor, &other.expireCursor)
+        swap(&avgTTL, &other.avgTTL)
+    }
+
+    /// Deletes a key whose time has passed.
+    private func expire(_ key: UnsafeRawBufferPointer) {
+        remove(key)
+        stats.expiredKeys += 1
+    }
+
+    /// Server cron work on the tables, as Redis's databasesCron: move incremental rehashing along for about
+    /// `milliseconds` (activerehashing), then start any shrink a table still needs (removals only check while
+    /// no rehash is running: tryResizeHashTables). Returns whether any table is still rehashing.
+    @discardableResult func rehash(milliseconds: Int) -> Bool {
+        if keys.isRehashing { keys.rehash(milliseconds: milliseconds) }
+        if expires.isRehashing { expires.rehash(milliseconds: milliseconds) }
+        keys.shrinkIfNeeded()
+        expires.shrinkIfNeeded()
+        return keys.isRehashing || expires.isRehashing
+    }
+
+    // MARK: - Iteration
+
+    /// Calls `body` with every live key (KEYS). Expired keys are skipped but not deleted, as in Redis 7.0.
+    func forEachKey(now: Int64, _ body: (ByteString) -> Void) {
+        let checkExpiry = !expires.isEmpty
+        for (key, _) in keys {
+            if checkExpiry && isExpired(key, now: now) { continue }
+            body(key)
+        }
+    }
+
+    /// All live keys.
+    func allKeys(now: Int64) -> [ByteString] {
+        var result: [ByteString] = []
+        result.reserveCapacity(keys.count)
+        forEachKey(now: now) { result.append($0) }
+        return result
+    }
+
+    /// One SCAN step over the table's reverse-binary cursor: appends the keys of visited buckets to `batch`
+    /// until about `count` keys were collected or `count * 10` buckets were visited (Redis's bound), and
+    /// returns the cursor to continue from, 0 when the iteration is complete. Every key present for the whole
+    /// iteration is returned at least once, across rehashing. Keys are returned even when expired: the caller
+    /// filters, as Redis's SCAN does after collecting.
+    func scan(cursor: UInt64, count: Int, into batch: inout [ByteString]) -> UInt64 {
+        var cursor = cursor
+        var budget = count.multipliedReportingOverflow(by: 10).overflow ? Int.max : count * 10
+        let start = batch.count
+        repeat {
+            cursor = keys.scan(cursor: cursor) { key, _ in batch.append(key) }
+            budget -= 1
+        } while cursor != 0 && budget > 0 && batch.count - start < count
+        return cursor
+    }
+
+    /// A random live key (RANDOMKEY), deleting expired keys it draws on the way; nil when empty.
+    func randomKey(now: Int64) -> ByteString? {
+        var generator = SystemRandomNumberGenerator()
+        while let (key, _) = keys.randomElement(using: &generator) {
+            if isExpired(key, now: now) {
+                key.withUnsafeBytes { expire($0) }
+                continue
+            }
+            return key
+        }
+        return nil
+    }
+
+    // MARK: - Active expiry
+
+    /// Keys examined per round, as Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP.
+    static let expireSamplesPerRound = 20
+
+    /// One database's share of Redis's active expire cycle: walk `expires` from where the last call stopped,
+    /// a round of about 20 keys at a time, delete the expired ones, and go on while more than 25% of a
+    /// round had expired (the table then likely holds many more), until `deadline` (monotonic microseconds).
+    /// Also refreshes `avgTTL` from the live keys seen. Returns false when it stopped because time ran out.
+    ///
+    /// - Complexity: O(1) amortised per key examined.
+    func activeExpireCycle(now: Int64, deadline: Int64) -> Bool {
+        var rounds = 0
+        var expired: [ByteString] = []
+        while true {
+            if expires.isEmpty {
+                avgTTL = 0
+                expireCursor = 0
+                return true
+            }
+            var examined = 0
+            var ttlSum: Int64 = 0
+            var ttlSamples: Int64 = 0
+            var buckets = 0
+            expired.removeAll(keepingCapacity: true)
+            // The scan callback may not mutate the table: collect, then delete.
+            repeat {
+                expireCursor = expires.scan(cursor: expireCursor) { key, when in
+                    examined += 1
+                    if when <= now {
+                        expired.append(key)
+                    } else {
+                        ttlSum &+= when &- now
+                        ttlSamples += 1
+                    }
+                }
+                buckets += 1
+            } while examined < Database.expireSamplesPerRound && buckets < Database.expireSamplesPerRound * 20
+                && expireCursor != 0
+            for key in expired { key.withUnsafeBytes { expire($0) } }
+            if ttlSamples > 0 {
+                // Redis's running average: the new sample weighs 2%, the previous estimate 98%.
+                let sampleAverage = ttlSum / ttlSamples
+                if avgTTL == 0 { avgTTL = sampleAverage }
+                avgTTL = (avgTTL / 50) * 49 + sampleAverage / 50
+            }
+            if examined == 0 || expired.count * 4 <= examined { return true }
+            rounds += 1
+            // Reading the clock costs more than a round, so check it every 16 rounds as Redis does.
+            if rounds & 15 == 0 && monotonicMicros() >= deadline { return false }
+        }
+    }
+
+    // MARK: - Invariants
+
+    /// Checks both tables and their cross-reference; tests call it after each mutation.
+    func checkInvariants() {
+        keys.checkInvariants()
+        expires.checkInvariants()
+        for (key, _) in expires {
+            precondition(key.withUnsafeBytes { keys.contains($0) }, "expiry time for a key that does not exist")
+        }
+        if expires.isEmpty { precondition(avgTTL == 0, "avg_ttl without expiring keys") }
+    }
+}
