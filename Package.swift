@@ -25,7 +25,10 @@ let package = Package(
         ),
         .systemLibrary(name: "CHiredis", path: "IntegrationTests/CHiredis", pkgConfig: "hiredis",
                        providers: [.apt(["libhiredis-dev"])]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CHiredis", "Needletail"], path: "IntegrationTests/Tests"),
+        // Counts heap allocations in the test process (AllocationTests); see its header.
+        .target(name: "CMallocCounter", path: "IntegrationTests/CMallocCounter"),
+        .testTarget(name: "IntegrationTests", dependencies: ["CHiredis", "CMallocCounter", "Needletail"],
+                    path: "IntegrationTests/Tests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -28,4 +28,22 @@ scratch=()
 if [[ -n ${NEEDLETAIL_SCRATCH:-} ]]; then scratch=(--scratch-path "$NEEDLETAIL_SCRATCH"); fi
 
 swift build "${scratch[@]}"
-swift test "${scratch[@]}" "$@"
+# Every test is XCTest; without this flag an empty Swift Testing pass would print the last line ("0 tests").
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test "${scratch[@]}" --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# One plain closing line for the whole run, from XCTest's per-bundle summaries.
+python3 - "$log" <<'PY'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+executed = failed = 0
+for i, line in enumerate(lines):
+    if re.match(r"Test Suite '(All tests|Selected tests)' (passed|failed)", line) and i + 1 < len(lines):
+        m = re.search(r"Executed (\d+) tests?, with (\d+) failures?", lines[i + 1])
+        if m:
+            executed += int(m.group(1))
+            failed += int(m.group(2))
+print(f"tests: {executed - failed} passed, {failed} failed")
+PY
+exit "$status"

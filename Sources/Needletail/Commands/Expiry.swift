@@ -1,8 +1,8 @@
 /// Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX XX GT LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME,
-/// PERSIST; and the server's active expire cycle, run from the cron.
+/// PERSIST; and the server's active expire cycle, run by the loop's timers.
 ///
 /// Times are absolute Unix milliseconds inside Database. Keys past their time disappear lazily, when any
-/// lookup meets them, and actively, when the cron samples keys with a TTL (Database.activeExpireCycle).
+/// lookup meets them, and actively, when a timer slice walks the keys with a TTL (Database.activeExpireCycle).
 
 let expiryCommands: [Command] = [
     Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",

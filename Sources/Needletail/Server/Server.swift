@@ -130,25 +130,9 @@ public final class Server {
     public func run(handleSignals: Bool = false) {
         if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
         timers.schedule(after: cronPeriodMicros(hz: config.hz), .cron)
-        var maxWork: Int64 = 0, maxOversleep: Int64 = 0, workOver1ms = 0, iterations = 0
-        var lastEnd = monotonicMicros()
-        var hist = [Int](repeating: 0, count: 8)
         while !shutdownRequested {
-            let tmo = timers.pollTimeoutMillis()
-            let p0 = monotonicMicros()
-            if p0 - lastEnd > maxWork { maxWork = p0 - lastEnd }
-            let w = p0 - lastEnd
-            hist[w < 250 ? 0 : w < 500 ? 1 : w < 1000 ? 2 : w < 1500 ? 3 : w < 2000 ? 4 : w < 5000 ? 5 : w < 10000 ? 6 : 7] += 1
-            if w > 1000 { workOver1ms += 1 }
-            iterations += 1
-            loop.poll(timeoutMillis: tmo) { token, readable, writable in
+            loop.poll(timeoutMillis: timers.pollTimeoutMillis()) { token, readable, writable in
                 dispatch(token, readable, writable)
-            }
-            lastEnd = monotonicMicros()
-            if tmo >= 0 { let over = lastEnd - p0 - Int64(tmo) * 1000; if over > maxOversleep { maxOversleep = over } }
-            if cronLoops % 10 == 0 && maxWork > 0 && iterations > 100 {
-                log.warning("DIAG iterations=\(iterations) maxWork=\(maxWork)us over1ms=\(workOver1ms) maxOversleep=\(maxOversleep)us hist(<.25,<.5,<1,<1.5,<2,<5,<10,>=10ms)=\(hist)")
-                maxWork = 0; maxOversleep = 0; workOver1ms = 0; iterations = 0; hist = [Int](repeating: 0, count: 8)
             }
             // Replies first: a due expire slice then delays no reply already computed.
             flushPendingWrites()
