@@ -187,7 +187,9 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "commandstats": return infoCommandStats(s)
     case "cluster": return [("cluster_enabled", "0")]
     case "keyspace": return infoKeyspace(s)
-    // modules: none loaded. errorstats, latencystats: not collected yet (the section is present, empty).
+    case "errorstats":
+        return s.stats.errorCodes.sorted { $0.key < $1.key }.map { ("errorstat_\($0.key)", "count=\($0.value)") }
+    // modules: none loaded. latencystats: not collected yet (the section is present, empty).
     default: return []
     }
 }

@@ -8,8 +8,15 @@
 struct ReplyWriter {
     let buffer: IOBuffer
     var resp3 = false
+    /// Where error replies are counted (INFO errorstats); nil in unit tests of the encoding. Unowned: the
+    /// server owns the statistics and outlives its clients, and a strong reference would be retained with
+    /// every copy of the writer.
+    unowned(unsafe) let stats: ServerStats?
 
-    init(buffer: IOBuffer) { self.buffer = buffer }
+    init(buffer: IOBuffer, stats: ServerStats? = nil) {
+        self.buffer = buffer
+        self.stats = stats
+    }
 
     // MARK: - Simple types
 
@@ -32,8 +39,9 @@ struct ReplyWriter {
     /// replaced by spaces as Redis does, since they would break the protocol.
     func error(_ message: String) {
         var message = message
-        buffer.append(UInt8(ascii: "-"))
         message.withUTF8 { utf8 in
+            stats?.countError(UnsafeRawBufferPointer(utf8))
+            buffer.append(UInt8(ascii: "-"))
             for byte in utf8 { buffer.append(byte == 13 || byte == 10 ? 32 : byte) }
         }
         buffer.append("\r\n")
@@ -42,6 +50,7 @@ struct ReplyWriter {
     /// An error reply from raw bytes (texts that quote a client's arguments, which may not be UTF-8).
     /// As Redis's addReplyErrorFormat, CR/LF at either end are trimmed before the rest become spaces.
     func error(bytes message: [UInt8]) {
+        message.withUnsafeBytes { stats?.countError($0) }
         buffer.append(UInt8(ascii: "-"))
         let isNewline = { (b: UInt8) in b == 13 || b == 10 }
         for byte in message.drop(while: isNewline).reversed().drop(while: isNewline).reversed() { buffer.append(isNewline(byte) ? 32 : byte) }
@@ -49,6 +58,7 @@ struct ReplyWriter {
     }
 
     @inline(__always) func error(_ message: StaticString) {
+        stats?.countError(UnsafeRawBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
         buffer.append(UInt8(ascii: "-"))
         buffer.append(message)
         buffer.append("\r\n")

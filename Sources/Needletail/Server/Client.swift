@@ -64,7 +64,7 @@ final class Client {
         self.isUnixSocket = isUnixSocket
         self.server = server
         self.db = db
-        self.reply = ReplyWriter(buffer: output)
+        self.reply = ReplyWriter(buffer: output, stats: server.stats)
         self.authenticated = server.config.requirepass.isEmpty
         createdAt = now
         lastInteraction = now

@@ -353,10 +353,12 @@ public final class Server {
             target.rejectedCalls += 1
             return client.reply.error("NOAUTH Authentication required.")
         }
+        let errorsBefore = stats.totalErrorReplies
         let started = monotonicMicros()
         target.handler!(client)
         target.microseconds += Int(monotonicMicros() - started)
         target.calls += 1
+        if stats.totalErrorReplies != errorsBefore { target.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
         client.lastCommand = target
         if target.flags.contains(.write) { afterWrite(client, target) }
