@@ -166,6 +166,8 @@ uint64_t cs_rss_bytes(void) {
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+int64_t cs_mapped_bytes = 0;
+
 uint64_t cs_malloc_used_bytes(void) {
     struct mallinfo2 m = mallinfo2();
     return (uint64_t)m.uordblks + (uint64_t)m.hblkhd;

@@ -48,4 +48,10 @@ uint64_t cs_rss_bytes(void);
 /// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
 uint64_t cs_malloc_used_bytes(void);
 
+/// Bytes the keyspace maps directly with mmap (HashTable chunks and big bucket arrays), which malloc's
+/// statistics do not see. Updated from the loop and from the lazyfree worker, hence atomic.
+extern int64_t cs_mapped_bytes;
+static inline void cs_mapped_bytes_add(int64_t delta) { __atomic_add_fetch(&cs_mapped_bytes, delta, __ATOMIC_RELAXED); }
+static inline int64_t cs_mapped_bytes_load(void) { return __atomic_load_n(&cs_mapped_bytes, __ATOMIC_RELAXED); }
+
 #endif
