@@ -344,19 +344,28 @@ private func checkStringLength(_ c: Client, _ size: Int, plus extra: Int) -> Boo
 private func append(_ c: Client) {
     let key = c.argBytes(1)
     let suffix = c.arg(2)
-    guard let value = c.db.lookup(key, now: c.server.now) else {
+    // Existence (and lazy expiry) first; the value itself is not kept, so that below the stored bytes are
+    // uniquely referenced and grow in place (amortized O(suffix), like Redis's sds).
+    if c.db.lookup(key, now: c.server.now) == nil {
         c.db.add(key, .string(ByteString(suffix)))
         c.server.dirty += 1
         return c.reply.integer(suffix.count)
     }
-    guard case .string(let s) = value else { return c.replyWrongType() }
-    guard checkStringLength(c, s.count, plus: suffix.count) else { return }
-    // TODO: byte strings are immutable, so this copies the whole value (Redis's sds grows in place,
-    // amortized O(1)); a growable heap representation would make repeated APPENDs linear overall.
-    let result = s.appending(suffix)
-    c.db.set(key, .string(result), keepTTL: true, hint: .raw)
+    let length = c.db.modify(key) { value, hint -> Int? in
+        guard case .string(var bytes) = value else {
+            c.replyWrongType()
+            return nil
+        }
+        guard checkStringLength(c, bytes.count, plus: suffix.count) else { return nil }
+        value = .string(.empty)  // the entry lets go, so `bytes` is the only reference
+        bytes.append(suffix)
+        value = .string(bytes)
+        hint = .raw
+        return bytes.count
+    }!
+    guard let length else { return }
     c.server.dirty += 1
-    c.reply.integer(result.count)
+    c.reply.integer(length)
 }
 
 private func setrange(_ c: Client) {

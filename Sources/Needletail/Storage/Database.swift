@@ -111,6 +111,15 @@ final class Database {
         }
     }
 
+    /// Runs `body` on the value (and StringHint) of an existing key in place, so a value it grows (APPEND)
+    /// stays uniquely referenced and can use its spare capacity. The expiry time is kept. Returns nil when
+    /// the key does not exist (call after a lookup, so it is live).
+    func modify<R>(_ key: ByteString, _ body: (inout Value, inout StringHint) -> R) -> R? {
+        key.withUnsafeBytes { bytes in
+            keys.withValue(forKey: bytes) { entry in body(&entry.value, &entry.hint) }
+        }
+    }
+
     /// Adds a key known not to exist.
     func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet) {
         let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
