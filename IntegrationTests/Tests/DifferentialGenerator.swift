@@ -125,6 +125,17 @@ struct DiffGenerator {
         "922337203685477", "+100", "100 ",
     ]
 
+    /// Pool values that cannot set an expiry in the future: not integers, zero or negative, or so large
+    /// that the absolute time overflows (an error). Only these may meet GT/LT without risking a tie.
+    static let untimedSeconds = secondsPool.filter { !settable($0, unit: 1000) }
+    static let untimedMillis = millisPool.filter { !settable($0, unit: 1) }
+
+    private static func settable(_ s: String, unit: Int64) -> Bool {
+        guard let n = Int64(s), !s.hasPrefix("+"), n > 0 else { return false }
+        let (ms, overflow) = n.multipliedReportingOverflow(by: unit)
+        return !overflow && ms < Int64.max / 2  // plus "now" stays representable
+    }
+
     static let millisPool: [String] = [
         "100000", "1000000", "86400000", "0", "-1", "-100000", "abc", "", "1.5", "9223372036854775807",
         "-9223372036854775808", "9223372036854775806", "9223372036854775", "2147483648000",
@@ -178,9 +189,10 @@ struct DiffGenerator {
     /// current expiry; if that was set from the same n, the answer depends on whether a millisecond ticked
     /// between the two commands, on each server separately. So these are fresh odd numbers, never drawn
     /// twice in a generator and never equal to any TTL from the pools (all multiples of 1000 in ms): the
-    /// comparison is never a tie. Error and edge values still come from the pools sometimes.
+    /// comparison is never a tie. Sometimes a pool value that sets no TTL (zero, negative, not a number,
+    /// overflowing) tests the error and edge paths instead.
     mutating func comparedTTL(millis: Bool) -> [UInt8] {
-        if rng.oneIn(4) { return millis ? self.millis() : seconds() }
+        if rng.oneIn(4) { return Array(rng.pick(millis ? Self.untimedMillis : Self.untimedSeconds).utf8) }
         var n: Int
         repeat {
             n = (millis ? rng.between(100_000, 9_000_000_000) : rng.between(200, 9_000_000)) | 1
