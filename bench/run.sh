@@ -2,7 +2,7 @@
 # Side-by-side benchmark of needletail against Debian's redis-server (issue 6).
 #
 #   bench/run.sh            full run (~10-15 minutes), writes bench/RESULTS.md
-#   bench/run.sh --quick    2-minute smoke run, writes bench/RESULTS-quick.md
+#   bench/run.sh --quick    2-minute smoke run, writes /tmp/needletail-bench-quick.md
 #   bench/run.sh --head     measure the last commit (a clean export), not the edits in the worktree
 #
 # Other options go to bench/bench.py (see `bench/run.sh --help`): --rounds N, --only SECTIONS, --out FILE,
@@ -28,7 +28,7 @@ args=()
 for a in "$@"; do
     if [[ $a == --head ]]; then package="$scratch/head-src"; else args+=("$a"); fi
 done
-commit=$(git log -1 --format='%h %s' 2>/dev/null | cut -c1-90 || echo unknown)
+commit=$(git log -1 --format='%h "%<(60,trunc)%s' 2>/dev/null | sed 's/ *$/"/' || echo unknown)
 if [[ $package == . ]]; then
     changed=$(git status --short --untracked-files=no 2>/dev/null | wc -l)
     source="working tree at $commit ($changed files with uncommitted changes)"
