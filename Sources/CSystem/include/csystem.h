@@ -42,6 +42,11 @@ int cs_take_shutdown_signal(void);
 static inline int cs_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 
+/// printf formatting without Swift's C-varargs bridging (which boxes each argument into an array):
+/// "%.17g" for replying doubles, "%.17Lf" for INCRBYFLOAT's long doubles. Return snprintf's count.
+int cs_format_double_g17(double value, char *buffer, size_t size);
+int cs_format_long_double_f17(long double value, char *buffer, size_t size);
+
 /// Resident set size in bytes from /proc/self/statm, or 0.
 uint64_t cs_rss_bytes(void);
 /// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's

@@ -74,14 +74,19 @@ struct ReplyWriter {
         if resp3 { buffer.append(value ? "#t\r\n" : "#f\r\n") } else { buffer.append(value ? ":1\r\n" : ":0\r\n") }
     }
 
+    /// A double: RESP3 `,<%.17g>`, or a bulk string of the same text in RESP2. Formatted straight into
+    /// the buffer (RESP3) or a stack scratch (RESP2, whose length header comes first).
     func double(_ value: Double) {
-        let text = formatDouble(value)
         if resp3 {
             buffer.append(UInt8(ascii: ","))
-            text.withUnsafeBytes { buffer.append($0) }
+            buffer.append(upTo: maxDoubleLength) { writeDouble(value, to: $0) }
             buffer.append("\r\n")
         } else {
-            bulk(text)
+            var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &scratch) { raw in
+                let n = writeDouble(value, to: raw.baseAddress!)
+                bulk(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+            }
         }
     }
 

@@ -425,6 +425,9 @@ public final class Server {
         if output.isEmpty {
             output.clear(shrinkTo: 1024 * 1024)
             if client.closeAfterReply { return closeClient(client) }
+            // Only touch epoll when the interest changes: the common case (a complete write, nothing armed)
+            // costs no syscall beyond the write itself.
+            guard client.waitingWritable || client.readPaused else { return }
             let resume = client.readPaused
             client.waitingWritable = false
             client.readPaused = false
