@@ -110,7 +110,7 @@ private struct StringOptions: OptionSet {
 
 /// Replies GET's answer for `key` (Redis's getGenericCommand). Returns whether the key exists, or nil
 /// after a WRONGTYPE error.
-private func getGeneric(_ c: Client, _ key: ByteString) -> Bool? {
+private func getGeneric(_ c: Client, _ key: UnsafeRawBufferPointer) -> Bool? {
     guard let value = c.db.lookupRead(key, now: c.server.now) else {
         c.reply.null()
         return false
@@ -124,7 +124,7 @@ private func getGeneric(_ c: Client, _ key: ByteString) -> Bool? {
 }
 
 private func get(_ c: Client) {
-    _ = getGeneric(c, c.argBytes(1))
+    _ = getGeneric(c, c.arg(1))  // looked up straight from the request's bytes, no copy
 }
 
 private func set(_ c: Client) {
@@ -163,7 +163,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
     let key = c.argBytes(1)
     let found: Bool
     if options.contains(.get) {
-        guard let exists = getGeneric(c, key) else { return }
+        guard let exists = key.withUnsafeBytes({ getGeneric(c, $0) }) else { return }
         found = exists
     } else if !options.isDisjoint(with: [.nx, .xx]) || c.db.expiresCount > 0 {
         // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
@@ -291,7 +291,7 @@ private func getex(_ c: Client) {
 
 private func getdel(_ c: Client) {
     let key = c.argBytes(1)
-    guard getGeneric(c, key) == true else { return }
+    guard key.withUnsafeBytes({ getGeneric(c, $0) }) == true else { return }
     if c.db.remove(key) { c.server.dirty += 1 }
 }
 
