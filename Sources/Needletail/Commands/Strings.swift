@@ -342,16 +342,11 @@ private func checkStringLength(_ c: Client, _ size: Int, plus extra: Int) -> Boo
 }
 
 private func append(_ c: Client) {
-    let key = c.argBytes(1)
+    let key = c.arg(1)
     let suffix = c.arg(2)
-    // Existence (and lazy expiry) first; the value itself is not kept, so that below the stored bytes are
-    // uniquely referenced and grow in place (amortized O(suffix), like Redis's sds).
-    if c.db.lookup(key, now: c.server.now) == nil {
-        c.db.add(key, .string(ByteString(suffix)))
-        c.server.dirty += 1
-        return c.reply.integer(suffix.count)
-    }
-    let length = c.db.modify(key) { value, hint -> Int? in
+    // In place, with one lookup: the stored bytes are uniquely referenced and grow into their spare
+    // capacity (amortized O(suffix), like Redis's sds).
+    let length = c.db.modify(key, now: c.server.now) { value, hint -> Int? in
         guard case .string(var bytes) = value else {
             c.replyWrongType()
             return nil
@@ -362,10 +357,18 @@ private func append(_ c: Client) {
         value = .string(bytes)
         hint = .raw
         return bytes.count
-    }!
-    guard let length else { return }
-    c.server.dirty += 1
-    c.reply.integer(length)
+    }
+    switch length {
+    case nil:  // no such key
+        c.db.add(ByteString(key), .string(ByteString(suffix)))
+        c.server.dirty += 1
+        c.reply.integer(suffix.count)
+    case .some(nil):  // error already replied
+        return
+    case .some(.some(let length)):
+        c.server.dirty += 1
+        c.reply.integer(length)
+    }
 }
 
 private func setrange(_ c: Client) {
@@ -445,18 +448,29 @@ private func decrby(_ c: Client) {
 /// INCR, DECR, INCRBY, DECRBY: a missing key counts as 0; the value must be a string that Redis's
 /// string2ll accepts; the TTL is kept.
 private func incrDecr(_ c: Client, by increment: Int64) {
-    let key = c.argBytes(1)
-    var current: Int64 = 0
-    if let value = c.db.lookup(key, now: c.server.now) {
-        guard case .string(let s) = value else { return c.replyWrongType() }
-        guard let n = s.withUnsafeBytes({ parseInt64($0) }) else { return c.replyNotInteger() }
-        current = n
+    let key = c.arg(1)
+    enum Outcome { case stored(Int64), wrongType, notInteger, overflow }
+    // One lookup for an existing key: the new value replaces the old one inside the entry.
+    let outcome = c.db.modify(key, now: c.server.now) { value, hint -> Outcome in
+        guard case .string(let s) = value else { return .wrongType }
+        guard let current = s.withUnsafeBytes({ parseInt64($0) }) else { return .notInteger }
+        let (result, overflow) = current.addingReportingOverflow(increment)
+        if overflow { return .overflow }
+        value = .string(formatInt64(result))
+        hint = .likeSet
+        return .stored(result)
+    } ?? {
+        c.db.add(ByteString(key), .string(formatInt64(increment)))
+        return .stored(increment)
+    }()
+    switch outcome {
+    case .wrongType: c.replyWrongType()
+    case .notInteger: c.replyNotInteger()
+    case .overflow: c.reply.error("ERR increment or decrement would overflow")
+    case .stored(let result):
+        c.server.dirty += 1
+        c.reply.integer(result)
     }
-    let (result, overflow) = current.addingReportingOverflow(increment)
-    guard !overflow else { return c.reply.error("ERR increment or decrement would overflow") }
-    c.db.set(key, .string(formatInt64(result)), keepTTL: true)
-    c.server.dirty += 1
-    c.reply.integer(result)
 }
 
 /// Computes in C `long double` and stores the human-friendly "%.17Lf" form, as Redis does, so that
