@@ -50,6 +50,8 @@ struct DiffFamily {
 struct DiffGenerator {
     var rng: DiffRandom
     private let specs: [DiffCommandSpec]
+    /// Relative TTLs already handed out for GT/LT comparisons (see `comparedTTL`).
+    private var comparedTTLs: Set<Int> = []
     private let totalWeight: Int
 
     init(seed: UInt64, families: [DiffFamily]) {
@@ -123,6 +125,17 @@ struct DiffGenerator {
         "922337203685477", "+100", "100 ",
     ]
 
+    /// Pool values that cannot set an expiry in the future: not integers, zero or negative, or so large
+    /// that the absolute time overflows (an error). Only these may meet GT/LT without risking a tie.
+    static let untimedSeconds = secondsPool.filter { !settable($0, unit: 1000) }
+    static let untimedMillis = millisPool.filter { !settable($0, unit: 1) }
+
+    private static func settable(_ s: String, unit: Int64) -> Bool {
+        guard let n = Int64(s), !s.hasPrefix("+"), n > 0 else { return false }
+        let (ms, overflow) = n.multipliedReportingOverflow(by: unit)
+        return !overflow && ms < Int64.max / 2  // plus "now" stays representable
+    }
+
     static let millisPool: [String] = [
         "100000", "1000000", "86400000", "0", "-1", "-100000", "abc", "", "1.5", "9223372036854775807",
         "-9223372036854775808", "9223372036854775806", "9223372036854775", "2147483648000",
@@ -171,6 +184,21 @@ struct DiffGenerator {
     }
 
     mutating func seconds() -> [UInt8] { Array(rng.pick(Self.secondsPool).utf8) }
+
+    /// A relative TTL for EXPIRE/PEXPIRE with GT or LT. Such a command compares `now + n` with the key's
+    /// current expiry; if that was set from the same n, the answer depends on whether a millisecond ticked
+    /// between the two commands, on each server separately. So these are fresh odd numbers, never drawn
+    /// twice in a generator and never equal to any TTL from the pools (all multiples of 1000 in ms): the
+    /// comparison is never a tie. Sometimes a pool value that sets no TTL (zero, negative, not a number,
+    /// overflowing) tests the error and edge paths instead.
+    mutating func comparedTTL(millis: Bool) -> [UInt8] {
+        if rng.oneIn(4) { return Array(rng.pick(millis ? Self.untimedMillis : Self.untimedSeconds).utf8) }
+        var n: Int
+        repeat {
+            n = (millis ? rng.between(100_000, 9_000_000_000) : rng.between(200, 9_000_000)) | 1
+        } while !comparedTTLs.insert(millis ? n : n * 1000).inserted
+        return Array(String(n).utf8)
+    }
     mutating func millis() -> [UInt8] { Array(rng.pick(Self.millisPool).utf8) }
     mutating func unixSeconds() -> [UInt8] { Array(rng.pick(Self.unixSecondsPool).utf8) }
     mutating func unixMillis() -> [UInt8] { Array(rng.pick(Self.unixMillisPool).utf8) }
@@ -329,9 +357,18 @@ enum DiffFamilies {
         return out
     }
 
+    /// EXPIRE/PEXPIRE key <relative time> [flags]: GT/LT get a tie-free time (`comparedTTL`).
+    static func relativeExpire(_ g: inout DiffGenerator, _ name: String, millis: Bool) -> [[UInt8]] {
+        let key = g.key()
+        let flags = expireFlags(&g)
+        let compares = flags.contains { ["GT", "LT"].contains(String(decoding: $0, as: UTF8.self).uppercased()) }
+        let time = compares ? g.comparedTTL(millis: millis) : (millis ? g.millis() : g.seconds())
+        return [b(name), key, time] + flags
+    }
+
     static let expiry = DiffFamily(name: "expiry", commands: [
-        spec("expire", 5) { g in [b("EXPIRE"), g.key(), g.seconds()] + expireFlags(&g) },
-        spec("pexpire", 3) { g in [b("PEXPIRE"), g.key(), g.millis()] + expireFlags(&g) },
+        spec("expire", 5) { g in relativeExpire(&g, "EXPIRE", millis: false) },
+        spec("pexpire", 3) { g in relativeExpire(&g, "PEXPIRE", millis: true) },
         spec("expireat", 3) { g in [b("EXPIREAT"), g.key(), g.unixSeconds()] + expireFlags(&g) },
         spec("pexpireat", 2) { g in [b("PEXPIREAT"), g.key(), g.unixMillis()] + expireFlags(&g) },
         spec("ttl", 5) { g in [b("TTL"), g.key()] },

@@ -166,8 +166,18 @@ uint64_t cs_rss_bytes(void) {
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+int64_t cs_mapped_bytes = 0;
+
 uint64_t cs_malloc_used_bytes(void) {
     struct mallinfo2 m = mallinfo2();
     return (uint64_t)m.uordblks + (uint64_t)m.hblkhd;
 }
 
+
+int cs_format_double_g17(double value, char *buffer, size_t size) {
+    return snprintf(buffer, size, "%.17g", value);
+}
+
+int cs_format_long_double_f17(long double value, char *buffer, size_t size) {
+    return snprintf(buffer, size, "%.17Lf", value);
+}

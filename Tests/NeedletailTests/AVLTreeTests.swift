@@ -1,19 +1,6 @@
 import XCTest
 @testable import Needletail
 
-/// SplitMix64: small, seedable, good enough to drive random tests reproducibly.
-private struct AVLTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The model: a sorted array of (score, member) in the tree's order.
 private struct SortedModel {
     var elements: [(score: Double, member: [UInt8])] = []
@@ -45,7 +32,7 @@ private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 final class AVLTreeTests: XCTestCase {
     private let scorePool: [Double] = [-.infinity, -3.5, -1, 0, 0, 1, 2, 2, 2.5, 10, 1e300, .infinity]
 
-    private func randomMember(_ rng: inout AVLTestRandom) -> [UInt8] {
+    private func randomMember(_ rng: inout SeededRandom) -> [UInt8] {
         // Short (inline) and long (heap) members, many sharing prefixes.
         let n = Int.random(in: 0..<300, using: &rng)
         switch n % 4 {
@@ -124,7 +111,7 @@ final class AVLTreeTests: XCTestCase {
     }
 
     private func runRandom(seed: UInt64, operations: Int) -> Bool {
-        var rng = AVLTestRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var tree = AVLTree()
         var model = SortedModel()
         var present: [[UInt8]: Double] = [:]
@@ -173,7 +160,7 @@ final class AVLTreeTests: XCTestCase {
         return true
     }
 
-    private func checkQueries(_ tree: AVLTree, _ model: SortedModel, _ rng: inout AVLTestRandom,
+    private func checkQueries(_ tree: AVLTree, _ model: SortedModel, _ rng: inout SeededRandom,
                               _ context: String) -> Bool {
         let n = model.elements.count
         let failuresBefore = testRun?.failureCount ?? 0
@@ -225,7 +212,7 @@ final class AVLTreeTests: XCTestCase {
     /// With all scores equal the order is the member order, which the lex bounds search.
     func testLexBoundsWithEqualScores() {
         for seed: UInt64 in [7, 8, 9] {
-            var rng = AVLTestRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             var tree = AVLTree()
             var model = SortedModel()
             var members = Set<[UInt8]>()

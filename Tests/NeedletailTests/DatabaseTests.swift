@@ -42,7 +42,7 @@ final class DatabaseTests: XCTestCase {
     /// Random operations against a model, with a seed printed on failure.
     func testRandomOperationsAgainstModel() {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let db = Database(index: 0, stats: sharedStats)
         var model: [ByteString: (value: ByteString, expire: Int64?)] = [:]
         var now: Int64 = 1000
@@ -89,7 +89,7 @@ final class DatabaseTests: XCTestCase {
 
     func testScanReturnsEveryKeyPresentThroughoutDespiteChurn() {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let db = Database(index: 0, stats: sharedStats)
         for i in 0..<1000 { db.add(key(i), .string("v")) }
         // Keys 0..<500 stay for the whole scan; 500..<1000 are deleted and others added meanwhile.
@@ -244,15 +244,3 @@ final class DatabaseTests: XCTestCase {
     }
 }
 
-/// A seeded generator, so a failing random test can be replayed from its printed seed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,19 +1,6 @@
 import XCTest
 @testable import Needletail
 
-/// SplitMix64, seedable so a failing run can be replayed from the seed in the failure message.
-private struct HashTableTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private let testSeed = HashSeed(k0: 0x0123_4567_89AB_CDEF, k1: 0xFEDC_BA98_7654_3210)
 
 private func key(_ n: Int) -> ByteString { ByteString("key:\(n)") }
@@ -344,7 +331,7 @@ final class HashTableTests: XCTestCase {
     /// released and reallocated, while the buckets grow and shrink. Too big to check after every operation.
     func testChurnAcrossPoolChunksAgainstModel() {
         let seed: UInt64 = 99
-        var rng = HashTableTestRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let table = HashTable<Int>(seed: testSeed)
         var model = [Int: Int]()
         var present = [Int]()
@@ -410,7 +397,7 @@ final class HashTableTests: XCTestCase {
     func testRandomElementIsRoughlyUniform() {
         let table = HashTable<Int>(seed: testSeed)
         for i in 0..<10 { table[key(i)] = i }
-        var rng = HashTableTestRandom(seed: 7)
+        var rng = SeededRandom(seed: 7)
         var hits = [Int](repeating: 0, count: 10)
         for _ in 0..<10_000 { hits[table.randomElement(using: &rng)!.value] += 1 }
         for h in hits { XCTAssertTrue((700...1300).contains(h), "\(hits)") }
@@ -513,7 +500,7 @@ final class HashTableTests: XCTestCase {
 
     func testScanGuaranteeUnderRandomGrowAndShrink() {
         for seed: UInt64 in [11, 12, 13, 14] {
-            var rng = HashTableTestRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             let table = HashTable<Int>(seed: HashSeed(k0: seed, k1: ~seed))
             let stable = (0..<150).map { mixedKey($0) }
             for (i, k) in stable.enumerated() { table[k] = i }
@@ -545,7 +532,7 @@ final class HashTableTests: XCTestCase {
 
     func testRandomOperationsAgainstDictionaryModel() {
         for seed: UInt64 in [1, 2, 3, 4, 5] {
-            var rng = HashTableTestRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             let table = HashTable<Int>(seed: HashSeed(k0: seed &* 31, k1: seed))
             var model = [ByteString: Int]()
             var failed = false

@@ -12,7 +12,7 @@ final class RequestParserTests: XCTestCase {
     // MARK: - Corpus: every way of cutting it gives the same requests
 
     func testMixedCorpusParsesIdenticallyInEveryChunkSize() {
-        var rng = SplitMix64(seed: 0x6e65_6564_6c65)
+        var rng = SeededRandom(seed: 0x6e65_6564_6c65)
         var random2000 = [UInt8](repeating: 0, count: 2000)
         for i in random2000.indices { random2000[i] = UInt8(truncatingIfNeeded: rng.next()) }
         let manyArgs = (0..<100).map { Array("arg\($0)".utf8) }
@@ -69,7 +69,7 @@ final class RequestParserTests: XCTestCase {
     }
 
     func testBigBulksInAnyChunkSize() {
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         // 40 KB and 100 KB cross the 32 KB threshold where the parser reserves the whole argument at once.
         for size in [16 * 1024 - 1, 40 * 1024, 100 * 1024, 1024 * 1024] {
             var value = [UInt8](repeating: 0, count: size)
@@ -267,15 +267,3 @@ private func multibulk(_ words: [[UInt8]]) -> [UInt8] {
 
 private func digits(_ n: Int) -> [UInt8] { [UInt8](repeating: UInt8(ascii: "1"), count: n) }
 
-/// A small seeded generator, so failures reproduce.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

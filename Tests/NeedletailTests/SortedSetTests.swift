@@ -1,19 +1,6 @@
 import XCTest
 @testable import Needletail
 
-/// SplitMix64, seedable so a failing run can be replayed from the printed seed.
-private struct SortedSetTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private typealias ModelElement = (member: ByteString, score: Double)
 
 /// The model: a dictionary, sorted on demand in Redis's order.
@@ -59,7 +46,7 @@ final class SortedSetTests: XCTestCase {
         XCTAssertEqual(set.count(in: SortedSet.ScoreRange(min: -.infinity, max: .infinity)), 0)
         XCTAssertEqual(set.count(in: SortedSet.LexRange(min: .minusInfinity, max: .plusInfinity)), 0)
         XCTAssertEqual(set.removeElements(inRanks: 0..<10), 0)
-        var rng = SortedSetTestRandom(seed: 1)
+        var rng = SeededRandom(seed: 1)
         XCTAssertNil(set.randomElement(using: &rng))
         XCTAssertTrue(set.randomDistinctElements(count: 3, using: &rng).isEmpty)
         var visited = 0
@@ -195,13 +182,13 @@ final class SortedSetTests: XCTestCase {
         }
     }
 
-    private func randomMember(_ rng: inout SortedSetTestRandom) -> ByteString {
+    private func randomMember(_ rng: inout SeededRandom) -> ByteString {
         let n = Int.random(in: 0..<250, using: &rng)
         return n % 5 == 0 ? ByteString("a-long-member-name-beyond-the-inline-capacity:\(n)") : ByteString("m\(n)")
     }
 
     private func runRandom(seed: UInt64, operations: Int) -> Bool {
-        var rng = SortedSetTestRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let set = SortedSet()
         var model: [ByteString: Double] = [:]
         for step in 0..<operations {
@@ -252,7 +239,7 @@ final class SortedSetTests: XCTestCase {
         return true
     }
 
-    private func checkQueries(_ set: SortedSet, _ model: [ByteString: Double], _ rng: inout SortedSetTestRandom,
+    private func checkQueries(_ set: SortedSet, _ model: [ByteString: Double], _ rng: inout SeededRandom,
                               _ context: String) {
         let sorted = sortedModel(model)
         let n = sorted.count
@@ -300,7 +287,7 @@ final class SortedSetTests: XCTestCase {
 
     /// ZRANGEBYLEX / ZLEXCOUNT against the model on a set whose scores are all equal.
     func testRandomLexRangesAgainstModel() {
-        var rng = SortedSetTestRandom(seed: 21)
+        var rng = SeededRandom(seed: 21)
         let set = SortedSet()
         var model: [String] = []
         for _ in 0..<150 {
@@ -368,7 +355,7 @@ final class SortedSetTests: XCTestCase {
     }
 
     func testRandomMembers() {
-        var rng = SortedSetTestRandom(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let set = abcde()
         var histogram: [String: Int] = [:]
         for _ in 0..<5000 { histogram[set.randomElement(using: &rng)!.member.string, default: 0] += 1 }

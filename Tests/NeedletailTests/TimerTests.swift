@@ -170,7 +170,7 @@ final class TimerTests: XCTestCase {
     /// Random schedules, cancels and moves against a sorted-array model. Prints the seed on failure.
     func testRandomOperationsAgainstAModel() {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let (q, clock) = queue()
         var model: [(handle: TimerHandle, deadline: Int64, order: Int, name: String)] = []
         var order = 0
@@ -490,15 +490,3 @@ final class TimerTests: XCTestCase {
     }
 }
 
-/// A small seeded generator, so a failing random test can be replayed from its printed seed.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

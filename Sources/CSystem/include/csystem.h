@@ -42,10 +42,21 @@ int cs_take_shutdown_signal(void);
 static inline int cs_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 
+/// printf formatting without Swift's C-varargs bridging (which boxes each argument into an array):
+/// "%.17g" for replying doubles, "%.17Lf" for INCRBYFLOAT's long doubles. Return snprintf's count.
+int cs_format_double_g17(double value, char *buffer, size_t size);
+int cs_format_long_double_f17(long double value, char *buffer, size_t size);
+
 /// Resident set size in bytes from /proc/self/statm, or 0.
 uint64_t cs_rss_bytes(void);
 /// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
 /// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
 uint64_t cs_malloc_used_bytes(void);
+
+/// Bytes the keyspace maps directly with mmap (HashTable chunks and big bucket arrays), which malloc's
+/// statistics do not see. Updated from the loop and from the lazyfree worker, hence atomic.
+extern int64_t cs_mapped_bytes;
+static inline void cs_mapped_bytes_add(int64_t delta) { __atomic_add_fetch(&cs_mapped_bytes, delta, __ATOMIC_RELAXED); }
+static inline int64_t cs_mapped_bytes_load(void) { return __atomic_load_n(&cs_mapped_bytes, __ATOMIC_RELAXED); }
 
 #endif

@@ -2,20 +2,20 @@
 
 let connectionCommands: [Command] = [
     Command("ping", arity: -1, flags: [.fast, .sentinel], group: "connection",
-            summary: "Returns the server's liveness response.", complexity: "O(1)", handler: ping),
+            summary: "Ping the server", complexity: "O(1)", handler: ping),
     Command("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
-            summary: "Returns the given string.", complexity: "O(1)", handler: echo),
+            summary: "Echo the given string", complexity: "O(1)", handler: echo),
     Command("quit", arity: -1, flags: [.allowBusy, .noAuth, .fast, .noscript, .loading, .stale], group: "connection",
-            summary: "Closes the connection.", complexity: "O(1)", handler: quit),
+            summary: "Close the connection", complexity: "O(1)", handler: quit),
     Command("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection", since: "1.0.0",
-            summary: "Changes the selected database.", complexity: "O(1)", handler: select),
+            summary: "Change the selected database for the current connection", complexity: "O(1)", handler: select),
     Command("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
-            group: "connection", since: "6.0.0", summary: "Handshakes with the Redis server.",
+            group: "connection", since: "6.0.0", summary: "Handshake with Redis",
             complexity: "O(1)", handler: hello),
     Command("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy],
-            group: "connection", since: "6.2.0", summary: "Resets the connection.", complexity: "O(1)", handler: reset),
+            group: "connection", since: "6.2.0", summary: "Reset the connection", complexity: "O(1)", handler: reset),
     Command("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
-            group: "connection", summary: "Authenticates the connection.",
+            group: "connection", summary: "Authenticate to the server",
             complexity: "O(N) where N is the number of passwords defined for the user", handler: auth),
 ]
 

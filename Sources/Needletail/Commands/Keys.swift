@@ -235,9 +235,10 @@ private func keys(_ c: Client) {
     for key in matched { c.reply.bulk(key) }
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is Database's slot offset (see
-/// Database.scan) until the HashTable's reverse-binary cursor replaces it; filtering happens after
-/// collecting, as in Redis, so a call may return fewer keys than COUNT, or none, with a non-zero cursor.
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is the keyspace table's reverse-binary
+/// cursor (see Database.scan): every key present for the whole scan is returned at least once. Filtering
+/// happens after collecting, as in Redis, so a call may return fewer keys than COUNT, or none, with a
+/// non-zero cursor.
 private func scan(_ c: Client) {
     guard let cursor = parseScanCursor(c.arg(1)) else { return c.reply.error("ERR invalid cursor") }
     var count = 10
@@ -287,7 +288,7 @@ private func scan(_ c: Client) {
 /// Parses a SCAN cursor as Redis does with strtoul: the text up to the first NUL, no leading space, an
 /// optional sign (a minus wraps around, so "-1" is the largest cursor), decimal digits, no overflow, no
 /// trailing bytes; the empty string is cursor 0.
-private func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
+func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
     let text = cStringPrefix(arg)
     if text.isEmpty { return 0 }
     let first = text[0]

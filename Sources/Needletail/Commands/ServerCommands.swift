@@ -187,7 +187,9 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "commandstats": return infoCommandStats(s)
     case "cluster": return [("cluster_enabled", "0")]
     case "keyspace": return infoKeyspace(s)
-    // modules: none loaded. errorstats, latencystats: not collected yet (the section is present, empty).
+    case "errorstats":
+        return s.stats.errorCodes.sorted { $0.key < $1.key }.map { ("errorstat_\($0.key)", "count=\($0.value)") }
+    // modules: none loaded. latencystats: not collected yet (the section is present, empty).
     default: return []
     }
 }
@@ -294,7 +296,8 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
 
 /// Bytes allocated through malloc and still in use (glibc's counters: arena chunks in use plus mmapped
 /// blocks), the equivalent of Redis's zmalloc_used_memory().
-private func usedMemory() -> Int { Int(cs_malloc_used_bytes()) }
+/// Allocated bytes, as Redis's zmalloc_used_memory: malloc's count plus the pages the keyspace maps itself.
+private func usedMemory() -> Int { Int(cs_malloc_used_bytes()) + Int(cs_mapped_bytes_load()) }
 
 private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
     [

@@ -960,7 +960,7 @@ private func makeStoredSet(_ elements: [SortedSet.Element]) -> SortedSet {
 /// (whatever the cursor), as Redis does; a larger one is walked with `SortedSet.scan`'s cursor. MATCH
 /// filters members after collecting, so a call may return fewer elements than COUNT.
 private func zscan(_ c: Client) {
-    guard let cursor = parseZscanCursor(c.arg(2)) else { return c.reply.error("ERR invalid cursor") }
+    guard let cursor = parseScanCursor(c.arg(2)) else { return c.reply.error("ERR invalid cursor") }
     guard let set = readSet(c, 1, orReply: replyEmptyScan) else { return }
     var count = 10
     var pattern: UnsafeRawBufferPointer?
@@ -1009,25 +1009,3 @@ private func replyEmptyScan(_ c: Client) {
 
 private func formatUInt64(_ value: UInt64) -> String { String(value) }
 
-/// Redis's parseScanCursorOrReply: strtoul on the C string, so "" is 0, "+5" is 5 and "-1" wraps to
-/// 2^64-1; leading space, trailing bytes and overflow are invalid. (Keys.swift parses SCAN's the same way.)
-private func parseZscanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
-    let text = cStringPrefix(arg)
-    if text.isEmpty { return 0 }
-    let first = text[0]
-    if first == 32 || (first >= 9 && first <= 13) { return nil }
-    let negative = first == UInt8(ascii: "-")
-    var i = negative || first == UInt8(ascii: "+") ? 1 : 0
-    if i == text.count { return nil }
-    var value: UInt64 = 0
-    while i < text.count {
-        let digit = text[i] &- UInt8(ascii: "0")
-        guard digit <= 9 else { return nil }
-        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
-        if o1 || o2 { return nil }
-        value = sum
-        i += 1
-    }
-    return negative ? 0 &- value : value
-}

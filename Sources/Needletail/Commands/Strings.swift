@@ -110,7 +110,7 @@ private struct StringOptions: OptionSet {
 
 /// Replies GET's answer for `key` (Redis's getGenericCommand). Returns whether the key exists, or nil
 /// after a WRONGTYPE error.
-private func getGeneric(_ c: Client, _ key: ByteString) -> Bool? {
+private func getGeneric(_ c: Client, _ key: UnsafeRawBufferPointer) -> Bool? {
     guard let value = c.db.lookupRead(key, now: c.server.now) else {
         c.reply.null()
         return false
@@ -124,7 +124,7 @@ private func getGeneric(_ c: Client, _ key: ByteString) -> Bool? {
 }
 
 private func get(_ c: Client) {
-    _ = getGeneric(c, c.argBytes(1))
+    _ = getGeneric(c, c.arg(1))  // looked up straight from the request's bytes, no copy
 }
 
 private func set(_ c: Client) {
@@ -163,7 +163,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
     let key = c.argBytes(1)
     let found: Bool
     if options.contains(.get) {
-        guard let exists = getGeneric(c, key) else { return }
+        guard let exists = key.withUnsafeBytes({ getGeneric(c, $0) }) else { return }
         found = exists
     } else if !options.isDisjoint(with: [.nx, .xx]) || c.db.expiresCount > 0 {
         // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
@@ -291,7 +291,7 @@ private func getex(_ c: Client) {
 
 private func getdel(_ c: Client) {
     let key = c.argBytes(1)
-    guard getGeneric(c, key) == true else { return }
+    guard key.withUnsafeBytes({ getGeneric(c, $0) }) == true else { return }
     if c.db.remove(key) { c.server.dirty += 1 }
 }
 
@@ -342,21 +342,33 @@ private func checkStringLength(_ c: Client, _ size: Int, plus extra: Int) -> Boo
 }
 
 private func append(_ c: Client) {
-    let key = c.argBytes(1)
+    let key = c.arg(1)
     let suffix = c.arg(2)
-    guard let value = c.db.lookup(key, now: c.server.now) else {
-        c.db.add(key, .string(ByteString(suffix)))
-        c.server.dirty += 1
-        return c.reply.integer(suffix.count)
+    // In place, with one lookup: the stored bytes are uniquely referenced and grow into their spare
+    // capacity (amortized O(suffix), like Redis's sds).
+    let length = c.db.modify(key, now: c.server.now) { value, hint -> Int? in
+        guard case .string(var bytes) = value else {
+            c.replyWrongType()
+            return nil
+        }
+        guard checkStringLength(c, bytes.count, plus: suffix.count) else { return nil }
+        value = .string(.empty)  // the entry lets go, so `bytes` is the only reference
+        bytes.append(suffix)
+        value = .string(bytes)
+        hint = .raw
+        return bytes.count
     }
-    guard case .string(let s) = value else { return c.replyWrongType() }
-    guard checkStringLength(c, s.count, plus: suffix.count) else { return }
-    // TODO: byte strings are immutable, so this copies the whole value (Redis's sds grows in place,
-    // amortized O(1)); a growable heap representation would make repeated APPENDs linear overall.
-    let result = s.appending(suffix)
-    c.db.set(key, .string(result), keepTTL: true, hint: .raw)
-    c.server.dirty += 1
-    c.reply.integer(result.count)
+    switch length {
+    case nil:  // no such key
+        c.db.add(ByteString(key), .string(ByteString(suffix)))
+        c.server.dirty += 1
+        c.reply.integer(suffix.count)
+    case .some(nil):  // error already replied
+        return
+    case .some(.some(let length)):
+        c.server.dirty += 1
+        c.reply.integer(length)
+    }
 }
 
 private func setrange(_ c: Client) {
@@ -436,18 +448,29 @@ private func decrby(_ c: Client) {
 /// INCR, DECR, INCRBY, DECRBY: a missing key counts as 0; the value must be a string that Redis's
 /// string2ll accepts; the TTL is kept.
 private func incrDecr(_ c: Client, by increment: Int64) {
-    let key = c.argBytes(1)
-    var current: Int64 = 0
-    if let value = c.db.lookup(key, now: c.server.now) {
-        guard case .string(let s) = value else { return c.replyWrongType() }
-        guard let n = s.withUnsafeBytes({ parseInt64($0) }) else { return c.replyNotInteger() }
-        current = n
+    let key = c.arg(1)
+    enum Outcome { case stored(Int64), wrongType, notInteger, overflow }
+    // One lookup for an existing key: the new value replaces the old one inside the entry.
+    let outcome = c.db.modify(key, now: c.server.now) { value, hint -> Outcome in
+        guard case .string(let s) = value else { return .wrongType }
+        guard let current = s.withUnsafeBytes({ parseInt64($0) }) else { return .notInteger }
+        let (result, overflow) = current.addingReportingOverflow(increment)
+        if overflow { return .overflow }
+        value = .string(formatInt64(result))
+        hint = .likeSet
+        return .stored(result)
+    } ?? {
+        c.db.add(ByteString(key), .string(formatInt64(increment)))
+        return .stored(increment)
+    }()
+    switch outcome {
+    case .wrongType: c.replyWrongType()
+    case .notInteger: c.replyNotInteger()
+    case .overflow: c.reply.error("ERR increment or decrement would overflow")
+    case .stored(let result):
+        c.server.dirty += 1
+        c.reply.integer(result)
     }
-    let (result, overflow) = current.addingReportingOverflow(increment)
-    guard !overflow else { return c.reply.error("ERR increment or decrement would overflow") }
-    c.db.set(key, .string(formatInt64(result)), keepTTL: true)
-    c.server.dirty += 1
-    c.reply.integer(result)
 }
 
 /// Computes in C `long double` and stores the human-friendly "%.17Lf" form, as Redis does, so that

@@ -1,3 +1,4 @@
+import CSystem
 import Glibc
 
 /// Number parsing and formatting with Redis's exact acceptance rules and output bytes.
@@ -181,7 +182,7 @@ func writeDouble(_ value: Double, to: UnsafeMutableRawPointer) -> Int {
     var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)   // 32 bytes
     return withUnsafeMutableBytes(of: &scratch) { buf -> Int in
         let c = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
-        let n = Int(withVaList([value]) { vsnprintf(c, 32, "%.17g", $0) })
+        let n = Int(cs_format_double_g17(value, c, 32))
         to.copyMemory(from: c, byteCount: n)
         return n
     }
@@ -245,11 +246,11 @@ func formatLongDouble(_ value: LongDouble) -> ByteString {
     if value.magnitude < 9.2e18 && value == value.rounded(.towardZero) { return formatInt64(Int64(value)) }
     let small = 64
     return withUnsafeTemporaryAllocation(of: CChar.self, capacity: small) { buf -> ByteString in
-        let n = Int(withVaList([value]) { vsnprintf(buf.baseAddress!, small, "%.17Lf", $0) })
+        let n = Int(cs_format_long_double_f17(value, buf.baseAddress!, small))
         if n < small { return trimmedFixed(UnsafeRawBufferPointer(start: buf.baseAddress!, count: n)) }
         // Huge magnitudes (up to ~4950 digits): measure once, print into a buffer of the exact size.
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: n + 1) { big -> ByteString in
-            _ = withVaList([value]) { vsnprintf(big.baseAddress!, n + 1, "%.17Lf", $0) }
+            _ = cs_format_long_double_f17(value, big.baseAddress!, n + 1)
             return trimmedFixed(UnsafeRawBufferPointer(start: big.baseAddress!, count: n))
         }
     }

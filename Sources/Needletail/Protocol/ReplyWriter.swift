@@ -8,8 +8,15 @@
 struct ReplyWriter {
     let buffer: IOBuffer
     var resp3 = false
+    /// Where error replies are counted (INFO errorstats); nil in unit tests of the encoding. Unowned: the
+    /// server owns the statistics and outlives its clients, and a strong reference would be retained with
+    /// every copy of the writer.
+    unowned(unsafe) let stats: ServerStats?
 
-    init(buffer: IOBuffer) { self.buffer = buffer }
+    init(buffer: IOBuffer, stats: ServerStats? = nil) {
+        self.buffer = buffer
+        self.stats = stats
+    }
 
     // MARK: - Simple types
 
@@ -32,8 +39,9 @@ struct ReplyWriter {
     /// replaced by spaces as Redis does, since they would break the protocol.
     func error(_ message: String) {
         var message = message
-        buffer.append(UInt8(ascii: "-"))
         message.withUTF8 { utf8 in
+            stats?.countError(UnsafeRawBufferPointer(utf8))
+            buffer.append(UInt8(ascii: "-"))
             for byte in utf8 { buffer.append(byte == 13 || byte == 10 ? 32 : byte) }
         }
         buffer.append("\r\n")
@@ -42,6 +50,7 @@ struct ReplyWriter {
     /// An error reply from raw bytes (texts that quote a client's arguments, which may not be UTF-8).
     /// As Redis's addReplyErrorFormat, CR/LF at either end are trimmed before the rest become spaces.
     func error(bytes message: [UInt8]) {
+        message.withUnsafeBytes { stats?.countError($0) }
         buffer.append(UInt8(ascii: "-"))
         let isNewline = { (b: UInt8) in b == 13 || b == 10 }
         for byte in message.drop(while: isNewline).reversed().drop(while: isNewline).reversed() { buffer.append(isNewline(byte) ? 32 : byte) }
@@ -49,6 +58,7 @@ struct ReplyWriter {
     }
 
     @inline(__always) func error(_ message: StaticString) {
+        stats?.countError(UnsafeRawBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
         buffer.append(UInt8(ascii: "-"))
         buffer.append(message)
         buffer.append("\r\n")
@@ -64,14 +74,19 @@ struct ReplyWriter {
         if resp3 { buffer.append(value ? "#t\r\n" : "#f\r\n") } else { buffer.append(value ? ":1\r\n" : ":0\r\n") }
     }
 
+    /// A double: RESP3 `,<%.17g>`, or a bulk string of the same text in RESP2. Formatted straight into
+    /// the buffer (RESP3) or a stack scratch (RESP2, whose length header comes first).
     func double(_ value: Double) {
-        let text = formatDouble(value)
         if resp3 {
             buffer.append(UInt8(ascii: ","))
-            text.withUnsafeBytes { buffer.append($0) }
+            buffer.append(upTo: maxDoubleLength) { writeDouble(value, to: $0) }
             buffer.append("\r\n")
         } else {
-            bulk(text)
+            var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &scratch) { raw in
+                let n = writeDouble(value, to: raw.baseAddress!)
+                bulk(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+            }
         }
     }
 

@@ -32,7 +32,7 @@ final class Client {
     let createdAt: Int64          // monotonic ms
     @exclusivity(unchecked) var lastInteraction: Int64    // monotonic ms
     /// The last command run (CLIENT LIST `cmd=`); a reference, so recording it costs nothing per request.
-    @exclusivity(unchecked) var lastCommand: Command?
+    @exclusivity(unchecked) unowned(unsafe) var lastCommand: Command?  // commands live as long as the server
     var lastCommandName: String { lastCommand?.fullName ?? "NULL" }
 
     /// Set on a protocol error or QUIT: the pending replies are written, then the connection closes.
@@ -64,7 +64,7 @@ final class Client {
         self.isUnixSocket = isUnixSocket
         self.server = server
         self.db = db
-        self.reply = ReplyWriter(buffer: output)
+        self.reply = ReplyWriter(buffer: output, stats: server.stats)
         self.authenticated = server.config.requirepass.isEmpty
         createdAt = now
         lastInteraction = now

@@ -353,10 +353,12 @@ public final class Server {
             target.rejectedCalls += 1
             return client.reply.error("NOAUTH Authentication required.")
         }
+        let errorsBefore = stats.totalErrorReplies
         let started = monotonicMicros()
         target.handler!(client)
         target.microseconds += Int(monotonicMicros() - started)
         target.calls += 1
+        if stats.totalErrorReplies != errorsBefore { target.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
         client.lastCommand = target
         if target.flags.contains(.write) { afterWrite(client, target) }
@@ -423,6 +425,9 @@ public final class Server {
         if output.isEmpty {
             output.clear(shrinkTo: 1024 * 1024)
             if client.closeAfterReply { return closeClient(client) }
+            // Only touch epoll when the interest changes: the common case (a complete write, nothing armed)
+            // costs no syscall beyond the write itself.
+            guard client.waitingWritable || client.readPaused else { return }
             let resume = client.readPaused
             client.waitingWritable = false
             client.readPaused = false

@@ -12,7 +12,25 @@ final class ServerStats {
     @exclusivity(unchecked) var totalErrorReplies = 0
     @exclusivity(unchecked) var unexpectedErrorReplies = 0
 
+    /// Error replies by their code (the first word: "ERR", "WRONGTYPE", ...), INFO errorstats.
+    @exclusivity(unchecked) private(set) var errorCodes: [ByteString: Int] = [:]
+    /// As Redis's ERROR_STATS_NUMBER: past this many distinct codes, new ones are not tracked.
+    static let maxErrorCodes = 128
+
+    /// Counts one error reply, as Redis's afterErrorReply.
+    func countError(_ message: UnsafeRawBufferPointer) {
+        totalErrorReplies += 1
+        let end = message.firstIndex(of: 32) ?? message.count
+        let code = ByteString(UnsafeRawBufferPointer(rebasing: message[0..<end]))
+        if let n = errorCodes[code] {
+            errorCodes[code] = n + 1
+        } else if errorCodes.count < ServerStats.maxErrorCodes {
+            errorCodes[code] = 1
+        }
+    }
+
     func reset() {
+        errorCodes = [:]
         totalCommandsProcessed = 0
         totalConnectionsReceived = 0
         rejectedConnections = 0

@@ -118,6 +118,38 @@ extension ByteString {
         }
     }
 
+    /// Appends `suffix` in place. A heap string that is uniquely referenced grows into its spare capacity,
+    /// and a new heap storage is allocated with room to spare as Redis's sds does (double the length up to
+    /// 1 MB, then 1 MB more), so repeated appends cost amortized O(length of the suffix).
+    public mutating func append(_ suffix: UnsafeRawBufferPointer) {
+        let n = suffix.count
+        if n == 0 { return }
+        let oldCount = count
+        let newCount = oldCount + n
+        if case .heap(var storage) = self {
+            self = .empty  // drop our reference, so `storage` is unique if nobody else holds the bytes
+            if isKnownUniquelyReferenced(&storage) && storage.capacity >= newCount {
+                storage.withUnsafeMutablePointers { header, elements in
+                    UnsafeMutableRawPointer(elements + oldCount).copyMemory(from: suffix.baseAddress!, byteCount: n)
+                    header.pointee = newCount
+                }
+                self = .heap(storage)
+                return
+            }
+            self = .heap(storage)
+        }
+        if newCount <= ByteString.inlineCapacity { return self = appending(suffix) }
+        let room = newCount < 1 << 20 ? newCount * 2 : newCount + 1 << 20
+        let grown = ByteStorage.create(minimumCapacity: room) { _ in newCount }
+        withUnsafeBytes { mine in
+            grown.withUnsafeMutablePointerToElements { dst in
+                if oldCount > 0 { UnsafeMutableRawPointer(dst).copyMemory(from: mine.baseAddress!, byteCount: oldCount) }
+                UnsafeMutableRawPointer(dst + oldCount).copyMemory(from: suffix.baseAddress!, byteCount: n)
+            }
+        }
+        self = .heap(unsafeDowncast(grown, to: ByteStorage.self))
+    }
+
     /// ASCII-lowercased copy (command and option names).
     public func lowercased() -> ByteString {
         withUnsafeBytes { src in

@@ -111,6 +111,18 @@ final class Database {
         }
     }
 
+    /// Runs `body` on the value (and StringHint) of a live key in place, with one probe of the table: a
+    /// read-modify-write (INCR, APPEND) costs one lookup, and a value it grows stays uniquely referenced and
+    /// can use its spare capacity. The expiry time is kept. Returns nil when the key does not exist or has
+    /// expired (it is then deleted, as any lookup would).
+    func modify<R>(_ key: UnsafeRawBufferPointer, now: Int64, _ body: (inout Value, inout StringHint) -> R) -> R? {
+        if !expires.isEmpty, let when = expires.find(key), when <= now {
+            expire(key)
+            return nil
+        }
+        return keys.withValue(forKey: key) { entry in body(&entry.value, &entry.hint) }
+    }
+
     /// Adds a key known not to exist.
     func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet) {
         let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)

@@ -1,3 +1,4 @@
+import CSystem
 import Glibc
 
 // HashTable: the keyspace dictionary (and the member index of sorted sets, later hashes and sets).
@@ -1031,10 +1032,12 @@ func mapZeroedPages(_ bytes: Int) -> UnsafeMutableRawPointer {
     guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else {
         fatalError("HashTable: mmap of \(bytes) bytes failed, errno \(errno)")
     }
+    cs_mapped_bytes_add(Int64(bytes))
     return p
 }
 
 @usableFromInline
 func unmapPages(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
     munmap(p, bytes)
+    cs_mapped_bytes_add(-Int64(bytes))
 }

@@ -1,0 +1,87 @@
+import Glibc
+import XCTest
+
+/// The lazyfree handoff through the real server: big sorted sets (more members than LazyFree.threshold)
+/// leave the keyspace by every path that hands them to the background thread (DEL, UNLINK, overwrite by
+/// SET, RENAME and ZUNIONSTORE, expiry on access and by the active cycle, FLUSHDB, FLUSHALL) while copies
+/// made from them stay and are read on the loop. Functionally a smoke test; its main use is under
+/// `scripts/sanitize.sh thread|address`, where it puts the worker's frees next to the loop's work in a
+/// sanitized server.
+final class LazyFreeTests: XCTestCase {
+    static let members = 200  // > LazyFree.threshold (64): freed on the worker
+    static let sets = 21  // three of each of the seven ways out below
+
+    /// Member names longer than an inline ByteString, so they live on the heap (and copies may share them).
+    static func member(_ j: Int) -> String { "member-\(1000 + j)-long-enough-for-the-heap" }
+
+    func testBigSortedSetsFreedOffTheLoopLeaveTheRestIntact() throws {
+        let server = try ServerUnderTest.start()
+        var passed = false
+        defer { server.stop(keepLog: !passed) }
+        let client = try WireSocket(port: server.port, timeoutMillis: 60_000)
+        let zadd = (0..<Self.members).flatMap { j in ["\(j)", Self.member(j)] }
+        let firstThree = RESPValue.array((0..<3).map { .bulk(Array(Self.member($0).utf8)) })
+
+        for round in 0..<3 {
+            var setup: [[String]] = []
+            for i in 0..<Self.sets {
+                setup.append(["DEL", "src:\(i)"])  // what the last round left there: a string, a set, nothing
+                setup.append(["ZADD", "src:\(i)"] + zadd)
+                setup.append(["ZUNIONSTORE", "keep:\(i)", "1", "src:\(i)"])  // replaces the last round's
+                setup.append(["COPY", "src:\(i)", "copy:\(i)", "REPLACE"])
+            }
+            for (n, reply) in try pipeline(client, setup).enumerated() where n % 4 != 0 {
+                XCTAssertEqual(reply, n % 4 == 3 ? .integer(1) : .integer(Int64(Self.members)), "round \(round), setup \(n)")
+            }
+
+            var away: [[String]] = []
+            for i in 0..<Self.sets {
+                switch i % 7 {
+                case 0: away.append(["DEL", "src:\(i)"])
+                case 1: away.append(["UNLINK", "src:\(i)"])
+                case 2: away.append(["SET", "src:\(i)", "now a string"])
+                case 3: away.append(["RENAME", "copy:\(i)", "src:\(i)"])  // the old src:i goes
+                case 4: away.append(["ZUNIONSTORE", "src:\(i)", "1", "keep:\(i)"])  // likewise
+                case 5: away.append(["PEXPIRE", "src:\(i)", "1"])  // reclaimed when GET meets it below
+                default: away.append(["PEXPIRE", "src:\(i)", "1"])  // left to the active expire cycle
+                }
+                away.append(["ZCARD", "keep:\(i)"])
+                away.append(["ZRANGE", "keep:\(i)", "0", "2"])
+            }
+            for (n, reply) in try pipeline(client, away).enumerated() where n % 3 != 0 {
+                XCTAssertEqual(reply, n % 3 == 1 ? .integer(Int64(Self.members)) : firstThree, "round \(round), reply \(n)")
+            }
+
+            usleep(300_000)  // several cron periods (hz 10): the active cycle takes the i % 7 == 6 sets
+            var check: [[String]] = []
+            for i in 0..<Self.sets where i % 7 == 5 { check.append(["GET", "src:\(i)"]) }
+            for i in 0..<Self.sets where i % 7 == 6 { check.append(["EXISTS", "src:\(i)"]) }
+            for reply in try pipeline(client, check) where reply != .null && reply != .integer(0) {
+                XCTFail("round \(round): an expired set is still there: \(reply)")
+            }
+        }
+
+        // Whole tables: FLUSHDB in database 1, then FLUSHALL (both sync and async forms).
+        var flush: [[String]] = [["SELECT", "1"]]
+        for i in 0..<Self.sets { flush.append(["ZADD", "db1:\(i)"] + zadd) }
+        flush += [["FLUSHDB", "ASYNC"], ["DBSIZE"], ["SELECT", "0"], ["FLUSHALL"], ["DBSIZE"]]
+        for i in 0..<Self.sets { flush.append(["ZADD", "again:\(i)"] + zadd) }
+        flush += [["FLUSHALL", "ASYNC"], ["DBSIZE"], ["PING"]]
+        let replies = try pipeline(client, flush)
+        XCTAssertEqual(replies.suffix(3), [.simple("OK"), .integer(0), .simple("PONG")])
+        XCTAssertEqual(replies[Self.sets + 1 ..< Self.sets + 6],
+                       [.simple("OK"), .integer(0), .simple("OK"), .simple("OK"), .integer(0)])
+        XCTAssertTrue(server.isRunning, "needletail died; log: \(server.logTail())")
+        passed = testRun?.hasSucceeded ?? false
+    }
+
+    /// Sends every command at once and reads their replies in order.
+    private func pipeline(_ client: WireSocket, _ commands: [[String]]) throws -> [RESPValue] {
+        try client.send(commands.flatMap { multibulkRequest($0.map { Array($0.utf8) }) })
+        return try commands.map { _ in try client.readReply().value }
+    }
+}
+
+private extension RESPValue {
+    var isError: Bool { if case .error = self { return true } else { return false } }
+}

@@ -1,0 +1,91 @@
+// The common client scenario through node-redis (Debian's node-redis, v4: RESP2).
+// usage: NODE_PATH=/usr/share/nodejs node node_redis.js PORT
+'use strict';
+const { createClient, commandOptions } = require('redis');
+
+const port = Number(process.argv[2]);
+const show = (label, value) =>
+  console.log(`${label}: ${JSON.stringify(value, (k, v) => (v && v.type === 'Buffer' ? `<buffer ${Buffer.from(v.data).toString('hex')}>` : v))}`);
+const errorOf = async (promise) => {
+  try { return `no error: ${JSON.stringify(await promise)}`; } catch (e) { return `${e.constructor.name}: ${e.message}`; }
+};
+
+async function main() {
+  const client = createClient({ socket: { port } });
+  client.on('error', (e) => console.log(`client error event: ${e.message}`));
+  await client.connect();
+  show('ping', await client.ping());
+  show('flushall', await client.flushAll());
+
+  show('set', await client.set('foo', 'bar'));
+  show('get', await client.get('foo'));
+  show('get missing', await client.get('missing'));
+  show('set nx on existing', await client.set('foo', 'x', { NX: true }));
+  show('incr', [await client.incr('counter'), await client.incr('counter'), await client.incr('counter')]);
+  show('incrby', await client.incrBy('counter', 10));
+  show('incrbyfloat', [await client.incrByFloat('fl', 0.1), await client.incrByFloat('fl', 0.1)]);
+  show('mset', await client.mSet({ a: '1', b: '2', c: '3' }));
+  show('mget', await client.mGet(['a', 'b', 'missing', 'c']));
+
+  // node-redis pipelines every command issued in the same tick; multi().execAsPipeline() is the explicit form.
+  const auto = [];
+  for (let i = 0; i < 100; i++) auto.push(i % 2 === 0 ? client.set(`p:${i}`, String(i)) : client.incr('pcounter'));
+  show('auto-pipeline of 100', await Promise.all(auto));
+  const pipe = client.multi();
+  for (let i = 0; i < 100; i++) i % 2 === 0 ? pipe.get(`p:${i}`) : pipe.incr('pcounter2');
+  const piped = await pipe.execAsPipeline();
+  show('execAsPipeline count', piped.length);
+  show('execAsPipeline results', piped);
+
+  const info = await client.info();
+  const lines = info.split('\r\n').filter((l) => l !== '');
+  show('info lines all "# Section" or "key:value"', lines.every((l) => l.startsWith('# ') || /^[^:]+:/.test(l)));
+  const fields = Object.fromEntries(lines.filter((l) => !l.startsWith('#')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+  for (const f of ['redis_mode', 'role', 'loading', 'arch_bits', 'maxmemory_policy']) show(`info ${f}`, fields[f]);
+  show('info tcp_port is our port', fields.tcp_port === String(port));
+  show('info db0', fields.db0.replace(/,avg_ttl=\d+/, ''));
+  show('dbsize', await client.dbSize());
+
+  show('zadd', await client.zAdd('z', [{ score: 1, value: 'a' }, { score: 2, value: 'b' }, { score: 3.5, value: 'c' }, { score: -1, value: 'd' }]));
+  show('zrange withscores', await client.zRangeWithScores('z', 0, -1));
+  show('zrange', await client.zRange('z', 0, -1));
+  show('zscore', await client.zScore('z', 'c'));
+  show('zincrby', await client.zIncrBy('z', 0.5, 'a'));
+  show('zcard', await client.zCard('z'));
+
+  await client.set('notanumber', 'abc');
+  show('incr error', await errorOf(client.incr('notanumber')));
+  show('wrongtype error', await errorOf(client.get('z')));
+  show('unknown command', await errorOf(client.sendCommand(['NOSUCHCOMMAND', 'x'])));
+  show('arity error', await errorOf(client.sendCommand(['GET'])));
+  show('syntax error', await errorOf(client.sendCommand(['SET', 'k', 'v', 'BOGUS'])));
+  show('error inside pipeline', await errorOf(client.multi().set('x', '1').incr('notanumber').get('x').execAsPipeline()));
+
+  await client.set('e', 'v');
+  show('expire', await client.expire('e', 100));
+  show('ttl', await client.ttl('e'));
+  show('ttl no expiry', await client.ttl('foo'));
+  show('ttl missing', await client.ttl('missing'));
+  show('persist', await client.persist('e'));
+  show('set ex', await client.set('e2', 'v', { EX: 50 }));
+  show('ttl after set ex', await client.ttl('e2'));
+
+  const blob = Buffer.concat([Buffer.from([...Array(256).keys()]), Buffer.from('\r\n\0end\r\n', 'binary')]);
+  const key = Buffer.from('bin\0key\r\n', 'binary');
+  show('binary set', await client.set(key, blob));
+  const back = await client.get(commandOptions({ returnBuffers: true }), key);
+  show('binary get equal', Buffer.compare(back, blob) === 0);
+  show('binary strlen', await client.strLen(key));
+  show('binary getrange', await client.getRange(commandOptions({ returnBuffers: true }), key, -4, -1));
+
+  show('client setname', await client.clientSetName('clients-test'));
+  show('client getname', await client.clientGetName());
+  show('exists', await client.exists(['foo', 'a', 'missing']));
+  show('type', [await client.type('foo'), await client.type('z'), await client.type('missing')]);
+  show('del', await client.del(['foo', 'a', 'missing']));
+  show('final dbsize', await client.dbSize());
+  await client.quit();
+  console.log('done');
+}
+
+main().catch((e) => { console.log(`FAILED: ${e.constructor.name}: ${e.message}`); process.exit(1); });
