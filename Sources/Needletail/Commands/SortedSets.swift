@@ -205,10 +205,13 @@ extension SortedSet {
 
 // MARK: - Shared helpers
 
-/// The sorted set at argument `i` for a read, or nil after replying: `missing` (a reply chosen by the
-/// caller) when there is no such key, WRONGTYPE when it holds another type.
-private func readSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -> SortedSet? {
-    guard let value = c.db.lookupRead(c.arg(i), now: c.server.now) else {
+/// The sorted set at argument `i`, or nil after replying: `missing` (a reply chosen by the caller) when
+/// there is no such key, WRONGTYPE when it holds another type. A read counts a keyspace hit or miss; a
+/// write does not, as Redis's lookupKeyRead / lookupKeyWrite.
+private func sortedSet(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> SortedSet? {
+    let key = c.arg(i)
+    let now = c.server.now
+    guard let value = forWrite ? c.db.lookup(key, now: now) : c.db.lookupRead(key, now: now) else {
         missing(c)
         return nil
     }
@@ -219,17 +222,12 @@ private func readSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -
     return set
 }
 
-/// The same for a write (no hit/miss statistics, as Redis's lookupKeyWrite).
+private func readSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -> SortedSet? {
+    sortedSet(c, i, forWrite: false, orReply: missing)
+}
+
 private func writeSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -> SortedSet? {
-    guard let value = c.db.lookup(c.arg(i), now: c.server.now) else {
-        missing(c)
-        return nil
-    }
-    guard case .sortedSet(let set) = value else {
-        c.replyWrongType()
-        return nil
-    }
-    return set
+    sortedSet(c, i, forWrite: true, orReply: missing)
 }
 
 private func replyZero(_ c: Client) { c.reply.integer(0) }

@@ -22,16 +22,7 @@ public struct ConfigError: Error, CustomStringConvertible {
 
     /// A log line as Redis writes it before the logger is configured: "pid:C 21 Nov 2026 18:24:11.462 # ...".
     static func logged(_ text: String) -> ConfigError {
-        var tv = timeval()
-        gettimeofday(&tv, nil)
-        var t = tv.tv_sec
-        var tmv = tm()
-        localtime_r(&t, &tmv)
-        var stamp = [CChar](repeating: 0, count: 64)
-        strftime(&stamp, 64, "%d %b %Y %H:%M:%S", &tmv)
-        let ms = Int(tv.tv_usec / 1000)
-        let millis = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        return ConfigError(message: "\(getpid()):C \(String(cString: stamp)).\(millis) # \(text)\n")
+        ConfigError(message: Logger.linePrefix(role: "C") + "# \(text)\n")
     }
 }
 

@@ -21,6 +21,21 @@ final class Logger {
         var mark: String { ["." , "-", "*", "#", " "][rawValue] }
     }
 
+    /// The start of a Redis log line: "pid:role 21 Nov 2026 18:22:08.123 " (role M for the server, C for
+    /// messages written before the server exists, as redis-server's).
+    static func linePrefix(role: Character) -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var t = tv.tv_sec
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        var stamp = [CChar](repeating: 0, count: 64)
+        strftime(&stamp, 64, "%d %b %Y %H:%M:%S", &tmv)
+        let millis = Int(tv.tv_usec / 1000)
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(getpid()):\(role) \(String(cString: stamp)).\(ms) "
+    }
+
     var level: Level = .notice
     private var file: UnsafeMutablePointer<FILE>?
     private var path = ""
@@ -43,17 +58,7 @@ final class Logger {
         guard at >= level, level != .nothing else { return }
         if file == nil { open(path: path) }
         guard let f = file else { return }
-        var tv = timeval()
-        gettimeofday(&tv, nil)
-        var t = tv.tv_sec
-        var tmv = tm()
-        localtime_r(&t, &tmv)
-        var stamp = [CChar](repeating: 0, count: 64)
-        strftime(&stamp, 64, "%d %b %Y %H:%M:%S", &tmv)
-        let millis = Int(tv.tv_usec / 1000)
-        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        let line = "\(getpid()):M \(String(cString: stamp)).\(ms) \(at.mark) \(message())\n"
-        fputs(line, f)
+        fputs(Logger.linePrefix(role: "M") + "\(at.mark) \(message())\n", f)
         fflush(f)
     }
 }
