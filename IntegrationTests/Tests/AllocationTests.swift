@@ -135,27 +135,16 @@ private final class PipelineClient {
         self.expected = expected
         replies = UnsafeMutableRawPointer.allocate(byteCount: expected.count, alignment: 8)
 
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if fd < 0 { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
+        do {
+            fd = try connectLoopback(port: port)
+        } catch {
+            replies.deallocate()
+            throw error
+        }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        if rc != 0 {
-            let e = errno
-            close(fd)
-            replies.deallocate()
-            throw HarnessError("connect 127.0.0.1:\(port): \(String(cString: strerror(e)))")
-        }
     }
 
     deinit {

@@ -67,22 +67,7 @@ final class ServerUnderTest {
     private init(binary: String, arguments: [String], port: Int) throws {
         self.port = port
         logPath = "/tmp/needletail-integ-\(getpid())-\(port).log"
-        var command = [binary] + arguments
-        let setpriv = "/usr/bin/setpriv"
-        if access(setpriv, X_OK) == 0 { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, command[0], &actions, nil, argv, environ)
-        if rc != 0 { throw HarnessError("posix_spawn \(command[0]): \(String(cString: strerror(rc)))") }
-        pid = child
+        pid = try spawnServerProcess([binary] + arguments, output: logPath)
     }
 
     deinit { stop() }
@@ -154,15 +139,66 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Starts a server process for a test: stdin from /dev/null, stdout and stderr to `output` (truncated).
+/// Under `setpriv --pdeathsig KILL` where available, so a crashed test run leaves no stray server behind.
+func spawnServerProcess(_ command: [String], output: String) throws -> pid_t {
+    var command = command
+    let setpriv = "/usr/bin/setpriv"
+    if access(setpriv, X_OK) == 0 { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var child: pid_t = 0
+    let rc = posix_spawn(&child, command[0], &actions, nil, argv, environ)
+    if rc != 0 { throw HarnessError("posix_spawn \(command[0]): \(String(cString: strerror(rc)))") }
+    return child
+}
+
+/// A failed socket call in a test client: its name and errno ("connect 127.0.0.1:6380: Connection refused").
+struct SocketCallError: Error, CustomStringConvertible {
+    let call: String
+    let errno: Int32
+    var description: String { "\(call): \(String(cString: strerror(errno)))" }
+}
+
+/// 127.0.0.1:`port` as a socket address.
+func loopbackAddress(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}
+
+/// A blocking TCP socket connected to 127.0.0.1:`port` (close-on-exec); the caller sets its options.
+func connectLoopback(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    if fd < 0 { throw SocketCallError(call: "socket", errno: errno) }
+    var address = loopbackAddress(port: port)
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    if rc != 0 {
+        let e = errno
+        close(fd)
+        throw SocketCallError(call: "connect 127.0.0.1:\(port)", errno: e)
+    }
+    return fd
+}
+
 /// A port nothing listens on right now: bind port 0, read the port the kernel chose, release it.
 func freeTCPPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     precondition(fd >= 0, "socket: \(errno)")
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = loopbackAddress(port: 0)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let ok = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

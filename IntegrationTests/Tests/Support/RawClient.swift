@@ -13,23 +13,13 @@ final class RawClient {
     private var start = 0
     private(set) var isClosed = false
 
-    init(port: Int, host: String = "127.0.0.1", timeoutMillis: Int32 = 5000) throws {
+    init(port: Int, timeoutMillis: Int32 = 5000) throws {
         self.timeoutMillis = timeoutMillis
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if fd < 0 { throw RawClientError.io(call: "socket", errno: errno) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr(host)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        if rc != 0 {
-            let e = errno
-            Glibc.close(fd)
-            throw RawClientError.io(call: "connect 127.0.0.1:\(port)", errno: e)
+        let fd: Int32
+        do {
+            fd = try connectLoopback(port: port)
+        } catch let error as SocketCallError {
+            throw RawClientError.io(call: error.call, errno: error.errno)
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -33,23 +33,10 @@ final class RawRedisServer {
     deinit { stop() }
 
     private static func spawn(port: Int, log: String) throws -> pid_t {
-        var command = [path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                       "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled
-        // Dies with the test runner, so a crashed run leaves no stray server on a shared machine.
-        let setpriv = "/usr/bin/setpriv"
-        if access(setpriv, X_OK) == 0 { command = [setpriv, "--pdeathsig", "KILL", "--"] + command }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, command[0], &actions, nil, argv, environ)
-        if rc != 0 { throw HarnessError("posix_spawn \(command[0]): \(String(cString: strerror(rc)))") }
-        return child
+        // redis-server writes its own log file (--logfile); its stdout is discarded.
+        try spawnServerProcess([path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled,
+                               output: "/dev/null")
     }
 
     private static func waitUntilServing(pid: pid_t, port: Int) -> Bool {
