@@ -565,6 +565,11 @@ final class HashTableTests: XCTestCase {
                     let expected = model.removeValue(forKey: k)
                     check(removed?.value == expected && (removed == nil || removed!.key == k), "remove \(k)")
                 case 75..<88:
+                    // Prefetching first must be harmless, and point where the lookup will go.
+                    let hash = k.withUnsafeBytes { table.hash(of: $0) }
+                    table.prefetchBucket(hash: hash)
+                    table.prefetchChain(hash: hash)
+                    if model[k] != nil, let reason = table.prefetchMisses(k, hash: hash) { check(false, "prefetch of \(k): \(reason)") }
                     check(table[k] == model[k] && table.contains(k) == (model[k] != nil), "find \(k)")
                 case 88..<94:
                     let r = k.withUnsafeBytes { table.withValue(forKey: $0) { v -> Int in v += 1; return v } }
@@ -597,5 +602,21 @@ final class HashTableTests: XCTestCase {
             check(Dictionary(uniqueKeysWithValues: table.map { ($0.key, $0.value) }) == model, "final contents")
             check(grows > 0 && shrinks > 0, "the sequence should grow and shrink (\(grows), \(shrinks))")
         }
+    }
+}
+
+extension HashTable {
+    /// Why prefetching `key`, which is present, would not load the bucket its lookup will find it from, or
+    /// nil. While rehashing, a key in a not yet migrated bucket may also sit in table 1 (inserts go there);
+    /// the prefetch then loads table 0's bucket, which the lookup searches first.
+    func prefetchMisses(_ key: ByteString, hash: UInt64) -> String? {
+        guard let slot = bucketSlot(hash: hash) else { return "no bucket for a present key" }
+        let bucket0 = Int(truncatingIfNeeded: hash) & (size0 - 1)
+        var link = slot.pointee
+        while link != 0 {
+            if entryPointer(link).pointee.key == key { return nil }
+            link = entryPointer(link).pointee.next
+        }
+        return isRehashing && bucket0 >= rehashIndex ? nil : "not in the chain of bucket \(bucket0)"
     }
 }

@@ -183,6 +183,64 @@ final class RequestParserTests: XCTestCase {
 
     // MARK: - Helpers
 
+    // MARK: - Look-ahead for prefetching agrees with the parser
+
+    /// `RequestParser.keysAhead` must report, for any bytes a read could leave in the buffer, exactly the
+    /// requests the parser would yield next, as long as they are complete multibulks of two or more
+    /// arguments: the same argument 1 and the same bytes consumed. It must stop at the first request that
+    /// is not one (or at its limit), and never read past the buffer.
+    func testKeysAheadAgreesWithTheParserOnEveryPrefix() {
+        var rng = SeededRandom(seed: 0x70_7265_6665_7463)
+        let pieces: [[UInt8]] = [
+            multibulk("GET", "key:000000012345"), multibulk("SET", "k", "v"), multibulk("PING"),
+            bytes("PING\r\n"), bytes("*0\r\n"), bytes("*-1\r\n"), multibulk(bytes("ECHO"), bytes("\r\n$1\r\n")),
+            multibulk(bytes("SET"), [], bytes("x")), multibulk("MSET", "a", "1", "b", "2", "c", "3"),
+            bytes("*1\r\n$4\r\nPINGXY"), bytes("*2\r\n$3\r\nGET\r\n$01\r\nk\r\n"),  // what parseLength rejects
+        ]
+        let malformed: [[UInt8]] = [bytes("*2\r\n$3\r\nGET\r\n:1\r\n"), bytes("*2\r\n$x\r\n"), bytes("*2\r\n$-1\r\n")]
+        for round in 0..<300 {
+            var input: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...12, using: &rng) { input += pieces.randomElement(using: &rng)! }
+            if round % 5 == 0 { input += malformed.randomElement(using: &rng)! }
+            for cut in 0...input.count {
+                for limit in [1, 3, 16] {
+                    assertKeysAheadAgree(Array(input[..<cut]), limit: limit, round: round)
+                }
+            }
+        }
+    }
+
+    func assertKeysAheadAgree(_ input: [UInt8], limit: Int, round: Int) {
+        // The buffer holds exactly `input`, so reading past it is caught under ASan (scripts/sanitize.sh).
+        let buffer = IOBuffer(capacity: max(input.count, 1))
+        input.withUnsafeBytes { buffer.append($0) }
+        let keys = UnsafeMutablePointer<ArgSpan>.allocate(capacity: limit)
+        defer { keys.deallocate() }
+        let (count, bytes) = RequestParser.keysAhead(buffer.base, input.count, into: keys, limit: limit)
+
+        var parser = RequestParser()
+        var walked = 0
+        for i in 0...count {
+            let outcome = parser.parse(buffer, maxBulkLength: Self.maxBulk, authenticated: true)
+            let argc = parser.args.count
+            let complete = { if case .request = outcome { return parser.argsBase == .queryBuffer && argc >= 2 }; return false }()
+            if i == count {  // where the look-ahead stopped, the parser has no request it should have reported
+                XCTAssert(i == limit || !complete, "round \(round): stopped early at request \(i) of \(input.count) bytes")
+                break
+            }
+            guard case .request(let consumed) = outcome, complete else {
+                return XCTFail("round \(round): reported request \(i), the parser says \(outcome), \(argc) args")
+            }
+            let key = Array(buffer.bytes(at: buffer.readIndex + parser.args[1].offset, count: parser.args[1].count))
+            let ahead = Array(buffer.bytes(at: keys[i].offset, count: keys[i].count))
+            XCTAssertEqual(ahead, key, "round \(round): key of request \(i)")
+            walked += consumed
+            buffer.readIndex += consumed
+            parser.reset()
+        }
+        XCTAssertEqual(bytes, walked, "round \(round): bytes of the \(count) requests")
+    }
+
     struct ParseRun: Equatable, CustomStringConvertible {
         var requests: [[[UInt8]]]
         var error: String? = nil

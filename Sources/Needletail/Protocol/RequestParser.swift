@@ -228,3 +228,41 @@ struct RequestParser {
     guard count > 0, let p = memchr(from, Int32(byte), count) else { return nil }
     return p
 }
+
+// MARK: - Look-ahead
+
+extension RequestParser {
+    /// The second argument (for most commands, the key) of each complete multibulk request at `start`, up to
+    /// `limit` requests, for prefetching their lookups (see `PipelinePrefetcher`). A hint, not a parse: it
+    /// stops at the first request that is not a complete, plainly formed multibulk of two or more arguments
+    /// (inline, partial, malformed, `*1`), which the real parser then handles as usual.
+    /// - Returns: how many key spans (relative to `start`) it stored in `keys`, and the bytes of the
+    ///   requests they belong to.
+    static func keysAhead(_ start: UnsafeMutableRawPointer, _ available: Int,
+                          into keys: UnsafeMutablePointer<ArgSpan>, limit: Int) -> (count: Int, bytes: Int) {
+        /// The number in the `*<n>\r\n` or `$<n>\r\n` line at `position`, and the position after the line.
+        func header(_ marker: UInt8, at position: Int) -> (value: Int, next: Int)? {
+            guard position < available, start.load(fromByteOffset: position, as: UInt8.self) == marker,
+                  let cr = findByte(13, start + position + 1, available - position - 1),
+                  case let lineEnd = cr - start, lineEnd + 2 <= available,
+                  let n = parseLength(start + position + 1, lineEnd - position - 1), n >= 0, n <= Int64(Int32.max)
+            else { return nil }
+            return (Int(n), lineEnd + 2)
+        }
+        var count = 0
+        var walked = 0
+        requests: while count < limit, case let (argc, afterCount)? = header(42, at: walked), argc >= 2 {
+            var position = afterCount
+            for i in 0..<argc {
+                guard case let (length, body)? = header(36, at: position), length <= available - body - 2 else {
+                    break requests
+                }
+                if i == 1 { keys[count] = ArgSpan(offset: body, count: length) }
+                position = body + length + 2
+            }
+            count += 1
+            walked = position
+        }
+        return (count, walked)
+    }
+}

@@ -17,6 +17,7 @@ public final class Server {
     /// Background work that must not stall the loop (freeing big values; later fsync and snapshots).
     let background = ThreadPool(threads: 1)
     let lazyFree: LazyFree
+    private let prefetcher = PipelinePrefetcher()
 
     private struct Listener {
         let fd: Int32
@@ -288,7 +289,9 @@ public final class Server {
     /// Executes every complete request in the client's query buffer, in order.
     func processInput(_ client: Client) {
         let input = client.input
+        var prefetched = 0  // bytes ahead of readIndex whose requests' lookups were prefetched
         while !client.isClosed && !client.closeAfterReply && !client.readPaused {
+            if prefetched == 0 { prefetched = prefetcher.prefetch(input, in: client.db) }
             let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
                                               authenticated: client.authenticated)
             switch outcome {
@@ -308,6 +311,7 @@ public final class Server {
                     if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { execute(client) }
                 }
                 input.readIndex += consumed
+                prefetched = max(0, prefetched - consumed)
                 client.parser.reset()
                 if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
             }

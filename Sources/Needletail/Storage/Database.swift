@@ -51,10 +51,30 @@ final class Database {
         self.index = index
         self.stats = stats
         self.lazyFree = lazyFree
+        assert(keys.seed == expires.seed, "prefetch(hashes:) hashes once for both tables")
     }
 
     var count: Int { keys.count }
     var expiresCount: Int { expires.count }
+
+    // MARK: - Prefetching
+
+    /// The hash a key is filed under, in both tables (they share the process seed).
+    @inline(__always) func hash(of key: UnsafeRawBufferPointer) -> UInt64 { keys.hash(of: key) }
+
+    /// Starts loading what lookups of the keys with these hashes will touch, in both tables: every bucket
+    /// first, then the first entry of every chain, so the misses overlap (see `PipelinePrefetcher`).
+    func prefetch(hashes: UnsafeBufferPointer<UInt64>) {
+        let withExpires = !expires.isEmpty
+        for hash in hashes {
+            keys.prefetchBucket(hash: hash)
+            if withExpires { expires.prefetchBucket(hash: hash) }
+        }
+        for hash in hashes {
+            keys.prefetchChain(hash: hash)
+            if withExpires { expires.prefetchChain(hash: hash) }
+        }
+    }
 
     // MARK: - Lookups
 

@@ -217,6 +217,39 @@ extension HashTable {
         return try body(&entry.pointee.value)
     }
 
+    /// The hash this table files `key` under, for `prefetchBucket`/`prefetchChain`.
+    @inlinable
+    public func hash(of key: UnsafeRawBufferPointer) -> UInt64 { hashBytes(key, seed: seed) }
+
+    /// Asks the CPU to start loading the bucket that a key of `hash` lives in, without waiting for it.
+    ///
+    /// For a batch of upcoming lookups (a client's pipelined requests), call this for every key, then
+    /// `prefetchChain` for every key, then do the lookups: the cache misses of the whole batch (bucket,
+    /// then entry) are then in flight together instead of being paid one after another. Only a hint:
+    /// it changes nothing and is harmless if the key is absent or the table changes in between.
+    @inlinable
+    public func prefetchBucket(hash: UInt64) {
+        if let bucket = bucketSlot(hash: hash) { cs_prefetch(bucket) }
+    }
+
+    /// Asks the CPU for the first entry of the chain in `hash`'s bucket (see `prefetchBucket`). Reads the
+    /// bucket, so call it after `prefetchBucket` has been called for the whole batch.
+    @inlinable
+    public func prefetchChain(hash: UInt64) {
+        if let bucket = bucketSlot(hash: hash), case let head = bucket.pointee, head != 0 {
+            cs_prefetch(entryPointer(head))
+        }
+    }
+
+    /// The bucket a lookup of `hash` starts in: table 0's, or table 1's where table 0's was migrated.
+    @inlinable @inline(__always)
+    func bucketSlot(hash: UInt64) -> UnsafeMutablePointer<UInt32>? {
+        guard _count > 0 else { return nil }
+        let bucket0 = Int(truncatingIfNeeded: hash) & (size0 &- 1)
+        if bucket0 >= rehashIndex { return buckets0.unsafelyUnwrapped + bucket0 }
+        return buckets1.unsafelyUnwrapped + (Int(truncatingIfNeeded: hash) & (size1 &- 1))
+    }
+
     /// The entry holding `key`, searching both tables. Never rehashes. Requires `_count > 0`.
     @inlinable
     func lookup(_ key: UnsafeRawBufferPointer, hash: UInt64) -> UnsafeMutablePointer<Entry>? {
