@@ -18,6 +18,11 @@ public final class Server {
     let background = ThreadPool(threads: 1)
     let lazyFree: LazyFree
     private let prefetcher = PipelinePrefetcher()
+    /// Wall-clock µs when the current command started: read when a batch of requests starts and after each
+    /// command, so the end of one command is the start of the next (Redis 7.0 also times commands with the
+    /// wall clock, `ustime()`). Its duration thus includes parsing it, a fraction of a microsecond.
+    @exclusivity(unchecked) private var commandClock: Int64 = 0
+    @exclusivity(unchecked) private var executingCommand = false
 
     private struct Listener {
         let fd: Int32
@@ -238,7 +243,7 @@ public final class Server {
             let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
             let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
                                 localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
-                                db: databases[0], now: monotonicMillis())
+                                db: databases[0], now: loop.wokeAtMillis)
             nextClientID += 1
             do {
                 try loop.add(fd: fd, readable: true, writable: false, token: client.token)
@@ -289,6 +294,7 @@ public final class Server {
     /// Executes every complete request in the client's query buffer, in order.
     func processInput(_ client: Client) {
         let input = client.input
+        commandClock = wallClockMicros()
         var prefetched = 0  // bytes ahead of readIndex whose requests' lookups were prefetched
         while !client.isClosed && !client.closeAfterReply && !client.readPaused {
             if prefetched == 0 { prefetched = prefetcher.prefetch(input, in: client.db) }
@@ -358,9 +364,12 @@ public final class Server {
             return client.reply.error("NOAUTH Authentication required.")
         }
         let errorsBefore = stats.totalErrorReplies
-        let started = monotonicMicros()
+        let started = commandClock
+        executingCommand = true
         target.handler!(client)
-        target.microseconds += Int(monotonicMicros() - started)
+        executingCommand = false
+        commandClock = wallClockMicros()
+        target.microseconds += Int(max(0, commandClock - started))
         target.calls += 1
         if stats.totalErrorReplies != errorsBefore { target.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
@@ -477,7 +486,7 @@ public final class Server {
 
     /// Reading from or writing to a client counts as an interaction (as Redis's `lastinteraction`).
     @inline(__always) private func touch(_ client: Client) {
-        let now = monotonicMillis()
+        let now = loop.wokeAtMillis
         client.lastInteraction = now
         idle.list.touch(Int(client.fd), at: now)
     }
@@ -517,8 +526,10 @@ public final class Server {
 
     // MARK: - Helpers for commands
 
-    /// The current time for expiry decisions, in Unix milliseconds.
-    @inline(__always) var now: Int64 { wallClockMillis() }
+    /// The current time for expiry decisions, in Unix milliseconds. Inside a command, the time it started,
+    /// as Redis 7.2's commandTimeSnapshot: a key cannot expire halfway through a command, and the one clock
+    /// read per command (`commandClock`) serves its expiry decisions and its commandstats duration alike.
+    @inline(__always) var now: Int64 { executingCommand ? commandClock / 1000 : wallClockMillis() }
 
     var uptimeSeconds: Int64 { (monotonicMillis() - startedAt) / 1000 }
 }
