@@ -183,6 +183,29 @@ final class RequestParserTests: XCTestCase {
 
     // MARK: - Helpers
 
+    // MARK: - Inline lines: the no-copy path splits as splitArgs does
+
+    /// Plain inline lines are split in place (no copy); the rest go through `splitArgs`. Random lines over
+    /// an alphabet of separators, quotes, backslashes and the bytes only `splitArgs` handles must parse to
+    /// exactly what `splitArgs` (Redis's `sdssplitargs`) makes of them, whichever path takes them.
+    func testInlineLinesSplitAsSplitArgsDoes() {
+        var rng = SeededRandom(seed: 0x696e_6c69_6e65)
+        let alphabet: [UInt8] = Array("ab1 \t\\:".utf8) + [13, 32, 32, 0x0B, 0x0C, 0, 34, 39]
+        for _ in 0..<5000 {
+            var line: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...12, using: &rng) { line.append(alphabet.randomElement(using: &rng)!) }
+            let input = line + [10]
+            let expected: ParseRun
+            if let words = line.withUnsafeBytes({ splitArgs($0) }) {
+                // The parser strips one \r before the \n first; splitArgs splits on it anyway.
+                expected = ParseRun(requests: [words.map { $0.withUnsafeBytes { Array($0) } }])
+            } else {
+                expected = ParseRun(requests: [], error: "Protocol error: unbalanced quotes in request")
+            }
+            XCTAssertEqual(feed(input, chunkSize: input.count), expected, "\(line)")
+        }
+    }
+
     // MARK: - Look-ahead for prefetching agrees with the parser
 
     /// `RequestParser.keysAhead` must report, for any bytes a read could leave in the buffer, exactly the
@@ -193,7 +216,7 @@ final class RequestParserTests: XCTestCase {
         var rng = SeededRandom(seed: 0x70_7265_6665_7463)
         let pieces: [[UInt8]] = [
             multibulk("GET", "key:000000012345"), multibulk("SET", "k", "v"), multibulk("PING"),
-            bytes("PING\r\n"), bytes("*0\r\n"), bytes("*-1\r\n"), multibulk(bytes("ECHO"), bytes("\r\n$1\r\n")),
+            bytes("PING\r\n"), bytes("GET k\r\n"), bytes("*0\r\n"), bytes("*-1\r\n"), multibulk(bytes("ECHO"), bytes("\r\n$1\r\n")),
             multibulk(bytes("SET"), [], bytes("x")), multibulk("MSET", "a", "1", "b", "2", "c", "3"),
             bytes("*1\r\n$4\r\nPINGXY"), bytes("*2\r\n$3\r\nGET\r\n$01\r\nk\r\n"),  // what parseLength rejects
         ]
@@ -223,7 +246,8 @@ final class RequestParserTests: XCTestCase {
         for i in 0...count {
             let outcome = parser.parse(buffer, maxBulkLength: Self.maxBulk, authenticated: true)
             let argc = parser.args.count
-            let complete = { if case .request = outcome { return parser.argsBase == .queryBuffer && argc >= 2 }; return false }()
+            let multibulk = buffer.readableBytes > 0 && buffer.base.load(fromByteOffset: buffer.readIndex, as: UInt8.self) == 42
+            let complete = { if case .request = outcome { return multibulk && argc >= 2 }; return false }()
             if i == count {  // where the look-ahead stopped, the parser has no request it should have reported
                 XCTAssert(i == limit || !complete, "round \(round): stopped early at request \(i) of \(input.count) bytes")
                 break

@@ -81,8 +81,9 @@ enum ParseOutcome: Equatable {
 /// Zero-copy: multibulk arguments are spans into the query buffer, relative to its `readIndex`, so a
 /// compaction of the buffer (which moves `readIndex` to 0 with the bytes) keeps them valid. Progress
 /// through a partial request (`pending`, `bulkLength`, `position`) is kept between calls, so a request
-/// that arrives in a thousand pieces is scanned once, not a thousand times. Inline arguments need
-/// unescaping, so they are copied into `inlineStorage` and `argsBase` says which buffer spans refer to.
+/// that arrives in a thousand pieces is scanned once, not a thousand times. Inline lines with quotes
+/// or other characters that need `splitArgs` are split into copies in `inlineStorage`; `argsBase` says which
+/// buffer spans refer to.
 struct RequestParser {
     /// Longest inline request or header line before a protocol error, as Redis's PROTO_INLINE_MAX_SIZE.
     static let inlineMaxSize = 64 * 1024
@@ -193,6 +194,7 @@ struct RequestParser {
         var lineLength = nl - start
         let consumed = lineLength + 1
         if lineLength > 0 && (start + lineLength - 1).load(as: UInt8.self) == 13 { lineLength -= 1 }
+        if splitPlainInline(start, lineLength) { return .request(consumed: consumed) }
         guard let words = splitArgs(UnsafeRawBufferPointer(start: start, count: lineLength)) else {
             return .protocolError("Protocol error: unbalanced quotes in request")
         }
@@ -204,6 +206,30 @@ struct RequestParser {
             spans.append(ArgSpan(offset: offset, count: word.count))
         }
         return .request(consumed: consumed)
+    }
+
+    /// The common inline line (`PING`, `GET key`: no quotes, backslashes are literal, no NUL, \v or \f)
+    /// splits on spaces and tabs into spans of the query buffer, as multibulk arguments are: no copy, no
+    /// allocation. Returns false, having stored nothing, for a line that needs `splitArgs`.
+    private mutating func splitPlainInline(_ start: UnsafeMutableRawPointer, _ length: Int) -> Bool {
+        for i in 0..<length {
+            switch start.load(fromByteOffset: i, as: UInt8.self) {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"), 0, 0x0B, 0x0C: return false
+            default: continue
+            }
+        }
+        argsBase = .queryBuffer
+        var i = 0
+        while i < length {
+            let byte = start.load(fromByteOffset: i, as: UInt8.self)
+            if byte == 32 || byte == 9 || byte == 10 || byte == 13 { i += 1; continue }
+            let first = i
+            while i < length, case let b = start.load(fromByteOffset: i, as: UInt8.self), b != 32 && b != 9 && b != 10 && b != 13 {
+                i += 1
+            }
+            spans.append(ArgSpan(offset: first, count: i - first))
+        }
+        return true
     }
 }
 
