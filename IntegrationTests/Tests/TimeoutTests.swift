@@ -1,8 +1,9 @@
 import Glibc
 import XCTest
 
-/// The `timeout` setting over TCP: idle clients are closed on time by the server's idle timer, active ones
-/// are kept, and CONFIG SET timeout takes effect on a running server.
+/// Time over TCP. The `timeout` setting: idle clients are closed on time by the server's idle timer, active
+/// ones (also those busy in a long command) are kept, and CONFIG SET timeout takes effect on a running server.
+/// The command clock: each request of a pipeline sees the time it starts, not the time its batch was read.
 final class TimeoutTests: XCTestCase {
     private var server: ServerUnderTest!
 
@@ -57,6 +58,29 @@ final class TimeoutTests: XCTestCase {
         let list = try active.call("CLIENT", "LIST")
         let lines = list.split(separator: UInt8(ascii: "\n")).filter { $0.starts(with: Array("id=".utf8)) }
         XCTAssertEqual(lines.count, 1, "only the active client remains: \(rawEscaped(list))")
+    }
+
+    /// A client whose own command ran past `timeout` was busy, not idle: writing its reply counts as
+    /// activity (Redis's `totwritten > 0`), so the idle timer due in the same loop iteration keeps it.
+    func testClientBusyInALongCommandIsNotIdle() throws {
+        try start(["--timeout", "1", "--enable-debug-command", "yes"])
+        let c = try RawClient(port: server.port, timeoutMillis: 5000)
+        XCTAssertEqual(try c.call("DEBUG", "SLEEP", "1.6"), Array("+OK\r\n".utf8))
+        rawSleepMillis(300)
+        XCTAssertEqual(try c.call("PING"), Array("+PONG\r\n".utf8))
+    }
+
+    /// Requests pipelined in one write: the GET runs 50 ms after the SET with a 20 ms TTL, so the key has
+    /// expired for it, though all three were read at once (the clock advances per command).
+    func testEachPipelinedCommandSeesTheTimeItStarts() throws {
+        try start(["--enable-debug-command", "yes"])
+        let c = try RawClient(port: server.port, timeoutMillis: 5000)
+        try c.send(RawClient.encode([Array("SET".utf8), Array("k".utf8), Array("v".utf8), Array("PX".utf8), Array("20".utf8)])
+                   + RawClient.encode([Array("DEBUG".utf8), Array("SLEEP".utf8), Array("0.05".utf8)])
+                   + RawClient.encode([Array("GET".utf8), Array("k".utf8)]))
+        XCTAssertEqual(try c.readReply(), Array("+OK\r\n".utf8))
+        XCTAssertEqual(try c.readReply(), Array("+OK\r\n".utf8))
+        XCTAssertEqual(try c.readReply(), Array("$-1\r\n".utf8), "expired 30 ms before the GET ran")
     }
 
     func testConfigSetTimeoutTakesEffectOnARunningServer() throws {

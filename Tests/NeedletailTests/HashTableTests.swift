@@ -606,17 +606,16 @@ final class HashTableTests: XCTestCase {
 }
 
 extension HashTable {
-    /// Why prefetching `key`, which is present, would not load the bucket its lookup will find it from, or
-    /// nil. While rehashing, a key in a not yet migrated bucket may also sit in table 1 (inserts go there);
-    /// the prefetch then loads table 0's bucket, which the lookup searches first.
+    /// Why prefetching `key`, which is present, would not load the bucket its lookup starts from, or nil.
+    /// While rehashing, a bucket of table 0 not yet migrated is searched first (a key inserted since sits in
+    /// table 1), so that is the one to prefetch; a migrated one is empty, and table 1's is searched.
     func prefetchMisses(_ key: ByteString, hash: UInt64) -> String? {
         guard let slot = bucketSlot(hash: hash) else { return "no bucket for a present key" }
         let bucket0 = Int(truncatingIfNeeded: hash) & (size0 - 1)
-        var link = slot.pointee
-        while link != 0 {
-            if entryPointer(link).pointee.key == key { return nil }
-            link = entryPointer(link).pointee.next
+        if isRehashing && bucket0 >= rehashIndex {
+            return slot == buckets0! + bucket0 ? nil : "not table 0's bucket \(bucket0), which the lookup searches first"
         }
-        return isRehashing && bucket0 >= rehashIndex ? nil : "not in the chain of bucket \(bucket0)"
+        let found = key.withUnsafeBytes { lookup($0, tag: UInt32(truncatingIfNeeded: hash), head: slot.pointee) }
+        return found != nil ? nil : "not in the chain of the prefetched bucket"
     }
 }

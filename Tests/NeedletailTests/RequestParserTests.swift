@@ -181,8 +181,6 @@ final class RequestParserTests: XCTestCase {
         XCTAssertEqual(feed(multibulk(big), chunkSize: 1000, authenticated: false), ParseRun(requests: [[big]]))
     }
 
-    // MARK: - Helpers
-
     // MARK: - Inline lines: the no-copy path splits as splitArgs does
 
     /// Plain inline lines are split in place (no copy); the rest go through `splitArgs`. Random lines over
@@ -203,13 +201,21 @@ final class RequestParserTests: XCTestCase {
                 expected = ParseRun(requests: [], error: "Protocol error: unbalanced quotes in request")
             }
             XCTAssertEqual(feed(input, chunkSize: input.count), expected, "\(line)")
+            // And the lines without quotes, NUL, \v or \f really take the no-copy path.
+            if !line.contains(where: { [34, 39, 0, 0x0B, 0x0C].contains($0) }) {
+                var parser = RequestParser()
+                let buffer = IOBuffer(capacity: input.count)
+                input.withUnsafeBytes { buffer.append($0) }
+                _ = parser.parse(buffer, maxBulkLength: Self.maxBulk, authenticated: true)
+                XCTAssertEqual(parser.argsBase, .queryBuffer, "\(line)")
+            }
         }
     }
 
     // MARK: - Look-ahead for prefetching agrees with the parser
 
     /// `RequestParser.keysAhead` must report, for any bytes a read could leave in the buffer, exactly the
-    /// requests the parser would yield next, as long as they are complete multibulks of two or more
+    /// requests the parser would yield next, as long as they are complete multibulks of 2 to `maxArguments`
     /// arguments: the same argument 1 and the same bytes consumed. It must stop at the first request that
     /// is not one (or at its limit), and never read past the buffer.
     func testKeysAheadAgreesWithTheParserOnEveryPrefix() {
@@ -226,20 +232,21 @@ final class RequestParserTests: XCTestCase {
             for _ in 0..<Int.random(in: 1...12, using: &rng) { input += pieces.randomElement(using: &rng)! }
             if round % 5 == 0 { input += malformed.randomElement(using: &rng)! }
             for cut in 0...input.count {
-                for limit in [1, 3, 16] {
-                    assertKeysAheadAgree(Array(input[..<cut]), limit: limit, round: round)
+                for (limit, maxArguments) in [(1, 64), (3, 3), (16, 64)] {
+                    assertKeysAheadAgree(Array(input[..<cut]), limit: limit, maxArguments: maxArguments, round: round)
                 }
             }
         }
     }
 
-    func assertKeysAheadAgree(_ input: [UInt8], limit: Int, round: Int) {
+    func assertKeysAheadAgree(_ input: [UInt8], limit: Int, maxArguments: Int, round: Int) {
         // The buffer holds exactly `input`, so reading past it is caught under ASan (scripts/sanitize.sh).
         let buffer = IOBuffer(capacity: max(input.count, 1))
         input.withUnsafeBytes { buffer.append($0) }
         let keys = UnsafeMutablePointer<ArgSpan>.allocate(capacity: limit)
         defer { keys.deallocate() }
-        let (count, bytes) = RequestParser.keysAhead(buffer.base, input.count, into: keys, limit: limit)
+        let (count, bytes) = RequestParser.keysAhead(buffer.base, input.count, into: keys, limit: limit,
+                                                     maxArguments: maxArguments)
 
         var parser = RequestParser()
         var walked = 0
@@ -247,7 +254,7 @@ final class RequestParserTests: XCTestCase {
             let outcome = parser.parse(buffer, maxBulkLength: Self.maxBulk, authenticated: true)
             let argc = parser.args.count
             let multibulk = buffer.readableBytes > 0 && buffer.base.load(fromByteOffset: buffer.readIndex, as: UInt8.self) == 42
-            let complete = { if case .request = outcome { return multibulk && argc >= 2 }; return false }()
+            let complete = { if case .request = outcome { return multibulk && argc >= 2 && argc <= maxArguments }; return false }()
             if i == count {  // where the look-ahead stopped, the parser has no request it should have reported
                 XCTAssert(i == limit || !complete, "round \(round): stopped early at request \(i) of \(input.count) bytes")
                 break
@@ -264,6 +271,8 @@ final class RequestParserTests: XCTestCase {
         }
         XCTAssertEqual(bytes, walked, "round \(round): bytes of the \(count) requests")
     }
+
+    // MARK: - Helpers
 
     struct ParseRun: Equatable, CustomStringConvertible {
         var requests: [[[UInt8]]]

@@ -14,9 +14,6 @@ final class EventLoop {
     private let capacity: Int
     private let events: UnsafeMutableRawPointer
     private let eventSize = cs_epoll_event_size()
-    /// The monotonic time `poll` last returned, in ms: the time of this iteration's events, read once for
-    /// all of them (as Redis's cached `server.mstime`).
-    private(set) var wokeAtMillis = monotonicMillis()
 
     init(capacity: Int = 1024) throws {
         epfd = try syscall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
@@ -64,7 +61,6 @@ final class EventLoop {
     @inline(__always)
     func poll(timeoutMillis: Int32, _ body: (UInt64, Bool, Bool) -> Void) {
         let n = epoll_wait(epfd, events.assumingMemoryBound(to: epoll_event.self), Int32(capacity), timeoutMillis)
-        wokeAtMillis = monotonicMillis()
         guard n > 0 else { return }
         for i in 0..<Int(n) {
             let ev = (events + i * eventSize).assumingMemoryBound(to: epoll_event.self)

@@ -102,6 +102,9 @@ struct RequestParser {
 
     init() {}
 
+    /// Whether no part of a request has been parsed yet: the buffer's next byte starts a request.
+    var isAtRequestStart: Bool { position == 0 && !inMultibulk }
+
     /// Forgets the current request after it ran (or was skipped).
     mutating func reset() {
         spans.removeAll()
@@ -272,12 +275,15 @@ struct RequestParser {
 extension RequestParser {
     /// The second argument (for most commands, the key) of each complete multibulk request at `start`, up to
     /// `limit` requests, for prefetching their lookups (see `PipelinePrefetcher`). A hint, not a parse: it
-    /// stops at the first request that is not a complete, plainly formed multibulk of two or more arguments
-    /// (inline, partial, malformed, `*1`), which the real parser then handles as usual.
+    /// stops at the first request that is not a complete, plainly formed multibulk of 2 to `maxArguments`
+    /// arguments (inline, partial, malformed, `*1`, a long MSET), which the real parser then handles as
+    /// usual. So one call reads at most `limit` × `maxArguments` header lines, however big the request
+    /// arriving piece by piece (the caller looks ahead only at a request boundary, not on every read).
     /// - Returns: how many key spans (relative to `start`) it stored in `keys`, and the bytes of the
     ///   requests they belong to.
     static func keysAhead(_ start: UnsafeMutableRawPointer, _ available: Int,
-                          into keys: UnsafeMutablePointer<ArgSpan>, limit: Int) -> (count: Int, bytes: Int) {
+                          into keys: UnsafeMutablePointer<ArgSpan>, limit: Int,
+                          maxArguments: Int = 64) -> (count: Int, bytes: Int) {
         /// The number in the `*<n>\r\n` or `$<n>\r\n` line at `position`, and the position after the line:
         /// one pass over its bytes, for plain numbers of 1 to 9 digits (the real parser's fast path).
         @inline(__always) func header(_ marker: UInt8, at position: Int) -> (value: Int, next: Int)? {
@@ -298,7 +304,8 @@ extension RequestParser {
         }
         var count = 0
         var walked = 0
-        requests: while count < limit, case let (argc, afterCount)? = header(42, at: walked), argc >= 2 {
+        requests: while count < limit, case let (argc, afterCount)? = header(42, at: walked),
+                      argc >= 2 && argc <= maxArguments {
             var position = afterCount
             for i in 0..<argc {
                 guard case let (length, body)? = header(36, at: position), length <= available - body - 2 else {

@@ -23,18 +23,19 @@ final class PipelinePrefetcher {
         hashes.deallocate()
     }
 
-    /// Prefetches the lookups of the next complete requests in `input` (when there are two or more) and
-    /// returns the bytes those requests span, so the caller looks ahead again only after running them.
-    func prefetch(_ input: IOBuffer, in db: Database) -> Int {
+    /// Prefetches the lookups of the next complete requests in `input` (when there are two or more).
+    /// - Returns: the bytes those requests span, so the caller looks ahead again only after running them, and
+    ///   whether any key was hashed and prefetched.
+    func prefetch(_ input: IOBuffer, in db: Database) -> (bytes: Int, hashed: Bool) {
         let start = input.base + input.readIndex
         let (count, bytes) = RequestParser.keysAhead(start, input.readableBytes, into: keys, limit: Self.window)
-        guard count >= 2 else { return bytes }
+        guard count >= 2 else { return (bytes, false) }
         var hashed = 0
         for i in 0..<count where keys[i].count <= Self.maxKeyLength {
             hashes[hashed] = db.hash(of: UnsafeRawBufferPointer(start: start + keys[i].offset, count: keys[i].count))
             hashed += 1
         }
         db.prefetch(hashes: UnsafeBufferPointer(start: hashes, count: hashed))
-        return bytes
+        return (bytes, hashed > 0)
     }
 }

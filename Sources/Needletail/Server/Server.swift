@@ -18,9 +18,10 @@ public final class Server {
     let background = ThreadPool(threads: 1)
     let lazyFree: LazyFree
     private let prefetcher = PipelinePrefetcher()
-    /// Wall-clock µs when the current command started: read when a batch of requests starts and after each
-    /// command, so the end of one command is the start of the next (Redis 7.0 also times commands with the
-    /// wall clock, `ustime()`). Its duration thus includes parsing it, a fraction of a microsecond.
+    /// Wall-clock µs when the current command started: read when a batch of requests starts, after a
+    /// pipeline look-ahead and after each request, so the end of one request is the start of the next (Redis
+    /// 7.0 also times commands with the wall clock, `ustime()`). A duration thus includes parsing the
+    /// request, a fraction of a microsecond.
     @exclusivity(unchecked) private var commandClock: Int64 = 0
     @exclusivity(unchecked) private var executingCommand = false
 
@@ -243,7 +244,7 @@ public final class Server {
             let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
             let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
                                 localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
-                                db: databases[0], now: loop.wokeAtMillis)
+                                db: databases[0], now: monotonicMillis())
             nextClientID += 1
             do {
                 try loop.add(fd: fd, readable: true, writable: false, token: client.token)
@@ -297,7 +298,11 @@ public final class Server {
         commandClock = wallClockMicros()
         var prefetched = 0  // bytes ahead of readIndex whose requests' lookups were prefetched
         while !client.isClosed && !client.closeAfterReply && !client.readPaused {
-            if prefetched == 0 { prefetched = prefetcher.prefetch(input, in: client.db) }
+            if prefetched == 0 && client.parser.isAtRequestStart {
+                let window = prefetcher.prefetch(input, in: client.db)
+                prefetched = window.bytes
+                if window.hashed { commandClock = wallClockMicros() }  // the look-ahead is no command's time
+            }
             let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
                                               authenticated: client.authenticated)
             switch outcome {
@@ -337,44 +342,61 @@ public final class Server {
         client.replySkip = false
     }
 
-    /// Looks up, checks and runs the client's current request.
-    func execute(_ client: Client) {
-        guard let command = commands.lookup(client.arg(0)) else {
-            replyUnknownCommand(client)
+    /// Looks up, checks and runs the client's current request. Only `processInput` calls it: it reads the
+    /// clock when a batch starts, and each request here reads it when done, so `commandClock` is always the
+    /// start of the request that runs next (a new caller must set it first).
+    private func execute(_ client: Client) {
+        guard let target = commandToRun(client) else {
+            commandClock = wallClockMicros()  // a rejected request's time is not the next command's
             return
         }
-        var target = command
-        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
-        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
-            if client.argc < 2 {
-                return client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
-            }
-            guard let sub = command.subcommand(named: client.arg(1)) else {
-                return client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
-                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
-            }
-            target = sub
-        }
-        guard target.acceptsArgumentCount(client.argc) else {
-            target.rejectedCalls += 1
-            return client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
-        }
-        if !client.authenticated && !target.flags.contains(.noAuth) {
-            target.rejectedCalls += 1
-            return client.reply.error("NOAUTH Authentication required.")
-        }
+        assert(!executingCommand, "commands do not run commands: `now` and `commandClock` are per command")
         let errorsBefore = stats.totalErrorReplies
         let started = commandClock
         executingCommand = true
         target.handler!(client)
         executingCommand = false
         commandClock = wallClockMicros()
-        target.microseconds += Int(max(0, commandClock - started))
+        target.microseconds += Int(max(0, commandClock - started))  // 0 if the wall clock stepped back
         target.calls += 1
         if stats.totalErrorReplies != errorsBefore { target.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
         client.lastCommand = target
         if target.flags.contains(.write) { afterWrite(client, target) }
+    }
+
+    /// The command (or subcommand) the request names, once it passed the arity and authentication checks;
+    /// nil after replying the error that rejected it.
+    private func commandToRun(_ client: Client) -> Command? {
+        guard let command = commands.lookup(client.arg(0)) else {
+            replyUnknownCommand(client)
+            return nil
+        }
+        var target = command
+        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
+        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
+            if client.argc < 2 {
+                client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
+                return nil
+            }
+            guard let sub = command.subcommand(named: client.arg(1)) else {
+                client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
+                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
+                return nil
+            }
+            target = sub
+        }
+        guard target.acceptsArgumentCount(client.argc) else {
+            target.rejectedCalls += 1
+            client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
+            return nil
+        }
+        if !client.authenticated && !target.flags.contains(.noAuth) {
+            target.rejectedCalls += 1
+            client.reply.error("NOAUTH Authentication required.")
+            return nil
+        }
+        return target
     }
 
     /// The one place every write command passes after it ran: later, the AOF and replicas are fed here.
@@ -418,8 +440,8 @@ public final class Server {
 
     private func writeToClient(_ client: Client) {
         let output = client.output
-        let before = output.readIndex
-        defer { if output.readIndex != before && !client.isClosed { touch(client) } }
+        var wrote = false  // as Redis's `totwritten > 0`: a client busy receiving replies is not idle
+        defer { if wrote && !client.isClosed { touch(client) } }
         while !output.isEmpty {
             let result: IOResult
             do {
@@ -434,6 +456,7 @@ public final class Server {
             guard case .processed(let n) = result else { break }
             output.readIndex += n
             stats.totalNetOutputBytes += n
+            wrote = true
         }
         if output.isEmpty {
             output.clear(shrinkTo: 1024 * 1024)
@@ -486,7 +509,7 @@ public final class Server {
 
     /// Reading from or writing to a client counts as an interaction (as Redis's `lastinteraction`).
     @inline(__always) private func touch(_ client: Client) {
-        let now = loop.wokeAtMillis
+        let now = monotonicMillis()
         client.lastInteraction = now
         idle.list.touch(Int(client.fd), at: now)
     }
