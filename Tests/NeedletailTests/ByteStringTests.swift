@@ -26,7 +26,7 @@ final class ByteStringTests: XCTestCase {
         let a = ByteString(bytes(22))
         let b = ByteString(bytes(22))
         var grown = ByteString(bytes(10))
-        grown.append(UnsafeRawBufferPointer(start: bytes(12, 10), count: 12))
+        bytes(12, 10).withUnsafeBytes { grown.append($0) }
         XCTAssertEqual(a, b)
         XCTAssertEqual(grown, a, "built by appending, same bytes")
         XCTAssertLessThan(ByteString("ab"), ByteString("abc"))
