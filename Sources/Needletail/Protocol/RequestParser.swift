@@ -212,8 +212,9 @@ struct RequestParser {
     }
 
     /// The common inline line (`PING`, `GET key`: no quotes, backslashes are literal, no NUL, \v or \f)
-    /// splits on spaces and tabs into spans of the query buffer, as multibulk arguments are: no copy, no
-    /// allocation. Returns false, having stored nothing, for a line that needs `splitArgs`.
+    /// splits where `splitArgs` ends an unquoted argument (space, \t, \r, \n) into spans of the query
+    /// buffer, as multibulk arguments are: no copy, no allocation. Returns false, having stored nothing, for
+    /// a line that needs `splitArgs`.
     private mutating func splitPlainInline(_ start: UnsafeMutableRawPointer, _ length: Int) -> Bool {
         for i in 0..<length {
             switch start.load(fromByteOffset: i, as: UInt8.self) {
