@@ -4,6 +4,7 @@ import XCTest
 /// Differential testing against the real redis-server: the same command sequences go to both servers and
 /// every reply must be the same bytes (see `DiffNormalizer` for the few inherently nondeterministic ones).
 ///
+/// - `testInlineRequests` compares random inline lines (the other tests send multibulk requests).
 /// - `testCorpusReplay` replays IntegrationTests/Corpus/*.txt: past mismatches (written here automatically)
 ///   and the hand-written case lists other engineers keep in /work/notes/*-cases.txt (copied in).
 /// - `testSeededSequences` runs seeds 1...DIFF_SEQUENCES (default 2500) of DIFF_LENGTH (default 40)
@@ -50,6 +51,51 @@ final class DifferentialTests: XCTestCase {
         }
         print("differential corpus: \(cases.count) cases, \(runner.commandsCompared - before) commands compared, "
               + "\(failed) failing, \(rawMonotonicMillis() - started) ms")
+    }
+
+    /// Inline requests (telnet, `nc`, scripts that pipe text): random lines of spaces, tabs, CRs, \v, \f,
+    /// backslashes, `\x41`, quotes (balanced or not) and ordinary bytes after a command name, each followed
+    /// by a sentinel ECHO, must get byte-identical replies from both servers, up to and including the
+    /// protocol error and the close for unbalanced quotes. Covers both inline paths of the parser: the
+    /// no-copy split of plain lines and `splitArgs` for the rest.
+    func testInlineRequests() throws {
+        let runner = try sharedRunner()
+        var rng = DiffRandom(seed: 0x69_6e6c_696e)
+        let heads = ["ECHO ", "SET k ", "GET ", "EXISTS ", "PING ", "  echo\t", "", "\t"].map { Array($0.utf8) }
+        let pieces = ["a", "b", "1", " ", " ", "\t", "\\", ":", "\r", "\u{0B}", "\u{0C}", "\"", "'", "\\x41", "\\n"]
+            .map { Array($0.utf8) }
+        var redis = try RawClient(port: runner.redis.port)
+        var needletail = try RawClient(port: runner.needletail.port)
+        for i in 0..<1500 {
+            var line = rng.pick(heads)
+            for _ in 0..<rng.between(0, 10) { line += rng.pick(pieces) }
+            let sentinel = Array("end:\(i)".utf8)
+            let request = line + Array((rng.oneIn(2) ? "\r\n" : "\n").utf8) + RawClient.encode([Array("ECHO".utf8), sentinel])
+            let expected = try inlineReplies(&redis, port: runner.redis.port, request, until: sentinel)
+            let got = try inlineReplies(&needletail, port: runner.needletail.port, request, until: sentinel)
+            if got != expected {
+                return XCTFail("inline line \(rawEscaped(line)): redis \(expected.map { rawEscaped($0) }), "
+                               + "needletail \(got.map { rawEscaped($0) })")
+            }
+        }
+    }
+
+    /// The replies to `request` up to the ECHO of `sentinel` (excluded), or up to the server closing the
+    /// connection (then ending with "<closed>", and `client` is a new connection).
+    private func inlineReplies(_ client: inout RawClient, port: Int, _ request: [UInt8], until sentinel: [UInt8]) throws -> [[UInt8]] {
+        let echoed = Array("$\(sentinel.count)\r\n".utf8) + sentinel + Array("\r\n".utf8)
+        try client.send(request)
+        var replies: [[UInt8]] = []
+        while true {
+            let reply: [UInt8]
+            do { reply = try client.readReply() } catch {
+                client.close()
+                client = try RawClient(port: port)
+                return replies + [Array("<closed>".utf8)]
+            }
+            if reply == echoed { return replies }
+            replies.append(reply)
+        }
     }
 
     func testSeededSequences() throws {
