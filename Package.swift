@@ -18,16 +18,18 @@ let package = Package(
             path: "Sources/Needletail"
         ),
         .executableTarget(name: "needletail-server", dependencies: ["Needletail"], path: "Sources/needletail-server"),
+        // The seeded random generator shared by both test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "NeedletailTests",
-            dependencies: ["Needletail"],
+            dependencies: ["Needletail", "TestSupport"],
             path: "Tests/NeedletailTests"
         ),
         .systemLibrary(name: "CHiredis", path: "IntegrationTests/CHiredis", pkgConfig: "hiredis",
                        providers: [.apt(["libhiredis-dev"])]),
         // Counts heap allocations in the test process (AllocationTests); see its header.
         .target(name: "CMallocCounter", path: "IntegrationTests/CMallocCounter"),
-        .testTarget(name: "IntegrationTests", dependencies: ["CHiredis", "CMallocCounter", "Needletail"],
+        .testTarget(name: "IntegrationTests", dependencies: ["CHiredis", "CMallocCounter", "Needletail", "TestSupport"],
                     path: "IntegrationTests/Tests"),
     ],
     swiftLanguageModes: [.v5]

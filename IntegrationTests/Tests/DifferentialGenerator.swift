@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// The seeded generator of command sequences for the differential test.
 ///
@@ -15,27 +16,6 @@ import Glibc
 
 typealias DiffCommand = [[UInt8]]
 
-/// SplitMix64: tiny, fast, and good enough to drive a test generator reproducibly from one seed.
-struct DiffRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..<n.
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func oneIn(_ n: Int) -> Bool { below(n) == 0 }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-    mutating func between(_ lo: Int, _ hi: Int) -> Int { lo + below(hi - lo + 1) }
-}
-
 struct DiffCommandSpec {
     let name: String
     let weight: Int
@@ -48,14 +28,14 @@ struct DiffFamily {
 }
 
 struct DiffGenerator {
-    var rng: DiffRandom
+    var rng: SeededRandom
     private let specs: [DiffCommandSpec]
     /// Relative TTLs already handed out for GT/LT comparisons (see `comparedTTL`).
     private var comparedTTLs: Set<Int> = []
     private let totalWeight: Int
 
     init(seed: UInt64, families: [DiffFamily]) {
-        rng = DiffRandom(seed: seed)
+        rng = SeededRandom(seed: seed)
         specs = families.flatMap { $0.commands }
         totalWeight = specs.reduce(0) { $0 + $1.weight }
         precondition(totalWeight > 0, "no command family enabled")

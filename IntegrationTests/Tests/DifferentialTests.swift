@@ -1,5 +1,6 @@
 import Glibc
 import XCTest
+import TestSupport
 
 /// Differential testing against the real redis-server: the same command sequences go to both servers and
 /// every reply must be the same bytes (see `DiffNormalizer` for the few inherently nondeterministic ones).
@@ -60,7 +61,7 @@ final class DifferentialTests: XCTestCase {
     /// no-copy split of plain lines and `splitArgs` for the rest.
     func testInlineRequests() throws {
         let runner = try sharedRunner()
-        var rng = DiffRandom(seed: 0x69_6e6c_696e)
+        var rng = SeededRandom(seed: 0x69_6e6c_696e)
         let heads = ["ECHO ", "SET k ", "GET ", "EXISTS ", "PING ", "  echo\t", "", "\t"].map { Array($0.utf8) }
         let pieces = ["a", "b", "1", " ", " ", "\t", "\\", ":", "\r", "\u{0B}", "\u{0C}", "\"", "'", "\\x41", "\\n"]
             .map { Array($0.utf8) }

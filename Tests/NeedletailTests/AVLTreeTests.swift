@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// The model: a sorted array of (score, member) in the tree's order.
 private struct SortedModel {

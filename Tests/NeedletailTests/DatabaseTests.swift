@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// Database: keys, TTLs, lazy and active expiry, SCAN and RANDOMKEY, checked against a Dictionary model
 /// with the invariant checker run after every mutation.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 private let testSeed = HashSeed(k0: 0x0123_4567_89AB_CDEF, k1: 0xFEDC_BA98_7654_3210)
 

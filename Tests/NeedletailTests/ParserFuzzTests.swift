@@ -1,6 +1,7 @@
 import Glibc
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// A seeded byte-mutation fuzzer for `RequestParser`, driven exactly as `Server.processInput` drives it
 /// (reserve 16 KB, read a chunk, parse every complete request, advance `readIndex`, `reset()`).
@@ -36,7 +37,7 @@ final class ParserFuzzTests: XCTestCase {
         var errors = 0
         var stop = false
         while !stop {
-            var rng = FuzzRandom(seed: seed)
+            var rng = SeededRandom(seed: seed &* 0x2545_F491_4F6C_DD1D)  // scrambled: neighbouring seeds differ from the start
             let kind = rng.below(10)
             let maxBulk = rng.oneIn(50) ? 512 * 1024 * 1024 : rng.pick([16, 1024, 64 * 1024, 1024 * 1024])
             let authenticated = !rng.oneIn(10)
@@ -81,7 +82,7 @@ final class ParserFuzzTests: XCTestCase {
         var error: String?
     }
 
-    private func drive(_ input: [UInt8], _ rng: inout FuzzRandom, maxBulk: Int, authenticated: Bool, seed: UInt64,
+    private func drive(_ input: [UInt8], _ rng: inout SeededRandom, maxBulk: Int, authenticated: Bool, seed: UInt64,
                        wholeInput: Bool = false) -> Run {
         let buffer = IOBuffer(capacity: 16 * 1024)
         var parser = RequestParser()
@@ -159,7 +160,7 @@ final class ParserFuzzTests: XCTestCase {
     // MARK: - Inputs
 
     /// A pipeline of valid requests and the arguments each must parse to (empty inline lines parse to none).
-    private func validPipeline(_ rng: inout FuzzRandom, bigArguments: Bool) -> ([UInt8], [[[UInt8]]]) {
+    private func validPipeline(_ rng: inout SeededRandom, bigArguments: Bool) -> ([UInt8], [[[UInt8]]]) {
         var bytes: [UInt8] = []
         var requests: [[[UInt8]]] = []
         for _ in 0..<rng.between(1, 8) {
@@ -193,7 +194,7 @@ final class ParserFuzzTests: XCTestCase {
                                      "536870912", "536870913", "9223372036854775807", "9223372036854775808",
                                      "99999999999999999999", "", "+5", " 5", "1e3", "0x10", "16385", "11"]
 
-    private func mutate(_ original: [UInt8], _ rng: inout FuzzRandom) -> [UInt8] {
+    private func mutate(_ original: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var b = original
         for _ in 0..<rng.between(1, 6) {
             if b.isEmpty { b = [rng.pick(Self.interesting)] }
@@ -223,7 +224,7 @@ final class ParserFuzzTests: XCTestCase {
         return b
     }
 
-    private func randomBytes(_ rng: inout FuzzRandom) -> [UInt8] {
+    private func randomBytes(_ rng: inout SeededRandom) -> [UInt8] {
         let n = rng.pick([0, 1, 5, 20, 100, 1000, 70_000])
         let alphabet = rng.oneIn(2) ? Self.interesting : Array(0...255)
         return (0..<n).map { _ in rng.pick(alphabet) }
@@ -247,23 +248,4 @@ final class ParserFuzzTests: XCTestCase {
         print("parser fuzz: starting at seed \(s % 1_000_000_000_000)")
         return s % 1_000_000_000_000
     }
-}
-
-/// SplitMix64, seeded per input so any failing input is reproducible from its seed alone.
-private struct FuzzRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x2545_F491_4F6C_DD1D }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func oneIn(_ n: Int) -> Bool { below(n) == 0 }
-    mutating func between(_ lo: Int, _ hi: Int) -> Int { lo + below(hi - lo + 1) }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }

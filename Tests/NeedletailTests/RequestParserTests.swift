@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// The request parser is resumable: a request may arrive in any number of pieces, and the parser keeps
 /// its progress between calls. So every corpus here is fed all at once, byte by byte and in every chunk

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 private typealias ModelElement = (member: ByteString, score: Double)
 

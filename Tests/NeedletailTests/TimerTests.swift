@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// The timer engine on a manual clock: nothing here sleeps. Every mutation of a queue or idle list is
 /// followed by its invariant check.
