@@ -25,15 +25,7 @@ final class WireSocket {
     // MARK: - Sending
 
     func send(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw HarnessError("send: \(String(cString: strerror(errno)))")
-            }
-            sent += n
-        }
+        if let error = rawSendAll(fd, bytes) { throw HarnessError("send: \(String(cString: strerror(error)))") }
     }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }

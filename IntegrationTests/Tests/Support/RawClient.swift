@@ -44,15 +44,7 @@ final class RawClient {
 
     /// Sends every byte (blocking until the kernel took them all).
     func send(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RawClientError.io(call: "send", errno: errno)
-            }
-            sent += n
-        }
+        if let error = rawSendAll(fd, bytes) { throw RawClientError.io(call: "send", errno: error) }
     }
 
     /// Sends what the socket accepts before `deadlineMillis` (monotonic) without ever blocking longer;
@@ -349,3 +341,17 @@ func rawMonotonicMillis() -> Int64 {
 }
 
 func rawSleepMillis(_ ms: Int) { usleep(UInt32(ms * 1000)) }
+
+/// Sends every byte of `bytes` on a blocking socket (retrying after signals); the errno of a failure, or nil.
+func rawSendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    var sent = 0
+    while sent < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        sent += n
+    }
+    return nil
+}
