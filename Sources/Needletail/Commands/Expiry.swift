@@ -69,7 +69,7 @@ private func expireGeneric(_ c: Client, relative: Bool, seconds: Bool, name: Sta
     }
 
     let key = c.argBytes(1)
-    guard c.db.lookup(key, now: now) != nil else { return c.reply.integer(0) }
+    guard c.db.lookup(key, now: now, .write) != nil else { return c.reply.integer(0) }
     let current = c.db.expireTime(key)
     // A key without a TTL counts as living forever: GT never beats it, LT always does.
     if (nx && current != nil) || (xx && current == nil) { return c.reply.integer(0) }
@@ -77,11 +77,10 @@ private func expireGeneric(_ c: Client, relative: Bool, seconds: Bool, name: Sta
     if lt, let current, when >= current { return c.reply.integer(0) }
 
     if when <= now {
-        c.db.remove(key)  // a deletion, not an expiry: expired_keys is not counted, as in Redis
+        c.db.remove(key)  // a deletion ("del"), not an expiry: expired_keys is not counted, as in Redis
     } else {
         c.db.setExpire(key, at: when)
     }
-    c.server.dirty += 1
     c.reply.integer(1)
 }
 
@@ -91,8 +90,7 @@ private func invalidExpireTime(_ c: Client, _ name: StaticString) {
 
 private func persist(_ c: Client) {
     let key = c.argBytes(1)
-    guard c.db.lookup(key, now: c.server.now) != nil, c.db.removeExpire(key) else { return c.reply.integer(0) }
-    c.server.dirty += 1
+    guard c.db.lookup(key, now: c.server.now, .write) != nil, c.db.removeExpire(key) else { return c.reply.integer(0) }
     c.reply.integer(1)
 }
 
@@ -103,7 +101,7 @@ private func persist(_ c: Client) {
 private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
     let now = c.server.now
     let key = c.argBytes(1)
-    guard c.db.lookupRead(key, now: now) != nil else { return c.reply.integer(-2) }
+    guard c.db.lookup(key, now: now) != nil else { return c.reply.integer(-2) }
     guard let when = c.db.expireTime(key) else { return c.reply.integer(-1) }
     let ms = max(0, absolute ? when : when - now)
     c.reply.integer(milliseconds ? ms : ms / 1000 + (ms % 1000 >= 500 ? 1 : 0))

@@ -79,9 +79,8 @@ private func del(_ c: Client) {
     for i in 1..<c.argc {
         let key = c.argBytes(i)
         // The lookup first, as Redis's expireIfNeeded: a key past its time counts as expired, not deleted.
-        if c.db.lookup(key, now: now) != nil && c.db.remove(key) { deleted += 1 }
+        if c.db.lookup(key, now: now, .write) != nil && c.db.remove(key) { deleted += 1 }
     }
-    c.server.dirty += deleted
     c.reply.integer(deleted)
 }
 
@@ -90,12 +89,12 @@ private func del(_ c: Client) {
 private func exists(_ c: Client) {
     let now = c.server.now
     var found = 0
-    for i in 1..<c.argc where c.db.lookupRead(c.arg(i), now: now) != nil { found += 1 }
+    for i in 1..<c.argc where c.db.lookup(c.arg(i), now: now) != nil { found += 1 }
     c.reply.integer(found)
 }
 
 private func type(_ c: Client) {
-    guard let value = c.db.lookupRead(c.arg(1), now: c.server.now) else { return c.reply.simple("none") }
+    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.simple("none") }
     c.reply.simple(value.typeName)
 }
 
@@ -105,18 +104,18 @@ private func renameGeneric(_ c: Client, onlyIfNew: Bool) {
     let now = c.server.now
     let source = c.argBytes(1)
     let destination = c.argBytes(2)
-    guard let value = c.db.lookup(source, now: now) else { return c.reply.error("ERR no such key") }
+    guard let value = c.db.lookup(source, now: now, .write) else { return c.reply.error("ERR no such key") }
     if source == destination { return onlyIfNew ? c.reply.integer(0) : c.reply.ok() }
     let when = c.db.expireTime(source)
     let hint = c.db.stringHint(source)
-    if c.db.lookup(destination, now: now) != nil {
+    if c.db.lookup(destination, now: now, .write) != nil {
         if onlyIfNew { return c.reply.integer(0) }
-        c.db.remove(destination)
+        c.db.remove(destination, reason: .overwritten, event: .none)
     }
-    c.db.remove(source)
-    c.db.add(destination, value, hint: hint)
-    if let when { c.db.setExpire(destination, at: when) }
-    c.server.dirty += 1
+    // One change, notified as rename_from then rename_to.
+    c.db.remove(source, event: .renameFrom)
+    c.db.add(destination, value, hint: hint, event: .renameTo, changes: 0)
+    if let when { c.db.setExpire(destination, at: when, event: .none, changes: 0) }
     onlyIfNew ? c.reply.integer(1) : c.reply.ok()
 }
 
@@ -143,18 +142,17 @@ private func copy(_ c: Client) {
         return c.reply.error("ERR source and destination objects are the same")
     }
     let now = c.server.now
-    guard let value = c.db.lookupRead(source, now: now) else { return c.reply.integer(0) }
+    guard let value = c.db.lookup(source, now: now) else { return c.reply.integer(0) }
     let when = c.db.expireTime(source)
     var hint = c.db.stringHint(source)
     // Redis's dupStringObject gives an integer its own object: no longer the shared one.
     if hint == .likeSet, case .string(let s) = value, stringEncoding(s) == .int { hint = .unshared }
-    if target.lookup(destination, now: now) != nil {
+    if target.lookup(destination, now: now, .write) != nil {
         if !replace { return c.reply.integer(0) }
-        target.remove(destination)
+        target.remove(destination, reason: .overwritten, event: .none)
     }
-    target.add(destination, duplicate(value), hint: hint)
-    if let when { target.setExpire(destination, at: when) }
-    c.server.dirty += 1
+    target.add(destination, duplicate(value), hint: hint, event: .copyTo)
+    if let when { target.setExpire(destination, at: when, event: .none, changes: 0) }
     c.reply.integer(1)
 }
 
@@ -175,14 +173,14 @@ private func move(_ c: Client) {
     if target === c.db { return c.reply.error("ERR source and destination objects are the same") }
     let now = c.server.now
     let key = c.argBytes(1)
-    guard let value = c.db.lookup(key, now: now) else { return c.reply.integer(0) }
+    guard let value = c.db.lookup(key, now: now, .write) else { return c.reply.integer(0) }
     let when = c.db.expireTime(key)
-    if target.lookup(key, now: now) != nil { return c.reply.integer(0) }
+    if target.lookup(key, now: now, .write) != nil { return c.reply.integer(0) }
     let hint = c.db.stringHint(key)
-    c.db.remove(key)
-    target.add(key, value, hint: hint)
-    if let when { target.setExpire(key, at: when) }
-    c.server.dirty += 1
+    // One change, notified as move_from (in the source database) then move_to.
+    c.db.remove(key, event: .moveFrom)
+    target.add(key, value, hint: hint, event: .moveTo, changes: 0)
+    if let when { target.setExpire(key, at: when, event: .none, changes: 0) }
     c.reply.integer(1)
 }
 
@@ -193,8 +191,7 @@ private func swapdb(_ c: Client) {
     guard first >= 0, first < databases.count, second >= 0, second < databases.count else {
         return c.reply.error("ERR DB index is out of range")
     }
-    if first != second { databases[first].swapContents(with: databases[second]) }
-    c.server.dirty += 1
+    databases[first].swapContents(with: databases[second])
     c.reply.ok()
 }
 
@@ -271,9 +268,9 @@ private func scan(_ c: Client) {
         if typeIndex != 0 {
             // The type lookup already reclaims an expired key, which then has type "none"; Redis 7.0's
             // expiry check that follows finds nothing left to expire, so TYPE none returns such keys.
-            let name = c.db.lookupRead(key, now: now)?.typeName ?? "none"
+            let name = c.db.lookup(key, now: now)?.typeName ?? "none"
             if !cStringEqualsIgnoringCase(c.arg(typeIndex), name) { continue }
-        } else if c.db.lookup(key, now: now) == nil {
+        } else if c.db.lookup(key, now: now, .write) == nil {
             continue  // expired: deleted now, as Redis's SCAN does
         }
         batch[kept] = key
@@ -314,7 +311,7 @@ func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
 
 /// The value OBJECT subcommands inspect, or nil after replying null for a missing key.
 private func objectValue(_ c: Client) -> Value? {
-    guard let value = c.db.lookupRead(c.arg(2), now: c.server.now) else {
+    guard let value = c.db.lookup(c.arg(2), now: c.server.now) else {
         c.reply.null()
         return nil
     }

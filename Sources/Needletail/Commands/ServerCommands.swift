@@ -70,17 +70,13 @@ private func flushMode(_ c: Client) -> Bool {
 
 private func flushdb(_ c: Client) {
     guard flushMode(c) else { return }
-    c.server.dirty += c.db.count
     c.db.removeAll()
     c.reply.ok()
 }
 
 private func flushall(_ c: Client) {
     guard flushMode(c) else { return }
-    for db in c.server.databases {
-        c.server.dirty += db.count
-        db.removeAll()
-    }
+    for db in c.server.databases { db.removeAll() }
     c.server.dirty += 1  // as Redis, so even an empty FLUSHALL counts as a change
     c.reply.ok()
 }
@@ -673,13 +669,13 @@ private func debugPopulate(_ c: Client) {
     let db = c.db
     for j in 0..<count {
         let key = ByteString(Array((prefix + Array(":\(j)".utf8)).prefix(127)))
-        if db.lookup(key, now: now) != nil { continue }
+        if db.lookup(key, now: now, .write) != nil { continue }
         var value = Array("value:\(j)".utf8)
         if size > 0 {
             value = Array(value.prefix(size))
             value += [UInt8](repeating: 0, count: size - value.count)
         }
-        db.add(key, .string(ByteString(value)))
+        db.add(key, .string(ByteString(value)), event: .none, changes: 0)  // Redis notifies and counts nothing
     }
     c.reply.ok()
 }

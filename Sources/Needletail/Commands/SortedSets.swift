@@ -211,7 +211,7 @@ extension SortedSet {
 private func sortedSet(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> SortedSet? {
     let key = c.arg(i)
     let now = c.server.now
-    guard let value = forWrite ? c.db.lookup(key, now: now) : c.db.lookupRead(key, now: now) else {
+    guard let value = forWrite ? c.db.lookup(key, now: now, .write) : c.db.lookup(key, now: now) else {
         missing(c)
         return nil
     }
@@ -234,9 +234,14 @@ private func replyZero(_ c: Client) { c.reply.integer(0) }
 private func replyNull(_ c: Client) { c.reply.null() }
 private func replyEmptyArray(_ c: Client) { c.reply.array(0) }
 
-/// Deletes `key` when its set became empty (Redis never keeps an empty sorted set).
-@inline(__always) private func deleteIfEmpty(_ c: Client, _ set: SortedSet, key: Int) {
-    if set.isEmpty { c.db.remove(c.argBytes(key)) }
+/// Reports `changes` to the set at argument `key` (nothing when 0), then deletes the key when the set became
+/// empty (Redis never keeps an empty sorted set): the command's event, then "del", as Redis notifies them,
+/// and the deletion counts no change of its own.
+@inline(__always) private func didModify(_ c: Client, _ set: SortedSet, key: Int, _ event: KeyspaceEvent,
+                                         changes: Int) {
+    guard changes > 0 else { return }
+    c.db.didModify(c.arg(key), event, changes: changes)
+    if set.isEmpty { c.db.remove(c.arg(key), changes: 0) }
 }
 
 /// Elements with or without scores, shaped as Redis shapes them: with scores, a flat member, score, ...
@@ -403,13 +408,14 @@ private func zaddGeneric(_ c: Client, _ initial: ZaddFlags) {
     for j in 0..<elements where parseDouble(c.arg(scoreIndex + 2 * j)) == nil { return c.replyNotFloat() }
 
     let set: SortedSet
-    if let value = c.db.lookup(c.arg(1), now: c.server.now) {
+    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
         guard case .sortedSet(let existing) = value else { return c.replyWrongType() }
         set = existing
     } else {
         if flags.contains(.xx) { return incr ? c.reply.null() : c.reply.integer(0) }
         set = SortedSet()
-        c.db.add(c.argBytes(1), .sortedSet(set))
+        // Created empty: the change counted and notified is the command's, below.
+        c.db.add(c.argBytes(1), .sortedSet(set), event: .none, changes: 0)
     }
 
     var added = 0, updated = 0, processed = 0
@@ -424,7 +430,7 @@ private func zaddGeneric(_ c: Client, _ initial: ZaddFlags) {
         case .nan: return c.reply.error("ERR resulting score is not a number (NaN)")
         }
     }
-    c.server.dirty += added + updated
+    if added + updated > 0 { c.db.didModify(c.arg(1), incr ? .zincr : .zadd, changes: added + updated) }
     if incr {
         if processed > 0 { c.reply.double(lastScore) } else { c.reply.null() }
     } else {
@@ -442,7 +448,7 @@ private func zscore(_ c: Client) {
 /// A missing key reads as an empty set: one null per member.
 private func zmscore(_ c: Client) {
     var set: SortedSet?
-    if let value = c.db.lookupRead(c.arg(1), now: c.server.now) {
+    if let value = c.db.lookup(c.arg(1), now: c.server.now) {
         guard case .sortedSet(let s) = value else { return c.replyWrongType() }
         set = s
     }
@@ -545,7 +551,7 @@ private func zrangeGeneric(_ c: Client, keyIndex: Int, store: Bool, kind fixedKi
         if lexRange == nil { return c.reply.error("ERR min or max not valid string range item") }
     }
 
-    guard let value = c.db.lookupRead(c.arg(keyIndex), now: c.server.now) else {
+    guard let value = c.db.lookup(c.arg(keyIndex), now: c.server.now) else {
         return store ? storeRange(c, nil) : c.reply.array(0)
     }
     guard case .sortedSet(let set) = value else { return c.replyWrongType() }
@@ -573,7 +579,7 @@ private func zrangeGeneric(_ c: Client, keyIndex: Int, store: Bool, kind fixedKi
 private func storeRange(_ c: Client, _ source: (set: SortedSet, ranks: Range<Int>, reverse: Bool, knownLength: Bool)?) {
     let destination = c.argBytes(1)
     guard let source, !source.ranks.isEmpty else {
-        if c.db.remove(destination) { c.server.dirty += 1 }
+        c.db.remove(destination)
         return c.reply.integer(0)
     }
     let result = SortedSet()
@@ -581,8 +587,7 @@ private func storeRange(_ c: Client, _ source: (set: SortedSet, ranks: Range<Int
     source.set.forEach(inRanks: source.ranks, reverse: source.reverse) { member, score in
         result.addNew(member, score: score)
     }
-    c.db.set(destination, .sortedSet(result))
-    c.server.dirty += 1
+    c.db.set(destination, .sortedSet(result), event: .zrangestore)
     c.reply.integer(result.count)
 }
 
@@ -595,8 +600,7 @@ private func zrem(_ c: Client) {
         if set.remove(member: c.arg(i)) { deleted += 1 }
         if set.isEmpty { break }
     }
-    deleteIfEmpty(c, set, key: 1)
-    c.server.dirty += deleted
+    didModify(c, set, key: 1, .zrem, changes: deleted)
     c.reply.integer(deleted)
 }
 
@@ -625,8 +629,12 @@ private func zremrangeGeneric(_ c: Client, _ kind: RangeKind) {
     case .lex: ranks = set.rankRange(in: lexRange!)
     }
     let deleted = set.removeElements(inRanks: ranks)
-    deleteIfEmpty(c, set, key: 1)
-    c.server.dirty += deleted
+    let event: KeyspaceEvent = switch kind {
+    case .rank: .zremrangebyrank
+    case .score: .zremrangebyscore
+    case .lex: .zremrangebylex
+    }
+    didModify(c, set, key: 1, event, changes: deleted)
     c.reply.integer(deleted)
 }
 
@@ -681,7 +689,7 @@ private func zpopGeneric(_ c: Client, keys: Range<Int>, max: Bool, emitKey: Bool
     let now = c.server.now
     var found: (set: SortedSet, index: Int)?
     for i in keys {
-        guard let value = c.db.lookup(c.arg(i), now: now) else { continue }
+        guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
         guard case .sortedSet(let set) = value else { return c.replyWrongType() }
         found = (set, i)
         break
@@ -699,8 +707,7 @@ private func zpopGeneric(_ c: Client, keys: Range<Int>, max: Bool, emitKey: Bool
         let (member, score) = (max ? set.popMax() : set.popMin())!
         out.element(member, score)
     }
-    c.server.dirty += popped
-    deleteIfEmpty(c, set, key: keyIndex)
+    didModify(c, set, key: keyIndex, max ? .zpopmax : .zpopmin, changes: popped)
 }
 
 // MARK: - ZRANDMEMBER
@@ -800,7 +807,7 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
     inputs.reserveCapacity(n)
     for i in 0..<n {
         let key = c.arg(numkeysIndex + 1 + i)
-        switch c.db.lookupRead(key, now: now) {
+        switch c.db.lookup(key, now: now) {
         case nil: inputs.append((nil, 1))
         case .sortedSet(let set)?: inputs.append((set, 1))
         default: return c.replyWrongType()
@@ -859,11 +866,15 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
     if store {
         let destination = c.argBytes(1)
         if result.isEmpty {
-            if c.db.remove(destination) { c.server.dirty += 1 }
+            c.db.remove(destination)
             return c.reply.integer(0)
         }
-        c.db.set(destination, .sortedSet(makeStoredSet(result)))
-        c.server.dirty += 1
+        let event: KeyspaceEvent = switch op {
+        case .union: .zunionstore
+        case .inter: .zinterstore
+        case .diff: .zdiffstore
+        }
+        c.db.set(destination, .sortedSet(makeStoredSet(result)), event: event)
         return c.reply.integer(result.count)
     }
     result.sort { $0.score < $1.score || ($0.score == $1.score && $0.member < $1.member) }

@@ -111,7 +111,7 @@ private struct StringOptions: OptionSet {
 /// Replies GET's answer for `key` (Redis's getGenericCommand). Returns whether the key exists, or nil
 /// after a WRONGTYPE error.
 private func getGeneric(_ c: Client, _ key: UnsafeRawBufferPointer) -> Bool? {
-    guard let value = c.db.lookupRead(key, now: c.server.now) else {
+    guard let value = c.db.lookup(key, now: c.server.now) else {
         c.reply.null()
         return false
     }
@@ -169,7 +169,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
         // and so that KEEPTTL does not keep a dead TTL). Only keys with a TTL can be expired, so a plain
         // SET skips the lookup when there are none.
-        found = c.db.lookup(key, now: c.server.now) != nil
+        found = c.db.lookup(key, now: c.server.now, .write) != nil
     } else {
         found = false
     }
@@ -179,9 +179,8 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         }
         return
     }
-    c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL))
-    if expireIndex != 0 { c.db.setExpire(key, at: expireAt) }
-    c.server.dirty += 1
+    c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set)
+    if expireIndex != 0 { c.db.setExpire(key, at: expireAt, changes: 0) }  // SET EX is one change
     if !options.contains(.get) {
         if integerReply { c.reply.integer(1) } else { c.reply.ok() }
     }
@@ -269,7 +268,7 @@ private func getex(_ c: Client) {
     guard let (options, expireIndex) = parseExtendedOptions(c, forGetex: true) else { return }
     let now = c.server.now
     let key = c.argBytes(1)
-    guard let value = c.db.lookupRead(key, now: now) else { return c.reply.null() }
+    guard let value = c.db.lookup(key, now: now) else { return c.reply.null() }
     guard case .string(let s) = value else { return c.replyWrongType() }
     var expireAt: Int64 = 0
     if expireIndex != 0 {
@@ -280,19 +279,17 @@ private func getex(_ c: Client) {
     if !options.isDisjoint(with: [.exat, .pxat]) && expireAt <= now {
         // An absolute time already past deletes the key now rather than leaving it to expire.
         c.db.remove(key)
-        c.server.dirty += 1
     } else if expireIndex != 0 {
         c.db.setExpire(key, at: expireAt)
-        c.server.dirty += 1
     } else if options.contains(.persist) {
-        if c.db.removeExpire(key) { c.server.dirty += 1 }
+        c.db.removeExpire(key)
     }
 }
 
 private func getdel(_ c: Client) {
     let key = c.argBytes(1)
     guard key.withUnsafeBytes({ getGeneric(c, $0) }) == true else { return }
-    if c.db.remove(key) { c.server.dirty += 1 }
+    c.db.remove(key)
 }
 
 // MARK: - Multiple keys
@@ -302,7 +299,7 @@ private func mget(_ c: Client) {
     c.reply.array(c.argc - 1)
     for i in 1..<c.argc {
         // A key of another type reads as missing here rather than failing the whole reply.
-        if case .string(let s)? = c.db.lookupRead(c.arg(i), now: now) { c.reply.bulk(s) } else { c.reply.null() }
+        if case .string(let s)? = c.db.lookup(c.arg(i), now: now) { c.reply.bulk(s) } else { c.reply.null() }
     }
 }
 
@@ -318,14 +315,13 @@ private func msetGeneric(_ c: Client, onlyIfNoneExist: Bool) {
     }
     if onlyIfNoneExist {
         let now = c.server.now
-        for i in stride(from: 1, to: c.argc, by: 2) where c.db.lookup(c.arg(i), now: now) != nil {
+        for i in stride(from: 1, to: c.argc, by: 2) where c.db.lookup(c.arg(i), now: now, .write) != nil {
             return c.reply.integer(0)
         }
     }
     for i in stride(from: 1, to: c.argc, by: 2) {
-        c.db.set(c.argBytes(i), .string(c.argBytes(i + 1)))
+        c.db.set(c.argBytes(i), .string(c.argBytes(i + 1)), event: .set)
     }
-    c.server.dirty += (c.argc - 1) / 2
     if onlyIfNoneExist { c.reply.integer(1) } else { c.reply.ok() }
 }
 
@@ -360,13 +356,12 @@ private func append(_ c: Client) {
     }
     switch length {
     case nil:  // no such key
-        c.db.add(ByteString(key), .string(ByteString(suffix)))
-        c.server.dirty += 1
+        c.db.add(ByteString(key), .string(ByteString(suffix)), event: .append)
         c.reply.integer(suffix.count)
     case .some(nil):  // error already replied
         return
     case .some(.some(let length)):
-        c.server.dirty += 1
+        c.db.didModify(key, .append)
         c.reply.integer(length)
     }
 }
@@ -378,7 +373,7 @@ private func setrange(_ c: Client) {
     let patch = c.arg(3)
     let key = c.argBytes(1)
     let old: ByteString
-    if let value = c.db.lookup(key, now: c.server.now) {
+    if let value = c.db.lookup(key, now: c.server.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         old = s
     } else {
@@ -398,15 +393,14 @@ private func setrange(_ c: Client) {
             (base + offset).copyMemory(from: patch.baseAddress!, byteCount: patch.count)
         }
     }
-    c.db.set(key, .string(result), keepTTL: true, hint: .raw)
-    c.server.dirty += 1
+    c.db.set(key, .string(result), keepTTL: true, hint: .raw, event: .setrange)
     c.reply.integer(length)
 }
 
 // MARK: - Reading
 
 private func strlen(_ c: Client) {
-    guard let value = c.db.lookupRead(c.arg(1), now: c.server.now) else { return c.reply.integer(0) }
+    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.integer(0) }
     guard case .string(let s) = value else { return c.replyWrongType() }
     c.reply.integer(s.count)
 }
@@ -414,7 +408,7 @@ private func strlen(_ c: Client) {
 /// GETRANGE and SUBSTR: inclusive range, negative indexes count from the end, clamped to the string.
 private func getrange(_ c: Client) {
     guard var start = c.int64Arg(2), var end = c.int64Arg(3) else { return }
-    guard let value = c.db.lookupRead(c.arg(1), now: c.server.now) else { return c.reply.raw("$0\r\n\r\n") }
+    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.raw("$0\r\n\r\n") }
     guard case .string(let s) = value else { return c.replyWrongType() }
     let length = Int64(s.count)
     if start < 0 && end < 0 && start > end { return c.reply.raw("$0\r\n\r\n") }
@@ -459,8 +453,11 @@ private func incrDecr(_ c: Client, by increment: Int64) {
         value = .string(formatInt64(result))
         hint = .likeSet
         return .stored(result)
+    }.map { outcome in
+        if case .stored = outcome { c.db.didModify(key, .incrby) }
+        return outcome
     } ?? {
-        c.db.add(ByteString(key), .string(formatInt64(increment)))
+        c.db.add(ByteString(key), .string(formatInt64(increment)), event: .incrby)
         return .stored(increment)
     }()
     switch outcome {
@@ -468,7 +465,6 @@ private func incrDecr(_ c: Client, by increment: Int64) {
     case .notInteger: c.replyNotInteger()
     case .overflow: c.reply.error("ERR increment or decrement would overflow")
     case .stored(let result):
-        c.server.dirty += 1
         c.reply.integer(result)
     }
 }
@@ -478,7 +474,7 @@ private func incrDecr(_ c: Client, by increment: Int64) {
 private func incrbyfloat(_ c: Client) {
     let key = c.argBytes(1)
     var current: LongDouble = 0
-    if let value = c.db.lookup(key, now: c.server.now) {
+    if let value = c.db.lookup(key, now: c.server.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         guard let v = s.withUnsafeBytes({ parseLongDouble($0) }) else { return c.replyNotFloat() }
         current = v
@@ -487,8 +483,7 @@ private func incrbyfloat(_ c: Client) {
     let result = current + increment
     guard result.isFinite else { return c.reply.error("ERR increment would produce NaN or Infinity") }
     let text = formatLongDouble(result)
-    c.db.set(key, .string(text), keepTTL: true, hint: .notInteger)
-    c.server.dirty += 1
+    c.db.set(key, .string(text), keepTTL: true, hint: .notInteger, event: .incrbyfloat)
     c.reply.bulk(text)
 }
 
@@ -500,8 +495,8 @@ private func incrbyfloat(_ c: Client) {
 /// empty strings.
 private func lcs(_ c: Client) {
     let now = c.server.now
-    let valueA = c.db.lookupRead(c.arg(1), now: now)
-    let valueB = c.db.lookupRead(c.arg(2), now: now)
+    let valueA = c.db.lookup(c.arg(1), now: now)
+    let valueB = c.db.lookup(c.arg(2), now: now)
     var a = ByteString.empty, b = ByteString.empty
     if let v = valueA {
         guard case .string(let s) = v else { return c.reply.error("ERR The specified keys must contain string values") }

@@ -10,7 +10,9 @@ import Glibc
 public final class Server {
     public let config: Config
     let log = Logger()
-    let stats = ServerStats()
+    /// Every change of every database is reported here (Storage/KeyspaceChanges.swift).
+    let keyspace = KeyspaceChanges()
+    let stats: ServerStats
     let commands: CommandTable
     private(set) var databases: [Database] = []
     let loop: EventLoop
@@ -42,8 +44,11 @@ public final class Server {
 
     let startedAt = monotonicMicros() / 1000
     let startedAtWall = wallClockMillis()
-    /// Changes since the last save (INFO persistence, LASTSAVE).
-    var dirty = 0
+    /// Changes since the last save (INFO persistence, LASTSAVE), counted by the keyspace.
+    var dirty: Int {
+        get { keyspace.dirty }
+        set { keyspace.dirty = newValue }
+    }
     var lastSave = wallClockMillis() / 1000
     var cronLoops = 0
     /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
@@ -86,7 +91,8 @@ public final class Server {
         log.level = Logger.Level(name: config.loglevel) ?? .notice
         log.open(path: config.logfile)
         lazyFree = LazyFree(pool: background)
-        databases = (0..<max(1, config.databases)).map { Database(index: $0, stats: stats, lazyFree: lazyFree) }
+        stats = ServerStats(keyspace: keyspace)
+        databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, lazyFree: lazyFree) }
     }
 
     deinit {

@@ -1,12 +1,14 @@
 /// Counters INFO reports (`# Stats`), reset by CONFIG RESETSTAT.
 final class ServerStats {
+    /// The keyspace counts its own hits, misses, expired and evicted keys (Storage knows no server type).
+    let keyspace: KeyspaceChanges
     @exclusivity(unchecked) var totalCommandsProcessed = 0
     @exclusivity(unchecked) var totalConnectionsReceived = 0
     @exclusivity(unchecked) var rejectedConnections = 0
-    @exclusivity(unchecked) var keyspaceHits = 0
-    @exclusivity(unchecked) var keyspaceMisses = 0
-    @exclusivity(unchecked) var expiredKeys = 0
-    @exclusivity(unchecked) var evictedKeys = 0
+    var keyspaceHits: Int { keyspace.hits }
+    var keyspaceMisses: Int { keyspace.misses }
+    var expiredKeys: Int { keyspace.expiredKeys }
+    var evictedKeys: Int { keyspace.evictedKeys }
     @exclusivity(unchecked) var totalNetInputBytes = 0
     @exclusivity(unchecked) var totalNetOutputBytes = 0
     @exclusivity(unchecked) var totalErrorReplies = 0
@@ -29,15 +31,14 @@ final class ServerStats {
         }
     }
 
+    init(keyspace: KeyspaceChanges) { self.keyspace = keyspace }
+
     func reset() {
         errorCodes = [:]
         totalCommandsProcessed = 0
         totalConnectionsReceived = 0
         rejectedConnections = 0
-        keyspaceHits = 0
-        keyspaceMisses = 0
-        expiredKeys = 0
-        evictedKeys = 0
+        keyspace.resetStats()
         totalNetInputBytes = 0
         totalNetOutputBytes = 0
         totalErrorReplies = 0

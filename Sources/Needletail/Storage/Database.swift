@@ -5,9 +5,9 @@
 /// path is never skipped.
 ///
 /// Layout, as Redis's `redisDb`: two of our incrementally rehashing tables (Storage/HashTable.swift).
-/// - `keys` maps a key to an `Entry`: its value (24 bytes; short strings inline) and 4 bytes of metadata
-///   (the `StringHint`, with room for an LRU/LFU stamp). A pooled table entry is 64 bytes all told, plus a
-///   4-byte bucket link: no heap allocation per key for keys and values up to 22 bytes.
+/// - `keys` maps a key to an `Entry`: its value (24 bytes; short strings inline) and 8 bytes of metadata
+///   that fill what would otherwise be padding (see `Entry`). A pooled table entry is 64 bytes all told, plus
+///   a 4-byte bucket link: no heap allocation per key for keys and values up to 22 bytes.
 /// - `expires` maps the keys that have a TTL to their absolute expiry time in Unix milliseconds. Lookups
 ///   consult it only when it is non-empty. The active cycle walks it with the table's SCAN cursor, as
 ///   Redis 7 does, so every key with a TTL is visited in turn and nothing scans the whole keyspace at once.
@@ -15,13 +15,41 @@
 final class Database {
     let index: Int
 
-    /// Keyspace statistics, shared by all databases (INFO stats).
-    let stats: ServerStats
+    /// Where every change is reported, and the keyspace counters; shared by all databases.
+    let events: KeyspaceChanges
     let lazyFree: LazyFree
 
+    /// A key's value and its metadata. The value takes 24 bytes; the table pads an entry to 32, and the 8
+    /// bytes after the value are assigned here, so none of them grows the entry (DatabaseTests pins the size):
+    ///
+    ///     byte 24      hint     how Redis would encode a string value (StringHint)
+    ///     bytes 25-27  access   a 24-bit stamp: LRU clock (seconds, as Redis's LRU_BITS) or LFU
+    ///                           (16-bit minutes + 8-bit log counter), for OBJECT IDLETIME/FREQ and eviction
+    ///     bytes 28-31  epoch    the snapshot epoch in which the entry was last written, so a fork-less
+    ///                           snapshot can serialize an entry before a write changes it
+    ///
+    /// The access stamp and the epoch are reserved for the eviction and persistence work and stay 0 until
+    /// then.
     struct Entry {
         var value: Value
         var hint: StringHint
+        var accessLow: UInt8 = 0
+        var accessHigh: UInt16 = 0
+        var epoch: UInt32 = 0
+
+        init(value: Value, hint: StringHint) {
+            self.value = value
+            self.hint = hint
+        }
+
+        /// The 24-bit LRU/LFU stamp.
+        var access: UInt32 {
+            get { UInt32(accessHigh) << 8 | UInt32(accessLow) }
+            set {
+                accessLow = UInt8(truncatingIfNeeded: newValue)
+                accessHigh = UInt16(truncatingIfNeeded: newValue >> 8)
+            }
+        }
     }
 
     /// How Redis would hold a string value, where that is not what SET stores for the same bytes. Redis's
@@ -47,9 +75,9 @@ final class Database {
     /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
     @exclusivity(unchecked) private(set) var avgTTL: Int64 = 0
 
-    init(index: Int, stats: ServerStats, lazyFree: LazyFree = LazyFree(pool: nil)) {
+    init(index: Int, events: KeyspaceChanges, lazyFree: LazyFree = LazyFree(pool: nil)) {
         self.index = index
-        self.stats = stats
+        self.events = events
         self.lazyFree = lazyFree
         assert(keys.seed == expires.seed, "prefetch(hashes:) hashes once for both tables")
     }
@@ -78,29 +106,39 @@ final class Database {
 
     // MARK: - Lookups
 
-    /// Finds a live key for a read command, counting a hit or a miss.
-    @inline(__always) func lookupRead(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
-        let value = lookup(key, now: now)
-        if value == nil { stats.keyspaceMisses += 1 } else { stats.keyspaceHits += 1 }
+    /// How a lookup treats the key, as Redis's LOOKUP_* flags.
+    struct LookupFlags: OptionSet {
+        let rawValue: UInt8
+        /// For a write command: counts no keyspace hit or miss (Redis's lookupKeyWrite).
+        static let write = LookupFlags(rawValue: 1 << 0)
+        /// Leaves the key's access time alone (CLIENT NO-TOUCH, OBJECT, TYPE-like introspection).
+        static let noTouch = LookupFlags(rawValue: 1 << 1)
+        /// Reports a key past its time as missing without deleting it (a replica leaves that to its master).
+        static let noExpire = LookupFlags(rawValue: 1 << 2)
+    }
+
+    /// Finds a live key. A key past its time is reported missing and deleted (counted as expired, reported
+    /// as `.deleted(.expired)`), unless `.noExpire`. A read (no `.write`) counts a keyspace hit or miss.
+    @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64, _ flags: LookupFlags = []) -> Value? {
+        let value: Value?
+        if let entry = keys.find(key) {
+            if !expires.isEmpty, let when = expires.find(key), when <= now {
+                if !flags.contains(.noExpire) { expire(key) }
+                value = nil
+            } else {
+                value = entry.value
+            }
+        } else {
+            value = nil
+        }
+        if !flags.contains(.write) {
+            if value == nil { events.misses += 1 } else { events.hits += 1 }
+        }
         return value
     }
 
-    @inline(__always) func lookupRead(_ key: ByteString, now: Int64) -> Value? {
-        key.withUnsafeBytes { lookupRead($0, now: now) }
-    }
-
-    /// Finds a live key; a key past its time is deleted (and counted as expired) and reported missing.
-    @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64) -> Value? {
-        guard let entry = keys.find(key) else { return nil }
-        if !expires.isEmpty, let when = expires.find(key), when <= now {
-            expire(key)
-            return nil
-        }
-        return entry.value
-    }
-
-    @inline(__always) func lookup(_ key: ByteString, now: Int64) -> Value? {
-        key.withUnsafeBytes { lookup($0, now: now) }
+    @inline(__always) func lookup(_ key: ByteString, now: Int64, _ flags: LookupFlags = []) -> Value? {
+        key.withUnsafeBytes { lookup($0, now: now, flags) }
     }
 
     /// Whether `key` exists but its time has passed (it is then still stored until something deletes it).
@@ -120,21 +158,28 @@ final class Database {
         key.withUnsafeBytes { keys.find($0)?.hint } ?? .likeSet
     }
 
-    // MARK: - Mutations
+    // MARK: - Mutations (the keyspace's one write path)
+    //
+    // Each reports its change to `events` exactly once, with the notification the command names. A command
+    // never edits a stored value behind the keyspace's back: values edited in place (a sorted set through
+    // the reference a lookup returned, a string through `modify`) are reported with `didModify`.
 
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
     /// `hint` says how Redis would hold the value when the command is not SET-like (see StringHint).
-    func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet) {
-        if let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key) {
+    func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet,
+             event: KeyspaceEvent) {
+        let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
+        if let old {
             lazyFree.dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
         }
+        key.withUnsafeBytes { events.emit(old == nil ? .added : .modified, key: $0, db: index, event, changes: 1) }
     }
 
     /// Runs `body` on the value (and StringHint) of a live key in place, with one probe of the table: a
     /// read-modify-write (INCR, APPEND) costs one lookup, and a value it grows stays uniquely referenced and
     /// can use its spare capacity. The expiry time is kept. Returns nil when the key does not exist or has
-    /// expired (it is then deleted, as any lookup would).
+    /// expired (it is then deleted, as any lookup would). The caller reports a change with `didModify`.
     func modify<R>(_ key: UnsafeRawBufferPointer, now: Int64, _ body: (inout Value, inout StringHint) -> R) -> R? {
         if !expires.isEmpty, let when = expires.find(key), when <= now {
             expire(key)
@@ -143,33 +188,54 @@ final class Database {
         return keys.withValue(forKey: key) { entry in body(&entry.value, &entry.hint) }
     }
 
-    /// Adds a key known not to exist.
-    func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet) {
+    /// Reports that the value of `key` was changed in place (`modify`, or a collection edited through the
+    /// reference a lookup returned), worth `changes` to the dirty counter (e.g. ZADD's added + updated).
+    @inline(__always) func didModify(_ key: UnsafeRawBufferPointer, _ event: KeyspaceEvent, changes: Int = 1) {
+        events.emit(.modified, key: key, db: index, event, changes: changes)
+    }
+
+    func didModify(_ key: ByteString, _ event: KeyspaceEvent, changes: Int = 1) {
+        key.withUnsafeBytes { didModify($0, event, changes: changes) }
+    }
+
+    /// Adds a key known not to exist. `changes` is 0 for a collection created empty just before the
+    /// command fills it and reports that with `didModify` (ZADD), as Redis counts and notifies only that.
+    func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet, event: KeyspaceEvent, changes: Int = 1) {
         let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
         precondition(old == nil, "Database.add: key exists")
+        key.withUnsafeBytes { events.emit(.added, key: $0, db: index, event, changes: changes) }
     }
 
-    /// Removes a key (live or not) and its expiry time. Returns whether it existed.
-    @discardableResult func remove(_ key: ByteString) -> Bool {
-        key.withUnsafeBytes { remove($0) }
+    /// Removes a key (live or not) and its expiry time. Returns whether it existed. A deletion by a command
+    /// counts as one change unless `changes` says otherwise (a collection emptied by a command that counted
+    /// its own changes); expiry, eviction and an overwrite count none, as in Redis.
+    @discardableResult func remove(_ key: ByteString, reason: DeletionReason = .deleted,
+                                   event: KeyspaceEvent = .del, changes: Int? = nil) -> Bool {
+        key.withUnsafeBytes { remove($0, reason: reason, event: event, changes: changes) }
     }
 
-    @discardableResult func remove(_ key: UnsafeRawBufferPointer) -> Bool {
+    @discardableResult func remove(_ key: UnsafeRawBufferPointer, reason: DeletionReason = .deleted,
+                                   event: KeyspaceEvent = .del, changes: Int? = nil) -> Bool {
         guard let removed = keys.removeValue(forKey: key) else { return false }
         if !expires.isEmpty { dropExpiry(key) }
         lazyFree.dispose(removed.value.value)
+        events.emit(.deleted(reason), key: key, db: index, event, changes: changes ?? (reason == .deleted ? 1 : 0))
         return true
     }
 
     /// Sets the absolute expiry time (Unix ms) of an existing key.
-    func setExpire(_ key: ByteString, at when: Int64) {
+    /// `changes` is 0 where the expiry is part of a change already counted (SET EX, RENAME's TTL).
+    func setExpire(_ key: ByteString, at when: Int64, event: KeyspaceEvent = .expire, changes: Int = 1) {
         precondition(key.withUnsafeBytes { keys.contains($0) }, "Database.setExpire: no such key")
         expires.updateValue(when, forKey: key)
+        key.withUnsafeBytes { events.emit(.ttlChanged, key: $0, db: index, event, changes: changes) }
     }
 
     /// Clears a key's expiry time. Returns whether it had one.
     @discardableResult func removeExpire(_ key: ByteString) -> Bool {
-        !expires.isEmpty && key.withUnsafeBytes { dropExpiry($0) }
+        guard !expires.isEmpty, key.withUnsafeBytes({ dropExpiry($0) }) else { return false }
+        key.withUnsafeBytes { events.emit(.ttlChanged, key: $0, db: index, .persist, changes: 1) }
+        return true
     }
 
     /// Removes a key's expiry time; the TTL average goes with the last one, as in Redis.
@@ -182,29 +248,35 @@ final class Database {
         return true
     }
 
-    /// Empties the database (FLUSHDB). The old tables are freed by a worker.
+    /// Empties the database (FLUSHDB, FLUSHALL), worth its key count to the dirty counter. The old tables
+    /// are freed by a worker.
     func removeAll() {
+        let removed = keys.count
         if !keys.isEmpty { lazyFree.dispose(table: keys) }
         if !expires.isEmpty { lazyFree.dispose(table: expires) }
         keys = HashTable<Entry>()
         expires = HashTable<Int64>()
         expireCursor = 0
         avgTTL = 0
+        events.dirty += removed
+        events.listener?.databaseFlushed(index)
     }
 
     /// Exchanges contents with another database (SWAPDB): clients keep their database number and see the
-    /// other data, as in Redis.
+    /// other data, as in Redis. One change.
     func swapContents(with other: Database) {
         swap(&keys, &other.keys)
         swap(&expires, &other.expires)
         swap(&expireCursor, &other.expireCursor)
         swap(&avgTTL, &other.avgTTL)
+        events.dirty += 1
+        events.listener?.databasesSwapped(index, other.index)
     }
 
     /// Deletes a key whose time has passed.
     private func expire(_ key: UnsafeRawBufferPointer) {
-        remove(key)
-        stats.expiredKeys += 1
+        events.expiredKeys += 1
+        remove(key, reason: .expired, event: .expired)
     }
 
     /// Server cron work on the tables, as Redis's databasesCron: move incremental rehashing along for about

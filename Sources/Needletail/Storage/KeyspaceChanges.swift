@@ -1,0 +1,133 @@
+/// The keyspace's one stream of changes (Redis's signalModifiedKey + notifyKeyspaceEvent + `server.dirty++`,
+/// which Redis calls side by side from every command; here `Database` makes the one call for them).
+///
+/// Every mutation of a key goes through `Database` (set, add, modify, remove, setExpire, removeExpire,
+/// didModify for in-place edits of collections, lazy and active expiry, flush, swap), and `Database` reports
+/// it here exactly once:
+/// - `dirty` counts changes since the last save (INFO `rdb_changes_since_last_save`, save points), with
+///   Redis's weights: ZADD of 3 new members is one event worth 3 changes, FLUSHDB is worth its key count;
+/// - the `listener`, when there is one, hears the change with the notification Redis would publish for it
+///   (`KeyspaceEvent`: "set", "expire", "zadd", "del", "expired", ...). The server is the listener and fans
+///   out to what needs keys' changes: ready keys of blocked clients, propagation of lazy expiry, and later
+///   WATCH, client tracking, keyspace notifications and snapshots.
+///
+/// The hot path pays one add and one nil check when nobody listens; a listener call allocates nothing
+/// (keys are passed as borrowed bytes, event names are static strings).
+///
+/// Keyspace counters (hits, misses, expired, evicted) live here too, so the storage layer knows nothing of
+/// the server's statistics.
+final class KeyspaceChanges {
+    /// Changes since the last save.
+    @exclusivity(unchecked) var dirty = 0
+    @exclusivity(unchecked) var hits = 0
+    @exclusivity(unchecked) var misses = 0
+    @exclusivity(unchecked) var expiredKeys = 0
+    @exclusivity(unchecked) var evictedKeys = 0
+    /// Who hears every change; unowned because the server owns both the databases and this object.
+    @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
+
+    init() {}
+
+    @inline(__always) func emit(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, _ event: KeyspaceEvent,
+                                changes: Int) {
+        dirty += changes
+        if let listener { listener.keyChanged(change, key: key, db: db, event: event) }
+    }
+
+    /// CONFIG RESETSTAT: the counters INFO stats shows (not `dirty`, which belongs to persistence).
+    func resetStats() {
+        hits = 0
+        misses = 0
+        expiredKeys = 0
+        evictedKeys = 0
+    }
+}
+
+/// Hears every change of the keyspace (see KeyspaceChanges).
+protocol KeyspaceListener: AnyObject {
+    /// A key of database `db` changed. `key` is valid for the duration of the call only.
+    func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent)
+    /// Every key of a database (or, with nil, of all databases) was removed at once (FLUSHDB/FLUSHALL).
+    func databaseFlushed(_ db: Int?)
+    /// SWAPDB exchanged the contents of two databases.
+    func databasesSwapped(_ first: Int, _ second: Int)
+}
+
+/// What happened to a key.
+enum KeyChange: Equatable {
+    /// The key did not exist and now does.
+    case added
+    /// The key's value was replaced or edited in place.
+    case modified
+    /// The key's expiry time was set, changed or removed (its value is unchanged).
+    case ttlChanged
+    /// The key left the keyspace.
+    case deleted(DeletionReason)
+}
+
+enum DeletionReason: Equatable {
+    /// By a command (DEL, a collection emptied, RENAME's source, MOVE, GETDEL, EXPIRE in the past, ...).
+    case deleted
+    /// Its time passed (lazily on access, or by the active expire cycle).
+    case expired
+    /// Removed to free memory (maxmemory).
+    case evicted
+    /// Replaced as a whole by another value of a command that notifies only what it wrote (RENAME onto an
+    /// existing key, COPY REPLACE, a STORE command's destination): no notification of its own, as in Redis.
+    case overwritten
+}
+
+/// The keyspace notification a change publishes: Redis's event name and class, e.g. ("set", string).
+/// `.none` is a change Redis publishes nothing for (an overwritten destination, DEBUG POPULATE, a key
+/// created empty just before the command's own event).
+struct KeyspaceEvent: Equatable {
+    let name: StaticString
+    /// The class `notify-keyspace-events` enables it with (Config/ConfigValues.swift).
+    let type: KeyspaceEvents
+
+    init(_ name: StaticString, _ type: KeyspaceEvents) {
+        self.name = name
+        self.type = type
+    }
+
+    var isNone: Bool { name.utf8CodeUnitCount == 0 }
+    var nameString: String { name.description }
+
+    static func == (a: KeyspaceEvent, b: KeyspaceEvent) -> Bool {
+        a.type == b.type && a.name.description == b.name.description
+    }
+
+    static let none = KeyspaceEvent("", [])
+
+    // Generic (g)
+    static let del = KeyspaceEvent("del", .generic)
+    static let expire = KeyspaceEvent("expire", .generic)
+    static let persist = KeyspaceEvent("persist", .generic)
+    static let renameFrom = KeyspaceEvent("rename_from", .generic)
+    static let renameTo = KeyspaceEvent("rename_to", .generic)
+    static let copyTo = KeyspaceEvent("copy_to", .generic)
+    static let moveFrom = KeyspaceEvent("move_from", .generic)
+    static let moveTo = KeyspaceEvent("move_to", .generic)
+    // Expired (x), evicted (e)
+    static let expired = KeyspaceEvent("expired", .expired)
+    static let evicted = KeyspaceEvent("evicted", .evicted)
+    // Strings ($)
+    static let set = KeyspaceEvent("set", .string)
+    static let append = KeyspaceEvent("append", .string)
+    static let setrange = KeyspaceEvent("setrange", .string)
+    static let incrby = KeyspaceEvent("incrby", .string)
+    static let incrbyfloat = KeyspaceEvent("incrbyfloat", .string)
+    // Sorted sets (z)
+    static let zadd = KeyspaceEvent("zadd", .zset)
+    static let zincr = KeyspaceEvent("zincr", .zset)
+    static let zrem = KeyspaceEvent("zrem", .zset)
+    static let zremrangebyrank = KeyspaceEvent("zremrangebyrank", .zset)
+    static let zremrangebyscore = KeyspaceEvent("zremrangebyscore", .zset)
+    static let zremrangebylex = KeyspaceEvent("zremrangebylex", .zset)
+    static let zpopmin = KeyspaceEvent("zpopmin", .zset)
+    static let zpopmax = KeyspaceEvent("zpopmax", .zset)
+    static let zunionstore = KeyspaceEvent("zunionstore", .zset)
+    static let zinterstore = KeyspaceEvent("zinterstore", .zset)
+    static let zdiffstore = KeyspaceEvent("zdiffstore", .zset)
+    static let zrangestore = KeyspaceEvent("zrangestore", .zset)
+}
