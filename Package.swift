@@ -15,7 +15,10 @@ let package = Package(
         .target(
             name: "Needletail",
             dependencies: ["CSystem"],
-            path: "Sources/Needletail"
+            path: "Sources/Needletail",
+            // Debug builds (what the tests build and run, the differential test included) check the keyspace's
+            // structures after every write command (Server.checkKeyspaceInvariants); release builds do not.
+            swiftSettings: [.define("NEEDLETAIL_INVARIANTS", .when(configuration: .debug))]
         ),
         .executableTarget(name: "needletail-server", dependencies: ["Needletail"], path: "Sources/needletail-server"),
         // The seeded random generator shared by both test targets.

@@ -78,8 +78,11 @@ private func expireGeneric(_ c: Client, relative: Bool, seconds: Bool, name: Sta
 
     if when <= now {
         c.db.remove(key)  // a deletion ("del"), not an expiry: expired_keys is not counted, as in Redis
+        c.propagateAs([c.expireDeletionCommand, key])
     } else {
         c.db.setExpire(key, at: when)
+        // Propagated as PEXPIREAT key ms, keeping the options, as Redis.
+        c.propagateAs(["PEXPIREAT", key, formatInt64(when)] + (3..<c.argc).map { c.argBytes($0) })
     }
     c.reply.integer(1)
 }

@@ -151,21 +151,9 @@ private func copy(_ c: Client) {
         if !replace { return c.reply.integer(0) }
         target.remove(destination, reason: .overwritten, event: .none)
     }
-    target.add(destination, duplicate(value), hint: hint, event: .copyTo)
+    target.add(destination, value.duplicate(), hint: hint, event: .copyTo)
     if let when { target.setExpire(destination, at: when, event: .none, changes: 0) }
     c.reply.integer(1)
-}
-
-/// A copy of a value that shares nothing mutable with the original (COPY).
-private func duplicate(_ value: Value) -> Value {
-    switch value {
-    case .string: return value  // ByteString is immutable: sharing is a copy
-    case .sortedSet(let set):
-        let copy = SortedSet()
-        copy.skiplistEncoded = set.skiplistEncoded  // Redis's zsetDup keeps the encoding
-        set.forEach { member, score in _ = copy.set(member: member, score: score) }
-        return .sortedSet(copy)
-    }
 }
 
 private func move(_ c: Client) {
@@ -320,37 +308,7 @@ private func objectValue(_ c: Client) -> Value? {
 
 private func objectEncoding(_ c: Client) {
     guard let value = objectValue(c) else { return }
-    switch value {
-    case .string(let s): c.reply.bulk(stringEncoding(s, c.db.stringHint(c.argBytes(2))).name)
-    case .sortedSet(let set): c.reply.bulk(set.skiplistEncoded ? "skiplist" : "listpack")
-    }
-}
-
-private enum StringEncoding {
-    case int, embstr, raw
-
-    var name: String {
-        switch self {
-        case .int: return "int"
-        case .embstr: return "embstr"
-        case .raw: return "raw"
-        }
-    }
-}
-
-/// The encoding Redis would report: for a value stored like SET stores it, tryObjectEncoding's choice ("int"
-/// when it reads as a 64-bit integer by string2ll rules, "embstr" up to 44 bytes, "raw" beyond); other
-/// commands leave what Database.StringHint records.
-private func stringEncoding(_ s: ByteString, _ hint: Database.StringHint = .likeSet) -> StringEncoding {
-    switch hint {
-    case .raw: return .raw
-    case .notInteger: return s.count <= 44 ? .embstr : .raw
-    case .likeSet, .unshared:
-        return s.withUnsafeBytes { bytes in
-            if bytes.count <= 20 && parseInt64(bytes) != nil { return .int }
-            return bytes.count <= 44 ? .embstr : .raw
-        }
-    }
+    c.reply.bulk(value.encodingName(hint: c.db.stringHint(c.argBytes(2))))
 }
 
 /// Whether the maxmemory policy is an LRU or LFU one (Redis's MAXMEMORY_FLAG_LRU / _LFU).

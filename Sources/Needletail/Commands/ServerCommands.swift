@@ -71,6 +71,7 @@ private func flushMode(_ c: Client) -> Bool {
 private func flushdb(_ c: Client) {
     guard flushMode(c) else { return }
     c.db.removeAll()
+    c.forcePropagation()  // even an empty database's FLUSHDB reaches replicas, as in Redis
     c.reply.ok()
 }
 

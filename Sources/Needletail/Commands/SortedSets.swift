@@ -102,11 +102,26 @@ let sortedSetCommands: [Command] = [
     Command("zpopmax", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted_set", since: "5.0.0",
             summary: "Remove and return members with the highest scores in a sorted set",
             complexity: popComplexity, handler: { zpopMinMax($0, max: true) }),
+    Command("bzpopmin", arity: -3, flags: [.write, .noscript, .blocking, .fast], keys: (1, -2, 1), group: "sorted_set",
+            since: "5.0.0",
+            summary: "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+            complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+            handler: { bzpopMinMax($0, max: false) }),
+    Command("bzpopmax", arity: -3, flags: [.write, .noscript, .blocking, .fast], keys: (1, -2, 1), group: "sorted_set",
+            since: "5.0.0",
+            summary: "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+            complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+            handler: { bzpopMinMax($0, max: true) }),
+    Command("bzmpop", arity: -5, flags: [.write, .blocking, .movableKeys], group: "sorted_set", since: "7.0.0",
+            summary: "Remove and return members with scores in a sorted set or block until one is available",
+            complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements "
+                + "in the sorted set, and M being the number of elements popped.",
+            handler: { zmpopGeneric($0, numkeysIndex: 2) }),
     Command("zmpop", arity: -4, flags: [.write, .movableKeys], group: "sorted_set", since: "7.0.0",
             summary: "Remove and return members with scores in a sorted set",
             complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements "
                 + "in the sorted set, and M being the number of elements popped.",
-            handler: zmpop),
+            handler: { zmpopGeneric($0, numkeysIndex: 1) }),
     Command("zrandmember", arity: -2, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set", since: "6.2.0",
             summary: "Get one or multiple random elements from a sorted set",
             complexity: "O(N) where N is the number of elements returned", handler: zrandmember),
@@ -656,14 +671,15 @@ private func zpopMinMax(_ c: Client, max: Bool) {
                 nested: c.reply.resp3 && count != nil, nullWhenEmpty: false)
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count].
-private func zmpop(_ c: Client) {
-    guard let numkeys = int64Arg(c, 1, in: 1...Int64.max, orError: "ERR numkeys should be greater than 0") else {
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] (`numkeysIndex` 1), and BZMPOP timeout numkeys ...
+/// (`numkeysIndex` 2), whose timeout is parsed after the rest, as Redis's zmpopGenericCommand does.
+private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
+    guard let numkeys = int64Arg(c, numkeysIndex, in: 1...Int64.max, orError: "ERR numkeys should be greater than 0") else {
         return
     }
-    // Compared without computing 1 + numkeys + 1, which could overflow.
-    guard numkeys < c.argc - 2 else { return c.replySyntaxError() }
-    let whereIndex = 2 + numkeys
+    // Compared without computing numkeysIndex + numkeys + 1, which could overflow.
+    guard numkeys < c.argc - numkeysIndex - 1 else { return c.replySyntaxError() }
+    let whereIndex = numkeysIndex + 1 + numkeys
     let max: Bool
     if argOptionIs(c, whereIndex, "min") { max = false }
     else if argOptionIs(c, whereIndex, "max") { max = true }
@@ -678,8 +694,47 @@ private func zmpop(_ c: Client) {
         count = n
         j += 2
     }
-    zpopGeneric(c, keys: 2..<whereIndex, max: max, emitKey: true, count: count ?? 1, nested: true,
-                nullWhenEmpty: true)
+    let keys = (numkeysIndex + 1)..<whereIndex
+    if numkeysIndex == 2 {  // BZMPOP
+        guard let deadline = timeoutArgument(c, 1, now: c.server.now) else { return }
+        guard let keyIndex = firstNonEmptySet(c, keys) else { return }
+        if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
+        c.propagateAs(["ZMPOP", "1", c.argBytes(keyIndex), max ? "MAX" : "MIN", "COUNT", formatInt64(Int64(count ?? 1))])
+    }
+    zpopGeneric(c, keys: keys, max: max, emitKey: true, count: count ?? 1, nested: true, nullWhenEmpty: true)
+}
+
+/// The index of the first of `keys` holding a non-empty sorted set, -1 when none does, or nil after a
+/// WRONGTYPE error (the blocking pops' scan, as Redis's blockingGenericZpopCommand).
+private func firstNonEmptySet(_ c: Client, _ keys: Range<Int>) -> Int? {
+    let now = c.server.now
+    for i in keys {
+        guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
+        guard case .sortedSet(let set) = value else {
+            c.replyWrongType()
+            return nil
+        }
+        if !set.isEmpty { return i }
+    }
+    return -1
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout: pops one element of the first non-empty set, replying the flat
+/// [key, member, score], or blocks until one of the keys has one. Served, it is propagated as ZPOPMIN /
+/// ZPOPMAX of that key.
+private func bzpopMinMax(_ c: Client, max: Bool) {
+    guard let deadline = timeoutArgument(c, c.argc - 1, now: c.server.now) else { return }
+    let keys = 1..<(c.argc - 1)
+    guard let keyIndex = firstNonEmptySet(c, keys) else { return }
+    if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
+    guard case .sortedSet(let set)? = c.db.lookup(c.arg(keyIndex), now: c.server.now, .write),
+          let (member, score) = max ? set.popMax() : set.popMin() else { preconditionFailure("checked above") }
+    c.reply.array(3)
+    c.reply.bulk(c.arg(keyIndex))
+    c.reply.bulk(member)
+    c.reply.double(score)
+    didModify(c, set, key: keyIndex, max ? .zpopmax : .zpopmin, changes: 1)
+    c.propagateAs([max ? "ZPOPMAX" : "ZPOPMIN", c.argBytes(keyIndex)])
 }
 
 /// Redis's genericZpopCommand: pops from the first key (of `keys`) holding a set. `count` nil means a single

@@ -145,7 +145,7 @@ private func psetex(_ c: Client) {
 }
 
 private func getset(_ c: Client) {
-    setGeneric(c, .get, valueIndex: 2, command: "getset")
+    setGeneric(c, .get, valueIndex: 2, command: "getset", isGetset: true)
 }
 
 /// Every command that stores a whole string value under argument 1 (Redis's setGenericCommand).
@@ -153,8 +153,9 @@ private func getset(_ c: Client) {
 ///   - expireIndex: the argument holding the EX/PX/EXAT/PXAT time, or 0 for none.
 ///   - command: the name quoted in "invalid expire time in '<command>' command".
 ///   - integerReply: SETNX answers 1/0 where SET answers OK/nil.
+///   - isGetset: GETSET, propagated as SET.
 private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, expireIndex: Int = 0,
-                        command: StaticString, integerReply: Bool = false) {
+                        command: StaticString, integerReply: Bool = false, isGetset: Bool = false) {
     var expireAt: Int64 = 0
     if expireIndex != 0 {
         guard let at = expireTime(c, expireIndex, options, command: command) else { return }
@@ -181,6 +182,12 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
     }
     c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set)
     if expireIndex != 0 { c.db.setExpire(key, at: expireAt, changes: 0) }  // SET EX is one change
+    // Replicas and the AOF get an absolute time (SET key value PXAT ms), and GETSET becomes SET.
+    if expireIndex != 0 && !options.contains(.pxat) {
+        c.propagateAs(["SET", key, c.argBytes(valueIndex), "PXAT", formatInt64(expireAt)])
+    } else if isGetset {
+        c.propagateAs(["SET", key, c.argBytes(valueIndex)])
+    }
     if !options.contains(.get) {
         if integerReply { c.reply.integer(1) } else { c.reply.ok() }
     }
@@ -279,10 +286,13 @@ private func getex(_ c: Client) {
     if !options.isDisjoint(with: [.exat, .pxat]) && expireAt <= now {
         // An absolute time already past deletes the key now rather than leaving it to expire.
         c.db.remove(key)
+        c.propagateAs([c.expireDeletionCommand, key])
     } else if expireIndex != 0 {
         c.db.setExpire(key, at: expireAt)
+        c.propagateAs(["PEXPIREAT", key, formatInt64(expireAt)])
     } else if options.contains(.persist) {
         c.db.removeExpire(key)
+        c.propagateAs(["PERSIST", key])
     }
 }
 
@@ -290,6 +300,7 @@ private func getdel(_ c: Client) {
     let key = c.argBytes(1)
     guard key.withUnsafeBytes({ getGeneric(c, $0) }) == true else { return }
     c.db.remove(key)
+    c.propagateAs(["DEL", key])
 }
 
 // MARK: - Multiple keys
@@ -484,6 +495,8 @@ private func incrbyfloat(_ c: Client) {
     guard result.isFinite else { return c.reply.error("ERR increment would produce NaN or Infinity") }
     let text = formatLongDouble(result)
     c.db.set(key, .string(text), keepTTL: true, hint: .notInteger, event: .incrbyfloat)
+    // Floating-point results may differ between machines: replicas get the value.
+    c.propagateAs(["SET", key, text, "KEEPTTL"])
     c.reply.bulk(text)
 }
 

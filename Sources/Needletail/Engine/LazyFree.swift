@@ -21,9 +21,7 @@ final class LazyFree {
 
     /// Takes a value the keyspace no longer references. Small values are simply dropped here.
     @inline(__always) func dispose(_ value: Value) {
-        if case .sortedSet(let set) = value, set.freeEffort > LazyFree.threshold {
-            pending.append(set)
-        }
+        if value.freeEffort > LazyFree.threshold, let object = value.reference { pending.append(object) }
     }
 
     /// Takes a whole detached table (FLUSHDB/FLUSHALL ASYNC).

@@ -102,6 +102,10 @@ struct ReplyWriter {
         value.withUnsafeBytes { bulk($0) }
     }
 
+    func bulk(_ text: StaticString) {
+        bulk(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     func bulk(_ text: String) {
         var text = text
         text.withUTF8 { bulk(UnsafeRawBufferPointer($0)) }

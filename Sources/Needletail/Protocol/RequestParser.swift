@@ -105,6 +105,20 @@ struct RequestParser {
     /// Whether no part of a request has been parsed yet: the buffer's next byte starts a request.
     var isAtRequestStart: Bool { position == 0 && !inMultibulk }
 
+    /// Makes `argv` the current request, copied into `inlineStorage` (arguments owned by the request, not
+    /// spans of a query buffer): how a request that did not arrive on this connection runs (an internal
+    /// client's command, a blocked client's command run again, later MULTI's queue and AOF replay).
+    mutating func load(_ argv: [ByteString]) {
+        reset()
+        argsBase = .inlineStorage
+        inlineStorage.clear(shrinkTo: 64 * 1024)
+        for arg in argv {
+            let offset = inlineStorage.writeIndex
+            arg.withUnsafeBytes { inlineStorage.append($0) }
+            spans.append(ArgSpan(offset: offset, count: arg.count))
+        }
+    }
+
     /// Forgets the current request after it ran (or was skipped).
     mutating func reset() {
         spans.removeAll()

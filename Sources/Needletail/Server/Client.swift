@@ -1,9 +1,34 @@
 import Glibc
 
-/// One client connection and its per-connection state: buffers, the request being parsed, the selected
-/// database, protocol version, name, authentication. Room is kept here for later state (MULTI queue,
-/// blocked keys, subscriptions, ACL user).
+/// One client and its state: buffers, the request being parsed, the selected database, protocol version,
+/// name, authentication, and the state machine of Redis's client flags:
+///
+///     normal ──(a blocking command finds nothing)──▶ blocked ──(key ready / timeout / CLIENT UNBLOCK)──▶ normal
+///
+/// (later also subscribed, and in MULTI). A blocked client is not read from; its command runs again through
+/// `Server.call` when a key it waits on is ready (Server/Blocking.swift).
+///
+/// Most clients are connections (`kind == .connection`). Internal clients have no socket (fd -1): scripts,
+/// AOF loading, a replica's master link and tests run commands on them, with arguments the request owns,
+/// and their replies go to a sink (`ReplySink`) instead of the wire.
 final class Client {
+    enum Kind {
+        case connection
+        case `internal`
+    }
+
+    /// Where an internal client's replies go.
+    enum ReplySink {
+        /// Written to the socket (connections).
+        case wire
+        /// Dropped (AOF loading, the master link's commands).
+        case discard
+        /// Kept in `output` for the caller to take (`Server.run(_:on:)`, scripts, tests).
+        case capture
+    }
+
+    let kind: Kind
+    var replySink: ReplySink
     let id: Int64
     let fd: Int32
     /// Distinguishes this client from a later one on the same fd (packed into epoll tokens).
@@ -54,8 +79,23 @@ final class Client {
     @exclusivity(unchecked) var noEvict = false
     @exclusivity(unchecked) var noTouch = false
 
+    /// Set while the client waits in a blocking command (Server/Blocking.swift).
+    @exclusivity(unchecked) var blocked: BlockedState?
+    /// The blocked command is running again because a key it waits on is ready: a handler that still finds
+    /// nothing leaves the client blocked where it was (same queue position, same deadline).
+    @exclusivity(unchecked) var reprocessingBlockedCommand = false
+    /// Set by `Server.block` when the command run again found nothing again.
+    @exclusivity(unchecked) var stillBlocked = false
+    /// When the output first exceeded its class's soft limit (monotonic ms), 0 while under it.
+    @exclusivity(unchecked) var softLimitReachedAt: Int64 = 0
+
+    /// How the running command is propagated to the AOF and replicas (Server/Call.swift).
+    @exclusivity(unchecked) var propagation = CommandPropagation()
+
     init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
-         server: Server, db: Database, now: Int64) {
+         server: Server, db: Database, now: Int64, kind: Kind = .connection) {
+        self.kind = kind
+        self.replySink = kind == .connection ? .wire : .capture
         self.id = id
         self.fd = fd
         self.generation = generation
@@ -70,7 +110,15 @@ final class Client {
         lastInteraction = now
     }
 
+    /// An internal client (no socket) on database 0, replies captured.
+    static func makeInternal(server: Server, id: Int64) -> Client {
+        Client(id: id, fd: -1, generation: 0, address: "", localAddress: "", isUnixSocket: false, server: server,
+               db: server.databases[0], now: monotonicMillis(), kind: .internal)
+    }
+
     var token: UInt64 { UInt64(UInt32(bitPattern: fd)) | UInt64(generation) << 32 }
+
+    var isBlocked: Bool { blocked != nil }
 
     func select(_ database: Database) { db = database }
 
@@ -89,6 +137,9 @@ final class Client {
 
     /// A copy of argument `i`, for storing.
     @inline(__always) func argBytes(_ i: Int) -> ByteString { ByteString(arg(i)) }
+
+    /// A copy of every argument: the request as it can outlive its query buffer.
+    func ownedArguments() -> [ByteString] { (0..<argc).map { argBytes($0) } }
 
     /// Argument `i` decoded as UTF-8 (error texts, options, config; never keys or values on hot paths).
     func argString(_ i: Int) -> String { String(decoding: arg(i), as: UTF8.self) }

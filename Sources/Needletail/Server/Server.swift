@@ -24,8 +24,31 @@ public final class Server {
     /// pipeline look-ahead and after each request, so the end of one request is the start of the next (Redis
     /// 7.0 also times commands with the wall clock, `ustime()`). A duration thus includes parsing the
     /// request, a fraction of a microsecond.
-    @exclusivity(unchecked) private var commandClock: Int64 = 0
-    @exclusivity(unchecked) private var executingCommand = false
+    @exclusivity(unchecked) var commandClock: Int64 = 0
+
+    // The execution unit (Server/Call.swift).
+    /// Nesting of `call`: 0 when no command runs; the outermost call owns `now` and the propagation list.
+    @exclusivity(unchecked) var callDepth = 0
+    /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
+    /// nothing is recorded.
+    var propagationSink: PropagationSink?
+    /// Commands the running unit will propagate when its outermost call returns.
+    var pendingPropagation: [PropagatedCommand] = []
+    #if NEEDLETAIL_INVARIANTS
+    /// Debug builds check the keyspace after every write command (Server/Call.swift); a test that measures
+    /// the hot path itself (AllocationTests) turns it off.
+    public var checksInvariants = true
+    #endif
+    /// Hears the keyspace's changes after the server did (tests; later notifications and tracking).
+    weak var keyspaceObserver: KeyspaceListener?
+
+    // Blocked clients (Server/Blocking.swift).
+    /// Per database, the clients blocked on each key, in the order they blocked.
+    var blockedOnKeys: [[ByteString: [Client]]] = []
+    /// Keys that received data while clients wait on them, in the order they did; served before sleeping.
+    var readyKeys: [ReadyKey] = []
+    var readyKeySet: Set<ReadyKey> = []
+    @exclusivity(unchecked) var blockedClientCount = 0
 
     private struct Listener {
         let fd: Int32
@@ -34,7 +57,7 @@ public final class Server {
     private var listeners: [Listener] = []
     private var clientsByFD: [Client?] = []
     private(set) var clientCount = 0
-    private var nextClientID: Int64 = 1
+    var nextClientID: Int64 = 1
     private var nextGeneration: UInt32 = 1
     private var pendingWrites: [Client] = []
 
@@ -62,6 +85,8 @@ public final class Server {
         case activeExpire
         /// The least recently active client may have passed `timeout`.
         case idleClients
+        /// A blocked client's timeout (the client in that fd slot, if its generation still matches).
+        case blockedTimeout(fd: Int32, generation: UInt32)
     }
     let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
     /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
@@ -79,6 +104,8 @@ public final class Server {
     /// Output waiting for a slow reader beyond which we stop reading its requests, so a client that never
     /// reads cannot make the server buffer without bound (client-output-buffer-limit still applies).
     static let readPauseThreshold = 8 * 1024 * 1024
+    /// See `updateOutputCheckBytes`.
+    @exclusivity(unchecked) var outputCheckBytes = Server.readPauseThreshold
 
     /// - Parameter ephemeralPort: listen on a kernel-chosen port when `config.port` is 0 (in-process use
     ///   and tests), instead of Redis's meaning of port 0 (no TCP listener).
@@ -93,6 +120,9 @@ public final class Server {
         lazyFree = LazyFree(pool: background)
         stats = ServerStats(keyspace: keyspace)
         databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, lazyFree: lazyFree) }
+        blockedOnKeys = Array(repeating: [:], count: databases.count)
+        keyspace.listener = self
+        updateOutputCheckBytes()
     }
 
     deinit {
@@ -148,6 +178,7 @@ public final class Server {
                 dispatch(token, readable, writable)
             }
             // Replies first: a due expire slice then delays no reply already computed.
+            serveClientsBlockedOnKeys()
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
@@ -155,10 +186,19 @@ public final class Server {
                 shutdownRequested = true
             }
             if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
-            flushPendingWrites()
-            lazyFree.flush()
+            beforeSleep()
         }
         finishShutdown()
+    }
+
+    /// What runs before the loop sleeps, in Redis's order: clients whose keys became ready are served (their
+    /// writes may make more keys ready, served in the same pass), then replies are written (propagation is
+    /// handed to its sink as each execution unit ends; an AOF's write and fsync scheduling will go here,
+    /// before the replies, as in Redis), then lazily freed values go to a worker.
+    private func beforeSleep() {
+        serveClientsBlockedOnKeys()
+        flushPendingWrites()
+        lazyFree.flush()
     }
 
     private func fire(_ event: TimerEvent, deadline: Int64) {
@@ -174,6 +214,11 @@ public final class Server {
         case .idleClients:
             idle.timerFired()
             closeIdleClients()
+        case .blockedTimeout(let fd, let generation):
+            guard Int(fd) < clientsByFD.count, let client = clientsByFD[Int(fd)], client.generation == generation else {
+                return
+            }
+            blockedClientTimedOut(client)
         }
     }
 
@@ -303,7 +348,7 @@ public final class Server {
         let input = client.input
         commandClock = wallClockMicros()
         var prefetched = 0  // bytes ahead of readIndex whose requests' lookups were prefetched
-        while !client.isClosed && !client.closeAfterReply && !client.readPaused {
+        while !client.isClosed && !client.closeAfterReply && !client.readPaused && client.blocked == nil {
             if prefetched == 0 && client.parser.isAtRequestStart {
                 let window = prefetcher.prefetch(input, in: client.db)
                 prefetched = window.bytes
@@ -325,12 +370,12 @@ public final class Server {
                 updateInterest(client)
             case .request(let consumed):
                 if client.argc > 0 {
-                    if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { execute(client) }
+                    if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { processCommand(client) }
                 }
                 input.readIndex += consumed
                 prefetched = max(0, prefetched - consumed)
                 client.parser.reset()
-                if client.output.readableBytes > Server.readPauseThreshold { pauseReading(client) }
+                if client.output.readableBytes > outputCheckBytes { checkOutputBuffer(client) }
             }
         }
         if client.closeAfterReply { updateInterest(client) }  // QUIT, CLIENT KILL of itself, ...
@@ -343,89 +388,14 @@ public final class Server {
         client.replySkip = client.replySkipNext
         client.replySkipNext = false
         let kept = client.output.readableBytes  // output is not written while a command runs
-        execute(client)
+        processCommand(client)
         if client.replyOff || client.replySkip { client.output.writeIndex = client.output.readIndex + kept }
         client.replySkip = false
     }
 
-    /// Looks up, checks and runs the client's current request. Only `processInput` calls it: it reads the
-    /// clock when a batch starts, and each request here reads it when done, so `commandClock` is always the
-    /// start of the request that runs next (a new caller must set it first).
-    private func execute(_ client: Client) {
-        guard let target = commandToRun(client) else {
-            commandClock = wallClockMicros()  // a rejected request's time is not the next command's
-            return
-        }
-        assert(!executingCommand, "commands do not run commands: `now` and `commandClock` are per command")
-        let errorsBefore = stats.totalErrorReplies
-        let started = commandClock
-        executingCommand = true
-        target.handler!(client)
-        executingCommand = false
-        commandClock = wallClockMicros()
-        target.microseconds += Int(max(0, commandClock - started))  // 0 if the wall clock stepped back
-        target.calls += 1
-        if stats.totalErrorReplies != errorsBefore { target.failedCalls += 1 }
-        stats.totalCommandsProcessed += 1
-        client.lastCommand = target
-        if target.flags.contains(.write) { afterWrite(client, target) }
-    }
-
-    /// The command (or subcommand) the request names, once it passed the arity and authentication checks;
-    /// nil after replying the error that rejected it.
-    private func commandToRun(_ client: Client) -> Command? {
-        guard let command = commands.lookup(client.arg(0)) else {
-            replyUnknownCommand(client)
-            return nil
-        }
-        var target = command
-        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
-        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
-            if client.argc < 2 {
-                client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
-                return nil
-            }
-            guard let sub = command.subcommand(named: client.arg(1)) else {
-                client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
-                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
-                return nil
-            }
-            target = sub
-        }
-        guard target.acceptsArgumentCount(client.argc) else {
-            target.rejectedCalls += 1
-            client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
-            return nil
-        }
-        if !client.authenticated && !target.flags.contains(.noAuth) {
-            target.rejectedCalls += 1
-            client.reply.error("NOAUTH Authentication required.")
-            return nil
-        }
-        return target
-    }
-
-    /// The one place every write command passes after it ran: later, the AOF and replicas are fed here.
-    @inline(__always) private func afterWrite(_ client: Client, _ command: Command) {}
-
-    /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
-    private func replyUnknownCommand(_ client: Client) {
-        var args: [UInt8] = []
-        var i = 1
-        while i < client.argc && args.count < 128 {
-            let room = 128 - args.count  // as `'%.*s' ` with 128 - sdslen(args), taken before the quote
-            args.append(UInt8(ascii: "'"))
-            args.append(contentsOf: cString(client.arg(i), max: room))
-            args.append(contentsOf: Array("' ".utf8))
-            i += 1
-        }
-        client.reply.error(bytes: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
-            + Array("', with args beginning with: ".utf8) + args)
-    }
-
     // MARK: - Writing
 
-    @inline(__always) private func scheduleWrite(_ client: Client) {
+    @inline(__always) func scheduleWrite(_ client: Client) {
         if !client.pendingWrite && !client.waitingWritable && !client.output.isEmpty {
             client.pendingWrite = true
             pendingWrites.append(client)
@@ -469,6 +439,7 @@ public final class Server {
             if client.closeAfterReply { return closeClient(client) }
             // Only touch epoll when the interest changes: the common case (a complete write, nothing armed)
             // costs no syscall beyond the write itself.
+            client.softLimitReachedAt = 0
             guard client.waitingWritable || client.readPaused else { return }
             let resume = client.readPaused
             client.waitingWritable = false
@@ -481,17 +452,49 @@ public final class Server {
         }
     }
 
-    /// Stops reading a client's requests until its pending replies drain (see `readPauseThreshold`).
-    private func pauseReading(_ client: Client) {
-        client.readPaused = true
-        updateInterest(client)
+    // MARK: - Output buffer limits
+
+    /// The output size past which `checkOutputBuffer` runs after a request: the smallest limit of the normal
+    /// class or the read pause threshold. Kept by the cron (and at start), so CONFIG SET takes effect within
+    /// a cron period and the check per request is one comparison.
+    func updateOutputCheckBytes() {
+        let limit = config.clientOutputBufferLimit.normal
+        outputCheckBytes = [limit.hardBytes, limit.softBytes, Server.readPauseThreshold].filter { $0 > 0 }.min()!
+    }
+
+    /// Redis's checkClientOutputBufferLimits, for the normal class (replica and pub/sub clients will pick
+    /// theirs): past the hard limit, or past the soft limit for longer than its seconds, the client is
+    /// closed, its pending replies dropped, and the close logged as Redis logs it. A client within its
+    /// limits but with more than `readPauseThreshold` waiting is not read from until it catches up.
+    func checkOutputBuffer(_ client: Client) {
+        let limit = config.clientOutputBufferLimit.normal
+        let used = client.output.readableBytes
+        var over = limit.hardBytes > 0 && used >= limit.hardBytes
+        if limit.softBytes > 0 && used >= limit.softBytes {
+            let now = monotonicMillis()
+            if client.softLimitReachedAt == 0 {
+                client.softLimitReachedAt = now
+            } else if now - client.softLimitReachedAt > Int64(limit.softSeconds) * 1000 {
+                over = true
+            }
+        } else {
+            client.softLimitReachedAt = 0
+        }
+        if over {
+            log.warning("Client \(clientInfoLine(client, current: client, currentCommand: client.lastCommandName)) "
+                + "scheduled to be closed ASAP for overcoming of output buffer limits.")
+            closeClient(client)
+        } else if used > Server.readPauseThreshold && !client.readPaused {
+            client.readPaused = true
+            updateInterest(client)
+        }
     }
 
     /// Sets the client's epoll interest from its state. Level-triggered epoll keeps reporting unread input,
     /// so a client we are not reading from (paused, or closing after its reply) must not ask for EPOLLIN.
-    private func updateInterest(_ client: Client) {
+    func updateInterest(_ client: Client) {
         if client.isClosed { return }
-        let readable = !client.readPaused && !client.closeAfterReply
+        let readable = !client.readPaused && !client.closeAfterReply && client.blocked == nil
         do {
             try loop.modify(fd: client.fd, readable: readable, writable: client.waitingWritable, token: client.token)
         } catch {
@@ -503,6 +506,7 @@ public final class Server {
 
     func closeClient(_ client: Client) {
         if client.isClosed { return }
+        if client.blocked != nil { unblock(client) }
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)
@@ -529,6 +533,10 @@ public final class Server {
                 idle.list.remove(fd)
                 continue
             }
+            if client.blocked != nil {  // blocked clients have their own timeout, as in Redis
+                touch(client)
+                continue
+            }
             log.verbose("Closing idle client")
             closeClient(client)
         }
@@ -546,6 +554,7 @@ public final class Server {
     /// Idle clients have their own timer; the cron only notices a changed `timeout`.
     private func cron() {
         cronLoops += 1
+        updateOutputCheckBytes()
         if activeExpireEnabled { startSlowExpireCycle() }
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
@@ -558,7 +567,7 @@ public final class Server {
     /// The current time for expiry decisions, in Unix milliseconds. Inside a command, the time it started,
     /// as Redis 7.2's commandTimeSnapshot: a key cannot expire halfway through a command, and the one clock
     /// read per command (`commandClock`) serves its expiry decisions and its commandstats duration alike.
-    @inline(__always) var now: Int64 { executingCommand ? commandClock / 1000 : wallClockMillis() }
+    @inline(__always) var now: Int64 { callDepth > 0 ? commandClock / 1000 : wallClockMillis() }
 
     var uptimeSeconds: Int64 { (monotonicMillis() - startedAt) / 1000 }
 }

@@ -1,0 +1,174 @@
+/// Blocked clients (Redis's blocked.c): one mechanism for every command that waits for data on keys
+/// (BZPOPMIN, BZPOPMAX, BZMPOP today; BLPOP and the other list pops, XREAD BLOCK later).
+///
+/// A handler that finds nothing to serve calls `block(_:keys:wants:deadline:)`. The client is parked: its
+/// request is kept (owned arguments), it is queued on each key in its database (FIFO per key), a timer is set
+/// for its deadline, and it is no longer read from (pipelined requests wait in its query buffer).
+///
+/// Keys become *ready* through the keyspace's change stream: any key added or modified while clients wait
+/// on it (Server.keyChanged). After the command (later: the whole EXEC or script) that made them ready, and
+/// before the loop sleeps, `serveClientsBlockedOnKeys` takes the ready keys in order and, for each, the
+/// clients waiting on it in the order they blocked, and runs each client's command again through `call`
+/// (Redis 7.2's re-execution, which serves every blocking command with its own handler). A key that was
+/// emptied, deleted or holds another type by then leaves its clients blocked. When the command runs again
+/// and still finds nothing it stays blocked where it was (same place in the queues, same deadline).
+/// Commands run this way may write and make more keys ready; those are served in the same pass.
+///
+/// A blocked client leaves that state by being served, by its timeout (the reply is a null array, `*-1` in
+/// RESP2 and `_` in RESP3) or by disconnecting; then its pipelined requests run.
+
+/// What a blocked client waits for.
+struct BlockedState {
+    let db: Int
+    /// The keys it waits on, each once.
+    let keys: [ByteString]
+    /// Its request, run again when a key is ready.
+    let argv: [ByteString]
+    /// What a ready key must hold for the command to be worth running again (Redis's btype).
+    let wants: ValueType
+    /// Deadline in Unix ms, 0 = none.
+    let deadline: Int64
+    var timer: TimerHandle?
+}
+
+/// A key of a database, as the ready list holds it.
+struct ReadyKey: Hashable {
+    let db: Int
+    let key: ByteString
+}
+
+extension Server {
+    /// Parks `client` until one of `keys` of its database holds a `wants` value or `deadline` (Unix ms,
+    /// 0 = never) passes. Called by a handler that found nothing; the handler replies nothing itself.
+    /// A client that cannot block (internal clients; later MULTI and scripts) gets the timeout reply at once.
+    func block(_ client: Client, keys: [ByteString], wants: ValueType, deadline: Int64) {
+        if client.reprocessingBlockedCommand {
+            client.stillBlocked = true  // run again and still nothing: keep its place
+            return
+        }
+        guard client.kind == .connection else { return client.reply.nullArray() }
+        var unique: [ByteString] = []
+        for key in keys where !unique.contains(key) { unique.append(key) }
+        let db = client.db.index
+        var state = BlockedState(db: db, keys: unique, argv: client.ownedArguments(), wants: wants, deadline: deadline)
+        for key in unique { blockedOnKeys[db][key, default: []].append(client) }
+        if deadline > 0 {
+            let delayMicros = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
+            let delay = delayMicros.overflow ? Int64.max / 2 : delayMicros.partialValue
+            state.timer = timers.schedule(after: delay, .blockedTimeout(fd: client.fd, generation: client.generation))
+        }
+        client.blocked = state
+        blockedClientCount += 1
+        updateInterest(client)
+    }
+
+    /// Takes `client` out of the blocked state: off every key's queue, its timer cancelled. It does not
+    /// resume reading; `resume` does.
+    func unblock(_ client: Client) {
+        guard let state = client.blocked else { return }
+        for key in state.keys {
+            guard var queue = blockedOnKeys[state.db][key] else { continue }
+            queue.removeAll { $0 === client }
+            blockedOnKeys[state.db][key] = queue.isEmpty ? nil : queue
+        }
+        if let timer = state.timer { _ = timers.cancel(timer) }
+        client.blocked = nil
+        blockedClientCount -= 1
+    }
+
+    /// An unblocked client reads again and runs the requests that waited in its query buffer.
+    private func resume(_ client: Client) {
+        guard !client.isClosed else { return }
+        updateInterest(client)
+        if client.input.isEmpty { scheduleWrite(client) } else { processInput(client) }
+    }
+
+    /// The blocked client's deadline passed (a timer event).
+    func blockedClientTimedOut(_ client: Client) {
+        guard client.blocked != nil else { return }
+        client.blocked!.timer = nil  // it fired: nothing to cancel
+        client.reply.nullArray()
+        unblock(client)
+        resume(client)
+    }
+
+    /// Called for every key added or modified while some client is blocked (Redis's signalKeyAsReady).
+    func signalKeyAsReady(_ key: UnsafeRawBufferPointer, db: Int) {
+        let key = ByteString(key)
+        guard blockedOnKeys[db][key] != nil else { return }
+        let ready = ReadyKey(db: db, key: key)
+        if readyKeySet.insert(ready).inserted { readyKeys.append(ready) }
+    }
+
+    /// SWAPDB: every key with blocked clients in these databases may now hold data.
+    func signalBlockedKeysAsReady(dbs: [Int]) {
+        for db in dbs {
+            for key in blockedOnKeys[db].keys {
+                let ready = ReadyKey(db: db, key: key)
+                if readyKeySet.insert(ready).inserted { readyKeys.append(ready) }
+            }
+        }
+    }
+
+    /// Serves the clients blocked on ready keys (Redis's handleClientsBlockedOnKeys); see the file header.
+    func serveClientsBlockedOnKeys() {
+        while !readyKeys.isEmpty {
+            let batch = readyKeys
+            readyKeys.removeAll(keepingCapacity: true)
+            readyKeySet.removeAll(keepingCapacity: true)
+            for ready in batch { serveClients(blockedOn: ready) }
+        }
+    }
+
+    private func serveClients(blockedOn ready: ReadyKey) {
+        guard let queue = blockedOnKeys[ready.db][ready.key] else { return }
+        let database = databases[ready.db]
+        for client in queue {
+            guard let state = client.blocked, state.db == ready.db, !client.isClosed else { continue }
+            // Nothing (any more) for anyone waiting on this key: they all stay blocked.
+            guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]),
+                  value.type == state.wants else { return }
+            runBlockedCommand(client, state)
+        }
+    }
+
+    /// Runs a blocked client's command again; unless it blocks again, the client resumes.
+    private func runBlockedCommand(_ client: Client, _ state: BlockedState) {
+        client.parser.load(state.argv)
+        client.reprocessingBlockedCommand = true
+        client.stillBlocked = false
+        commandClock = wallClockMicros()
+        processCommand(client)
+        client.reprocessingBlockedCommand = false
+        client.parser.reset()
+        if client.stillBlocked { return }
+        unblock(client)
+        resume(client)
+    }
+}
+
+// MARK: - Timeouts
+
+/// Redis's getTimeoutFromObjectOrReply for timeouts in seconds (BZPOPMIN, BLPOP, ...): a float of seconds,
+/// rounded up to milliseconds; returns the absolute deadline in Unix ms (0 for 0 = forever), or nil after
+/// replying Redis's error. A value whose milliseconds do not fit 64 bits becomes negative in Redis's C cast,
+/// hence "timeout is negative" for inf and 1e20.
+func timeoutArgument(_ c: Client, _ i: Int, now: Int64) -> Int64? {
+    guard let seconds = parseLongDouble(c.arg(i)) else {
+        c.reply.error("ERR timeout is not a float or out of range")
+        return nil
+    }
+    let millis = (seconds * 1000).rounded(.up)
+    let limit: LongDouble = 9_223_372_036_854_775_808  // 2^63
+    let ms: Int64 = millis < limit && millis >= -limit ? Int64(millis) : .min
+    if ms < 0 {
+        c.reply.error("ERR timeout is negative")
+        return nil
+    }
+    if ms == 0 { return 0 }
+    guard ms <= Int64.max - now else {
+        c.reply.error("ERR timeout is out of range")
+        return nil
+    }
+    return ms + now
+}

@@ -1,0 +1,248 @@
+/// Running a command: `processCommand` -> `call`, and propagation (Redis's server.c `processCommand`,
+/// `call`, `alsoPropagate`, `propagatePendingCommands`).
+///
+/// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
+/// authentication (later ACL, OOM, pub/sub mode, pause, MULTI queueing). `call` runs an already checked
+/// command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
+/// through it. The outermost `call` is an *execution unit*:
+/// - it owns `now` (`Server.now` is the time the unit started, so a key cannot expire halfway through a
+///   command, nor between the commands of a transaction or a script);
+/// - it collects what to propagate. After each command whose run changed the keyspace (the dirty counter
+///   moved) or that forced propagation, `call` appends the command to the unit's list: its arguments as
+///   sent, or the form the handler chose (`Client.propagateAs`: SET EX -> SET PXAT, EXPIRE -> PEXPIREAT,
+///   INCRBYFLOAT -> SET KEEPTTL, BZPOPMIN -> ZPOPMIN). Deletions of expired keys join the list as DEL where
+///   they happen (see `keyChanged`). When the outermost call returns, the list goes to the one
+///   `PropagationSink` (the AOF and the replicas, later), wrapped in MULTI/EXEC when it holds more than one
+///   command, so a replica applies the unit atomically as the master did.
+///
+/// With no sink attached nothing is recorded or copied: the hot path pays one nil check.
+
+/// How the command being run is propagated; reset by `call` before each handler.
+struct CommandPropagation {
+    /// The arguments to propagate instead of the request's (nil: as received).
+    var argv: [ByteString]?
+    /// Propagate even if the keyspace did not change (FLUSHDB of an empty database, as Redis's
+    /// forceCommandPropagation).
+    var force = false
+    /// Do not propagate this command itself (it propagated other commands, or its effect was rewritten).
+    var prevent = false
+}
+
+/// One command for the AOF and replicas: its arguments and the database it ran in.
+struct PropagatedCommand: Equatable {
+    let db: Int
+    let argv: [ByteString]
+}
+
+/// Receives each execution unit's commands, in order: one command alone, or several already wrapped in
+/// MULTI ... EXEC. A sink emits SELECT itself when the database changes between commands.
+protocol PropagationSink: AnyObject {
+    func propagate(_ commands: [PropagatedCommand])
+}
+
+extension Server {
+    // MARK: - processCommand
+
+    /// Looks up, checks and runs the client's current request (Redis's processCommand). The caller sets
+    /// `commandClock` to the request's start first (processInput does, once per batch and after each request).
+    func processCommand(_ client: Client) {
+        guard let target = commandToRun(client) else {
+            commandClock = wallClockMicros()  // a rejected request's time is not the next command's
+            return
+        }
+        call(client, target)
+        client.lastCommand = target
+    }
+
+    /// The command (or subcommand) the request names, once it passed the arity and authentication checks;
+    /// nil after replying the error that rejected it.
+    func commandToRun(_ client: Client) -> Command? {
+        guard let command = commands.lookup(client.arg(0)) else {
+            replyUnknownCommand(client)
+            return nil
+        }
+        var target = command
+        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
+        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
+            if client.argc < 2 {
+                client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
+                return nil
+            }
+            guard let sub = command.subcommand(named: client.arg(1)) else {
+                client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
+                    + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
+                return nil
+            }
+            target = sub
+        }
+        guard target.acceptsArgumentCount(client.argc) else {
+            target.rejectedCalls += 1
+            client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
+            return nil
+        }
+        if !client.authenticated && !target.flags.contains(.noAuth) {
+            target.rejectedCalls += 1
+            client.reply.error("NOAUTH Authentication required.")
+            return nil
+        }
+        return target
+    }
+
+    /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
+    private func replyUnknownCommand(_ client: Client) {
+        var args: [UInt8] = []
+        var i = 1
+        while i < client.argc && args.count < 128 {
+            let room = 128 - args.count  // as `'%.*s' ` with 128 - sdslen(args), taken before the quote
+            args.append(UInt8(ascii: "'"))
+            args.append(contentsOf: cString(client.arg(i), max: room))
+            args.append(contentsOf: Array("' ".utf8))
+            i += 1
+        }
+        client.reply.error(bytes: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
+            + Array("', with args beginning with: ".utf8) + args)
+    }
+
+    // MARK: - call
+
+    /// Runs a checked command with the client's current arguments: the handler, commandstats, and
+    /// propagation. Re-entrant; the outermost call is the execution unit (see the file header).
+    func call(_ client: Client, _ command: Command) {
+        let outermost = callDepth == 0
+        let started = outermost ? commandClock : wallClockMicros()
+        let errorsBefore = stats.totalErrorReplies
+        let dirtyBefore = keyspace.dirty
+        let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
+        client.propagation = CommandPropagation()
+        callDepth += 1
+        command.handler!(client)
+        callDepth -= 1
+        let propagation = client.propagation
+        client.propagation = enclosing
+        let ended = wallClockMicros()
+        if outermost { commandClock = ended }
+        command.microseconds += Int(max(0, ended - started))  // 0 if the wall clock stepped back
+        command.calls += 1
+        if stats.totalErrorReplies != errorsBefore { command.failedCalls += 1 }
+        stats.totalCommandsProcessed += 1
+        if propagationSink != nil {
+            if (keyspace.dirty != dirtyBefore || propagation.force) && !propagation.prevent {
+                pendingPropagation.append(PropagatedCommand(db: client.db.index,
+                                                            argv: propagation.argv ?? client.ownedArguments()))
+            }
+            if outermost { propagatePending() }
+        }
+        #if NEEDLETAIL_INVARIANTS
+        if outermost && checksInvariants && command.flags.contains(.write) { checkKeyspaceInvariants(client.db) }
+        #endif
+    }
+
+    /// Whether anything listens to propagation: handlers build a rewritten form only then.
+    @inline(__always) var isPropagating: Bool { propagationSink != nil }
+
+    /// Adds a command to the running unit's propagation (Redis's alsoPropagate), or hands it over at once
+    /// outside any command (active expiry).
+    func alsoPropagate(db: Int, _ argv: [ByteString]) {
+        guard propagationSink != nil else { return }
+        pendingPropagation.append(PropagatedCommand(db: db, argv: argv))
+        if callDepth == 0 { propagatePending() }
+    }
+
+    /// Hands the unit's commands to the sink, in MULTI/EXEC when there are several.
+    private func propagatePending() {
+        guard let sink = propagationSink, !pendingPropagation.isEmpty else { return }
+        var unit = pendingPropagation
+        pendingPropagation.removeAll(keepingCapacity: true)
+        if unit.count > 1 {
+            let db = unit[0].db
+            unit.insert(PropagatedCommand(db: db, argv: ["MULTI"]), at: 0)
+            unit.append(PropagatedCommand(db: unit[unit.count - 1].db, argv: ["EXEC"]))
+        }
+        sink.propagate(unit)
+    }
+
+    // MARK: - Internal clients
+
+    /// Creates a client without a socket (scripts, AOF loading, the master link, tests).
+    func makeInternalClient() -> Client {
+        defer { nextClientID += 1 }
+        return Client.makeInternal(server: self, id: nextClientID)
+    }
+
+    /// Runs one command on an internal client as if it had arrived on a connection (checks included) and
+    /// returns its reply in the client's protocol; with `.discard` the reply is dropped and nil returned.
+    @discardableResult
+    func run(_ argv: [ByteString], on client: Client) -> [UInt8]? {
+        precondition(client.kind == .internal, "connections run what they read")
+        guard !argv.isEmpty else { return client.replySink == .capture ? [] : nil }
+        client.parser.load(argv)
+        if callDepth == 0 { commandClock = wallClockMicros() }
+        processCommand(client)
+        client.parser.reset()
+        let output = client.output
+        defer { output.clear(shrinkTo: 64 * 1024) }
+        guard client.replySink == .capture else { return nil }
+        return Array(UnsafeRawBufferPointer(start: output.base + output.readIndex, count: output.readableBytes))
+    }
+}
+
+// MARK: - What handlers say about propagation
+
+extension Client {
+    /// Propagates the running command as `argv` instead of as received (SET EX as SET PXAT). The form is
+    /// built only while something listens to propagation.
+    @inline(__always) func propagateAs(_ argv: @autoclosure () -> [ByteString]) {
+        if server.isPropagating { propagation.argv = argv() }
+    }
+
+    /// Propagates the running command even if the keyspace did not change (Redis's forceCommandPropagation).
+    func forcePropagation() { propagation.force = true }
+
+    /// The name the server uses to propagate the deletion of an expired key, and the DEL an EXPIRE or GETEX
+    /// in the past turns into: UNLINK with `lazyfree-lazy-expire`, as Redis.
+    var expireDeletionCommand: ByteString { server.config.lazyfreeLazyExpire ? "UNLINK" : "DEL" }
+}
+
+// MARK: - The keyspace's listener
+
+extension Server: KeyspaceListener {
+    /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: keys that
+    /// blocked clients wait on become ready, and deletions of expired keys are propagated as DEL.
+    func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
+        switch change {
+        case .added, .modified:
+            if blockedClientCount > 0 { signalKeyAsReady(key, db: db) }
+        case .deleted(.expired), .deleted(.evicted):
+            // Replicas and the AOF do not expire keys by themselves: the master's deletion is propagated.
+            if propagationSink != nil {
+                alsoPropagate(db: db, [config.lazyfreeLazyExpire ? "UNLINK" : "DEL", ByteString(key)])  // as expireDeletionCommand
+            }
+        case .deleted, .ttlChanged:
+            break
+        }
+        keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
+    }
+
+    func databaseFlushed(_ db: Int?) { keyspaceObserver?.databaseFlushed(db) }
+
+    func databasesSwapped(_ first: Int, _ second: Int) {
+        // Clients blocked in either database may now find their keys.
+        if blockedClientCount > 0 { signalBlockedKeysAsReady(dbs: [first, second]) }
+        keyspaceObserver?.databasesSwapped(first, second)
+    }
+}
+
+#if NEEDLETAIL_INVARIANTS
+extension Server {
+    /// Debug builds (the test configuration) check the structures a write command may have touched, so a
+    /// broken structure fails the differential and integration tests instead of corrupting data silently.
+    /// The whole database is checked while it is small; every sorted set in it likewise.
+    func checkKeyspaceInvariants(_ db: Database) {
+        guard db.count <= 2_000 else { return }
+        db.checkInvariants()
+        for (_, entry) in db.keys {
+            if case .sortedSet(let set) = entry.value, set.count <= 2_000 { set.checkInvariants() }
+        }
+    }
+}
+#endif
