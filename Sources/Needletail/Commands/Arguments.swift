@@ -47,3 +47,20 @@ func cStringEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticSt
     for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
     return true
 }
+
+// MARK: - Help replies
+
+/// Redis's addReplyHelp: a header, the lines, then HELP, each a simple string.
+func replyHelp(_ c: Client, _ command: String, _ lines: [String]) {
+    c.reply.array(lines.count + 3)
+    c.reply.simple("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    for line in lines { c.reply.simple(line) }
+    c.reply.simple("HELP")
+    c.reply.simple("    Prints this help.")
+}
+
+/// Redis's addReplySubcommandSyntaxError, for commands that parse their own subcommands.
+func replySubcommandSyntaxError(_ c: Client, _ command: String) {
+    c.reply.error(bytes: Array("ERR unknown subcommand or wrong number of arguments for '".utf8)
+        + Array(c.arg(1).prefix(128)) + Array("'. Try \(command) HELP.".utf8))
+}

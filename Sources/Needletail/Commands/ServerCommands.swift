@@ -138,23 +138,6 @@ private func shutdown(_ c: Client) {
     c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
 }
 
-// MARK: - Help replies
-
-/// Redis's addReplyHelp: a header, the lines, then HELP, each a simple string.
-func replyHelp(_ c: Client, _ command: String, _ lines: [String]) {
-    c.reply.array(lines.count + 3)
-    c.reply.simple("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
-    for line in lines { c.reply.simple(line) }
-    c.reply.simple("HELP")
-    c.reply.simple("    Prints this help.")
-}
-
-/// Redis's addReplySubcommandSyntaxError, for commands that parse their own subcommands.
-func replySubcommandSyntaxError(_ c: Client, _ command: String) {
-    c.reply.error(bytes: Array("ERR unknown subcommand or wrong number of arguments for '".utf8)
-        + Array(c.arg(1).prefix(128)) + Array("'. Try \(command) HELP.".utf8))
-}
-
 // MARK: - CONFIG
 
 /// CONFIG GET parameter [parameter ...]: the Config layer matches names, aliases and glob patterns.
