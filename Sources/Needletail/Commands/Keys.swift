@@ -270,31 +270,6 @@ private func scan(_ c: Client) {
     for key in batch[0..<kept] { c.reply.bulk(key) }
 }
 
-/// Parses a SCAN cursor as Redis does with strtoul: the text up to the first NUL, no leading space, an
-/// optional sign (a minus wraps around, so "-1" is the largest cursor), decimal digits, no overflow, no
-/// trailing bytes; the empty string is cursor 0.
-func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
-    let text = cStringPrefix(arg)
-    if text.isEmpty { return 0 }
-    let first = text[0]
-    if first == 32 || (first >= 9 && first <= 13) { return nil }
-    var i = 0
-    let negative = first == UInt8(ascii: "-")
-    if negative || first == UInt8(ascii: "+") { i = 1 }
-    if i == text.count { return nil }
-    var value: UInt64 = 0
-    while i < text.count {
-        let digit = text[i] &- UInt8(ascii: "0")
-        guard digit <= 9 else { return nil }
-        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
-        if o1 || o2 { return nil }
-        value = sum
-        i += 1
-    }
-    return negative ? 0 &- value : value
-}
-
 // MARK: - OBJECT
 
 /// The value OBJECT subcommands inspect, or nil after replying null for a missing key.
@@ -371,24 +346,4 @@ private let objectHelpLines: [StaticString] = [
 private func objectHelp(_ c: Client) {
     c.reply.array(objectHelpLines.count)
     for line in objectHelpLines { c.reply.simple(line) }
-}
-
-// MARK: - C-string helpers
-
-/// Redis reads option names and some arguments as C strings: only the bytes before the first NUL count.
-func cStringPrefix(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-    guard let nul = bytes.firstIndex(of: 0) else { return bytes }
-    return UnsafeRawBufferPointer(rebasing: bytes[0..<nul])
-}
-
-/// Whether argument `i` is the option `word`, compared as Redis's strcasecmp does.
-func argOptionIs(_ c: Client, _ i: Int, _ word: StaticString) -> Bool { cStringEqualsIgnoringCase(c.arg(i), word) }
-
-/// strcasecmp(argument, word): ASCII case-insensitive, the argument read up to its first NUL.
-func cStringEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
-    let a = cStringPrefix(bytes)
-    guard a.count == word.utf8CodeUnitCount else { return false }
-    let w = word.utf8Start
-    for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
-    return true
 }

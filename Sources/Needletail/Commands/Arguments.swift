@@ -1,0 +1,66 @@
+// Argument parsing and reply helpers shared by several command families: SCAN cursors, option names
+// compared as Redis's strcasecmp compares them, and the HELP and subcommand-syntax-error replies.
+
+// MARK: - SCAN cursor
+
+/// Parses a SCAN cursor as Redis does with strtoul: the text up to the first NUL, no leading space, an
+/// optional sign (a minus wraps around, so "-1" is the largest cursor), decimal digits, no overflow, no
+/// trailing bytes; the empty string is cursor 0.
+func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
+    let text = cStringPrefix(arg)
+    if text.isEmpty { return 0 }
+    let first = text[0]
+    if first == 32 || (first >= 9 && first <= 13) { return nil }
+    var i = 0
+    let negative = first == UInt8(ascii: "-")
+    if negative || first == UInt8(ascii: "+") { i = 1 }
+    if i == text.count { return nil }
+    var value: UInt64 = 0
+    while i < text.count {
+        let digit = text[i] &- UInt8(ascii: "0")
+        guard digit <= 9 else { return nil }
+        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
+        if o1 || o2 { return nil }
+        value = sum
+        i += 1
+    }
+    return negative ? 0 &- value : value
+}
+
+// MARK: - C-string helpers
+
+/// Redis reads option names and some arguments as C strings: only the bytes before the first NUL count.
+func cStringPrefix(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    guard let nul = bytes.firstIndex(of: 0) else { return bytes }
+    return UnsafeRawBufferPointer(rebasing: bytes[0..<nul])
+}
+
+/// Whether argument `i` is the option `word`, compared as Redis's strcasecmp does.
+func argOptionIs(_ c: Client, _ i: Int, _ word: StaticString) -> Bool { cStringEqualsIgnoringCase(c.arg(i), word) }
+
+/// strcasecmp(argument, word): ASCII case-insensitive, the argument read up to its first NUL.
+func cStringEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+    let a = cStringPrefix(bytes)
+    guard a.count == word.utf8CodeUnitCount else { return false }
+    let w = word.utf8Start
+    for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
+    return true
+}
+
+// MARK: - Help replies
+
+/// Redis's addReplyHelp: a header, the lines, then HELP, each a simple string.
+func replyHelp(_ c: Client, _ command: String, _ lines: [String]) {
+    c.reply.array(lines.count + 3)
+    c.reply.simple("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    for line in lines { c.reply.simple(line) }
+    c.reply.simple("HELP")
+    c.reply.simple("    Prints this help.")
+}
+
+/// Redis's addReplySubcommandSyntaxError, for commands that parse their own subcommands.
+func replySubcommandSyntaxError(_ c: Client, _ command: String) {
+    c.reply.error(bytes: Array("ERR unknown subcommand or wrong number of arguments for '".utf8)
+        + Array(c.arg(1).prefix(128)) + Array("'. Try \(command) HELP.".utf8))
+}

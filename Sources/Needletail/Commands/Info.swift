@@ -1,0 +1,391 @@
+// INFO: the command, its sections (server, clients, memory, persistence, stats, replication, cpu, commandstats,
+// errorstats, keyspace, ...) and the process facts they report. Its command-table entry is in ServerCommands.swift.
+
+import CSystem
+import Glibc
+
+// MARK: - INFO
+
+/// INFO [section ...]: sections in Redis's order; `default` when no argument, `all` adds commandstats,
+/// errorstats and latencystats, `everything` adds module sections (there are none).
+private let infoSectionNames = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                                "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
+private let infoDefaultSections: Set<String> = ["server", "clients", "memory", "persistence", "stats",
+                                                "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
+
+func info(_ c: Client) {
+    var wanted = Set<String>()
+    if c.argc == 1 { wanted = infoDefaultSections }
+    for i in 1..<max(1, c.argc) {
+        let name = c.argString(i).lowercased()
+        switch name {
+        case "default": wanted.formUnion(infoDefaultSections)
+        case "all", "everything": wanted.formUnion(infoSectionNames)
+        default: wanted.insert(name)
+        }
+    }
+    var text = ""
+    for name in infoSectionNames where wanted.contains(name) {
+        if !text.isEmpty { text += "\r\n" }
+        text += "# " + infoTitle(name) + "\r\n"
+        for (key, value) in infoSection(name, c.server) { text += key + ":" + value + "\r\n" }
+    }
+    c.reply.verbatim(text)
+}
+
+private func infoTitle(_ name: String) -> String {
+    switch name {
+    case "cpu": return "CPU"
+    default: return name.prefix(1).uppercased() + name.dropFirst()
+    }
+}
+
+private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
+    func lines(_ pairs: KeyValuePairs<String, String>) -> [(String, String)] { pairs.map { ($0.key, $0.value) } }
+    switch name {
+    case "server": return lines(infoServer(s)) + infoListeners(s)
+    case "clients": return lines(infoClients(s))
+    case "memory": return lines(infoMemory(s))
+    case "persistence": return lines(infoPersistence(s))
+    case "stats": return lines(infoStats(s))
+    case "replication": return lines(infoReplication(s))
+    case "cpu": return lines(infoCPU())
+    case "commandstats": return infoCommandStats(s)
+    case "cluster": return [("cluster_enabled", "0")]
+    case "keyspace": return infoKeyspace(s)
+    case "errorstats":
+        return s.stats.errorCodes.sorted { $0.key < $1.key }.map { ("errorstat_\($0.key)", "count=\($0.value)") }
+    // modules: none loaded. latencystats: not collected yet (the section is present, empty).
+    default: return []
+    }
+}
+
+private func infoServer(_ s: Server) -> KeyValuePairs<String, String> {
+    let uptime = s.uptimeSeconds
+    let hz = String(max(1, min(500, s.config.hz)))
+    return [
+        "redis_version": redisVersion,
+        "redis_git_sha1": "00000000",
+        "redis_git_dirty": "0",
+        "redis_build_id": "0",
+        "redis_mode": "standalone",
+        "os": systemName,
+        "arch_bits": String(MemoryLayout<Int>.size * 8),
+        "monotonic_clock": "POSIX clock_gettime",
+        "multiplexing_api": "epoll",
+        "atomicvar_api": "c11-builtin",
+        "gcc_version": "0.0.0",
+        "process_id": String(getpid()),
+        "process_supervised": "no",
+        "run_id": serverRunID,
+        "tcp_port": String(s.port),
+        "server_time_usec": String(wallClockMicros()),
+        "uptime_in_seconds": String(uptime),
+        "uptime_in_days": String(uptime / 86400),
+        "hz": hz,
+        "configured_hz": hz,
+        "lru_clock": String((wallClockMillis() / 1000) & ((1 << 24) - 1)),
+        "executable": executablePath,
+        "config_file": s.config.configFile ?? "",
+        "io_threads_active": "0",
+    ]
+}
+
+/// Redis 7.2's `listenerN` lines: N is the connection type (0 TCP, 1 Unix socket).
+private func infoListeners(_ s: Server) -> [(String, String)] {
+    var lines: [(String, String)] = []
+    if s.port != 0 {
+        lines.append(("listener0", "name=tcp," + s.config.bind.map { "bind=" + $0 }.joined(separator: ",") + ",port=\(s.port)"))
+    }
+    if !s.config.unixsocket.isEmpty { lines.append(("listener1", "name=unix,bind=" + s.config.unixsocket)) }
+    return lines
+}
+
+private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
+    var maxInput = 0, maxOutput = 0
+    for client in s.clients {
+        maxInput = max(maxInput, client.input.capacity)
+        maxOutput = max(maxOutput, client.output.readableBytes)
+    }
+    return [
+        "connected_clients": String(s.clientCount),
+        "cluster_connections": "0",
+        "maxclients": String(s.config.maxclients),
+        "client_recent_max_input_buffer": String(maxInput),
+        "client_recent_max_output_buffer": String(maxOutput),
+        "blocked_clients": "0",
+        "tracking_clients": "0",
+        "clients_in_timeout_table": "0",
+        "total_blocking_keys": "0",
+        "total_blocking_keys_on_nokey": "0",
+    ]
+}
+
+/// Highest `used_memory` seen by INFO (Redis samples it in its cron; INFO is where we measure).
+private var usedMemoryPeak = 0
+
+private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
+    let used = usedMemory()
+    let rss = Int(cs_rss_bytes())
+    usedMemoryPeak = max(usedMemoryPeak, used)
+    let systemMemory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    var clientMemory = 0
+    for client in s.clients { clientMemory += client.input.capacity + client.output.capacity }
+    return [
+        "used_memory": String(used),
+        "used_memory_human": bytesToHuman(used),
+        "used_memory_rss": String(rss),
+        "used_memory_rss_human": bytesToHuman(rss),
+        "used_memory_peak": String(usedMemoryPeak),
+        "used_memory_peak_human": bytesToHuman(usedMemoryPeak),
+        "used_memory_peak_perc": cFormat("%.2f%%", usedMemoryPeak == 0 ? 0.0 : Double(used) * 100 / Double(usedMemoryPeak)),
+        "total_system_memory": String(systemMemory),
+        "total_system_memory_human": bytesToHuman(systemMemory),
+        "maxmemory": String(s.config.maxmemory),
+        "maxmemory_human": bytesToHuman(s.config.maxmemory),
+        "maxmemory_policy": s.config.maxmemoryPolicy,
+        "mem_fragmentation_ratio": cFormat("%.2f", used == 0 ? 0.0 : Double(rss) / Double(used)),
+        "mem_fragmentation_bytes": String(rss - used),
+        "mem_not_counted_for_evict": "0",
+        "mem_replication_backlog": "0",
+        "mem_total_replication_buffers": "0",
+        "mem_clients_slaves": "0",
+        "mem_clients_normal": String(clientMemory),
+        "mem_cluster_links": "0",
+        "mem_aof_buffer": "0",
+        "mem_allocator": "libc",
+        "active_defrag_running": "0",
+        "lazyfree_pending_objects": "0",
+        "lazyfreed_objects": "0",
+    ]
+}
+
+/// Bytes allocated through malloc and still in use (glibc's counters: arena chunks in use plus mmapped
+/// blocks), the equivalent of Redis's zmalloc_used_memory().
+/// Allocated bytes, as Redis's zmalloc_used_memory: malloc's count plus the pages the keyspace maps itself.
+private func usedMemory() -> Int { Int(cs_malloc_used_bytes()) + Int(cs_mapped_bytes_load()) }
+
+private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
+    [
+        "loading": "0",
+        "async_loading": "0",
+        "current_cow_peak": "0",
+        "current_cow_size": "0",
+        "current_cow_size_age": "0",
+        "current_fork_perc": "0.00",
+        "current_save_keys_processed": "0",
+        "current_save_keys_total": "0",
+        "rdb_changes_since_last_save": String(s.dirty),
+        "rdb_bgsave_in_progress": "0",
+        "rdb_last_save_time": String(s.lastSave),
+        "rdb_last_bgsave_status": "ok",
+        "rdb_last_bgsave_time_sec": "-1",
+        "rdb_current_bgsave_time_sec": "-1",
+        "rdb_saves": "0",
+        "rdb_last_cow_size": "0",
+        "rdb_last_load_keys_expired": "0",
+        "rdb_last_load_keys_loaded": "0",
+        "aof_enabled": "0",
+        "aof_rewrite_in_progress": "0",
+        "aof_rewrite_scheduled": "0",
+        "aof_last_rewrite_time_sec": "-1",
+        "aof_current_rewrite_time_sec": "-1",
+        "aof_last_bgrewrite_status": "ok",
+        "aof_rewrites": "0",
+        "aof_rewrites_consecutive_failures": "0",
+        "aof_last_write_status": "ok",
+        "aof_last_cow_size": "0",
+        "module_fork_in_progress": "0",
+        "module_fork_last_cow_size": "0",
+    ]
+}
+
+/// Rates for `instantaneous_*`: Redis samples its counters every 100 ms in the cron; here the counters are
+/// sampled when INFO runs, and the rate is the one since the previous INFO (at least 100 ms earlier), so a
+/// monitor polling INFO sees the rate over its polling period.
+private struct RateSample {
+    var at: Int64 = monotonicMicros()
+    var commands = 0, input = 0, output = 0
+    var opsPerSecond = 0, inputKbps = 0.0, outputKbps = 0.0
+}
+private var lastRateSample = RateSample()
+
+private func sampleRates(_ stats: ServerStats) -> RateSample {
+    let now = monotonicMicros()
+    var sample = lastRateSample
+    let elapsed = now - sample.at
+    if elapsed >= 100_000 {
+        let seconds = Double(elapsed) / 1_000_000
+        sample.opsPerSecond = Int(Double(stats.totalCommandsProcessed - sample.commands) / seconds)
+        sample.inputKbps = Double(stats.totalNetInputBytes - sample.input) / seconds / 1024
+        sample.outputKbps = Double(stats.totalNetOutputBytes - sample.output) / seconds / 1024
+        sample.at = now
+        sample.commands = stats.totalCommandsProcessed
+        sample.input = stats.totalNetInputBytes
+        sample.output = stats.totalNetOutputBytes
+        lastRateSample = sample
+    }
+    return sample
+}
+
+private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
+    let st = s.stats
+    let rates = sampleRates(st)
+    return [
+        "total_connections_received": String(st.totalConnectionsReceived),
+        "total_commands_processed": String(st.totalCommandsProcessed),
+        "instantaneous_ops_per_sec": String(max(0, rates.opsPerSecond)),
+        "total_net_input_bytes": String(st.totalNetInputBytes),
+        "total_net_output_bytes": String(st.totalNetOutputBytes),
+        "total_net_repl_input_bytes": "0",
+        "total_net_repl_output_bytes": "0",
+        "instantaneous_input_kbps": cFormat("%.2f", max(0, rates.inputKbps)),
+        "instantaneous_output_kbps": cFormat("%.2f", max(0, rates.outputKbps)),
+        "instantaneous_input_repl_kbps": "0.00",
+        "instantaneous_output_repl_kbps": "0.00",
+        "rejected_connections": String(st.rejectedConnections),
+        "sync_full": "0",
+        "sync_partial_ok": "0",
+        "sync_partial_err": "0",
+        "expired_keys": String(st.expiredKeys),
+        "expired_stale_perc": "0.00",
+        "expired_time_cap_reached_count": "0",
+        "expire_cycle_cpu_milliseconds": "0",
+        "evicted_keys": String(st.evictedKeys),
+        "evicted_clients": "0",
+        "total_eviction_exceeded_time": "0",
+        "current_eviction_exceeded_time": "0",
+        "keyspace_hits": String(st.keyspaceHits),
+        "keyspace_misses": String(st.keyspaceMisses),
+        "pubsub_channels": "0",
+        "pubsub_patterns": "0",
+        "pubsubshard_channels": "0",
+        "latest_fork_usec": "0",
+        "total_forks": "0",
+        "migrate_cached_sockets": "0",
+        "slave_expires_tracked_keys": "0",
+        "active_defrag_hits": "0",
+        "active_defrag_misses": "0",
+        "active_defrag_key_hits": "0",
+        "active_defrag_key_misses": "0",
+        "total_active_defrag_time": "0",
+        "current_active_defrag_time": "0",
+        "tracking_total_keys": "0",
+        "tracking_total_items": "0",
+        "tracking_total_prefixes": "0",
+        "unexpected_error_replies": String(st.unexpectedErrorReplies),
+        "total_error_replies": String(st.totalErrorReplies),
+        "dump_payload_sanitizations": "0",
+        "io_threaded_reads_processed": "0",
+        "io_threaded_writes_processed": "0",
+        "acl_access_denied_auth": "0",
+        "acl_access_denied_cmd": "0",
+        "acl_access_denied_key": "0",
+        "acl_access_denied_channel": "0",
+    ]
+}
+
+private func infoReplication(_ s: Server) -> KeyValuePairs<String, String> {
+    [
+        "role": "master",
+        "connected_slaves": "0",
+        "master_failover_state": "no-failover",
+        "master_replid": replicationID,
+        "master_replid2": String(repeating: "0", count: 40),
+        "master_repl_offset": "0",
+        "second_repl_offset": "-1",
+        "repl_backlog_active": "0",
+        "repl_backlog_size": "1048576",
+        "repl_backlog_first_byte_offset": "0",
+        "repl_backlog_histlen": "0",
+    ]
+}
+
+private func infoCPU() -> KeyValuePairs<String, String> {
+    func seconds(_ t: timeval) -> String { cFormat("%ld.%06ld", t.tv_sec, t.tv_usec) }
+    var me = rusage(), children = rusage(), thread = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &me)
+    getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &children)
+    getrusage(1, &thread)  // RUSAGE_THREAD (hidden from Swift without _GNU_SOURCE): the loop runs INFO
+    return [
+        "used_cpu_sys": seconds(me.ru_stime),
+        "used_cpu_user": seconds(me.ru_utime),
+        "used_cpu_sys_children": seconds(children.ru_stime),
+        "used_cpu_user_children": seconds(children.ru_utime),
+        "used_cpu_sys_main_thread": seconds(thread.ru_stime),
+        "used_cpu_user_main_thread": seconds(thread.ru_utime),
+    ]
+}
+
+/// `cmdstat_<name>` for every command (and subcommand) called or rejected since the last CONFIG RESETSTAT.
+private func infoCommandStats(_ s: Server) -> [(String, String)] {
+    var lines: [(String, String)] = []
+    func add(_ command: Command) {
+        if command.calls != 0 || command.rejectedCalls != 0 || command.failedCalls != 0 {
+            let perCall = command.calls == 0 ? 0.0 : Double(command.microseconds) / Double(command.calls)
+            lines.append(("cmdstat_" + command.fullName,
+                          "calls=\(command.calls),usec=\(command.microseconds),usec_per_call=" + cFormat("%.2f", perCall)
+                          + ",rejected_calls=\(command.rejectedCalls),failed_calls=\(command.failedCalls)"))
+        }
+        for sub in command.sortedSubcommands { add(sub) }
+    }
+    for command in s.commands.all { add(command) }
+    return lines
+}
+
+/// `dbN:keys=..,expires=..,avg_ttl=..` for every database holding keys.
+private func infoKeyspace(_ s: Server) -> [(String, String)] {
+    s.databases.filter { $0.count > 0 }.map { db in
+        ("db\(db.index)", "keys=\(db.count),expires=\(db.expiresCount),avg_ttl=\(db.avgTTL)")
+    }
+}
+
+// MARK: - Process facts (INFO server, INFO replication)
+
+/// "Linux 6.1.0 x86_64", as Redis's `os:` field (uname sysname, release, machine).
+private let systemName: String = {
+    var u = utsname()
+    guard uname(&u) == 0 else { return "Linux" }
+    func field<T>(_ value: inout T) -> String {
+        withUnsafeBytes(of: &value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+    return "\(field(&u.sysname)) \(field(&u.release)) \(field(&u.machine))"
+}()
+
+private let executablePath: String = {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+}()
+
+/// 40 random hex characters, fixed for the life of the process (INFO run_id), as Redis's run id.
+let serverRunID = randomHex(40)
+/// The replication ID (INFO master_replid); random per start like the run id.
+let replicationID = randomHex(40)
+
+private func randomHex(_ count: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    let digits = Array("0123456789abcdef")
+    return String((0..<count).map { _ in digits[Int(generator.next() % 16)] })
+}
+
+/// Redis's bytesToHuman: "943.04K", "6.43M", "0B".
+func bytesToHuman(_ n: Int) -> String {
+    let units = ["K", "M", "G", "T", "P"]
+    if n < 1024 { return "\(n)B" }
+    var scale = 1024.0
+    for unit in units {
+        if Double(n) < scale * 1024 || unit == "P" { return cFormat("%.2f", Double(n) / scale) + unit }
+        scale *= 1024
+    }
+    return "\(n)B"
+}
+
+/// printf-style formatting for the few numbers Redis prints with a C format ("%.2f", "%ld.%06ld").
+func cFormat(_ format: String, _ args: CVarArg...) -> String {
+    withVaList(args) { va in
+        var buffer = [CChar](repeating: 0, count: 128)
+        let n = Int(vsnprintf(&buffer, buffer.count, format, va))
+        return String(decoding: buffer[0..<min(max(n, 0), buffer.count - 1)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
