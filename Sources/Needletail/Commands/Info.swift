@@ -113,7 +113,7 @@ private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
         "maxclients": String(s.config.maxclients),
         "client_recent_max_input_buffer": String(maxInput),
         "client_recent_max_output_buffer": String(maxOutput),
-        "blocked_clients": "0",
+        "blocked_clients": String(s.blockedClientCount),
         "tracking_clients": "0",
         "clients_in_timeout_table": "0",
         "total_blocking_keys": "0",
