@@ -37,6 +37,9 @@ let clientCommands: [Command] = [
         Command("no-touch", arity: 3, flags: connectionFlags, group: "connection", since: "7.2.0",
                 summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
                 complexity: "O(1)", handler: clientNoTouch),
+        Command("unblock", arity: -3, flags: adminConnectionFlags, group: "connection", since: "5.0.0",
+                summary: "Unblock a client blocked in a blocking command from a different connection",
+                complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
         Command("pause", arity: -3, flags: adminConnectionFlags, group: "connection", since: "2.9.50",
                 summary: "Stop processing commands from clients for some time", complexity: "O(1)", handler: clientPause),
         Command("unpause", arity: 2, flags: adminConnectionFlags, group: "connection", since: "6.2.0",
@@ -224,6 +227,24 @@ private func clientKill(_ c: Client) {
     }
 }
 
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: 1 if that client was blocked and now is not (it gets the
+/// timeout reply, or the UNBLOCKED error), else 0. The reason is checked before the id, as in Redis.
+private func clientUnblock(_ c: Client) {
+    guard c.argc <= 4 else { return replySubcommandSyntaxError(c, "CLIENT") }
+    var withError = false
+    if c.argc == 4 {
+        if c.argIs(3, "error") {
+            withError = true
+        } else if !c.argIs(3, "timeout") {
+            return c.reply.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        }
+    }
+    guard let id = c.int64Arg(2) else { return }
+    guard let target = c.server.client(id: id), target.isBlocked else { return c.reply.integer(0) }
+    c.server.unblockOnRequest(target, withError: withError)
+    c.reply.integer(1)
+}
+
 /// CLIENT PAUSE timeout [WRITE|ALL]. The arguments are checked as Redis does.
 /// TODO: the pause itself is not implemented yet (the loop would have to hold back the paused clients'
 /// commands until the deadline or CLIENT UNPAUSE); until then the reply is +OK and commands keep running.
@@ -280,6 +301,8 @@ private func clientHelp(_ c: Client) {
         "    Set client meta attr. Options are:",
         "    * LIB-NAME: the client lib name.",
         "    * LIB-VER: the client lib version.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "NO-EVICT (ON|OFF)",
         "    Protect current client connection from eviction.",
         "NO-TOUCH (ON|OFF)",
@@ -313,6 +336,7 @@ private enum ClientType {
 func clientInfoLine(_ client: Client, current: Client, currentCommand: String) -> String {
     let now = monotonicMillis()
     var flags = ""
+    if client.isBlocked { flags += "b" }
     if client.closeAfterReply { flags += "c" }
     if client.isUnixSocket { flags += "U" }
     if client.noEvict { flags += "e" }

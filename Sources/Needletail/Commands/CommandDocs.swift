@@ -21,6 +21,7 @@ client|pause {doc:{history:<["6.2.0","`CLIENT PAUSE WRITE` mode added along with
 client|reply {doc:{arguments:[{name:"on_off_skip",type:"oneof",arguments:[{name:"on",type:"pure-token",token:"ON"},{name:"off",type:"pure-token",token:"OFF"},{name:"skip",type:"pure-token",token:"SKIP"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|setinfo {doc:{arguments:[{name:"attr",type:"oneof",arguments:[{name:"libname",type:"string",token:"lib-name"},{name:"libver",type:"string",token:"lib-ver"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|setname {doc:{arguments:[{name:"connection-name",type:"string"}]},acl:<+@connection>,tips:<>,key_specs:<>}
+client|unblock {doc:{arguments:[{name:"client-id",type:"integer"},{name:"timeout_error",type:"oneof",flags:<+optional>,arguments:[{name:"timeout",type:"pure-token",token:"TIMEOUT"},{name:"error",type:"pure-token",token:"ERROR"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|unpause {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 command {doc:{},acl:<+@connection>,tips:<"nondeterministic_output_order">,key_specs:<>}
 command|count {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}

@@ -1,8 +1,8 @@
 /// Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX XX GT LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME,
-/// PERSIST; and the server's active expire cycle, run by the loop's timers.
+/// PERSIST.
 ///
 /// Times are absolute Unix milliseconds inside Database. Keys past their time disappear lazily, when any
-/// lookup meets them, and actively, when a timer slice walks the keys with a TTL (Database.activeExpireCycle).
+/// lookup meets them, and actively, when a timer slice walks the keys with a TTL (Engine/ActiveExpire.swift).
 
 let expiryCommands: [Command] = [
     Command("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
@@ -108,51 +108,4 @@ private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
     guard let when = c.db.expireTime(key) else { return c.reply.integer(-1) }
     let ms = max(0, absolute ? when : when - now)
     c.reply.integer(milliseconds ? ms : ms / 1000 + (ms % 1000 >= 500 ? 1 : 0))
-}
-
-// MARK: - Active expiry
-
-/// When it runs is ExpireCyclePlan's business (Engine/Timers.swift): Redis's slow cycle from the cron
-/// (25% of the period, here in slices of at most 1 ms) and its fast 1 ms cycle while a backlog remains.
-extension Server {
-    /// The cron ticked: the slow cycle gets its share of the period, starting on the next timer pass.
-    func startSlowExpireCycle() {
-        expirePlan.cronTick(hz: config.hz)
-        scheduleExpireSlice(now: timers.now)
-    }
-
-    /// The expire timer fired: runs the slice the plan allows now, then sets the timer for the next one.
-    func activeExpireSlice() {
-        let start = timers.now
-        guard activeExpireEnabled else { return expirePlan.reset() }
-        guard let (kind, limit) = expirePlan.beginSlice(now: start) else { return scheduleExpireSlice(now: start) }
-        let hitTimeLimit = activeExpireCycle(deadline: start + limit)
-        let end = timers.now
-        expirePlan.endSlice(kind, elapsed: end - start, hitTimeLimit: hitTimeLimit)
-        scheduleExpireSlice(now: end)
-    }
-
-    private func scheduleExpireSlice(now: Int64) {
-        guard let at = expirePlan.nextRun(now: now) else { return }
-        if let t = expireTimer, let current = timers.deadline(of: t) {
-            if at < current { timers.reschedule(t, at: at) }
-        } else {
-            expireTimer = timers.schedule(at: at, .activeExpire)
-        }
-    }
-
-    /// Redis's activeExpireCycle body: the databases in turn, resuming after the one visited last (so none
-    /// is starved when time runs out), each walked until few of its keys turn out expired or `deadline`
-    /// (monotonic µs) passes. Returns whether it stopped because time ran out.
-    func activeExpireCycle(deadline: Int64) -> Bool {
-        let now = self.now
-        let n = databases.count
-        for _ in 0..<n {
-            let db = databases[expireNextDB % n]
-            expireNextDB = (expireNextDB + 1) % n
-            if db.expiresCount == 0 && db.avgTTL == 0 { continue }
-            if !db.activeExpireCycle(now: now, deadline: deadline) { return true }
-        }
-        return false
-    }
 }

@@ -7,10 +7,7 @@
 /// objects wait in `pending` until the end of the loop iteration (`flush`, called before the loop sleeps),
 /// when no command holds anything. `flush` moves the whole batch into one box whose only reference goes to
 /// the worker, which releases it.
-final class LazyFree {
-    /// Redis's LAZYFREE_THRESHOLD: values whose freeing takes more than this many allocations go to a worker.
-    static let threshold = 64
-
+final class LazyFree: ObjectDisposer {
     /// nil: free on the calling thread at `flush` (unit tests of the keyspace).
     private let pool: ThreadPool?
     @exclusivity(unchecked) private var pending: [AnyObject] = []
@@ -19,13 +16,9 @@ final class LazyFree {
 
     init(pool: ThreadPool?) { self.pool = pool }
 
-    /// Takes a value the keyspace no longer references. Small values are simply dropped here.
-    @inline(__always) func dispose(_ value: Value) {
-        if value.freeEffort > LazyFree.threshold, let object = value.reference { pending.append(object) }
-    }
-
-    /// Takes a whole detached table (FLUSHDB/FLUSHALL ASYNC).
-    func dispose(table: AnyObject) { pending.append(table) }
+    /// Takes an object the keyspace no longer references: a big value (Database decides which are worth
+    /// it) or a whole detached table (FLUSHDB/FLUSHALL).
+    func release(_ object: AnyObject) { pending.append(object) }
 
     /// Objects waiting for a worker (INFO `lazyfree_pending_objects`).
     var pendingObjects: Int { pending.count + (pool?.pendingJobs ?? 0) }

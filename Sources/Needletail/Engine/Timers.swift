@@ -1,5 +1,5 @@
 /// The loop's timer engine: one queue of timers keyed by deadline, the clock it reads, the list of clients
-/// ordered by idleness, and the plan of when the active expire cycle runs.
+/// ordered by idleness. (When the active expire cycle runs is Engine/ActiveExpire.swift's.)
 ///
 /// The loop asks the queue how long it may sleep (`pollTimeoutMillis`: until the nearest deadline, rounded
 /// up so it never wakes early and spins), then runs what is due (`runDue`). Everything periodic is a
@@ -400,7 +400,7 @@ func idleDeadlineMicros(lastInteractionMillis stamp: Int64, timeoutSeconds: Int)
     return (stamp + timeoutMillis.partialValue + 1) * 1000
 }
 
-// MARK: - The cron and the active expire cycle
+// MARK: - The cron
 
 /// The server cron's period for `hz` (clamped to 1...500 as Redis does): Redis's serverCron returns
 /// 1000/hz milliseconds.
@@ -414,63 +414,4 @@ func cronPeriodMicros(hz: Int) -> Int64 {
 func nextPeriodicDeadline(after deadline: Int64, period: Int64, now: Int64) -> Int64 {
     let next = deadline &+ period
     return next > now ? next : now &+ period
-}
-
-/// When the active expire cycle runs and for how long; the server does the expiring (Server.activeExpire).
-///
-/// Redis's policy: a "slow" cycle from the cron, allowed 25% of the cron period
-/// (ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC), and, when the last cycle stopped because its time ran out (so
-/// expired keys are piling up), a "fast" cycle of 1 ms (ACTIVE_EXPIRE_CYCLE_FAST_DURATION) before the loop
-/// sleeps, never starting within 2 ms of the previous fast one: at most half the time goes to a backlog.
-///
-/// Two departures, both about latency. The slow cycle's share is spent in slices of at most 1 ms with
-/// the loop polling for events between them, so a backlog of a million keys delays a PING by about a
-/// millisecond, not by the 25 ms Redis's slow cycle blocks. And the fast cycle is a timer, so it also
-/// runs while no client traffic wakes the loop (Redis then runs it only once per cron tick): memory
-/// comes back sooner, with the same bound on the share of time spent.
-struct ExpireCyclePlan {
-    enum Kind: Equatable { case slow, fast }
-
-    static let slowTimePercent: Int64 = 25
-    static let fastDurationMicros: Int64 = 1000
-    static let sliceMicros: Int64 = 1000
-
-    /// Time left to the slow cycle of the current cron period, µs.
-    private(set) var slowBudget: Int64 = 0
-    private(set) var lastFastStart: Int64 = .min / 2
-    /// Whether the last slice stopped because its time ran out (Redis's `timelimit_exit`).
-    private(set) var timeLimitExit = false
-
-    /// The cron ticked: the slow cycle gets its share of this period.
-    mutating func cronTick(hz: Int) {
-        slowBudget = cronPeriodMicros(hz: hz) * ExpireCyclePlan.slowTimePercent / 100
-    }
-
-    /// When the next slice should start; nil when there is nothing to do until the next cron tick.
-    func nextRun(now: Int64) -> Int64? {
-        if slowBudget > 0 { return now }
-        if timeLimitExit { return max(now, lastFastStart + 2 * ExpireCyclePlan.fastDurationMicros) }
-        return nil
-    }
-
-    /// Starts a slice at `now`: its kind and how long it may run (µs); nil when none is due.
-    mutating func beginSlice(now: Int64) -> (kind: Kind, limit: Int64)? {
-        if slowBudget > 0 { return (.slow, min(slowBudget, ExpireCyclePlan.sliceMicros)) }
-        guard timeLimitExit && now >= lastFastStart + 2 * ExpireCyclePlan.fastDurationMicros else { return nil }
-        lastFastStart = now
-        return (.fast, ExpireCyclePlan.fastDurationMicros)
-    }
-
-    /// Records how a slice went: `elapsed` µs, stopped by its time limit or because nothing was left.
-    mutating func endSlice(_ kind: Kind, elapsed: Int64, hitTimeLimit: Bool) {
-        timeLimitExit = hitTimeLimit
-        guard kind == .slow else { return }
-        slowBudget = hitTimeLimit ? max(0, slowBudget - max(elapsed, 1)) : 0
-    }
-
-    /// DEBUG SET-ACTIVE-EXPIRE 0 (or an empty keyspace): forget any backlog.
-    mutating func reset() {
-        slowBudget = 0
-        timeLimitExit = false
-    }
 }

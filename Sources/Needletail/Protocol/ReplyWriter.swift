@@ -8,12 +8,12 @@
 struct ReplyWriter {
     let buffer: IOBuffer
     var resp3 = false
-    /// Where error replies are counted (INFO errorstats); nil in unit tests of the encoding. Unowned: the
-    /// server owns the statistics and outlives its clients, and a strong reference would be retained with
-    /// every copy of the writer.
-    unowned(unsafe) let stats: ServerStats?
+    /// Where error replies are counted (INFO errorstats: the server's statistics); nil in unit tests of the
+    /// encoding. Unowned: the server owns the statistics and outlives its clients, and a strong reference
+    /// would be retained with every copy of the writer.
+    unowned(unsafe) let stats: ErrorReplyCounter?
 
-    init(buffer: IOBuffer, stats: ServerStats? = nil) {
+    init(buffer: IOBuffer, stats: ErrorReplyCounter? = nil) {
         self.buffer = buffer
         self.stats = stats
     }
@@ -169,4 +169,10 @@ struct ReplyWriter {
             return n + 3
         }
     }
+}
+
+/// Counts error replies by their code (Redis's afterErrorReply); the protocol layer knows only this of the
+/// server's statistics.
+protocol ErrorReplyCounter: AnyObject {
+    func countError(_ message: UnsafeRawBufferPointer)
 }

@@ -76,11 +76,33 @@ extension Server {
         blockedClientCount -= 1
     }
 
-    /// An unblocked client reads again and runs the requests that waited in its query buffer.
+    /// An unblocked client reads again and runs the requests that waited in its query buffer, before the
+    /// loop sleeps (never inside the command that unblocked it: CLIENT UNBLOCK runs on another client).
     private func resume(_ client: Client) {
-        guard !client.isClosed else { return }
-        updateInterest(client)
-        if client.input.isEmpty { scheduleWrite(client) } else { processInput(client) }
+        unblockedClients.append(client)
+    }
+
+    /// Redis's processUnblockedClients.
+    func processUnblockedClients() {
+        while !unblockedClients.isEmpty {
+            let batch = unblockedClients
+            unblockedClients.removeAll(keepingCapacity: true)
+            for client in batch where !client.isClosed && client.blocked == nil {
+                updateInterest(client)
+                if client.input.isEmpty { scheduleWrite(client) } else { processInput(client) }
+            }
+        }
+    }
+
+    /// CLIENT UNBLOCK: ends the wait as a timeout would, or with Redis's UNBLOCKED error.
+    func unblockOnRequest(_ client: Client, withError: Bool) {
+        if withError {
+            client.reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        } else {
+            client.reply.nullArray()
+        }
+        unblock(client)
+        resume(client)
     }
 
     /// The blocked client's deadline passed (a timer event).

@@ -49,6 +49,8 @@ public final class Server {
     var readyKeys: [ReadyKey] = []
     var readyKeySet: Set<ReadyKey> = []
     @exclusivity(unchecked) var blockedClientCount = 0
+    /// Clients unblocked since the loop last slept, to resume before it sleeps again.
+    var unblockedClients: [Client] = []
 
     private struct Listener {
         let fd: Int32
@@ -119,7 +121,7 @@ public final class Server {
         log.open(path: config.logfile)
         lazyFree = LazyFree(pool: background)
         stats = ServerStats(keyspace: keyspace)
-        databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, lazyFree: lazyFree) }
+        databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, disposer: lazyFree) }
         blockedOnKeys = Array(repeating: [:], count: databases.count)
         keyspace.listener = self
         updateOutputCheckBytes()
@@ -178,7 +180,7 @@ public final class Server {
                 dispatch(token, readable, writable)
             }
             // Replies first: a due expire slice then delays no reply already computed.
-            serveClientsBlockedOnKeys()
+            serveBlockedClients()
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
@@ -191,12 +193,21 @@ public final class Server {
         finishShutdown()
     }
 
+    /// Clients whose keys became ready are served, and unblocked clients run their waiting requests; each may
+    /// make more keys ready or unblock more clients.
+    private func serveBlockedClients() {
+        repeat {
+            serveClientsBlockedOnKeys()
+            processUnblockedClients()
+        } while !readyKeys.isEmpty
+    }
+
     /// What runs before the loop sleeps, in Redis's order: clients whose keys became ready are served (their
     /// writes may make more keys ready, served in the same pass), then replies are written (propagation is
     /// handed to its sink as each execution unit ends; an AOF's write and fsync scheduling will go here,
     /// before the replies, as in Redis), then lazily freed values go to a worker.
     private func beforeSleep() {
-        serveClientsBlockedOnKeys()
+        serveBlockedClients()
         flushPendingWrites()
         lazyFree.flush()
     }

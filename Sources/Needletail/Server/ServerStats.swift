@@ -1,5 +1,5 @@
 /// Counters INFO reports (`# Stats`), reset by CONFIG RESETSTAT.
-final class ServerStats {
+final class ServerStats: ErrorReplyCounter {
     /// The keyspace counts its own hits, misses, expired and evicted keys (Storage knows no server type).
     let keyspace: KeyspaceChanges
     @exclusivity(unchecked) var totalCommandsProcessed = 0

@@ -17,7 +17,8 @@ final class Database {
 
     /// Where every change is reported, and the keyspace counters; shared by all databases.
     let events: KeyspaceChanges
-    let lazyFree: LazyFree
+    /// Takes the big values the keyspace lets go of, to free them off the loop (Engine/LazyFree.swift).
+    let disposer: ObjectDisposer
 
     /// A key's value and its metadata. The value takes 24 bytes; the table pads an entry to 32, and the 8
     /// bytes after the value are assigned here, so none of them grows the entry (DatabaseTests pins the size):
@@ -75,10 +76,10 @@ final class Database {
     /// active expiry cycle as Redis does; 0 when the database has no key with a TTL.
     @exclusivity(unchecked) private(set) var avgTTL: Int64 = 0
 
-    init(index: Int, events: KeyspaceChanges, lazyFree: LazyFree = LazyFree(pool: nil)) {
+    init(index: Int, events: KeyspaceChanges, disposer: ObjectDisposer = ImmediateDisposer.shared) {
         self.index = index
         self.events = events
-        self.lazyFree = lazyFree
+        self.disposer = disposer
         assert(keys.seed == expires.seed, "prefetch(hashes:) hashes once for both tables")
     }
 
@@ -170,7 +171,7 @@ final class Database {
              event: KeyspaceEvent) {
         let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
         if let old {
-            lazyFree.dispose(old.value)
+            dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
         }
         key.withUnsafeBytes { events.emit(old == nil ? .added : .modified, key: $0, db: index, event, changes: 1) }
@@ -218,7 +219,7 @@ final class Database {
                                    event: KeyspaceEvent = .del, changes: Int? = nil) -> Bool {
         guard let removed = keys.removeValue(forKey: key) else { return false }
         if !expires.isEmpty { dropExpiry(key) }
-        lazyFree.dispose(removed.value.value)
+        dispose(removed.value.value)
         events.emit(.deleted(reason), key: key, db: index, event, changes: changes ?? (reason == .deleted ? 1 : 0))
         return true
     }
@@ -252,8 +253,8 @@ final class Database {
     /// are freed by a worker.
     func removeAll() {
         let removed = keys.count
-        if !keys.isEmpty { lazyFree.dispose(table: keys) }
-        if !expires.isEmpty { lazyFree.dispose(table: expires) }
+        if !keys.isEmpty { disposer.release(keys) }
+        if !expires.isEmpty { disposer.release(expires) }
         keys = HashTable<Entry>()
         expires = HashTable<Int64>()
         expireCursor = 0
@@ -271,6 +272,12 @@ final class Database {
         swap(&avgTTL, &other.avgTTL)
         events.dirty += 1
         events.listener?.databasesSwapped(index, other.index)
+    }
+
+    /// Hands a value the keyspace no longer references to the disposer when freeing it is worth a worker
+    /// (Redis's LAZYFREE_THRESHOLD: more than 64 allocations); smaller values are simply dropped here.
+    @inline(__always) private func dispose(_ value: Value) {
+        if value.freeEffort > Value.lazyFreeThreshold, let object = value.reference { disposer.release(object) }
     }
 
     /// Deletes a key whose time has passed.

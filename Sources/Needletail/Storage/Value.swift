@@ -51,6 +51,9 @@ enum Value {
         }
     }
 
+    /// Redis's LAZYFREE_THRESHOLD: values whose freeing takes more allocations than this go to a worker.
+    static let lazyFreeThreshold = 64
+
     /// The object a worker can release off the loop, for types held by reference.
     var reference: AnyObject? {
         switch self {
@@ -99,4 +102,16 @@ func stringEncoding(_ s: ByteString, _ hint: Database.StringHint = .likeSet) -> 
             return bytes.count <= 44 ? .embstr : .raw
         }
     }
+}
+
+/// Takes objects the keyspace let go of (big values, whole tables after FLUSHALL), so that the last
+/// release (millions of frees) happens off the loop: the server's LazyFree (Engine/LazyFree.swift).
+protocol ObjectDisposer: AnyObject {
+    func release(_ object: AnyObject)
+}
+
+/// Drops what it is given at once, on the calling thread (unit tests of the keyspace).
+final class ImmediateDisposer: ObjectDisposer {
+    static let shared = ImmediateDisposer()
+    func release(_ object: AnyObject) {}
 }
