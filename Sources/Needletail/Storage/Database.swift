@@ -266,11 +266,12 @@ final class Database {
     /// Exchanges contents with another database (SWAPDB): clients keep their database number and see the
     /// other data, as in Redis. One change.
     func swapContents(with other: Database) {
+        events.dirty += 1  // SWAPDB n n changes nothing but still counts, as in Redis
+        guard other !== self else { return }
         swap(&keys, &other.keys)
         swap(&expires, &other.expires)
         swap(&expireCursor, &other.expireCursor)
         swap(&avgTTL, &other.avgTTL)
-        events.dirty += 1
         events.listener?.databasesSwapped(index, other.index)
     }
 
