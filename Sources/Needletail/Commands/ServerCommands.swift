@@ -1,8 +1,9 @@
 import CSystem
 import Glibc
 
-/// Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE, SAVE, BGSAVE, SHUTDOWN, DEBUG.
-/// Replies as redis-server 7.0 (INFO reports `redis_version:7.2.4`, the level we are compatible with).
+/// Server commands: CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE, SAVE, BGSAVE, SHUTDOWN, DEBUG (INFO
+/// is in Info.swift). Replies as redis-server 7.0 (INFO reports `redis_version:7.2.4`, the level we are
+/// compatible with).
 ///
 /// There is no persistence yet: SAVE and BGSAVE answer an error rather than pretend, SHUTDOWN SAVE refuses
 /// (unless FORCE) as Redis does when its save fails, and INFO persistence describes a server that never saved.
@@ -59,8 +60,9 @@ let serverCommands: [Command] = [
 
 private func dbsize(_ c: Client) { c.reply.integer(c.db.count) }
 
-/// FLUSHDB / FLUSHALL [ASYNC|SYNC]. ASYNC frees synchronously for now (no lazyfree worker is wired to the
-/// server yet); the reply and the result are the same.
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]. Both modes detach the tables at once and hand them to the lazyfree worker
+/// (Database.removeAll), so SYNC does not wait for the memory to be freed; the reply and the result are the
+/// same.
 private func flushMode(_ c: Client) -> Bool {
     if c.argc == 1 { return true }
     if c.argc == 2 && (c.argIs(1, "sync") || c.argIs(1, "async")) { return true }
