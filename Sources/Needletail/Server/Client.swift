@@ -120,6 +120,11 @@ final class Client {
 
     var isBlocked: Bool { blocked != nil }
 
+    /// Which `client-output-buffer-limit` class applies (Redis's getClientType): replicas and subscribed
+    /// clients get theirs once those features exist; everyone else is normal.
+    enum OutputBufferClass { case normal, replica, pubsub }
+    var outputBufferClass: OutputBufferClass { .normal }
+
     func select(_ database: Database) { db = database }
 
     // MARK: - Arguments of the request being executed

@@ -465,20 +465,27 @@ public final class Server {
 
     // MARK: - Output buffer limits
 
-    /// The output size past which `checkOutputBuffer` runs after a request: the smallest limit of the normal
-    /// class or the read pause threshold. Kept by the cron (and at start), so CONFIG SET takes effect within
-    /// a cron period and the check per request is one comparison.
+    /// The output size past which `checkOutputBuffer` runs after a request: the smallest limit of any class
+    /// or the read pause threshold. Kept by the cron (and at start), so CONFIG SET takes effect within a cron
+    /// period and the check per request is one comparison.
     func updateOutputCheckBytes() {
-        let limit = config.clientOutputBufferLimit.normal
-        outputCheckBytes = [limit.hardBytes, limit.softBytes, Server.readPauseThreshold].filter { $0 > 0 }.min()!
+        let limits = config.clientOutputBufferLimit
+        let all = [limits.normal, limits.replica, limits.pubsub].flatMap { [$0.hardBytes, $0.softBytes] }
+        outputCheckBytes = (all + [Server.readPauseThreshold]).filter { $0 > 0 }.min()!
     }
 
-    /// Redis's checkClientOutputBufferLimits, for the normal class (replica and pub/sub clients will pick
-    /// theirs): past the hard limit, or past the soft limit for longer than its seconds, the client is
-    /// closed, its pending replies dropped, and the close logged as Redis logs it. A client within its
-    /// limits but with more than `readPauseThreshold` waiting is not read from until it catches up.
+    /// Redis's checkClientOutputBufferLimits, with the limits of the client's class: past the hard limit, or
+    /// past the soft limit for longer than its seconds, the client is closed, its pending replies dropped,
+    /// and the close logged as Redis logs it. A client within its limits but with more than
+    /// `readPauseThreshold` waiting is not read from until it catches up.
     func checkOutputBuffer(_ client: Client) {
-        let limit = config.clientOutputBufferLimit.normal
+        let limits = config.clientOutputBufferLimit
+        let limit: OutputBufferLimit
+        switch client.outputBufferClass {
+        case .normal: limit = limits.normal
+        case .replica: limit = limits.replica
+        case .pubsub: limit = limits.pubsub
+        }
         let used = client.output.readableBytes
         var over = limit.hardBytes > 0 && used >= limit.hardBytes
         if limit.softBytes > 0 && used >= limit.softBytes {
