@@ -302,7 +302,7 @@ private func objectRefcount(_ c: Client) {
             return c.reply.integer(Int64(Int32.max))
         }
         c.reply.integer(1)
-    case .sortedSet:
+    case .list, .set, .sortedSet, .hash:
         c.reply.integer(1)
     }
 }

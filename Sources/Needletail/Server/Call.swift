@@ -236,13 +236,11 @@ extension Server: KeyspaceListener {
 extension Server {
     /// Debug builds (the test configuration) check the structures a write command may have touched, so a
     /// broken structure fails the differential and integration tests instead of corrupting data silently.
-    /// The whole database is checked while it is small; every sorted set in it likewise.
+    /// The whole database is checked while it is small; every collection in it likewise.
     func checkKeyspaceInvariants(_ db: Database) {
         guard db.count <= 2_000 else { return }
         db.checkInvariants()
-        for (_, entry) in db.keys {
-            if case .sortedSet(let set) = entry.value, set.count <= 2_000 { set.checkInvariants() }
-        }
+        for (_, entry) in db.keys where entry.value.elementCount <= 2_000 { entry.value.checkInvariants() }
     }
 }
 #endif

@@ -1,20 +1,27 @@
 /// A value stored under a key, and the one home for what differs by type (Redis's per-type code spread
 /// over object.c, db.c and lazyfree.c): the name TYPE reports, the encoding OBJECT ENCODING reports,
-/// duplication (COPY), and the cost of freeing (lazy free). A new type (hash, list, set, stream) is one
-/// case here, one case in `ValueType`, and its commands; later the RDB codec and the DEBUG DIGEST of a
-/// value join this file, so SAVE, DUMP and replication share them.
+/// duplication (COPY), the cost of freeing (lazy free) and the invariant check. A new type (stream) is one
+/// case here, one case in `ValueType`, its storage class (with `encodingName`, `duplicate()`, `freeEffort`,
+/// `count`, `checkInvariants()`) and its commands; later the RDB codec and the DEBUG DIGEST of a value join
+/// this file, so SAVE, DUMP and replication share them.
 ///
 /// Every command checks the type it needs and answers WRONGTYPE otherwise.
 enum Value {
     case string(ByteString)
-    /// A sorted set is a reference: commands edit it in place through the key's entry and report the
+    /// Collections are references: commands edit them in place through the key's entry and report the
     /// change with `Database.didModify`.
+    case list(ListValue)
+    case set(SetValue)
     case sortedSet(SortedSet)
+    case hash(HashValue)
 
     var type: ValueType {
         switch self {
         case .string: return .string
+        case .list: return .list
+        case .set: return .set
         case .sortedSet: return .sortedSet
+        case .hash: return .hash
         }
     }
 
@@ -25,7 +32,10 @@ enum Value {
     func encodingName(hint: Database.StringHint) -> StaticString {
         switch self {
         case .string(let s): return stringEncoding(s, hint).name
+        case .list(let list): return list.encodingName
+        case .set(let set): return set.encodingName
         case .sortedSet(let set): return set.skiplistEncoded ? "skiplist" : "listpack"
+        case .hash(let hash): return hash.encodingName
         }
     }
 
@@ -34,6 +44,9 @@ enum Value {
     func duplicate() -> Value {
         switch self {
         case .string: return self  // ByteString is immutable: sharing is a copy
+        case .list(let list): return .list(list.duplicate())
+        case .set(let set): return .set(set.duplicate())
+        case .hash(let hash): return .hash(hash.duplicate())
         case .sortedSet(let set):
             let copy = SortedSet()
             copy.skiplistEncoded = set.skiplistEncoded
@@ -47,7 +60,10 @@ enum Value {
     var freeEffort: Int {
         switch self {
         case .string: return 1
+        case .list(let list): return list.freeEffort
+        case .set(let set): return set.freeEffort
         case .sortedSet(let set): return set.freeEffort
+        case .hash(let hash): return hash.freeEffort
         }
     }
 
@@ -58,7 +74,32 @@ enum Value {
     var reference: AnyObject? {
         switch self {
         case .string: return nil
+        case .list(let list): return list
+        case .set(let set): return set
         case .sortedSet(let set): return set
+        case .hash(let hash): return hash
+        }
+    }
+
+    /// Checks the value's structure (tests, and debug builds after every write command); O(n).
+    func checkInvariants() {
+        switch self {
+        case .string: break
+        case .list(let list): list.checkInvariants()
+        case .set(let set): set.checkInvariants()
+        case .sortedSet(let set): set.checkInvariants()
+        case .hash(let hash): hash.checkInvariants()
+        }
+    }
+
+    /// Elements of a collection (1 for a string): what the debug build's checks and lazy free size by.
+    var elementCount: Int {
+        switch self {
+        case .string: return 1
+        case .list(let list): return list.count
+        case .set(let set): return set.count
+        case .sortedSet(let set): return set.count
+        case .hash(let hash): return hash.count
         }
     }
 }
@@ -66,12 +107,18 @@ enum Value {
 /// The types of values, with Redis's names.
 enum ValueType: UInt8 {
     case string
+    case list
+    case set
     case sortedSet
+    case hash
 
     var name: StaticString {
         switch self {
         case .string: return "string"
+        case .list: return "list"
+        case .set: return "set"
         case .sortedSet: return "zset"
+        case .hash: return "hash"
         }
     }
 }
