@@ -152,7 +152,7 @@ func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
 
 /// Calls `body` with a NUL-terminated copy of `bytes` (on the stack when small).
 @inline(__always)
-private func withCString<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeMutablePointer<CChar>) -> R) -> R {
+func withCString<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeMutablePointer<CChar>) -> R) -> R {
     withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { buf in
         let base = buf.baseAddress!
         if bytes.count > 0 { UnsafeMutableRawPointer(base).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }

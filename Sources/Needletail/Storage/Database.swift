@@ -167,14 +167,15 @@ final class Database {
 
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
     /// `hint` says how Redis would hold the value when the command is not SET-like (see StringHint).
+    /// `changes` is what the command adds to the dirty counter (SORT STORE: one per element stored).
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet,
-             event: KeyspaceEvent) {
+             event: KeyspaceEvent, changes: Int = 1) {
         let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
         if let old {
             dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
         }
-        key.withUnsafeBytes { events.emit(old == nil ? .added : .modified, key: $0, db: index, event, changes: 1) }
+        key.withUnsafeBytes { events.emit(old == nil ? .added : .modified, key: $0, db: index, event, changes: changes) }
     }
 
     /// Runs `body` on the value (and StringHint) of a live key in place, with one probe of the table: a
