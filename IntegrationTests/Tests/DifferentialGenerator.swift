@@ -20,6 +20,9 @@ struct DiffCommandSpec {
     let name: String
     let weight: Int
     let make: (inout DiffGenerator) -> DiffCommand
+    /// false where `command()` must not append an extra argument: a blocking pop whose last argument is its
+    /// timeout would wait that many seconds (or forever) instead.
+    var extraArgument = true
 }
 
 struct DiffFamily {
@@ -59,7 +62,7 @@ struct DiffGenerator {
         var cmd = spec.make(&self)
         switch rng.below(100) {
         case 0..<3 where cmd.count > 1: cmd.removeLast()                  // wrong arity, or another meaning
-        case 3..<6: cmd.append(value())                                    // extra argument
+        case 3..<6 where spec.extraArgument: cmd.append(value())          // extra argument
         // An unknown command. (Never a NUL in the name: redis-server matches command names with strcasecmp
         // after hashing all their bytes with a per-process random seed, so "GET\0" is found only sometimes.)
         case 6: cmd[0] += rng.pick([Array("x".utf8), Array(" ".utf8)])
@@ -578,7 +581,42 @@ enum DiffFamilies {
                 + (g.rng.oneIn(2) ? [g.word("COUNT"), b(g.rng.pick(["1", "2", "0", "-1", "x"]))] : [])
         },
         spec("zscan", 1) { g in [b("ZSCAN"), g.key(), b(g.rng.pick(scanCursors))] + scanOptions(&g, types: false) },
+        // Blocking pops (one spec for the three, they are slow): they never block for long. A valid timeout
+        // is 0.1-10 ms (one in six; redis-server 7.0 takes up to a cron period, 100 ms, to time a client
+        // out, so more would slow the run down), else an error; "0" (forever) only behind an error the command
+        // reports before it could block. Non-empty keys are served at once; wrong-type keys are errors.
+        DiffCommandSpec(name: "bzpop", weight: 1, make: { g in
+            let timeout = b(g.rng.oneIn(6) ? g.rng.pick(blockingTimeouts) : g.rng.pick(blockingTimeoutErrors))
+            switch g.rng.below(3) {
+            case 0: return [b("BZPOPMIN")] + g.keys(1, 3) + [timeout]
+            case 1: return [b("BZPOPMAX")] + g.keys(1, 3) + [timeout]
+            default:
+                var timeout = timeout
+                var keys = numkeys(&g)
+                var whereArg = g.word(g.rng.pick(["MIN", "MAX", "MIN", "MAX", "MID"]))
+                var count: [[UInt8]] = g.rng.oneIn(2) ? [g.word("COUNT"), b(g.rng.pick(["1", "2", "10", "0", "-1", "x", ""]))] : []
+                if g.rng.oneIn(6) {
+                    timeout = b("0")
+                    switch g.rng.below(3) {
+                    case 0: keys[0] = b(g.rng.pick(["0", "-1", "x"]))
+                    case 1: whereArg = g.word("MID")
+                    default: count = [g.word("COUNT"), b(g.rng.pick(["0", "-1", "x"]))]
+                    }
+                }
+                return [b("BZMPOP"), timeout] + keys + [whereArg] + count
+            }
+        }, extraArgument: false),  // BZPOPMIN's timeout is its last argument
     ])
+
+    /// Timeouts in seconds that time out within 10 ms (rounded up to whole milliseconds).
+    static let blockingTimeouts = ["0.001", "0.001", "0.0001", "1e-9", "1e-400", "0.01"]
+    /// Timeouts that are errors: negative, not a float, or too large (inf and anything past 2^63 ms are
+    /// "negative" in redis-server's C cast). Not among them, as both servers block for ever on them:
+    /// -0.001 and -1e-9 (-0.001 * 1000 rounds up to 0 in long double), 0x10 (strtold reads hex: 16 s).
+    /// Nor 9223372036854775: its deadline overflows, which redis-server 7.0 accepts (and blocks for ever)
+    /// where needletail replies "timeout is out of range" as Redis 7.2 does.
+    static let blockingTimeoutErrors = ["-1", "-0.002", "-0.5", "abc", "", "inf", "+inf", "-inf", "nan", "-nan", "1e20",
+                                        "1e400", "9223372036854775807", "1.5.", "0.001x", " 1", "0,5"]
 }
 
 extension DiffGenerator {
