@@ -612,9 +612,8 @@ enum DiffFamilies {
     static let blockingTimeouts = ["0.001", "0.001", "0.0001", "1e-9", "1e-400", "0.01"]
     /// Timeouts that are errors: negative, not a float, or too large (inf and anything past 2^63 ms are
     /// "negative" in redis-server's C cast). Not among them, as both servers block for ever on them:
-    /// -0.001 and -1e-9 (-0.001 * 1000 rounds up to 0 in long double), 0x10 (strtold reads hex: 16 s).
-    /// Nor 9223372036854775: its deadline overflows, which redis-server 7.0 accepts (and blocks for ever)
-    /// where needletail replies "timeout is out of range" as Redis 7.2 does.
+    /// -0.001 and -1e-9 (-0.001 * 1000 rounds up to 0 in long double), 0x10 (strtold reads hex: 16 s), and
+    /// 9223372036854775 (its deadline overflows 64 bits: redis-server 7.0 waits for ever, and so does needletail).
     static let blockingTimeoutErrors = ["-1", "-0.002", "-0.5", "abc", "", "inf", "+inf", "-inf", "nan", "-nan", "1e20",
                                         "1e400", "9223372036854775807", "1.5.", "0.001x", " 1", "0,5"]
 }
