@@ -196,6 +196,12 @@ final class HashValueTests: XCTestCase {
         for limits in [defaults, HashValue.Limits(entries: 1, value: 64)] {
             let h = HashValue()
             for i in 0..<10 { _ = set(h, ByteString("f\(i)"), "v", limits) }
+            var rng = SeededRandom(seed: 7)
+            var single: [ByteString: Int] = [:]
+            for _ in 0..<4000 { h.withRandomPair(using: &rng) { f, _ in single[ByteString(f), default: 0] += 1 } }
+            let chiSingle = single.values.reduce(0.0) { $0 + pow(Double($1) - 400, 2) / 400 }
+            XCTAssertEqual(single.count, 10)
+            XCTAssertLessThan(chiSingle, 40, "withRandomPair, packed \(h.isPacked)")
             for (count, distinct) in [(1, true), (-1, false), (5, true), (3, true)] {
                 var rng = SeededRandom(seed: 99)
                 var hits: [ByteString: Int] = [:]

@@ -150,7 +150,9 @@ private func hsetGeneric(_ c: Client, hmset: Bool) {
     guard let (hash, created) = hashForWrite(c) else { return }
     let limits = limits(c)
     tryConversion(c, hash, 2..<c.argc, limits)
-    if created && hash.isPacked && c.argc > 4 {
+    // A new hash filled by several pairs is allocated once, at its final size.
+    let reserved = created && hash.isPacked && c.argc > 4
+    if reserved {
         var bytes = 0
         for i in stride(from: 2, to: c.argc, by: 2) {
             bytes += HashValue.encodedSize(fieldLength: c.arg(i).count, valueLength: c.arg(i + 1).count)
@@ -161,6 +163,7 @@ private func hsetGeneric(_ c: Client, hmset: Bool) {
     for i in stride(from: 2, to: c.argc, by: 2) where hash.set(c.arg(i), c.arg(i + 1), limits: limits) {
         added += 1
     }
+    if reserved { hash.shrinkToFit() }
     if hmset { c.reply.ok() } else { c.reply.integer(added) }
     c.db.didModify(c.arg(1), .hset, changes: (c.argc - 2) / 2)
 }
@@ -294,7 +297,8 @@ private func hrandfield(_ c: Client) {
     var random = FastRandom()
     guard c.argc >= 3 else {
         guard let hash = lookupHash(c, 1, orReply: replyNull) else { return }
-        return c.reply.bulk(hash.randomPair(using: &random)!.field)
+        _ = hash.withRandomPair(using: &random) { field, _ in c.reply.bulk(field) }
+        return
     }
     guard let l = c.int64Arg(2) else { return }
     if l == Int64.min {

@@ -215,6 +215,14 @@ final class HashValue {
         storage = UInt(bitPattern: pairs.base)
     }
 
+    /// Gives back what `reserve` set aside and the pairs did not use (fields repeated in one HSET).
+    func shrinkToFit() {
+        guard isPacked else { return }
+        var pairs = packed
+        pairs.shrinkIfWasteful()
+        storage = UInt(bitPattern: pairs.base)
+    }
+
     /// The encoded size of a pair of these lengths in the compact form (for `reserve`).
     static func encodedSize(fieldLength: Int, valueLength: Int) -> Int {
         PackedPairs.encodedSize(fieldLength) + PackedPairs.encodedSize(valueLength)
@@ -354,13 +362,21 @@ extension HashValue {
         }
     }
 
-    /// A uniformly random pair (HRANDFIELD without a count); nil when empty.
-    func randomPair<G: RandomNumberGenerator>(using generator: inout G) -> (field: ByteString, value: ByteString)? {
+    /// Calls `body` with a uniformly random pair (HRANDFIELD without a count) and returns its result; nil
+    /// when empty. Allocates nothing.
+    func withRandomPair<G: RandomNumberGenerator, R>(
+        using generator: inout G, _ body: (_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> R
+    ) -> R? {
         guard !isEmpty else { return nil }
-        if let table { return table.randomElement(using: &generator).map { ($0.key, $0.value) } }
-        var result: (field: ByteString, value: ByteString)?
-        forEachRandomPair(count: 1, distinct: true, using: &generator) { result = (ByteString($0), ByteString($1)) }
-        return result
+        if let table {
+            let (field, value) = table.randomElement(using: &generator)!
+            return field.withUnsafeBytes { f in value.withUnsafeBytes { v in body(f, v) } }
+        }
+        let pairs = packed
+        var offset = 0
+        for _ in 0..<Int.random(in: 0..<pairs.count, using: &generator) { offset = pairs.offset(after: offset) }
+        let (f, v) = pairs.pair(at: offset)
+        return body(f, v)
     }
 
     /// One step of HSCAN over a table (see HashTable.scan): the pairs of the bucket(s) at `cursor`, and the
