@@ -7,8 +7,9 @@ import XCTest
 ///
 /// The server runs in this process (the library's public API, its loop on a pthread of its own) so that
 /// the malloc wrappers of CMallocCounter see its allocations. The client sends pipelined GET and SET (or HSET
-/// and HGET) requests from a buffer built before counting starts and reads the replies into a buffer allocated before, through
-/// raw socket calls: it allocates nothing itself, so every allocation counted belongs to the server.
+/// and HGET) requests from a buffer built before counting starts and reads the replies into a buffer
+/// allocated before, through raw socket calls: it allocates nothing itself, so every allocation counted
+/// belongs to the server.
 /// Keys and values fit inline in a ByteString (<= 22 bytes), so storing them needs no allocation either.
 ///
 /// Set NEEDLETAIL_ALLOC_TRACE=1 to print the call stacks of the allocations (raw addresses and symbols;

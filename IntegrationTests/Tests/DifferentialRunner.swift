@@ -355,8 +355,9 @@ enum DiffSpecial {
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
 
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
-/// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's and ZRANDMEMBER's
-/// and HRANDFIELD's choices (and DBSIZE after a RANDOMKEY), HELLO's client id and version, TIME, CLIENT ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
+/// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's, ZRANDMEMBER's and
+/// HRANDFIELD's choices (and DBSIZE after a RANDOMKEY), HELLO's client id and version, TIME, CLIENT
+/// ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8], afterRandomKey: Bool = false) -> Bool {
         if a == b { return true }
