@@ -6,19 +6,79 @@ import XCTest
 /// Heap allocations per request on the hot path (read, parse, lookup, reply, write), issue 6.
 ///
 /// The server runs in this process (the library's public API, its loop on a pthread of its own) so that
-/// the malloc wrappers of CMallocCounter see its allocations. The client sends pipelined GET and SET requests
-/// from a buffer built before counting starts and reads the replies into a buffer allocated before, through
-/// raw socket calls: it allocates nothing itself, so every allocation counted belongs to the server.
+/// the malloc wrappers of CMallocCounter see its allocations. The client sends pipelined GET and SET (or HSET
+/// and HGET) requests from a buffer built before counting starts and reads the replies into a buffer
+/// allocated before, through raw socket calls: it allocates nothing itself, so every allocation counted
+/// belongs to the server.
 /// Keys and values fit inline in a ByteString (<= 22 bytes), so storing them needs no allocation either.
 ///
 /// Set NEEDLETAIL_ALLOC_TRACE=1 to print the call stacks of the allocations (raw addresses and symbols;
 /// pipe through `swift demangle`).
 final class AllocationTests: XCTestCase {
-    /// Requests per pipelined batch: SET then GET of each of 10 keys, as redis-benchmark -P 16 sends bursts.
+    /// Requests per pipelined batch: SET then GET (HSET then HGET) of each of 10 keys, as redis-benchmark
+    /// -P 16 sends bursts.
     static let keys = 10
     static let batches = 100  // 100 x 20 = 1,000 SET + 1,000 GET per measured pass
 
     func testGetAndSetAllocateNothingPerRequest() throws {
+        var request: [UInt8] = []
+        var expected: [UInt8] = []
+        for i in 0..<Self.keys {
+            let key = "alloc:key:\(i)"
+            let value = "value:0123456789:\(i)"  // 19 bytes: stored inline
+            request += resp(["SET", key, value]) + resp(["GET", key])
+            expected += Array("+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+        }
+        // Measured (2,000 requests per pass): 0 in a release build: buffers are reused, arguments are spans
+        // into the query buffer, inline values need no heap block. A debug build (CI's) makes 3,100 per pass,
+        // all of them unoptimised-code artefacts in SET (building the `StringOptions` option set from an array
+        // literal allocates the array: 3 per SET) plus ~100 in the loop's timer check; release folds them
+        // away. Each bound sits just above its measurement: one new allocation per request adds 1,000-2,000.
+        #if DEBUG
+        let bound = 3_200
+        #else
+        let bound = 2  // room for one stray background allocation in a pass
+        #endif
+        try measure("GET/SET", request: request, expected: expected, bound: bound)
+    }
+
+    /// HSET of an existing field (a value of the same length, rewritten in place) and HGET, in both
+    /// encodings: the packed listpack and, with hash-max-listpack-entries 0, the table.
+    func testHsetAndHgetAllocateNothingPerRequest() throws {
+        for entries in [512, 0] {
+            var setup: [UInt8] = []
+            var setupReplies: [UInt8] = []
+            var request: [UInt8] = []
+            var expected: [UInt8] = []
+            for i in 0..<Self.keys {
+                let key = "alloc:hash:\(i)"
+                let value = "value:0123456789:\(i)"  // 19 bytes: inline in a table, rewritten in place when packed
+                setup += resp(["HSET", key, "other", "x", "field", value])
+                setupReplies += Array(":2\r\n".utf8)
+                request += resp(["HSET", key, "field", value]) + resp(["HGET", key, "field"])
+                expected += Array(":0\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+            }
+            // Measured: 100 per pass in a debug build, all of them the loop's timer check (as for GET/SET),
+            // so none per request; one new allocation per request would add 1,000.
+            #if DEBUG
+            let bound = 200
+            #else
+            let bound = 2
+            #endif
+            try measure("HSET/HGET (\(entries == 0 ? "hashtable" : "listpack"))", request: request, expected: expected,
+                        bound: bound, setup: (setup, setupReplies)) { config in config.hashMaxListpackEntries = entries }
+        }
+    }
+
+    private func resp(_ words: [String]) -> [UInt8] {
+        Array(("*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()).utf8)
+    }
+
+    /// Runs a server in this process, sends `setup` once, then counts the allocations of `batches` round
+    /// trips of `request` (best of 5 passes) and checks them against `bound`.
+    private func measure(_ label: String, request: [UInt8], expected: [UInt8], bound: Int,
+                         setup: (request: [UInt8], expected: [UInt8])? = nil,
+                         configure: (Config) -> Void = { _ in }) throws {
         guard mc_available() != 0 else {
             throw XCTSkip("malloc counting is compiled out under sanitizers (they replace malloc)")
         }
@@ -26,6 +86,7 @@ final class AllocationTests: XCTestCase {
         config.port = 0
         config.bind = ["127.0.0.1"]
         config.loglevel = "warning"
+        configure(config)
         let server = try Server(config: config, ephemeralPort: true)
         #if DEBUG
         server.checksInvariants = false  // the debug build's invariant checks are not the hot path
@@ -36,7 +97,11 @@ final class AllocationTests: XCTestCase {
             server.stop()
             pthread_join(loop, nil)
         }
-        let client = try PipelineClient(port: server.port, keys: Self.keys)
+        if let setup {
+            let client = try PipelineClient(port: server.port, request: setup.request, expected: setup.expected)
+            XCTAssertTrue(client.roundTrip(), "\(label): setup reply mismatch")
+        }
+        let client = try PipelineClient(port: server.port, request: request, expected: expected)
 
         // The counter must see this process's allocations (the wrappers interpose malloc): one canary.
         let canary = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
@@ -48,7 +113,7 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(canaryCount, 1, "the malloc wrappers do not see this process's allocations")
 
         // Warm-up: creates the keys, grows the buffers to their working size, fills the runtime's caches.
-        for _ in 0..<50 { XCTAssertTrue(client.roundTrip(), "reply mismatch during warm-up") }
+        for _ in 0..<50 { XCTAssertTrue(client.roundTrip(), "\(label): reply mismatch during warm-up") }
 
         // The cron (hz times a second) may allocate now and then; it is not per request. Take the best of
         // a few passes so that one cron run inside a pass does not fail the test.
@@ -61,27 +126,17 @@ final class AllocationTests: XCTestCase {
             counts[pass] = mc_stop()
             frees[pass] = mc_frees()
         }
-        XCTAssertTrue(repliesOK, "a reply differed from the expected bytes")
+        XCTAssertTrue(repliesOK, "\(label): a reply differed from the expected bytes")
         let requests = Self.batches * Self.keys * 2
         let best = counts.min()!
         let perRequest = Double(best) / Double(requests)
-        print("AllocationTests: allocations per \(requests) GET/SET requests, per pass: \(counts) "
+        print("AllocationTests: allocations per \(requests) \(label) requests, per pass: \(counts) "
               + "(frees \(frees)); best \(best) = \(perRequest) per request")
 
         if getenv("NEEDLETAIL_ALLOC_TRACE") != nil { traceAllocations(client) }
 
-        // Measured (2,000 requests per pass): 0 in a release build: buffers are reused, arguments are spans
-        // into the query buffer, inline values need no heap block. A debug build (CI's) makes 3,100 per pass,
-        // all of them unoptimised-code artefacts in SET (building the `StringOptions` option set from an array
-        // literal allocates the array: 3 per SET) plus ~100 in the loop's timer check; release folds them
-        // away. Each bound sits just above its measurement: one new allocation per request adds 1,000-2,000.
-        #if DEBUG
-        let bound = 3_200
-        #else
-        let bound = 2  // room for one stray background allocation in a pass
-        #endif
         XCTAssertLessThanOrEqual(best, bound,
-                                 "the GET/SET hot path allocates: \(best) allocations for \(requests) requests; "
+                                 "the \(label) hot path allocates: \(best) allocations for \(requests) requests; "
                                  + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
     }
 
@@ -124,16 +179,7 @@ private final class PipelineClient {
     private let expected: [UInt8]
     private let replies: UnsafeMutableRawPointer
 
-    init(port: Int, keys: Int) throws {
-        var request: [UInt8] = []
-        var expected: [UInt8] = []
-        for i in 0..<keys {
-            let key = "alloc:key:\(i)"
-            let value = "value:0123456789:\(i)"  // 19 bytes: stored inline
-            request += Array("*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
-            request += Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
-            expected += Array("+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
-        }
+    init(port: Int, request: [UInt8], expected: [UInt8]) throws {
         self.request = request
         self.expected = expected
         replies = UnsafeMutableRawPointer.allocate(byteCount: expected.count, alignment: 8)

@@ -132,6 +132,13 @@ final class DifferentialRunner {
                 }
                 next += 1
                 continue
+            case .orderFree(let keyIndex, let pairs):
+                if var m = compareOrderFree(all[next], keyIndex: keyIndex, pairs: pairs, rc, nc) {
+                    m.index = next - shift
+                    if record(m) { return found }
+                }
+                next += 1
+                continue
             case .none:
                 break
             }
@@ -199,6 +206,29 @@ final class DifferentialRunner {
         m.failure = "full-scan unions differ: redis \(ru.count) elements, needletail \(nu.count); first replies "
             + rawEscaped(n)
         return m
+    }
+
+    /// HGETALL/HKEYS/HVALS answer in insertion order from a listpack (exactly as redis-server) and in each
+    /// table's own order from a hashtable: when the replies differ, redis-server is asked for the key's
+    /// encoding, and only a hashtable's replies are compared as multisets (of field/value pairs when
+    /// `pairs`).
+    private func compareOrderFree(_ command: DiffCommand, keyIndex: Int, pairs: Bool,
+                                  _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
+        let r: [UInt8]
+        let n: [UInt8]
+        do { r = try rc.call(command) } catch {
+            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        }
+        do { n = try nc.call(command) } catch {
+            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
+        }
+        commandsCompared += 1
+        if r == n { return nil }
+        let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
+        guard let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[keyIndex]]),
+              encoding == Array("$9\r\nhashtable\r\n".utf8) else { return mismatch }
+        return DiffNormalizer.sameIgnoringOrder(r, n, pairs: pairs) ? nil : mismatch
     }
 
     /// Every element group (key, or member+score) a scan returns from `first` on until cursor 0, sorted
@@ -306,6 +336,8 @@ enum DiffSpecial {
     case none
     /// SCAN, or SSCAN/HSCAN/ZSCAN key: compared by the union of a full scan when the replies differ.
     case scan(cursorIndex: Int, group: Int)
+    /// HGETALL/HKEYS/HVALS key: exact for a compact encoding, as a multiset for a hashtable.
+    case orderFree(keyIndex: Int, pairs: Bool)
 
     init(_ command: DiffCommand) {
         let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
@@ -313,6 +345,8 @@ enum DiffSpecial {
         case "scan" where command.count >= 2: self = .scan(cursorIndex: 1, group: 1)
         case "sscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 1)
         case "hscan" where command.count >= 3, "zscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 2)
+        case "hgetall" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: true)
+        case "hkeys" where command.count == 2, "hvals" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: false)
         default: self = .none
         }
     }
@@ -321,8 +355,9 @@ enum DiffSpecial {
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
 
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
-/// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's and ZRANDMEMBER's
-/// choices (and DBSIZE after a RANDOMKEY), HELLO's client id and version, TIME, CLIENT ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
+/// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's, ZRANDMEMBER's and
+/// HRANDFIELD's choices (and DBSIZE after a RANDOMKEY), HELLO's client id and version, TIME, CLIENT
+/// ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8], afterRandomKey: Bool = false) -> Bool {
         if a == b { return true }
@@ -339,10 +374,16 @@ enum DiffNormalizer {
         case "time", "info", "lastsave": return sameShape(va, vb)
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
-        case "zrandmember": return sameShape(va, vb)
+        case "zrandmember", "hrandfield": return sameShape(va, vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
         default: return false
         }
+    }
+
+    /// The same elements (or field/value pairs, when `pairs`) in any order: a hashtable's replies.
+    static func sameIgnoringOrder(_ a: [UInt8], _ b: [UInt8], pairs: Bool) -> Bool {
+        guard let va = try? RawReply.parse(a), let vb = try? RawReply.parse(b) else { return false }
+        return pairs ? sortedPairs(va) == sortedPairs(vb) : sorted(va) == sorted(vb)
     }
 
     /// The same kind of reply: the same type byte (an error on one side only is never the same kind).

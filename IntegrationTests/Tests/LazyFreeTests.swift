@@ -1,10 +1,10 @@
 import Glibc
 import XCTest
 
-/// The lazyfree handoff through the real server: big sorted sets (more members than LazyFree.threshold)
-/// leave the keyspace by every path that hands them to the background thread (DEL, UNLINK, overwrite by
-/// SET, RENAME and ZUNIONSTORE, expiry on access and by the active cycle, FLUSHDB, FLUSHALL) while copies
-/// made from them stay and are read on the loop. Functionally a smoke test; its main use is under
+/// The lazyfree handoff through the real server: big sorted sets and hashes (more members than
+/// LazyFree.threshold) leave the keyspace by every path that hands them to the background thread (DEL,
+/// UNLINK, overwrite by SET, RENAME and ZUNIONSTORE, expiry on access and by the active cycle, FLUSHDB,
+/// FLUSHALL) while copies made from them stay and are read on the loop. Functionally a smoke test; its main use is under
 /// `scripts/sanitize.sh thread|address`, where it puts the worker's frees next to the loop's work in a
 /// sanitized server.
 final class LazyFreeTests: XCTestCase {
@@ -71,6 +71,55 @@ final class LazyFreeTests: XCTestCase {
         XCTAssertEqual(replies.suffix(3), [.simple("OK"), .integer(0), .simple("PONG")])
         XCTAssertEqual(replies[Self.sets + 1 ..< Self.sets + 6],
                        [.simple("OK"), .integer(0), .simple("OK"), .simple("OK"), .integer(0)])
+        XCTAssertTrue(server.isRunning, "needletail died; log: \(server.logTail())")
+        passed = testRun?.hasSucceeded ?? false
+    }
+
+    /// Big hashes (hashtable-encoded: values longer than hash-max-listpack-value) leave by DEL, UNLINK,
+    /// overwrite, RENAME, expiry on access and by the cycle, and FLUSHALL ASYNC, while their copies stay.
+    func testBigHashesFreedOffTheLoopLeaveTheRestIntact() throws {
+        let server = try ServerUnderTest.start()
+        var passed = false
+        defer { server.stop(keepLog: !passed) }
+        let client = try WireSocket(port: server.port, timeoutMillis: 60_000)
+        let value = String(repeating: "v", count: 80)  // > 64 bytes: the hash is a table
+        let hset = (0..<Self.members).flatMap { j in [Self.member(j), value] }
+        let probe = RESPValue.bulk(Array(value.utf8))
+        for round in 0..<3 {
+            var setup: [[String]] = []
+            for i in 0..<Self.sets {
+                setup.append(["DEL", "hsrc:\(i)"])
+                setup.append(["HSET", "hsrc:\(i)"] + hset)
+                setup.append(["COPY", "hsrc:\(i)", "hcopy:\(i)", "REPLACE"])
+                setup.append(["COPY", "hsrc:\(i)", "hkeep:\(i)", "REPLACE"])
+            }
+            for (n, reply) in try pipeline(client, setup).enumerated() where n % 4 != 0 {
+                XCTAssertEqual(reply, n % 4 == 1 ? .integer(Int64(Self.members)) : .integer(1), "round \(round), setup \(n)")
+            }
+            var away: [[String]] = []
+            for i in 0..<Self.sets {
+                switch i % 6 {
+                case 0: away.append(["DEL", "hsrc:\(i)"])
+                case 1: away.append(["UNLINK", "hsrc:\(i)"])
+                case 2: away.append(["SET", "hsrc:\(i)", "now a string"])
+                case 3: away.append(["RENAME", "hcopy:\(i)", "hsrc:\(i)"])
+                default: away.append(["PEXPIRE", "hsrc:\(i)", "1"])  // i % 6 == 4 is reclaimed by HLEN below
+                }
+                away.append(["HLEN", "hkeep:\(i)"])
+                away.append(["HGET", "hkeep:\(i)", Self.member(7)])
+            }
+            for (n, reply) in try pipeline(client, away).enumerated() where n % 3 != 0 {
+                XCTAssertEqual(reply, n % 3 == 1 ? .integer(Int64(Self.members)) : probe, "round \(round), reply \(n)")
+            }
+            usleep(300_000)
+            var check: [[String]] = []
+            for i in 0..<Self.sets where i % 6 >= 4 { check.append(["HLEN", "hsrc:\(i)"]) }
+            for reply in try pipeline(client, check) where reply != .integer(0) {
+                XCTFail("round \(round): an expired hash is still there: \(reply)")
+            }
+        }
+        let replies = try pipeline(client, [["FLUSHALL", "ASYNC"], ["DBSIZE"], ["PING"]])
+        XCTAssertEqual(replies, [.simple("OK"), .integer(0), .simple("PONG")])
         XCTAssertTrue(server.isRunning, "needletail died; log: \(server.logTail())")
         passed = testRun?.hasSucceeded ?? false
     }

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <malloc.h>
 
 /// epoll_event is packed on x86_64, which Swift cannot import field by field reliably: accessors.
 static inline uint32_t cs_epoll_event_events(const struct epoll_event *e) { return e->events; }
@@ -56,6 +57,9 @@ uint64_t cs_rss_bytes(void);
 /// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
 /// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
 uint64_t cs_malloc_used_bytes(void);
+/// The usable size of a malloc'ed block (at least what was asked for): the capacity of buffers that are
+/// sized exactly and grown with realloc (the packed hash).
+static inline size_t cs_malloc_usable_size(void *p) { return malloc_usable_size(p); }
 
 /// Bytes the keyspace maps directly with mmap (HashTable chunks and big bucket arrays), which malloc's
 /// statistics do not see. Updated from the loop and from the lazyfree worker, hence atomic.

@@ -767,22 +767,6 @@ private func zpopGeneric(_ c: Client, keys: Range<Int>, max: Bool, emitKey: Bool
 
 // MARK: - ZRANDMEMBER
 
-/// SplitMix64 seeded once per command: ZRANDMEMBER -1000000 must not make a million getrandom() calls.
-private struct FastRandom: RandomNumberGenerator {
-    var state: UInt64
-    init() {
-        var system = SystemRandomNumberGenerator()
-        state = system.next()
-    }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// ZRANDMEMBER key [count [WITHSCORES]]. A negative count allows repeats and returns exactly |count|
 /// elements; a positive one returns distinct elements, the whole set (in order, as Redis) when it asks for
 /// at least as many as there are.
