@@ -284,7 +284,7 @@ private func setMembers(_ set: SetValue) -> [ByteString] {
 }
 
 private func hashField(_ hash: HashValue, _ field: UnsafeRawBufferPointer) -> ByteString? {
-    nil  // TODO(hashes): the hash family's field lookup
+    hash.value(of: field)
 }
 
 private func makeList(_ elements: [ByteString], _ c: Client) -> ListValue {
