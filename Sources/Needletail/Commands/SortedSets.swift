@@ -699,15 +699,20 @@ private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
         guard let deadline = timeoutArgument(c, 1, now: c.server.now) else { return }
         guard let keyIndex = firstNonEmptySet(c, keys) else { return }
         if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
-        c.propagateAs(["ZMPOP", "1", c.argBytes(keyIndex), max ? "MAX" : "MIN", "COUNT", formatInt64(Int64(count ?? 1))])
     }
     zpopGeneric(c, keys: keys, max: max, emitKey: true, count: count ?? 1, nested: true, nullWhenEmpty: true)
 }
 
 /// The index of the first of `keys` holding a non-empty sorted set, -1 when none does, or nil after a
-/// WRONGTYPE error (the blocking pops' scan, as Redis's blockingGenericZpopCommand).
+/// WRONGTYPE error (the blocking pops' scan, as Redis's blockingGenericZpopCommand). A blocked client run
+/// again for a key that became ready is served from that key, as Redis 7.0 serves it.
 private func firstNonEmptySet(_ c: Client, _ keys: Range<Int>) -> Int? {
     let now = c.server.now
+    if let ready = c.servingReadyKey {
+        for i in keys where ready.withUnsafeBytes({ bytesEqual($0, c.arg(i)) }) {
+            if case .sortedSet(let set)? = c.db.lookup(c.arg(i), now: now, .write), !set.isEmpty { return i }
+        }
+    }
     for i in keys {
         guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
         guard case .sortedSet(let set) = value else {
@@ -763,6 +768,8 @@ private func zpopGeneric(_ c: Client, keys: Range<Int>, max: Bool, emitKey: Bool
         out.element(member, score)
     }
     didModify(c, set, key: keyIndex, max ? .zpopmax : .zpopmin, changes: popped)
+    // ZMPOP and BZMPOP reach replicas as the pop they did: ZPOPMIN|ZPOPMAX key count (Redis 7.0).
+    if emitKey { c.propagateAs([max ? "ZPOPMAX" : "ZPOPMIN", c.argBytes(keyIndex), formatInt64(Int64(popped))]) }
 }
 
 // MARK: - ZRANDMEMBER

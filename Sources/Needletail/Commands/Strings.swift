@@ -187,6 +187,9 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         c.propagateAs(["SET", key, c.argBytes(valueIndex), "PXAT", formatInt64(expireAt)])
     } else if isGetset {
         c.propagateAs(["SET", key, c.argBytes(valueIndex)])
+    } else if options.contains(.get) && expireIndex == 0 {
+        // Without GET (every one of them), as Redis propagates SET ... GET when it did not rewrite it whole.
+        c.propagateAs((0..<c.argc).filter { $0 < 3 || !optionIs(c, $0, "GET") }.map { c.argBytes($0) })
     }
     if !options.contains(.get) {
         if integerReply { c.reply.integer(1) } else { c.reply.ok() }

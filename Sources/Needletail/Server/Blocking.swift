@@ -15,7 +15,8 @@
 /// Commands run this way may write and make more keys ready; those are served in the same pass.
 ///
 /// A blocked client leaves that state by being served, by its timeout (the reply is a null array, `*-1` in
-/// RESP2 and `_` in RESP3) or by disconnecting; then its pipelined requests run.
+/// RESP2 and `_` in RESP3), by CLIENT UNBLOCK or by disconnecting (it is still read from, so its EOF is seen
+/// and nothing is served to a dead client); then its pipelined requests run.
 
 /// What a blocked client waits for.
 struct BlockedState {
@@ -59,7 +60,6 @@ extension Server {
         }
         client.blocked = state
         blockedClientCount += 1
-        updateInterest(client)
     }
 
     /// Takes `client` out of the blocked state: off every key's queue, its timer cancelled. It does not
@@ -150,18 +150,20 @@ extension Server {
             // Nothing (any more) for anyone waiting on this key: they all stay blocked.
             guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]),
                   value.type == state.wants else { return }
-            runBlockedCommand(client, state)
+            runBlockedCommand(client, state, readyKey: ready.key)
         }
     }
 
     /// Runs a blocked client's command again; unless it blocks again, the client resumes.
-    private func runBlockedCommand(_ client: Client, _ state: BlockedState) {
+    private func runBlockedCommand(_ client: Client, _ state: BlockedState, readyKey: ByteString) {
         client.parser.load(state.argv)
         client.reprocessingBlockedCommand = true
+        client.servingReadyKey = readyKey
         client.stillBlocked = false
         commandClock = wallClockMicros()
         processCommand(client)
         client.reprocessingBlockedCommand = false
+        client.servingReadyKey = nil
         client.parser.reset()
         if client.stillBlocked { return }
         unblock(client)

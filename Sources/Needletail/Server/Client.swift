@@ -84,6 +84,9 @@ final class Client {
     /// The blocked command is running again because a key it waits on is ready: a handler that still finds
     /// nothing leaves the client blocked where it was (same queue position, same deadline).
     @exclusivity(unchecked) var reprocessingBlockedCommand = false
+    /// While a blocked command runs again: the key that became ready, which it is served from first (Redis
+    /// 7.0 serves a blocked client from the key that received data, not the first of its keys).
+    @exclusivity(unchecked) var servingReadyKey: ByteString?
     /// Set by `Server.block` when the command run again found nothing again.
     @exclusivity(unchecked) var stillBlocked = false
     /// When the output first exceeded its class's soft limit (monotonic ms), 0 while under it.

@@ -512,7 +512,8 @@ public final class Server {
     /// so a client we are not reading from (paused, or closing after its reply) must not ask for EPOLLIN.
     func updateInterest(_ client: Client) {
         if client.isClosed { return }
-        let readable = !client.readPaused && !client.closeAfterReply && client.blocked == nil
+        // A blocked client is still read (not executed): its disconnection must be noticed, as in Redis.
+        let readable = !client.readPaused && !client.closeAfterReply
         do {
             try loop.modify(fd: client.fd, readable: readable, writable: client.waitingWritable, token: client.token)
         } catch {
@@ -573,6 +574,9 @@ public final class Server {
     private func cron() {
         cronLoops += 1
         updateOutputCheckBytes()
+        // A client over its soft output limit is closed once the limit's seconds pass, even if it sends
+        // nothing more (Redis's clientsCron does the same check).
+        for case let client? in clientsByFD where client.softLimitReachedAt != 0 { checkOutputBuffer(client) }
         if activeExpireEnabled { startSlowExpireCycle() }
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.

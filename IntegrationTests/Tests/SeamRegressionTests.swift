@@ -2,17 +2,17 @@ import Glibc
 import XCTest
 @testable import Needletail
 
-/// Differences from redis-server 7.0 found while pinning the seams (SeamTests, BlockingTests,
-/// OutputBufferLimitTests). Each test here FAILS on needletail today and passes on redis-server; they are
-/// kept off main (branch seams-known-differences) so the suite stays green, and reported. Move a test into
-/// its file on main once needletail agrees (or delete it if the difference is a deliberate choice).
+/// Differences from redis-server 7.0 that pinning the seams (SeamTests, BlockingTests, OutputBufferLimitTests)
+/// found, one test each, now fixed: ZMPOP/BZMPOP propagate as ZPOPMIN|ZPOPMAX key count and SET ... GET
+/// without GET; a blocked client that disconnects is forgotten (it is still read from); a blocked client is
+/// served from the key that received data first; the soft output limit is enforced by the cron too.
 
 // MARK: - Propagation (item 2)
 
 extension SeamTests {
     /// Redis 7.0 propagates ZMPOP and BZMPOP (served at once or later) as ZPOPMIN/ZPOPMAX <key> <count
-    /// actually popped>, and SET ... GET without the GET argument. needletail propagates ZMPOP as received,
-    /// BZMPOP as ZMPOP 1 <key> MIN|MAX COUNT <count asked>, and SET ... GET with GET.
+    /// actually popped>, and SET ... GET without the GET argument (needletail once propagated ZMPOP as received,
+    /// BZMPOP as ZMPOP 1 <key> MIN|MAX COUNT <count asked>, and SET ... GET with GET).
     func testPopsAndSetGetPropagateAsRedis() throws {
         let (redis, needletail) = try transcripts(SeamScript.pops)
         compare(\.propagated, "propagated commands", SeamScript.pops, redis, needletail)
@@ -36,9 +36,8 @@ extension SeamTests {
 // MARK: - Blocked clients (item 4)
 
 extension BlockingTests {
-    /// redis-server keeps reading a blocked client, sees its EOF and forgets it. needletail stops reading a
-    /// blocked client (Server.updateInterest: readable only when `client.blocked == nil`), so it never sees
-    /// the close: INFO keeps counting it, and the next ZADD is popped for the dead client and lost.
+    /// redis-server keeps reading a blocked client, sees its EOF and forgets it (needletail once stopped reading
+    /// blocked clients, never saw the close, and popped the next ZADD for the dead client).
     func testBlockedClientThatDisconnectsIsForgotten() throws {
         try onBothServers(["blocked: 1", "blocked: 0", ":1\r\n", ":1\r\n", "*2\r\n$1\r\na\r\n$1\r\n1\r\n"]) { port in
             let admin = try RawClient(port: port)
@@ -58,8 +57,8 @@ extension BlockingTests {
     }
 
     /// Two keys a client waits on receive data in one pipeline (ZADD k3, then ZADD k1): redis-server 7.0
-    /// serves it from k3, the key that received data first. needletail runs the command again, which takes
-    /// the first non-empty key in argument order, k1 (Redis 7.2's re-execution does the same).
+    /// serves it from k3, the key that received data first (re-running the command alone would take the first
+    /// non-empty key in argument order, k1, as Redis 7.2 does: Client.servingReadyKey prevents that).
     func testKeyThatReceivesDataFirstInOnePipelineServesTheClient() throws {
         try onBothServers(["*3\r\n$2\r\nk3\r\n$1\r\nx\r\n$1\r\n1\r\n", ":1\r\n"]) { port in
             let admin = try RawClient(port: port)
@@ -81,8 +80,8 @@ extension BlockingTests {
 
 extension OutputBufferLimitTests {
     /// redis-server also checks the limits in clientsCron (every client at least once a second), so a client
-    /// over the soft limit for longer than its seconds is closed even if it sends nothing more. needletail
-    /// checks only after a request added output (Server.checkOutputBuffer, called from processInput).
+    /// over the soft limit for longer than its seconds is closed even if it sends nothing more (the server
+    /// cron checks clients over their soft limit).
     func testSoftLimitIsEnforcedWithoutAnotherCommand() throws {
         func scenario(port: Int) throws -> Bool {
             let admin = try RawClient(port: port)
