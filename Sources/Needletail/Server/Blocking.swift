@@ -60,6 +60,7 @@ extension Server {
         }
         client.blocked = state
         blockedClientCount += 1
+        if blockedClientCount == 1 { updateKeyspaceListener() }
     }
 
     /// Takes `client` out of the blocked state: off every key's queue, its timer cancelled. It does not
@@ -74,6 +75,7 @@ extension Server {
         if let timer = state.timer { _ = timers.cancel(timer) }
         client.blocked = nil
         blockedClientCount -= 1
+        if blockedClientCount == 0 { updateKeyspaceListener() }
     }
 
     /// An unblocked client reads again and runs the requests that waited in its query buffer, before the

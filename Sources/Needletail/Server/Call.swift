@@ -15,7 +15,8 @@
 ///   `PropagationSink` (the AOF and the replicas, later), wrapped in MULTI/EXEC when it holds more than one
 ///   command, so a replica applies the unit atomically as the master did.
 ///
-/// With no sink attached nothing is recorded or copied: the hot path pays one nil check.
+/// With no sink attached nothing is recorded or copied: the hot path pays one nil check. Likewise the
+/// keyspace tells the server about changes only while something needs them (`updateKeyspaceListener`).
 
 /// How the command being run is propagated; reset by `call` before each handler.
 struct CommandPropagation {
@@ -112,6 +113,13 @@ extension Server {
         let started = outermost ? commandClock : wallClockMicros()
         let errorsBefore = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
+        guard propagationSink != nil else {
+            // Nobody listens to propagation: what the handler says about it is not even reset.
+            callDepth += 1
+            command.handler!(client)
+            callDepth -= 1
+            return finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
+        }
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
         client.propagation = CommandPropagation()
         callDepth += 1
@@ -119,19 +127,23 @@ extension Server {
         callDepth -= 1
         let propagation = client.propagation
         client.propagation = enclosing
+        if (keyspace.dirty != dirtyBefore || propagation.force) && !propagation.prevent {
+            pendingPropagation.append(PropagatedCommand(db: client.db.index,
+                                                        argv: propagation.argv ?? client.ownedArguments()))
+        }
+        finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
+        if outermost { propagatePending() }
+    }
+
+    /// Commandstats, the command clock and (debug builds) the invariant checks, after a handler ran.
+    @inline(__always)
+    private func finishCall(_ client: Client, _ command: Command, outermost: Bool, started: Int64, errorsBefore: Int) {
         let ended = wallClockMicros()
         if outermost { commandClock = ended }
         command.microseconds += Int(max(0, ended - started))  // 0 if the wall clock stepped back
         command.calls += 1
         if stats.totalErrorReplies != errorsBefore { command.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
-        if propagationSink != nil {
-            if (keyspace.dirty != dirtyBefore || propagation.force) && !propagation.prevent {
-                pendingPropagation.append(PropagatedCommand(db: client.db.index,
-                                                            argv: propagation.argv ?? client.ownedArguments()))
-            }
-            if outermost { propagatePending() }
-        }
         #if NEEDLETAIL_INVARIANTS
         if outermost && checksInvariants && command.flags.contains(.write) { checkKeyspaceInvariants(client.db) }
         #endif
@@ -208,6 +220,12 @@ extension Client {
 extension Server: KeyspaceListener {
     /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: keys that
     /// blocked clients wait on become ready, and deletions of expired keys are propagated as DEL.
+    /// The server listens to the keyspace only while it needs to: clients are blocked, propagation has a
+    /// sink, or an observer is attached. Otherwise a write pays one nil check for its change.
+    func updateKeyspaceListener() {
+        keyspace.listener = blockedClientCount > 0 || propagationSink != nil || keyspaceObserver != nil ? self : nil
+    }
+
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
         switch change {
         case .added, .modified:

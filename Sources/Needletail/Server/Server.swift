@@ -31,7 +31,7 @@ public final class Server {
     @exclusivity(unchecked) var callDepth = 0
     /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
     /// nothing is recorded.
-    var propagationSink: PropagationSink?
+    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener() } }
     /// Commands the running unit will propagate when its outermost call returns.
     var pendingPropagation: [PropagatedCommand] = []
     #if NEEDLETAIL_INVARIANTS
@@ -40,7 +40,7 @@ public final class Server {
     public var checksInvariants = true
     #endif
     /// Hears the keyspace's changes after the server did (tests; later notifications and tracking).
-    weak var keyspaceObserver: KeyspaceListener?
+    var keyspaceObserver: KeyspaceListener? { didSet { updateKeyspaceListener() } }
 
     // Blocked clients (Server/Blocking.swift).
     /// Per database, the clients blocked on each key, in the order they blocked.
@@ -123,7 +123,6 @@ public final class Server {
         stats = ServerStats(keyspace: keyspace)
         databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, disposer: lazyFree) }
         blockedOnKeys = Array(repeating: [:], count: databases.count)
-        keyspace.listener = self
         updateOutputCheckBytes()
     }
 
