@@ -1,5 +1,6 @@
 // Argument parsing and reply helpers shared by several command families: SCAN cursors, option names
-// compared as Redis's strcasecmp compares them, and the HELP and subcommand-syntax-error replies.
+// compared as Redis's strcasecmp compares them, the per-command random generator, and the HELP and
+// subcommand-syntax-error replies.
 
 // MARK: - SCAN cursor
 
@@ -46,6 +47,25 @@ func cStringEqualsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticSt
     let w = word.utf8Start
     for j in 0..<a.count where asciiLower(a[j]) != asciiLower(w[j]) { return false }
     return true
+}
+
+// MARK: - Random numbers
+
+/// SplitMix64 seeded once per command from the system generator: ZRANDMEMBER / SRANDMEMBER -1000000 must not
+/// make a million getrandom() calls.
+struct FastRandom: RandomNumberGenerator {
+    var state: UInt64
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 // MARK: - Help replies
