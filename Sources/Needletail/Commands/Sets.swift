@@ -482,8 +482,9 @@ private func sunionDiffGeneric(_ c: Client, keys: Range<Int>, destination: Int?,
 // MARK: - SSCAN
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. As in Redis, the cursor is parsed first, then the key is
-/// looked up, then the options. An intset is returned whole with cursor 0 (whatever the cursor); a
-/// hashtable is walked with the table's reverse-binary cursor. MATCH filters after collecting, so a call
+/// looked up, then the options. An intset, or a hashtable small enough to be packed (see SetValue), is
+/// returned whole with cursor 0 (whatever the cursor), as Redis returns its compact encodings; a larger one
+/// is walked with the table's reverse-binary cursor. MATCH filters after collecting, so a call
 /// may return fewer members than COUNT.
 private func sscan(_ c: Client) {
     guard let cursor = parseScanCursor(c.arg(2)) else { return c.reply.error("ERR invalid cursor") }
@@ -507,7 +508,7 @@ private func sscan(_ c: Client) {
     }
     var batch: [SetMember] = []
     var next: UInt64 = 0
-    if set.isIntset {
+    if !set.hasScanCursor {
         batch = set.members
     } else {
         next = set.scan(cursor: cursor, count: count) { batch.append(.bytes($0)) }
