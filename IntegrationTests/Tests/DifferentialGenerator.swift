@@ -20,6 +20,9 @@ struct DiffCommandSpec {
     let name: String
     let weight: Int
     let make: (inout DiffGenerator) -> DiffCommand
+    /// Never drop or add an argument: for commands that either would make random (SPOP key count loses its
+    /// count; SADD single x gains a second member).
+    var keepsArity = false
 }
 
 struct DiffFamily {
@@ -58,8 +61,8 @@ struct DiffGenerator {
         }
         var cmd = spec.make(&self)
         switch rng.below(100) {
-        case 0..<3 where cmd.count > 1: cmd.removeLast()                  // wrong arity, or another meaning
-        case 3..<6: cmd.append(value())                                    // extra argument
+        case 0..<3 where cmd.count > 1 && !spec.keepsArity: cmd.removeLast()  // wrong arity, or another meaning
+        case 3..<6 where !spec.keepsArity: cmd.append(value())               // extra argument
         // An unknown command. (Never a NUL in the name: redis-server matches command names with strcasecmp
         // after hashing all their bytes with a per-process random seed, so "GET\0" is found only sometimes.)
         case 6: cmd[0] += rng.pick([Array("x".utf8), Array(" ".utf8)])
@@ -211,16 +214,17 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
-    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets"]
+    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "sets"]
 
-    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, command]
+    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, sets, command]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }
     }
 
-    static func spec(_ name: String, _ weight: Int, _ make: @escaping (inout DiffGenerator) -> DiffCommand) -> DiffCommandSpec {
-        DiffCommandSpec(name: name, weight: weight, make: make)
+    static func spec(_ name: String, _ weight: Int, keepsArity: Bool = false,
+                     _ make: @escaping (inout DiffGenerator) -> DiffCommand) -> DiffCommandSpec {
+        DiffCommandSpec(name: name, weight: weight, make: make, keepsArity: keepsArity)
     }
 
     // MARK: Strings
