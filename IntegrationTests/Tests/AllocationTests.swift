@@ -19,6 +19,59 @@ final class AllocationTests: XCTestCase {
     static let batches = 100  // 100 x 20 = 1,000 SET + 1,000 GET per measured pass
 
     func testGetAndSetAllocateNothingPerRequest() throws {
+        let (best, requests) = try measure(label: "GET/SET") { port in try PipelineClient(port: port, keys: Self.keys) }
+
+        // Measured (2,000 requests per pass): 0 in a release build: buffers are reused, arguments are spans
+        // into the query buffer, inline values need no heap block. A debug build (CI's) makes 3,100 per pass,
+        // all of them unoptimised-code artefacts in SET (building the `StringOptions` option set from an array
+        // literal allocates the array: 3 per SET) plus ~100 in the loop's timer check; release folds them
+        // away. Each bound sits just above its measurement: one new allocation per request adds 1,000-2,000.
+        #if DEBUG
+        let bound = 3_200
+        #else
+        let bound = 2  // room for one stray background allocation in a pass
+        #endif
+        XCTAssertLessThanOrEqual(best, bound,
+                                 "the GET/SET hot path allocates: \(best) allocations for \(requests) requests; "
+                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
+    }
+
+    /// SADD of members already there and SISMEMBER, on a set in each form (intset, packed member list,
+    /// HashTable): nothing is stored, so nothing may be allocated. (Adding a member grows the stored set, as
+    /// Redis's zrealloc of an intset does: that is stored data, not per-request overhead.)
+    func testSetMembershipAllocatesNothingPerRequest() throws {
+        let keys = ["alloc:intset", "alloc:list", "alloc:table"]
+        let members = [(0..<20).map { String($0 * 1000) }, (0..<20).map { "m:\($0)" }, (0..<200).map { "member:\($0)" }]
+        var setup: [[String]] = []
+        for (key, m) in zip(keys, members) { setup.append(["SADD", key] + m) }
+        var batch: [[String]] = []
+        var expected = ""
+        for round in 0..<4 {
+            for (key, m) in zip(keys, members) {
+                let member = m[(round * 7) % m.count]
+                batch.append(["SADD", key, member])
+                batch.append(["SISMEMBER", key, member])
+                batch.append(["SISMEMBER", key, "absent:\(round)"])
+                expected += ":0\r\n:1\r\n:0\r\n"
+            }
+        }
+        let (best, requests) = try measure(label: "SADD/SISMEMBER", setup: setup) { port in
+            try PipelineClient(port: port, commands: batch, expected: expected)
+        }
+        #if DEBUG
+        let bound = 200  // measured ~100 per pass: the loop's timer check, as above; none per request
+        #else
+        let bound = 2
+        #endif
+        XCTAssertLessThanOrEqual(best, bound,
+                                 "the SADD/SISMEMBER hot path allocates: \(best) allocations for \(requests) requests; "
+                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
+    }
+
+    /// Starts a server in this process, runs `setup` on it, and counts the allocations of `batches` round
+    /// trips of the client's batch, five times; returns the best pass and the requests in one pass.
+    private func measure(label: String, setup: [[String]] = [],
+                         client makeClient: (Int) throws -> PipelineClient) throws -> (best: Int, requests: Int) {
         guard mc_available() != 0 else {
             throw XCTSkip("malloc counting is compiled out under sanitizers (they replace malloc)")
         }
@@ -36,7 +89,12 @@ final class AllocationTests: XCTestCase {
             server.stop()
             pthread_join(loop, nil)
         }
-        let client = try PipelineClient(port: server.port, keys: Self.keys)
+        if !setup.isEmpty {
+            let raw = try RawClient(port: server.port)
+            defer { raw.close() }
+            for command in setup { _ = try raw.call(command.map { Array($0.utf8) }) }
+        }
+        let client = try makeClient(server.port)
 
         // The counter must see this process's allocations (the wrappers interpose malloc): one canary.
         let canary = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
@@ -62,27 +120,14 @@ final class AllocationTests: XCTestCase {
             frees[pass] = mc_frees()
         }
         XCTAssertTrue(repliesOK, "a reply differed from the expected bytes")
-        let requests = Self.batches * Self.keys * 2
+        let requests = Self.batches * client.requestCount
         let best = counts.min()!
         let perRequest = Double(best) / Double(requests)
-        print("AllocationTests: allocations per \(requests) GET/SET requests, per pass: \(counts) "
+        print("AllocationTests: allocations per \(requests) \(label) requests, per pass: \(counts) "
               + "(frees \(frees)); best \(best) = \(perRequest) per request")
 
         if getenv("NEEDLETAIL_ALLOC_TRACE") != nil { traceAllocations(client) }
-
-        // Measured (2,000 requests per pass): 0 in a release build: buffers are reused, arguments are spans
-        // into the query buffer, inline values need no heap block. A debug build (CI's) makes 3,100 per pass,
-        // all of them unoptimised-code artefacts in SET (building the `StringOptions` option set from an array
-        // literal allocates the array: 3 per SET) plus ~100 in the loop's timer check; release folds them
-        // away. Each bound sits just above its measurement: one new allocation per request adds 1,000-2,000.
-        #if DEBUG
-        let bound = 3_200
-        #else
-        let bound = 2  // room for one stray background allocation in a pass
-        #endif
-        XCTAssertLessThanOrEqual(best, bound,
-                                 "the GET/SET hot path allocates: \(best) allocations for \(requests) requests; "
-                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
+        return (best, requests)
     }
 
     /// Records the call stacks of one pass's allocations (the first 512) and prints them.
@@ -123,8 +168,10 @@ private final class PipelineClient {
     private let request: [UInt8]
     private let expected: [UInt8]
     private let replies: UnsafeMutableRawPointer
+    /// Requests in one batch.
+    let requestCount: Int
 
-    init(port: Int, keys: Int) throws {
+    convenience init(port: Int, keys: Int) throws {
         var request: [UInt8] = []
         var expected: [UInt8] = []
         for i in 0..<keys {
@@ -134,6 +181,21 @@ private final class PipelineClient {
             request += Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
             expected += Array("+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
         }
+        try self.init(port: port, request: request, requests: keys * 2, expected: expected)
+    }
+
+    /// A client sending `commands` as one pipelined batch, whose replies must be `expected`.
+    convenience init(port: Int, commands: [[String]], expected: String) throws {
+        var request: [UInt8] = []
+        for command in commands {
+            request += Array("*\(command.count)\r\n".utf8)
+            for arg in command { request += Array("$\(arg.utf8.count)\r\n\(arg)\r\n".utf8) }
+        }
+        try self.init(port: port, request: request, requests: commands.count, expected: Array(expected.utf8))
+    }
+
+    init(port: Int, request: [UInt8], requests: Int, expected: [UInt8]) throws {
+        requestCount = requests
         self.request = request
         self.expected = expected
         replies = UnsafeMutableRawPointer.allocate(byteCount: expected.count, alignment: 8)
