@@ -305,6 +305,34 @@ final class SetValueTests: XCTestCase {
         }
     }
 
+    /// A table that lost most of its members has a sparse pool (1% of its slots live here): the draws of
+    /// free slots mostly miss, and the selection by rank that follows must be as uniform.
+    func testRandomMemberIsUniformInASparseTable() {
+        let set = SetValue(hashtableCapacity: 0)
+        for i in 0..<5000 { XCTAssertTrue(add(set, "member:\(i)")) }
+        var names: [ByteString] = []
+        for i in 0..<5000 {
+            if i % 100 == 7 { names.append(ByteString("member:\(i)")) } else { XCTAssertTrue(remove(set, "member:\(i)")) }
+        }
+        // Let the table finish shrinking (lookups move the rehash along; a removal starts the next shrink) to
+        // 64 buckets, where chains are long enough that a draw by bucket would favour lone entries 2-3 times
+        // over (chi-square over 2,000 with HashTable.randomElement).
+        for _ in 0..<4 {
+            for _ in 0..<20_000 { _ = contains(set, "member:7") }
+            XCTAssertTrue(remove(set, "member:7"))
+            XCTAssertTrue(add(set, "member:7"))
+        }
+        XCTAssertEqual(set.count, 50)
+        XCTAssertTrue(set.hasScanCursor)
+        XCTAssertNil(set.invariantViolation())
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        var counts = [Int](repeating: 0, count: names.count)
+        var rng = SeededRandom(seed: 0x5eed_0004)
+        for _ in 0..<(names.count * 400) { counts[index[set.randomMember(using: &rng)!.byteString]!] += 1 }
+        let chi = chiSquare(counts)
+        XCTAssertLessThan(chi, chiSquareLimit(df: names.count - 1), "sparse table: chi-square \(chi)")
+    }
+
     /// SRANDMEMBER with a positive count smaller than the set, in both of Redis's strategies: every member is
     /// in a draw of k with probability k / n.
     func testDistinctMembersAreUniformInBothStrategies() {

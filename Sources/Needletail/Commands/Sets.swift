@@ -386,6 +386,12 @@ private func sinterGeneric(_ c: Client, keys: Range<Int>, destination: Int?, car
     let sets = found.map { $0! }.sorted { $0.count < $1.count }
     let smallest = sets[0]
     let others = sets.dropFirst().filter { $0 !== smallest }
+    if others.isEmpty && destination == nil && !cardinalityOnly {
+        // SMEMBERS (or SINTER of one set): the whole set, streamed without collecting it first.
+        c.reply.set(smallest.count)
+        smallest.forEach { replyMember(c, $0) }
+        return
+    }
     var cardinality = 0
     var result: [SetMember] = []
     let stored = destination != nil ? SetValue() : nil

@@ -346,9 +346,8 @@ extension SetValue {
         return out
     }
 
-    /// A random member, nil when empty (Redis's setTypeRandomElement). For the packed forms, exactly uniform
-    /// (a random position). For a HashTable, the table's sampling: uniform over pool slots (rejection of
-    /// free slots), falling back to a random bucket only when the pool is very sparse after many removals.
+    /// A random member, nil when empty (Redis's setTypeRandomElement), exactly uniform in every form: a random
+    /// position in the packed forms, `HashTable.uniformRandomElement` in a table.
     func randomMember<G: RandomNumberGenerator>(using generator: inout G) -> SetMember? {
         switch form {
         case .intset:
@@ -360,7 +359,7 @@ extension SetValue {
             guard members.count > 0 else { return nil }
             return .bytes(members.member(at: Int.random(in: 0..<members.count, using: &generator)))
         case .table:
-            return table!.randomElement(using: &generator).map { .bytes($0.key) }
+            return table!.uniformRandomElement(using: &generator).map { .bytes($0.key) }
         }
     }
 
