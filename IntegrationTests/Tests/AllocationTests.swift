@@ -6,29 +6,21 @@ import XCTest
 /// Heap allocations per request on the hot path (read, parse, lookup, reply, write), issue 6.
 ///
 /// The server runs in this process (the library's public API, its loop on a pthread of its own) so that
-/// the malloc wrappers of CMallocCounter see its allocations. The client sends pipelined GET and SET (or HSET
-/// and HGET) requests from a buffer built before counting starts and reads the replies into a buffer
-/// allocated before, through raw socket calls: it allocates nothing itself, so every allocation counted
-/// belongs to the server.
+/// the malloc wrappers of CMallocCounter see its allocations. The client sends pipelined GET and SET requests
+/// from a buffer built before counting starts and reads the replies into a buffer allocated before, through
+/// raw socket calls: it allocates nothing itself, so every allocation counted belongs to the server.
 /// Keys and values fit inline in a ByteString (<= 22 bytes), so storing them needs no allocation either.
 ///
 /// Set NEEDLETAIL_ALLOC_TRACE=1 to print the call stacks of the allocations (raw addresses and symbols;
 /// pipe through `swift demangle`).
 final class AllocationTests: XCTestCase {
-    /// Requests per pipelined batch: SET then GET (HSET then HGET) of each of 10 keys, as redis-benchmark
-    /// -P 16 sends bursts.
+    /// Requests per pipelined batch: SET then GET of each of 10 keys, as redis-benchmark -P 16 sends bursts.
     static let keys = 10
     static let batches = 100  // 100 x 20 = 1,000 SET + 1,000 GET per measured pass
 
     func testGetAndSetAllocateNothingPerRequest() throws {
-        var request: [UInt8] = []
-        var expected: [UInt8] = []
-        for i in 0..<Self.keys {
-            let key = "alloc:key:\(i)"
-            let value = "value:0123456789:\(i)"  // 19 bytes: stored inline
-            request += resp(["SET", key, value]) + resp(["GET", key])
-            expected += Array("+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
-        }
+        let (best, requests) = try measure(label: "GET/SET") { port in try PipelineClient(port: port, keys: Self.keys) }
+
         // Measured (2,000 requests per pass): 0 in a release build: buffers are reused, arguments are spans
         // into the query buffer, inline values need no heap block. A debug build (CI's) makes 3,100 per pass,
         // all of them unoptimised-code artefacts in SET (building the `StringOptions` option set from an array
@@ -39,24 +31,29 @@ final class AllocationTests: XCTestCase {
         #else
         let bound = 2  // room for one stray background allocation in a pass
         #endif
-        try measure("GET/SET", request: request, expected: expected, bound: bound)
+        XCTAssertLessThanOrEqual(best, bound,
+                                 "the GET/SET hot path allocates: \(best) allocations for \(requests) requests; "
+                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
     }
 
     /// HSET of an existing field (a value of the same length, rewritten in place) and HGET, in both
     /// encodings: the packed listpack and, with hash-max-listpack-entries 0, the table.
     func testHsetAndHgetAllocateNothingPerRequest() throws {
         for entries in [512, 0] {
-            var setup: [UInt8] = []
-            var setupReplies: [UInt8] = []
-            var request: [UInt8] = []
-            var expected: [UInt8] = []
+            var setup: [[String]] = [["CONFIG", "SET", "hash-max-listpack-entries", String(entries)]]
+            var batch: [[String]] = []
+            var expected = ""
             for i in 0..<Self.keys {
                 let key = "alloc:hash:\(i)"
                 let value = "value:0123456789:\(i)"  // 19 bytes: inline in a table, rewritten in place when packed
-                setup += resp(["HSET", key, "other", "x", "field", value])
-                setupReplies += Array(":2\r\n".utf8)
-                request += resp(["HSET", key, "field", value]) + resp(["HGET", key, "field"])
-                expected += Array(":0\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+                setup.append(["HSET", key, "other", "x", "field", value])
+                batch.append(["HSET", key, "field", value])
+                batch.append(["HGET", key, "field"])
+                expected += ":0\r\n$\(value.utf8.count)\r\n\(value)\r\n"
+            }
+            let label = "HSET/HGET (\(entries == 0 ? "hashtable" : "listpack"))"
+            let (best, requests) = try measure(label: label, setup: setup) { port in
+                try PipelineClient(port: port, commands: batch, expected: expected)
             }
             // Measured: 100 per pass in a debug build, all of them the loop's timer check (as for GET/SET),
             // so none per request; one new allocation per request would add 1,000.
@@ -65,20 +62,48 @@ final class AllocationTests: XCTestCase {
             #else
             let bound = 2
             #endif
-            try measure("HSET/HGET (\(entries == 0 ? "hashtable" : "listpack"))", request: request, expected: expected,
-                        bound: bound, setup: (setup, setupReplies)) { config in config.hashMaxListpackEntries = entries }
+            XCTAssertLessThanOrEqual(best, bound,
+                                     "the \(label) hot path allocates: \(best) allocations for \(requests) requests; "
+                                     + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
         }
     }
 
-    private func resp(_ words: [String]) -> [UInt8] {
-        Array(("*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()).utf8)
+    /// SADD of members already there and SISMEMBER, on a set in each form (intset, packed member list,
+    /// HashTable): nothing is stored, so nothing may be allocated. (Adding a member grows the stored set, as
+    /// Redis's zrealloc of an intset does: that is stored data, not per-request overhead.)
+    func testSetMembershipAllocatesNothingPerRequest() throws {
+        let keys = ["alloc:intset", "alloc:list", "alloc:table"]
+        let members = [(0..<20).map { String($0 * 1000) }, (0..<20).map { "m:\($0)" }, (0..<200).map { "member:\($0)" }]
+        var setup: [[String]] = []
+        for (key, m) in zip(keys, members) { setup.append(["SADD", key] + m) }
+        var batch: [[String]] = []
+        var expected = ""
+        for round in 0..<4 {
+            for (key, m) in zip(keys, members) {
+                let member = m[(round * 7) % m.count]
+                batch.append(["SADD", key, member])
+                batch.append(["SISMEMBER", key, member])
+                batch.append(["SISMEMBER", key, "absent:\(round)"])
+                expected += ":0\r\n:1\r\n:0\r\n"
+            }
+        }
+        let (best, requests) = try measure(label: "SADD/SISMEMBER", setup: setup) { port in
+            try PipelineClient(port: port, commands: batch, expected: expected)
+        }
+        #if DEBUG
+        let bound = 200  // measured ~100 per pass: the loop's timer check, as above; none per request
+        #else
+        let bound = 2
+        #endif
+        XCTAssertLessThanOrEqual(best, bound,
+                                 "the SADD/SISMEMBER hot path allocates: \(best) allocations for \(requests) requests; "
+                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
     }
 
-    /// Runs a server in this process, sends `setup` once, then counts the allocations of `batches` round
-    /// trips of `request` (best of 5 passes) and checks them against `bound`.
-    private func measure(_ label: String, request: [UInt8], expected: [UInt8], bound: Int,
-                         setup: (request: [UInt8], expected: [UInt8])? = nil,
-                         configure: (Config) -> Void = { _ in }) throws {
+    /// Starts a server in this process, runs `setup` on it, and counts the allocations of `batches` round
+    /// trips of the client's batch, five times; returns the best pass and the requests in one pass.
+    private func measure(label: String, setup: [[String]] = [],
+                         client makeClient: (Int) throws -> PipelineClient) throws -> (best: Int, requests: Int) {
         guard mc_available() != 0 else {
             throw XCTSkip("malloc counting is compiled out under sanitizers (they replace malloc)")
         }
@@ -86,7 +111,6 @@ final class AllocationTests: XCTestCase {
         config.port = 0
         config.bind = ["127.0.0.1"]
         config.loglevel = "warning"
-        configure(config)
         let server = try Server(config: config, ephemeralPort: true)
         #if DEBUG
         server.checksInvariants = false  // the debug build's invariant checks are not the hot path
@@ -97,11 +121,12 @@ final class AllocationTests: XCTestCase {
             server.stop()
             pthread_join(loop, nil)
         }
-        if let setup {
-            let client = try PipelineClient(port: server.port, request: setup.request, expected: setup.expected)
-            XCTAssertTrue(client.roundTrip(), "\(label): setup reply mismatch")
+        if !setup.isEmpty {
+            let raw = try RawClient(port: server.port)
+            defer { raw.close() }
+            for command in setup { _ = try raw.call(command.map { Array($0.utf8) }) }
         }
-        let client = try PipelineClient(port: server.port, request: request, expected: expected)
+        let client = try makeClient(server.port)
 
         // The counter must see this process's allocations (the wrappers interpose malloc): one canary.
         let canary = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
@@ -113,7 +138,7 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(canaryCount, 1, "the malloc wrappers do not see this process's allocations")
 
         // Warm-up: creates the keys, grows the buffers to their working size, fills the runtime's caches.
-        for _ in 0..<50 { XCTAssertTrue(client.roundTrip(), "\(label): reply mismatch during warm-up") }
+        for _ in 0..<50 { XCTAssertTrue(client.roundTrip(), "reply mismatch during warm-up") }
 
         // The cron (hz times a second) may allocate now and then; it is not per request. Take the best of
         // a few passes so that one cron run inside a pass does not fail the test.
@@ -126,18 +151,15 @@ final class AllocationTests: XCTestCase {
             counts[pass] = mc_stop()
             frees[pass] = mc_frees()
         }
-        XCTAssertTrue(repliesOK, "\(label): a reply differed from the expected bytes")
-        let requests = Self.batches * Self.keys * 2
+        XCTAssertTrue(repliesOK, "a reply differed from the expected bytes")
+        let requests = Self.batches * client.requestCount
         let best = counts.min()!
         let perRequest = Double(best) / Double(requests)
         print("AllocationTests: allocations per \(requests) \(label) requests, per pass: \(counts) "
               + "(frees \(frees)); best \(best) = \(perRequest) per request")
 
         if getenv("NEEDLETAIL_ALLOC_TRACE") != nil { traceAllocations(client) }
-
-        XCTAssertLessThanOrEqual(best, bound,
-                                 "the \(label) hot path allocates: \(best) allocations for \(requests) requests; "
-                                 + "run with NEEDLETAIL_ALLOC_TRACE=1 to see where")
+        return (best, requests)
     }
 
     /// Records the call stacks of one pass's allocations (the first 512) and prints them.
@@ -178,8 +200,34 @@ private final class PipelineClient {
     private let request: [UInt8]
     private let expected: [UInt8]
     private let replies: UnsafeMutableRawPointer
+    /// Requests in one batch.
+    let requestCount: Int
 
-    init(port: Int, request: [UInt8], expected: [UInt8]) throws {
+    convenience init(port: Int, keys: Int) throws {
+        var request: [UInt8] = []
+        var expected: [UInt8] = []
+        for i in 0..<keys {
+            let key = "alloc:key:\(i)"
+            let value = "value:0123456789:\(i)"  // 19 bytes: stored inline
+            request += Array("*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+            request += Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
+            expected += Array("+OK\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+        }
+        try self.init(port: port, request: request, requests: keys * 2, expected: expected)
+    }
+
+    /// A client sending `commands` as one pipelined batch, whose replies must be `expected`.
+    convenience init(port: Int, commands: [[String]], expected: String) throws {
+        var request: [UInt8] = []
+        for command in commands {
+            request += Array("*\(command.count)\r\n".utf8)
+            for arg in command { request += Array("$\(arg.utf8.count)\r\n\(arg)\r\n".utf8) }
+        }
+        try self.init(port: port, request: request, requests: commands.count, expected: Array(expected.utf8))
+    }
+
+    init(port: Int, request: [UInt8], requests: Int, expected: [UInt8]) throws {
+        requestCount = requests
         self.request = request
         self.expected = expected
         replies = UnsafeMutableRawPointer.allocate(byteCount: expected.count, alignment: 8)

@@ -7,6 +7,9 @@ struct DiffCase {
     var protocols: [Int] = [2, 3]
     /// Indexes of commands whose replies are inherently nondeterministic (`~` lines): compared by kind only.
     var loose: Set<Int> = []
+    /// Indexes of commands compared byte for byte even where `DiffNormalizer` is lenient (`=` lines), e.g.
+    /// SMEMBERS of a set known to be an intset, which must answer in ascending order.
+    var exact: Set<Int> = []
 }
 
 /// The regression corpus in IntegrationTests/Corpus: every `*.txt` there is replayed on every run.
@@ -14,7 +17,8 @@ struct DiffCase {
 /// Format (one file per case, see Corpus/README.md): one command per line, arguments separated by spaces
 /// and quoted as redis-cli and `sdssplitargs` do (`"a b"`, `"\x00\r\n\"\\"`, `'single'`); `#` starts a
 /// comment line; `#! resp 2` or `#! resp 3` limits the case to one protocol (default: both); a command
-/// line starting with `~` has a nondeterministic reply (ids, times, hash order): only its kind is compared.
+/// line starting with `~` has a nondeterministic reply (ids, times, hash order): only its kind is compared;
+/// one starting with `=` is compared byte for byte, without the normalizer's allowances.
 enum DiffCorpus {
     static var directory: String {
         let file = "\(#filePath)"
@@ -59,10 +63,12 @@ enum DiffCorpus {
             }
             if trimmed.first == UInt8(ascii: "#") { continue }
             let loose = trimmed.first == UInt8(ascii: "~")
-            guard let args = splitLine(Array(loose ? trimmed.dropFirst() : trimmed)), !args.isEmpty else {
+            let exact = trimmed.first == UInt8(ascii: "=")
+            guard let args = splitLine(Array(loose || exact ? trimmed.dropFirst() : trimmed)), !args.isEmpty else {
                 throw RawClientError.malformed("line \(n + 1): unbalanced quotes")
             }
             if loose { c.loose.insert(c.commands.count) }
+            if exact { c.exact.insert(c.commands.count) }
             c.commands.append(args)
         }
         return c

@@ -23,6 +23,9 @@ struct DiffCommandSpec {
     /// false where `command()` must not append an extra argument: a blocking pop whose last argument is its
     /// timeout would wait that many seconds (or forever) instead.
     var extraArgument = true
+    /// Never drop or add an argument: for commands that either would make random (SPOP key count loses its
+    /// count; SADD single x gains a second member).
+    var keepsArity = false
 }
 
 struct DiffFamily {
@@ -61,8 +64,8 @@ struct DiffGenerator {
         }
         var cmd = spec.make(&self)
         switch rng.below(100) {
-        case 0..<3 where cmd.count > 1: cmd.removeLast()                  // wrong arity, or another meaning
-        case 3..<6 where spec.extraArgument: cmd.append(value())          // extra argument
+        case 0..<3 where cmd.count > 1 && !spec.keepsArity: cmd.removeLast()                 // wrong arity, or another meaning
+        case 3..<6 where spec.extraArgument && !spec.keepsArity: cmd.append(value())          // extra argument
         // An unknown command. (Never a NUL in the name: redis-server matches command names with strcasecmp
         // after hashing all their bytes with a per-process random seed, so "GET\0" is found only sometimes.)
         case 6: cmd[0] += rng.pick([Array("x".utf8), Array(" ".utf8)])
@@ -214,16 +217,17 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
-    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "hashes"]
+    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "hashes", "sets"]
 
-    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, hashes, command]
+    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, hashes, sets, command]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }
     }
 
-    static func spec(_ name: String, _ weight: Int, _ make: @escaping (inout DiffGenerator) -> DiffCommand) -> DiffCommandSpec {
-        DiffCommandSpec(name: name, weight: weight, make: make)
+    static func spec(_ name: String, _ weight: Int, keepsArity: Bool = false,
+                     _ make: @escaping (inout DiffGenerator) -> DiffCommand) -> DiffCommandSpec {
+        DiffCommandSpec(name: name, weight: weight, make: make, keepsArity: keepsArity)
     }
 
     // MARK: Strings

@@ -80,7 +80,8 @@ final class DifferentialRunner {
     }
 
     /// Runs `commands` on protocol `resp` and returns the mismatches, none when every reply agreed.
-    /// Replies of the commands at `loose` indexes (a `~` line in a case list) are compared by shape only.
+    /// Replies of the commands at `loose` indexes (a `~` line in a case list) are compared by shape only, and
+    /// those at `exact` indexes (a `=` line) byte for byte.
     ///
     /// A run goes on past a mismatch where both replies are errors (an error changes no state, so the
     /// servers still agree on the keyspace; one wrong error text must not hide later bugs) and stops at
@@ -88,7 +89,8 @@ final class DifferentialRunner {
     ///
     /// `keepGoing` (for hand-written case lists, whose lines are mostly independent checks) continues past
     /// every mismatch, up to 10, instead of stopping where the keyspaces may have diverged.
-    func run(_ commands: [DiffCommand], resp: Int, loose: Set<Int> = [], keepGoing: Bool = false) -> [DiffMismatch] {
+    func run(_ commands: [DiffCommand], resp: Int, loose: Set<Int> = [], exact: Set<Int> = [],
+             keepGoing: Bool = false) -> [DiffMismatch] {
         let all = resp == 3 ? [[Array("HELLO".utf8), Array("3".utf8)]] + commands : commands
         defer { if commands.contains(where: Self.changesServerState) { serverStateChanged = true } }
         do {
@@ -171,6 +173,7 @@ final class DifferentialRunner {
                 commandsCompared += 1
                 if trace { print("  \(DiffCorpus.describe(all[i]))  ->  \(rawEscaped(r, limit: 120))") }
                 let same = loose.contains(i - shift) ? DiffNormalizer.sameKind(r, n)
+                    : exact.contains(i - shift) ? r == n
                     : DiffNormalizer.equivalent(all[i], r, n, afterRandomKey: afterRandomKey)
                 if all[i][0].map(diffLower) == Array("randomkey".utf8) { afterRandomKey = true }
                 if !same && record(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n)) {
@@ -356,7 +359,8 @@ enum DiffSpecial {
 
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
 /// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's, ZRANDMEMBER's and
-/// HRANDFIELD's choices (and DBSIZE after a RANDOMKEY), HELLO's client id and version, TIME, CLIENT
+/// HRANDFIELD's and SRANDMEMBER's choices (and DBSIZE after a RANDOMKEY), the order of a hashtable set's
+/// members (SMEMBERS, SINTER, SUNION, SDIFF, SPOP: compared as multisets), HELLO's client id and version, TIME, CLIENT
 /// ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8], afterRandomKey: Bool = false) -> Bool {
@@ -374,7 +378,9 @@ enum DiffNormalizer {
         case "time", "info", "lastsave": return sameShape(va, vb)
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
-        case "zrandmember", "hrandfield": return sameShape(va, vb)
+        case "zrandmember", "hrandfield", "srandmember": return sameShape(va, vb)
+        // A hashtable set's order is its table's; an intset answers sorted on both sides (equal bytes).
+        case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
         default: return false
         }

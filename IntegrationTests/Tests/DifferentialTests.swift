@@ -41,7 +41,7 @@ final class DifferentialTests: XCTestCase {
         var failed = 0
         for c in cases {
             for resp in c.protocols {
-                let found = runner.run(c.commands, resp: resp, loose: c.loose, keepGoing: true)
+                let found = runner.run(c.commands, resp: resp, loose: c.loose, exact: c.exact, keepGoing: true)
                 if !found.isEmpty {
                     failed += 1
                     let text = "corpus case \(c.name) (RESP\(resp)) mismatches:\n" + found.map(\.description).joined(separator: "\n")

@@ -1,5 +1,5 @@
-// Argument parsing and reply helpers shared by several command families: SCAN cursors, the generator of
-// random replies, option names compared as Redis's strcasecmp compares them, and the HELP and
+// Argument parsing and reply helpers shared by several command families: SCAN cursors, option names
+// compared as Redis's strcasecmp compares them, the per-command random generator, and the HELP and
 // subcommand-syntax-error replies.
 
 // MARK: - SCAN cursor
@@ -31,8 +31,8 @@ func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
 
 // MARK: - Random replies
 
-/// SplitMix64 seeded once per command from the system's generator: ZRANDMEMBER or HRANDFIELD -1000000
-/// must not make a million getrandom() calls.
+/// SplitMix64 seeded once per command from the system's generator: ZRANDMEMBER, SRANDMEMBER or HRANDFIELD
+/// -1000000 must not make a million getrandom() calls.
 struct FastRandom: RandomNumberGenerator {
     var state: UInt64
     init() {

@@ -837,6 +837,7 @@ enum Aggregate { case sum, min, max }
 /// Floating-point sums depend on their order, so the order is Redis's: inputs sorted (stably) by size for
 /// union and intersection (ZDIFF keeps the first key first), a missing key counting as an empty set;
 /// an intersection starts from the smallest input and aggregates the others in that order.
+/// An input may also be a plain set, whose members all score 1 (`ZSetOperand`), as in Redis.
 private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardinalityOnly: Bool = false) {
     let numkeysIndex = store ? 2 : 1
     guard let setCount = c.int64Arg(numkeysIndex) else { return }
@@ -849,13 +850,14 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
     // Types are checked before the options are parsed (so WRONGTYPE wins over a bad option), as in Redis;
     // the inputs are reads (keyspace hits and misses) for the STORE forms too.
     let now = c.server.now
-    var inputs: [(set: SortedSet?, weight: Double)] = []
+    var inputs: [(set: ZSetOperand?, weight: Double)] = []
     inputs.reserveCapacity(n)
     for i in 0..<n {
         let key = c.arg(numkeysIndex + 1 + i)
         switch c.db.lookup(key, now: now) {
         case nil: inputs.append((nil, 1))
-        case .sortedSet(let set)?: inputs.append((set, 1))
+        case .sortedSet(let set)?: inputs.append((.sorted(set), 1))
+        case .set(let set)?: inputs.append((.plain(set), 1))
         default: return c.replyWrongType()
         }
     }
@@ -929,13 +931,44 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
     for (member, score) in result { out.element(member, score) }
 }
 
+/// An input of the ZUNION family (Redis's zsetopsrc): a sorted set, or a plain set whose members all have
+/// score 1 (Redis's zuiNext / zuiFind give a set member the score 1.0; weights apply as to any score).
+enum ZSetOperand {
+    case sorted(SortedSet)
+    case plain(SetValue)
+
+    var count: Int {
+        switch self {
+        case .sorted(let set): return set.count
+        case .plain(let set): return set.count
+        }
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Every member with its score: a sorted set in score order, a plain set in its own order.
+    func forEach(_ body: (ByteString, Double) -> Void) {
+        switch self {
+        case .sorted(let set): set.forEach(body)
+        case .plain(let set): set.forEach { body($0.byteString, 1) }
+        }
+    }
+
+    func score(of member: ByteString) -> Double? {
+        switch self {
+        case .sorted(let set): return set.score(of: member)
+        case .plain(let set): return member.withUnsafeBytes { set.contains($0) } ? 1 : nil
+        }
+    }
+}
+
 /// The weighted score Redis starts from; 0 * inf is NaN, which Redis turns into 0.
 @inline(__always) private func weighted(_ score: Double, _ weight: Double) -> Double {
     let s = score * weight
     return s.isNaN ? 0 : s
 }
 
-private func union(_ inputs: [(set: SortedSet?, weight: Double)], _ how: Aggregate) -> [SortedSet.Element] {
+private func union(_ inputs: [(set: ZSetOperand?, weight: Double)], _ how: Aggregate) -> [SortedSet.Element] {
     var scores: [ByteString: Double] = [:]
     if let largest = inputs.last?.set?.count { scores.reserveCapacity(largest) }
     for input in inputs {
@@ -951,7 +984,7 @@ private func union(_ inputs: [(set: SortedSet?, weight: Double)], _ how: Aggrega
     return scores.map { ($0.key, $0.value) }
 }
 
-private func intersection(_ inputs: [(set: SortedSet?, weight: Double)], _ how: Aggregate) -> [SortedSet.Element] {
+private func intersection(_ inputs: [(set: ZSetOperand?, weight: Double)], _ how: Aggregate) -> [SortedSet.Element] {
     var result: [SortedSet.Element] = []
     forEachInIntersection(inputs, how) { member, score in
         result.append((member, score))
@@ -961,7 +994,7 @@ private func intersection(_ inputs: [(set: SortedSet?, weight: Double)], _ how: 
 }
 
 /// ZINTERCARD: stops at `limit` when it is not 0.
-private func intersectionCount(_ inputs: [(set: SortedSet?, weight: Double)], limit: Int) -> Int {
+private func intersectionCount(_ inputs: [(set: ZSetOperand?, weight: Double)], limit: Int) -> Int {
     var count = 0
     forEachInIntersection(inputs, .sum) { _, _ in
         count += 1
@@ -972,7 +1005,7 @@ private func intersectionCount(_ inputs: [(set: SortedSet?, weight: Double)], li
 
 /// Calls `body` with each element of the intersection and its aggregated score, walking the smallest
 /// input (the first: inputs are sorted by size) in order, until `body` returns false.
-private func forEachInIntersection(_ inputs: [(set: SortedSet?, weight: Double)], _ how: Aggregate,
+private func forEachInIntersection(_ inputs: [(set: ZSetOperand?, weight: Double)], _ how: Aggregate,
                                    _ body: (ByteString, Double) -> Bool) {
     guard let first = inputs[0].set, !first.isEmpty else { return }
     var going = true
@@ -988,7 +1021,7 @@ private func forEachInIntersection(_ inputs: [(set: SortedSet?, weight: Double)]
 }
 
 /// The first input's elements that no other input holds, with the first input's scores.
-private func difference(_ inputs: [(set: SortedSet?, weight: Double)]) -> [SortedSet.Element] {
+private func difference(_ inputs: [(set: ZSetOperand?, weight: Double)]) -> [SortedSet.Element] {
     guard let first = inputs[0].set else { return [] }
     let others = inputs.dropFirst().compactMap { $0.set }
     var result: [SortedSet.Element] = []
