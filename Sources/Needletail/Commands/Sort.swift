@@ -279,8 +279,12 @@ private func listRange(_ list: ListValue, from start: Int, count: Int, reverse: 
     []  // TODO(lists): the list family's range walk
 }
 
+/// In the set's own order: ascending for an intset (as Redis), table order otherwise.
 private func setMembers(_ set: SetValue) -> [ByteString] {
-    []  // TODO(sets): the set family's iteration
+    var members: [ByteString] = []
+    members.reserveCapacity(set.count)
+    set.forEach { members.append($0.byteString) }
+    return members
 }
 
 private func hashField(_ hash: HashValue, _ field: UnsafeRawBufferPointer) -> ByteString? {
