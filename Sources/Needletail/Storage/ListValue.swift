@@ -368,6 +368,15 @@ struct PackedElement {
         }
     }
 
+    /// An element read from a list, to store in another one.
+    @inline(__always) init(_ entry: ListEntry) {
+        code = entry.head
+        codeLength = entry.codeLength
+        dataLength = entry.data.count
+        integer = entry.isInteger ? entry.integer : 0
+        bytes = entry.data
+    }
+
     /// The logical size: code plus data.
     @inline(__always) var size: Int { codeLength + dataLength }
 
