@@ -487,12 +487,15 @@ private func brpoplpush(_ c: Client) {
     blmoveGeneric(c, fromHead: false, toHead: true, deadline: deadline) { ["RPOPLPUSH", c.argBytes(1), c.argBytes(2)] }
 }
 
-/// Redis's blmoveGenericCommand: blocks on the source while it does not exist.
+/// Redis's blmoveGenericCommand: blocks on the source while it does not exist. A client that cannot block
+/// gets a null (not the null array a timeout gives), as in Redis.
 private func blmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool, deadline: Int64,
                            propagated: () -> [ByteString]) {
     if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
         guard case .list = value else { return c.replyWrongType() }
         if lmoveGeneric(c, fromHead: fromHead, toHead: toHead) { c.propagateAs(propagated()) }
+    } else if !c.canBlock {
+        c.reply.null()
     } else {
         c.server.block(c, keys: [c.argBytes(1)], wants: .list, deadline: deadline)
     }
