@@ -1,4 +1,5 @@
-// Thin C shim for what Glibc does not export to Swift: epoll, eventfd, a few socket helpers.
+// Thin C shim for what Glibc does not export to Swift: epoll, eventfd, a few socket helpers, malloc's
+// usable size.
 #ifndef NEEDLETAIL_CSYSTEM_H
 #define NEEDLETAIL_CSYSTEM_H
 
@@ -11,6 +12,11 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <malloc.h>
+
+/// The bytes malloc really gave a block (at least what was asked): packed list nodes use the rounding as
+/// room to grow.
+static inline size_t cs_malloc_usable_size(void *p) { return malloc_usable_size(p); }
 
 /// epoll_event is packed on x86_64, which Swift cannot import field by field reliably: accessors.
 static inline uint32_t cs_epoll_event_events(const struct epoll_event *e) { return e->events; }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// List commands (Redis's t_list.c) over `ListValue` (Storage/ListValue.swift).
 ///
 /// Variants share one routine each, as in Redis:
@@ -195,11 +197,61 @@ private func nonNegativeArg(_ c: Client, _ i: Int, orError message: StaticString
 
 /// Writes `length` elements from index `start` (toward the head when `reverse`) as an array.
 @inline(__always) private func replyRange(_ c: Client, _ list: ListValue, from start: Int, length: Int, reverse: Bool) {
-    let reply = c.reply
-    reply.array(length)
+    c.reply.array(length)
+    var out = BulkStream(c.reply.buffer)
     list.forEach(from: start, length: length, reverse: reverse) { entry in
-        reply.bulk(entry)
+        out.write(entry)
         return true
+    }
+}
+
+/// Writes list elements as bulk strings, one reservation and one copy each: the `$<length>\r\n` header is
+/// formatted once for a run of elements of the same length (every element of a uniform node), and an
+/// integer element is formatted straight into the buffer. LRANGE's and the counted pops' replies.
+private struct BulkStream {
+    let buffer: IOBuffer
+    private var header: (UInt64, UInt64) = (0, 0)
+    private var headerLength = 0
+    private var cachedLength = -1
+
+    init(_ buffer: IOBuffer) { self.buffer = buffer }
+
+    @inline(__always) mutating func write(_ entry: ListEntry) {
+        if entry.isInteger { return writeInteger(entry.integer) }
+        let n = entry.data.count
+        if n != cachedLength {
+            cachedLength = n
+            headerLength = withUnsafeMutableBytes(of: &header) { h in
+                h[0] = UInt8(ascii: "$")
+                let digits = writeInt64(Int64(n), to: h.baseAddress! + 1)
+                h.storeBytes(of: 0x0A0D, toByteOffset: 1 + digits, as: UInt16.self)  // "\r\n", little-endian
+                return digits + 3
+            }
+        }
+        let headerLength = headerLength
+        var header = header
+        buffer.append(upTo: headerLength + n + 2) { p in
+            withUnsafeBytes(of: &header) { p.copyMemory(from: $0.baseAddress!, byteCount: headerLength) }
+            if n > 0 { (p + headerLength).copyMemory(from: entry.data.baseAddress!, byteCount: n) }
+            p.storeBytes(of: 0x0A0D, toByteOffset: headerLength + n, as: UInt16.self)
+            return headerLength + n + 2
+        }
+    }
+
+    /// `$<digits>\r\n<value>\r\n`, formatted in place (the value is written first, then moved behind its
+    /// header, which needs its length).
+    @inline(__always) private func writeInteger(_ value: Int64) {
+        buffer.append(upTo: 2 * maxInt64Length + 8) { p in
+            let digits = writeInt64(value, to: p + 4)  // at most 20 digits: the header "$20\r\n" is 5 bytes
+            let lengthDigits = digits >= 10 ? 2 : 1
+            let headerLength = lengthDigits + 3
+            if headerLength != 4 { memmove(p + headerLength, p + 4, digits) }
+            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            _ = writeInt64(Int64(digits), to: p + 1)
+            p.storeBytes(of: 0x0A0D, toByteOffset: 1 + lengthDigits, as: UInt16.self)
+            p.storeBytes(of: 0x0A0D, toByteOffset: headerLength + digits, as: UInt16.self)
+            return headerLength + digits + 2
+        }
     }
 }
 

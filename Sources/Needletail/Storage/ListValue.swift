@@ -1,3 +1,4 @@
+import CSystem
 import Glibc
 
 /// The list type's storage (Redis's quicklist): a deque of *nodes*, each a run of consecutive elements packed
@@ -22,8 +23,8 @@ import Glibc
 /// ## A node
 /// A block holds `[front slack][codes][gap][data][back slack]`: a push at the head writes its code before
 /// `codeStart` and its data before `dataStart`, a push at the tail after `codeEnd` and `dataEnd`, so pushes
-/// and pops at both ends are O(1), amortised over the rare relayout that makes room (1.5x growth, capped at
-/// the node's size bound). A node that stops being an end node is sealed to its exact size. Element `i` of a
+/// and pops at both ends are O(1), amortised over the rare relayout that makes room (1.125x growth below
+/// 1 KB, 1.5x above, capped at the node's size bound). A node that stops being an end node is sealed to its exact size. Element `i` of a
 /// uniform node is at `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from
 /// the nearer end.
 ///
@@ -472,6 +473,7 @@ struct ListNode {
         _dataEnd = _dataStart + UInt32(e.dataLength)
         _capacity = _dataEnd + UInt32(atHead ? 0 : slack)
         base = malloc(Int(_capacity))!
+        if !atHead { _capacity = UInt32(min(cs_malloc_usable_size(base), Int(UInt32.max))) }
         if mixed { e.writeCode(to: base + Int(_codeStart)) }
         e.writeData(to: base + Int(_dataStart))
     }
@@ -556,21 +558,28 @@ struct ListNode {
         count += 1
     }
 
-    /// Moves the codes and data to a new block with room for `front` (code, data) bytes before them and
-    /// `back` after, plus slack for later pushes: 1.5x the bytes needed (at least 32 more), but no more
-    /// than the node's size bound holds, three quarters on the side that asked. With `materialize`, a
-    /// uniform node gets its codes written out.
+    /// Makes room for `front` (code, data) bytes before the codes and data and `back` after them, plus slack
+    /// for later pushes: 1/8 more below 1 KB (small lists stay small), 1/2 more above (few relayouts for a
+    /// big node), never beyond the node's size bound. The side that asked gets the new slack; the other
+    /// keeps what it had (up to half of it), so pushes at one end grow the block with realloc, and pushes
+    /// at both ends still find room on each side. With `materialize`, a uniform node's codes are written
+    /// out.
     mutating func relayout(front: (Int, Int) = (0, 0), back: (Int, Int) = (0, 0), materialize: Bool = false,
                            bound: Int) {
         let writesCodes = !isUniform || materialize
         let codes = isUniform ? (writesCodes ? Int(count) : 0) : codeBytes
         let data = dataBytes
         let needed = codes + data + front.0 + front.1 + back.0 + back.1
-        let target = needed + max(32, needed / 2)
-        let newCapacity = min(target, max(needed, bound))
+        let growth = needed < 1024 ? max(16, needed / 8) : needed / 2
+        let newCapacity = min(needed + growth, max(needed, bound))
         let extra = newCapacity - needed
         let askedFront = front.0 + front.1 > 0, askedBack = back.0 + back.1 > 0
-        let frontExtra = askedFront && askedBack ? extra / 2 : askedFront ? extra - extra / 4 : extra / 4
+        let frontFree = isUniform && !writesCodes ? dataStart - codeEnd : codeStart
+        let backFree = capacity - dataEnd
+        let frontExtra: Int
+        if askedFront && askedBack { frontExtra = extra / 2 }
+        else if askedBack { frontExtra = min(frontFree, extra / 2) }
+        else { frontExtra = extra - min(backFree, extra / 2) }
         let backExtra = extra - frontExtra
         let used = max(1, codes + data)
         let frontCodeExtra = writesCodes ? frontExtra * codes / used : 0
@@ -581,12 +590,25 @@ struct ListNode {
         let newDataStart = newCodeEnd + back.0 + backCodeExtra + front.1 + (frontExtra - frontCodeExtra)
         let newDataEnd = newDataStart + data
         precondition(newDataEnd + back.1 + (backExtra - backCodeExtra) == newCapacity)
-        let block = malloc(max(1, newCapacity))!
-        if writesCodes { copyCodes(to: block + newCodeStart) }
-        if data > 0 { (block + newDataStart).copyMemory(from: base + dataStart, byteCount: data) }
-        free(base)
+        let block: UnsafeMutableRawPointer
+        if newCodeStart == codeStart && (newCodeEnd == codeEnd || !writesCodes) && isUniform == !writesCodes {
+            // The codes stay where they are: resize in place when malloc can, and slide the data (before
+            // shrinking, after growing).
+            if newCapacity >= capacity {
+                block = realloc(base, max(1, newCapacity))!
+                if newDataStart != dataStart && data > 0 { memmove(block + newDataStart, block + dataStart, data) }
+            } else {
+                if newDataStart != dataStart && data > 0 { memmove(base + newDataStart, base + dataStart, data) }
+                block = realloc(base, max(1, newCapacity))!
+            }
+        } else {
+            block = malloc(max(1, newCapacity))!
+            if writesCodes { copyCodes(to: block + newCodeStart) }
+            if data > 0 { (block + newDataStart).copyMemory(from: base + dataStart, byteCount: data) }
+            free(base)
+        }
         base = block
-        capacity = newCapacity
+        capacity = min(cs_malloc_usable_size(block), Int(UInt32.max))
         codeStart = newCodeStart
         codeEnd = newCodeEnd
         dataStart = newDataStart
