@@ -158,13 +158,13 @@ final class ListValueTests: XCTestCase {
 
     func testRandomOperationsAgainstAModelArray() {
         for (seed, fill) in [(1, -2), (2, -1), (3, 2), (4, 3), (5, 7), (6, 1), (7, 0), (8, -5), (9, 16), (10, -2)] {
-            runModel(seed: UInt64(seed), fill: fill, steps: 1500, bias: 0)
+            runModel(seed: UInt64(seed), fill: fill, steps: 1000, bias: 0)
         }
     }
 
     func testGrowingListsThroughManyNodes() {
         for (seed, fill) in [(11, -1), (12, 5), (13, -2), (14, 2)] {
-            runModel(seed: UInt64(seed), fill: fill, steps: 3000, bias: 10)
+            runModel(seed: UInt64(seed), fill: fill, steps: 1500, bias: 10)
         }
     }
 

@@ -157,13 +157,22 @@ final class ListValue {
         if nodeCount > 0 {
             let end = node(atHead ? 0 : Int(nodeCount) - 1)
             if fits(count: Int(end.pointee.count) + 1, logical: end.pointee.logicalSize + e.size) {
-                if atHead { end.pointee.prepend(e, bound: sizeLimit) } else { end.pointee.append(e, bound: sizeLimit) }
+                // A list of several nodes is a big one: its end nodes grow fast (they will fill up); a list of
+                // one node may stay small, and its node grows by little steps.
+                let eager = nodeCount > 1
+                if atHead {
+                    end.pointee.prepend(e, bound: sizeLimit, eager: eager)
+                } else {
+                    end.pointee.append(e, bound: sizeLimit, eager: eager)
+                }
                 return
             }
             // The end node is full: it becomes an inner node (unless it is also the other end) and is sealed.
             end.pointee.seal()
         }
-        insertNode(ListNode(e, atHead: atHead), at: atHead ? 0 : Int(nodeCount))
+        // A node after a full one starts with an eighth of the bound as room; the first one with little.
+        let room = nodeCount > 0 ? sizeLimit / 8 : 16 + e.size / 2
+        insertNode(ListNode(e, atHead: atHead, room: room), at: atHead ? 0 : Int(nodeCount))
     }
 
     // MARK: - Pops
@@ -460,8 +469,7 @@ struct ListNode {
     @inline(__always) var usedBytes: Int { codeBytes + dataBytes }
 
     /// A node holding one element, with room to grow toward the end it was pushed at.
-    init(_ e: PackedElement, atHead: Bool) {
-        let slack = 16 + e.size / 2
+    init(_ e: PackedElement, atHead: Bool, room slack: Int) {
         let mixed = e.codeLength != 1
         let codeLength = mixed ? e.codeLength : 0
         let codeSlack = mixed ? 8 : 0
@@ -528,12 +536,12 @@ struct ListNode {
 
     // MARK: Pushes
 
-    @inline(__always) mutating func append(_ e: PackedElement, bound: Int) {
+    @inline(__always) mutating func append(_ e: PackedElement, bound: Int, eager: Bool) {
         if isUniform && e.code == uniform && e.codeLength == 1 {
-            if capacity - dataEnd < e.dataLength { relayout(back: (0, e.dataLength), bound: bound) }
+            if capacity - dataEnd < e.dataLength { relayout(back: (0, e.dataLength), bound: bound, eager: eager) }
         } else {
             if isUniform || dataStart - codeEnd < e.codeLength || capacity - dataEnd < e.dataLength {
-                relayout(back: (e.codeLength, e.dataLength), materialize: true, bound: bound)
+                relayout(back: (e.codeLength, e.dataLength), materialize: true, bound: bound, eager: eager)
             }
             e.writeCode(to: base + codeEnd)
             codeEnd += e.codeLength
@@ -543,12 +551,12 @@ struct ListNode {
         count += 1
     }
 
-    @inline(__always) mutating func prepend(_ e: PackedElement, bound: Int) {
+    @inline(__always) mutating func prepend(_ e: PackedElement, bound: Int, eager: Bool) {
         if isUniform && e.code == uniform && e.codeLength == 1 {
-            if dataStart - codeEnd < e.dataLength { relayout(front: (0, e.dataLength), bound: bound) }
+            if dataStart - codeEnd < e.dataLength { relayout(front: (0, e.dataLength), bound: bound, eager: eager) }
         } else {
             if isUniform || codeStart < e.codeLength || dataStart - codeEnd < e.dataLength {
-                relayout(front: (e.codeLength, e.dataLength), materialize: true, bound: bound)
+                relayout(front: (e.codeLength, e.dataLength), materialize: true, bound: bound, eager: eager)
             }
             codeStart -= e.codeLength
             e.writeCode(to: base + codeStart)
@@ -559,18 +567,18 @@ struct ListNode {
     }
 
     /// Makes room for `front` (code, data) bytes before the codes and data and `back` after them, plus slack
-    /// for later pushes: 1/8 more below 1 KB (small lists stay small), 1/2 more above (few relayouts for a
-    /// big node), never beyond the node's size bound. The side that asked gets the new slack; the other
+    /// for later pushes: 1/8 more below 1 KB (small lists stay small), 1/2 more above and in `eager` mode
+    /// (an end node of a list of several nodes, which will fill up), never beyond the node's size bound. The side that asked gets the new slack; the other
     /// keeps what it had (up to half of it), so pushes at one end grow the block with realloc, and pushes
     /// at both ends still find room on each side. With `materialize`, a uniform node's codes are written
     /// out.
     mutating func relayout(front: (Int, Int) = (0, 0), back: (Int, Int) = (0, 0), materialize: Bool = false,
-                           bound: Int) {
+                           bound: Int, eager: Bool = false) {
         let writesCodes = !isUniform || materialize
         let codes = isUniform ? (writesCodes ? Int(count) : 0) : codeBytes
         let data = dataBytes
         let needed = codes + data + front.0 + front.1 + back.0 + back.1
-        let growth = needed < 1024 ? max(16, needed / 8) : needed / 2
+        let growth = needed < 1024 && !eager ? max(16, needed / 8) : needed / 2
         let newCapacity = min(needed + growth, max(needed, bound))
         let extra = newCapacity - needed
         let askedFront = front.0 + front.1 > 0, askedBack = back.0 + back.1 > 0
