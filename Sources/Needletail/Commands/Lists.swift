@@ -626,3 +626,33 @@ private func blockingPopGeneric(_ c: Client, keys: Range<Int>, fromHead: Bool, t
     guard let served = popFromFirstList(c, keys: keys, fromHead: fromHead, count: count) else { return }
     if !served { c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .list, deadline: deadline) }
 }
+
+// MARK: - DEBUG QUICKLIST, DEBUG QUICKLIST-PACKED-THRESHOLD
+
+/// DEBUG QUICKLIST key [level]: Redis prints the quicklist's nodes on standard output; so do we, one line
+/// per node (its element count, logical and allocated bytes, and its code when uniform).
+func debugQuicklist(_ c: Client) {
+    guard let value = c.db.lookup(c.arg(2), now: c.server.now, [.noTouch]) else {
+        return c.reply.error("ERR no such key")
+    }
+    guard case .list(let list) = value else { return c.reply.error("ERR Not a quicklist encoded object.") }
+    var text = "{quicklist} count \(list.count) nodes \(list.nodes) fill \(list.fill)\n"
+    for i in 0..<list.nodes {
+        let n = list.node(i).pointee
+        text += "  node \(i): \(n.count) elements, \(n.logicalSize) bytes (\(n.capacity) allocated)"
+            + (n.isUniform ? ", uniform code \(n.uniform)\n" : "\n")
+    }
+    print(text, terminator: "")
+    fflush(stdout)
+    c.reply.simple("Quicklist structure printed on stdout")
+}
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD size: Redis keeps elements at least this large in "plain" nodes of
+/// their own. A node here takes an element of any size (alone when it exceeds the node bound), so the size
+/// is only checked as Redis checks it (up to 4 GB less 1 MB; 0 restores the default).
+func debugQuicklistPackedThreshold(_ c: Client) {
+    guard let size = ConfigSyntax.memToULL(c.argString(2)), size <= (1 << 32) - (1 << 20) else {
+        return c.reply.error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+    }
+    c.reply.ok()
+}
