@@ -1,5 +1,6 @@
 import Glibc
 import XCTest
+@testable import Needletail
 
 /// The blocking list pops over TCP (Commands/Lists.swift on Server/Blocking.swift), against the built
 /// needletail-server and redis-server 7.0 side by side: each scenario runs on both servers and returns a
@@ -171,6 +172,84 @@ final class ListBlockingTests: XCTestCase {
             t.append(text(try c.call("RPOPLPUSH", "k", "d")))
             return t
         }
+    }
+
+    // MARK: - Propagation of a command served after blocking
+
+    /// What a client served after blocking propagates, each as its own unit after the push that served it,
+    /// as redis-server 7.0.15 writes them to its AOF (recorded with `--appendonly yes`): BLMOVE as LMOVE with
+    /// lowercase "left"/"right" (the client wrote "lEft riGht"), BLPOP as LPOP key, BLMPOP as RPOP key and
+    /// the popped count, BRPOPLPUSH as RPOPLPUSH. An in-process server whose loop runs on its own thread.
+    func testServedLaterPropagatesAsRedisDoes() throws {
+        let config = Config()
+        config.port = 0
+        config.bind = ["127.0.0.1"]
+        config.loglevel = "warning"
+        let server = try Server(config: config, ephemeralPort: true)
+        let recorder = LockedRecorder()
+        server.propagationSink = recorder
+        try server.listen()
+        let loop = try startLoop(server)
+        defer {
+            server.stop()
+            pthread_join(loop, nil)
+        }
+        let admin = try RawClient(port: server.port)
+        let waiting: [[String]] = [["BLMOVE", "src", "dst", "lEft", "riGht", "0"], ["BLPOP", "k1", "0"],
+                                   ["BLMPOP", "0", "1", "k2", "RIGHT", "COUNT", "5"], ["BRPOPLPUSH", "k3", "d2", "0"]]
+        var clients: [RawClient] = []
+        for (n, argv) in waiting.enumerated() {
+            let c = try RawClient(port: server.port)
+            try c.send(command: argv.map { b($0) })
+            try waitBlocked(admin, n + 1)
+            clients.append(c)
+        }
+        let pushes: [[String]] = [["RPUSH", "src", "v"], ["RPUSH", "k1", "a", "b"], ["RPUSH", "k2", "a", "b", "c"],
+                                  ["LPUSH", "k3", "x"]]
+        for (c, push) in zip(clients, pushes) {
+            _ = try admin.call(push.map { b($0) })
+            _ = try c.readReply()
+        }
+        XCTAssertEqual(recorder.units, [
+            ["RPUSH src v"], ["LMOVE src dst left right"], ["RPUSH k1 a b"], ["LPOP k1"],
+            ["RPUSH k2 a b c"], ["RPOP k2 3"], ["LPUSH k3 x"], ["RPOPLPUSH k3 d2"],
+        ])
+    }
+
+    private final class LockedRecorder: PropagationSink {
+        private var lock = pthread_mutex_t()
+        private var recorded: [[String]] = []
+
+        init() { pthread_mutex_init(&lock, nil) }
+        deinit { pthread_mutex_destroy(&lock) }
+
+        func propagate(_ commands: [PropagatedCommand]) {
+            pthread_mutex_lock(&lock)
+            recorded.append(commands.map { $0.argv.map(\.string).joined(separator: " ") })
+            pthread_mutex_unlock(&lock)
+        }
+
+        var units: [[String]] {
+            pthread_mutex_lock(&lock)
+            defer { pthread_mutex_unlock(&lock) }
+            return recorded
+        }
+    }
+
+    /// Runs the server's loop on a pthread of its own (run() blocks until stop()).
+    private func startLoop(_ server: Server) throws -> pthread_t {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(server).toOpaque()
+        let rc = pthread_create(&thread, nil, { context in
+            let server = Unmanaged<Server>.fromOpaque(context!).takeRetainedValue()
+            server.run()
+            return nil
+        }, context)
+        if rc != 0 {
+            Unmanaged<Server>.fromOpaque(context).release()
+            throw HarnessError("pthread_create: \(rc)")
+        }
+        return thread
     }
 
     // MARK: - Helpers

@@ -521,14 +521,14 @@ private func lmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool) -> Bool {
 }
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout. Served, it is propagated as LMOVE: with the
-/// client's own LEFT/RIGHT arguments when served at once, and as "LEFT"/"RIGHT" when served after blocking,
-/// as Redis 7.0 does.
+/// client's own LEFT/RIGHT arguments when served at once, and as "left"/"right" (Redis's shared objects)
+/// when served after blocking, as redis-server 7.0 writes them to its AOF.
 private func blmove(_ c: Client) {
     guard let fromHead = listEnd(c, 3), let toHead = listEnd(c, 4) else { return }
     guard let deadline = timeoutArgument(c, 5, now: c.server.now) else { return }
     blmoveGeneric(c, fromHead: fromHead, toHead: toHead, deadline: deadline) {
         c.reprocessingBlockedCommand
-            ? ["LMOVE", c.argBytes(1), c.argBytes(2), fromHead ? "LEFT" : "RIGHT", toHead ? "LEFT" : "RIGHT"]
+            ? ["LMOVE", c.argBytes(1), c.argBytes(2), fromHead ? "left" : "right", toHead ? "left" : "right"]
             : ["LMOVE", c.argBytes(1), c.argBytes(2), c.argBytes(3), c.argBytes(4)]
     }
 }
