@@ -64,8 +64,11 @@ struct DiffGenerator {
         }
         var cmd = spec.make(&self)
         switch rng.below(100) {
-        case 0..<3 where cmd.count > 1 && !spec.keepsArity: cmd.removeLast()                 // wrong arity, or another meaning
-        case 3..<6 where spec.extraArgument && !spec.keepsArity: cmd.append(value())          // extra argument
+        case 0..<3 where cmd.count > 1 && !spec.keepsArity: cmd.removeLast()  // wrong arity, or another meaning
+        // An extra argument; not after a blocking command whose last argument is its timeout (it would
+        // become the timeout, and 0 or 1000 seconds would hang the run).
+        case 3..<6 where spec.extraArgument && !spec.keepsArity && !Self.timeoutLast.contains(cmd[0].map(diffLower)):
+            cmd.append(value())
         // An unknown command. (Never a NUL in the name: redis-server matches command names with strcasecmp
         // after hashing all their bytes with a per-process random seed, so "GET\0" is found only sometimes.)
         case 6: cmd[0] += rng.pick([Array("x".utf8), Array(" ".utf8)])
@@ -74,6 +77,9 @@ struct DiffGenerator {
         }
         return cmd
     }
+
+    /// Blocking commands whose last argument is the timeout.
+    static let timeoutLast: Set<[UInt8]> = Set(["blpop", "brpop", "bzpopmin", "bzpopmax"].map { Array($0.utf8) })
 
     // MARK: - Argument pools
 
@@ -217,9 +223,9 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
-    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "hashes", "sets"]
+    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes", "sets"]
 
-    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, hashes, sets, command]
+    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, command]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }

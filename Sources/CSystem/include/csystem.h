@@ -1,4 +1,5 @@
-// Thin C shim for what Glibc does not export to Swift: epoll, eventfd, a few socket helpers.
+// Thin C shim for what Glibc does not export to Swift: epoll, eventfd, a few socket helpers, malloc's
+// usable size.
 #ifndef NEEDLETAIL_CSYSTEM_H
 #define NEEDLETAIL_CSYSTEM_H
 

@@ -124,7 +124,7 @@ struct CommandTable {
     /// The standard table: every family's commands.
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
-            + expiryCommands + sortedSetCommands + setCommands + hashCommands + sortCommands)
+            + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -239,6 +239,10 @@ private func debug(_ c: Client) {
         c.reply.error(bytes: Array(c.arg(2)))
     } else if c.argIs(1, "protocol") && argc == 3 {
         debugProtocol(c)
+    } else if c.argIs(1, "quicklist") && (argc == 3 || argc == 4) {
+        debugQuicklist(c)
+    } else if c.argIs(1, "quicklist-packed-threshold") && argc == 3 {
+        debugQuicklistPackedThreshold(c)
     } else {
         replySubcommandSyntaxError(c, "DEBUG")
     }

@@ -273,10 +273,20 @@ private func lookupByPattern(_ c: Client, _ pattern: UnsafeRawBufferPointer, _ e
     return s
 }
 
-// MARK: - What SORT needs of each type
+// MARK: - What SORT reads of each type
 
+/// `count` elements from the `start`-th, toward the tail; with `reverse`, from the `start`-th counted from the
+/// tail toward the head (Redis's iterator for SORT ... BY nosort DESC).
 private func listRange(_ list: ListValue, from start: Int, count: Int, reverse: Bool) -> [ByteString] {
-    []  // TODO(lists): the list family's range walk
+    let count = min(count, list.count - start)
+    guard count > 0 else { return [] }
+    var elements: [ByteString] = []
+    elements.reserveCapacity(count)
+    list.forEach(from: reverse ? list.count - start - 1 : start, length: count, reverse: reverse) { entry in
+        elements.append(entry.byteString)
+        return true
+    }
+    return elements
 }
 
 /// In the set's own order: ascending for an intset (as Redis), table order otherwise.
@@ -292,5 +302,7 @@ private func hashField(_ hash: HashValue, _ field: UnsafeRawBufferPointer) -> By
 }
 
 private func makeList(_ elements: [ByteString], _ c: Client) -> ListValue {
-    ListValue()  // TODO(lists): build with the list family's pushes
+    let list = ListValue(fill: c.server.config.listMaxListpackSize)
+    for element in elements { list.append(element) }
+    return list
 }

@@ -47,7 +47,7 @@ extension Server {
             client.stillBlocked = true  // run again and still nothing: keep its place
             return
         }
-        guard client.kind == .connection else { return client.reply.nullArray() }
+        guard client.canBlock else { return client.reply.nullArray() }
         var unique: [ByteString] = []
         for key in keys where !unique.contains(key) { unique.append(key) }
         let db = client.db.index
@@ -171,6 +171,12 @@ extension Server {
         unblock(client)
         resume(client)
     }
+}
+
+extension Client {
+    /// Whether a blocking command may park this client (Redis's CLIENT_DENY_BLOCKING is not set): connections
+    /// can; internal clients (later also MULTI and scripts) get the timeout's reply at once.
+    var canBlock: Bool { kind == .connection }
 }
 
 // MARK: - Timeouts
