@@ -271,6 +271,8 @@ struct KeySpec {
     enum BeginSearch {
         case index(Int)
         case keyword(String, startFrom: Int)
+        /// Keys only the command's own routine finds (SORT's BY/GET patterns and STORE).
+        case unknown
     }
     enum FindKeys {
         /// `lastKey` relative to the first key (negative: from the end); `limit` > 1 divides the rest.
@@ -278,6 +280,7 @@ struct KeySpec {
         /// The argument at `countIndex` (relative to the begin) holds the number of keys, which start at
         /// `firstKey` (relative too).
         case keyNumber(countIndex: Int, firstKey: Int, step: Int)
+        case unknown
     }
     var flags: [String]
     var begin: BeginSearch
@@ -301,6 +304,8 @@ struct KeySpec {
         case "keyword":
             guard let keyword = beginSpec["keyword"]?.text, let from = beginSpec["startfrom"]?.integer else { return nil }
             self.begin = .keyword(keyword, startFrom: from)
+        case "unknown":
+            self.begin = .unknown
         default:
             return nil
         }
@@ -313,6 +318,8 @@ struct KeySpec {
             guard let countIndex = findSpec["keynumidx"]?.integer, let first = findSpec["firstkey"]?.integer,
                   let step = findSpec["keystep"]?.integer else { return nil }
             self.find = .keyNumber(countIndex: countIndex, firstKey: first, step: step)
+        case "unknown":
+            self.find = .unknown
         default:
             return nil
         }
@@ -326,6 +333,8 @@ struct KeySpec {
         case .keyword(let keyword, let from):
             beginValue = .map([("type", .bulk("keyword")),
                                ("spec", .map([("keyword", .bulk(keyword)), ("startfrom", .integer(from))]))])
+        case .unknown:
+            beginValue = .map([("type", .bulk("unknown")), ("spec", .map([]))])
         }
         let findValue: DocValue
         switch find {
@@ -335,6 +344,8 @@ struct KeySpec {
         case .keyNumber(let countIndex, let first, let step):
             findValue = .map([("type", .bulk("keynum")), ("spec", .map([("keynumidx", .integer(countIndex)),
                               ("firstkey", .integer(first)), ("keystep", .integer(step))]))])
+        case .unknown:
+            findValue = .map([("type", .bulk("unknown")), ("spec", .map([]))])
         }
         return .map([("flags", .set(flags.map { .simple($0) })), ("begin_search", beginValue), ("find_keys", findValue)])
     }
@@ -362,10 +373,33 @@ private func approximateKeySpecs(_ command: Command) -> [KeySpec] {
 /// command-specific routine (incomplete or variable-flags specs), the keys the specs find are returned,
 /// with the spec's flags minus `variable_flags` (see `argumentDependentKeyFlags` for the exceptions).
 func keyPositions(_ command: Command, _ args: [ByteString]) -> [(position: Int, flags: [String])]? {
+    if let routine = commandKeyRoutines[command.fullName] { return routine(args) }
     let keys = keyPositions(keySpecs(of: command), args)
     guard let flagsOf = argumentDependentKeyFlags[command.fullName] else { return keys }
     return keys?.map { ($0.position, flagsOf(args)) }
 }
+
+/// Redis's getkeys procedures for commands whose specs cannot say where their keys are.
+private let commandKeyRoutines: [String: ([ByteString]) -> [(position: Int, flags: [String])]] = [
+    // sortGetKeys: the sorted key, and the destination of the last STORE. Options are skipped with their
+    // arguments (LIMIT 2, GET and BY 1); any other word is taken as an option without arguments.
+    "sort": { args in
+        var keys: [(position: Int, flags: [String])] = [(1, ["RO", "access"])]
+        var store: Int?
+        var i = 2
+        while i < args.count {
+            let word = args[i].lowercased()
+            if word == ByteString("limit") { i += 2 }
+            else if word == ByteString("get") || word == ByteString("by") { i += 1 }
+            else if word == ByteString("store") && i + 1 < args.count { store = i + 1 }
+            i += 1
+        }
+        if let store { keys.append((store, ["OW", "update"])) }
+        return keys
+    },
+    // sortROGetKeys: only the sorted key.
+    "sort_ro": { _ in [(1, ["RO", "access"])] },
+]
 
 /// Redis's own key routines for commands whose key flags depend on their arguments (specs marked
 /// variable_flags); other such commands get their spec's flags.
@@ -393,6 +427,8 @@ func keyPositions(_ specs: [KeySpec], _ args: [ByteString]) -> [(position: Int, 
                 break
             }
             if first == 0 { continue }  // keyword absent: no keys from this spec
+        case .unknown:
+            continue  // only the command's own routine (commandKeyRoutines) finds these
         }
         var last: Int
         var step: Int
@@ -413,6 +449,8 @@ func keyPositions(_ specs: [KeySpec], _ args: [ByteString]) -> [(position: Int, 
                   count < Int64(argc) else { return nil }
             first += firstKey
             last = first + Int(count) - 1
+        case .unknown:
+            continue
         }
         if last >= argc || last < first || first >= argc {
             if spec.flags.contains("incomplete") { continue }
