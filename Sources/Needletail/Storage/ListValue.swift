@@ -18,15 +18,21 @@ import Glibc
 /// A string is stored as an integer exactly when Redis's string2ll reads it (`parseInt64`): then formatting
 /// the integer gives the same bytes back, so replies, and equality with an argument, are byte-exact. (A
 /// stored string is never such an integer; `checkInvariants` verifies it.) redis-benchmark's "xxx" costs 3
-/// bytes (uniform node) and "12345678" 3 bytes, where a listpack spends 5.
+/// bytes (in a uniform node) and "1234567" 3 bytes, where a listpack spends 5 on each.
 ///
 /// ## A node
 /// A block holds `[front slack][codes][gap][data][back slack]`: a push at the head writes its code before
 /// `codeStart` and its data before `dataStart`, a push at the tail after `codeEnd` and `dataEnd`, so pushes
-/// and pops at both ends are O(1), amortised over the rare relayout that makes room (1.125x growth below
-/// 1 KB, 1.5x above, capped at the node's size bound). A node that stops being an end node is sealed to its exact size. Element `i` of a
-/// uniform node is at `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from
-/// the nearer end.
+/// and pops at both ends are O(1), amortised over the rare relayout that makes room. The node of a
+/// one-node list grows by an eighth while under 1 KB (small lists keep little slack), by half beyond; the
+/// end nodes of a longer list start at an eighth of the bound and grow by half (few reallocs per node); both are capped at the bound, and a
+/// node that stops being an end node is sealed to its exact size. Element `i` of a uniform node is at
+/// `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from the nearer end.
+///
+/// Measured (RSS above an empty server, against redis-server 7.0.15): one list of 10,000,000 "xxx" 29.6 MB
+/// (redis 50.3 MB, 0.59x), of the integers 0...9,999,999 31.2 MB (0.60x), of 10-byte strings 98.5 MB
+/// (0.82x: the strings alone are 100 MB); 100,000 lists of 50 "xxx" 33.4 MB (0.69x), of 50 10-byte
+/// strings 72.4 MB (0.90x).
 ///
 /// ## Bounds (`list-max-listpack-size`, read once when the list is created, as Redis's quicklist keeps its
 /// `fill`)

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Memory of lists, needletail against redis-server: RSS above an empty server (issue 11's list rows).
+
+    bench/list_memory.py NEEDLETAIL_BINARY [--shapes xxx,int,str10,mixed] [--rows big,many]
+
+Rows: `big` is one list of 10,000,000 elements (RPUSH, 1,000 per command), `many` 100,000 lists of 50
+elements (one RPUSH each). Element shapes: `xxx` (redis-benchmark's 3-byte value), `int` (the integers of
+the element's index), `str10` ("v:%08d", 10 bytes), `mixed` (("e%d" % i) repeated 1 to 3 times, 2 to 24
+bytes). Each server starts empty (`--save '' --appendonly no`), its RSS is read from /proc, the data is
+loaded with `redis-cli --pipe`, and the RSS read again a second later. Standard library only.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+
+
+def element(shape, i):
+    if shape == "xxx":
+        return b"xxx"
+    if shape == "int":
+        return b"%d" % i
+    if shape == "str10":
+        return b"v:%08d" % (i % 100_000_000)
+    if shape == "mixed":
+        return (b"e%d" % i) * (1 + i % 3)
+    raise SystemExit("unknown shape " + shape)
+
+
+def command(args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def load(row, shape):
+    if row == "big":
+        for start in range(0, 10_000_000, 1000):
+            yield command([b"RPUSH", b"biglist"] + [element(shape, i) for i in range(start, start + 1000)])
+    else:
+        for k in range(100_000):
+            yield command([b"RPUSH", b"list:%d" % k] + [element(shape, k * 50 + i) for i in range(50)])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def measure(binary, row, shape):
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                break
+            time.sleep(0.1)
+        empty = rss_kb(server.pid)
+        pipe = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL)
+        for chunk in load(row, shape):
+            pipe.stdin.write(chunk)
+        pipe.stdin.close()
+        pipe.wait()
+        time.sleep(1)
+        return rss_kb(server.pid) - empty
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("needletail")
+    parser.add_argument("--redis", default="redis-server")
+    parser.add_argument("--shapes", default="xxx,int,str10,mixed")
+    parser.add_argument("--rows", default="big,many")
+    args = parser.parse_args()
+    print("| Row | Elements | needletail | redis-server | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for row in args.rows.split(","):
+        for shape in args.shapes.split(","):
+            ours = measure(args.needletail, row, shape)
+            theirs = measure(args.redis, row, shape)
+            name = "1 list of 10,000,000" if row == "big" else "100,000 lists of 50"
+            print("| %s | %s | %.1f MB | %.1f MB | **%.2f** |" % (name, shape, ours / 1024, theirs / 1024,
+                                                                  ours / max(1, theirs)))
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
