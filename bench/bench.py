@@ -248,6 +248,12 @@ def preload_zset(server, key, n, member_format):
     return pipe(server, batched(lambda i: encode(b"ZADD", key, i % 997 + i / 1000.0, member_format % i), n))
 
 
+def preload_list(server, key, n):
+    """`n` elements "xxx" (redis-benchmark's own) in the list `key`, 100 per RPUSH."""
+    return pipe(server, batched(lambda i: encode(b"RPUSH", key, *([b"xxx"] * min(100, n - i * 100))),
+                                (n + 99) // 100))
+
+
 # MARK: - Reply check
 
 def check_replies(servers):
@@ -263,6 +269,8 @@ def check_replies(servers):
         ["ZSCORE", "zs", "member:nope"], ["ZRANGE", "zs", "0", "9", "WITHSCORES"],
         ["ZRANGE", "zs", "0", "9"], ["SET", "k", "v", "EX", "3600"], ["TTL", "k"],
         ["DBSIZE"], ["GET", "zs"], ["INCR", "key:000000000002"], ["DEL", "k", "zs"], ["DBSIZE"],
+        ["LPUSH", "mylist", "xxx"], ["RPUSH", "mylist", "xxx", "12345", ""], ["LRANGE", "mylist", "0", "99"],
+        ["LPOP", "mylist"], ["RPOP", "mylist"], ["LPOP", "nolist"], ["DEL", "mylist"],
     ]
     mismatches, inline = [], {}
     conns = {s.name: s.conn() for s in servers}
@@ -296,6 +304,8 @@ def workloads(opts):
     zscore = ("ZSCORE zset of 100,000", lambda s: preload_zset(s, b"zs", 100000, b"member:%012d"))
     zrange = ("ZRANGE zset of 1,000", lambda s: preload_zset(s, b"zr", 1000, b"member:%d"))
     gets = lambda size: (f"100,000 keys of {size} B", lambda s: preload_strings(s, 100000, size))
+    # The pops drain what every round pops; LRANGE reads the first 100 / 600 of 1,000 elements.
+    lists = lambda n: (f"a list of {n:,} elements", lambda s: preload_list(s, b"mylist", n))
     out = []
     for p, n in ((1, n1), (16, n16)):
         out += [
@@ -307,6 +317,12 @@ def workloads(opts):
             Workload("ZADD", ["-t", "zadd"], p, n // 2),
             Workload("ZSCORE", ["ZSCORE", "zs", "member:__rand_int__"], p, n, preload=zscore),
             Workload("ZRANGE 0 9 WITHSCORES", ["ZRANGE", "zr", "0", "9", "WITHSCORES"], p, n // 2, preload=zrange),
+            Workload("LPUSH", ["-t", "lpush"], p, n),
+            Workload("RPUSH", ["-t", "rpush"], p, n),
+            Workload("LPOP", ["-t", "lpop"], p, n, preload=lists(n * opts.rounds)),
+            Workload("RPOP", ["-t", "rpop"], p, n, preload=lists(n * opts.rounds)),
+            Workload("LRANGE_100", ["LRANGE", "mylist", "0", "99"], p, n // 4, preload=lists(1000)),
+            Workload("LRANGE_600", ["LRANGE", "mylist", "0", "599"], p, n // 10, preload=lists(1000)),
         ]
     out += [
         Workload("SET 4 KB", ["-t", "set", "-d", "4096"], 1, n1 // 2),
@@ -380,7 +396,10 @@ def run_callgrind(opts, tmp, results):
     n = opts.callgrind_requests
     phases = [("SET", ["-t", "set"], n), ("GET", ["-t", "get"], n), ("SET+GET", ["-t", "set,get"], 2 * n),
               ("ZSCORE", ["ZSCORE", "zs", "member:__rand_int__"], n),
-              ("ZRANGE 0 9 WITHSCORES", ["ZRANGE", "zr", "0", "9", "WITHSCORES"], n)]
+              ("ZRANGE 0 9 WITHSCORES", ["ZRANGE", "zr", "0", "9", "WITHSCORES"], n),
+              # In this order: LPUSH fills mylist, LRANGE reads its head, RPOP empties it.
+              ("LPUSH", ["-t", "lpush"], n), ("LRANGE 0 99", ["LRANGE", "mylist", "0", "99"], n),
+              ("RPOP", ["-t", "rpop"], n)]
     out = {"requests": n, "phases": {}, "profiles": {}}
     for which in (NT, RD):
         base = os.path.join(tmp, f"callgrind.{which}")
@@ -586,7 +605,7 @@ def write_report(path, opts, results):
                 out.append(f"- `{req}`: " + "; ".join(f"{k} `{val[:80]!r}`" for k, val in replies.items()))
         else:
             out.append(f"All {c['requests']} requests (the workloads' commands: SET/GET/INCR/MSET/MGET/ZADD/ZSCORE/"
-                       "ZRANGE, inline PING, errors) got byte-identical replies from both servers before timing.")
+                       "ZRANGE/LPUSH/RPUSH/LRANGE/LPOP/RPOP, inline PING, errors) got byte-identical replies from both servers before timing.")
         out.append("")
 
     if "throughput" in r:
@@ -600,7 +619,9 @@ def write_report(path, opts, results):
         out += ["", "Preloaded before the runs: GET workloads read 100,000 existing keys (`key:<12 digits>`, values "
                 "of the workload's size); ZSCORE reads a sorted set of 100,000 members, ZRANGE one of 1,000; their scores "
                 "are `N % 997 + N / 1000`, mostly not integers, so replies print them as `%.17g` does. redis-benchmark's "
-                "own ZADD adds members with score 0.", ""]
+                "own ZADD adds members with score 0. LPOP and RPOP pop from a list of \"xxx\" holding what all the rounds "
+                "pop; LRANGE_100 and LRANGE_600 (`LRANGE mylist 0 99` / `0 599`, as redis-benchmark's own) read a list of "
+                "1,000.", ""]
         out += ["## Server CPU time per operation", "",
                 "Time on CPU of the server process (sum of /proc/PID/task/*/schedstat, all threads, user and "
                 "kernel) over each run, divided by the requests. At -P 1 most of it is the kernel's: a read, a write "
