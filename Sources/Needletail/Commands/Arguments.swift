@@ -29,6 +29,34 @@ func parseScanCursor(_ arg: UnsafeRawBufferPointer) -> UInt64? {
     return negative ? 0 &- value : value
 }
 
+/// The COUNT and MATCH options of HSCAN, SSCAN and ZSCAN, from argument 3 on, as Redis's scanGenericCommand
+/// parses them: COUNT must be a positive integer, MATCH "*" matches everything (nil pattern), anything else is
+/// a syntax error. nil after replying the error.
+func collectionScanOptions(_ c: Client) -> (count: Int, pattern: UnsafeRawBufferPointer?)? {
+    var count = 10
+    var pattern: UnsafeRawBufferPointer?
+    var i = 3
+    while i < c.argc {
+        let remaining = c.argc - i
+        if argOptionIs(c, i, "count") && remaining >= 2 {
+            guard let n = c.int64Arg(i + 1) else { return nil }
+            if n < 1 {
+                c.replySyntaxError()
+                return nil
+            }
+            count = Int(n)
+        } else if argOptionIs(c, i, "match") && remaining >= 2 {
+            let p = c.arg(i + 1)
+            pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
+        } else {
+            c.replySyntaxError()
+            return nil
+        }
+        i += 2
+    }
+    return (count, pattern)
+}
+
 // MARK: - Random replies
 
 /// SplitMix64 seeded once per command from the system's generator: ZRANDMEMBER, SRANDMEMBER or HRANDFIELD

@@ -1050,23 +1050,7 @@ private func makeStoredSet(_ elements: [SortedSet.Element]) -> SortedSet {
 private func zscan(_ c: Client) {
     guard let cursor = parseScanCursor(c.arg(2)) else { return c.reply.error("ERR invalid cursor") }
     guard let set = readSet(c, 1, orReply: replyEmptyScan) else { return }
-    var count = 10
-    var pattern: UnsafeRawBufferPointer?
-    var i = 3
-    while i < c.argc {
-        let remaining = c.argc - i
-        if argOptionIs(c, i, "count") && remaining >= 2 {
-            guard let n = c.int64Arg(i + 1) else { return }
-            if n < 1 { return c.replySyntaxError() }
-            count = Int(n)
-        } else if argOptionIs(c, i, "match") && remaining >= 2 {
-            let p = c.arg(i + 1)
-            pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
-        } else {
-            return c.replySyntaxError()
-        }
-        i += 2
-    }
+    guard let (count, pattern) = collectionScanOptions(c) else { return }
     var batch: [SortedSet.Element] = []
     let next: UInt64
     if set.skiplistEncoded {
