@@ -266,39 +266,39 @@ final class BlockingTests: XCTestCase {
         XCTAssertEqual(try admin.call("ZADD", "k", "1", "a"), b(":1\r\n"))
         XCTAssertEqual(text(try blocked.readReply()), "*3\r\n$1\r\nk\r\n$1\r\na\r\n$1\r\n1\r\n")
     }
+}
 
-    // MARK: - Helpers
+// MARK: - Helpers (BlockingTests, ListBlockingTests and SeamRegressionTests use them)
 
-    func blockedClients(_ admin: RawClient) throws -> Int {
-        let info = String(decoding: try admin.call("INFO", "clients"), as: UTF8.self)
-        guard let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("blocked_clients:") }),
-              let n = Int(line.dropFirst("blocked_clients:".count)) else {
-            throw HarnessError("no blocked_clients in INFO clients: \(info.debugDescription)")
-        }
-        return n
+func blockedClients(_ admin: RawClient) throws -> Int {
+    let info = String(decoding: try admin.call("INFO", "clients"), as: UTF8.self)
+    guard let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("blocked_clients:") }),
+          let n = Int(line.dropFirst("blocked_clients:".count)) else {
+        throw HarnessError("no blocked_clients in INFO clients: \(info.debugDescription)")
     }
+    return n
+}
 
-    /// Polls INFO until `count` clients are blocked (5 s at most).
-    func waitBlocked(_ admin: RawClient, _ count: Int) throws {
-        let deadline = clockMillis() + 5000
-        while true {
-            let n = try blockedClients(admin)
-            if n == count { return }
-            if clockMillis() > deadline { throw HarnessError("blocked_clients stayed \(n), expected \(count)") }
-            rawSleepMillis(2)
-        }
+/// Polls INFO until `count` clients are blocked (5 s at most).
+func waitBlocked(_ admin: RawClient, _ count: Int) throws {
+    let deadline = clockMillis() + 5000
+    while true {
+        let n = try blockedClients(admin)
+        if n == count { return }
+        if clockMillis() > deadline { throw HarnessError("blocked_clients stayed \(n), expected \(count)") }
+        rawSleepMillis(2)
     }
+}
 
-    /// "nothing yet" if no reply arrives within `ms`, else the reply (a failure in the transcript).
-    func nothingWithin(_ c: RawClient, _ ms: Int32) throws -> String {
-        let saved = c.timeoutMillis
-        defer { c.timeoutMillis = saved }
-        c.timeoutMillis = ms
-        do {
-            return "unexpected reply " + text(try c.readReply())
-        } catch RawClientError.timeout(let partial) where partial.isEmpty {
-            return "nothing yet"
-        }
+/// "nothing yet" if no reply arrives within `ms`, else the reply (a failure in the transcript).
+func nothingWithin(_ c: RawClient, _ ms: Int32) throws -> String {
+    let saved = c.timeoutMillis
+    defer { c.timeoutMillis = saved }
+    c.timeoutMillis = ms
+    do {
+        return "unexpected reply " + text(try c.readReply())
+    } catch RawClientError.timeout(let partial) where partial.isEmpty {
+        return "nothing yet"
     }
 }
 
