@@ -116,7 +116,7 @@ final class AllocationTests: XCTestCase {
         server.checksInvariants = false  // the debug build's invariant checks are not the hot path
         #endif
         try server.listen()
-        let loop = try startLoop(server)
+        let loop = try startServerLoop(server)
         defer {
             server.stop()
             pthread_join(loop, nil)
@@ -202,21 +202,6 @@ final class AllocationTests: XCTestCase {
         }
     }
 
-    /// Runs the server's loop on a pthread of its own (run() blocks until stop()).
-    private func startLoop(_ server: Server) throws -> pthread_t {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(server).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let server = Unmanaged<Server>.fromOpaque(context!).takeRetainedValue()
-            server.run()
-            return nil
-        }, context)
-        if rc != 0 {
-            Unmanaged<Server>.fromOpaque(context).release()
-            throw HarnessError("pthread_create: \(rc)")
-        }
-        return thread
-    }
 }
 
 /// A blocking client that writes one prebuilt batch of requests and reads its replies into a preallocated

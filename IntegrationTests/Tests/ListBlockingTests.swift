@@ -189,7 +189,7 @@ final class ListBlockingTests: XCTestCase {
         let recorder = LockedRecorder()
         server.propagationSink = recorder
         try server.listen()
-        let loop = try startLoop(server)
+        let loop = try startServerLoop(server)
         defer {
             server.stop()
             pthread_join(loop, nil)
@@ -236,21 +236,6 @@ final class ListBlockingTests: XCTestCase {
         }
     }
 
-    /// Runs the server's loop on a pthread of its own (run() blocks until stop()).
-    private func startLoop(_ server: Server) throws -> pthread_t {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(server).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let server = Unmanaged<Server>.fromOpaque(context!).takeRetainedValue()
-            server.run()
-            return nil
-        }, context)
-        if rc != 0 {
-            Unmanaged<Server>.fromOpaque(context).release()
-            throw HarnessError("pthread_create: \(rc)")
-        }
-        return thread
-    }
 }
 
 private func b(_ s: String) -> [UInt8] { Array(s.utf8) }

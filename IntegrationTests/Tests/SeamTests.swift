@@ -799,22 +799,6 @@ enum SeamServedLater {
     }
 }
 
-/// Runs a server's loop on a pthread of its own (run() returns after stop()).
-func startServerLoop(_ server: Server) throws -> pthread_t {
-    var thread = pthread_t()
-    let context = Unmanaged.passRetained(server).toOpaque()
-    let rc = pthread_create(&thread, nil, { context in
-        let server = Unmanaged<Server>.fromOpaque(context!).takeRetainedValue()
-        server.run()
-        return nil
-    }, context)
-    if rc != 0 {
-        Unmanaged<Server>.fromOpaque(context).release()
-        throw HarnessError("pthread_create: \(rc)")
-    }
-    return thread
-}
-
 /// Absolute Unix milliseconds (any integer > 10^12) as "<ms>", so two runs compare.
 func normalizedTime(_ argument: String) -> String {
     guard argument.count >= 13, argument.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(argument),

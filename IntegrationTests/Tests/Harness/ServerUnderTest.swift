@@ -1,4 +1,5 @@
 import Glibc
+import Needletail
 
 /// A `needletail-server` process started for one test on a free port, and stopped by `stop()`.
 ///
@@ -246,4 +247,21 @@ func runOnThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
         threads.append(thread)
     }
     for thread in threads { pthread_join(thread, nil) }
+}
+
+/// Runs an in-process server's loop on a pthread of its own (run() returns after stop()): AllocationTests,
+/// SeamTests and ListBlockingTests drive a `Server` in this process.
+func startServerLoop(_ server: Server) throws -> pthread_t {
+    var thread = pthread_t()
+    let context = Unmanaged.passRetained(server).toOpaque()
+    let rc = pthread_create(&thread, nil, { context in
+        let server = Unmanaged<Server>.fromOpaque(context!).takeRetainedValue()
+        server.run()
+        return nil
+    }, context)
+    if rc != 0 {
+        Unmanaged<Server>.fromOpaque(context).release()
+        throw HarnessError("pthread_create: \(rc)")
+    }
+    return thread
 }

@@ -1,19 +1,18 @@
-// HashTable: exactly uniform random sampling, for SRANDMEMBER and SPOP of a set held in a table.
+// HashTable: exactly uniform random sampling (RANDOMKEY, SRANDMEMBER/SPOP, HRANDFIELD, ZRANDMEMBER).
 //
-// `randomElement` (HashTable+Scan.swift) draws pool slots and, after 16 free slots in a row, falls back to a
-// random non-empty bucket and a random entry of its chain: entries in long chains are then under-sampled
-// (an entry alone in its bucket is drawn twice as often as one sharing it). That only happens in a sparse
-// pool, after most entries were removed (a set of 5,000 members SREM'd down to 50: 1% of the slots live),
-// and there it would show in a chi-square test of SRANDMEMBER. `uniformRandomElement` keeps the first step
-// and replaces the fallback by a selection by rank: draw k in 0..<count and walk the chunks, skipping whole
-// chunks by their live counters, to the k-th live slot. Both steps are uniform, so the result is exactly
-// uniform; the walk costs O(chunks + 4096) and runs only when 16 draws missed.
+// First, up to 16 draws of a pool slot: live entries are packed low, so one almost always hits. Redis's
+// fallback (dictGetRandomKey: a random non-empty bucket, then a random entry of its chain) under-samples
+// entries in long chains (one alone in its bucket is drawn twice as often as one sharing it), which shows in
+// a chi-square test of SRANDMEMBER on a sparse pool (a set of 5,000 members SREM'd down to 50). Ours is a
+// selection by rank instead: draw k in 0..<count and walk the chunks, skipping whole chunks by their live
+// counters, to the k-th live slot. Both steps are uniform, so the result is exactly uniform; the walk costs
+// O(chunks + 4096) and runs only when 16 draws missed.
 
 extension HashTable {
     /// A uniformly random entry (every live entry with probability 1/count), nil when empty.
     /// - Complexity: O(1) expected while at least 1/16 of the pool's slots are live, else
     ///   O(chunks + chunk size).
-    public func uniformRandomElement<G: RandomNumberGenerator>(using generator: inout G) -> Element? {
+    public func randomElement<G: RandomNumberGenerator>(using generator: inout G) -> Element? {
         guard _count > 0 else { return nil }
         let last = chunkCount - 1
         let limit = last << HashTableLayout.chunkShift + chunks![last].used

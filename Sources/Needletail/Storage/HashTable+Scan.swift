@@ -42,40 +42,7 @@ extension HashTable: Sequence {
 }
 
 extension HashTable {
-    /// A random entry, for RANDOMKEY, eviction and expiry sampling. Mostly uniform: it draws pool slots
-    /// (16 tries) until one is live; as live entries are packed low, that almost always succeeds. If the
-    /// pool is very sparse it falls back to Redis's dictGetRandomKey (random non-empty bucket, then a
-    /// random entry of its chain; entries in long chains are slightly under-sampled).
-    public func randomElement<G: RandomNumberGenerator>(using generator: inout G) -> Element? {
-        guard _count > 0 else { return nil }
-        let last = chunkCount - 1
-        let limit = last << HashTableLayout.chunkShift + chunks![last].used
-        for _ in 0..<16 {
-            let index = Int.random(in: 0..<limit, using: &generator)
-            let chunk = chunks![index >> HashTableLayout.chunkShift]
-            let offset = index & HashTableLayout.chunkMask
-            guard let base = chunk.base, offset < chunk.used else { continue }
-            if Self.isLive(base + offset) { return ((base + offset).pointee.key, (base + offset).pointee.value) }
-        }
-        // count > 0 guarantees a non-empty bucket in the range drawn from.
-        var head: UInt32 = 0
-        if rehashIndex >= 0 {
-            let span = size0 + size1 - rehashIndex
-            repeat {
-                let h = rehashIndex + Int.random(in: 0..<span, using: &generator)
-                head = h >= size0 ? buckets1![h - size0] : buckets0![h]
-            } while head == 0
-        } else {
-            repeat { head = buckets0![Int.random(in: 0..<size0, using: &generator)] } while head == 0
-        }
-        var length = 0
-        var link = head
-        while link != 0 { length += 1; link = entryPointer(link).pointee.next }
-        link = head
-        for _ in 0..<Int.random(in: 0..<length, using: &generator) { link = entryPointer(link).pointee.next }
-        let entry = entryPointer(link)
-        return (entry.pointee.key, entry.pointee.value)
-    }
+    // randomElement(using:) is in HashTable+Sample.swift.
 
     public func randomElement() -> Element? {
         var generator = SystemRandomNumberGenerator()

@@ -347,7 +347,7 @@ extension SetValue {
     }
 
     /// A random member, nil when empty (Redis's setTypeRandomElement), exactly uniform in every form: a random
-    /// position in the packed forms, `HashTable.uniformRandomElement` in a table.
+    /// position in the packed forms, `HashTable.randomElement` (exactly uniform) in a table.
     func randomMember<G: RandomNumberGenerator>(using generator: inout G) -> SetMember? {
         switch form {
         case .intset:
@@ -359,7 +359,7 @@ extension SetValue {
             guard members.count > 0 else { return nil }
             return .bytes(members.member(at: Int.random(in: 0..<members.count, using: &generator)))
         case .table:
-            return table!.uniformRandomElement(using: &generator).map { .bytes($0.key) }
+            return table!.randomElement(using: &generator).map { .bytes($0.key) }
         }
     }
 
