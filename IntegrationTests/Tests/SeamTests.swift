@@ -15,7 +15,7 @@ import XCTest
 /// - on an in-process needletail `Server` whose loop never runs: the test thread runs each step with
 ///   `run(_:on:)` on an internal client, a recorder is its `keyspaceObserver` (events other than `.none`)
 ///   and its `propagationSink` (SELECT emitted as Redis's AOF does: before a command whose db differs from
-///   the last one written; MULTI and EXEC select nothing, as Redis propagates them with db -1).
+///   the last one written; MULTI carries the database of the unit's first command, as in Redis 7.0).
 /// Each step's replies, events and propagated commands must be equal, in order; absolute millisecond
 /// times (any integer argument > 10^12) compare as "<ms>". A mismatch lists every differing step.
 ///
@@ -481,6 +481,42 @@ enum SeamScript {
     ZUNIONSTORE s1 1 src1
     ZINTERSTORE i 2 src1 a1
     ZUNIONSTORE i 0 src1
+    # Transactions: EXEC propagates the commands that wrote, wrapped in MULTI/EXEC when there are several
+    MULTI
+    SET t1 a
+    GET t1
+    INCR t2
+    EXEC
+    MULTI
+    GET t1
+    EXEC
+    MULTI
+    SET t1 b
+    GET t1
+    EXEC
+    MULTI
+    SET t3 c EX 100
+    EXPIRE t3 200
+    RPUSH tl a
+    BLPOP tl 0
+    BLPOP tl 0
+    BZPOPMIN nosuch 0
+    INCR t1
+    EXEC
+    MULTI
+    SELECT 1
+    SET t1 x
+    SELECT 0
+    DEL t1
+    EXEC
+    MULTI
+    SET t1
+    SET t1 y
+    EXEC
+    MULTI
+    SET t1 z
+    DISCARD
+    EXEC foo
     # Databases last: FLUSHALL, then FLUSHDB of an empty database (still propagated)
     SELECT 4
     SET four v
@@ -543,6 +579,7 @@ enum SeamScript {
         let subscriber = try RawClient(port: redis.port)
         _ = try subscriber.call("PSUBSCRIBE", "__keyevent@*__:*")
         let client = try RawClient(port: redis.port)
+        let marking = try RawClient(port: redis.port)  // not `client`: inside MULTI its PUBLISH would be queued
         // Keys expire only when a command meets them, as on the idle in-process needletail.
         _ = try client.call("DEBUG", "SET-ACTIVE-EXPIRE", "0")
         let aof = try redis.incrementalAOFPath()
@@ -556,9 +593,9 @@ enum SeamScript {
             } else {
                 transcript.replies.append([rawEscaped(try client.call(step.argv.map { Array($0.utf8) }))])
             }
-            // Every event of the step was published before this marker, on the same connection's turn.
+            // Every event of the step was published before its reply, so before this marker.
             let marker = "__keyevent@99__:step\(i)"
-            _ = try client.call("PUBLISH", marker, "x")
+            _ = try marking.call("PUBLISH", marker, "x")
             var events: [String] = []
             while true {
                 guard case .aggregate(_, let m?) = try RawReply.parse(try subscriber.readReply()), m.count == 4,
@@ -652,8 +689,8 @@ final class SeamRecorder: KeyspaceListener, PropagationSink {
         locked { events.append(text) }
     }
 
-    func databaseFlushed(_ db: Int?) {}
-    func databasesSwapped(_ first: Int, _ second: Int) {}
+    func databaseWillFlush(_ db: Int) {}
+    func databasesWillSwap(_ first: Int, _ second: Int) {}
 
     func propagate(_ commands: [PropagatedCommand]) { locked { units.append(commands) } }
 
@@ -665,7 +702,8 @@ final class SeamRecorder: KeyspaceListener, PropagationSink {
     }
 
     /// The units since the last call as an AOF would hold them: SELECT before a command whose database is
-    /// not the one last selected (`selected`, -1 at the start), none for MULTI and EXEC.
+    /// not the one last selected (`selected`, -1 at the start). MULTI carries its first command's database
+    /// and EXEC its last's, so SELECT comes before MULTI and never before EXEC, as Redis 7.0 writes them.
     func takePropagated(selected: Int) -> [[String]] {
         let taken: [[PropagatedCommand]] = locked {
             defer { units.removeAll() }
@@ -675,8 +713,7 @@ final class SeamRecorder: KeyspaceListener, PropagationSink {
         var out: [[String]] = []
         for command in taken.joined() {
             let argv = command.argv.map { String(decoding: $0.bytes, as: UTF8.self) }
-            let transactional = argv == ["MULTI"] || argv == ["EXEC"]
-            if !transactional && command.db != selectedDB {
+            if command.db != selectedDB {
                 out.append(["SELECT", String(command.db)])
                 selectedDB = command.db
             }

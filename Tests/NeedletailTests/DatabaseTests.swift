@@ -270,8 +270,8 @@ final class DatabaseTests: XCTestCase {
                 }
                 log.append("\(what) \(String(decoding: key, as: UTF8.self)) \(db) \(event.nameString)")
             }
-            func databaseFlushed(_ db: Int?) { log.append("flushed \(db.map(String.init) ?? "all")") }
-            func databasesSwapped(_ first: Int, _ second: Int) { log.append("swapped \(first) \(second)") }
+            func databaseWillFlush(_ db: Int) { log.append("flushed \(db)") }
+            func databasesWillSwap(_ first: Int, _ second: Int) { log.append("swapped \(first) \(second)") }
         }
         let recorder = Recorder()
         let changes = KeyspaceChanges()

@@ -15,8 +15,8 @@ final class ListCommandTests: XCTestCase {
         func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
             if !event.isNone { events.append("\(event.nameString)(\(String(decoding: key, as: UTF8.self)))") }
         }
-        func databaseFlushed(_ db: Int?) {}
-        func databasesSwapped(_ first: Int, _ second: Int) {}
+        func databaseWillFlush(_ db: Int) {}
+        func databasesWillSwap(_ first: Int, _ second: Int) {}
         func propagate(_ commands: [PropagatedCommand]) {
             for c in commands { propagated.append(c.argv.map(\.string).joined(separator: " ")) }
         }

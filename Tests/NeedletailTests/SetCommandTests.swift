@@ -15,8 +15,8 @@ final class SetCommandTests: XCTestCase {
         func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
             if !event.isNone { events.append("\(event.nameString) \(String(decoding: key, as: UTF8.self))") }
         }
-        func databaseFlushed(_ db: Int?) {}
-        func databasesSwapped(_ first: Int, _ second: Int) {}
+        func databaseWillFlush(_ db: Int) {}
+        func databasesWillSwap(_ first: Int, _ second: Int) {}
     }
 
     private var server: Server!

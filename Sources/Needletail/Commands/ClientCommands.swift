@@ -85,7 +85,7 @@ private func clientSetInfo(_ c: Client) {
 }
 
 private func clientInfo(_ c: Client) {
-    c.reply.verbatim(clientInfoLine(c, current: c, currentCommand: "client|info") + "\n")
+    c.reply.verbatim(clientInfoLine(c) + "\n")
 }
 
 /// CLIENT REPLY ON|OFF|SKIP. OFF and SKIP have no reply of their own; the server discards the replies of the
@@ -132,7 +132,7 @@ private func clientList(_ c: Client) {
             return c.reply.error(bytes: Array("ERR Unknown client type '".utf8) + Array(c.arg(3)) + [UInt8(ascii: "'")])
         }
         for other in c.server.clients where ClientType(of: other) == type {
-            text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+            text += clientInfoLine(other) + "\n"
         }
     } else if c.argc > 3 && c.argIs(2, "id") {
         var ids: [Int64] = []
@@ -142,14 +142,14 @@ private func clientList(_ c: Client) {
         }
         for id in ids {
             if let other = c.server.client(id: id) {
-                text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+                text += clientInfoLine(other) + "\n"
             }
         }
     } else if c.argc != 2 {
         return c.replySyntaxError()
     } else {
         for other in c.server.clients {
-            text += clientInfoLine(other, current: c, currentCommand: "client|list") + "\n"
+            text += clientInfoLine(other) + "\n"
         }
     }
     c.reply.verbatim(text)
@@ -330,29 +330,31 @@ private enum ClientType {
     init(of client: Client) { self = .normal }
 }
 
-/// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order.
-/// `currentCommand` is the command running for `current`: Redis records a client's command before running
-/// it, so the caller sees its own CLIENT LIST / CLIENT INFO there.
-func clientInfoLine(_ client: Client, current: Client, currentCommand: String) -> String {
+/// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order. A client's
+/// command is recorded before it runs, as in Redis: the caller sees its own CLIENT LIST / CLIENT INFO
+/// (or EXEC, inside a transaction) there.
+func clientInfoLine(_ client: Client) -> String {
     let now = monotonicMillis()
     var flags = ""
+    if client.transaction != nil { flags += "x" }
     if client.isBlocked { flags += "b" }
+    if client.watchTouched { flags += "d" }
     if client.closeAfterReply { flags += "c" }
     if client.isUnixSocket { flags += "U" }
     if client.noEvict { flags += "e" }
     if client.noTouch { flags += "T" }
     if flags.isEmpty { flags = "N" }
     let argvMemory = client.parser.args.reduce(0) { $0 + $1.count }
-    let totalMemory = client.input.capacity + client.output.capacity + argvMemory
-    let command = client === current ? currentCommand : client.lastCommandName
+    let multiMemory = client.transaction?.memory ?? 0
+    let totalMemory = client.input.capacity + client.output.capacity + argvMemory + multiMemory
     var line = "id=\(client.id) addr=\(client.address) laddr=\(client.localAddress) fd=\(client.fd)"
     line += " name=\(client.name?.string ?? "") age=\((now - client.createdAt) / 1000)"
     line += " idle=\((now - client.lastInteraction) / 1000) flags=\(flags) db=\(client.db.index)"
-    line += " sub=0 psub=0 ssub=0 multi=-1"
+    line += " sub=0 psub=0 ssub=0 multi=\(client.transaction?.count ?? -1)"
     line += " qbuf=\(client.input.readableBytes) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
-    line += " argv-mem=\(argvMemory) multi-mem=0 rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
+    line += " argv-mem=\(argvMemory) multi-mem=\(multiMemory) rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
     line += " obl=\(client.output.readableBytes) oll=0 omem=0 tot-mem=\(totalMemory)"
-    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(command) user=default redir=-1"
+    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=default redir=-1"
     line += " resp=\(client.protocolVersion)"
     line += " lib-name=\(client.libraryName?.string ?? "") lib-ver=\(client.libraryVersion?.string ?? "")"
     return line

@@ -41,6 +41,16 @@ struct CommandFlags: OptionSet {
 
 typealias CommandHandler = (Client) -> Void
 
+/// What a command does while its client is in MULTI (Server/Transaction.swift).
+enum TransactionRole {
+    /// Queued, run by EXEC (almost every command).
+    case queued
+    /// Runs at once: DISCARD, MULTI, WATCH, QUIT, RESET (as Redis's processCommand exempts them).
+    case immediate
+    /// EXEC: runs at once, and a rejected EXEC ends the transaction.
+    case exec
+}
+
 /// One command or subcommand. A class so the table, the dispatcher and per-command statistics share
 /// one instance; it is created once at start-up.
 final class Command {
@@ -58,6 +68,7 @@ final class Command {
     let summary: String
     let complexity: String
     let handler: CommandHandler?
+    let transactionRole: TransactionRole
     private let subcommands = HashTable<Command>()
     private(set) weak var parent: Command?
 
@@ -69,7 +80,7 @@ final class Command {
 
     init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
          group: String, since: String = "1.0.0", summary: String = "", complexity: String = "",
-         subcommands: [Command] = [], handler: CommandHandler? = nil) {
+         subcommands: [Command] = [], transactionRole: TransactionRole = .queued, handler: CommandHandler? = nil) {
         self.name = name
         self.arity = arity
         self.flags = flags
@@ -79,6 +90,7 @@ final class Command {
         self.summary = summary
         self.complexity = complexity
         self.handler = handler
+        self.transactionRole = transactionRole
         for sub in subcommands {
             sub.parent = self
             self.subcommands.updateValue(sub, forKey: ByteString(sub.name))
@@ -124,7 +136,8 @@ struct CommandTable {
     /// The standard table: every family's commands.
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
-            + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands)
+            + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
+            + transactionCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

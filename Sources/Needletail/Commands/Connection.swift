@@ -6,14 +6,15 @@ let connectionCommands: [Command] = [
     Command("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
             summary: "Echo the given string", complexity: "O(1)", handler: echo),
     Command("quit", arity: -1, flags: [.allowBusy, .noAuth, .fast, .noscript, .loading, .stale], group: "connection",
-            summary: "Close the connection", complexity: "O(1)", handler: quit),
+            summary: "Close the connection", complexity: "O(1)", transactionRole: .immediate, handler: quit),
     Command("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection", since: "1.0.0",
             summary: "Change the selected database for the current connection", complexity: "O(1)", handler: select),
     Command("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
             group: "connection", since: "6.0.0", summary: "Handshake with Redis",
             complexity: "O(1)", handler: hello),
     Command("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy],
-            group: "connection", since: "6.2.0", summary: "Reset the connection", complexity: "O(1)", handler: reset),
+            group: "connection", since: "6.2.0", summary: "Reset the connection", complexity: "O(1)",
+            transactionRole: .immediate, handler: reset),
     Command("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
             group: "connection", summary: "Authenticate to the server",
             complexity: "O(N) where N is the number of passwords defined for the user", handler: auth),
@@ -112,6 +113,7 @@ private func hello(_ c: Client) {
 }
 
 private func reset(_ c: Client) {
+    c.server.discardTransaction(c)
     c.select(c.server.databases[0])
     c.protocolVersion = 2
     c.name = nil

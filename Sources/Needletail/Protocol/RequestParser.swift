@@ -119,6 +119,16 @@ struct RequestParser {
         }
     }
 
+    /// Makes a packed request the current one: `bytes` holds its arguments back to back and `spans` their
+    /// places in it (MULTI's queue stores requests this way, Server/Transaction.swift). One copy.
+    mutating func load(packed bytes: UnsafeRawBufferPointer, spans packed: ArraySlice<ArgSpan>) {
+        reset()
+        argsBase = .inlineStorage
+        inlineStorage.clear(shrinkTo: 64 * 1024)
+        inlineStorage.append(bytes)
+        for span in packed { spans.append(span) }
+    }
+
     /// Forgets the current request after it ran (or was skipped).
     mutating func reset() {
         spans.removeAll()

@@ -175,8 +175,8 @@ extension Server {
 
 extension Client {
     /// Whether a blocking command may park this client (Redis's CLIENT_DENY_BLOCKING is not set): connections
-    /// can; internal clients (later also MULTI and scripts) get the timeout's reply at once.
-    var canBlock: Bool { kind == .connection }
+    /// can, except inside EXEC; internal clients (later also scripts) get the timeout's reply at once.
+    var canBlock: Bool { kind == .connection && !executingTransaction }
 }
 
 // MARK: - Timeouts

@@ -51,26 +51,27 @@ extension Server {
             commandClock = wallClockMicros()  // a rejected request's time is not the next command's
             return
         }
-        call(client, target)
         client.lastCommand = target
+        if client.transaction != nil && target.transactionRole == .queued { return queueCommand(client, target) }
+        call(client, target)
     }
 
     /// The command (or subcommand) the request names, once it passed the arity and authentication checks;
     /// nil after replying the error that rejected it.
     func commandToRun(_ client: Client) -> Command? {
         guard let command = commands.lookup(client.arg(0)) else {
-            replyUnknownCommand(client)
+            rejectUnknownCommand(client)
             return nil
         }
         var target = command
         // A container alone runs its own handler when it has one (COMMAND), as in Redis.
         if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
             if client.argc < 2 {
-                client.reply.error("ERR wrong number of arguments for '\(command.name)' command")
+                rejectCommand(client, command, error: Array("ERR wrong number of arguments for '\(command.name)' command".utf8))
                 return nil
             }
             guard let sub = command.subcommand(named: client.arg(1)) else {
-                client.reply.error(bytes: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
+                rejectCommand(client, nil, error: Array("ERR unknown subcommand '".utf8) + cString(client.arg(1), max: 128)
                     + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
                 return nil
             }
@@ -78,19 +79,24 @@ extension Server {
         }
         guard target.acceptsArgumentCount(client.argc) else {
             target.rejectedCalls += 1
-            client.reply.error("ERR wrong number of arguments for '\(target.fullName)' command")
+            rejectCommand(client, target, error: Array("ERR wrong number of arguments for '\(target.fullName)' command".utf8))
             return nil
         }
         if !client.authenticated && !target.flags.contains(.noAuth) {
             target.rejectedCalls += 1
-            client.reply.error("NOAUTH Authentication required.")
+            rejectCommand(client, target, error: Array("NOAUTH Authentication required.".utf8))
+            return nil
+        }
+        if client.transaction != nil && target.flags.contains(.noMulti) {
+            target.rejectedCalls += 1
+            rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
         return target
     }
 
     /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
-    private func replyUnknownCommand(_ client: Client) {
+    private func rejectUnknownCommand(_ client: Client) {
         var args: [UInt8] = []
         var i = 1
         while i < client.argc && args.count < 128 {
@@ -100,7 +106,7 @@ extension Server {
             args.append(contentsOf: Array("' ".utf8))
             i += 1
         }
-        client.reply.error(bytes: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
+        rejectCommand(client, nil, error: Array("ERR unknown command '".utf8) + cString(client.arg(0), max: 128)
             + Array("', with args beginning with: ".utf8) + args)
     }
 
@@ -166,7 +172,7 @@ extension Server {
         var unit = pendingPropagation
         pendingPropagation.removeAll(keepingCapacity: true)
         if unit.count > 1 {
-            let db = unit[0].db
+            let db = unit[0].db  // SELECT goes before MULTI, as Redis 7.0 propagates it
             unit.insert(PropagatedCommand(db: db, argv: ["MULTI"]), at: 0)
             unit.append(PropagatedCommand(db: unit[unit.count - 1].db, argv: ["EXEC"]))
         }
@@ -218,15 +224,17 @@ extension Client {
 // MARK: - The keyspace's listener
 
 extension Server: KeyspaceListener {
-    /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: keys that
-    /// blocked clients wait on become ready, and deletions of expired keys are propagated as DEL.
-    /// The server listens to the keyspace only while it needs to: clients are blocked, propagation has a
-    /// sink, or an observer is attached. Otherwise a write pays one nil check for its change.
+    /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: watched
+    /// keys are touched, keys that blocked clients wait on become ready, and deletions of expired keys are
+    /// propagated as DEL. The server listens to the keyspace only while it needs to: keys are watched,
+    /// clients are blocked, propagation has a sink, or an observer is attached. Otherwise a write pays one nil check for its change.
     func updateKeyspaceListener() {
-        keyspace.listener = blockedClientCount > 0 || propagationSink != nil || keyspaceObserver != nil ? self : nil
+        let needed = blockedClientCount > 0 || watchedKeyCount > 0 || propagationSink != nil || keyspaceObserver != nil
+        keyspace.listener = needed ? self : nil
     }
 
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
+        if watchedKeyCount > 0 { touchWatchedKey(key, db: db) }
         switch change {
         case .added, .modified:
             if blockedClientCount > 0 { signalKeyAsReady(key, db: db) }
@@ -241,12 +249,19 @@ extension Server: KeyspaceListener {
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
     }
 
-    func databaseFlushed(_ db: Int?) { keyspaceObserver?.databaseFlushed(db) }
+    func databaseWillFlush(_ db: Int) {
+        if watchedKeyCount > 0 { touchAllWatchedKeys(emptied: db, replacedWith: nil) }
+        keyspaceObserver?.databaseWillFlush(db)
+    }
 
-    func databasesSwapped(_ first: Int, _ second: Int) {
-        // Clients blocked in either database may now find their keys.
+    func databasesWillSwap(_ first: Int, _ second: Int) {
+        if watchedKeyCount > 0 {
+            touchAllWatchedKeys(emptied: first, replacedWith: second)
+            touchAllWatchedKeys(emptied: second, replacedWith: first)
+        }
+        // Clients blocked in either database may find their keys (served after the command, on the new data).
         if blockedClientCount > 0 { signalBlockedKeysAsReady(dbs: [first, second]) }
-        keyspaceObserver?.databasesSwapped(first, second)
+        keyspaceObserver?.databasesWillSwap(first, second)
     }
 }
 

@@ -5,7 +5,7 @@ import Glibc
 ///
 ///     normal ──(a blocking command finds nothing)──▶ blocked ──(key ready / timeout / CLIENT UNBLOCK)──▶ normal
 ///
-/// (later also subscribed, and in MULTI). A blocked client is not read from; its command runs again through
+/// (later also subscribed), and in MULTI (Server/Transaction.swift). A blocked client is not read from; its command runs again through
 /// `Server.call` when a key it waits on is ready (Server/Blocking.swift).
 ///
 /// Most clients are connections (`kind == .connection`). Internal clients have no socket (fd -1): scripts,
@@ -91,6 +91,14 @@ final class Client {
     @exclusivity(unchecked) var stillBlocked = false
     /// When the output first exceeded its class's soft limit (monotonic ms), 0 while under it.
     @exclusivity(unchecked) var softLimitReachedAt: Int64 = 0
+
+    /// MULTI's queue; nil while the client is not in a transaction (Server/Transaction.swift).
+    @exclusivity(unchecked) var transaction: TransactionQueue?
+    /// Running EXEC's commands: they may not block (Redis's CLIENT_DENY_BLOCKING).
+    @exclusivity(unchecked) var executingTransaction = false
+    /// The keys it watches, and whether one changed since (Redis's CLIENT_DIRTY_CAS): EXEC then fails.
+    @exclusivity(unchecked) var watchedKeys: [WatchedKey] = []
+    @exclusivity(unchecked) var watchTouched = false
 
     /// How the running command is propagated to the AOF and replicas (Server/Call.swift).
     @exclusivity(unchecked) var propagation = CommandPropagation()

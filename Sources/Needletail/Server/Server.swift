@@ -52,6 +52,11 @@ public final class Server {
     /// Clients unblocked since the loop last slept, to resume before it sleeps again.
     var unblockedClients: [Client] = []
 
+    // WATCH (Server/Transaction.swift).
+    /// Per database, the clients watching each key, and how many watched keys there are in all.
+    var watchedKeys: [[ByteString: [WatchedKey]]] = []
+    @exclusivity(unchecked) var watchedKeyCount = 0
+
     private struct Listener {
         let fd: Int32
         let description: String
@@ -123,6 +128,7 @@ public final class Server {
         stats = ServerStats(keyspace: keyspace)
         databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, disposer: lazyFree) }
         blockedOnKeys = Array(repeating: [:], count: databases.count)
+        watchedKeys = Array(repeating: [:], count: databases.count)
         updateOutputCheckBytes()
     }
 
@@ -498,7 +504,7 @@ public final class Server {
             client.softLimitReachedAt = 0
         }
         if over {
-            log.warning("Client \(clientInfoLine(client, current: client, currentCommand: client.lastCommandName)) "
+            log.warning("Client \(clientInfoLine(client)) "
                 + "scheduled to be closed ASAP for overcoming of output buffer limits.")
             closeClient(client)
         } else if used > Server.readPauseThreshold && !client.readPaused {
@@ -525,6 +531,7 @@ public final class Server {
     func closeClient(_ client: Client) {
         if client.isClosed { return }
         if client.blocked != nil { unblock(client) }
+        discardTransaction(client)
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)

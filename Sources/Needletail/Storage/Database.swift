@@ -142,6 +142,10 @@ final class Database {
         key.withUnsafeBytes { lookup($0, now: now, flags) }
     }
 
+    /// Whether `key` is stored, live or past its time (Redis's dictFind on the keyspace; WATCH's checks).
+    func stores(_ key: UnsafeRawBufferPointer) -> Bool { keys.contains(key) }
+    func stores(_ key: ByteString) -> Bool { key.withUnsafeBytes { keys.contains($0) } }
+
     /// Whether `key` exists but its time has passed (it is then still stored until something deletes it).
     func isExpired(_ key: ByteString, now: Int64) -> Bool {
         guard !expires.isEmpty, let when = key.withUnsafeBytes({ expires.find($0) }) else { return false }
@@ -253,6 +257,7 @@ final class Database {
     /// Empties the database (FLUSHDB, FLUSHALL), worth its key count to the dirty counter. The old tables
     /// are freed by a worker.
     func removeAll() {
+        events.listener?.databaseWillFlush(index)
         let removed = keys.count
         if !keys.isEmpty { disposer.release(keys) }
         if !expires.isEmpty { disposer.release(expires) }
@@ -261,7 +266,6 @@ final class Database {
         expireCursor = 0
         avgTTL = 0
         events.dirty += removed
-        events.listener?.databaseFlushed(index)
     }
 
     /// Exchanges contents with another database (SWAPDB): clients keep their database number and see the
@@ -269,11 +273,11 @@ final class Database {
     func swapContents(with other: Database) {
         events.dirty += 1  // SWAPDB n n changes nothing but still counts, as in Redis
         guard other !== self else { return }
+        events.listener?.databasesWillSwap(index, other.index)
         swap(&keys, &other.keys)
         swap(&expires, &other.expires)
         swap(&expireCursor, &other.expireCursor)
         swap(&avgTTL, &other.avgTTL)
-        events.listener?.databasesSwapped(index, other.index)
     }
 
     /// Hands a value the keyspace no longer references to the disposer when freeing it is worth a worker

@@ -47,10 +47,10 @@ final class KeyspaceChanges {
 protocol KeyspaceListener: AnyObject {
     /// A key of database `db` changed. `key` is valid for the duration of the call only.
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent)
-    /// Every key of a database (or, with nil, of all databases) was removed at once (FLUSHDB/FLUSHALL).
-    func databaseFlushed(_ db: Int?)
-    /// SWAPDB exchanged the contents of two databases.
-    func databasesSwapped(_ first: Int, _ second: Int)
+    /// Every key of a database is about to be removed at once (FLUSHDB, and FLUSHALL for each database).
+    func databaseWillFlush(_ db: Int)
+    /// SWAPDB is about to exchange the contents of two different databases.
+    func databasesWillSwap(_ first: Int, _ second: Int)
 }
 
 /// What happened to a key.
