@@ -240,28 +240,36 @@ private func clientUnblock(_ c: Client) {
         }
     }
     guard let id = c.int64Arg(2) else { return }
-    guard let target = c.server.client(id: id), target.isBlocked else { return c.reply.integer(0) }
+    // A client the pause holds back is not blocked in this sense (as Redis 7.2: only the pause's end frees it).
+    guard let target = c.server.client(id: id), target.blocked?.isOnKeys == true else { return c.reply.integer(0) }
     c.server.unblockOnRequest(target, withError: withError)
     c.reply.integer(1)
 }
 
-/// CLIENT PAUSE timeout [WRITE|ALL]. The arguments are checked as Redis does.
-/// TODO: the pause itself is not implemented yet (the loop would have to hold back the paused clients'
-/// commands until the deadline or CLIENT UNPAUSE); until then the reply is +OK and commands keep running.
+/// CLIENT PAUSE timeout [WRITE|ALL] (milliseconds; ALL by default). See Server/Blocking.swift.
 private func clientPause(_ c: Client) {
     guard c.argc <= 4 else { return replySubcommandSyntaxError(c, "CLIENT") }
-    if c.argc == 4 && !c.argIs(3, "write") && !c.argIs(3, "all") {
-        return c.reply.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    var kind = PauseKind.all
+    if c.argc == 4 {
+        if c.argIs(3, "write") {
+            kind = .write
+        } else if !c.argIs(3, "all") {
+            return c.reply.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        }
     }
     guard let timeout = parseInt64(c.arg(2)) else {
         return c.reply.error("ERR timeout is not an integer or out of range")
     }
     guard timeout >= 0 else { return c.reply.error("ERR timeout is negative") }
+    let now = wallClockMillis()
+    c.server.pauseClients(kind, until: timeout > Int64.max - now ? Int64.max : now + timeout)
     c.reply.ok()
 }
 
-/// CLIENT UNPAUSE. TODO: see clientPause; there is never a pause to end yet.
-private func clientUnpause(_ c: Client) { c.reply.ok() }
+private func clientUnpause(_ c: Client) {
+    c.server.unpauseClients()
+    c.reply.ok()
+}
 
 private func clientHelp(_ c: Client) {
     replyHelp(c, "CLIENT", [

@@ -21,7 +21,7 @@ extension Server {
     /// The expire timer fired: runs the slice the plan allows now, then sets the timer for the next one.
     func activeExpireSlice() {
         let start = timers.now
-        guard activeExpireEnabled else { return expirePlan.reset() }
+        guard activeExpireEnabled && !keyspace.expiryPaused else { return expirePlan.reset() }  // CLIENT PAUSE
         guard let (kind, limit) = expirePlan.beginSlice(now: start) else { return scheduleExpireSlice(now: start) }
         let hitTimeLimit = activeExpireCycle(deadline: start + limit)
         let end = timers.now

@@ -1,5 +1,6 @@
-/// Blocked clients (Redis's blocked.c): one mechanism for every command that waits for data on keys
-/// (BZPOPMIN, BZPOPMAX, BZMPOP today; BLPOP and the other list pops, XREAD BLOCK later).
+/// Blocked clients (Redis's blocked.c): one mechanism for every command that waits, for data on keys
+/// (BLPOP and the other list pops, BZPOPMIN and the sorted-set pops; XREAD BLOCK and WAIT later) or for
+/// CLIENT PAUSE to end (Redis's BLOCKED_POSTPONE, at the end of this file).
 ///
 /// A handler that finds nothing to serve calls `block(_:keys:wants:deadline:)`. The client is parked: its
 /// request is kept (owned arguments), it is queued on each key in its database (FIFO per key), a timer is set
@@ -20,16 +21,28 @@
 
 /// What a blocked client waits for.
 struct BlockedState {
+    enum Reason {
+        /// Data on its keys: what a ready key must hold for the command to be worth running again (Redis's
+        /// btype).
+        case keys(wants: ValueType)
+        /// The end of CLIENT PAUSE: its command has not run yet.
+        case pause
+    }
+
     let db: Int
-    /// The keys it waits on, each once.
+    /// The keys it waits on, each once (none for a pause).
     let keys: [ByteString]
-    /// Its request, run again when a key is ready.
+    /// Its request, run again when a key is ready or the pause ends.
     let argv: [ByteString]
-    /// What a ready key must hold for the command to be worth running again (Redis's btype).
-    let wants: ValueType
+    let reason: Reason
     /// Deadline in Unix ms, 0 = none.
     let deadline: Int64
     var timer: TimerHandle?
+
+    var isOnKeys: Bool {
+        if case .keys = reason { return true }
+        return false
+    }
 }
 
 /// A key of a database, as the ready list holds it.
@@ -51,7 +64,8 @@ extension Server {
         var unique: [ByteString] = []
         for key in keys where !unique.contains(key) { unique.append(key) }
         let db = client.db.index
-        var state = BlockedState(db: db, keys: unique, argv: client.ownedArguments(), wants: wants, deadline: deadline)
+        var state = BlockedState(db: db, keys: unique, argv: client.ownedArguments(), reason: .keys(wants: wants),
+                                 deadline: deadline)
         for key in unique { blockedOnKeys[db][key, default: []].append(client) }
         if deadline > 0 {
             let delayMicros = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
@@ -67,6 +81,11 @@ extension Server {
     /// resume reading; `resume` does.
     func unblock(_ client: Client) {
         guard let state = client.blocked else { return }
+        if case .pause = state.reason {
+            client.blocked = nil
+            postponedClients.removeAll { $0 === client }
+            return
+        }
         for key in state.keys {
             guard var queue = blockedOnKeys[state.db][key] else { continue }
             queue.removeAll { $0 === client }
@@ -84,13 +103,18 @@ extension Server {
         unblockedClients.append(client)
     }
 
-    /// Redis's processUnblockedClients.
+    /// Redis's processUnblockedClients: a postponed request runs first, then the ones that waited behind it.
     func processUnblockedClients() {
         while !unblockedClients.isEmpty {
             let batch = unblockedClients
             unblockedClients.removeAll(keepingCapacity: true)
             for client in batch where !client.isClosed && client.blocked == nil {
                 updateInterest(client)
+                if let argv = client.postponedRequest {
+                    client.postponedRequest = nil
+                    runRequest(argv, of: client)
+                    if client.blocked != nil || client.isClosed { continue }  // blocked by its own command
+                }
                 if client.input.isEmpty { scheduleWrite(client) } else { processInput(client) }
             }
         }
@@ -148,10 +172,11 @@ extension Server {
         guard let queue = blockedOnKeys[ready.db][ready.key] else { return }
         let database = databases[ready.db]
         for client in queue {
-            guard let state = client.blocked, state.db == ready.db, !client.isClosed else { continue }
+            guard let state = client.blocked, case .keys(let wants) = state.reason, state.db == ready.db,
+                  !client.isClosed else { continue }
             // Nothing (any more) for anyone waiting on this key: they all stay blocked.
             guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]),
-                  value.type == state.wants else { return }
+                  value.type == wants else { return }
             runBlockedCommand(client, state, readyKey: ready.key)
         }
     }
@@ -201,4 +226,72 @@ func timeoutArgument(_ c: Client, _ i: Int, now: Int64) -> Int64? {
     // (7.2 answers "timeout is out of range" instead). We follow 7.0, the oracle.
     if ms == 0 || ms > Int64.max - now { return 0 }
     return ms + now
+}
+
+// MARK: - CLIENT PAUSE
+
+/// The kinds of CLIENT PAUSE, weakest first (a second pause never weakens the first).
+enum PauseKind: Int, Comparable {
+    /// Commands that write or may replicate wait (EXEC too, when it queued one).
+    case write
+    /// Every command waits.
+    case all
+
+    static func < (a: PauseKind, b: PauseKind) -> Bool { a.rawValue < b.rawValue }
+}
+
+extension Server {
+    /// CLIENT PAUSE: commands of `kind` wait until `end` (Unix ms). A pause in effect keeps its later end
+    /// and stronger kind, as in Redis 7.0. Keys do not expire while paused (a replica could be taking over).
+    func pauseClients(_ kind: PauseKind, until end: Int64) {
+        pause = max(pause ?? kind, kind)
+        pauseEnd = max(pauseEnd, end)
+        keyspace.expiryPaused = true
+        if let timer = pauseTimer { _ = timers.cancel(timer) }
+        let delay = max(0, pauseEnd - wallClockMillis()).multipliedReportingOverflow(by: 1000)
+        pauseTimer = timers.schedule(after: delay.overflow ? Int64.max / 2 : delay.partialValue, .pauseEnd)
+    }
+
+    /// CLIENT UNPAUSE, or the pause's end: the postponed clients run their commands, in the order they
+    /// arrived, before the loop sleeps.
+    func unpauseClients() {
+        guard pause != nil else { return }
+        pause = nil
+        pauseEnd = 0
+        keyspace.expiryPaused = false
+        if let timer = pauseTimer { _ = timers.cancel(timer) }
+        pauseTimer = nil
+        let waiting = postponedClients
+        postponedClients.removeAll()
+        for client in waiting {
+            client.postponedRequest = client.blocked?.argv
+            client.blocked = nil
+            resume(client)
+        }
+    }
+
+    /// The pause timer fired (a timer may fire a little early or a pause may have been extended).
+    func endPauseIfDue() {
+        guard pause != nil else { return }
+        if wallClockMillis() >= pauseEnd { return unpauseClients() }
+        pauseClients(pause!, until: pauseEnd)  // re-arms the timer
+    }
+
+    /// Whether the pause holds this command back (Redis's processCommand): under ALL every command, under
+    /// WRITE those that write or may replicate, and EXEC of a transaction that queued one. Internal clients
+    /// (later: replicas, the master link) are never paused, nor is a blocked command run again.
+    func pauseHolds(_ client: Client, _ command: Command) -> Bool {
+        guard let pause, client.kind == .connection, !client.reprocessingBlockedCommand else { return false }
+        if pause == .all { return true }
+        let mayReplicate: CommandFlags = [.write, .mayReplicate]
+        if !command.flags.isDisjoint(with: mayReplicate) { return true }
+        return command.transactionRole == .exec && !(client.transaction?.flags.isDisjoint(with: mayReplicate) ?? true)
+    }
+
+    /// Parks a client whose command the pause holds back; the command runs when the pause ends.
+    func postpone(_ client: Client) {
+        client.blocked = BlockedState(db: client.db.index, keys: [], argv: client.ownedArguments(), reason: .pause,
+                                      deadline: 0)
+        postponedClients.append(client)
+    }
 }

@@ -2,7 +2,8 @@
 /// `call`, `alsoPropagate`, `propagatePendingCommands`).
 ///
 /// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
-/// authentication (later ACL, OOM, pub/sub mode, pause, MULTI queueing). `call` runs an already checked
+/// authentication, no-multi commands (later ACL, OOM, pub/sub mode); then CLIENT PAUSE may hold the request
+/// back (Server/Blocking.swift), and inside MULTI it is queued (Server/Transaction.swift). `call` runs an already checked
 /// command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
 /// through it. The outermost `call` is an *execution unit*:
 /// - it owns `now` (`Server.now` is the time the unit started, so a key cannot expire halfway through a
@@ -52,6 +53,7 @@ extension Server {
             return
         }
         client.lastCommand = target
+        if pause != nil && pauseHolds(client, target) { return postpone(client) }
         if client.transaction != nil && target.transactionRole == .queued { return queueCommand(client, target) }
         call(client, target)
     }

@@ -89,6 +89,8 @@ final class Client {
     @exclusivity(unchecked) var servingReadyKey: ByteString?
     /// Set by `Server.block` when the command run again found nothing again.
     @exclusivity(unchecked) var stillBlocked = false
+    /// A request the pause held back, to run first when the client resumes (Server/Blocking.swift).
+    @exclusivity(unchecked) var postponedRequest: [ByteString]?
     /// When the output first exceeded its class's soft limit (monotonic ms), 0 while under it.
     @exclusivity(unchecked) var softLimitReachedAt: Int64 = 0
 

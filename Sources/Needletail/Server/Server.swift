@@ -52,6 +52,13 @@ public final class Server {
     /// Clients unblocked since the loop last slept, to resume before it sleeps again.
     var unblockedClients: [Client] = []
 
+    // CLIENT PAUSE (Server/Blocking.swift).
+    /// The pause in effect, its end (Unix ms) and its timer; clients whose commands wait for its end.
+    var pause: PauseKind?
+    var pauseEnd: Int64 = 0
+    var pauseTimer: TimerHandle?
+    var postponedClients: [Client] = []
+
     // WATCH (Server/Transaction.swift).
     /// Per database, the clients watching each key, and how many watched keys there are in all.
     var watchedKeys: [[ByteString: [WatchedKey]]] = []
@@ -94,6 +101,8 @@ public final class Server {
         case idleClients
         /// A blocked client's timeout (the client in that fd slot, if its generation still matches).
         case blockedTimeout(fd: Int32, generation: UInt32)
+        /// CLIENT PAUSE's end time may have come.
+        case pauseEnd
     }
     let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
     /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
@@ -235,6 +244,9 @@ public final class Server {
                 return
             }
             blockedClientTimedOut(client)
+        case .pauseEnd:
+            pauseTimer = nil
+            endPauseIfDue()
         }
     }
 
@@ -396,6 +408,16 @@ public final class Server {
         }
         if client.closeAfterReply { updateInterest(client) }  // QUIT, CLIENT KILL of itself, ...
         scheduleWrite(client)
+    }
+
+    /// Runs a request the client sent earlier and the pause held back (Server/Blocking.swift), as
+    /// processInput runs one.
+    func runRequest(_ argv: [ByteString], of client: Client) {
+        client.parser.load(argv)
+        commandClock = wallClockMicros()
+        if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { processCommand(client) }
+        client.parser.reset()
+        if client.output.readableBytes > outputCheckBytes { checkOutputBuffer(client) }
     }
 
     /// Runs a request while CLIENT REPLY OFF or SKIP is in effect: its replies are dropped, except CLIENT
@@ -583,7 +605,7 @@ public final class Server {
         // A client over its soft output limit is closed once the limit's seconds pass, even if it sends
         // nothing more (Redis's clientsCron does the same check).
         for case let client? in clientsByFD where client.softLimitReachedAt != 0 { checkOutputBuffer(client) }
-        if activeExpireEnabled { startSlowExpireCycle() }
+        if activeExpireEnabled && !keyspace.expiryPaused { startSlowExpireCycle() }
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
         for db in databases where db.rehash(milliseconds: 1) { break }

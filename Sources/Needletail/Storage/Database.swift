@@ -286,10 +286,14 @@ final class Database {
         if value.freeEffort > Value.lazyFreeThreshold, let object = value.reference { disposer.release(object) }
     }
 
-    /// Deletes a key whose time has passed.
-    private func expire(_ key: UnsafeRawBufferPointer) {
+    /// Deletes a key whose time has passed, unless expiry is paused (CLIENT PAUSE): the key then stays
+    /// stored, though every lookup reports it missing, as Redis's expireIfNeeded during a pause.
+    /// Returns whether it was deleted.
+    @discardableResult private func expire(_ key: UnsafeRawBufferPointer) -> Bool {
+        if events.expiryPaused { return false }
         events.expiredKeys += 1
         remove(key, reason: .expired, event: .expired)
+        return true
     }
 
     /// Server cron work on the tables, as Redis's databasesCron: move incremental rehashing along for about
@@ -341,9 +345,15 @@ final class Database {
     /// A random live key (RANDOMKEY), deleting expired keys it draws on the way; nil when empty.
     func randomKey(now: Int64) -> ByteString? {
         var generator = SystemRandomNumberGenerator()
+        var expiredDraws = 0
         while let (key, _) = keys.randomElement(using: &generator) {
             if isExpired(key, now: now) {
-                key.withUnsafeBytes { expire($0) }
+                // While expiry is paused expired keys stay: after 100 of them, one is the answer (as a
+                // replica's RANDOMKEY), rather than drawing forever from a database of expired keys.
+                if !key.withUnsafeBytes({ expire($0) }) {
+                    expiredDraws += 1
+                    if expiredDraws >= 100 { return key }
+                }
                 continue
             }
             return key

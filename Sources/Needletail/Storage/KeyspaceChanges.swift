@@ -23,6 +23,8 @@ final class KeyspaceChanges {
     @exclusivity(unchecked) var misses = 0
     @exclusivity(unchecked) var expiredKeys = 0
     @exclusivity(unchecked) var evictedKeys = 0
+    /// Set during CLIENT PAUSE: expired keys are reported missing but not deleted (Database.expire).
+    @exclusivity(unchecked) var expiryPaused = false
     /// Who hears every change; unowned because the server owns both the databases and this object.
     @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
 
