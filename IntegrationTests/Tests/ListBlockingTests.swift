@@ -65,6 +65,22 @@ final class ListBlockingTests: XCTestCase {
         }
     }
 
+    /// Redis serves blocked clients right after the command that filled their key, before the next request
+    /// of the same pipeline: LLEN already sees the list emptied, and CLIENT UNBLOCK finds nobody to unblock.
+    func testBlockedClientIsServedBeforeTheNextPipelinedRequest() throws {
+        try onBothServers([":1\r\n:0\r\n:0\r\n", "*2\r\n$1\r\nk\r\n$1\r\nx\r\n"]) { port in
+            let admin = try RawClient(port: port)
+            let c = try RawClient(port: port)
+            let id = String(decoding: try c.call("CLIENT", "ID").filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)
+            try c.send(command: [b("BLPOP"), b("k"), b("0")])
+            try waitBlocked(admin, 1)
+            try admin.send(RawClient.encode([b("LPUSH"), b("k"), b("x")]) + RawClient.encode([b("LLEN"), b("k")])
+                + RawClient.encode([b("CLIENT"), b("UNBLOCK"), b(id)]))
+            let replies = try (0..<3).map { _ in text(try admin.readReply()) }.joined()
+            return [replies, text(try c.readReply())]
+        }
+    }
+
     func testEveryBlockingListCommandServedLaterInRESP2AndRESP3() throws {
         try onBothServers([
             "*2\r\n$2\r\nk2\r\n$1\r\nz\r\n",

@@ -7,8 +7,9 @@
 /// for its deadline, and it is no longer read from (pipelined requests wait in its query buffer).
 ///
 /// Keys become *ready* through the keyspace's change stream: any key added or modified while clients wait
-/// on it (Server.keyChanged). After the command (later: the whole EXEC or script) that made them ready, and
-/// before the loop sleeps, `serveClientsBlockedOnKeys` takes the ready keys in order and, for each, the
+/// on it (Server.keyChanged). Right after the request (a whole EXEC, later a whole script) that made them
+/// ready, before the next request of a pipeline runs, as Redis's processCommand (and again before the loop
+/// sleeps, for keys made ready elsewhere), `serveClientsBlockedOnKeys` takes the ready keys in order and, for each, the
 /// clients waiting on it in the order they blocked, and runs each client's command again through `call`
 /// (Redis 7.2's re-execution, which serves every blocking command with its own handler). A key that was
 /// emptied, deleted or holds another type by then leaves its clients blocked. When the command runs again
@@ -159,7 +160,11 @@ extension Server {
     }
 
     /// Serves the clients blocked on ready keys (Redis's handleClientsBlockedOnKeys); see the file header.
+    /// Not re-entrant: a command run again that makes more keys ready leaves them to the loop here.
     func serveClientsBlockedOnKeys() {
+        if servingBlockedClients { return }
+        servingBlockedClients = true
+        defer { servingBlockedClients = false }
         while !readyKeys.isEmpty {
             let batch = readyKeys
             readyKeys.removeAll(keepingCapacity: true)

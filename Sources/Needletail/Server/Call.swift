@@ -56,6 +56,8 @@ extension Server {
         if pause != nil && pauseHolds(client, target) { return postpone(client) }
         if client.transaction != nil && target.transactionRole == .queued { return queueCommand(client, target) }
         call(client, target)
+        // Clients blocked on keys this request filled are served before the next request (Server/Blocking.swift).
+        if !readyKeys.isEmpty && callDepth == 0 { serveClientsBlockedOnKeys() }
     }
 
     /// The command (or subcommand) the request names, once it passed the arity and authentication checks;

@@ -49,6 +49,8 @@ public final class Server {
     var readyKeys: [ReadyKey] = []
     var readyKeySet: Set<ReadyKey> = []
     @exclusivity(unchecked) var blockedClientCount = 0
+    /// `serveClientsBlockedOnKeys` is running (it is not re-entrant).
+    var servingBlockedClients = false
     /// Clients unblocked since the loop last slept, to resume before it sleeps again.
     var unblockedClients: [Client] = []
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Blocking pops and transactions side by side with redis-server (issue 12), in one run:
+#   - BLPOP/LPUSH ping-pong between two clients (round trips/s; bench/txbench.c pingpong)
+#   - MULTI / INCR / EXEC, 50 clients, 16 transactions pipelined per client (EXECs/s; txbench multi)
+#   - the same unpipelined (-P 1)
+#   - SET -P 16 (redis-benchmark) while another client holds a WATCH on one of the keys it writes, and
+#     without it, so the cost of WATCH on the write path shows
+#
+#   bench/transactions.sh [ROUNDS]     (default 3; each round runs every workload on both servers, alternating)
+#
+# Servers are pinned to CPU 0 and the load generators to CPU 1 (taskset), both with --save '' --appendonly no.
+# Builds needletail-server (release) into ${NEEDLETAIL_SCRATCH:-.build-bench}. Nothing here runs in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+scratch=${NEEDLETAIL_SCRATCH:-.build-bench}
+swift build -c release --scratch-path "$scratch" --product needletail-server >&2
+needletail="$scratch/release/needletail-server"
+work=$(mktemp -d)
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+gcc -O2 -pthread -o "$work/txbench" bench/txbench.c
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() {  # name binary -> port
+    local port; port=$(free_port)
+    taskset -c 0 "$2" --port "$port" --save '' --appendonly no >"$work/$1.log" 2>&1 &
+    echo $! >"$work/$1.pid"
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    echo "$port"
+}
+
+nt_port=$(start needletail "$needletail")
+rd_port=$(start redis /usr/bin/redis-server)
+
+# Holds WATCH key:000000000042 on its own connection until killed (redis-benchmark -r writes that key).
+hold_watch() {
+    python3 - "$1" <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"*2\r\n$5\r\nWATCH\r\n$16\r\nkey:000000000042\r\n")
+s.recv(100)
+time.sleep(3600)
+EOF
+    echo $! >"$work/watch.pid"
+    sleep 0.3
+}
+
+run() {  # workload port -> ops/s
+    case $1 in
+    pingpong) taskset -c 1 "$work/txbench" pingpong "$2" 5 ;;
+    multi16) taskset -c 1 "$work/txbench" multi "$2" 50 16 5 ;;
+    multi1) taskset -c 1 "$work/txbench" multi "$2" 50 1 5 ;;
+    set16 | set16watch)
+        redis-cli -p "$2" flushall >/dev/null
+        [[ $1 == set16watch ]] && hold_watch "$2"
+        taskset -c 1 redis-benchmark -p "$2" -t set -P 16 -n 2000000 -r 100000 -q 2>/dev/null |
+            tr '\r' '\n' | grep 'requests per second' | tail -1 | sed 's/.*SET: \([0-9.]*\) requests.*/\1/'
+        if [[ $1 == set16watch ]]; then kill "$(cat "$work/watch.pid")"; rm "$work/watch.pid"; fi
+        ;;
+    esac
+}
+
+workloads=(pingpong multi16 multi1 set16 set16watch)
+declare -A results
+for r in $(seq "$rounds"); do
+    for w in "${workloads[@]}"; do
+        results[$w,nt]+="$(run "$w" "$nt_port") "
+        results[$w,rd]+="$(run "$w" "$rd_port") "
+    done
+    echo "round $r done" >&2
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+printf '| workload | needletail ops/s | redis ops/s | ratio | every round (needletail; redis) |\n|---|---:|---:|---:|---|\n'
+for w in "${workloads[@]}"; do
+    n=$(echo "${results[$w,nt]}" | median)
+    d=$(echo "${results[$w,rd]}" | median)
+    printf '| %s | %.0f | %.0f | %.2f | %s; %s |\n' "$w" "$n" "$d" "$(echo "$n / $d" | bc -l)" "${results[$w,nt]% }" "${results[$w,rd]% }"
+done
