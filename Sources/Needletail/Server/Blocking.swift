@@ -46,6 +46,34 @@ struct BlockedState {
     }
 }
 
+/// The clients blocked on one key, in the order they blocked. Clients are served from the front, and leave
+/// from there in O(1) (a key with 10,000 waiting clients is served in one pass, not in 10,000 array shifts).
+struct BlockedQueue {
+    private var clients: [Client] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == clients.count }
+    /// The waiting clients, first come first.
+    var waiting: ArraySlice<Client> { clients[head...] }
+
+    mutating func append(_ client: Client) { clients.append(client) }
+
+    mutating func remove(_ client: Client) {
+        if head < clients.count && clients[head] === client {
+            head += 1
+        } else if let i = clients[head...].firstIndex(where: { $0 === client }) {
+            clients.remove(at: i)
+        }
+        if head == clients.count {
+            clients.removeAll()
+            head = 0
+        } else if head >= 64 && head * 2 >= clients.count {
+            clients.removeFirst(head)  // gives back the served prefix now and then: amortised O(1)
+            head = 0
+        }
+    }
+}
+
 /// A key of a database, as the ready list holds it.
 struct ReadyKey: Hashable {
     let db: Int
@@ -67,7 +95,7 @@ extension Server {
         let db = client.db.index
         var state = BlockedState(db: db, keys: unique, argv: client.ownedArguments(), reason: .keys(wants: wants),
                                  deadline: deadline)
-        for key in unique { blockedOnKeys[db][key, default: []].append(client) }
+        for key in unique { blockedOnKeys[db][key, default: BlockedQueue()].append(client) }
         if deadline > 0 {
             let delayMicros = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
             let delay = delayMicros.overflow ? Int64.max / 2 : delayMicros.partialValue
@@ -88,9 +116,8 @@ extension Server {
             return
         }
         for key in state.keys {
-            guard var queue = blockedOnKeys[state.db][key] else { continue }
-            queue.removeAll { $0 === client }
-            blockedOnKeys[state.db][key] = queue.isEmpty ? nil : queue
+            blockedOnKeys[state.db][key]?.remove(client)  // in place: no copy of the queue
+            if blockedOnKeys[state.db][key]?.isEmpty == true { blockedOnKeys[state.db][key] = nil }
         }
         if let timer = state.timer { _ = timers.cancel(timer) }
         client.blocked = nil
@@ -174,7 +201,7 @@ extension Server {
     }
 
     private func serveClients(blockedOn ready: ReadyKey) {
-        guard let queue = blockedOnKeys[ready.db][ready.key] else { return }
+        guard let queue = blockedOnKeys[ready.db][ready.key]?.waiting else { return }
         let database = databases[ready.db]
         for client in queue {
             guard let state = client.blocked, case .keys(let wants) = state.reason, state.db == ready.db,

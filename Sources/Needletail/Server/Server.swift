@@ -44,7 +44,7 @@ public final class Server {
 
     // Blocked clients (Server/Blocking.swift).
     /// Per database, the clients blocked on each key, in the order they blocked.
-    var blockedOnKeys: [[ByteString: [Client]]] = []
+    var blockedOnKeys: [[ByteString: BlockedQueue]] = []
     /// Keys that received data while clients wait on them, in the order they did; served before sleeping.
     var readyKeys: [ReadyKey] = []
     var readyKeySet: Set<ReadyKey> = []
