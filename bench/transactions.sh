@@ -6,15 +6,23 @@
 #   - SET -P 16 (redis-benchmark) while another client holds a WATCH on one of the keys it writes, and
 #     without it, so the cost of WATCH on the write path shows
 #
-#   bench/transactions.sh [ROUNDS]     (default 3; each round runs every workload on both servers, alternating)
+#   bench/transactions.sh [--head] [ROUNDS]   (default 3; each round runs every workload on both servers,
+#                                              alternating; --head measures a clean export of the last commit)
 #
 # Servers are pinned to CPU 0 and the load generators to CPU 1 (taskset), both with --save '' --appendonly no.
 # Builds needletail-server (release) into ${NEEDLETAIL_SCRATCH:-.build-bench}. Nothing here runs in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-3}
 scratch=${NEEDLETAIL_SCRATCH:-.build-bench}
-swift build -c release --scratch-path "$scratch" --product needletail-server >&2
+package=.
+if [[ ${1:-} == --head ]]; then
+    package="$scratch/head-src"
+    rm -rf "$package" && mkdir -p "$package"
+    git archive HEAD | tar -x -C "$package"
+    shift
+fi
+rounds=${1:-3}
+swift build -c release --package-path "$package" --scratch-path "$scratch" --product needletail-server >&2
 needletail="$scratch/release/needletail-server"
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
