@@ -10,6 +10,8 @@
 #                                              alternating; --head measures a clean export of the last commit)
 #
 # Servers are pinned to CPU 0 and the load generators to CPU 1 (taskset), both with --save '' --appendonly no.
+# Besides throughput it reports the server's CPU time per operation (/proc/PID/stat), the steadier number on a
+# shared machine.
 # Builds needletail-server (release) into ${NEEDLETAIL_SCRATCH:-.build-bench}. Nothing here runs in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,35 +56,53 @@ EOF
     sleep 0.3
 }
 
-run() {  # workload port -> ops/s
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # the server's user + system time, in clock ticks
+
+run() {  # workload port pid -> "ops/s server-CPU-microseconds-per-op"
+    local before out rate ops
+    before=$(cpu_ticks "$3")
     case $1 in
-    pingpong) taskset -c 1 "$work/txbench" pingpong "$2" 5 ;;
-    multi16) taskset -c 1 "$work/txbench" multi "$2" 50 16 5 ;;
-    multi1) taskset -c 1 "$work/txbench" multi "$2" 50 1 5 ;;
+    pingpong) out=$(taskset -c 1 "$work/txbench" pingpong "$2" 5) ;;
+    multi16) out=$(taskset -c 1 "$work/txbench" multi "$2" 50 16 5) ;;
+    multi1) out=$(taskset -c 1 "$work/txbench" multi "$2" 50 1 5) ;;
     set16 | set16watch)
         redis-cli -p "$2" flushall >/dev/null
         [[ $1 == set16watch ]] && hold_watch "$2"
-        taskset -c 1 redis-benchmark -p "$2" -t set -P 16 -n 2000000 -r 100000 -q 2>/dev/null |
-            tr '\r' '\n' | grep 'requests per second' | tail -1 | sed 's/.*SET: \([0-9.]*\) requests.*/\1/'
+        before=$(cpu_ticks "$3")
+        rate=$(taskset -c 1 redis-benchmark -p "$2" -t set -P 16 -n 2000000 -r 100000 -q 2>/dev/null |
+            tr '\r' '\n' | grep 'requests per second' | tail -1 | sed 's/.*SET: \([0-9.]*\) requests.*/\1/')
+        out="$rate 2000000"
         if [[ $1 == set16watch ]]; then kill "$(cat "$work/watch.pid")"; rm "$work/watch.pid"; fi
         ;;
     esac
+    read -r rate ops <<<"$out"
+    echo "$rate $(echo "($(cpu_ticks "$3") - $before) * 1000000 / $(getconf CLK_TCK) / $ops" | bc -l)"
 }
 
 workloads=(pingpong multi16 multi1 set16 set16watch)
 declare -A results
+nt_pid=$(cat "$work/needletail.pid")
+rd_pid=$(cat "$work/redis.pid")
 for r in $(seq "$rounds"); do
     for w in "${workloads[@]}"; do
-        results[$w,nt]+="$(run "$w" "$nt_port") "
-        results[$w,rd]+="$(run "$w" "$rd_port") "
+        read -r rate cpu <<<"$(run "$w" "$nt_port" "$nt_pid")"
+        results[$w,nt]+="$rate "
+        results[$w,ntcpu]+="$cpu "
+        read -r rate cpu <<<"$(run "$w" "$rd_port" "$rd_pid")"
+        results[$w,rd]+="$rate "
+        results[$w,rdcpu]+="$cpu "
     done
     echo "round $r done" >&2
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-printf '| workload | needletail ops/s | redis ops/s | ratio | every round (needletail; redis) |\n|---|---:|---:|---:|---|\n'
+printf '| workload | needletail ops/s | redis ops/s | ratio | needletail CPU us/op | redis CPU us/op | ratio | ops/s every round (needletail; redis) |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---|\n'
 for w in "${workloads[@]}"; do
     n=$(echo "${results[$w,nt]}" | median)
     d=$(echo "${results[$w,rd]}" | median)
-    printf '| %s | %.0f | %.0f | %.2f | %s; %s |\n' "$w" "$n" "$d" "$(echo "$n / $d" | bc -l)" "${results[$w,nt]% }" "${results[$w,rd]% }"
+    nc=$(echo "${results[$w,ntcpu]}" | median)
+    dc=$(echo "${results[$w,rdcpu]}" | median)
+    printf '| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s; %s |\n' "$w" "$n" "$d" "$(echo "$n / $d" | bc -l)" \
+        "$nc" "$dc" "$(echo "$nc / $dc" | bc -l)" "${results[$w,nt]% }" "${results[$w,rd]% }"
 done

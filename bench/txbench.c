@@ -3,10 +3,11 @@
  *   txbench pingpong PORT SECONDS
  *       Two connections on two threads pass a token: A does BLPOP qa 1 then LPUSH qb x, B does BLPOP qb 1 then
  *       LPUSH qa x. Every pop is served by the other side's push, so each round trip is a blocked client
- *       served. Prints round trips per second.
+ *       served. Prints round trips per second and their number.
  *   txbench multi PORT CLIENTS PIPELINE SECONDS
  *       CLIENTS connections, each sending PIPELINE transactions (MULTI, INCR counter, EXEC) at a time and
- *       reading their 3 * PIPELINE replies before the next batch. Prints transactions (EXECs) per second.
+ *       reading their 3 * PIPELINE replies before the next batch. Prints transactions (EXECs) per second and
+ *       their number.
  *
  * Built by bench/transactions.sh with `gcc -O2 -pthread`; plain sockets, no client library. */
 #include <arpa/inet.h>
@@ -144,7 +145,7 @@ static void pingpong(int port, double seconds) {
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     double elapsed = now_seconds() - start;
-    printf("%.0f\n", (a.rounds + b.rounds) / elapsed);
+    printf("%.0f %ld\n", (a.rounds + b.rounds) / elapsed, a.rounds + b.rounds);
     close(fd);
 }
 
@@ -199,7 +200,7 @@ static void multi(int port, int clients, int pipeline, double seconds) {
     }
     double elapsed = now_seconds() - start;
     if (errors) fprintf(stderr, "txbench: %d error replies\n", errors);
-    printf("%.0f\n", done / elapsed);
+    printf("%.0f %ld\n", done / elapsed, done);
 }
 
 int main(int argc, char **argv) {

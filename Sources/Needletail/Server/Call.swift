@@ -155,7 +155,9 @@ extension Server {
         if stats.totalErrorReplies != errorsBefore { command.failedCalls += 1 }
         stats.totalCommandsProcessed += 1
         #if NEEDLETAIL_INVARIANTS
-        if outermost && checksInvariants && command.flags.contains(.write) { checkKeyspaceInvariants(client.db) }
+        if outermost && checksInvariants && (command.flags.contains(.write) || command.transactionRole == .exec) {
+            checkKeyspaceInvariants(client.db)
+        }
         #endif
     }
 

@@ -46,7 +46,7 @@ public final class Server {
     /// Per database, the clients blocked on each key, in the order they blocked.
     var blockedOnKeys: [[ByteString: BlockedQueue]] = []
     /// Keys that received data while clients wait on them, in the order they did; served before sleeping.
-    var readyKeys: [ReadyKey] = []
+    @exclusivity(unchecked) var readyKeys: [ReadyKey] = []
     var readyKeySet: Set<ReadyKey> = []
     @exclusivity(unchecked) var blockedClientCount = 0
     /// `serveClientsBlockedOnKeys` is running (it is not re-entrant).
@@ -56,7 +56,7 @@ public final class Server {
 
     // CLIENT PAUSE (Server/Blocking.swift).
     /// The pause in effect, its end (Unix ms) and its timer; clients whose commands wait for its end.
-    var pause: PauseKind?
+    @exclusivity(unchecked) var pause: PauseKind?
     var pauseEnd: Int64 = 0
     var pauseTimer: TimerHandle?
     var postponedClients: [Client] = []
