@@ -121,6 +121,16 @@ final class RawClient {
         }
     }
 
+    /// Whether a complete reply is buffered, after waiting up to `timeoutMillis` for one; the reply stays
+    /// for `readReply`.
+    func hasReply() throws -> Bool {
+        let deadline = rawMonotonicMillis() + Int64(timeoutMillis)
+        while try RESPFrame.end(of: buffer, from: start) == nil {
+            do { try receive(deadline: deadline) } catch RawClientError.timeout { return false }
+        }
+        return true
+    }
+
     /// Reads until the server closes the connection (or the timeout) and returns what arrived after
     /// the replies already returned. Throws `.timeout` when the connection is still open at the deadline.
     func readUntilClosed() throws -> [UInt8] {

@@ -589,6 +589,11 @@ private func mpopGeneric(_ c: Client, numkeysIndex: Int) {
 /// it as LPOP/RPOP key [count]. Returns false when no key holds a list, nil after a WRONGTYPE error.
 private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, count: Int?) -> Bool? {
     let now = c.server.now
+    // Run again for a key that became ready: served from that key (Server/Blocking.swift).
+    if let i = c.servingKeyIndex(in: keys), case .list(let list)? = c.db.lookup(c.arg(i), now: now, .write),
+       !list.isEmpty {
+        return pop(c, i, list, fromHead: fromHead, count: count)
+    }
     for i in keys {
         guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
         guard case .list(let list) = value else {
@@ -596,22 +601,27 @@ private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, cou
             return nil
         }
         if list.isEmpty { continue }
-        c.reply.array(2)
-        c.reply.bulk(c.arg(i))
-        let popped: Int
-        if let count {
-            popped = popRange(c, list, fromHead: fromHead, count: count)
-        } else {
-            let reply = c.reply
-            list.pop(fromHead: fromHead) { reply.bulk($0) }
-            popped = 1
-        }
-        elementsRemoved(c, key: i, fromHead: fromHead, list, count: popped)
-        c.propagateAs(count == nil ? [fromHead ? "LPOP" : "RPOP", c.argBytes(i)]
-                                   : [fromHead ? "LPOP" : "RPOP", c.argBytes(i), formatInt64(Int64(popped))])
-        return true
+        return pop(c, i, list, fromHead: fromHead, count: count)
     }
     return false
+}
+
+/// Pops from the list of key `i` and replies [key, element] or [key, [elements]] (popFromFirstList).
+private func pop(_ c: Client, _ i: Int, _ list: ListValue, fromHead: Bool, count: Int?) -> Bool {
+    c.reply.array(2)
+    c.reply.bulk(c.arg(i))
+    let popped: Int
+    if let count {
+        popped = popRange(c, list, fromHead: fromHead, count: count)
+    } else {
+        let reply = c.reply
+        list.pop(fromHead: fromHead) { reply.bulk($0) }
+        popped = 1
+    }
+    elementsRemoved(c, key: i, fromHead: fromHead, list, count: popped)
+    c.propagateAs(count == nil ? [fromHead ? "LPOP" : "RPOP", c.argBytes(i)]
+                               : [fromHead ? "LPOP" : "RPOP", c.argBytes(i), formatInt64(Int64(popped))])
+    return true
 }
 
 /// BLPOP / BRPOP key [key ...] timeout.

@@ -694,11 +694,12 @@ private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
         count = n
         j += 2
     }
-    let keys = (numkeysIndex + 1)..<whereIndex
+    var keys = (numkeysIndex + 1)..<whereIndex
     if numkeysIndex == 2 {  // BZMPOP
         guard let deadline = timeoutArgument(c, 1, now: c.server.now) else { return }
         guard let keyIndex = firstNonEmptySet(c, keys) else { return }
         if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
+        keys = keyIndex..<(keyIndex + 1)  // the key found (the ready one, when run again), not the first non-empty
     }
     zpopGeneric(c, keys: keys, max: max, emitKey: true, count: count ?? 1, nested: true, nullWhenEmpty: true)
 }
@@ -708,10 +709,9 @@ private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
 /// again for a key that became ready is served from that key, as Redis 7.0 serves it.
 private func firstNonEmptySet(_ c: Client, _ keys: Range<Int>) -> Int? {
     let now = c.server.now
-    if let ready = c.servingReadyKey {
-        for i in keys where ready.withUnsafeBytes({ bytesEqual($0, c.arg(i)) }) {
-            if case .sortedSet(let set)? = c.db.lookup(c.arg(i), now: now, .write), !set.isEmpty { return i }
-        }
+    if let i = c.servingKeyIndex(in: keys), case .sortedSet(let set)? = c.db.lookup(c.arg(i), now: now, .write),
+       !set.isEmpty {
+        return i
     }
     for i in keys {
         guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }

@@ -231,6 +231,14 @@ extension Server {
 }
 
 extension Client {
+    /// While a blocked command runs again for a key that became ready: that key's argument index among
+    /// `keys`, which the command serves first (Redis 7.0 serves a blocked client from the key that received
+    /// data, not from the first of its keys); nil otherwise.
+    func servingKeyIndex(in keys: Range<Int>) -> Int? {
+        guard let ready = servingReadyKey else { return nil }
+        return keys.first { i in ready.withUnsafeBytes { bytesEqual($0, arg(i)) } }
+    }
+
     /// Whether a blocking command may park this client (Redis's CLIENT_DENY_BLOCKING is not set): connections
     /// can, except inside EXEC; internal clients (later also scripts) get the timeout's reply at once.
     var canBlock: Bool { kind == .connection && !executingTransaction }
