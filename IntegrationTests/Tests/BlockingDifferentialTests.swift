@@ -5,14 +5,15 @@ import XCTest
 /// The blocking family of the differential test: seeded random scenarios with two connections, run on
 /// redis-server and on needletail side by side, whose transcripts must be equal (issue 12).
 ///
-/// A scenario: a few setup writes; the *waiter* sends one blocking command (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,
-/// BLMPOP, BZPOPMIN, BZPOPMAX or BZMPOP, over a small pool of keys, edge-biased: several keys, repeated keys,
-/// the destination among the sources, COUNT); it is answered at once or blocks. Then the *writer* runs random
+/// A scenario: a few setup writes; one to three *waiters* each send one blocking command (BLPOP, BRPOP,
+/// BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX or BZMPOP, over a small pool of keys, edge-biased: several
+/// keys, repeated keys, the destination among the sources, COUNT); each is answered at once or blocks (a
+/// BLMOVE served can feed the next waiter). Then the *writer* runs random
 /// writes: pushes and ZADDs to the waited keys and others, values of the wrong type, DEL, LMOVE chains,
 /// RENAME, SWAPDB, other databases, and MULTI/EXEC blocks that fill and empty a key within one transaction.
 /// After each of the writer's replies the third connection reads INFO's blocked_clients, so the step at which
-/// the waiter was served is observed, never guessed from timing; the waiter's reply is then read. At the end
-/// a waiter still blocked is released with CLIENT UNBLOCK, and every key of the pool is dumped.
+/// waiters were served is observed, never guessed from timing; their replies are then read. At the end the
+/// waiters still blocked are released with CLIENT UNBLOCK, and every key of the pool is dumped.
 ///
 /// Timeouts are 0 or 100 s, so no timer fires during a scenario (timeouts are pinned in BlockingTests).
 /// `BLOCKING_DIFF_SCENARIOS` (default 150 per protocol) and `BLOCKING_DIFF_SEED` (one scenario) select the runs;
@@ -41,7 +42,13 @@ final class BlockingDifferentialTests: XCTestCase {
             let sides = try [redis.port, needletail.port].map { try BlockingScenarioSide(port: $0, resp: resp) }
             for seed in seeds {
                 let scenario = BlockingScenario(seed: seed &* 7919 &+ UInt64(resp))
-                let transcripts = try sides.map { try $0.run(scenario.steps) }
+                let transcripts: [[String]]
+                do {
+                    transcripts = try sides.map { try $0.run(scenario.steps) }
+                } catch {
+                    throw HarnessError("seed \(seed), RESP\(resp): \(error) (rerun with BLOCKING_DIFF_SEED=\(seed)); steps:\n"
+                        + scenario.steps.map { "  \($0)" }.joined(separator: "\n"))
+                }
                 if env("BLOCKING_DIFF_TRACE") != nil { print("seed \(seed) RESP\(resp):\n  " + transcripts[0].joined(separator: "\n  ")) }
                 if transcripts[0] != transcripts[1] {
                     failures += 1
@@ -65,13 +72,13 @@ final class BlockingDifferentialTests: XCTestCase {
 struct BlockingScenario {
     enum Step {
         case setup([String])
-        case wait([String])
+        case wait(Int, [String])  // waiter number, its blocking command
         case write([[String]])  // one command, or a pipelined group (MULTI ... EXEC)
     }
 
     private var rng: SeededRandom
     private(set) var steps: [Step] = []
-    /// The keys the waiter waits on (and moves to): the writer's keys are biased toward them.
+    /// The keys the waiters wait on (and move to): the writer's keys are biased toward them.
     private var waited: Set<String> = []
 
     static let lists = ["la", "lb", "lc"]
@@ -81,9 +88,12 @@ struct BlockingScenario {
     init(seed: UInt64) {
         rng = SeededRandom(seed: seed)
         for _ in 0..<rng.below(4) { steps.append(.setup(write())) }
-        let wait = blockingCommand()
-        waited = Set(wait.filter { Self.pool.contains($0) })
-        steps.append(.wait(wait))
+        // One to three waiters (BlockingScenarioSide.waiterCount), the later ones often on the same keys.
+        for w in 0..<rng.between(1, BlockingScenarioSide.waiterCount) {
+            let wait = blockingCommand()
+            waited.formUnion(wait.filter { Self.pool.contains($0) })
+            steps.append(.wait(w, wait))
+        }
         for _ in 0..<rng.between(1, 8) {
             if rng.oneIn(6) {
                 let inner = (0..<rng.between(1, 4)).map { _ in write() }
@@ -153,58 +163,52 @@ struct BlockingScenario {
     }
 }
 
-/// One server's connections for the scenarios: the waiter, the writer and an admin (RESP2, INFO).
+/// One server's connections for the scenarios: the waiters, the writer and an admin (RESP2, INFO).
 final class BlockingScenarioSide {
-    private let port: Int
-    private let resp: Int
-    private var waiter: RawClient
-    private var writer: RawClient
+    static let waiterCount = 3
+    private let waiters: [RawClient]
+    private let waiterIDs: [String]
+    private let writer: RawClient
     private let admin: RawClient
 
     init(port: Int, resp: Int) throws {
-        self.port = port
-        self.resp = resp
         admin = try RawClient(port: port)
-        waiter = try RawClient(port: port)
         writer = try RawClient(port: port)
-        try hello()
-    }
-
-    private func hello() throws {
+        waiters = try (0..<Self.waiterCount).map { _ in try RawClient(port: port) }
+        waiterIDs = try waiters.map { String(decoding: try $0.call("CLIENT", "ID").filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self) }
         if resp == 3 {
-            _ = try waiter.call("HELLO", "3")
-            _ = try writer.call("HELLO", "3")
+            for c in waiters + [writer] { _ = try c.call("HELLO", "3") }
         }
     }
 
     func run(_ steps: [BlockingScenario.Step]) throws -> [String] {
         _ = try admin.call("FLUSHALL")
         var t: [String] = []
-        var blocked = false
+        var blocked: [Int] = []  // waiters still blocked, in the order they blocked
         for step in steps {
             switch step {
             case .setup(let c):
                 t.append("setup \(c.joined(separator: " ")) -> \(rawEscaped(try writer.call(c.map { Array($0.utf8) })))")
-            case .wait(let c):
-                try waiter.send(command: c.map { Array($0.utf8) })
-                blocked = try waitBlockedOrAnswered()
-                t.append("wait \(c.joined(separator: " ")) -> " + (blocked ? "blocked" : rawEscaped(try waiter.readReply())))
+            case .wait(let w, let c):
+                try waiters[w].send(command: c.map { Array($0.utf8) })
+                let parked = try waitBlockedOrAnswered(waiters[w], blocked: blocked.count)
+                t.append("wait \(w) \(c.joined(separator: " ")) -> " + (parked ? "blocked" : rawEscaped(try waiters[w].readReply())))
+                if parked {
+                    blocked.append(w)
+                } else {
+                    try collectServed(&blocked, &t)  // a BLMOVE answered at once may have fed an earlier waiter
+                }
             case .write(let group):
                 try writer.send(group.flatMap { RawClient.encode($0.map { Array($0.utf8) }) })
                 var replies: [String] = []
                 for _ in group { replies.append(rawEscaped(try writer.readReply())) }
                 t.append("write \(group.map { $0.joined(separator: " ") }.joined(separator: "; ")) -> \(replies.joined(separator: " "))")
-                if try blocked && blockedClients(admin) == 0 {
-                    blocked = false
-                    t.append("  served: \(rawEscaped(try waiter.readReply()))")
-                }
+                try collectServed(&blocked, &t)
             }
         }
-        if blocked {
-            let id = String(decoding: try admin.call("CLIENT", "LIST").split(separator: UInt8(ascii: "\n"))
-                .first { String(decoding: $0, as: UTF8.self).contains(" flags=b ") }?
-                .split(separator: UInt8(ascii: " ")).first?.dropFirst(3) ?? [], as: UTF8.self)
-            t.append("unblock -> \(rawEscaped(try admin.call("CLIENT", "UNBLOCK", id))) \(rawEscaped(try waiter.readReply()))")
+        for w in blocked {
+            waiters[w].timeoutMillis = 5000
+            t.append("unblock \(w) -> \(rawEscaped(try admin.call("CLIENT", "UNBLOCK", waiterIDs[w]))) \(rawEscaped(try waiters[w].readReply()))")
         }
         _ = try writer.call("SELECT", "0")
         for db in ["0", "1"] {
@@ -225,13 +229,31 @@ final class BlockingScenarioSide {
         return t
     }
 
-    /// Whether the waiter's command blocked (INFO says so) rather than answered at once (its reply came).
-    private func waitBlockedOrAnswered() throws -> Bool {
+    /// Reads the replies of the blocked waiters INFO says were served (their replies were written before the
+    /// server read the INFO request, so they are in their sockets), in the order they blocked.
+    private func collectServed(_ blocked: inout [Int], _ t: inout [String]) throws {
+        let served = try blocked.count - blockedClients(admin)
+        var found: [Int] = []
+        for wait in [1, 500] where served > found.count {  // a first look costs nothing; a second, patient one
+            for w in blocked where !found.contains(w) {
+                waiters[w].timeoutMillis = Int32(wait)
+                if try waiters[w].hasReply() { found.append(w) }
+            }
+        }
+        if found.count != served { throw HarnessError("blocked_clients fell by \(served), \(found.count) waiters got replies") }
+        for w in blocked where found.contains(w) {
+            t.append("  served \(w): \(rawEscaped(try waiters[w].readReply()))")
+        }
+        blocked.removeAll { found.contains($0) }
+    }
+
+    /// Whether the waiter's command blocked (INFO counts one more) rather than answered at once (its reply
+    /// came).
+    private func waitBlockedOrAnswered(_ waiter: RawClient, blocked: Int) throws -> Bool {
         let deadline = clockMillis() + 5000
-        let saved = waiter.timeoutMillis
-        defer { waiter.timeoutMillis = saved }
+        defer { waiter.timeoutMillis = 5000 }
         while clockMillis() < deadline {
-            if try blockedClients(admin) == 1 { return true }
+            if try blockedClients(admin) == blocked + 1 { return true }
             waiter.timeoutMillis = 5
             if try waiter.hasReply() { return false }
         }

@@ -207,8 +207,9 @@ extension Server {
             guard let state = client.blocked, case .keys(let wants) = state.reason, state.db == ready.db,
                   !client.isClosed else { continue }
             // Nothing (any more) for anyone waiting on this key: they all stay blocked.
-            guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]),
-                  value.type == wants else { return }
+            guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]) else { return }
+            // This client waits for another type on this key (BLPOP where BZPOPMIN's set arrived): the next.
+            guard value.type == wants else { continue }
             runBlockedCommand(client, state, readyKey: ready.key)
         }
     }
