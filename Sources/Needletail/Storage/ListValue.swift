@@ -180,6 +180,14 @@ final class ListValue {
         insertNode(ListNode(e, atHead: atHead, room: room), at: atHead ? 0 : Int(nodeCount))
     }
 
+    /// After a command pushed several elements: the node of a one-node list gives back the room it kept for
+    /// more pushes and is sized exactly, as Redis's listpack is, so a small list built by one RPUSH costs
+    /// what it holds. A later push grows it again (one realloc). Lists of several nodes keep their end
+    /// nodes' room: they are the big lists that keep growing.
+    func fitSingleNode() {
+        if nodeCount == 1 { node(0).pointee.seal() }
+    }
+
     // MARK: - Pops
 
     /// Removes the first element (`fromHead`) or the last one, calling `body` with it first (the entry's
