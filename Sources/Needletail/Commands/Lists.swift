@@ -165,7 +165,7 @@ private func replyOK(_ c: Client) { c.reply.ok() }
 /// A new, empty list under argument `i`, made with the `list-max-listpack-size` in force now. No event and
 /// no change of its own: the command reports its push.
 private func createList(_ c: Client, _ i: Int) -> ListValue {
-    let list = ListValue(fill: c.server.config.listMaxListpackSize)
+    let list = ListValue.make(fill: c.server.config.listMaxListpackSize)
     c.db.add(c.argBytes(i), .list(list), event: .none, changes: 0)
     return list
 }

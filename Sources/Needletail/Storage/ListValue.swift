@@ -47,23 +47,91 @@ import Glibc
 ///
 /// The node directory is a ring buffer of `ListNode` values (power-of-two capacity), so adding or removing
 /// a node at either end is O(1). Finding element `i` walks the directory's counts from the nearer end.
-final class ListValue {
+///
+/// ## The object
+/// A list is one object with room for one `ListNode` after its fields (a `ManagedBuffer`): that slot is the
+/// ring of a list that has never had two nodes (`external` false), which is every small list, so a small
+/// list is this 72-byte object (an 80-byte malloc chunk) and its node's block. When a second node comes,
+/// the ring moves to its own allocation for good, and the slot holds the ring's address, mask and head
+/// instead (`external` true). A separate ring of one node would cost a 48-byte chunk and a 64-byte object:
+/// 32 bytes more for each small list.
+struct ListHead {
     /// Elements in the list.
-    @exclusivity(unchecked) private(set) var count = 0
-    /// `list-max-listpack-size` when the list was made.
-    let fill: Int32
-    @exclusivity(unchecked) var ring: UnsafeMutablePointer<ListNode>?
-    @exclusivity(unchecked) var ringMask: Int32 = 0
-    @exclusivity(unchecked) var ringHead: Int32 = 0
-    @exclusivity(unchecked) var nodeCount: Int32 = 0
+    var count = 0
+    var nodeCount: Int32 = 0
+    /// `list-max-listpack-size` when the list was made, clamped to -5...32767 as Redis's quicklistSetFill.
+    var fill: Int16
+    /// Whether the ring is its own allocation (its address, mask and head then fill the object's slot).
+    var external = false
+}
 
-    init(fill: Int = -2) {
-        self.fill = Int32(clamping: fill)
+final class ListValue: ManagedBuffer<ListHead, ListNode> {
+    /// An empty list whose nodes follow `fill` (`list-max-listpack-size`).
+    static func make(fill: Int = -2) -> ListValue {
+        let object = ListValue.create(minimumCapacity: 1) { _ in
+            ListHead(fill: Int16(clamping: Swift.max(fill, -5)))
+        }
+        return unsafeDowncast(object, to: ListValue.self)
+    }
+
+    /// The fields. Through the pointer, not `header`: ManagedBuffer's `header` is a class property whose
+    /// every access would pay a dynamic exclusivity check (swift_beginAccess), a third of an LPUSH.
+    @inline(__always) private var head: UnsafeMutablePointer<ListHead> {
+        withUnsafeMutablePointerToHeader { $0 }
+    }
+
+    /// Elements in the list.
+    @inline(__always) private(set) var count: Int {
+        get { head.pointee.count }
+        set { head.pointee.count = newValue }
+    }
+
+    @inline(__always) var fill: Int32 { Int32(head.pointee.fill) }
+
+    @inline(__always) var nodeCount: Int32 {
+        get { head.pointee.nodeCount }
+        set { head.pointee.nodeCount = newValue }
+    }
+
+    /// The object's one node slot.
+    @inline(__always) private var slot: UnsafeMutableRawPointer {
+        withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+
+    /// The ring: its own allocation, or the slot (capacity 1).
+    @inline(__always) var ring: UnsafeMutablePointer<ListNode> {
+        head.pointee.external ? slot.load(as: UnsafeMutablePointer<ListNode>.self) : slot.assumingMemoryBound(to: ListNode.self)
+    }
+
+    @inline(__always) var ringMask: Int32 {
+        get { head.pointee.external ? slot.load(fromByteOffset: 8, as: Int32.self) : 0 }
+        set { if head.pointee.external { slot.storeBytes(of: newValue, toByteOffset: 8, as: Int32.self) } }
+    }
+
+    @inline(__always) var ringHead: Int32 {
+        get { head.pointee.external ? slot.load(fromByteOffset: 12, as: Int32.self) : 0 }
+        set { if head.pointee.external { slot.storeBytes(of: newValue, toByteOffset: 12, as: Int32.self) } }
+    }
+
+    /// Whether the ring is its own allocation (tests).
+    var hasExternalRing: Bool { head.pointee.external }
+
+    /// Makes `fresh` (capacity `capacity`, a power of two) the ring; the old one is the caller's to free.
+    func adoptRing(_ fresh: UnsafeMutablePointer<ListNode>, capacity: Int) {
+        head.pointee.external = true
+        slot.storeBytes(of: fresh, as: UnsafeMutablePointer<ListNode>.self)
+        ringMask = Int32(capacity - 1)
+        ringHead = 0
+    }
+
+    /// Frees the ring when it is its own allocation.
+    func freeExternalRing() {
+        if head.pointee.external { ring.deallocate() }
     }
 
     deinit {
         for i in 0..<Int(nodeCount) { free(node(i).pointee.base) }
-        ring?.deallocate()
+        freeExternalRing()
     }
 
     var isEmpty: Bool { count == 0 }
@@ -89,25 +157,23 @@ final class ListValue {
     // MARK: - The node ring
 
     @inline(__always) func node(_ i: Int) -> UnsafeMutablePointer<ListNode> {
-        ring! + ((Int(ringHead) + i) & Int(ringMask))
+        ring + ((Int(ringHead) + i) & Int(ringMask))
     }
 
     var nodes: Int { Int(nodeCount) }
 
+    /// Doubles the ring (the first time, out of the object's slot into an allocation of its own).
     private func growRing() {
-        let oldCapacity = ring == nil ? 0 : Int(ringMask) + 1
-        let newCapacity = max(1, oldCapacity * 2)
+        let newCapacity = 2 * (Int(ringMask) + 1)
         let fresh = UnsafeMutablePointer<ListNode>.allocate(capacity: newCapacity)
         for i in 0..<Int(nodeCount) { (fresh + i).initialize(to: node(i).pointee) }
-        ring?.deallocate()
-        ring = fresh
-        ringMask = Int32(newCapacity - 1)
-        ringHead = 0
+        freeExternalRing()
+        adoptRing(fresh, capacity: newCapacity)
     }
 
     /// Inserts `n` as node `i`, shifting the shorter side of the ring.
     func insertNode(_ n: ListNode, at i: Int) {
-        if ring == nil || Int(nodeCount) == Int(ringMask) + 1 { growRing() }
+        if Int(nodeCount) == Int(ringMask) + 1 { growRing() }
         let total = Int(nodeCount)
         if i < total - i {
             ringHead = (ringHead - 1) & ringMask
@@ -181,11 +247,11 @@ final class ListValue {
     }
 
     /// After a command pushed several elements: the node of a one-node list gives back the room it kept for
-    /// more pushes and is sized exactly, as Redis's listpack is, so a small list built by one RPUSH costs
-    /// what it holds. A later push grows it again (one realloc). Lists of several nodes keep their end
-    /// nodes' room: they are the big lists that keep growing.
+    /// more pushes and moves to an exactly sized block, as Redis's listpack is sized, so a small list built by
+    /// one RPUSH costs what it holds. A later push grows it again (one realloc). Lists of several nodes keep
+    /// their end nodes' room: they are the big lists that keep growing.
     func fitSingleNode() {
-        if nodeCount == 1 { node(0).pointee.seal() }
+        if nodeCount == 1 { node(0).pointee.seal(moving: true) }
     }
 
     // MARK: - Pops
