@@ -196,7 +196,17 @@ struct IntSet {
     /// Reallocates the block for `newCount` values of `newWidth` bytes and sets both. The first
     /// min(count, newCount) values keep their bytes at the old width; the count moves into or out of the
     /// block when it crosses `countInWordLimit`.
-    private mutating func resize(to newCount: Int, width newWidth: Int) {
+    @inline(__always) private mutating func resize(to newCount: Int, width newWidth: Int) {
+        if count < IntSet.countInWordLimit && newCount < IntSet.countInWordLimit {
+            block = Self.reallocate(block, Swift.max(1, newCount * newWidth))
+            count = newCount
+            width = newWidth
+        } else {
+            resizeWithCountInBlock(to: newCount, width: newWidth)
+        }
+    }
+
+    private mutating func resizeWithCountInBlock(to newCount: Int, width newWidth: Int) {
         precondition(newCount < 1 << 30, "IntSet: too many values")
         let oldPrefix = Self.prefix(count), newPrefix = Self.prefix(newCount)
         let kept = Swift.min(count, newCount) * width
