@@ -20,11 +20,13 @@ import Glibc
 //
 // Why: glibc's malloc adds 8 bytes to a request and rounds it up to 16, so 10 four-byte values cost a
 // 48-byte chunk where the same values behind Redis's header cost 64: 16 bytes less for each small set, one
-// in two sizes. Addresses fit 48 bits (x86-64 and AArch64 user space) and malloc aligns them to 16, which
-// frees the low 4 bits for the tag and the width code. A set of 65,535 or more values (possible with a
-// raised set-max-intset-entries) keeps its count in front of the values instead. The block is resized to
-// its exact length on every insertion and removal (Redis's zrealloc). `blob` rebuilds Redis's layout for
-// whoever needs the bytes (tests, later the RDB's RDB_TYPE_SET_INTSET payload).
+// in two sizes (1,000,000 sets of 10: 164 -> 148 bytes a set). Decoding and re-encoding the word costs an
+// SADD to an intset about 47 instructions of ~2,880 (callgrind). Addresses fit 48 bits (x86-64 and AArch64
+// user space) and malloc aligns them to 16, which frees the low 4 bits for the tag and the width code. A set
+// of 65,535 or more values (possible with a raised set-max-intset-entries) keeps its count in front of the
+// values instead. The block is resized to its exact length on every insertion and removal (Redis's
+// zrealloc). `blob` rebuilds Redis's layout for whoever needs the bytes (tests, later the RDB's
+// RDB_TYPE_SET_INTSET payload).
 //
 // `IntSet` is a value decoded from the word: a mutation may reallocate the block, so the owner stores the
 // word back after mutating. It never frees itself.

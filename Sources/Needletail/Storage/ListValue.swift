@@ -28,11 +28,18 @@ import Glibc
 /// node that stops being an end node is sealed to its exact size. Element `i` of a uniform node is at
 /// `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from the nearer end.
 ///
-/// Measured (RSS above an empty server, against redis-server 7.0.15): one list of 10,000,000 "xxx" 29.6 MB
-/// (redis 50.3 MB, 0.59x), of the integers 0...9,999,999 31.2 MB (0.60x), of 10-byte strings 98.5 MB
-/// (0.82x: the strings alone are 100 MB); 100,000 lists of 50 "xxx" 33.4 MB (0.69x), of 50 10-byte
-/// strings 72.4 MB (0.90x).
-///
+/// MEASURED (RSS above an empty server, release build, against redis-server 7.0.15 with jemalloc;
+/// `bench/list_memory.py`, MiB): one list of 10,000,000 "xxx" 28.9 (redis 49.1, 0.59x), of the integers
+/// 0...9,999,999 30.5 (0.60x), of 10-byte strings 96.2 (0.82x), of 2-24-byte strings ("mixed") 161.3
+/// (0.92x); 100,000 lists of 50 "xxx" 29.5 (0.62x), integers 29.5 (0.62x), 10-byte strings 64.4 (0.82x),
+/// mixed 96.0 (0.84x). Where the bytes go:
+/// - a big list costs its elements' data plus a code byte when the node is not uniform (10.09 bytes a
+///   10-byte string; redis-server 12.34: a listpack entry adds an encoding byte and a back-length byte).
+///   That is the floor without compressing the data: 0.8x of Redis's 12.34 is less than the 10 bytes.
+/// - a list of 50 10-byte strings: 675 bytes = the keyspace entry (64 + a 4-byte bucket link), this object
+///   with its node slot (80-byte chunk, see "The object"), the node sized exactly after the RPUSH (500
+///   bytes in a 512-byte chunk), and ~15 bytes of heap fragmentation left by the node's growth during the
+///   push; redis-server 820.
 /// ## Bounds (`list-max-listpack-size`, read once when the list is created, as Redis's quicklist keeps its
 /// `fill`)
 /// A node's *logical size* is its data plus one code per element (whether or not the node stores them) plus
