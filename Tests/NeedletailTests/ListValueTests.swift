@@ -1,3 +1,4 @@
+import CSystem
 import XCTest
 @testable import Needletail
 import TestSupport
@@ -58,7 +59,7 @@ final class ListValueTests: XCTestCase {
     /// Random operations against the model, `steps` of them, on a list with `fill`.
     private func runModel(seed: UInt64, fill: Int, steps: Int, bias: Int) {
         var rng = SeededRandom(seed: seed)
-        let list = ListValue(fill: fill)
+        let list = ListValue.make(fill: fill)
         var model: [ByteString] = []
         var mostNodes = 0
         defer { XCTAssertGreaterThan(mostNodes, bias > 0 ? 20 : 3, "seed \(seed) fill \(fill): the list spans nodes") }
@@ -171,7 +172,7 @@ final class ListValueTests: XCTestCase {
     /// A long list of redis-benchmark's "xxx": uniform nodes (3 bytes an element, no codes), full to the
     /// bound; then other codes turn some nodes mixed.
     func testUniformNodes() {
-        let list = ListValue()
+        let list = ListValue.make()
         for _ in 0..<10_000 { list.append(ByteString("xxx")) }
         XCTAssertNil(list.invariantViolation())
         for i in 0..<list.nodes {
@@ -197,13 +198,13 @@ final class ListValueTests: XCTestCase {
                                       ("32768", 3), ("8388607", 3), ("8388608", 4), ("2147483647", 4),
                                       ("2147483648", 5), ("9223372036854775807", 8), ("-9223372036854775808", 8)]
         for (text, width) in cases {
-            let list = ListValue()
+            let list = ListValue.make()
             list.append(ByteString(text))
             XCTAssertEqual(list.withElement(at: 0) { $0.data.count }, width, text)
             XCTAssertEqual(list.withElement(at: 0) { $0.byteString }, ByteString(text))
         }
         for text in ["01", "+1", "-0", " 1", "9223372036854775808", "1.0", ""] {
-            let list = ListValue()
+            let list = ListValue.make()
             list.append(ByteString(text))
             XCTAssertEqual(list.withElement(at: 0) { $0.isInteger }, false, text)
             XCTAssertEqual(list.withElement(at: 0) { $0.byteString }, ByteString(text))
@@ -212,7 +213,7 @@ final class ListValueTests: XCTestCase {
 
     /// Draining a queue (RPUSH, LPOP) merges the head into its neighbour when they fit, so nodes stay full.
     func testQueueKeepsNodesFull() {
-        let list = ListValue(fill: -1)
+        let list = ListValue.make(fill: -1)
         var rng = SeededRandom(seed: 99)
         var model: [ByteString] = []
         for step in 0..<40_000 {
@@ -230,7 +231,7 @@ final class ListValueTests: XCTestCase {
     }
 
     func testEmptyList() {
-        let list = ListValue()
+        let list = ListValue.make()
         XCTAssertEqual(list.count, 0)
         XCTAssertNil(list.pop(fromHead: true) { $0.byteString })
         XCTAssertNil(list.pop(fromHead: false) { $0.byteString })
@@ -246,13 +247,46 @@ final class ListValueTests: XCTestCase {
         XCTAssertEqual(list.nodes, 0)
     }
 
+    /// A list that has never had two nodes keeps its node in the object's slot, and the object is 72 bytes
+    /// (an 80-byte malloc chunk, where a 64-byte object and a 48-byte ring were); the second node moves the
+    /// ring out for good, and a copy of a one-node list is back in its slot.
+    func testSmallListKeepsItsNodeInTheObject() {
+        let list = ListValue.make(fill: 4)
+        XCTAssertEqual(cs_malloc_usable_size(Unmanaged.passUnretained(list).toOpaque()), 72)
+        var model: [ByteString] = []
+        for i in 0..<4 {
+            list.append(ByteString("e\(i)"))
+            model.append(ByteString("e\(i)"))
+            XCTAssertFalse(list.hasExternalRing)
+            XCTAssertTrue(check(list, model, "push \(i)"))
+        }
+        list.prepend(ByteString("head"))
+        model.insert(ByteString("head"), at: 0)
+        XCTAssertTrue(list.hasExternalRing)
+        XCTAssertEqual(list.nodes, 2)
+        XCTAssertTrue(check(list, model, "second node"))
+        for _ in 0..<3 {
+            XCTAssertEqual(list.pop(fromHead: false) { $0.byteString }, model.removeLast())
+            XCTAssertTrue(check(list, model, "pop"))
+        }
+        XCTAssertEqual(list.nodes, 1)
+        XCTAssertTrue(list.hasExternalRing)
+        let copy = list.duplicate()
+        XCTAssertFalse(copy.hasExternalRing)
+        XCTAssertTrue(check(copy, model, "copy"))
+        while list.count > 0 { _ = list.pop(fromHead: true) { _ in () } }
+        XCTAssertTrue(check(list, [], "emptied"))
+        XCTAssertEqual(ListValue.make(fill: 100_000).fill, 32767)
+        XCTAssertEqual(ListValue.make(fill: -100).fill, -5)
+    }
+
     func testSizeLimits() {
-        XCTAssertEqual(ListValue(fill: -1).sizeLimit, 4096)
-        XCTAssertEqual(ListValue(fill: -2).sizeLimit, 8192)
-        XCTAssertEqual(ListValue(fill: -5).sizeLimit, 65536)
-        XCTAssertEqual(ListValue(fill: -100).sizeLimit, 65536)
-        XCTAssertEqual(ListValue(fill: 128).sizeLimit, 8192)
-        let counted = ListValue(fill: 3)
+        XCTAssertEqual(ListValue.make(fill: -1).sizeLimit, 4096)
+        XCTAssertEqual(ListValue.make(fill: -2).sizeLimit, 8192)
+        XCTAssertEqual(ListValue.make(fill: -5).sizeLimit, 65536)
+        XCTAssertEqual(ListValue.make(fill: -100).sizeLimit, 65536)
+        XCTAssertEqual(ListValue.make(fill: 128).sizeLimit, 8192)
+        let counted = ListValue.make(fill: 3)
         for i in 0..<10 { counted.append(ByteString(String(i))) }
         XCTAssertEqual((0..<counted.nodes).map { counted.node($0).pointee.count }, [3, 3, 3, 1])
     }

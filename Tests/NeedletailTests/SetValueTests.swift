@@ -81,6 +81,41 @@ final class SetValueTests: XCTestCase {
         XCTAssertNil(set.invariantViolation())
     }
 
+    /// From 65,535 values on (a raised set-max-intset-entries) the count leaves the storage word for the
+    /// front of the values block, and comes back below it; the values, their order and Redis's blob layout
+    /// are the same on both sides of the line, across a widening at the line too.
+    func testIntsetCountMovesIntoTheBlockAndBack() {
+        let limit = IntSet.countInWordLimit
+        let set = SetValue()
+        for i in 0..<(limit - 1) { XCTAssertTrue(add(set, String(2 * i), max: 1 << 20)) }
+        XCTAssertNil(set.invariantViolation())
+        XCTAssertEqual(set.count, limit - 1)
+        XCTAssertTrue(add(set, "100000000000", max: 1 << 20))  // crosses the line while widening to 8 bytes
+        XCTAssertEqual(set.intsetWidth, 8)
+        XCTAssertEqual(set.count, limit)
+        XCTAssertNil(set.invariantViolation())
+        XCTAssertTrue(add(set, "1", max: 1 << 20))
+        XCTAssertTrue(add(set, "-1", max: 1 << 20))
+        XCTAssertEqual(set.count, limit + 2)
+        XCTAssertEqual(set.intsetBlob.map { Array($0.prefix(8)) }, [8, 0, 0, 0, 1, 0, 1, 0])  // 65,537 = 0x10001
+        XCTAssertTrue(contains(set, "100000000000") && contains(set, "1") && contains(set, "131066"))
+        XCTAssertFalse(contains(set, "3"))
+        let copy = set.duplicate()
+        XCTAssertEqual(copy.intsetBlob, set.intsetBlob)
+        for v in ["1", "-1", "100000000000", "0"] {
+            XCTAssertTrue(remove(set, v))
+            XCTAssertNil(set.invariantViolation(), v)
+        }
+        XCTAssertEqual(set.count, limit - 2)
+        let members = set.members.map { member -> Int64 in
+            guard case .integer(let v) = member else { return -1 }
+            return v
+        }
+        XCTAssertEqual(members, (1..<(limit - 1)).map { Int64(2 * $0) })
+        XCTAssertEqual(copy.count, limit + 2)
+        XCTAssertNil(copy.invariantViolation())
+    }
+
     /// string2ll decides what is an integer: anything else converts the intset, at once and for good.
     func testConversionPointsAsRedis() {
         for notInteger in ["a", "", "01", "+1", " 1", "1 ", "-0", "1.0", "9223372036854775808", "-9223372036854775809",

@@ -165,7 +165,7 @@ private func replyOK(_ c: Client) { c.reply.ok() }
 /// A new, empty list under argument `i`, made with the `list-max-listpack-size` in force now. No event and
 /// no change of its own: the command reports its push.
 private func createList(_ c: Client, _ i: Int) -> ListValue {
-    let list = ListValue(fill: c.server.config.listMaxListpackSize)
+    let list = ListValue.make(fill: c.server.config.listMaxListpackSize)
     c.db.add(c.argBytes(i), .list(list), event: .none, changes: 0)
     return list
 }
@@ -267,11 +267,13 @@ private func pushGeneric(_ c: Client, atHead: Bool, onlyIfExists: Bool) {
         if onlyIfExists { return c.reply.integer(0) }
         list = createList(c, 1)
     }
-    for j in 2..<c.argc {
+    let argc = c.argc
+    for j in 2..<argc {
         if atHead { list.prepend(c.arg(j)) } else { list.append(c.arg(j)) }
     }
+    if argc > 3 { list.fitSingleNode() }
     c.reply.integer(list.count)
-    c.db.didModify(c.arg(1), atHead ? .lpush : .rpush, changes: c.argc - 2)
+    c.db.didModify(c.arg(1), atHead ? .lpush : .rpush, changes: argc - 2)
 }
 
 // MARK: - LPOP, RPOP

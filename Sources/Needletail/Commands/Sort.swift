@@ -302,7 +302,7 @@ private func hashField(_ hash: HashValue, _ field: UnsafeRawBufferPointer) -> By
 }
 
 private func makeList(_ elements: [ByteString], _ c: Client) -> ListValue {
-    let list = ListValue(fill: c.server.config.listMaxListpackSize)
+    let list = ListValue.make(fill: c.server.config.listMaxListpackSize)
     for element in elements { list.append(element) }
     return list
 }

@@ -37,12 +37,19 @@ import Glibc
 // aligns it to 16, so its low bit is 0) or a retained reference to the table with the low bit set. Two
 // optional fields would make it a 48-byte chunk: 16 bytes more for each of a million small hashes.
 //
-// MEASURED (RSS above an empty server, release build; README "Performance"):
+// MEASURED (RSS above an empty server, release build, redis-server 7.0.15 with jemalloc; `bench/hash_memory.sh`;
+// README "Performance"):
 // - 1,000,000 hashes of 10 pairs (6-byte fields, 2-8 byte values): 276 bytes a hash, redis-server 275
 //   (1.00x). Ours: the keyspace entry (64 + a 4-byte bucket link), this object (32) and the buffer (8 of
 //   header + 160 of pairs = a 176-byte glibc chunk). redis-server: dictEntry, key sds, robj and a 187-byte
 //   listpack in a 192-byte jemalloc class. The pairs are smaller here; glibc's per-block header and the
 //   object cost what the back-length bytes save.
+//   Issue 11's 0.8x (220 bytes) is out of reach of this layout: the key's entry (68) and the pairs in their
+//   glibc chunk (176) already make 244. Moving the 8-byte header into the word changes no chunk (160 bytes
+//   of pairs still take 176); one allocation for the object and the pairs (a ManagedBuffer, which then must
+//   be replaced in the keyspace when it grows) saves 16 (a 192-byte chunk): 260, 0.95x. Without any object
+//   (the keyspace entry holding the buffer's address) it is 244, 0.89x; below that takes fewer bytes per
+//   pair than Redis's listpack spends (e.g. the fields' shared prefix stored once).
 // - one hash of 1,000,000 pairs: 60 bytes a pair, redis-server 82 (0.74x).
 final class HashValue {
     /// The packed buffer's address, or the table's retained reference with bit 0 set (see the header).

@@ -215,14 +215,12 @@ extension ListValue {
     }
 
     private func replaceRing(with all: [ListNode]) {
-        var capacity = 1
+        var capacity = 2
         while capacity < all.count { capacity <<= 1 }
-        ring?.deallocate()
         let fresh = UnsafeMutablePointer<ListNode>.allocate(capacity: capacity)
         for (i, n) in all.enumerated() { (fresh + i).initialize(to: n) }
-        ring = fresh
-        ringMask = Int32(capacity - 1)
-        ringHead = 0
+        freeExternalRing()
+        adoptRing(fresh, capacity: capacity)
         nodeCount = Int32(all.count)
     }
 }

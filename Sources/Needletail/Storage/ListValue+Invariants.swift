@@ -3,7 +3,7 @@ import Glibc
 extension ListValue {
     /// A copy in the same encoding (COPY): every node copied to an exact-size block, the same fill.
     func duplicate() -> ListValue {
-        let copy = ListValue(fill: Int(fill))
+        let copy = ListValue.make(fill: Int(fill))
         for i in 0..<nodes {
             let n = node(i).pointee
             let fresh = ListNode(count: Int(n.count), uniform: n.uniform,
@@ -23,14 +23,15 @@ extension ListValue {
 
     /// The first broken invariant, described, or nil.
     func invariantViolation() -> String? {
-        if ring != nil {
+        if hasExternalRing {
             let capacity = Int(ringMask) + 1
-            if capacity & (capacity - 1) != 0 { return "ring capacity \(capacity) is not a power of two" }
+            if capacity < 2 || capacity & (capacity - 1) != 0 { return "ring capacity \(capacity) is not a power of two >= 2" }
             if nodes > capacity { return "\(nodes) nodes in a ring of \(capacity)" }
             if ringHead < 0 || Int(ringHead) >= capacity { return "ring head \(ringHead) out of range" }
-        } else if nodes > 0 {
-            return "nodes without a ring"
+        } else if nodes > 1 {
+            return "\(nodes) nodes in the object's one slot"
         }
+        if fill < -5 || fill > 32767 { return "fill \(fill) outside Redis's -5...32767" }
         var total = 0
         var previous: ListNode?
         for i in 0..<nodes {

@@ -28,11 +28,18 @@ import Glibc
 /// node that stops being an end node is sealed to its exact size. Element `i` of a uniform node is at
 /// `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from the nearer end.
 ///
-/// Measured (RSS above an empty server, against redis-server 7.0.15): one list of 10,000,000 "xxx" 29.6 MB
-/// (redis 50.3 MB, 0.59x), of the integers 0...9,999,999 31.2 MB (0.60x), of 10-byte strings 98.5 MB
-/// (0.82x: the strings alone are 100 MB); 100,000 lists of 50 "xxx" 33.4 MB (0.69x), of 50 10-byte
-/// strings 72.4 MB (0.90x).
-///
+/// MEASURED (RSS above an empty server, release build, against redis-server 7.0.15 with jemalloc;
+/// `bench/list_memory.py`, MiB): one list of 10,000,000 "xxx" 28.9 (redis 49.1, 0.59x), of the integers
+/// 0...9,999,999 30.5 (0.60x), of 10-byte strings 96.2 (0.82x), of 2-24-byte strings ("mixed") 161.3
+/// (0.92x); 100,000 lists of 50 "xxx" 29.5 (0.62x), integers 29.5 (0.62x), 10-byte strings 64.4 (0.82x),
+/// mixed 96.0 (0.84x). Where the bytes go:
+/// - a big list costs its elements' data plus a code byte when the node is not uniform (10.09 bytes a
+///   10-byte string; redis-server 12.34: a listpack entry adds an encoding byte and a back-length byte).
+///   That is the floor without compressing the data: 0.8x of Redis's 12.34 is less than the 10 bytes.
+/// - a list of 50 10-byte strings: 675 bytes = the keyspace entry (64 + a 4-byte bucket link), this object
+///   with its node slot (80-byte chunk, see "The object"), the node sized exactly after the RPUSH (500
+///   bytes in a 512-byte chunk), and ~15 bytes of heap fragmentation left by the node's growth during the
+///   push; redis-server 820.
 /// ## Bounds (`list-max-listpack-size`, read once when the list is created, as Redis's quicklist keeps its
 /// `fill`)
 /// A node's *logical size* is its data plus one code per element (whether or not the node stores them) plus
@@ -47,23 +54,91 @@ import Glibc
 ///
 /// The node directory is a ring buffer of `ListNode` values (power-of-two capacity), so adding or removing
 /// a node at either end is O(1). Finding element `i` walks the directory's counts from the nearer end.
-final class ListValue {
+///
+/// ## The object
+/// A list is one object with room for one `ListNode` after its fields (a `ManagedBuffer`): that slot is the
+/// ring of a list that has never had two nodes (`external` false), which is every small list, so a small
+/// list is this 72-byte object (an 80-byte malloc chunk) and its node's block. When a second node comes,
+/// the ring moves to its own allocation for good, and the slot holds the ring's address, mask and head
+/// instead (`external` true). A separate ring of one node would cost a 48-byte chunk and a 64-byte object:
+/// 32 bytes more for each small list.
+struct ListHead {
     /// Elements in the list.
-    @exclusivity(unchecked) private(set) var count = 0
-    /// `list-max-listpack-size` when the list was made.
-    let fill: Int32
-    @exclusivity(unchecked) var ring: UnsafeMutablePointer<ListNode>?
-    @exclusivity(unchecked) var ringMask: Int32 = 0
-    @exclusivity(unchecked) var ringHead: Int32 = 0
-    @exclusivity(unchecked) var nodeCount: Int32 = 0
+    var count = 0
+    var nodeCount: Int32 = 0
+    /// `list-max-listpack-size` when the list was made, clamped to -5...32767 as Redis's quicklistSetFill.
+    var fill: Int16
+    /// Whether the ring is its own allocation (its address, mask and head then fill the object's slot).
+    var external = false
+}
 
-    init(fill: Int = -2) {
-        self.fill = Int32(clamping: fill)
+final class ListValue: ManagedBuffer<ListHead, ListNode> {
+    /// An empty list whose nodes follow `fill` (`list-max-listpack-size`).
+    static func make(fill: Int = -2) -> ListValue {
+        let object = ListValue.create(minimumCapacity: 1) { _ in
+            ListHead(fill: Int16(clamping: Swift.max(fill, -5)))
+        }
+        return unsafeDowncast(object, to: ListValue.self)
+    }
+
+    /// The fields. Through the pointer, not `header`: ManagedBuffer's `header` is a class property whose
+    /// every access would pay a dynamic exclusivity check (swift_beginAccess), a third of an LPUSH.
+    @inline(__always) private var head: UnsafeMutablePointer<ListHead> {
+        withUnsafeMutablePointerToHeader { $0 }
+    }
+
+    /// Elements in the list.
+    @inline(__always) private(set) var count: Int {
+        get { head.pointee.count }
+        set { head.pointee.count = newValue }
+    }
+
+    @inline(__always) var fill: Int32 { Int32(head.pointee.fill) }
+
+    @inline(__always) var nodeCount: Int32 {
+        get { head.pointee.nodeCount }
+        set { head.pointee.nodeCount = newValue }
+    }
+
+    /// The object's one node slot.
+    @inline(__always) private var slot: UnsafeMutableRawPointer {
+        withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+
+    /// The ring: its own allocation, or the slot (capacity 1).
+    @inline(__always) var ring: UnsafeMutablePointer<ListNode> {
+        head.pointee.external ? slot.load(as: UnsafeMutablePointer<ListNode>.self) : slot.assumingMemoryBound(to: ListNode.self)
+    }
+
+    @inline(__always) var ringMask: Int32 {
+        get { head.pointee.external ? slot.load(fromByteOffset: 8, as: Int32.self) : 0 }
+        set { if head.pointee.external { slot.storeBytes(of: newValue, toByteOffset: 8, as: Int32.self) } }
+    }
+
+    @inline(__always) var ringHead: Int32 {
+        get { head.pointee.external ? slot.load(fromByteOffset: 12, as: Int32.self) : 0 }
+        set { if head.pointee.external { slot.storeBytes(of: newValue, toByteOffset: 12, as: Int32.self) } }
+    }
+
+    /// Whether the ring is its own allocation (tests).
+    var hasExternalRing: Bool { head.pointee.external }
+
+    /// Makes `fresh` (capacity `capacity`, a power of two) the ring; the old one is the caller's to free.
+    func adoptRing(_ fresh: UnsafeMutablePointer<ListNode>, capacity: Int) {
+        head.pointee.external = true
+        slot.storeBytes(of: fresh, as: UnsafeMutablePointer<ListNode>.self)
+        ringMask = Int32(capacity - 1)
+        ringHead = 0
+    }
+
+    /// Frees the ring when it is its own allocation.
+    func freeExternalRing() {
+        if head.pointee.external { ring.deallocate() }
     }
 
     deinit {
         for i in 0..<Int(nodeCount) { free(node(i).pointee.base) }
-        ring?.deallocate()
+        freeExternalRing()
     }
 
     var isEmpty: Bool { count == 0 }
@@ -89,25 +164,23 @@ final class ListValue {
     // MARK: - The node ring
 
     @inline(__always) func node(_ i: Int) -> UnsafeMutablePointer<ListNode> {
-        ring! + ((Int(ringHead) + i) & Int(ringMask))
+        ring + ((Int(ringHead) + i) & Int(ringMask))
     }
 
     var nodes: Int { Int(nodeCount) }
 
+    /// Doubles the ring (the first time, out of the object's slot into an allocation of its own).
     private func growRing() {
-        let oldCapacity = ring == nil ? 0 : Int(ringMask) + 1
-        let newCapacity = max(1, oldCapacity * 2)
+        let newCapacity = 2 * (Int(ringMask) + 1)
         let fresh = UnsafeMutablePointer<ListNode>.allocate(capacity: newCapacity)
         for i in 0..<Int(nodeCount) { (fresh + i).initialize(to: node(i).pointee) }
-        ring?.deallocate()
-        ring = fresh
-        ringMask = Int32(newCapacity - 1)
-        ringHead = 0
+        freeExternalRing()
+        adoptRing(fresh, capacity: newCapacity)
     }
 
     /// Inserts `n` as node `i`, shifting the shorter side of the ring.
     func insertNode(_ n: ListNode, at i: Int) {
-        if ring == nil || Int(nodeCount) == Int(ringMask) + 1 { growRing() }
+        if Int(nodeCount) == Int(ringMask) + 1 { growRing() }
         let total = Int(nodeCount)
         if i < total - i {
             ringHead = (ringHead - 1) & ringMask
@@ -178,6 +251,14 @@ final class ListValue {
         // A node after a full one starts with an eighth of the bound as room; the first one with little.
         let room = nodeCount > 0 ? sizeLimit / 8 : 16 + e.size / 2
         insertNode(ListNode(e, atHead: atHead, room: room), at: atHead ? 0 : Int(nodeCount))
+    }
+
+    /// After a command pushed several elements: the node of a one-node list gives back the room it kept for
+    /// more pushes and moves to an exactly sized block, as Redis's listpack is sized, so a small list built by
+    /// one RPUSH costs what it holds. A later push grows it again (one realloc). Lists of several nodes keep
+    /// their end nodes' room: they are the big lists that keep growing.
+    func fitSingleNode() {
+        if nodeCount == 1 { node(0).pointee.seal(moving: true) }
     }
 
     // MARK: - Pops
