@@ -22,7 +22,7 @@ let transactionCommands: [Command] = [
 
 private func multi(_ c: Client) {
     if c.transaction != nil { return c.reply.error("ERR MULTI calls can not be nested") }
-    c.transaction = TransactionQueue()
+    c.server.beginTransaction(c)
     c.reply.ok()
 }
 
@@ -35,11 +35,12 @@ private func discard(_ c: Client) {
 /// Runs the queued commands as one execution unit (see Server/Transaction.swift), or answers why not:
 /// EXECABORT after a rejected request, the null array when a watched key changed or expired.
 private func exec(_ c: Client) {
-    guard let queue = c.transaction else { return c.reply.error("ERR EXEC without MULTI") }
+    // The queue is read through the client, never held here: discardTransaction then reuses its buffers.
+    guard let aborted = c.transaction?.aborted else { return c.reply.error("ERR EXEC without MULTI") }
     let server = c.server
     if server.watchedKeyExpired(c) { c.watchTouched = true }
-    if queue.aborted || c.watchTouched {
-        if queue.aborted {
+    if aborted || c.watchTouched {
+        if aborted {
             c.reply.error("EXECABORT Transaction discarded because of previous errors.")
         } else {
             c.reply.nullArray()
@@ -47,11 +48,14 @@ private func exec(_ c: Client) {
         return server.discardTransaction(c)
     }
     server.unwatchAll(c)  // nothing the transaction does can fail it now
-    c.reply.array(queue.count)
+    let count = c.transaction!.count
+    c.reply.array(count)
     c.executingTransaction = true
-    for i in 0..<queue.count {
-        queue.load(i, into: &c.parser)
-        server.call(c, queue.entries[i].command)
+    var i = 0
+    while i < count, let transaction = c.transaction {  // a command that closes the client ends it
+        transaction.load(i, into: &c.parser)
+        server.call(c, transaction.entries[i].command)
+        i += 1
     }
     c.executingTransaction = false
     c.propagation.prevent = true  // the commands that wrote were propagated, wrapped in MULTI/EXEC

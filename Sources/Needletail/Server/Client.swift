@@ -96,6 +96,8 @@ final class Client {
 
     /// MULTI's queue; nil while the client is not in a transaction (Server/Transaction.swift).
     @exclusivity(unchecked) var transaction: TransactionQueue?
+    /// The last transaction's emptied queue, reused by the next MULTI.
+    @exclusivity(unchecked) var spareTransaction: TransactionQueue?
     /// Running EXEC's commands: they may not block (Redis's CLIENT_DENY_BLOCKING).
     @exclusivity(unchecked) var executingTransaction = false
     /// The keys it watches, and whether one changed since (Redis's CLIENT_DIRTY_CAS): EXEC then fails.

@@ -43,9 +43,22 @@ struct TransactionQueue {
 
     var count: Int { entries.count }
 
-    /// What the queue holds, in bytes (CLIENT LIST `multi-mem`).
+    /// What the queued commands take, in bytes (CLIENT LIST `multi-mem`).
     var memory: Int {
-        bytes.capacity + spans.capacity * MemoryLayout<ArgSpan>.stride + entries.capacity * MemoryLayout<Entry>.stride
+        bytes.count + spans.count * MemoryLayout<ArgSpan>.stride + entries.count * MemoryLayout<Entry>.stride
+    }
+
+    /// Whether the emptied queue is worth keeping for the client's next MULTI (its buffers are small).
+    var isReusable: Bool { bytes.capacity <= 16 * 1024 && entries.capacity <= 256 }
+
+    /// Empties the queue, keeping its buffers (a client's next MULTI reuses them: no allocation per
+    /// transaction).
+    mutating func reset() {
+        entries.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        flags = []
+        aborted = false
     }
 
     /// Queues the client's current request. Nothing is kept once the transaction is aborted: EXEC will
@@ -108,11 +121,24 @@ extension Server {
         client.reply.error(bytes: Array("EXECABORT Transaction discarded because of: ".utf8) + reason)
     }
 
-    /// Leaves MULTI and forgets the watched keys (EXEC, DISCARD, RESET, a closed connection).
+    /// Leaves MULTI and forgets the watched keys (EXEC, DISCARD, RESET, a closed connection). A small queue
+    /// is kept, emptied, for the client's next MULTI.
     func discardTransaction(_ client: Client) {
-        client.transaction = nil
+        if var queue = client.transaction {
+            client.transaction = nil  // `queue` is now the only reference: emptied in place
+            if queue.isReusable && !client.isClosed {
+                queue.reset()
+                client.spareTransaction = queue
+            }
+        }
         client.watchTouched = false
         unwatchAll(client)
+    }
+
+    /// Enters MULTI with an empty queue (the client's spare one when it has it).
+    func beginTransaction(_ client: Client) {
+        client.transaction = client.spareTransaction ?? TransactionQueue()
+        client.spareTransaction = nil
     }
 
     // MARK: - WATCH
