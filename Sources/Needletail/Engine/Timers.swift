@@ -58,11 +58,11 @@ final class TimerQueue<Payload, Clock: MonotonicClock> {
         var payload: Payload?
     }
 
-    private var slots: [Slot] = []
-    private var freeSlots: [Int32] = []
+    @exclusivity(unchecked) private var slots: [Slot] = []
+    @exclusivity(unchecked) private var freeSlots: [Int32] = []
     /// Slot numbers; heap[0] is the earliest deadline.
-    private var heap: [Int32] = []
-    private var nextSequence: UInt64 = 0
+    @exclusivity(unchecked) private var heap: [Int32] = []
+    @exclusivity(unchecked) private var nextSequence: UInt64 = 0
 
     init(clock: Clock) { self.clock = clock }
 

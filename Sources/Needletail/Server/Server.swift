@@ -44,26 +44,26 @@ public final class Server {
 
     // Blocked clients (Server/Blocking.swift).
     /// Per database, the clients blocked on each key, in the order they blocked.
-    var blockedOnKeys: [[ByteString: BlockedQueue]] = []
+    @exclusivity(unchecked) var blockedOnKeys: [[ByteString: BlockedQueue]] = []
     /// Keys that received data while clients wait on them, in the order they did; served before sleeping.
     @exclusivity(unchecked) var readyKeys: [ReadyKey] = []
-    var readyKeySet: Set<ReadyKey> = []
+    @exclusivity(unchecked) var readyKeySet: Set<ReadyKey> = []
     @exclusivity(unchecked) var blockedClientCount = 0
     /// `serveClientsBlockedOnKeys` is running (it is not re-entrant).
-    var servingBlockedClients = false
+    @exclusivity(unchecked) var servingBlockedClients = false
     /// Clients unblocked since the loop last slept, to resume before it sleeps again.
-    var unblockedClients: [Client] = []
+    @exclusivity(unchecked) var unblockedClients: [Client] = []
 
     // CLIENT PAUSE (Server/Blocking.swift).
     /// The pause in effect, its end (Unix ms) and its timer; clients whose commands wait for its end.
     @exclusivity(unchecked) var pause: PauseKind?
-    var pauseEnd: Int64 = 0
-    var pauseTimer: TimerHandle?
-    var postponedClients: [Client] = []
+    @exclusivity(unchecked) var pauseEnd: Int64 = 0
+    @exclusivity(unchecked) var pauseTimer: TimerHandle?
+    @exclusivity(unchecked) var postponedClients: [Client] = []
 
     // WATCH (Server/Transaction.swift).
     /// Per database, the clients watching each key, and how many watched keys there are in all.
-    var watchedKeys: [[ByteString: [WatchedKey]]] = []
+    @exclusivity(unchecked) var watchedKeys: [[ByteString: [WatchedKey]]] = []
     @exclusivity(unchecked) var watchedKeyCount = 0
 
     private struct Listener {
@@ -71,11 +71,11 @@ public final class Server {
         let description: String
     }
     private var listeners: [Listener] = []
-    private var clientsByFD: [Client?] = []
+    @exclusivity(unchecked) private var clientsByFD: [Client?] = []
     private(set) var clientCount = 0
     var nextClientID: Int64 = 1
     private var nextGeneration: UInt32 = 1
-    private var pendingWrites: [Client] = []
+    @exclusivity(unchecked) private var pendingWrites: [Client] = []
 
     /// The TCP port actually bound (differs from `config.port` when that was 0 with `ephemeralPort`).
     public private(set) var port = 0
@@ -108,7 +108,7 @@ public final class Server {
     }
     let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
     /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
-    private var idle = IdleClientTimeout()
+    @exclusivity(unchecked) private var idle = IdleClientTimeout()
     var expirePlan = ExpireCyclePlan()
     var expireTimer: TimerHandle?
     /// The database the active expire cycle visits next (Redis's `current_db`).
