@@ -63,7 +63,7 @@ public final class Server {
 
     // WATCH (Server/Transaction.swift).
     /// Per database, the clients watching each key, and how many watched keys there are in all.
-    @exclusivity(unchecked) var watchedKeys: [[ByteString: [WatchedKey]]] = []
+    @exclusivity(unchecked) var watchedKeys: [HashTable<WatchList>] = []
     @exclusivity(unchecked) var watchedKeyCount = 0
 
     private struct Listener {
@@ -139,7 +139,7 @@ public final class Server {
         stats = ServerStats(keyspace: keyspace)
         databases = (0..<max(1, config.databases)).map { Database(index: $0, events: keyspace, disposer: lazyFree) }
         blockedOnKeys = Array(repeating: [:], count: databases.count)
-        watchedKeys = Array(repeating: [:], count: databases.count)
+        watchedKeys = (0..<databases.count).map { _ in HashTable<WatchList>() }
         updateOutputCheckBytes()
     }
 

@@ -85,6 +85,11 @@ struct TransactionQueue {
     }
 }
 
+/// The clients watching one key, in the order they started (a class: found once, edited in place).
+final class WatchList {
+    var watchers: [WatchedKey] = []
+}
+
 /// One key a client watches, shared by the client's list and its database's index.
 final class WatchedKey {
     let db: Int
@@ -148,7 +153,13 @@ extension Server {
         let db = client.db.index
         if client.watchedKeys.contains(where: { $0.db == db && $0.key == key }) { return }
         let watched = WatchedKey(db: db, key: key, client: client, expired: client.db.isExpired(key, now: now))
-        watchedKeys[db][key, default: []].append(watched)
+        if let list = watchedKeys[db][key] {
+            list.watchers.append(watched)
+        } else {
+            let list = WatchList()
+            list.watchers.append(watched)
+            watchedKeys[db][key] = list
+        }
         client.watchedKeys.append(watched)
         watchedKeyCount += 1
         if watchedKeyCount == 1 { updateKeyspaceListener() }
@@ -158,9 +169,9 @@ extension Server {
     func unwatchAll(_ client: Client) {
         guard !client.watchedKeys.isEmpty else { return }
         for watched in client.watchedKeys {
-            guard var list = watchedKeys[watched.db].removeValue(forKey: watched.key) else { continue }
-            list.removeAll { $0 === watched }
-            if !list.isEmpty { watchedKeys[watched.db][watched.key] = list }
+            guard let list = watchedKeys[watched.db][watched.key] else { continue }
+            list.watchers.removeAll { $0 === watched }
+            if list.watchers.isEmpty { watchedKeys[watched.db][watched.key] = nil }
         }
         watchedKeyCount -= client.watchedKeys.count
         client.watchedKeys.removeAll()
@@ -170,8 +181,8 @@ extension Server {
     /// A watched key changed (Redis's touchWatchedKey): its watchers' transactions will fail. Called from
     /// the keyspace's change stream, after the change.
     func touchWatchedKey(_ key: UnsafeRawBufferPointer, db: Int) {
-        guard !watchedKeys[db].isEmpty, let list = watchedKeys[db][ByteString(key)] else { return }
-        for watched in list {
+        guard !watchedKeys[db].isEmpty, let list = watchedKeys[db].find(key) else { return }
+        for watched in list.watchers {  // a copy: invalidating unwatches
             // An already expired key that is now gone (its lazy or active deletion): no logical change.
             if watched.expired && !databases[db].stores(key) {
                 watched.expired = false
@@ -187,11 +198,11 @@ extension Server {
         guard !watchedKeys[emptied].isEmpty else { return }
         let emptiedDB = databases[emptied]
         let other = replacedWith.map { databases[$0] }
-        for (key, list) in watchedKeys[emptied] {  // a copy: invalidating unwatches
+        for (key, list) in Array(watchedKeys[emptied]) {  // a snapshot: invalidating unwatches
             let existsInEmptied = emptiedDB.stores(key)
             let existsInOther = other?.stores(key) ?? false
             guard existsInEmptied || existsInOther else { continue }
-            for watched in list {
+            for watched in list.watchers {
                 if watched.expired {
                     // An expired key deleted, or replaced by another expired one: no logical change.
                     if !existsInOther { watched.expired = false; continue }
