@@ -3,8 +3,8 @@
 #   - BLPOP/LPUSH ping-pong between two clients (round trips/s; bench/txbench.c pingpong)
 #   - MULTI / INCR / EXEC, 50 clients, 16 transactions pipelined per client (EXECs/s; txbench multi)
 #   - the same unpipelined (-P 1)
-#   - SET -P 16 (redis-benchmark) while another client holds a WATCH on one of the keys it writes, and
-#     without it, so the cost of WATCH on the write path shows
+#   - SET -P 16 (redis-benchmark) while another client holds a WATCH, and without it, so the cost of WATCH on
+#     the write path shows
 #
 #   bench/transactions.sh [--head] [ROUNDS]   (default 3; each round runs every workload on both servers,
 #                                              alternating; --head measures a clean export of the last commit)
@@ -43,12 +43,14 @@ start() {  # name binary -> port
 nt_port=$(start needletail "$needletail")
 rd_port=$(start redis /usr/bin/redis-server)
 
-# Holds WATCH key:000000000042 on its own connection until killed (redis-benchmark -r writes that key).
+# Holds WATCH watched:key on its own connection until killed. A key the benchmark never writes: a watched
+# key that is written stops being watched (its watcher's EXEC is doomed), so only an unrelated one stays
+# watched for the whole run and makes every SET look it up.
 hold_watch() {
     python3 - "$1" <<'EOF' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"*2\r\n$5\r\nWATCH\r\n$16\r\nkey:000000000042\r\n")
+s.sendall(b"*2\r\n$5\r\nWATCH\r\n$11\r\nwatched:key\r\n")
 s.recv(100)
 time.sleep(3600)
 EOF
