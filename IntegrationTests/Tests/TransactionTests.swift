@@ -373,6 +373,12 @@ final class TransactionTests: XCTestCase {
             "a CLIENT INFO", "b CLIENT LIST", "a WATCH k", "b SET k w", "b CLIENT LIST", "a MULTI", "a CLIENT INFO",
             "a EXEC", "a CLIENT INFO",
         ]),
+        // Nothing more is queued once a watched key changed, as Redis's queueMultiCommand (multi= stops).
+        ("a touched WATCH stops the queue", [
+            "a WATCH k", "b SET k v", "a MULTI", "a SET x 1", "a SET y 1", "b CLIENT LIST", "a EXEC",
+            "a WATCH k", "a MULTI", "a SET x 1", "b SET k w", "a SET y 2", "a INCR z", "b CLIENT LIST", "a EXEC",
+            "a MGET x y z", "a MULTI", "a SET x 1", "b CLIENT LIST", "a DISCARD",
+        ]),
         ("every family queues and runs", [
             "a MULTI", "a SET s 1", "a INCRBY s 5", "a EXPIRE s 100", "a TTL s", "a RPUSH l a b c", "a LRANGE l 0 -1",
             "a LPOP l 2", "a HSET h f v g w", "a HGET h g", "a HLEN h", "a SADD set 1 2 3", "a SISMEMBER set 2",
