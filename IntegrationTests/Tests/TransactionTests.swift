@@ -387,6 +387,32 @@ final class TransactionTests: XCTestCase {
         ]),
     ]
 
+    /// INFO commandstats and errorstats after transactions: a command EXEC ran is counted (and failed) as
+    /// itself; EXEC is failed only for its own error (EXECABORT), not for theirs; rejected requests, EXEC
+    /// included, are rejected_calls; CONFIG RESETSTAT after an error is not failed. (Redis's
+    /// incrCommandStatsOnError with its `prev_err_count`.)
+    func testCommandStatsOfTransactionsMatchRedis() throws {
+        let run = try Lockstep(ports: [redis.port, needletail.port], resp: 2, activeExpire: false)
+        try run.run([
+            "a SET s x", "a INCR s", "a CONFIG RESETSTAT",
+            "a MULTI", "a SET k v", "a INCR k", "a EXEC", "a MULTI", "a NOSUCH", "a SET k", "a EXEC",
+            "a EXEC x", "a MULTI", "a EXEC x", "a DISCARD", "a MULTI", "a MULTI", "a WATCH k", "a DISCARD",
+            "a WATCH k", "b SET k x", "a MULTI", "a GET k", "a EXEC", "a MULTI", "a SAVE", "a EXEC",
+            "a MULTI", "a BLPOP l 0", "a INCR k", "a PING", "a EXEC", "a MULTI", "a INCR k", "a EXEC",
+        ])
+        XCTAssertEqual(run.sides[1].transcript, run.sides[0].transcript)
+        func stats(_ side: Lockstep.Side) throws -> [String] {
+            let text = String(decoding: try side.admin.call("INFO", "commandstats") + side.admin.call("INFO", "errorstats"),
+                              as: UTF8.self)
+            // The times are each server's own, and so is the number of INFO calls that waited for the clients.
+            return text.split(separator: "\r\n")
+                .filter { ($0.hasPrefix("cmdstat_") && !$0.hasPrefix("cmdstat_info:")) || $0.hasPrefix("errorstat_") }
+                .map { $0.split(separator: ",").filter { !$0.hasPrefix("usec") }.joined(separator: ",") }
+                .sorted()
+        }
+        XCTAssertEqual(try stats(run.sides[1]), try stats(run.sides[0]), "needletail (first) and redis-server (second)")
+    }
+
     // MARK: - Hostile clients
 
     /// 100,000 SETs queued in one pipeline: every one gets +QUEUED, the server keeps answering another
