@@ -586,9 +586,19 @@ private func mpopGeneric(_ c: Client, numkeysIndex: Int) {
 
 /// Redis's mpopGenericCommand (and the serving half of the blocking pops): pops from the first of `keys`
 /// holding a list, replying [key, element] (`count` nil: BLPOP/BRPOP) or [key, [elements]], and propagates
-/// it as LPOP/RPOP key [count]. Returns false when no key holds a list, nil after a WRONGTYPE error.
+/// it as LPOP/RPOP key [count]. Returns false when no key holds a list, nil after a WRONGTYPE error. A
+/// blocked client run again for a key that became ready is served from that key, as Redis 7.0 serves it
+/// (several of its keys may hold lists by then, after a transaction filled them).
 private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, count: Int?) -> Bool? {
     let now = c.server.now
+    if let ready = c.servingReadyKey {
+        for i in keys where ready.withUnsafeBytes({ bytesEqual($0, c.arg(i)) }) {
+            if case .list(let list)? = c.db.lookup(c.arg(i), now: now, .write), !list.isEmpty {
+                popAndReply(c, key: i, list, fromHead: fromHead, count: count)
+                return true
+            }
+        }
+    }
     for i in keys {
         guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
         guard case .list(let list) = value else {
@@ -596,22 +606,27 @@ private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, cou
             return nil
         }
         if list.isEmpty { continue }
-        c.reply.array(2)
-        c.reply.bulk(c.arg(i))
-        let popped: Int
-        if let count {
-            popped = popRange(c, list, fromHead: fromHead, count: count)
-        } else {
-            let reply = c.reply
-            list.pop(fromHead: fromHead) { reply.bulk($0) }
-            popped = 1
-        }
-        elementsRemoved(c, key: i, fromHead: fromHead, list, count: popped)
-        c.propagateAs(count == nil ? [fromHead ? "LPOP" : "RPOP", c.argBytes(i)]
-                                   : [fromHead ? "LPOP" : "RPOP", c.argBytes(i), formatInt64(Int64(popped))])
+        popAndReply(c, key: i, list, fromHead: fromHead, count: count)
         return true
     }
     return false
+}
+
+/// Pops from the non-empty list of argument `key` for popFromFirstList.
+private func popAndReply(_ c: Client, key i: Int, _ list: ListValue, fromHead: Bool, count: Int?) {
+    c.reply.array(2)
+    c.reply.bulk(c.arg(i))
+    let popped: Int
+    if let count {
+        popped = popRange(c, list, fromHead: fromHead, count: count)
+    } else {
+        let reply = c.reply
+        list.pop(fromHead: fromHead) { reply.bulk($0) }
+        popped = 1
+    }
+    elementsRemoved(c, key: i, fromHead: fromHead, list, count: popped)
+    c.propagateAs(count == nil ? [fromHead ? "LPOP" : "RPOP", c.argBytes(i)]
+                               : [fromHead ? "LPOP" : "RPOP", c.argBytes(i), formatInt64(Int64(popped))])
 }
 
 /// BLPOP / BRPOP key [key ...] timeout.
