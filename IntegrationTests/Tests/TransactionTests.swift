@@ -247,6 +247,8 @@ final class TransactionTests: XCTestCase {
         W("its own write", fails: true, "a WATCH k", "a SET k v"),
         W("discard ends it", fails: false, "a WATCH k", "a MULTI", "a DISCARD", "b SET k v"),
         W("reset ends it", fails: false, "a WATCH k", "a RESET", "b SET k v"),
+        W("discard forgets the change", fails: false, "a WATCH k", "b SET k v", "a MULTI", "a DISCARD"),
+        W("reset forgets the change", fails: false, "a WATCH k", "b SET k v", "a RESET"),
         W("a failed exec ends it", fails: false, "a WATCH k", "b SET k v", "a MULTI", "a PING", "a EXEC", "b SET k w"),
         W("a successful exec ends it", fails: false, "a WATCH k", "a MULTI", "a GET k", "a EXEC", "b SET k v"),
         W("a transaction of another client", fails: true, "a WATCH k", "b MULTI", "b SET k v", "b EXEC"),
@@ -374,7 +376,7 @@ final class TransactionTests: XCTestCase {
         ("CLIENT INFO and CLIENT LIST during MULTI and inside EXEC", [
             "a MULTI", "b CLIENT LIST", "a SET k v", "a CLIENT INFO", "b CLIENT LIST", "a CLIENT LIST", "a EXEC",
             "a CLIENT INFO", "b CLIENT LIST", "a WATCH k", "b SET k w", "b CLIENT LIST", "a MULTI", "a CLIENT INFO",
-            "a EXEC", "a CLIENT INFO",
+            "a EXEC", "a CLIENT INFO", "a WATCH k", "b SET k x", "b CLIENT LIST", "a UNWATCH", "b CLIENT LIST",
         ]),
         // Nothing more is queued once a watched key changed, as Redis's queueMultiCommand (multi= stops).
         ("a touched WATCH stops the queue", [
@@ -586,6 +588,9 @@ final class TransactionTests: XCTestCase {
                 "a MULTI", "a RPUSH k2 a", "a RPUSH k1 b", "a RPUSH m2 a b", "a RPUSH m1 c", "a ZADD z2 2 b",
                 "a ZADD z1 1 a", "a EXEC", "g?", "h?", "i?",
                 "a LRANGE k1 0 -1", "a LRANGE k2 0 -1", "a LRANGE m1 0 -1", "a ZRANGE z1 0 -1",
+                // A transaction pipelined behind a blocked command waits for it.
+                "j& BLPOP p 0", "j& MULTI", "j& INCR n", "j& LLEN p", "j& EXEC", "blocked 1", "j~",
+                "a RPUSH p x y", "j?", "j?", "j?", "j?", "j?",
             ], resp: resp)
         }
     }
