@@ -8,11 +8,16 @@ struct DiffMismatch {
     var needletailReply: [UInt8]
     /// Set when needletail did not reply at all (closed the connection, timed out, or died).
     var failure: String?
+    /// For an element of EXEC's array (`command` is the EXEC, the replies are the element's): the queued
+    /// command it answers, and its position in the array.
+    var queued: DiffCommand?
+    var element: Int?
 
     static let oracleFailure = "redis-server failed, not a needletail bug"
 
     var description: String {
         var s = "command #\(index): \(DiffCorpus.describe(command))\n"
+        if let queued, let element { s += "  element \(element) of its array, answering the queued \(DiffCorpus.describe(queued))\n" }
         s += "  redis:      \(rawEscaped(redisReply))\n"
         s += "  needletail: \(failure ?? rawEscaped(needletailReply))"
         return s
@@ -39,7 +44,7 @@ struct DiffMismatch {
         }
         let unknown = redisReply.starts(with: Array("-ERR unknown command".utf8))
         let length = unknown ? 26 : 100
-        let name = unknown ? "?" : rawEscaped(command[0].map(diffLower))
+        let name = unknown ? "?" : (queued.map { "exec>" + rawEscaped($0[0].map(diffLower)) } ?? rawEscaped(command[0].map(diffLower)))
         let theirs = failure.map { String($0.prefix(40)) } ?? shape(Array(needletailReply.prefix(length)))
         return name + "|" + shape(Array(redisReply.prefix(length))) + "|" + theirs
     }
@@ -51,6 +56,12 @@ struct DiffMismatch {
 /// a RESP3 run sends HELLO 3 first (and compares its reply too). Commands are pipelined in small windows,
 /// the same window going to both servers before either is read, so both work in parallel and a window's
 /// replies never fill a socket buffer while we are still sending.
+///
+/// Transactions: the runner follows the connection's MULTI state from redis-server's replies (+OK to MULTI;
+/// +QUEUED; EXEC, DISCARD's +OK or +RESET end it), so a window ends after MULTI, EXEC, DISCARD or RESET. While
+/// queuing, SCAN-family and HGETALL-family commands are pipelined like the others (their usual extra
+/// requests would be queued too), and EXEC's array is compared element by element with the rule of the
+/// queued command each element answers (`compareExec`).
 final class DifferentialRunner {
     private(set) var redis: RawRedisServer
     private(set) var needletail: ServerUnderTest
@@ -58,6 +69,10 @@ final class DifferentialRunner {
     private var needletailAdmin: RawClient
     private(set) var commandsCompared = 0
     private(set) var needletailRestarts = 0
+    /// EXEC replies that ran a transaction (arrays), and those of them whose bytes differed and were found
+    /// equivalent element by element (`compareExec`).
+    private(set) var execArrays = 0
+    private(set) var execArraysByElement = 0
     /// DIFF_TRACE=1 prints every command with redis-server's reply (to see what a generator produces).
     private let trace = getenv("DIFF_TRACE") != nil
     /// Set when a run changed server-wide state that FLUSHALL does not reset (CONFIG SET, DEBUG
@@ -124,32 +139,51 @@ final class DifferentialRunner {
         // RANDOMKEY deletes the logically expired keys its random probes hit, so from then on DBSIZE
         // (which counts expired keys not yet reclaimed) may differ by chance.
         var afterRandomKey = false
+        // While redis-server's connection is in MULTI: what it queued so far (see `QueuedCommand`).
+        var transaction: [QueuedCommand]?
         var next = 0
         while next < all.count {
-            switch DiffSpecial(all[next]) {
-            case .scan(let cursorIndex, let group):
-                if var m = compareFullScan(all[next], cursorIndex: cursorIndex, group: group, rc, nc) {
-                    m.index = next - shift
-                    if record(m) { return found }
+            // Outside MULTI, the special commands go alone (their comparison sends more requests); inside,
+            // those requests would be queued: they are queued themselves like any other (see compareExec).
+            if transaction == nil {
+                switch DiffSpecial(all[next]) {
+                case .scan(let cursorIndex, let group):
+                    if var m = compareFullScan(all[next], cursorIndex: cursorIndex, group: group, rc, nc) {
+                        m.index = next - shift
+                        if record(m) { return found }
+                    }
+                    next += 1
+                    continue
+                case .orderFree(let keyIndex, let pairs):
+                    if var m = compareOrderFree(all[next], keyIndex: keyIndex, pairs: pairs, rc, nc) {
+                        m.index = next - shift
+                        if record(m) { return found }
+                    }
+                    next += 1
+                    continue
+                case .none:
+                    break
                 }
-                next += 1
-                continue
-            case .orderFree(let keyIndex, let pairs):
-                if var m = compareOrderFree(all[next], keyIndex: keyIndex, pairs: pairs, rc, nc) {
-                    m.index = next - shift
-                    if record(m) { return found }
-                }
-                next += 1
-                continue
-            case .none:
-                break
             }
-            // A window: up to 16 ordinary commands or 256 KB of requests.
+            // A window: up to 16 ordinary commands or 256 KB of requests. It ends after a command that can
+            // enter or leave MULTI, whose reply says how the next window is built. Inside MULTI an order-free
+            // command gets an OBJECT ENCODING of its key queued right after it: its element in EXEC's array
+            // says whether the hash was a hashtable when the command ran.
             var end = next
+            var slots: [(index: Int, command: DiffCommand, probe: Bool)] = []
             var bytes: [UInt8] = []
-            while end < all.count && end - next < 16 && bytes.count < 256 * 1024, case .none = DiffSpecial(all[end]) {
+            while end < all.count && end - next < 16 && bytes.count < 256 * 1024 {
+                let special = DiffSpecial(all[end])
+                if transaction == nil && !special.isNone { break }
                 bytes += RawClient.encode(all[end])
+                slots.append((end, all[end], false))
+                if case .orderFree(let keyIndex, _) = special {
+                    let probe = [Array("OBJECT".utf8), Array("ENCODING".utf8), all[end][keyIndex]]
+                    bytes += RawClient.encode(probe)
+                    slots.append((end, probe, true))
+                }
                 end += 1
+                if Self.mayChangeTransactionState(all[end - 1]) { break }
             }
             do {
                 try rc.send(bytes)
@@ -158,31 +192,114 @@ final class DifferentialRunner {
             }
             var needletailSendError: String?
             do { try nc.send(bytes) } catch { needletailSendError = "\(error)" }
-            for i in next..<end {
+            for (i, command, probe) in slots {
                 let r: [UInt8]
                 do { r = try rc.readReply() } catch { return found + [redisFailed("reading from redis: \(error)", at: i, all)] }
                 if let e = needletailSendError {
-                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: all[i], redisReply: r,
+                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: command, redisReply: r,
                                                                   needletailReply: [], failure: "send failed: \(e)"))]
                 }
                 let n: [UInt8]
                 do { n = try nc.readReply() } catch {
-                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: all[i], redisReply: r,
+                    return found + [needletailFailed(DiffMismatch(index: i - shift, command: command, redisReply: r,
                                                                   needletailReply: [], failure: "\(error)"))]
                 }
+                if trace { print("  \(probe ? "(probe) " : "")\(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
+                let queuedReply = r == Array("+QUEUED\r\n".utf8)
+                if probe {
+                    if r != n && record(DiffMismatch(index: i - shift, command: command, redisReply: r, needletailReply: n)) {
+                        return found
+                    }
+                    if queuedReply { transaction?.append(QueuedCommand(index: i - shift, command: command, probe: true)) }
+                    continue
+                }
                 commandsCompared += 1
-                if trace { print("  \(DiffCorpus.describe(all[i]))  ->  \(rawEscaped(r, limit: 120))") }
+                let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
+                if let queued = transaction, name == "exec" {
+                    // EXEC ends MULTI whatever it answers (its array, the null array, EXECABORT).
+                    transaction = nil
+                    let ran = r.first == UInt8(ascii: "*") && r != Array("*-1\r\n".utf8)
+                    if ran { execArrays += 1 }
+                    if r != n && ran && !loose.contains(i - shift) && !exact.contains(i - shift),
+                       let elements = Self.compareExec(r, n, queued: queued, loose: loose, exact: exact, afterRandomKey: &afterRandomKey) {
+                        if elements.isEmpty { execArraysByElement += 1 }
+                        for var m in elements {
+                            m.index = i - shift
+                            m.command = command
+                            if record(m) { return found }
+                        }
+                        continue
+                    }
+                    if ran && queued.contains(where: { $0.command[0].map(diffLower) == Array("randomkey".utf8) }) {
+                        afterRandomKey = true
+                    }
+                } else if transaction != nil {
+                    if (name == "discard" && r == Array("+OK\r\n".utf8)) || (name == "reset" && r == Array("+RESET\r\n".utf8)) {
+                        transaction = nil
+                    } else if queuedReply {
+                        transaction!.append(QueuedCommand(index: i - shift, command: command, probe: false))
+                    }
+                } else if name == "multi" && r == Array("+OK\r\n".utf8) {
+                    transaction = []
+                }
                 let same = loose.contains(i - shift) ? DiffNormalizer.sameKind(r, n)
                     : exact.contains(i - shift) ? r == n
-                    : DiffNormalizer.equivalent(all[i], r, n, afterRandomKey: afterRandomKey)
-                if all[i][0].map(diffLower) == Array("randomkey".utf8) { afterRandomKey = true }
-                if !same && record(DiffMismatch(index: i - shift, command: all[i], redisReply: r, needletailReply: n)) {
+                    : DiffNormalizer.equivalent(command, r, n, afterRandomKey: afterRandomKey)
+                if name == "randomkey" && !queuedReply { afterRandomKey = true }
+                if !same && record(DiffMismatch(index: i - shift, command: command, redisReply: r, needletailReply: n)) {
                     return found
                 }
             }
             next = end
         }
         return found
+    }
+
+    /// EXEC's arrays, when their bytes differ, compared element by element, each with the rule of the queued
+    /// command it answers: the normalizer's (order-free replies as multisets, TTLs within a second, ...), a
+    /// SCAN-family reply by `DiffNormalizer.sameScan` (the scan cannot be continued inside EXEC), an HGETALL-
+    /// family reply as a multiset only when its OBJECT ENCODING probe (the next element) says hashtable, and
+    /// a case list's `~`/`=` lines as there. The mismatches of the elements, with `queued` and `element` set
+    /// (the caller sets the index and command: EXEC's); nil when the two arrays do not even have the shape
+    /// of the queue (then the whole replies are compared).
+    static func compareExec(_ r: [UInt8], _ n: [UInt8], queued: [QueuedCommand], loose: Set<Int> = [], exact: Set<Int> = [],
+                            afterRandomKey: inout Bool) -> [DiffMismatch]? {
+        guard case .aggregate(let rt, let re?)? = try? RawReply.parse(r), case .aggregate(let nt, let ne?)? = try? RawReply.parse(n),
+              rt == UInt8(ascii: "*"), nt == rt, re.count == queued.count, ne.count == queued.count else { return nil }
+        var out: [DiffMismatch] = []
+        for (j, q) in queued.enumerated() {
+            let a = re[j].encoded
+            let b = ne[j].encoded
+            var same: Bool
+            if q.probe || exact.contains(q.index) {
+                same = a == b
+            } else if loose.contains(q.index) {
+                same = DiffNormalizer.sameKind(a, b)
+            } else {
+                switch DiffSpecial(q.command) {
+                case .scan(_, let group):
+                    same = DiffNormalizer.sameScan(a, b, group: group)
+                case .orderFree(_, let pairs):
+                    let hashtable = j + 1 < queued.count && queued[j + 1].probe
+                        && re[j + 1] == .blob(UInt8(ascii: "$"), Array("hashtable".utf8))
+                    same = a == b || (hashtable && DiffNormalizer.sameIgnoringOrder(a, b, pairs: pairs))
+                case .none:
+                    same = DiffNormalizer.equivalent(q.command, a, b, afterRandomKey: afterRandomKey)
+                        || DiffNormalizer.refcountOfQueuedArgument(q.command, a, b)
+                }
+            }
+            if q.command[0].map(diffLower) == Array("randomkey".utf8) { afterRandomKey = true }
+            if !same {
+                out.append(DiffMismatch(index: 0, command: [], redisReply: a, needletailReply: b, queued: q.command, element: j))
+            }
+        }
+        return out
+    }
+
+    /// MULTI, EXEC, DISCARD and RESET: a window of pipelined commands ends after one of them.
+    static func mayChangeTransactionState(_ c: DiffCommand) -> Bool {
+        let name = c[0].map(diffLower)
+        return ["multi", "exec", "discard", "reset"].contains { name == Array($0.utf8) }
     }
 
     /// SCAN-family replies depend on each server's table layout, so when the first replies differ, each
@@ -353,6 +470,19 @@ enum DiffSpecial {
         default: self = .none
         }
     }
+
+    var isNone: Bool {
+        if case .none = self { return true }
+        return false
+    }
+}
+
+/// A command redis-server answered +QUEUED in a run: its index in the run (a case list's line), and whether
+/// the runner queued it itself (an OBJECT ENCODING probe after an HGETALL-family command).
+struct QueuedCommand {
+    let index: Int
+    let command: DiffCommand
+    let probe: Bool
 }
 
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
@@ -390,6 +520,47 @@ enum DiffNormalizer {
     static func sameIgnoringOrder(_ a: [UInt8], _ b: [UInt8], pairs: Bool) -> Bool {
         guard let va = try? RawReply.parse(a), let vb = try? RawReply.parse(b) else { return false }
         return pairs ? sortedPairs(va) == sortedPairs(vb) : sorted(va) == sorted(vb)
+    }
+
+    /// A known difference, inside EXEC only: redis-server stores a SET-family command's argument object
+    /// itself as the value, and the transaction's queue still holds that object until EXEC ends, so OBJECT
+    /// REFCOUNT of a value stored earlier in the same transaction answers 2 there (1 after EXEC); needletail
+    /// has no shared argument objects and answers 1. (Redis tags OBJECT REFCOUNT nondeterministic_output.)
+    /// Exactly that pair is allowed; any other OBJECT REFCOUNT difference is still a mismatch.
+    static func refcountOfQueuedArgument(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8]) -> Bool {
+        command.count == 3 && command[0].map(diffLower) == Array("object".utf8)
+            && command[1].map(diffLower) == Array("refcount".utf8) && a == Array(":2\r\n".utf8) && b == Array(":1\r\n".utf8)
+    }
+
+    /// A SCAN-family reply that cannot be continued (inside EXEC's array): errors must be equal; otherwise both
+    /// are scan replies whose element groups (key, or member and score) have the same types, and a side that
+    /// answered cursor 0 returned every matching element, so the other side's elements must be among its
+    /// (all of them when both answered 0). Two unfinished scans may hold different elements.
+    static func sameScan(_ a: [UInt8], _ b: [UInt8], group: Int) -> Bool {
+        if a == b { return true }
+        func scan(_ bytes: [UInt8]) -> (done: Bool, groups: Set<[UInt8]>, types: Set<[UInt8]>)? {
+            guard case .aggregate(let t, let top?)? = try? RawReply.parse(bytes), t == UInt8(ascii: "*"), top.count == 2,
+                  case .blob(_, let cursor?) = top[0], case .aggregate(_, let elements?) = top[1],
+                  elements.count % group == 0 else { return nil }
+            var groups = Set<[UInt8]>()
+            var types = Set<[UInt8]>()
+            var i = 0
+            while i < elements.count {
+                let members = elements[i..<(i + group)]
+                groups.insert(members.flatMap { $0.encoded })
+                types.insert(members.map { $0.encoded[0] })
+                i += group
+            }
+            return (cursor == Array("0".utf8), groups, types)
+        }
+        guard let x = scan(a), let y = scan(b) else { return false }
+        if !x.types.isEmpty && !y.types.isEmpty && x.types != y.types { return false }
+        switch (x.done, y.done) {
+        case (true, true): return x.groups == y.groups
+        case (true, false): return y.groups.isSubset(of: x.groups)
+        case (false, true): return x.groups.isSubset(of: y.groups)
+        case (false, false): return true
+        }
     }
 
     /// The same kind of reply: the same type byte (an error on one side only is never the same kind).

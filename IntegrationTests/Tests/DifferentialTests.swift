@@ -122,6 +122,7 @@ final class DifferentialTests: XCTestCase {
         let started = rawMonotonicMillis()
         let deadline = seconds.map { started + $0 * 1000 }
         let before = runner.commandsCompared
+        let execsBefore = (runner.execArrays, runner.execArraysByElement)
         var findings = Findings(knownSignatures: Self.corpusSignatures(), writeCorpus: writeCorpus)
         var sequences = 0
         while let seed = seeds.next() {
@@ -139,7 +140,9 @@ final class DifferentialTests: XCTestCase {
         let elapsed = rawMonotonicMillis() - started
         print("differential: families \(familyNames.joined(separator: ",")), \(sequences) sequences x RESP2+RESP3 of "
               + "\(length) commands, \(runner.commandsCompared - before) commands compared, \(findings.count) mismatches "
-              + "(\(findings.seen.count) distinct), needletail restarts \(runner.needletailRestarts), \(elapsed) ms")
+              + "(\(findings.seen.count) distinct), needletail restarts \(runner.needletailRestarts), \(elapsed) ms; "
+              + "\(runner.execArrays - execsBefore.0) EXEC arrays (\(runner.execArraysByElement - execsBefore.1) equivalent "
+              + "only element by element)")
         for (sig, n) in findings.seen.sorted(by: { $0.value > $1.value }) { print("  \(n) x \(sig)") }
     }
 
@@ -197,6 +200,53 @@ final class DifferentialTests: XCTestCase {
             print("differential MISMATCH: " + report)
             XCTFail("differential mismatch: " + report)
         }
+    }
+
+    /// The runner's comparison of EXEC's arrays, on made-up replies (no server): each element with its
+    /// queued command's rule, and a difference reported with the element and the command it answers.
+    func testExecArraysAreComparedElementByElement() {
+        func cmd(_ s: String) -> DiffCommand { s.split(separator: " ").map { Array($0.utf8) } }
+        func queue(_ lines: [String], probesAfter: Set<Int> = []) -> [QueuedCommand] {
+            var out: [QueuedCommand] = []
+            for (i, line) in lines.enumerated() {
+                out.append(QueuedCommand(index: i, command: cmd(line), probe: false))
+                if probesAfter.contains(i) {
+                    out.append(QueuedCommand(index: i, command: cmd("OBJECT ENCODING " + line.split(separator: " ")[1]), probe: true))
+                }
+            }
+            return out
+        }
+        func mismatches(_ q: [QueuedCommand], _ r: String, _ n: String) -> [String]? {
+            var afterRandomKey = false
+            return DifferentialRunner.compareExec(Array(r.utf8), Array(n.utf8), queued: q, afterRandomKey: &afterRandomKey)?
+                .map { "\($0.element!) \(DiffCorpus.describe($0.queued!))" }
+        }
+        let members = queue(["SMEMBERS s", "GET k"])
+        XCTAssertEqual(mismatches(members, "*2\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nv\r\n", "*2\r\n*2\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nv\r\n"), [])
+        XCTAssertEqual(mismatches(members, "*2\r\n*0\r\n$1\r\nv\r\n", "*2\r\n*0\r\n$1\r\nw\r\n"), ["1 GET k"])
+        XCTAssertNil(mismatches(members, "*2\r\n*0\r\n$1\r\nv\r\n", "*1\r\n*0\r\n"), "not the queue's shape")
+        // An HGETALL-family reply is order-free only where the probe after it says hashtable.
+        let hash = queue(["HKEYS h"], probesAfter: [0])
+        let ab = "*2\r\n$1\r\na\r\n$1\r\nb\r\n", ba = "*2\r\n$1\r\nb\r\n$1\r\na\r\n"
+        XCTAssertEqual(mismatches(hash, "*2\r\n\(ab)$9\r\nhashtable\r\n", "*2\r\n\(ba)$9\r\nhashtable\r\n"), [])
+        XCTAssertEqual(mismatches(hash, "*2\r\n\(ab)$8\r\nlistpack\r\n", "*2\r\n\(ba)$8\r\nlistpack\r\n"), ["0 HKEYS h"])
+        XCTAssertEqual(mismatches(hash, "*2\r\n\(ab)$8\r\nlistpack\r\n", "*2\r\n\(ab)$9\r\nhashtable\r\n"),
+                       ["1 OBJECT ENCODING h"])
+        // SCAN: finished scans must hold the same keys; an unfinished one only keys of a finished one.
+        let scan = queue(["SCAN 0"])
+        func scanReply(_ cursor: String, _ keys: [String]) -> String {
+            "*1\r\n*2\r\n$\(cursor.count)\r\n\(cursor)\r\n*\(keys.count)\r\n" + keys.map { "$\($0.count)\r\n\($0)\r\n" }.joined()
+        }
+        XCTAssertEqual(mismatches(scan, scanReply("0", ["a", "b"]), scanReply("0", ["b", "a"])), [])
+        XCTAssertEqual(mismatches(scan, scanReply("0", ["a", "b"]), scanReply("0", ["a"])), ["0 SCAN 0"])
+        XCTAssertEqual(mismatches(scan, scanReply("0", ["a", "b"]), scanReply("3", ["b"])), [])
+        XCTAssertEqual(mismatches(scan, scanReply("0", ["a", "b"]), scanReply("3", ["c"])), ["0 SCAN 0"])
+        XCTAssertEqual(mismatches(scan, scanReply("2", ["a"]), scanReply("3", ["c"])), [])
+        // OBJECT REFCOUNT: exactly redis-server's 2 (its queue holds the argument object) against 1 is allowed.
+        let refcount = queue(["OBJECT REFCOUNT k"])
+        XCTAssertEqual(mismatches(refcount, "*1\r\n:2\r\n", "*1\r\n:1\r\n"), [])
+        XCTAssertEqual(mismatches(refcount, "*1\r\n:3\r\n", "*1\r\n:1\r\n"), ["0 OBJECT REFCOUNT k"])
+        XCTAssertEqual(mismatches(refcount, "*1\r\n:1\r\n", "*1\r\n:2\r\n"), ["0 OBJECT REFCOUNT k"])
     }
 
     // MARK: - Helpers

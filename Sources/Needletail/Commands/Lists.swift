@@ -588,7 +588,9 @@ private func mpopGeneric(_ c: Client, numkeysIndex: Int) {
 
 /// Redis's mpopGenericCommand (and the serving half of the blocking pops): pops from the first of `keys`
 /// holding a list, replying [key, element] (`count` nil: BLPOP/BRPOP) or [key, [elements]], and propagates
-/// it as LPOP/RPOP key [count]. Returns false when no key holds a list, nil after a WRONGTYPE error.
+/// it as LPOP/RPOP key [count]. Returns false when no key holds a list, nil after a WRONGTYPE error. A
+/// blocked client run again for a key that became ready is served from that key, as Redis 7.0 serves it
+/// (several of its keys may hold lists by then, after a transaction filled them).
 private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, count: Int?) -> Bool? {
     let now = c.server.now
     // Run again for a key that became ready: served from that key (Server/Blocking.swift).

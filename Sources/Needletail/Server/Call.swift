@@ -121,14 +121,14 @@ extension Server {
     func call(_ client: Client, _ command: Command) {
         let outermost = callDepth == 0
         let started = outermost ? commandClock : wallClockMicros()
-        let errorsBefore = stats.totalErrorReplies
+        errorRepliesCounted = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
         guard propagationSink != nil else {
             // Nobody listens to propagation: what the handler says about it is not even reset.
             callDepth += 1
             command.handler!(client)
             callDepth -= 1
-            return finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
+            return finishCall(client, command, outermost: outermost, started: started)
         }
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
         client.propagation = CommandPropagation()
@@ -141,18 +141,21 @@ extension Server {
             pendingPropagation.append(PropagatedCommand(db: client.db.index,
                                                         argv: propagation.argv ?? client.ownedArguments()))
         }
-        finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
+        finishCall(client, command, outermost: outermost, started: started)
         if outermost { propagatePending() }
     }
 
     /// Commandstats, the command clock and (debug builds) the invariant checks, after a handler ran.
     @inline(__always)
-    private func finishCall(_ client: Client, _ command: Command, outermost: Bool, started: Int64, errorsBefore: Int) {
+    private func finishCall(_ client: Client, _ command: Command, outermost: Bool, started: Int64) {
         let ended = wallClockMicros()
         if outermost { commandClock = ended }
         command.microseconds += Int(max(0, ended - started))  // 0 if the wall clock stepped back
         command.calls += 1
-        if stats.totalErrorReplies != errorsBefore { command.failedCalls += 1 }
+        // As Redis's incrCommandStatsOnError: errors since the last look, which a nested call (a command
+        // run by EXEC) already counted; and none after CONFIG RESETSTAT zeroed the count.
+        if stats.totalErrorReplies > errorRepliesCounted { command.failedCalls += 1 }
+        errorRepliesCounted = stats.totalErrorReplies
         stats.totalCommandsProcessed += 1
         #if NEEDLETAIL_INVARIANTS
         if outermost && checksInvariants && (command.flags.contains(.write) || command.transactionRole == .exec) {

@@ -29,6 +29,9 @@ public final class Server {
     // The execution unit (Server/Call.swift).
     /// Nesting of `call`: 0 when no command runs; the outermost call owns `now` and the propagation list.
     @exclusivity(unchecked) var callDepth = 0
+    /// The error-reply count when commandstats last looked (Redis's `prev_err_count`): each call counts as
+    /// failed only for errors since then, so EXEC is not failed for the errors of the commands it ran.
+    @exclusivity(unchecked) var errorRepliesCounted = 0
     /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
     /// nothing is recorded.
     var propagationSink: PropagationSink? { didSet { updateKeyspaceListener() } }

@@ -61,10 +61,11 @@ struct TransactionQueue {
         aborted = false
     }
 
-    /// Queues the client's current request. Nothing is kept once the transaction is aborted: EXEC will
-    /// discard it anyway (as Redis, so a pipeline that ignores the errors does not grow memory).
+    /// Queues the client's current request. Nothing is kept once the transaction is aborted or a watched
+    /// key changed: EXEC will discard it anyway (as Redis's queueMultiCommand, so a pipeline that ignores
+    /// the errors does not grow memory, and CLIENT LIST's multi= stops counting).
     mutating func append(_ client: Client, _ command: Command) {
-        if aborted { return }
+        if aborted || client.watchTouched { return }
         let byteStart = bytes.count
         let spanStart = spans.count
         for i in 0..<client.argc {
