@@ -124,7 +124,8 @@ struct CommandTable {
     /// The standard table: every family's commands.
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
-            + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands)
+            + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
+            + memoryCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

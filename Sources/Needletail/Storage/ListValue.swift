@@ -71,6 +71,19 @@ final class ListValue {
     /// Redis's lazyfreeGetFreeEffort for a quicklist: its node count.
     var freeEffort: Int { Int(nodeCount) }
 
+    /// MEMORY USAGE (`Value.memoryUsage`): this object, the node ring, and the nodes' blocks, the first
+    /// `samples` of them measured and scaled to the node count, as Redis samples a quicklist's nodes.
+    func memoryUsage(samples: Int) -> Int {
+        var bytes = allocationSize(of: self) + allocationSize(ring.map { UnsafeRawPointer($0) })
+        let nodes = Int(nodeCount)
+        let measured = min(nodes, samples)
+        guard measured > 0 else { return bytes }
+        var nodeBytes = 0
+        for i in 0..<measured { nodeBytes += allocationSize(node(i).pointee.base) }
+        bytes += measured == nodes ? nodeBytes : Int(Double(nodeBytes) / Double(measured) * Double(nodes))
+        return bytes
+    }
+
     // MARK: - Node bounds
 
     /// The byte limit of a node: Redis's optimization_level for negative fill, SIZE_SAFETY_LIMIT otherwise.
