@@ -141,6 +141,13 @@ final class DifferentialRunner {
                 }
                 next += 1
                 continue
+            case .sort:
+                if var m = compareSort(all[next], rc, nc) {
+                    m.index = next - shift
+                    if record(m) { return found }
+                }
+                next += 1
+                continue
             case .none:
                 break
             }
@@ -232,6 +239,53 @@ final class DifferentialRunner {
         guard let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[keyIndex]]),
               encoding == Array("$9\r\nhashtable\r\n".utf8) else { return mismatch }
         return DiffNormalizer.sameIgnoringOrder(r, n, pairs: pairs) ? nil : mismatch
+    }
+
+    /// SORT and SORT_RO (see DifferentialGenerator+Sort.swift). Byte for byte, except for two things that are
+    /// redis-server's own:
+    /// - its sticky errno: when it answers "One or more scores can't be converted into double" and needletail
+    ///   sorts, redis-server is made to accept a connection (which leaves EAGAIN in errno) and the command is
+    ///   sent again (it changed nothing: the error comes before any STORE);
+    /// - a hashtable set or a sorted set is read in its dict's order: with ALPHA (where elements can tie), or a
+    ///   set BY nosort (no sorting), the reply is compared as a multiset of its element groups (one per
+    ///   element: the element, or its GET values), and under a LIMIT by its length only.
+    private func compareSort(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
+        var r: [UInt8]
+        let n: [UInt8]
+        do { r = try rc.call(command) } catch {
+            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        }
+        do { n = try nc.call(command) } catch {
+            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
+        }
+        commandsCompared += 1
+        if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
+        if r == n { return nil }
+        if r == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && n.first != UInt8(ascii: "-") {
+            if let other = try? RawClient(port: redis.port) {
+                _ = try? other.call("PING")
+                other.close()
+            }
+            if let again = try? rc.call(command) { r = again }
+            if r == n { return nil }
+        }
+        let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
+        guard let options = DiffSortOptions(command), !options.store,
+              let type = try? rc.call([Array("TYPE".utf8), command[1]]),
+              let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[1]]) else { return mismatch }
+        let isSet = type == Array("+set\r\n".utf8), isZset = type == Array("+zset\r\n".utf8)
+        let dictOrder = isZset || (isSet && encoding == Array("$9\r\nhashtable\r\n".utf8))
+        guard dictOrder && (options.alpha || (isSet && options.dontSort)),
+              case .aggregate(let t, let a?)? = try? RawReply.parse(r), case .aggregate(t, let b?)? = try? RawReply.parse(n),
+              a.count == b.count else { return mismatch }
+        if options.limit { return nil }
+        let group = max(options.gets, 1)
+        func groups(_ e: [RawReply]) -> [[UInt8]] {
+            stride(from: 0, to: e.count, by: group).map { e[$0..<min($0 + group, e.count)].flatMap { $0.encoded } }
+                .sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        return groups(a) == groups(b) ? nil : mismatch
     }
 
     /// Every element group (key, or member+score) a scan returns from `first` on until cursor 0, sorted
@@ -341,6 +395,8 @@ enum DiffSpecial {
     case scan(cursorIndex: Int, group: Int)
     /// HGETALL/HKEYS/HVALS key: exact for a compact encoding, as a multiset for a hashtable.
     case orderFree(keyIndex: Int, pairs: Bool)
+    /// SORT and SORT_RO: see `DifferentialRunner.compareSort`.
+    case sort
 
     init(_ command: DiffCommand) {
         let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
@@ -350,12 +406,45 @@ enum DiffSpecial {
         case "hscan" where command.count >= 3, "zscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 2)
         case "hgetall" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: true)
         case "hkeys" where command.count == 2, "hvals" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: false)
+        case "sort" where command.count >= 2, "sort_ro" where command.count >= 2: self = .sort
         default: self = .none
         }
     }
 }
 
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+
+/// The options of a SORT command that decide how its reply may differ, parsed as redis-server parses them
+/// (nil when it would be a syntax error).
+struct DiffSortOptions {
+    var alpha = false, limit = false, store = false, dontSort = false
+    var gets = 0
+
+    init?(_ command: DiffCommand) {
+        let readonly = command[0].map(diffLower) == Array("sort_ro".utf8)
+        func word(_ i: Int) -> String {
+            let bytes = command[i]
+            return String(decoding: (bytes.firstIndex(of: 0).map { bytes[..<$0] } ?? bytes[...]).map(diffLower), as: UTF8.self)
+        }
+        var j = 2
+        while j < command.count {
+            let left = command.count - j - 1
+            switch word(j) {
+            case "asc", "desc": break
+            case "alpha": alpha = true
+            case "limit" where left >= 2: limit = true; j += 2
+            case "store" where left >= 1 && !readonly: store = true; j += 1
+            case "by" where left >= 1:
+                let pattern = command[j + 1]
+                dontSort = !(pattern.firstIndex(of: 0).map { pattern[..<$0] } ?? pattern[...]).contains(UInt8(ascii: "*"))
+                j += 1
+            case "get" where left >= 1: gets += 1; j += 1
+            default: return nil
+            }
+            j += 1
+        }
+    }
+}
 
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
 /// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's, ZRANDMEMBER's and
@@ -379,6 +468,8 @@ enum DiffNormalizer {
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
         case "zrandmember", "hrandfield", "srandmember": return sameShape(va, vb)
+        // Each server's own cost of the key: an integer on both sides (or the same null, or error bytes).
+        case "memory" where sub == "usage": return sameShape(va, vb)
         // A hashtable set's order is its table's; an intset answers sorted on both sides (equal bytes).
         case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)

@@ -120,8 +120,11 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         start = 0
     case .sortedSet(let set)? where dontSort:
         items = []
+        // DESC counts the LIMIT from the top: the `start`-th highest first, down (Redis's walk backward from
+        // rank length - start).
         if end >= start {
-            set.forEach(inRanks: start..<(end + 1), reverse: desc) { member, _ in items.append(SortItem(element: member)) }
+            let ranks = desc ? (length - 1 - end)..<(length - start) : start..<(end + 1)
+            set.forEach(inRanks: ranks, reverse: desc) { member, _ in items.append(SortItem(element: member)) }
         }
         end -= start
         start = 0
