@@ -223,11 +223,11 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
-    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes", "sets",
-                                    "transactions"]
+    static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
+                                    "sets", "sort", "transactions"]
 
-    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, transactions,
-                                    command]
+    static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
+                                    transactions, command]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }
@@ -337,6 +337,14 @@ enum DiffFamilies {
             }
         },
         spec("keys", 3) { g in [b("KEYS"), b(g.rng.pick(keysPatterns))] },
+        spec("memory", 2) { g in
+            switch g.rng.below(8) {
+            case 0: return [b("MEMORY"), g.word("USAGE"), g.key(), g.word("SAMPLES"), b(g.rng.pick(["0", "1", "5", "-1", "x", ""]))]
+            case 1: return [b("MEMORY"), g.word("USAGE"), g.key(), b(g.rng.pick(["SAMPLES", "FOO"]))]
+            case 2: return [b("MEMORY"), g.rng.pick([g.word("HELP"), b("NOSUCH"), g.word("USAGE")])]
+            default: return [b("MEMORY"), g.word("USAGE"), g.key()]
+            }
+        },
         spec("dbsize", 2) { _ in [b("DBSIZE")] },
         spec("randomkey", 1) { _ in [b("RANDOMKEY")] },
     ])

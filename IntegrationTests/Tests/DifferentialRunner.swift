@@ -161,6 +161,13 @@ final class DifferentialRunner {
                     }
                     next += 1
                     continue
+                case .sort:
+                    if var m = compareSort(all[next], rc, nc) {
+                        m.index = next - shift
+                        if record(m) { return found }
+                    }
+                    next += 1
+                    continue
                 case .none:
                     break
                 }
@@ -283,6 +290,11 @@ final class DifferentialRunner {
                     let hashtable = j + 1 < queued.count && queued[j + 1].probe
                         && re[j + 1] == .blob(UInt8(ascii: "$"), Array("hashtable".utf8))
                     same = a == b || (hashtable && DiffNormalizer.sameIgnoringOrder(a, b, pairs: pairs))
+                case .sort:
+                    // Inside EXEC the key's encoding at that moment is unknown: an ALPHA or BY nosort reply may
+                    // order ties its own way whatever the type (looser than compareSort), and redis-server's
+                    // sticky strtod errno (see compareSort) cannot be retried.
+                    same = a == b || DiffNormalizer.sortTiesOrRedisErrno(q.command, a, b)
                 case .none:
                     same = DiffNormalizer.equivalent(q.command, a, b, afterRandomKey: afterRandomKey)
                         || DiffNormalizer.refcountOfQueuedArgument(q.command, a, b)
@@ -349,6 +361,47 @@ final class DifferentialRunner {
         guard let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[keyIndex]]),
               encoding == Array("$9\r\nhashtable\r\n".utf8) else { return mismatch }
         return DiffNormalizer.sameIgnoringOrder(r, n, pairs: pairs) ? nil : mismatch
+    }
+
+    /// SORT and SORT_RO (see DifferentialGenerator+Sort.swift). Byte for byte, except for two things that are
+    /// redis-server's own:
+    /// - its sticky errno: when it answers "One or more scores can't be converted into double" and needletail
+    ///   sorts, redis-server is made to accept a connection (which leaves EAGAIN in errno) and the command is
+    ///   sent again (it changed nothing: the error comes before any STORE);
+    /// - a hashtable set or a sorted set is read in its dict's order: with ALPHA (where elements can tie), or a
+    ///   set BY nosort (no sorting), the reply is compared as a multiset of its element groups (one per
+    ///   element: the element, or its GET values), and under a LIMIT by its length only.
+    private func compareSort(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
+        var r: [UInt8]
+        let n: [UInt8]
+        do { r = try rc.call(command) } catch {
+            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        }
+        do { n = try nc.call(command) } catch {
+            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
+        }
+        commandsCompared += 1
+        if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
+        if r == n { return nil }
+        if r == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && n.first != UInt8(ascii: "-") {
+            if let other = try? RawClient(port: redis.port) {
+                _ = try? other.call("PING")
+                other.close()
+            }
+            if let again = try? rc.call(command) { r = again }
+            if r == n { return nil }
+        }
+        let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
+        guard let options = DiffSortOptions(command), !options.store,
+              let type = try? rc.call([Array("TYPE".utf8), command[1]]),
+              let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[1]]) else { return mismatch }
+        let isSet = type == Array("+set\r\n".utf8), isZset = type == Array("+zset\r\n".utf8)
+        let dictOrder = isZset || (isSet && encoding == Array("$9\r\nhashtable\r\n".utf8))
+        guard dictOrder && (options.alpha || (isSet && options.dontSort)),
+              case .aggregate(let t, let a?)? = try? RawReply.parse(r), case .aggregate(t, let b?)? = try? RawReply.parse(n),
+              a.count == b.count else { return mismatch }
+        return DiffNormalizer.sameSortIgnoringTies(options, a, b) ? nil : mismatch
     }
 
     /// Every element group (key, or member+score) a scan returns from `first` on until cursor 0, sorted
@@ -458,6 +511,8 @@ enum DiffSpecial {
     case scan(cursorIndex: Int, group: Int)
     /// HGETALL/HKEYS/HVALS key: exact for a compact encoding, as a multiset for a hashtable.
     case orderFree(keyIndex: Int, pairs: Bool)
+    /// SORT and SORT_RO: see `DifferentialRunner.compareSort`.
+    case sort
 
     init(_ command: DiffCommand) {
         let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
@@ -467,6 +522,7 @@ enum DiffSpecial {
         case "hscan" where command.count >= 3, "zscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 2)
         case "hgetall" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: true)
         case "hkeys" where command.count == 2, "hvals" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: false)
+        case "sort" where command.count >= 2, "sort_ro" where command.count >= 2: self = .sort
         default: self = .none
         }
     }
@@ -487,11 +543,43 @@ struct QueuedCommand {
 
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
 
+/// The options of a SORT command that decide how its reply may differ, parsed as redis-server parses them
+/// (nil when it would be a syntax error).
+struct DiffSortOptions {
+    var alpha = false, limit = false, store = false, dontSort = false
+    var gets = 0
+
+    init?(_ command: DiffCommand) {
+        let readonly = command[0].map(diffLower) == Array("sort_ro".utf8)
+        func word(_ i: Int) -> String {
+            let bytes = command[i]
+            return String(decoding: (bytes.firstIndex(of: 0).map { bytes[..<$0] } ?? bytes[...]).map(diffLower), as: UTF8.self)
+        }
+        var j = 2
+        while j < command.count {
+            let left = command.count - j - 1
+            switch word(j) {
+            case "asc", "desc": break
+            case "alpha": alpha = true
+            case "limit" where left >= 2: limit = true; j += 2
+            case "store" where left >= 1 && !readonly: store = true; j += 1
+            case "by" where left >= 1:
+                let pattern = command[j + 1]
+                dontSort = !(pattern.firstIndex(of: 0).map { pattern[..<$0] } ?? pattern[...]).contains(UInt8(ascii: "*"))
+                j += 1
+            case "get" where left >= 1: gets += 1; j += 1
+            default: return nil
+            }
+            j += 1
+        }
+    }
+}
+
 /// Decides whether two replies are the same, byte for byte except where the reply is inherently
 /// nondeterministic: TTLs (within a second), KEYS and CONFIG GET order, RANDOMKEY's, ZRANDMEMBER's and
 /// HRANDFIELD's and SRANDMEMBER's choices (and DBSIZE after a RANDOMKEY), the order of a hashtable set's
 /// members (SMEMBERS, SINTER, SUNION, SDIFF, SPOP: compared as multisets), HELLO's client id and version, TIME, CLIENT
-/// ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME.
+/// ID/INFO/LIST, INFO, LASTSAVE, OBJECT IDLETIME, MEMORY USAGE's sizes. (SORT is compared by `compareSort`.)
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8], afterRandomKey: Bool = false) -> Bool {
         if a == b { return true }
@@ -509,11 +597,40 @@ enum DiffNormalizer {
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
         case "zrandmember", "hrandfield", "srandmember": return sameShape(va, vb)
+        // Each server's own cost of the key: an integer or a null on each side (errors must be the same bytes).
+        // Not necessarily the same one: like DBSIZE, MEMORY USAGE still finds a key past its time until it is
+        // reclaimed, which each server's active expiry (or RANDOMKEY's probes) does at its own moment.
+        case "memory" where sub == "usage": return sizeOrNull(va) && sizeOrNull(vb)
         // A hashtable set's order is its table's; an intset answers sorted on both sides (equal bytes).
         case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
         default: return false
         }
+    }
+
+    /// Two SORT replies equal but for the order of ties: the same number of elements, and under no LIMIT
+    /// the same groups (an element with its GET values) in any order.
+    static func sameSortIgnoringTies(_ options: DiffSortOptions, _ a: [RawReply], _ b: [RawReply]) -> Bool {
+        guard a.count == b.count else { return false }
+        if options.limit { return true }
+        let group = max(options.gets, 1)
+        func groups(_ e: [RawReply]) -> [[UInt8]] {
+            stride(from: 0, to: e.count, by: group).map { e[$0..<min($0 + group, e.count)].flatMap { $0.encoded } }
+                .sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        return groups(a) == groups(b)
+    }
+
+    /// A SORT element of EXEC's array: ties ordered differently (ALPHA or BY nosort, not STORE), or
+    /// redis-server's sticky "can't be converted into double" error where needletail sorted.
+    static func sortTiesOrRedisErrno(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8]) -> Bool {
+        if a == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && b.first != UInt8(ascii: "-") {
+            return true
+        }
+        guard let options = DiffSortOptions(command), !options.store, options.alpha || options.dontSort,
+              case .aggregate(let t, let x?)? = try? RawReply.parse(a), case .aggregate(t, let y?)? = try? RawReply.parse(b)
+        else { return false }
+        return sameSortIgnoringTies(options, x, y)
     }
 
     /// The same elements (or field/value pairs, when `pairs`) in any order: a hashtable's replies.
@@ -585,6 +702,14 @@ enum DiffNormalizer {
         guard case .aggregate(let t, let e?) = v, e.count % 2 == 0 else { return v }
         let pairs = stride(from: 0, to: e.count, by: 2).map { [e[$0], e[$0 + 1]] }
         return .aggregate(t, pairs.sorted { $0[0].encoded.lexicographicallyPrecedes($1[0].encoded) }.flatMap { $0 })
+    }
+
+    /// An integer reply, or a null (RESP2 or RESP3).
+    private static func sizeOrNull(_ v: RawReply) -> Bool {
+        switch v {
+        case .line(UInt8(ascii: ":"), _), .line(UInt8(ascii: "_"), _), .blob(_, nil): return true
+        default: return false
+        }
     }
 
     /// Same type byte, same null-ness, same element count: the contents are allowed to differ.

@@ -102,6 +102,74 @@ show('binary strlen', r:strlen(key))
 show('binary append', r:append(key, '\0\255'))
 show('binary getrange', r:getrange(key, -4, -1))
 
+-- Hashes (a small listpack keeps insertion order in both servers; big ones and sets are sorted)
+show('hset', { r:hset('h', 'name', 'ann'), r:hmset('h', { age = '31', city = 'Oslo' }), r:hset('h', 'age', '32') })
+show('hgetall', r:hgetall('h'))
+show('hget/hmget', { r:hget('h', 'name'), r:hmget('h', 'city', 'missing', 'name') })
+show('hincrby', { r:hincrby('h', 'age', 5), r:hincrby('h', 'visits', -2) })
+show('hincrbyfloat', r:hincrbyfloat('h', 'age', 0.25))
+show('hlen/hexists/hdel', { r:hlen('h'), r:hexists('h', 'city'), r:hdel('h', 'city'), r:hexists('h', 'city') })
+local big = {}
+for i = 0, 299 do big['field:' .. i] = tostring(i) end
+r:hmset('hbig', big)
+-- A full scan by hand: {cursor, items} per call (redis-lua turns HSCAN's items into a field -> value table).
+local function scan_all(command, key, match, count)
+    local seen, cursor = {}, '0'
+    repeat
+        local reply = r[command](r, key, cursor, { match = match, count = count })
+        cursor = reply[1]
+        for k, v in pairs(reply[2]) do seen[#seen + 1] = command == 'hscan' and (k .. '=' .. v) or v end
+    until cursor == '0'
+    table.sort(seen)
+    local unique = {}
+    for i, v in ipairs(seen) do if v ~= seen[i - 1] then unique[#unique + 1] = v end end
+    return unique
+end
+show('hscan big', scan_all('hscan', 'hbig', 'field:1?', 20))
+show('hincrby error', error_of(function() return r:hincrby('h', 'name', 1) end))
+
+-- Sets
+local function sorted(t) table.sort(t) return t end
+show('sadd ints', r:sadd('si', 5, 3, 10, 1, -7))
+show('smembers intset', r:smembers('si'))
+show('sadd strings', { r:sadd('s1', 'a', 'b', 'c', 'd'), r:sadd('s2', 'c', 'd', 'e') })
+show('smembers', sorted(r:smembers('s1')))
+show('sinter/sunion/sdiff', { sorted(r:sinter('s1', 's2')), sorted(r:sunion('s1', 's2')), sorted(r:sdiff('s1', 's2')) })
+show('sismember/scard', { r:sismember('s1', 'a'), r:sismember('s1', 'x'), r:scard('s1') })
+show('sinterstore', { r:sinterstore('s3', 's1', 's2'), sorted(r:smembers('s3')) })
+show('srem/smove', { r:srem('s1', 'a'), r:smove('s1', 's2', 'b'), sorted(r:smembers('s2')) })
+local members = {}
+for i = 0, 499 do members[#members + 1] = 'm' .. i end
+r:sadd('sbig', unpack(members))
+show('sscan big', scan_all('sscan', 'sbig', 'm1?', 50))
+
+-- Lists, LPOP with a count, BLPOP with a timeout
+show('rpush/lpush', { r:rpush('l', 'a', 'b', 'c', 'd', 'e'), r:lpush('l', 'z') })
+show('lrange', r:lrange('l', 0, -1))
+show('lpop count', r:lpop('l', 2))
+show('rpop/llen/lindex', { r:rpop('l'), r:llen('l'), r:lindex('l', 1) })
+show('blpop served', r:blpop('nolist', 'l', 1))
+show('blpop timeout', { r:blpop('nolist', 1) })
+show('brpop served', r:brpop('l', 1))
+show('lset/linsert/lrem/ltrim', { r:lset('l', 0, 'x'), r:linsert('l', 'AFTER', 'x', 'y'), r:lrem('l', 0, 'y'), r:ltrim('l', 0, 0), r:lrange('l', 0, -1) })
+
+-- SORT
+r:rpush('nums', 3, 1, 10, 2, -1, 2.5)
+show('sort', r:sort('nums'))
+show('sort desc limit', r:sort('nums', { sort = 'desc', limit = { 1, 3 } }))
+show('sort alpha', r:sort('nums', { alpha = true }))
+r:mset('w_3', 30, 'w_1', 10, 'w_10', 5, 'w_2', 20, 'w_-1', 100, 'w_2.5', 25)
+r:hset('o_1', 'name', 'one')
+show('sort by get', r:sort('nums', { by = 'w_*', get = { '#', 'w_*', 'o_*->name' } }))
+show('sort by nosort', r:sort('nums', { by = 'nosort' }))
+show('sort set', r:sort('si'))
+r:zadd('zs', 1, 'b', 2, 'a', 3, 'c')
+show('sort zset alpha desc', r:sort('zs', { alpha = true, sort = 'desc' }))
+show('sort store', { r:sort('nums', { store = 'sorted' }), r:lrange('sorted', 0, -1) })
+show('sort_ro', r:raw_cmd('SORT_RO nums LIMIT 0 2'))
+show('sort wrongtype', error_of(function() return r:sort('h') end))
+show('sort non-numeric', error_of(function() return r:sort('s2') end))
+
 show('exists', r:exists('foo'))
 show('type', { r:type('foo'), r:type('z'), r:type('missing') })
 show('del', r:del('foo', 'a', 'missing'))

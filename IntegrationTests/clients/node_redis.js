@@ -78,6 +78,63 @@ async function main() {
   show('binary strlen', await client.strLen(key));
   show('binary getrange', await client.getRange(commandOptions({ returnBuffers: true }), key, -4, -1));
 
+  // Hashes (a small listpack keeps insertion order in both servers; big ones and sets are sorted)
+  show('hset', [await client.hSet('h', { name: 'ann', age: '31', city: 'Oslo' }), await client.hSet('h', 'age', '32')]);
+  show('hgetall', await client.hGetAll('h'));
+  show('hget/hmget', [await client.hGet('h', 'name'), await client.hmGet('h', ['city', 'missing', 'name'])]);
+  show('hincrby', [await client.hIncrBy('h', 'age', 5), await client.hIncrBy('h', 'visits', -2)]);
+  show('hincrbyfloat', await client.hIncrByFloat('h', 'age', 0.25));
+  show('hlen/hexists/hdel', [await client.hLen('h'), await client.hExists('h', 'city'), await client.hDel('h', 'city'), await client.hExists('h', 'city')]);
+  const big = {};
+  for (let i = 0; i < 300; i++) big[`field:${i}`] = String(i);
+  await client.hSet('hbig', big);
+  const scanned = [];
+  for await (const { field, value } of client.hScanIterator('hbig', { MATCH: 'field:1?', COUNT: 20 })) scanned.push([field, value]);
+  show('hscan big', scanned.sort());
+  show('hincrby error', await errorOf(client.hIncrBy('h', 'name', 1)));
+
+  // Sets
+  const sorted = (a) => [...a].sort();
+  show('sadd ints', await client.sAdd('si', ['5', '3', '10', '1', '-7']));
+  show('smembers intset', await client.sMembers('si'));
+  show('sadd strings', [await client.sAdd('s1', ['a', 'b', 'c', 'd']), await client.sAdd('s2', ['c', 'd', 'e'])]);
+  show('smembers', sorted(await client.sMembers('s1')));
+  show('sinter/sunion/sdiff', [sorted(await client.sInter(['s1', 's2'])), sorted(await client.sUnion(['s1', 's2'])), sorted(await client.sDiff(['s1', 's2']))]);
+  show('sismember/scard', [await client.sIsMember('s1', 'a'), await client.sIsMember('s1', 'x'), await client.sCard('s1')]);
+  show('sinterstore', [await client.sInterStore('s3', ['s1', 's2']), sorted(await client.sMembers('s3'))]);
+  show('srem/smove', [await client.sRem('s1', 'a'), await client.sMove('s1', 's2', 'b'), sorted(await client.sMembers('s2'))]);
+  await client.sAdd('sbig', [...Array(500).keys()].map((i) => `m${i}`));
+  const members = new Set();
+  for await (const m of client.sScanIterator('sbig', { MATCH: 'm1?', COUNT: 50 })) members.add(m);
+  show('sscan big', sorted(members));
+
+  // Lists, LPOP with a count, BLPOP with a timeout
+  show('rpush/lpush', [await client.rPush('l', ['a', 'b', 'c', 'd', 'e']), await client.lPush('l', 'z')]);
+  show('lrange', await client.lRange('l', 0, -1));
+  show('lpop count', await client.lPopCount('l', 2));
+  show('rpop/llen/lindex', [await client.rPop('l'), await client.lLen('l'), await client.lIndex('l', 1)]);
+  show('blpop served', await client.blPop(['nolist', 'l'], 1));
+  show('blpop timeout', await client.blPop('nolist', 0.1));
+  show('brpop served', await client.brPop('l', 1));
+  show('lset/linsert/lrem/ltrim', [await client.lSet('l', 0, 'x'), await client.lInsert('l', 'AFTER', 'x', 'y'), await client.lRem('l', 0, 'y'), await client.lTrim('l', 0, 0), await client.lRange('l', 0, -1)]);
+
+  // SORT
+  await client.rPush('nums', ['3', '1', '10', '2', '-1', '2.5']);
+  show('sort', await client.sort('nums'));
+  show('sort desc limit', await client.sort('nums', { DIRECTION: 'DESC', LIMIT: { offset: 1, count: 3 } }));
+  show('sort alpha', await client.sort('nums', { ALPHA: true }));
+  await client.mSet({ w_3: '30', w_1: '10', w_10: '5', w_2: '20', 'w_-1': '100', 'w_2.5': '25' });
+  await client.hSet('o_1', 'name', 'one');
+  show('sort by get', await client.sort('nums', { BY: 'w_*', GET: ['#', 'w_*', 'o_*->name'] }));
+  show('sort by nosort', await client.sort('nums', { BY: 'nosort' }));
+  show('sort set', await client.sort('si'));
+  await client.zAdd('zs', [{ score: 1, value: 'b' }, { score: 2, value: 'a' }, { score: 3, value: 'c' }]);
+  show('sort zset alpha desc', await client.sort('zs', { ALPHA: true, DIRECTION: 'DESC' }));
+  show('sort store', [await client.sortStore('nums', 'sorted'), await client.lRange('sorted', 0, -1)]);
+  show('sort_ro', await client.sortRo('nums', { LIMIT: { offset: 0, count: 2 } }));
+  show('sort wrongtype', await errorOf(client.sort('h')));
+  show('sort non-numeric', await errorOf(client.sort('s2')));
+
   show('client setname', await client.clientSetName('clients-test'));
   show('client getname', await client.clientGetName());
   show('exists', await client.exists(['foo', 'a', 'missing']));

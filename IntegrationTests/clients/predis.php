@@ -77,6 +77,61 @@ show('binary strlen', $r->strlen($key));
 show('binary append', $r->append($key, "\0\xff"));
 show('binary getrange', bin2hex($r->getrange($key, -4, -1)));
 
+// Hashes (a small listpack keeps insertion order in both servers; big ones and sets are sorted)
+show('hset', [$r->hset('h', 'name', 'ann'), plain($r->hmset('h', ['age' => '31', 'city' => 'Oslo'])), $r->hset('h', 'age', '32')]);
+show('hgetall', $r->hgetall('h'));
+show('hget/hmget', [$r->hget('h', 'name'), $r->hmget('h', ['city', 'missing', 'name'])]);
+show('hincrby', [$r->hincrby('h', 'age', 5), $r->hincrby('h', 'visits', -2)]);
+show('hincrbyfloat', $r->hincrbyfloat('h', 'age', 0.25));
+show('hlen/hexists/hdel', [$r->hlen('h'), $r->hexists('h', 'city'), $r->hdel('h', ['city']), $r->hexists('h', 'city')]);
+$big = []; for ($i = 0; $i < 300; $i++) $big["field:$i"] = (string)$i;
+$r->hmset('hbig', $big);
+$all = iterator_to_array(new Predis\Collection\Iterator\HashKey($r, 'hbig', 'field:1?', 20));
+ksort($all);
+show('hscan big', $all);
+show('hincrby error', errorOf(fn() => $r->hincrby('h', 'name', 1)));
+
+// Sets
+show('sadd ints', $r->sadd('si', [5, 3, 10, 1, -7]));
+show('smembers intset', $r->smembers('si'));
+show('sadd strings', [$r->sadd('s1', ['a', 'b', 'c', 'd']), $r->sadd('s2', ['c', 'd', 'e'])]);
+$sorted = function ($a) { sort($a); return $a; };
+show('smembers', $sorted($r->smembers('s1')));
+show('sinter/sunion/sdiff', [$sorted($r->sinter(['s1', 's2'])), $sorted($r->sunion(['s1', 's2'])), $sorted($r->sdiff(['s1', 's2']))]);
+show('sismember/scard', [$r->sismember('s1', 'a'), $r->sismember('s1', 'x'), $r->scard('s1')]);
+show('sinterstore', [$r->sinterstore('s3', ['s1', 's2']), $sorted($r->smembers('s3'))]);
+show('srem/smove', [$r->srem('s1', 'a'), $r->smove('s1', 's2', 'b'), $sorted($r->smembers('s2'))]);
+$members = []; for ($i = 0; $i < 500; $i++) $members[] = "m$i";
+$r->sadd('sbig', $members);
+show('sscan big', $sorted(array_values(array_unique(iterator_to_array(new Predis\Collection\Iterator\SetKey($r, 'sbig', 'm1?', 50), false)))));
+
+// Lists, LPOP with a count (a raw command: Predis 1.1 has no count argument), BLPOP with a timeout
+show('rpush/lpush', [$r->rpush('l', ['a', 'b', 'c', 'd', 'e']), $r->lpush('l', ['z'])]);
+show('lrange', $r->lrange('l', 0, -1));
+show('lpop count', $r->executeRaw(['LPOP', 'l', '2']));
+show('rpop/llen/lindex', [$r->rpop('l'), $r->llen('l'), $r->lindex('l', 1)]);
+show('blpop served', $r->blpop(['nolist', 'l'], 1));
+show('blpop timeout', $r->blpop(['nolist'], 1));
+show('brpop served', $r->brpop(['l'], 1));
+show('lset/linsert/lrem/ltrim', plain([$r->lset('l', 0, 'x'), $r->linsert('l', 'AFTER', 'x', 'y'), $r->lrem('l', 0, 'y'), $r->ltrim('l', 0, 0), $r->lrange('l', 0, -1)]));
+
+// SORT
+$r->rpush('nums', ['3', '1', '10', '2', '-1', '2.5']);
+show('sort', $r->sort('nums'));
+show('sort desc limit', $r->sort('nums', ['sort' => 'desc', 'limit' => [1, 3]]));
+show('sort alpha', $r->sort('nums', ['alpha' => true]));
+$r->mset(['w_3' => 30, 'w_1' => 10, 'w_10' => 5, 'w_2' => 20, 'w_-1' => 100, 'w_2.5' => 25]);
+$r->hset('o_1', 'name', 'one');
+show('sort by get', $r->sort('nums', ['by' => 'w_*', 'get' => ['#', 'w_*', 'o_*->name']]));
+show('sort by nosort', $r->sort('nums', ['by' => 'nosort']));
+show('sort set', $r->sort('si'));
+$r->zadd('zs', ['b' => 1, 'a' => 2, 'c' => 3]);
+show('sort zset alpha desc', $r->sort('zs', ['alpha' => true, 'sort' => 'desc']));
+show('sort store', [$r->sort('nums', ['store' => 'sorted']), $r->lrange('sorted', 0, -1)]);
+show('sort_ro', $r->executeRaw(['SORT_RO', 'nums', 'LIMIT', '0', '2']));
+show('sort wrongtype', errorOf(fn() => $r->sort('h')));
+show('sort non-numeric', errorOf(fn() => $r->sort('s2')));
+
 show('client setname', plain($r->client('SETNAME', 'clients-test')));
 show('client getname', $r->client('GETNAME'));
 show('exists', $r->exists('foo', 'a', 'missing'));

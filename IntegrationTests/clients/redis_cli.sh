@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The common scenario through redis-cli (one-shot commands, RESP2 and -3), then --pipe mass insertion of
-# 100,000 SETs, --scan and --bigkeys. usage: redis_cli.sh PORT
+# 100,000 SETs, --scan, --bigkeys and --memkeys. usage: redis_cli.sh PORT
 # Output is deterministic for a given server behaviour; run.sh diffs it between redis-server and needletail.
 set -uo pipefail
 port=$1
@@ -47,12 +47,34 @@ say "RESP3 (-3)"
 cli -3 HELLO 3 | grep -E '^[0-9]+# "(server|proto|mode|role)"' ; cli -3 GET foo; cli -3 GET missing; cli -3 INCR notanumber
 cli -3 DBSIZE
 
-say "bigkeys on a small known dataset"
+say "hashes, sets, lists (RESP2 and -3: a map, a set, a null array)"
+cli HSET h name ann age 31 city Oslo; cli HSET h age 32; cli HGETALL h; cli -3 HGETALL h
+cli HINCRBY h age 5; cli HINCRBYFLOAT h age 0.25; cli HMGET h city missing name; cli HINCRBY h name 1
+cli HSCAN h 0; cli -3 HSCAN h 0 MATCH 'a*'
+cli SADD si 5 3 10 1 -7; cli SMEMBERS si; cli -3 SMEMBERS si; cli SADD s1 a b c d; cli SADD s2 c d e
+redis-cli -p "$port" --raw SINTER s1 s2 | sort; redis-cli -p "$port" -3 --raw SINTER s1 s2 | sort; cli SSCAN si 0; cli -3 SSCAN si 0 COUNT 100
+cli RPUSH l a b c d e; cli LRANGE l 0 -1; cli LPOP l 2; cli -3 LPOP l 2; cli LPOP nolist 2; cli -3 LPOP nolist 2
+cli BLPOP nolist l 1; cli BLPOP nolist 0.1; cli -3 BLPOP nolist 0.1; cli -3 BRPOP l 1
+
+say "SORT"
+cli RPUSH nums 3 1 10 2 -1 2.5; cli SORT nums; cli SORT nums DESC LIMIT 1 3; cli SORT nums ALPHA
+cli MSET w_3 30 w_1 10 w_10 5 w_2 20 w_-1 100 w_2.5 25; cli HSET o_1 name one
+cli SORT nums BY 'w_*' GET '#' GET 'w_*' GET 'o_*->name'; cli -3 SORT nums BY 'w_*' GET '#' GET 'o_*->name'
+cli SORT nums BY nosort; cli SORT si; cli SORT nums STORE sorted; cli LRANGE sorted 0 -1; cli SORT_RO nums LIMIT 0 2
+cli SORT h; cli SORT s1
+
+say "bigkeys and memkeys on a small known dataset"
 cli FLUSHALL
 cli MSET s1 x s2 xxxxx s3 xxxxxxxxxxxxxxxxxxxx >/dev/null
 cli ZADD zbig 1 a 2 b 3 c >/dev/null; cli ZADD zsmall 1 a >/dev/null
+cli RPUSH list a b c >/dev/null; cli SADD set 1 2 >/dev/null; cli HSET hash f v >/dev/null
 # The '[nn.nn%] ... found so far' lines follow SCAN order, which depends on each server's hash table.
 redis-cli -p "$port" --bigkeys 2>&1 | grep -v 'found so far'
+# --memkeys: sizes are each server's own MEMORY USAGE (and so is the biggest of keys of equal size: short
+# strings all cost the same in needletail); the counts of keys per type and the absence of any warning (a
+# MEMORY USAGE that fails) are compared.
+redis-cli -p "$port" --memkeys 2>&1 | grep -v 'found so far' \
+    | sed -E 's/found .* has [0-9]+ bytes/found K has N bytes/; s/ with [0-9]+ bytes \(([0-9.]+% of keys), avg size [0-9.]+\)/ with N bytes (\1, avg size N)/'
 
 say "--pipe mass insertion of 100,000 SETs"
 cli FLUSHALL

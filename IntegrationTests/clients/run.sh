@@ -105,7 +105,7 @@ for protocol in default protocol=2 protocol=3; do
         "$python -c 'import redis'"
 done
 cli_version=$(redis-cli --version 2>/dev/null | awk '{ print $2 }')
-add "redis-cli $cli_version (commands, -3, --pipe, --scan, --bigkeys)" "./redis_cli.sh @PORT@" "command -v redis-cli"
+add "redis-cli $cli_version (commands, -3, --pipe, --scan, --bigkeys, --memkeys)" "./redis_cli.sh @PORT@" "command -v redis-cli"
 add "redis-cli $cli_version interactive (hints, help)" "./redis_cli_interactive.sh @PORT@" "command -v redis-cli tmux"
 add "redis-benchmark $cli_version" "./redis_benchmark.sh @PORT@" "command -v redis-benchmark"
 node_version=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' /usr/share/nodejs/redis/package.json 2>/dev/null | head -1)
@@ -183,11 +183,11 @@ info_fields "$redis_port" > "$results/info-fields.redis"
 info_fields "$needletail_port" > "$results/info-fields.needletail"
 
 echo
-printf '| %-62s | %-13s | %-13s | %-5s |\n' client redis needletail same?
-printf '|-%s-|-%s-|-%s-|-%s-|\n' "$(printf '%.0s-' {1..62})" "$(printf '%.0s-' {1..13})" "$(printf '%.0s-' {1..13})" "-----"
+printf '| %-70s | %-13s | %-13s | %-5s |\n' client redis needletail same?
+printf '|-%s-|-%s-|-%s-|-%s-|\n' "$(printf '%.0s-' {1..70})" "$(printf '%.0s-' {1..13})" "$(printf '%.0s-' {1..13})" "-----"
 for line in "${table[@]}"; do
     IFS=$'\t' read -r label r n same <<< "$line"
-    printf '| %-62s | %-13s | %-13s | %-5s |\n' "$label" "$r" "$n" "$same"
+    printf '| %-70s | %-13s | %-13s | %-5s |\n' "$label" "$r" "$n" "$same"
 done
 echo
 echo "INFO fields redis-server has and needletail lacks: $(comm -23 "$results/info-fields.redis" "$results/info-fields.needletail" | tr '\n' ' ')"

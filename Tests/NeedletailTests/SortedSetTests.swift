@@ -372,14 +372,14 @@ final class SortedSetTests: XCTestCase {
 
     func testMemoryAccounting() {
         let set = SortedSet()
-        let empty = set.approximateBytes
+        let empty = set.memoryUsage(samples: .max)
         for i in 0..<1000 { set.set(member: ByteString("member:\(i)"), score: Double(i)) }
-        let small = set.approximateBytes
+        let small = set.memoryUsage(samples: .max)
         XCTAssertGreaterThan(small, empty + 1000 * 48)
         XCTAssertLessThan(small, empty + 1000 * 200)
         let long = String(repeating: "x", count: 100)
         set.set(member: ByteString(long), score: 0)
-        XCTAssertGreaterThanOrEqual(set.approximateBytes - small, 100)
+        XCTAssertGreaterThanOrEqual(set.memoryUsage(samples: .max) - small, 100)
         XCTAssertEqual(set.freeEffort, 1001)
         XCTAssertNil(set.invariantViolation())
         set.removeAll()

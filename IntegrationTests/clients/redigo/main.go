@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/gomodule/redigo/redis"
@@ -171,6 +172,66 @@ func main() {
 	show("binary append", call(c, "APPEND", key, []byte{0, 0xff}))
 	show("binary getrange", call(c, "GETRANGE", key, -4, -1))
 
+	// Hashes (a small listpack keeps insertion order in both servers; big ones and sets are sorted)
+	show("hset", []interface{}{call(c, "HSET", "h", "name", "ann", "age", "31", "city", "Oslo"), call(c, "HSET", "h", "age", "32")})
+	show("hgetall", call(c, "HGETALL", "h"))
+	hm, err := redis.StringMap(c.Do("HGETALL", "h"))
+	show("hgetall as map", []interface{}{fmt.Sprintf("%v", hm), err})
+	show("hget/hmget", []interface{}{call(c, "HGET", "h", "name"), call(c, "HMGET", "h", "city", "missing", "name")})
+	show("hincrby", []interface{}{call(c, "HINCRBY", "h", "age", 5), call(c, "HINCRBY", "h", "visits", -2)})
+	show("hincrbyfloat", call(c, "HINCRBYFLOAT", "h", "age", 0.25))
+	show("hlen/hexists/hdel", []interface{}{call(c, "HLEN", "h"), call(c, "HEXISTS", "h", "city"), call(c, "HDEL", "h", "city"), call(c, "HEXISTS", "h", "city")})
+	big := redis.Args{}.Add("hbig")
+	for i := 0; i < 300; i++ {
+		big = big.Add(fmt.Sprintf("field:%d", i), i)
+	}
+	call(c, "HSET", big...)
+	show("hscan big", scanAll(c, "HSCAN", "hbig", "field:1?", 20, 2))
+	show("hincrby error", call(c, "HINCRBY", "h", "name", 1))
+
+	// Sets
+	show("sadd ints", call(c, "SADD", "si", 5, 3, 10, 1, -7))
+	show("smembers intset", call(c, "SMEMBERS", "si"))
+	show("sadd strings", []interface{}{call(c, "SADD", "s1", "a", "b", "c", "d"), call(c, "SADD", "s2", "c", "d", "e")})
+	show("smembers", sortedStrings(c.Do("SMEMBERS", "s1")))
+	show("sinter/sunion/sdiff", []interface{}{sortedStrings(c.Do("SINTER", "s1", "s2")), sortedStrings(c.Do("SUNION", "s1", "s2")), sortedStrings(c.Do("SDIFF", "s1", "s2"))})
+	show("sismember/scard", []interface{}{call(c, "SISMEMBER", "s1", "a"), call(c, "SISMEMBER", "s1", "x"), call(c, "SCARD", "s1")})
+	show("sinterstore", []interface{}{call(c, "SINTERSTORE", "s3", "s1", "s2"), sortedStrings(c.Do("SMEMBERS", "s3"))})
+	show("srem/smove", []interface{}{call(c, "SREM", "s1", "a"), call(c, "SMOVE", "s1", "s2", "b"), sortedStrings(c.Do("SMEMBERS", "s2"))})
+	members := redis.Args{}.Add("sbig")
+	for i := 0; i < 500; i++ {
+		members = members.Add(fmt.Sprintf("m%d", i))
+	}
+	call(c, "SADD", members...)
+	show("sscan big", scanAll(c, "SSCAN", "sbig", "m1?", 50, 1))
+
+	// Lists, LPOP with a count, BLPOP with a timeout
+	show("rpush/lpush", []interface{}{call(c, "RPUSH", "l", "a", "b", "c", "d", "e"), call(c, "LPUSH", "l", "z")})
+	show("lrange", call(c, "LRANGE", "l", 0, -1))
+	show("lpop count", call(c, "LPOP", "l", 2))
+	show("rpop/llen/lindex", []interface{}{call(c, "RPOP", "l"), call(c, "LLEN", "l"), call(c, "LINDEX", "l", 1)})
+	show("blpop served", call(c, "BLPOP", "nolist", "l", 1))
+	show("blpop timeout", call(c, "BLPOP", "nolist", 0.1))
+	show("brpop served", call(c, "BRPOP", "l", 1))
+	show("lset/linsert/lrem/ltrim", []interface{}{call(c, "LSET", "l", 0, "x"), call(c, "LINSERT", "l", "AFTER", "x", "y"), call(c, "LREM", "l", 0, "y"), call(c, "LTRIM", "l", 0, 0), call(c, "LRANGE", "l", 0, -1)})
+
+	// SORT
+	call(c, "RPUSH", "nums", 3, 1, 10, 2, -1, 2.5)
+	show("sort", call(c, "SORT", "nums"))
+	show("sort desc limit", call(c, "SORT", "nums", "DESC", "LIMIT", 1, 3))
+	show("sort alpha", call(c, "SORT", "nums", "ALPHA"))
+	call(c, "MSET", "w_3", 30, "w_1", 10, "w_10", 5, "w_2", 20, "w_-1", 100, "w_2.5", 25)
+	call(c, "HSET", "o_1", "name", "one")
+	show("sort by get", call(c, "SORT", "nums", "BY", "w_*", "GET", "#", "GET", "w_*", "GET", "o_*->name"))
+	show("sort by nosort", call(c, "SORT", "nums", "BY", "nosort"))
+	show("sort set", call(c, "SORT", "si"))
+	call(c, "ZADD", "zs", 1, "b", 2, "a", 3, "c")
+	show("sort zset alpha desc", call(c, "SORT", "zs", "ALPHA", "DESC"))
+	show("sort store", []interface{}{call(c, "SORT", "nums", "STORE", "sorted"), call(c, "LRANGE", "sorted", 0, -1)})
+	show("sort_ro", call(c, "SORT_RO", "nums", "LIMIT", 0, 2))
+	show("sort wrongtype", call(c, "SORT", "h"))
+	show("sort non-numeric", call(c, "SORT", "s2"))
+
 	show("client setname", call(c, "CLIENT", "SETNAME", "clients-test"))
 	show("client getname", call(c, "CLIENT", "GETNAME"))
 	show("exists", call(c, "EXISTS", "foo", "a", "missing"))
@@ -178,4 +239,43 @@ func main() {
 	show("del", call(c, "DEL", "foo", "a", "missing"))
 	show("final dbsize", call(c, "DBSIZE"))
 	fmt.Println("done")
+}
+
+// sortedStrings: a reply whose order is a hash table's, as sorted strings.
+func sortedStrings(reply interface{}, err error) interface{} {
+	strs, err := redis.Strings(reply, err)
+	if err != nil {
+		return err
+	}
+	sort.Strings(strs)
+	return fmt.Sprintf("%q", strs)
+}
+
+// scanAll runs a SCAN-family command from cursor 0 to the end and returns what it found, deduplicated and
+// sorted (groups of `group` strings: a field and its value for HSCAN).
+func scanAll(c redis.Conn, command string, key string, match string, count int, group int) interface{} {
+	seen := map[string]bool{}
+	cursor := "0"
+	for {
+		values, err := redis.Values(c.Do(command, key, cursor, "MATCH", match, "COUNT", count))
+		if err != nil {
+			return err
+		}
+		var page []string
+		if _, err := redis.Scan(values, &cursor, &page); err != nil {
+			return err
+		}
+		for i := 0; i+group <= len(page); i += group {
+			seen[strings.Join(page[i:i+group], "=")] = true
+		}
+		if cursor == "0" {
+			break
+		}
+	}
+	found := make([]string, 0, len(seen))
+	for k := range seen {
+		found = append(found, k)
+	}
+	sort.Strings(found)
+	return fmt.Sprintf("%q", found)
 }

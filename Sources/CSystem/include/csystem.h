@@ -61,6 +61,8 @@ uint64_t cs_malloc_used_bytes(void);
 /// The usable size of a malloc'ed block (at least what was asked for): the capacity of buffers that are
 /// sized exactly and grown with realloc (the packed hash).
 static inline size_t cs_malloc_usable_size(void *p) { return malloc_usable_size(p); }
+/// Gives free memory at the top of the heap and in the arenas back to the system (MEMORY PURGE).
+static inline int cs_malloc_trim(void) { return malloc_trim(0); }
 
 /// Bytes the keyspace maps directly with mmap (HashTable chunks and big bucket arrays), which malloc's
 /// statistics do not see. Updated from the loop and from the lazyfree worker, hence atomic.

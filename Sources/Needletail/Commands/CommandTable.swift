@@ -137,7 +137,7 @@ struct CommandTable {
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
-            + transactionCommands)
+            + transactionCommands + memoryCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -90,6 +90,9 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
     }
     var isSet = false
     if case .set? = value { isSet = true }
+    // Redis converts a listpack sorted set to a skiplist for SORT (and SORT_RO), for good: OBJECT ENCODING
+    // says "skiplist" afterwards, even for BY nosort.
+    if case .sortedSet(let set)? = value { set.skiplistEncoded = true }
     // An unsorted set has no stable order: a stored result is sorted ALPHA so replicas agree.
     if dontSort && isSet && storeIndex != 0 {
         dontSort = false
@@ -97,9 +100,11 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         byPattern = nil
     }
 
+    // Redis clamps both to the length first (so huge values cannot overflow), then as below.
     let length = value?.elementCount ?? 0
-    var start = max(0, limitStart)
-    var end = limitCount < 0 ? length - 1 : start + limitCount - 1
+    var start = min(max(0, limitStart), length)
+    let clampedCount = min(max(limitCount, -1), length)
+    var end = clampedCount < 0 ? length - 1 : start + clampedCount - 1
     if start >= length {
         start = length - 1
         end = length - 2
@@ -115,8 +120,11 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         start = 0
     case .sortedSet(let set)? where dontSort:
         items = []
+        // DESC counts the LIMIT from the top: the `start`-th highest first, down (Redis's walk backward from
+        // rank length - start).
         if end >= start {
-            set.forEach(inRanks: start..<(end + 1), reverse: desc) { member, _ in items.append(SortItem(element: member)) }
+            let ranks = desc ? (length - 1 - end)..<(length - start) : start..<(end + 1)
+            set.forEach(inRanks: ranks, reverse: desc) { member, _ in items.append(SortItem(element: member)) }
         }
         end -= start
         start = 0
@@ -152,9 +160,17 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         }
         let byPatternUsed = byPattern != nil
         let stored = storeIndex != 0
-        items.sort { a, b in
+        let compare = { (a: SortItem, b: SortItem) -> Int in
             let cmp = sortCompare(a, b, alpha: alpha, byPattern: byPatternUsed, stored: stored)
-            return desc ? cmp > 0 : cmp < 0
+            return desc ? -cmp : cmp
+        }
+        // Which of several equal elements comes first is visible (ALPHA BY ties, missing BY keys), so the
+        // algorithms are Redis's: its partial quicksort for BY with a LIMIT that cuts, glibc's qsort (a
+        // stable merge sort, as Swift's sort) otherwise.
+        if byPatternUsed && (start != 0 || end != length - 1) {
+            partialQuickSort(&items, lower: start, upper: end, compare)
+        } else {
+            items.sort { compare($0, $1) < 0 }
         }
     }
 
@@ -271,6 +287,108 @@ private func lookupByPattern(_ c: Client, _ pattern: UnsafeRawBufferPointer, _ e
     }
     guard case .string(let s) = value else { return nil }
     return s
+}
+
+// MARK: - Partial quicksort
+
+/// Redis's pqsort (pqsort.c): Bentley and McIlroy's quicksort ("Engineering a Sort Function", as NetBSD's
+/// qsort) that only recurses into partitions overlapping positions `lower...upper`, so those positions end
+/// up holding what a full sort would put there and the rest is left partly sorted. It is not stable: SORT BY
+/// with LIMIT returns equal elements in the order this exact sequence of swaps leaves them, so the steps
+/// (median-of-three pivots, ninther above 40 elements, insertion sort below 7 elements, keys equal to the
+/// pivot gathered at both ends and swapped to the middle) follow Redis 7.0's copy, which unlike later ones
+/// has no switch to insertion sort after a pass that swapped nothing.
+private func partialQuickSort<T>(_ items: inout [T], lower: Int, upper: Int, _ compare: (T, T) -> Int) {
+    items.withUnsafeMutableBufferPointer { buffer in
+        partialQuickSort(buffer, from: 0, count: buffer.count, lower: lower, upper: upper, compare)
+    }
+}
+
+private func partialQuickSort<T>(_ v: UnsafeMutableBufferPointer<T>, from base: Int, count: Int, lower: Int, upper: Int,
+                                 _ compare: (T, T) -> Int) {
+    @inline(__always) func cmp(_ i: Int, _ j: Int) -> Int { compare(v[i], v[j]) }
+    @inline(__always) func medianOfThree(_ a: Int, _ b: Int, _ c: Int) -> Int {
+        cmp(a, b) < 0 ? (cmp(b, c) < 0 ? b : (cmp(a, c) < 0 ? c : a))
+                      : (cmp(b, c) > 0 ? b : (cmp(a, c) < 0 ? a : c))
+    }
+    func insertionSort(_ a: Int, _ n: Int) {
+        var m = a + 1
+        while m < a + n {
+            var l = m
+            while l > a && cmp(l - 1, l) > 0 {
+                v.swapAt(l, l - 1)
+                l -= 1
+            }
+            m += 1
+        }
+    }
+    /// Whether `lo..<lo+n` holds any position of the wanted range.
+    func overlaps(_ lo: Int, _ n: Int) -> Bool {
+        !((lower < lo && upper < lo) || (lower >= lo + n && upper >= lo + n))
+    }
+    func swapRuns(_ a: Int, _ b: Int, _ n: Int) {
+        for k in 0..<max(n, 0) { v.swapAt(a + k, b + k) }
+    }
+
+    var a = base
+    var n = count
+    while true {
+        if n < 7 { return insertionSort(a, n) }
+        var pm = a + n / 2
+        if n > 7 {
+            var pl = a
+            var pn = a + n - 1
+            if n > 40 {
+                let d = n / 8
+                pl = medianOfThree(pl, pl + d, pl + 2 * d)
+                pm = medianOfThree(pm - d, pm, pm + d)
+                pn = medianOfThree(pn - 2 * d, pn - d, pn)
+            }
+            pm = medianOfThree(pl, pm, pn)
+        }
+        v.swapAt(a, pm)
+        var pa = a + 1, pb = a + 1
+        var pc = a + n - 1, pd = a + n - 1
+        while true {
+            while pb <= pc {
+                let r = cmp(pb, a)
+                if r > 0 { break }
+                if r == 0 {
+                    v.swapAt(pa, pb)
+                    pa += 1
+                }
+                pb += 1
+            }
+            while pb <= pc {
+                let r = cmp(pc, a)
+                if r < 0 { break }
+                if r == 0 {
+                    v.swapAt(pc, pd)
+                    pd -= 1
+                }
+                pc -= 1
+            }
+            if pb > pc { break }
+            v.swapAt(pb, pc)
+            pb += 1
+            pc -= 1
+        }
+        let end = a + n
+        var r = min(pa - a, pb - pa)
+        swapRuns(a, pb - r, r)
+        r = min(pd - pc, end - pd - 1)
+        swapRuns(pb, end - r, r)
+        r = pb - pa
+        if r > 1 && overlaps(a, r) {
+            partialQuickSort(v, from: a, count: r, lower: lower, upper: upper, compare)
+        }
+        r = pd - pc
+        guard r > 1 else { return }
+        // The right part iteratively, as Redis does.
+        a = end - r
+        n = r
+        guard overlaps(a, n) else { return }
+    }
 }
 
 // MARK: - What SORT reads of each type

@@ -163,6 +163,19 @@ final class Database {
         key.withUnsafeBytes { keys.find($0)?.hint } ?? .likeSet
     }
 
+    /// MEMORY USAGE: the bytes `key` costs, nil when it is not stored. Its entry in the keys table plus one
+    /// 4-byte bucket link, the key's own block when it is too long to live in the entry, the value
+    /// (`Value.memoryUsage`, sampled past `samples` elements), and the entry in the expires table when the
+    /// key has a time to live. Redis counts its dictEntry, key and value the same way (not the bucket nor the
+    /// expires entry: here they are part of the truth). A key past its time but still stored is counted:
+    /// Redis finds it with dictFind, without the expiry check of a lookup, and does not count a hit.
+    func memoryUsage(of key: UnsafeRawBufferPointer, samples: Int) -> Int? {
+        guard let (storedKey, entry) = keys.findEntry(key) else { return nil }
+        var bytes = HashTable<Entry>.entryStride + 4 + storedKey.allocatedBytes + entry.value.memoryUsage(samples: samples)
+        if !expires.isEmpty && expires.contains(key) { bytes += HashTable<Int64>.entryStride + 4 }
+        return bytes
+    }
+
     // MARK: - Mutations (the keyspace's one write path)
     //
     // Each reports its change to `events` exactly once, with the notification the command names. A command

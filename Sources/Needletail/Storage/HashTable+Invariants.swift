@@ -34,6 +34,25 @@ extension HashTable {
     /// Bytes one entry occupies in the pool.
     public static var entryStride: Int { MemoryLayout<Entry>.stride }
 
+    /// MEMORY USAGE of a collection held in this table: the table object, its arrays (`allocatedBytes`),
+    /// and what its entries own outside the pool (`elementBytes`: long keys' and values' allocations),
+    /// measured on the first `samples` entries in pool order and scaled to the count, as Redis's
+    /// objectComputeSize samples a dict.
+    /// - Complexity: O(min(samples, count)) plus the number of pool chunks.
+    func memoryUsage(samples: Int, _ elementBytes: (ByteString, Value) -> Int) -> Int {
+        var bytes = allocationSize(of: self) + allocatedBytes
+        let wanted = Swift.min(samples, _count)
+        guard wanted > 0 else { return bytes }
+        var measured = 0, seen = 0
+        for (key, value) in self {
+            measured += elementBytes(key, value)
+            seen += 1
+            if seen == wanted { break }
+        }
+        bytes += seen == _count ? measured : Int(Double(measured) / Double(seen) * Double(_count))
+        return bytes
+    }
+
     /// Verifies every structural invariant; traps with a description on the first violation. O(n).
     public func checkInvariants() {
         precondition(MemoryLayout<Entry>.offset(of: \Entry.next) == 0

@@ -178,6 +178,16 @@ extension HashTable {
         return lookup(key, hash: hashBytes(key, seed: seed))?.pointee.value
     }
 
+    /// The key as the table stores it, with its value: `find` for callers that need the stored key's own
+    /// allocation (MEMORY USAGE).
+    @inlinable
+    public func findEntry(_ key: UnsafeRawBufferPointer) -> Element? {
+        guard _count > 0 else { return nil }
+        rehashStepIfNeeded()
+        guard let entry = lookup(key, hash: hashBytes(key, seed: seed)) else { return nil }
+        return (entry.pointee.key, entry.pointee.value)
+    }
+
     @inlinable
     public func contains(_ key: UnsafeRawBufferPointer) -> Bool {
         guard _count > 0 else { return false }

@@ -259,13 +259,12 @@ final class HashValue {
     /// Allocations freeing takes (Redis's lazyfreeGetFreeEffort: the table's size, 1 for a listpack).
     var freeEffort: Int { isPacked ? 1 : table!.count }
 
-    /// Bytes this hash has allocated (buffer, or table plus heap strings), for MEMORY USAGE-like reports.
-    var allocatedBytes: Int {
-        if isPacked { return cs_malloc_usable_size(packedBase) }
-        let table = table!
-        var heap = 0
-        for (field, value) in table { heap += field.heapBytes + value.heapBytes }
-        return table.allocatedBytes + heap
+    /// MEMORY USAGE (`Value.memoryUsage`): this object and its packed buffer, or its table with the long
+    /// fields' and values' buffers sampled.
+    func memoryUsage(samples: Int) -> Int {
+        let own = allocationSize(of: self)
+        if isPacked { return own + allocationSize(packedBase) }
+        return own + table!.memoryUsage(samples: samples) { field, value in field.allocatedBytes + value.allocatedBytes }
     }
 
     /// Verifies the structure; traps on a violation. O(n) (O(n log n) for the duplicate check).

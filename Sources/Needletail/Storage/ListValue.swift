@@ -146,6 +146,20 @@ final class ListValue: ManagedBuffer<ListHead, ListNode> {
     /// Redis's lazyfreeGetFreeEffort for a quicklist: its node count.
     var freeEffort: Int { Int(nodeCount) }
 
+    /// MEMORY USAGE (`Value.memoryUsage`): this object (with its one inline node slot), the external node
+    /// ring once there is one, and the nodes' blocks, the first `samples` of them measured and scaled to the
+    /// node count, as Redis samples a quicklist's nodes.
+    func memoryUsage(samples: Int) -> Int {
+        var bytes = allocationSize(of: self) + (head.pointee.external ? allocationSize(UnsafeRawPointer(ring)) : 0)
+        let nodes = Int(nodeCount)
+        let measured = min(nodes, samples)
+        guard measured > 0 else { return bytes }
+        var nodeBytes = 0
+        for i in 0..<measured { nodeBytes += allocationSize(node(i).pointee.base) }
+        bytes += measured == nodes ? nodeBytes : Int(Double(nodeBytes) / Double(measured) * Double(nodes))
+        return bytes
+    }
+
     // MARK: - Node bounds
 
     /// The byte limit of a node: Redis's optimization_level for negative fill, SIZE_SAFETY_LIMIT otherwise.

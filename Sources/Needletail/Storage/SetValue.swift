@@ -226,6 +226,17 @@ final class SetValue {
 
     /// Redis's lazyfreeGetFreeEffort: a HashTable costs one free per member, the packed forms one.
     var freeEffort: Int { table?.count ?? 1 }
+
+    /// MEMORY USAGE (`Value.memoryUsage`): this object and its blob, or its table with the long members'
+    /// buffers sampled.
+    func memoryUsage(samples: Int) -> Int {
+        let own = allocationSize(of: self)
+        switch form {
+        case .intset: return own + allocationSize(UnsafeRawPointer(intset.block))  // the values' block
+        case .list: return own + allocationSize(list.blob)
+        case .table: return own + table!.memoryUsage(samples: samples) { member, _ in member.allocatedBytes }
+        }
+    }
 }
 
 // MARK: - Members

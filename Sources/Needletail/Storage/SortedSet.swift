@@ -400,9 +400,11 @@ extension SortedSet {
 // MARK: - Memory and invariants
 
 extension SortedSet {
-    /// Approximate bytes owned by this set (MEMORY USAGE, INFO): tree pool, index, long members' bytes.
-    public var approximateBytes: Int {
-        64 + tree.allocatedBytes + index.allocatedBytes + memberHeapBytes
+    /// MEMORY USAGE (`Value.memoryUsage`): this object, the tree's node pool and the member index, with
+    /// the long members' buffers (shared by tree and index, counted once) sampled from the index.
+    func memoryUsage(samples: Int) -> Int {
+        allocationSize(of: self) + tree.allocatedBytes
+            + index.table.memoryUsage(samples: samples) { member, _ in member.allocatedBytes }
     }
 
     /// The work of freeing this set, in Redis's lazyfree units (elements): callers free sets above
@@ -468,6 +470,5 @@ extension SortedSet {
 
         func removeAll() { table.removeAll() }
 
-        var allocatedBytes: Int { table.allocatedBytes }
     }
 }

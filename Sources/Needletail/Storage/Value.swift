@@ -1,9 +1,12 @@
+import CSystem
+
 /// A value stored under a key, and the one home for what differs by type (Redis's per-type code spread
 /// over object.c, db.c and lazyfree.c): the name TYPE reports, the encoding OBJECT ENCODING reports,
-/// duplication (COPY), the cost of freeing (lazy free) and the invariant check. A new type (stream) is one
-/// case here, one case in `ValueType`, its storage class (with `encodingName`, `duplicate()`, `freeEffort`,
-/// `count`, `checkInvariants()`) and its commands; later the RDB codec and the DEBUG DIGEST of a value join
-/// this file, so SAVE, DUMP and replication share them.
+/// duplication (COPY), the cost of freeing (lazy free), the memory it holds (MEMORY USAGE) and the invariant
+/// check. A new type (stream) is one case here, one case in `ValueType`, its storage class (with
+/// `encodingName`, `duplicate()`, `freeEffort`, `memoryUsage(samples:)`, `count`, `checkInvariants()`) and its
+/// commands; later the RDB codec and the DEBUG DIGEST of a value join this file, so SAVE, DUMP and
+/// replication share them.
 ///
 /// Every command checks the type it needs and answers WRONGTYPE otherwise.
 enum Value {
@@ -64,6 +67,22 @@ enum Value {
         case .set(let set): return set.freeEffort
         case .sortedSet(let set): return set.freeEffort
         case .hash(let hash): return hash.freeEffort
+        }
+    }
+
+    /// Bytes the value holds outside its 24 bytes in the key's entry (MEMORY USAGE): what malloc gave each
+    /// of its allocations (malloc_usable_size, as Redis's zmalloc_size on glibc) plus the arrays of its
+    /// tables. Like Redis's objectComputeSize, a collection's fixed structure is counted whole and what its
+    /// elements own (long strings' buffers, list nodes) is measured on the first `samples` elements (or
+    /// nodes) and scaled to the count; `samples` >= 1 (MEMORY USAGE ... SAMPLES 0 passes Int.max: all).
+    /// - Complexity: O(min(samples, n)).
+    func memoryUsage(samples: Int) -> Int {
+        switch self {
+        case .string(let s): return s.allocatedBytes
+        case .list(let list): return list.memoryUsage(samples: samples)
+        case .set(let set): return set.memoryUsage(samples: samples)
+        case .sortedSet(let set): return set.memoryUsage(samples: samples)
+        case .hash(let hash): return hash.memoryUsage(samples: samples)
         }
     }
 
@@ -147,6 +166,29 @@ func stringEncoding(_ s: ByteString, _ hint: Database.StringHint = .likeSet) -> 
         return s.withUnsafeBytes { bytes in
             if bytes.count <= 20 && parseInt64(bytes) != nil { return .int }
             return bytes.count <= 44 ? .embstr : .raw
+        }
+    }
+}
+
+// MARK: - Memory accounting (MEMORY USAGE)
+
+/// What malloc reserved for a block it returned (its usable size; the 8-byte chunk header not included, as
+/// Redis's zmalloc_size on glibc).
+@inline(__always) func allocationSize(_ block: UnsafeRawPointer?) -> Int {
+    block.map { cs_malloc_usable_size(UnsafeMutableRawPointer(mutating: $0)) } ?? 0
+}
+
+/// The block of a Swift object (swift_allocObject takes its memory from malloc on Linux).
+@inline(__always) func allocationSize(of object: AnyObject) -> Int {
+    allocationSize(UnsafeRawPointer(Unmanaged.passUnretained(object).toOpaque()))
+}
+
+extension ByteString {
+    /// The block holding a long string's bytes; 0 for a short one, which lives inline wherever it is stored.
+    var allocatedBytes: Int {
+        switch self {
+        case .inline: return 0
+        case .heap(let storage): return allocationSize(of: storage)
         }
     }
 }
