@@ -406,6 +406,8 @@ final class TransactionTests: XCTestCase {
             "a EXEC x", "a MULTI", "a EXEC x", "a DISCARD", "a MULTI", "a MULTI", "a WATCH k", "a DISCARD",
             "a WATCH k", "b SET k x", "a MULTI", "a GET k", "a EXEC", "a MULTI", "a SAVE", "a EXEC",
             "a MULTI", "a BLPOP l 0", "a INCR k", "a PING", "a EXEC", "a MULTI", "a INCR k", "a EXEC",
+            // A container without its subcommand is a rejected call of the container; an unknown subcommand is not.
+            "a MULTI", "a CLIENT", "a CLIENT NOSUCH", "a EXEC", "a CLIENT",
         ])
         XCTAssertEqual(run.sides[1].transcript, run.sides[0].transcript)
         func stats(_ side: Lockstep.Side) throws -> [String] {

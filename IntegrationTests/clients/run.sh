@@ -104,6 +104,12 @@ for protocol in default protocol=2 protocol=3; do
     add "redis-py ${py_version:-?} $protocol, Python parser" "$python redis_py.py @PORT@ $protocol python" \
         "$python -c 'import redis'"
 done
+for protocol in protocol=2 protocol=3; do
+    add "redis-py ${py_version:-?} $protocol: pipeline, WATCH retries, transaction(), BLPOP worker" \
+        "$python redis_py_transactions.py @PORT@ $protocol" "$python -c 'import redis'"
+done
+add "redis-py ${py_version:-?}: Lock (release is EVALSHA: needs scripting, issue 18)" \
+    "$python redis_py_transactions.py @PORT@ protocol=2 lock" "$python -c 'import redis'"
 cli_version=$(redis-cli --version 2>/dev/null | awk '{ print $2 }')
 add "redis-cli $cli_version (commands, -3, --pipe, --scan, --bigkeys, --memkeys)" "./redis_cli.sh @PORT@" "command -v redis-cli"
 add "redis-cli $cli_version interactive (hints, help)" "./redis_cli_interactive.sh @PORT@" "command -v redis-cli tmux"

@@ -7,12 +7,13 @@
 /// for its deadline, and it is no longer read from (pipelined requests wait in its query buffer).
 ///
 /// Keys become *ready* through the keyspace's change stream: any key added or modified while clients wait
-/// on it (Server.keyChanged). Right after the request (a whole EXEC, later a whole script) that made them
-/// ready, before the next request of a pipeline runs, as Redis's processCommand (and again before the loop
-/// sleeps, for keys made ready elsewhere), `serveClientsBlockedOnKeys` takes the ready keys in order and, for each, the
-/// clients waiting on it in the order they blocked, and runs each client's command again through `call`
-/// (Redis 7.2's re-execution, which serves every blocking command with its own handler). A key that was
-/// emptied, deleted or holds another type by then leaves its clients blocked. When the command runs again
+/// on it (Server.keyChanged). Right after the request that made them ready (a whole EXEC, later a whole
+/// script), before the next request of a pipeline runs, as Redis's processCommand (and again before the loop
+/// sleeps, for keys made ready elsewhere), `serveClientsBlockedOnKeys` takes the ready keys in order and, for
+/// each, the clients waiting on it in the order they blocked, and runs each client's command again through
+/// `call` (Redis 7.2's re-execution, which serves every blocking command with its own handler, from the key
+/// that became ready: `Client.servingKeyIndex`). A key that was emptied or deleted by then leaves its clients
+/// blocked; a client waiting for another type than the key holds is skipped. When the command runs again
 /// and still finds nothing it stays blocked where it was (same place in the queues, same deadline).
 /// Commands run this way may write and make more keys ready; those are served in the same pass.
 ///

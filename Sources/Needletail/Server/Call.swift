@@ -2,9 +2,9 @@
 /// `call`, `alsoPropagate`, `propagatePendingCommands`).
 ///
 /// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
-/// authentication, no-multi commands (later ACL, OOM, pub/sub mode); then CLIENT PAUSE may hold the request
-/// back (Server/Blocking.swift), and inside MULTI it is queued (Server/Transaction.swift). `call` runs an already checked
-/// command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
+/// authentication, no-multi commands (later ACL, OOM, pub/sub mode), each refusal through `rejectCommand`;
+/// then CLIENT PAUSE may hold the request back (Server/Blocking.swift), and inside MULTI it is queued
+/// (Server/Transaction.swift). `call` runs an already checked command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
 /// through it. The outermost `call` is an *execution unit*:
 /// - it owns `now` (`Server.now` is the time the unit started, so a key cannot expire halfway through a
 ///   command, nor between the commands of a transaction or a script);
@@ -82,21 +82,31 @@ extension Server {
             target = sub
         }
         guard target.acceptsArgumentCount(client.argc) else {
-            target.rejectedCalls += 1
             rejectCommand(client, target, error: Array("ERR wrong number of arguments for '\(target.fullName)' command".utf8))
             return nil
         }
         if !client.authenticated && !target.flags.contains(.noAuth) {
-            target.rejectedCalls += 1
             rejectCommand(client, target, error: Array("NOAUTH Authentication required.".utf8))
             return nil
         }
         if client.transaction != nil && target.flags.contains(.noMulti) {
-            target.rejectedCalls += 1
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
         return target
+    }
+
+    /// Redis's rejectCommand: replies `error` (a full error line without the leading '-') and counts a
+    /// rejected call of `command` (nil: unknown command or subcommand); inside MULTI the transaction is
+    /// marked aborted, and a rejected EXEC ends it at once, with the reason.
+    func rejectCommand(_ client: Client, _ command: Command?, error: [UInt8]) {
+        command?.rejectedCalls += 1  // a container called without a subcommand counts too, as in Redis
+        if client.transaction != nil { client.transaction!.aborted = true }
+        guard let command, command.transactionRole == .exec else { return client.reply.error(bytes: error) }
+        // Redis formats its own errors without "ERR " here, and keeps the code of the others (NOAUTH ...).
+        let reason = error.starts(with: Array("ERR ".utf8)) ? Array(error.dropFirst(4)) : error
+        discardTransaction(client)
+        client.reply.error(bytes: Array("EXECABORT Transaction discarded because of: ".utf8) + reason)
     }
 
     /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.

@@ -116,17 +116,6 @@ extension Server {
         client.reply.raw("+QUEUED\r\n")
     }
 
-    /// Redis's rejectCommand: replies `error` (a full error line without the leading '-'); inside MULTI the
-    /// transaction is marked aborted, and a rejected EXEC ends it at once, with the reason.
-    func rejectCommand(_ client: Client, _ command: Command?, error: [UInt8]) {
-        if client.transaction != nil { client.transaction!.aborted = true }
-        guard let command, command.transactionRole == .exec else { return client.reply.error(bytes: error) }
-        // Redis formats its own errors without "ERR " here, and keeps the code of the others (NOAUTH ...).
-        let reason = error.starts(with: Array("ERR ".utf8)) ? Array(error.dropFirst(4)) : error
-        discardTransaction(client)
-        client.reply.error(bytes: Array("EXECABORT Transaction discarded because of: ".utf8) + reason)
-    }
-
     /// Leaves MULTI and forgets the watched keys (EXEC, DISCARD, RESET, a closed connection). A small queue
     /// is kept, emptied, for the client's next MULTI.
     func discardTransaction(_ client: Client) {
