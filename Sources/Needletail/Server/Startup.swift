@@ -19,6 +19,7 @@ public enum NeedletailMain {
         for name in config.notYetEffective {
             log.warning("Config '\(name)' is accepted but not yet effective in Needletail")
         }
+        adjustOpenFilesLimit(config, log)
         if !config.dir.isEmpty && chdir(config.dir) != 0 {
             log.warning("Can't chdir to '\(config.dir)': \(String(cString: strerror(errno)))")
             throw StartupFailed()
@@ -42,5 +43,47 @@ public enum NeedletailMain {
         log.notice("Ready to accept connections\(config.port != 0 ? " tcp" : "")\(config.unixsocket.isEmpty ? "" : " unix")")
         server.run(handleSignals: true)
         if !pidfile.isEmpty { unlink(pidfile) }
+    }
+}
+
+/// File descriptors kept for everything but clients (listeners, epoll, logs, the AOF and RDB files later), as
+/// Redis's CONFIG_MIN_RESERVED_FDS.
+let reservedFileDescriptors = 32
+
+/// Redis's adjustOpenFilesLimit: `maxclients` clients need `maxclients + 32` descriptors. A lower soft limit
+/// (a shell's `ulimit -n` is often 1024) is raised, soft and hard together, as far as the system allows,
+/// trying 16 fewer each time; if that is still short, `maxclients` is lowered to fit, with Redis's warnings.
+func adjustOpenFilesLimit(_ config: Config, _ log: Logger) {
+    let wanted = rlim_t(config.maxclients + reservedFileDescriptors)
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+        log.warning("Unable to obtain the current NOFILE limit (\(String(cString: strerror(errno)))), assuming 1024 and setting the max clients configuration accordingly.")
+        config.maxclients = 1024 - reservedFileDescriptors
+        return
+    }
+    let old = limit.rlim_cur
+    guard old < wanted else { return }
+    var best = wanted
+    var failure: Int32 = 0
+    while best > old {
+        limit.rlim_cur = best
+        limit.rlim_max = best
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { break }
+        failure = errno
+        if best < 16 {
+            best = old
+            break
+        }
+        best -= 16
+    }
+    best = max(best, old)
+    if best < wanted {
+        let requested = config.maxclients
+        config.maxclients = max(1, Int(best) - reservedFileDescriptors)
+        log.warning("You requested maxclients of \(requested) requiring at least \(wanted) max file descriptors.")
+        log.warning("Server can't set maximum open files to \(wanted) because of OS error: \(String(cString: strerror(failure))).")
+        log.warning("Current maximum open files is \(best). maxclients has been reduced to \(config.maxclients) to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.")
+    } else {
+        log.notice("Increased maximum number of open files to \(wanted) (it was originally set to \(old)).")
     }
 }
