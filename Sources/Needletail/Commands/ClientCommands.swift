@@ -320,8 +320,8 @@ private func clientHelp(_ c: Client) {
 
 // MARK: - Client descriptions
 
-/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication and pub/sub do not exist yet,
-/// so every client is `normal` for now.
+/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication does not exist yet: a client is
+/// `pubsub` while subscribed, `normal` otherwise.
 private enum ClientType {
     case normal, replica, pubsub, master
 
@@ -335,7 +335,7 @@ private enum ClientType {
         }
     }
 
-    init(of client: Client) { self = .normal }
+    init(of client: Client) { self = client.isSubscribed ? .pubsub : .normal }
 }
 
 /// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order. A client's
@@ -344,6 +344,7 @@ private enum ClientType {
 func clientInfoLine(_ client: Client) -> String {
     let now = monotonicMillis()
     var flags = ""
+    if client.isSubscribed { flags += "P" }
     if client.transaction != nil { flags += "x" }
     if client.isBlocked { flags += "b" }
     if client.watchTouched { flags += "d" }
@@ -358,7 +359,8 @@ func clientInfoLine(_ client: Client) -> String {
     var line = "id=\(client.id) addr=\(client.address) laddr=\(client.localAddress) fd=\(client.fd)"
     line += " name=\(client.name?.string ?? "") age=\((now - client.createdAt) / 1000)"
     line += " idle=\((now - client.lastInteraction) / 1000) flags=\(flags) db=\(client.db.index)"
-    line += " sub=0 psub=0 ssub=0 multi=\(client.transaction?.count ?? -1)"
+    let subs = client.subscriptions
+    line += " sub=\(subs?.channels.count ?? 0) psub=\(subs?.patterns.count ?? 0) ssub=\(subs?.shardChannels.count ?? 0) multi=\(client.transaction?.count ?? -1)"
     line += " qbuf=\(client.input.readableBytes) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
     line += " argv-mem=\(argvMemory) multi-mem=\(multiMemory) rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
     line += " obl=\(client.output.readableBytes) oll=0 omem=0 tot-mem=\(totalMemory)"

@@ -155,6 +155,8 @@ private func configSet(_ c: Client) {
     if let error = c.server.config.set(arguments: arguments, clientIsLocal: isLocalClient(c)) {
         c.reply.error(error)
     } else {
+        c.server.updateKeyspaceNotifications()
+        c.server.updateKeyspaceListener()
         c.reply.ok()
     }
 }

@@ -2,7 +2,7 @@
 /// `call`, `alsoPropagate`, `propagatePendingCommands`).
 ///
 /// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
-/// authentication, no-multi commands (later ACL, OOM, pub/sub mode); then CLIENT PAUSE may hold the request
+/// authentication, no-multi commands, RESP2's subscribed state (later ACL, OOM); then CLIENT PAUSE may hold the request
 /// back (Server/Blocking.swift), and inside MULTI it is queued (Server/Transaction.swift). `call` runs an already checked
 /// command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
 /// through it. The outermost `call` is an *execution unit*:
@@ -94,6 +94,12 @@ extension Server {
         if client.transaction != nil && target.flags.contains(.noMulti) {
             target.rejectedCalls += 1
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
+            return nil
+        }
+        // RESP2's subscribed state (Server/Subscriptions.swift): one nil check for everyone else.
+        if client.subscriptions != nil && client.protocolVersion == 2 && !target.flags.contains(.allowedWhileSubscribed) {
+            target.rejectedCalls += 1
+            rejectCommand(client, target, error: Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8))
             return nil
         }
         return target
@@ -233,9 +239,10 @@ extension Server: KeyspaceListener {
     /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: watched
     /// keys are touched, keys that blocked clients wait on become ready, and deletions of expired keys are
     /// propagated as DEL. The server listens to the keyspace only while it needs to: keys are watched,
-    /// clients are blocked, propagation has a sink, or an observer is attached. Otherwise a write pays one nil check for its change.
+    /// clients are blocked, propagation has a sink, keyspace notifications are on, or an observer is attached. Otherwise a write pays one nil check for its change.
     func updateKeyspaceListener() {
         let needed = blockedClientCount > 0 || watchedKeyCount > 0 || propagationSink != nil || keyspaceObserver != nil
+            || !keyspaceNotifications.isEmpty
         keyspace.listener = needed ? self : nil
     }
 
@@ -253,6 +260,10 @@ extension Server: KeyspaceListener {
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
+        if !keyspaceNotifications.isEmpty {
+            if change == .added { notifyKeyspaceEvent(.new, key: key, db: db) }
+            if !event.isNone { notifyKeyspaceEvent(event, key: key, db: db) }
+        }
     }
 
     func databaseWillFlush(_ db: Int) {

@@ -66,6 +66,11 @@ public final class Server {
     var watchedKeys: [[ByteString: [WatchedKey]]] = []
     @exclusivity(unchecked) var watchedKeyCount = 0
 
+    // Pub/sub and keyspace notifications (Server/Subscriptions.swift).
+    let pubsub = PubSubRegistry()
+    /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
+    @exclusivity(unchecked) var keyspaceNotifications: KeyspaceEvents = []
+
     private struct Listener {
         let fd: Int32
         let description: String
@@ -141,6 +146,8 @@ public final class Server {
         blockedOnKeys = Array(repeating: [:], count: databases.count)
         watchedKeys = Array(repeating: [:], count: databases.count)
         updateOutputCheckBytes()
+        updateKeyspaceNotifications()
+        updateKeyspaceListener()
     }
 
     deinit {
@@ -556,6 +563,7 @@ public final class Server {
         if client.isClosed { return }
         if client.blocked != nil { unblock(client) }
         discardTransaction(client)
+        unsubscribeEverything(client)
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)
