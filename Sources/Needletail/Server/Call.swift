@@ -260,10 +260,7 @@ extension Server: KeyspaceListener {
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
-        if !keyspaceNotifications.isEmpty {
-            if change == .added { notifyKeyspaceEvent(.new, key: key, db: db) }
-            if !event.isNone { notifyKeyspaceEvent(event, key: key, db: db) }
-        }
+        if !keyspaceNotifications.isEmpty { keyChangeNotified(change, key: key, db: db, event: event) }
     }
 
     func databaseWillFlush(_ db: Int) {

@@ -70,6 +70,8 @@ public final class Server {
     let pubsub = PubSubRegistry()
     /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
     @exclusivity(unchecked) var keyspaceNotifications: KeyspaceEvents = []
+    /// RENAME's or MOVE's source event, published after the destination's `new` (Server/Subscriptions.swift).
+    var heldNotification: (key: ByteString, db: Int, event: KeyspaceEvent)?
 
     private struct Listener {
         let fd: Int32

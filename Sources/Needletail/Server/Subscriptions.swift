@@ -215,6 +215,27 @@ extension Server {
 
     // MARK: - Keyspace notifications
 
+    /// Publishes what a key change notifies: `new` when it created the key, then its event. RENAME and MOVE
+    /// report the source's deletion before the destination's creation, but Redis creates the destination
+    /// first (dbAdd publishes `new`) and then notifies rename_from/move_from and rename_to/move_to: the
+    /// source's event waits for the next change that notifies anything.
+    func keyChangeNotified(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
+        if let held = heldNotification {
+            if change != .added && event.isNone { return }
+            heldNotification = nil
+            if change == .added { notifyKeyspaceEvent(.new, key: key, db: db) }
+            held.key.withUnsafeBytes { notifyKeyspaceEvent(held.event, key: $0, db: held.db) }
+            if !event.isNone { notifyKeyspaceEvent(event, key: key, db: db) }
+            return
+        }
+        if event == .renameFrom || event == .moveFrom {
+            heldNotification = (ByteString(key), db, event)
+            return
+        }
+        if change == .added { notifyKeyspaceEvent(.new, key: key, db: db) }
+        if !event.isNone { notifyKeyspaceEvent(event, key: key, db: db) }
+    }
+
     /// Redis's notifyKeyspaceEvent: publishes `event` for `key` if its class is enabled.
     func notifyKeyspaceEvent(_ event: KeyspaceEvent, key: UnsafeRawBufferPointer, db: Int) {
         let enabled = keyspaceNotifications
