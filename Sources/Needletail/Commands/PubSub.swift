@@ -51,7 +51,7 @@ let pubsubCommands: [Command] = [
         },
         Command("numsub", arity: -2, flags: introspectionFlags, group: "pubsub", since: "2.8.0",
                 summary: "Get the count of subscribers for channels",
-                complexity: "O(N) for the NUMSUB subcommand, where N is the requested channels") {
+                complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels") {
             pubsubNumsub($0, $0.server.pubsub.channels)
         },
         Command("numpat", arity: 2, flags: introspectionFlags, group: "pubsub", since: "2.8.0",
@@ -65,7 +65,7 @@ let pubsubCommands: [Command] = [
         },
         Command("shardnumsub", arity: -2, flags: introspectionFlags, group: "pubsub", since: "7.0.0",
                 summary: "Get the count of subscribers for shard channels",
-                complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the requested shard channels") {
+                complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels") {
             pubsubNumsub($0, $0.server.pubsub.shardChannels)
         },
         Command("help", arity: 2, flags: [.loading, .stale], group: "pubsub", since: "6.2.0",
