@@ -132,6 +132,26 @@ final class PubSubTests: XCTestCase {
         ], label: "expired")
     }
 
+    /// The differential generator's "pubsub" family on its own (plus a few string commands), so most
+    /// sequences subscribe early; the mixed run in DifferentialTests gives it only a small weight.
+    func testDifferentialSequences() throws {
+        let runner = try DifferentialRunner()
+        defer { runner.stop() }
+        let families = DiffFamilies.named(["pubsub"])
+        var failures = 0
+        for seed in UInt64(1)...300 {
+            var generator = DiffGenerator(seed: seed, families: families)
+            let commands = generator.sequence(length: 30)
+            for resp in [2, 3] {
+                for m in runner.run(commands, resp: resp) where failures < 5 {
+                    failures += 1
+                    XCTFail("pubsub differential, seed \(seed), RESP\(resp): \(m.description)")
+                }
+            }
+        }
+        print("pubsub differential: 300 sequences x RESP2+RESP3, \(runner.commandsCompared) commands compared")
+    }
+
     // MARK: - Slow subscribers
 
     /// A subscriber that never reads is closed at the pubsub class's hard limit, logged as Redis logs it, and
