@@ -344,6 +344,7 @@ private enum ClientType {
 func clientInfoLine(_ client: Client) -> String {
     let now = monotonicMillis()
     var flags = ""
+    if client.isMonitor { flags += "O" }
     if client.isSubscribed { flags += "P" }
     if client.transaction != nil { flags += "x" }
     if client.isBlocked { flags += "b" }

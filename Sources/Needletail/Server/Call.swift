@@ -96,13 +96,26 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
-        // RESP2's subscribed state (Server/Subscriptions.swift): one nil check for everyone else.
-        if client.subscriptions != nil && client.protocolVersion == 2 && !target.flags.contains(.allowedWhileSubscribed) {
+        // Subscribed or monitoring clients (one flag test for everyone else).
+        if client.restricted, let error = restrictedStateError(client, target) {
             target.rejectedCalls += 1
-            rejectCommand(client, target, error: Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8))
+            rejectCommand(client, target, error: error)
             return nil
         }
         return target
+    }
+
+    /// RESP2's subscribed state (Server/Subscriptions.swift) allows only (P|S)(UN)SUBSCRIBE, PING, QUIT and
+    /// RESET; a monitor (Server/Monitor.swift) is a replica to Redis and may not touch the keyspace.
+    private func restrictedStateError(_ client: Client, _ target: Command) -> [UInt8]? {
+        if client.subscriptions != nil && client.protocolVersion == 2 && !target.flags.contains(.allowedWhileSubscribed) {
+            return Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8)
+        }
+        let keyspace: CommandFlags = [.write, .readonly, .mayReplicate]
+        if client.isMonitor && !target.flags.isDisjoint(with: keyspace) {
+            return Array("ERR Replica can't interact with the keyspace".utf8)
+        }
+        return nil
     }
 
     /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
@@ -129,11 +142,20 @@ extension Server {
         let started = outermost ? commandClock : wallClockMicros()
         let errorsBefore = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
-        guard propagationSink != nil else {
-            // Nobody listens to propagation: what the handler says about it is not even reset.
+        guard callNeedsBookkeeping else {
+            // Nobody listens to propagation nor monitors: what the handler says about it is not even reset.
             callDepth += 1
             command.handler!(client)
             callDepth -= 1
+            return finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
+        }
+        // EXEC's arguments, which its queued commands replace in the parser, for the monitors' line.
+        let execArguments = command.transactionRole == .exec && !monitors.isEmpty ? client.ownedArguments() : nil
+        guard propagationSink != nil else {
+            callDepth += 1
+            command.handler!(client)
+            callDepth -= 1
+            if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
             return finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
         }
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
@@ -147,6 +169,7 @@ extension Server {
             pendingPropagation.append(PropagatedCommand(db: client.db.index,
                                                         argv: propagation.argv ?? client.ownedArguments()))
         }
+        if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
         finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
         if outermost { propagatePending() }
     }

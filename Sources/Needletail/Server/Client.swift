@@ -103,7 +103,11 @@ final class Client {
     @exclusivity(unchecked) var watchTouched = false
 
     /// Its channels, patterns and shard channels; nil while it has none (Server/Subscriptions.swift).
-    @exclusivity(unchecked) var subscriptions: ClientSubscriptions?
+    @exclusivity(unchecked) var subscriptions: ClientSubscriptions? { didSet { updateRestricted() } }
+    /// In MONITOR mode (Server/Monitor.swift).
+    @exclusivity(unchecked) var isMonitor = false
+    /// Subscribed or monitoring: requests get extra checks (`Server.commandToRun`).
+    @exclusivity(unchecked) var restricted = false
 
     /// How the running command is propagated to the AOF and replicas (Server/Call.swift).
     @exclusivity(unchecked) var propagation = CommandPropagation()

@@ -31,7 +31,11 @@ public final class Server {
     @exclusivity(unchecked) var callDepth = 0
     /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
     /// nothing is recorded.
-    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener() } }
+    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener(); updateCallBookkeeping() } }
+    /// A propagation sink or a monitor exists: `call` collects and reports what ran (Server/Call.swift).
+    @exclusivity(unchecked) var callNeedsBookkeeping = false
+    /// MONITOR clients, in the order they started (Server/Monitor.swift).
+    var monitors: [Client] = []
     /// Commands the running unit will propagate when its outermost call returns.
     var pendingPropagation: [PropagatedCommand] = []
     #if NEEDLETAIL_INVARIANTS
@@ -566,6 +570,7 @@ public final class Server {
         if client.blocked != nil { unblock(client) }
         discardTransaction(client)
         unsubscribeEverything(client)
+        stopMonitoring(client)
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)
