@@ -89,10 +89,10 @@ private func unsubscribeGeneric(_ c: Client, _ kind: SubscriptionKind) {
 }
 
 /// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: the channels with subscribers (matching the pattern).
-private func pubsubChannels(_ c: Client, _ index: [ByteString: [Client]], _ name: String) {
+private func pubsubChannels(_ c: Client, _ index: HashTable<SubscriberList>, _ name: String) {
     guard c.argc <= 3 else { return replySubcommandSyntaxError(c, "PUBSUB") }
     var names: [ByteString] = []
-    for channel in index.keys {
+    for (channel, _) in index {
         if c.argc == 3 {
             let pattern = c.arg(2)
             guard channel.withUnsafeBytes({ globMatch(pattern: pattern, string: $0) }) else { continue }
@@ -105,11 +105,11 @@ private func pubsubChannels(_ c: Client, _ index: [ByteString: [Client]], _ name
 
 /// PUBSUB NUMSUB / SHARDNUMSUB [channel ...]: each channel and its number of subscribers, as a flat array
 /// in both protocols (as Redis 7.0).
-private func pubsubNumsub(_ c: Client, _ index: [ByteString: [Client]]) {
+private func pubsubNumsub(_ c: Client, _ index: HashTable<SubscriberList>) {
     c.reply.array((c.argc - 2) * 2)
     for i in 2..<c.argc {
         c.reply.bulk(c.arg(i))
-        c.reply.integer(index[c.argBytes(i)]?.count ?? 0)
+        c.reply.integer(index.find(c.arg(i))?.clients.count ?? 0)
     }
 }
 

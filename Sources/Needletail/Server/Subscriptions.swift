@@ -28,11 +28,18 @@
 /// (message: the key), as Redis's notifyKeyspaceEvent; a key's creation also publishes `new` (class n)
 /// before the command's own event, as Redis's dbAdd.
 
-/// The server's subscriptions: channel, pattern and shard channel -> subscribed clients, in order.
+/// The server's subscriptions: channel, pattern and shard channel -> subscribed clients, in order. Our
+/// HashTable, so PUBLISH looks the channel up straight from the request's bytes (no copy, our hash).
 final class PubSubRegistry {
-    var channels: [ByteString: [Client]] = [:]
-    var patterns: [ByteString: [Client]] = [:]
-    var shardChannels: [ByteString: [Client]] = [:]
+    let channels = HashTable<SubscriberList>()
+    let patterns = HashTable<SubscriberList>()
+    let shardChannels = HashTable<SubscriberList>()
+}
+
+/// The clients subscribed to one channel or pattern, in the order they subscribed.
+final class SubscriberList {
+    @exclusivity(unchecked) var clients: [Client]
+    init(_ client: Client) { clients = [client] }
 }
 
 /// What one client is subscribed to. Patterns are a list, as in Redis 7.0 (PUNSUBSCRIBE without arguments
@@ -83,14 +90,14 @@ extension Server {
         client.subscriptions = subs
         switch kind {
         case .channel:
-            if subs.channels.insert(name).inserted { pubsub.channels[name, default: []].append(client) }
+            if subs.channels.insert(name).inserted { add(client, to: pubsub.channels, name) }
         case .pattern:
             if !subs.patterns.contains(name) {
                 subs.patterns.append(name)
-                pubsub.patterns[name, default: []].append(client)
+                add(client, to: pubsub.patterns, name)
             }
         case .shard:
-            if subs.shardChannels.insert(name).inserted { pubsub.shardChannels[name, default: []].append(client) }
+            if subs.shardChannels.insert(name).inserted { add(client, to: pubsub.shardChannels, name) }
         }
         client.reply.push(3)
         client.reply.bulk(kind.subscribeName)
@@ -104,14 +111,14 @@ extension Server {
         if let name, let subs = client.subscriptions {
             switch kind {
             case .channel:
-                if subs.channels.remove(name) != nil { remove(client, from: &pubsub.channels, name) }
+                if subs.channels.remove(name) != nil { remove(client, from: pubsub.channels, name) }
             case .pattern:
                 if let i = subs.patterns.firstIndex(of: name) {
                     subs.patterns.remove(at: i)
-                    remove(client, from: &pubsub.patterns, name)
+                    remove(client, from: pubsub.patterns, name)
                 }
             case .shard:
-                if subs.shardChannels.remove(name) != nil { remove(client, from: &pubsub.shardChannels, name) }
+                if subs.shardChannels.remove(name) != nil { remove(client, from: pubsub.shardChannels, name) }
             }
         }
         if notify {
@@ -150,10 +157,18 @@ extension Server {
         client.subscriptions = nil
     }
 
-    private func remove(_ client: Client, from index: inout [ByteString: [Client]], _ name: ByteString) {
-        guard var list = index.removeValue(forKey: name) else { return }
-        if let i = list.firstIndex(where: { $0 === client }) { list.remove(at: i) }
-        if !list.isEmpty { index[name] = list }
+    private func add(_ client: Client, to index: HashTable<SubscriberList>, _ name: ByteString) {
+        if let list = name.withUnsafeBytes({ index.find($0) }) {
+            list.clients.append(client)
+        } else {
+            _ = index.updateValue(SubscriberList(client), forKey: name)
+        }
+    }
+
+    private func remove(_ client: Client, from index: HashTable<SubscriberList>, _ name: ByteString) {
+        guard let list = name.withUnsafeBytes({ index.find($0) }) else { return }
+        if let i = list.clients.firstIndex(where: { $0 === client }) { list.clients.remove(at: i) }
+        if list.clients.isEmpty { _ = index.removeValue(forKey: name) }
     }
 
     // MARK: - Publishing
@@ -163,8 +178,8 @@ extension Server {
     @discardableResult
     func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Int {
         var receivers = 0
-        if !pubsub.channels.isEmpty, let list = pubsub.channels[ByteString(channel)] {
-            for client in list where !client.isClosed {
+        if let list = pubsub.channels.find(channel) {
+            for client in list.clients where !client.isClosed {
                 client.reply.push(3)
                 client.reply.raw("$7\r\nmessage\r\n")
                 client.reply.bulk(channel)
@@ -173,11 +188,11 @@ extension Server {
                 receivers += 1
             }
         }
-        if !pubsub.patterns.isEmpty {
+        if pubsub.patterns.count > 0 {
             for (pattern, list) in pubsub.patterns {
                 let matches = pattern.withUnsafeBytes { globMatch(pattern: $0, string: channel) }
                 guard matches else { continue }
-                for client in list where !client.isClosed {
+                for client in list.clients where !client.isClosed {
                     client.reply.push(4)
                     client.reply.raw("$8\r\npmessage\r\n")
                     client.reply.bulk(pattern)
@@ -193,9 +208,9 @@ extension Server {
 
     /// SPUBLISH: the shard channel's subscribers only.
     func publishShard(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Int {
-        guard !pubsub.shardChannels.isEmpty, let list = pubsub.shardChannels[ByteString(channel)] else { return 0 }
+        guard let list = pubsub.shardChannels.find(channel) else { return 0 }
         var receivers = 0
-        for client in list where !client.isClosed {
+        for client in list.clients where !client.isClosed {
             client.reply.push(3)
             client.reply.raw("$8\r\nsmessage\r\n")
             client.reply.bulk(channel)
@@ -240,7 +255,7 @@ extension Server {
     func notifyKeyspaceEvent(_ event: KeyspaceEvent, key: UnsafeRawBufferPointer, db: Int) {
         let enabled = keyspaceNotifications
         guard !event.type.isDisjoint(with: enabled) else { return }
-        guard !pubsub.channels.isEmpty || !pubsub.patterns.isEmpty else { return }
+        guard pubsub.channels.count > 0 || pubsub.patterns.count > 0 else { return }
         let eventBytes = UnsafeRawBufferPointer(start: event.name.utf8Start, count: event.name.utf8CodeUnitCount)
         var channel: [UInt8] = []
         channel.reserveCapacity(24 + max(key.count, eventBytes.count))
