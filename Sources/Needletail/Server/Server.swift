@@ -72,6 +72,8 @@ public final class Server {
 
     // Pub/sub and keyspace notifications (Server/Subscriptions.swift).
     let pubsub = PubSubRegistry()
+    /// One message frame, encoded once per publish and copied to each subscriber.
+    let frameScratch = IOBuffer(capacity: 1024)
     /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
     @exclusivity(unchecked) var keyspaceNotifications: KeyspaceEvents = []
     /// RENAME's or MOVE's source event, published after the destination's `new` (Server/Subscriptions.swift).

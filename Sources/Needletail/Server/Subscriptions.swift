@@ -174,33 +174,22 @@ extension Server {
     // MARK: - Publishing
 
     /// Delivers a message to the channel's subscribers, then to the clients of every matching pattern
-    /// (Redis's pubsubPublishMessage); returns how many received it.
+    /// (Redis's pubsubPublishMessage); returns how many received it. Each frame is encoded once and copied
+    /// to every subscriber (only its first byte differs: `*` in RESP2, `>` in RESP3), as Redis shares one
+    /// reply object among them.
     @discardableResult
     func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Int {
         var receivers = 0
         if let list = pubsub.channels.find(channel) {
-            for client in list.clients where !client.isClosed {
-                client.reply.push(3)
-                client.reply.raw("$7\r\nmessage\r\n")
-                client.reply.bulk(channel)
-                client.reply.bulk(message)
-                delivered(to: client)
-                receivers += 1
-            }
+            encodeFrame("message", pattern: nil, channel, message)
+            receivers += deliverFrame(to: list)
         }
         if pubsub.patterns.count > 0 {
             for (pattern, list) in pubsub.patterns {
                 let matches = pattern.withUnsafeBytes { globMatch(pattern: $0, string: channel) }
                 guard matches else { continue }
-                for client in list.clients where !client.isClosed {
-                    client.reply.push(4)
-                    client.reply.raw("$8\r\npmessage\r\n")
-                    client.reply.bulk(pattern)
-                    client.reply.bulk(channel)
-                    client.reply.bulk(message)
-                    delivered(to: client)
-                    receivers += 1
-                }
+                pattern.withUnsafeBytes { encodeFrame("pmessage", pattern: $0, channel, message) }
+                receivers += deliverFrame(to: list)
             }
         }
         return receivers
@@ -209,12 +198,33 @@ extension Server {
     /// SPUBLISH: the shard channel's subscribers only.
     func publishShard(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Int {
         guard let list = pubsub.shardChannels.find(channel) else { return 0 }
+        encodeFrame("smessage", pattern: nil, channel, message)
+        return deliverFrame(to: list)
+    }
+
+    /// [kind, (pattern,) channel, message] into `frameScratch`, with a RESP2 array header.
+    private func encodeFrame(_ kind: StaticString, pattern: UnsafeRawBufferPointer?, _ channel: UnsafeRawBufferPointer,
+                             _ message: UnsafeRawBufferPointer) {
+        let frame = frameScratch
+        frame.clear(shrinkTo: 64 * 1024)  // a huge message once does not keep its buffer
+        var writer = ReplyWriter(buffer: frame)
+        writer.resp3 = false
+        writer.array(pattern == nil ? 3 : 4)
+        writer.bulk(kind)
+        if let pattern { writer.bulk(pattern) }
+        writer.bulk(channel)
+        writer.bulk(message)
+    }
+
+    /// Copies the encoded frame to every live client of `list`; the number of clients it went to.
+    private func deliverFrame(to list: SubscriberList) -> Int {
+        let frame = frameScratch
+        let bytes = UnsafeRawBufferPointer(start: frame.base + frame.readIndex + 1, count: frame.readableBytes - 1)
         var receivers = 0
         for client in list.clients where !client.isClosed {
-            client.reply.push(3)
-            client.reply.raw("$8\r\nsmessage\r\n")
-            client.reply.bulk(channel)
-            client.reply.bulk(message)
+            let output = client.output
+            output.append(client.protocolVersion == 3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
+            output.append(bytes)
             delivered(to: client)
             receivers += 1
         }
