@@ -54,6 +54,23 @@ extension DiffFamilies {
         spec("ping", 1) { g in g.rng.oneIn(2) ? [b("PING")] : [b("PING"), g.value()] },
         spec("others", 1) { g in g.rng.oneIn(2) ? [b("GET"), g.key()] : [b("SET"), g.key(), g.value()] },
         spec("reset", 1) { _ in [b("RESET")] },
+        // Client-side caching on the connection itself: its invalidations follow its replies (RESP3), so they
+        // arrive with the next reply. Not BCAST, whose pushes go out when the server sleeps (timing).
+        spec("tracking", 2) { g in
+            switch g.rng.below(8) {
+            case 0, 1:
+                let options = ["OPTIN", "OPTOUT", "NOLOOP", "NOLOOP", "PREFIX", "REDIRECT"].filter { _ in g.rng.oneIn(3) }
+                return [b("CLIENT"), b("TRACKING"), g.word("ON")] + options.flatMap { o -> [[UInt8]] in
+                    o == "PREFIX" ? [b(o), b("a")] : o == "REDIRECT" ? [b(o), b(g.rng.pick(["0", "-1", "x", "99999999"]))] : [g.word(o)]
+                }
+            case 2: return [b("CLIENT"), b("TRACKING"), g.word("OFF")]
+            case 3: return [b("CLIENT"), b("TRACKING"), g.word("ON"), b("BCAST"), b(g.rng.pick(["OPTIN", "OPTOUT"]))]
+            case 4: return [b("CLIENT"), b("CACHING"), g.word(g.rng.pick(["YES", "NO", "MAYBE"]))]
+            case 5: return [b("CLIENT"), b("TRACKINGINFO")]
+            case 6: return [b("CLIENT"), b("GETREDIR")]
+            default: return [b(g.rng.pick(["GET", "MGET", "STRLEN", "EXISTS"])), g.key()]
+            }
+        },
     ])
 }
 

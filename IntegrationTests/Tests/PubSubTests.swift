@@ -94,6 +94,27 @@ final class PubSubTests: XCTestCase {
         ])
     }
 
+    /// Messages are not replies: with CLIENT REPLY OFF (or SKIP) a subscriber still receives them, including
+    /// those its own PUBLISH delivers to itself, while the replies are dropped.
+    func testMessagesSurviveClientReplyOff() throws {
+        var results: [[UInt8]] = []
+        for port in [Self.redis!.port, Self.needletail!.port] {
+            let c = try RawClient(port: port)
+            let other = try RawClient(port: port)
+            _ = try c.call("HELLO", "3")  // its reply differs (version, id)
+            let pipeline: [[String]] = [["SUBSCRIBE", "c"], ["CLIENT", "REPLY", "OFF"], ["PUBLISH", "c", "self"],
+                                        ["GET", "x"], ["CLIENT", "REPLY", "SKIP"], ["PUBLISH", "c", "skipped"], ["PING", "after-skip"]]
+            try c.send(pipeline.flatMap { RawClient.encode($0.map { Array($0.utf8) }) })
+            rawSleepMillis(50)
+            _ = try other.call("PUBLISH", "c", "from-other")
+            try c.send(RawClient.encode([Array("CLIENT".utf8), Array("REPLY".utf8), Array("ON".utf8)]))
+            var got: [UInt8] = []
+            while got.count < 6 || Array(got.suffix(5)) != Array("+OK\r\n".utf8) { got += try c.readFrame() }
+            results.append(got)
+        }
+        XCTAssertEqual(rawEscaped(results[1], limit: 2000), rawEscaped(results[0], limit: 2000))
+    }
+
     /// PUBLISH queued in MULTI is delivered at EXEC; a closed subscriber is forgotten.
     func testTransactionsAndClosedSubscribers() throws {
         try compare(connections: 3, [
@@ -219,10 +240,10 @@ final class PubSubTests: XCTestCase {
     // MARK: - The runner
 
     private func compare(connections: Int, protocols: [Int] = [2, 3], _ steps: [Step], label: String = "",
-                         file: StaticString = #filePath, line: UInt = #line) throws {
+                         masksIDs: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
         for resp in protocols {
-            let expected = try run(steps, connections: connections, resp: resp, port: Self.redis!.port)
-            let got = try run(steps, connections: connections, resp: resp, port: Self.needletail!.port)
+            let expected = try run(steps, connections: connections, resp: resp, port: Self.redis!.port, masksIDs: masksIDs)
+            let got = try run(steps, connections: connections, resp: resp, port: Self.needletail!.port, masksIDs: masksIDs)
             XCTAssertEqual(expected.count, got.count, file: file, line: line)
             for (i, (e, g)) in zip(expected, got).enumerated() where e != g {
                 let step = steps[i / connections]
@@ -235,12 +256,18 @@ final class PubSubTests: XCTestCase {
     }
 
     /// Each step's frames on each connection (connection-major within a step), normalized.
-    private func run(_ steps: [Step], connections: Int, resp: Int, port: Int) throws -> [String] {
+    private func run(_ steps: [Step], connections: Int, resp: Int, port: Int, masksIDs: Bool = false) throws -> [String] {
         let admin = try RawClient(port: port)
         _ = try admin.call("FLUSHALL")
         var conns = try (0..<connections).map { _ in try RawClient(port: port) }
         var open = Array(repeating: true, count: connections)
         var inMulti = Array(repeating: false, count: connections)
+        // "$ID<n>" in a step stands for connection n's id, which differs between the servers; in the frames
+        // each id is written back as "$ID<n>".
+        let ids: [String] = try conns.map { c in
+            let reply = try c.call("CLIENT", "ID")
+            return String(decoding: reply.dropFirst().dropLast(2), as: UTF8.self)
+        }
         if resp == 3 { for c in conns { _ = try c.call("HELLO", "3") } }
         var out: [String] = []
         var sentinel = 0
@@ -277,7 +304,12 @@ final class PubSubTests: XCTestCase {
                 continue
             }
             out.append("")
-            let acting = try drain(step.conn, unordered: step.unordered, command: step.args)
+            let args = step.args.map { a -> [UInt8] in
+                let text = String(decoding: a, as: UTF8.self)
+                guard text.hasPrefix("$ID"), let n = Int(text.dropFirst(3)) else { return a }
+                return Array(ids[n].utf8)
+            }
+            let acting = try drain(step.conn, unordered: step.unordered, command: args)
             out.removeLast()
             for i in 0..<connections {
                 if i == step.conn { out.append(acting); continue }
@@ -285,7 +317,18 @@ final class PubSubTests: XCTestCase {
             }
         }
         conns.removeAll()
-        return out
+        if !masksIDs { return out }
+        return out.map { text in
+            var text = text
+            for (n, id) in ids.enumerated() {
+                // An integer frame or element (after a quote or a line end), and CLIENT LIST's field.
+                for (before, after) in [("\":\(id)\\r\\n", "\":$ID\(n)\\r\\n"), ("\\n:\(id)\\r\\n", "\\n:$ID\(n)\\r\\n"),
+                                        ("redir=\(id)", "redir=$ID\(n)")] {
+                    text = text.replacing(before, with: after)
+                }
+            }
+            return text
+        }
     }
 
     /// Frames as text; INFO keeps only its pub/sub fields; unordered steps compare as a multiset.
@@ -300,6 +343,7 @@ final class PubSubTests: XCTestCase {
                 // CLIENT LIST: the flags and subscription counts only.
                 let client = text.split(separator: " ").filter {
                     $0.hasPrefix("flags=") || $0.hasPrefix("sub=") || $0.hasPrefix("psub=") || $0.hasPrefix("ssub=")
+                        || $0.hasPrefix("redir=")
                 }
                 return Array((keep + client).joined(separator: ",").utf8)
             }
@@ -324,5 +368,111 @@ final class PubSubTests: XCTestCase {
         }
         return stripped.sorted { $0.lexicographicallyPrecedes($1) }.map { rawEscaped($0, limit: 300) }.joined(separator: " ")
             + " counts " + counts.map { rawEscaped($0) }.joined()
+    }
+}
+
+// MARK: - Client-side caching
+
+extension PubSubTests {
+    /// Default mode: keys read are invalidated once when changed (by others, or by the client itself after its
+    /// reply), FLUSHALL invalidates everything with a null, OPTIN/OPTOUT follow CLIENT CACHING, NOLOOP skips
+    /// the client's own changes; CLIENT TRACKINGINFO/GETREDIR/LIST/INFO say so.
+    func testTrackingDefaultModeRESP3() throws {
+        try compare(connections: 4, protocols: [3], [
+            s(0, "CLIENT", "TRACKING", "ON"), s(0, "GET", "a"), s(0, "MGET", "b", "c"), s(1, "SET", "a", "1"),
+            s(1, "SET", "a", "2"), s(1, "DEL", "b", "c", "zz"), s(0, "GET", "a"), s(0, "SET", "a", "mine"),
+            s(0, "GET", "a"), s(1, "EXPIRE", "a", "100"), s(0, "STRLEN", "a"), s(0, "ZRANGE", "z", "0", "-1"),
+            s(1, "ZADD", "z", "1", "m"), s(0, "ZUNION", "2", "z", "y"), s(1, "SADD", "y", "m"), s(1, "ZADD", "z", "2", "m"),
+            s(0, "HGET", "h", "f"), s(0, "SET", "h", "x"), s(0, "CLIENT", "TRACKINGINFO"), s(0, "CLIENT", "GETREDIR"),
+            s(1, "CLIENT", "TRACKINGINFO"), s(1, "CLIENT", "GETREDIR"), s(1, "CLIENT", "LIST"), s(1, "INFO", "stats"),
+            s(0, "GET", "k1"), s(0, "GET", "k2"), s(1, "FLUSHALL"), s(1, "SET", "k1", "v"),
+            s(2, "CLIENT", "TRACKING", "ON", "OPTIN"), s(2, "GET", "in1"), s(2, "CLIENT", "CACHING", "YES"),
+            s(2, "CLIENT", "TRACKINGINFO"), s(2, "GET", "in2"), s(2, "GET", "in3"), s(1, "MSET", "in1", "1", "in2", "2", "in3", "3"),
+            s(2, "CLIENT", "CACHING", "NO"), s(2, "MULTI"), s(2, "CLIENT", "CACHING", "YES"), s(2, "EXEC"),
+            s(3, "CLIENT", "TRACKING", "ON", "OPTOUT", "NOLOOP"), s(3, "CLIENT", "CACHING", "NO"), s(3, "GET", "out1"),
+            s(3, "GET", "out2"), s(3, "GET", "out3"), s(3, "SET", "out3", "self"), s(1, "MSET", "out1", "1", "out2", "2"),
+            s(3, "CLIENT", "TRACKINGINFO"), s(3, "CLIENT", "TRACKING", "ON", "OPTIN"), s(3, "CLIENT", "CACHING", "YES"),
+            s(0, "FLUSHDB"), s(0, "CLIENT", "TRACKING", "OFF"), s(0, "GET", "off"), s(1, "SET", "off", "1"),
+            s(0, "CLIENT", "TRACKINGINFO"), s(1, "INFO", "stats"), s(3, "RESET"), s(1, "INFO", "clients"),
+        ], masksIDs: true)
+    }
+
+    /// BCAST: per prefix, the keys changed before the server slept, sorted, in one frame; NOLOOP leaves out
+    /// the client's own keys.
+    func testTrackingBroadcast() throws {
+        try compare(connections: 3, protocols: [3], [
+            s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "item:"),
+            s(2, "CLIENT", "TRACKING", "ON", "BCAST", "NOLOOP"), s(1, "SET", "user:1", "x"),
+            s(1, "MSET", "user:3", "a", "user:2", "b", "item:9", "c", "other", "d"), s(2, "SET", "user:4", "own"),
+            s(2, "MSET", "user:5", "own", "x", "y"), s(1, "DEL", "user:1", "nosuch"),
+            s(0, "CLIENT", "TRACKINGINFO"), s(1, "INFO", "stats"), s(1, "CLIENT", "LIST"),
+            s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "u"), s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "zz"),
+            s(0, "CLIENT", "TRACKINGINFO"), s(1, "SET", "zz1", "1"), s(1, "FLUSHALL"),
+            s(0, "CLIENT", "TRACKING", "OFF"), s(1, "SET", "user:1", "y"), s(1, "INFO", "stats"),
+        ], masksIDs: true)
+    }
+
+    /// REDIRECT: RESP2 trackers send to a subscriber of __redis__:invalidate; a redirect to a closed client is
+    /// broken (flag R, and in RESP3 a tracking-redir-broken push).
+    func testTrackingRedirect() throws {
+        try compare(connections: 4, protocols: [2, 3], [
+            s(0, "SUBSCRIBE", "__redis__:invalidate"), s(1, "CLIENT", "TRACKING", "ON", "REDIRECT", "$ID0"),
+            s(1, "GET", "a"), s(1, "CLIENT", "GETREDIR"), s(2, "SET", "a", "1"), s(1, "GET", "b"), s(1, "FLUSHDB"),
+            s(1, "CLIENT", "TRACKINGINFO"), s(3, "CLIENT", "TRACKING", "ON", "REDIRECT", "$ID2"), s(3, "GET", "c"),
+            s(2, "CLOSE"), s(0, "SET", "c", "x"), s(3, "CLIENT", "TRACKINGINFO"), s(0, "CLIENT", "LIST"),
+        ], masksIDs: true)
+    }
+
+    func testTrackingErrors() throws {
+        try compare(connections: 2, [
+            s(0, "CLIENT", "TRACKING", "MAYBE"), s(0, "CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"),
+            s(0, "CLIENT", "TRACKING", "ON", "PREFIX", "a"), s(0, "CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"),
+            s(0, "CLIENT", "TRACKING", "ON", "REDIRECT", "999999999"), s(0, "CLIENT", "TRACKING", "ON", "REDIRECT", "x"),
+            s(0, "CLIENT", "TRACKING", "ON", "REDIRECT", "$ID1", "REDIRECT", "$ID1"), s(0, "CLIENT", "TRACKING", "ON", "FOO"),
+            s(0, "CLIENT", "TRACKING", "ON", "REDIRECT"), s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ab", "PREFIX", "a"),
+            s(0, "CLIENT", "CACHING", "YES"), s(0, "CLIENT", "TRACKING", "ON", "OPTIN"), s(0, "CLIENT", "CACHING", "NO"),
+            s(0, "CLIENT", "CACHING", "MAYBE"), s(0, "CLIENT", "TRACKING", "ON", "OPTOUT"), s(0, "CLIENT", "TRACKING", "ON", "BCAST"),
+            s(0, "CLIENT", "TRACKING", "OFF"), s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a"),
+            s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "abc"), s(0, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "b"),
+            s(0, "CLIENT", "TRACKINGINFO"), s(0, "CLIENT", "TRACKING", "ON"), s(0, "CLIENT", "TRACKING"),
+            s(0, "CLIENT", "GETREDIR", "x"), s(0, "CLIENT", "TRACKINGINFO", "x"), s(0, "CLIENT", "TRACKING", "OFF", "BCAST"),
+            s(0, "CLIENT", "TRACKINGINFO"),
+        ], masksIDs: true)
+    }
+}
+
+extension PubSubTests {
+    /// Lazy expiry invalidates like a write, also when the tracking client's own read expires the key.
+    func testTrackingExpiry() throws {
+        try compare(connections: 2, protocols: [3], [
+            s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "0"), s(0, "CLIENT", "TRACKING", "ON"), s(1, "SET", "e", "1", "PX", "1"),
+            s(1, "SET", "f", "1", "PX", "1"), s(0, "GET", "e"), s(0, "GET", "f"), s(1, "DEBUG", "SLEEP", "0.01"),
+            s(0, "GET", "e"), s(1, "GET", "f"), s(0, "GET", "e"), s(1, "SET", "e", "2"),
+            s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "1"),
+        ], masksIDs: true)
+    }
+
+    /// `tracking-table-max-keys`: past it, keys are forgotten and their trackers told, until the table fits.
+    func testTrackingTableLimit() throws {
+        for port in [Self.redis!.port, Self.needletail!.port] {
+            let admin = try RawClient(port: port)
+            _ = try admin.call("FLUSHALL")
+            XCTAssertEqual(try admin.call("CONFIG", "SET", "tracking-table-max-keys", "2"), Array("+OK\r\n".utf8))
+            let tracker = try RawClient(port: port)
+            _ = try tracker.call("HELLO", "3")
+            _ = try tracker.call("CLIENT", "TRACKING", "ON")
+            try tracker.send((0..<5).flatMap { RawClient.encode([Array("GET".utf8), Array("key\($0)".utf8)]) })
+            rawSleepMillis(300)  // Redis trims in its cron and before sleeping
+            var invalidated = 0
+            tracker.timeoutMillis = 200
+            while let frame = try? tracker.readFrame() {
+                if case .aggregate(_, let e?)? = try? RawReply.parse(frame), e.count == 2,
+                   case .aggregate(_, let keys?) = e[1] { invalidated += keys.count }
+            }
+            let info = String(decoding: try admin.call("INFO", "stats"), as: UTF8.self)
+            XCTAssertTrue(info.contains("tracking_total_keys:2\r\n"), "port \(port): \(info)")
+            XCTAssertEqual(invalidated, 3, "port \(port)")
+            XCTAssertEqual(try admin.call("CONFIG", "SET", "tracking-table-max-keys", "1000000"), Array("+OK\r\n".utf8))
+        }
     }
 }

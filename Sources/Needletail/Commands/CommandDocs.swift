@@ -14,7 +14,9 @@ bzmpop {doc:{arguments:[{name:"timeout",type:"double"},{name:"numkeys",type:"int
 bzpopmax {doc:{history:<["6.0.0","`timeout` is interpreted as a double instead of an integer."]>,arguments:[{name:"key",type:"key",key_spec_index:0,flags:<+multiple>},{name:"timeout",type:"double"}]},acl:<+@sortedset>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:-2,keystep:1,limit:0}}}>}
 bzpopmin {doc:{history:<["6.0.0","`timeout` is interpreted as a double instead of an integer."]>,arguments:[{name:"key",type:"key",key_spec_index:0,flags:<+multiple>},{name:"timeout",type:"double"}]},acl:<+@sortedset>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:-2,keystep:1,limit:0}}}>}
 client {doc:{},acl:<>,tips:<>,key_specs:<>}
+client|caching {doc:{arguments:[{name:"mode",type:"oneof",arguments:[{name:"yes",type:"pure-token",token:"YES"},{name:"no",type:"pure-token",token:"NO"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|getname {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
+client|getredir {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 client|help {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 client|id {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 client|info {doc:{},acl:<+@connection>,tips:<"nondeterministic_output">,key_specs:<>}
@@ -26,6 +28,8 @@ client|pause {doc:{history:<["6.2.0","`CLIENT PAUSE WRITE` mode added along with
 client|reply {doc:{arguments:[{name:"on_off_skip",type:"oneof",arguments:[{name:"on",type:"pure-token",token:"ON"},{name:"off",type:"pure-token",token:"OFF"},{name:"skip",type:"pure-token",token:"SKIP"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|setinfo {doc:{arguments:[{name:"attr",type:"oneof",arguments:[{name:"libname",type:"string",token:"lib-name"},{name:"libver",type:"string",token:"lib-ver"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|setname {doc:{arguments:[{name:"connection-name",type:"string"}]},acl:<+@connection>,tips:<>,key_specs:<>}
+client|tracking {doc:{arguments:[{name:"status",type:"oneof",arguments:[{name:"on",type:"pure-token",token:"ON"},{name:"off",type:"pure-token",token:"OFF"}]},{name:"client-id",type:"integer",token:"REDIRECT",flags:<+optional>},{name:"prefix",type:"string",token:"PREFIX",flags:<+optional,+multiple,+multiple_token>},{name:"bcast",type:"pure-token",token:"BCAST",flags:<+optional>},{name:"optin",type:"pure-token",token:"OPTIN",flags:<+optional>},{name:"optout",type:"pure-token",token:"OPTOUT",flags:<+optional>},{name:"noloop",type:"pure-token",token:"NOLOOP",flags:<+optional>}]},acl:<+@connection>,tips:<>,key_specs:<>}
+client|trackinginfo {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 client|unblock {doc:{arguments:[{name:"client-id",type:"integer"},{name:"timeout_error",type:"oneof",flags:<+optional>,arguments:[{name:"timeout",type:"pure-token",token:"TIMEOUT"},{name:"error",type:"pure-token",token:"ERROR"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|unpause {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 command {doc:{},acl:<+@connection>,tips:<"nondeterministic_output_order">,key_specs:<>}

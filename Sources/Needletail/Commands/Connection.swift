@@ -123,6 +123,7 @@ private func reset(_ c: Client) {
     c.server.discardTransaction(c)
     c.server.unsubscribeEverything(c)
     c.server.stopMonitoring(c)
+    c.server.disableTracking(c)
     c.select(c.server.databases[0])
     c.protocolVersion = 2
     c.name = nil

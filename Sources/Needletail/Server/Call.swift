@@ -151,11 +151,12 @@ extension Server {
         }
         // EXEC's arguments, which its queued commands replace in the parser, for the monitors' line.
         let execArguments = command.transactionRole == .exec && !monitors.isEmpty ? client.ownedArguments() : nil
+        if outermost { currentClientID = client.id }
         guard propagationSink != nil else {
             callDepth += 1
             command.handler!(client)
             callDepth -= 1
-            if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
+            afterCommand(client, command, outermost: outermost, execArguments: execArguments)
             return finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
         }
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
@@ -169,9 +170,25 @@ extension Server {
             pendingPropagation.append(PropagatedCommand(db: client.db.index,
                                                         argv: propagation.argv ?? client.ownedArguments()))
         }
-        if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
+        afterCommand(client, command, outermost: outermost, execArguments: execArguments)
         finishCall(client, command, outermost: outermost, started: started, errorsBefore: errorsBefore)
         if outermost { propagatePending() }
+    }
+
+    /// What the bookkeeping path does after a handler: MONITOR's line, the keys a tracking client read, and
+    /// at the outermost level the invalidations held for the client itself (Redis's afterCommand).
+    private func afterCommand(_ client: Client, _ command: Command, outermost: Bool, execArguments: [ByteString]?) {
+        if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
+        if client.tracking != nil && command.flags.contains(.readonly) { trackingRememberKeys(client, command) }
+        guard outermost else { return }
+        if !trackingPendingKeys.isEmpty { sendPendingInvalidations(client) }
+        trackingFlushSent = false
+        currentClientID = 0
+        // CLIENT CACHING applies to the next command only (outside MULTI; CLIENT's own subcommands keep it).
+        if let tracking = client.tracking, tracking.caching, client.transaction == nil,
+           command.name != "client" && command.parent?.name != "client" {
+            tracking.caching = false
+        }
     }
 
     /// Commandstats, the command clock and (debug builds) the invariant checks, after a handler ran.
@@ -265,7 +282,7 @@ extension Server: KeyspaceListener {
     /// clients are blocked, propagation has a sink, keyspace notifications are on, or an observer is attached. Otherwise a write pays one nil check for its change.
     func updateKeyspaceListener() {
         let needed = blockedClientCount > 0 || watchedKeyCount > 0 || propagationSink != nil || keyspaceObserver != nil
-            || !keyspaceNotifications.isEmpty
+            || !keyspaceNotifications.isEmpty || trackingActive
         keyspace.listener = needed ? self : nil
     }
 
@@ -284,11 +301,13 @@ extension Server: KeyspaceListener {
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
         if !keyspaceNotifications.isEmpty { keyChangeNotified(change, key: key, db: db, event: event) }
+        if trackingActive { trackingInvalidateKey(key, broadcast: true) }
     }
 
     func databaseWillFlush(_ db: Int) {
         if watchedKeyCount > 0 { touchAllWatchedKeys(emptied: db, replacedWith: nil) }
         keyspaceObserver?.databaseWillFlush(db)
+        if trackingActive { trackingInvalidateOnFlush() }
     }
 
     func databasesWillSwap(_ first: Int, _ second: Int) {

@@ -104,6 +104,11 @@ final class Client {
 
     /// Its channels, patterns and shard channels; nil while it has none (Server/Subscriptions.swift).
     @exclusivity(unchecked) var subscriptions: ClientSubscriptions? { didSet { updateRestricted() } }
+    /// While a command runs under CLIENT REPLY OFF/SKIP: the message frames delivered to this client, kept
+    /// when its replies are dropped (Server.executeUnderReplyControl).
+    @exclusivity(unchecked) var heldPushes: [UInt8]?
+    /// CLIENT TRACKING's state, nil while off (Server/Tracking.swift).
+    @exclusivity(unchecked) var tracking: ClientTracking?
     /// In MONITOR mode (Server/Monitor.swift).
     @exclusivity(unchecked) var isMonitor = false
     /// Subscribed or monitoring: requests get extra checks (`Server.commandToRun`).

@@ -36,7 +36,7 @@ extension Server {
     }
 
     func updateCallBookkeeping() {
-        callNeedsBookkeeping = propagationSink != nil || !monitors.isEmpty
+        callNeedsBookkeeping = propagationSink != nil || !monitors.isEmpty || trackingClients > 0
     }
 
     /// After `command` ran on `client`: one line to every monitor, of `arguments` when given (EXEC's own,

@@ -72,6 +72,23 @@ public final class Server {
 
     // Pub/sub and keyspace notifications (Server/Subscriptions.swift).
     let pubsub = PubSubRegistry()
+    // Client-side caching (Server/Tracking.swift).
+    /// Key name -> ids of the clients that may cache it (keys of every database, as Redis's table).
+    var trackingTable: [ByteString: Set<Int64>] = [:]
+    /// The ids in the table, over all keys (INFO tracking_total_items).
+    var trackingItems = 0
+    /// BCAST prefixes and their clients and changed keys.
+    var prefixTable: [ByteString: BroadcastState] = [:]
+    @exclusivity(unchecked) var trackingClients = 0
+    /// Invalidations for the running client, sent after its reply (nil: a flush).
+    var trackingPendingKeys: [ByteString?] = []
+    /// The flush's invalidation was sent in this execution unit (FLUSHALL empties every database).
+    var trackingFlushSent = false
+    /// The client whose command runs (0 outside commands), kept while something needs it (tracking's NOLOOP).
+    @exclusivity(unchecked) var currentClientID: Int64 = 0
+    /// Connections by id (CLIENT TRACKING's redirect, invalidations).
+    var clientsByID: [Int64: Client] = [:]
+
     /// One message frame, encoded once per publish and copied to each subscriber.
     let frameScratch = IOBuffer(capacity: 1024)
     /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
@@ -212,6 +229,7 @@ public final class Server {
             }
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
+            if trackingClients > 0 { broadcastInvalidations() }
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
@@ -239,6 +257,7 @@ public final class Server {
     /// before the replies, as in Redis), then lazily freed values go to a worker.
     private func beforeSleep() {
         serveBlockedClients()
+        if trackingClients > 0 { broadcastInvalidations() }
         flushPendingWrites()
         lazyFree.flush()
     }
@@ -351,6 +370,7 @@ public final class Server {
             }
             while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
             clientsByFD[Int(fd)] = client
+            clientsByID[client.id] = client
             clientCount += 1
             idle.list.touch(Int(fd), at: client.lastInteraction)
             if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
@@ -443,8 +463,14 @@ public final class Server {
         client.replySkip = client.replySkipNext
         client.replySkipNext = false
         let kept = client.output.readableBytes  // output is not written while a command runs
+        client.heldPushes = []  // pub/sub messages to itself meanwhile (Server/Subscriptions.swift)
         processCommand(client)
-        if client.replyOff || client.replySkip { client.output.writeIndex = client.output.readIndex + kept }
+        if client.replyOff || client.replySkip {
+            client.output.writeIndex = client.output.readIndex + kept
+            // Messages are not replies: Redis (CLIENT_PUSHING) writes them even with replies off.
+            client.heldPushes!.withUnsafeBytes { client.output.append($0) }
+        }
+        client.heldPushes = nil
         client.replySkip = false
     }
 
@@ -573,6 +599,8 @@ public final class Server {
         discardTransaction(client)
         unsubscribeEverything(client)
         stopMonitoring(client)
+        disableTracking(client)
+        clientsByID[client.id] = nil
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)
@@ -612,7 +640,7 @@ public final class Server {
     /// Live clients, in fd order (CLIENT LIST, INFO).
     var clients: [Client] { clientsByFD.compactMap { $0 } }
 
-    func client(id: Int64) -> Client? { clientsByFD.first { $0?.id == id } ?? nil }
+    func client(id: Int64) -> Client? { clientsByID[id] }
 
     // MARK: - Cron
 

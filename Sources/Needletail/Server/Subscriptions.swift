@@ -225,10 +225,17 @@ extension Server {
             let output = client.output
             output.append(client.protocolVersion == 3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
             output.append(bytes)
+            if client.heldPushes != nil { keepHeldPush(client, bytes) }
             delivered(to: client)
             receivers += 1
         }
         return receivers
+    }
+
+    /// The client is running a command with its replies off: the message survives their removal.
+    private func keepHeldPush(_ client: Client, _ bytes: UnsafeRawBufferPointer) {
+        client.heldPushes!.append(client.protocolVersion == 3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
+        client.heldPushes!.append(contentsOf: bytes)
     }
 
     /// A frame was appended to a subscriber's output: write it before sleeping, and enforce the pubsub
