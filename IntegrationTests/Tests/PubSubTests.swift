@@ -299,7 +299,7 @@ final class PubSubTests: XCTestCase {
             if name == "CLOSE" {
                 conns[step.conn].close()
                 open[step.conn] = false
-                rawSleepMillis(50)  // the server notices before the next step
+                rawSleepMillis(150)  // the server notices before the next step
                 for i in 0..<connections { out.append(try drain(i, unordered: false, command: nil)) }
                 continue
             }
@@ -445,8 +445,8 @@ extension PubSubTests {
     /// Lazy expiry invalidates like a write, also when the tracking client's own read expires the key.
     func testTrackingExpiry() throws {
         try compare(connections: 2, protocols: [3], [
-            s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "0"), s(0, "CLIENT", "TRACKING", "ON"), s(1, "SET", "e", "1", "PX", "1"),
-            s(1, "SET", "f", "1", "PX", "1"), s(0, "GET", "e"), s(0, "GET", "f"), s(1, "DEBUG", "SLEEP", "0.01"),
+            s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "0"), s(0, "CLIENT", "TRACKING", "ON"), s(1, "SET", "e", "1", "PX", "400"),
+            s(1, "SET", "f", "1", "PX", "400"), s(0, "GET", "e"), s(0, "GET", "f"), s(1, "DEBUG", "SLEEP", "0.5"),
             s(0, "GET", "e"), s(1, "GET", "f"), s(0, "GET", "e"), s(1, "SET", "e", "2"),
             s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "1"),
         ], masksIDs: true)
