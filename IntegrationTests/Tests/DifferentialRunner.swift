@@ -168,6 +168,13 @@ final class DifferentialRunner {
                     }
                     next += 1
                     continue
+                case .frames:
+                    if var m = compareFrames(all[next], rc, nc) {
+                        m.index = next - shift
+                        if record(m) { return found }
+                    }
+                    next += 1
+                    continue
                 case .none:
                     break
                 }
@@ -295,6 +302,10 @@ final class DifferentialRunner {
                     // order ties its own way whatever the type (looser than compareSort), and redis-server's
                     // sticky strtod errno (see compareSort) cannot be retried.
                     same = a == b || DiffNormalizer.sortTiesOrRedisErrno(q.command, a, b)
+                case .frames:
+                    // (P|S)(UN)SUBSCRIBE inside EXEC: byte for byte (a command with several names writes several
+                    // frames into EXEC's array on both servers alike).
+                    same = a == b
                 case .none:
                     same = DiffNormalizer.equivalent(q.command, a, b, afterRandomKey: afterRandomKey)
                         || DiffNormalizer.refcountOfQueuedArgument(q.command, a, b)
@@ -402,6 +413,39 @@ final class DifferentialRunner {
               case .aggregate(let t, let a?)? = try? RawReply.parse(r), case .aggregate(t, let b?)? = try? RawReply.parse(n),
               a.count == b.count else { return mismatch }
         return DiffNormalizer.sameSortIgnoringTies(options, a, b) ? nil : mismatch
+    }
+
+    /// (P|S)(UN)SUBSCRIBE: one frame per name (or one for none), read up to a sentinel PING sent once the
+    /// first frame showed the command ran (an error, or +QUEUED in MULTI, is its only frame). Without names,
+    /// the frames come in redis-server's hash table order: compared as a multiset (`DiffNormalizer.frames`).
+    private func compareFrames(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
+        let r: [UInt8]
+        let n: [UInt8]
+        do { r = try Self.readFrames(command, rc) } catch {
+            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        }
+        do { n = try Self.readFrames(command, nc) } catch {
+            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
+        }
+        commandsCompared += 1
+        if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
+        if r == n || DiffNormalizer.sameFrames(r, n, unordered: command.count == 1) { return nil }
+        return DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
+    }
+
+    private static func readFrames(_ command: DiffCommand, _ client: RawClient) throws -> [UInt8] {
+        try client.send(command: command)
+        let first = try client.readFrame()
+        if first.first == UInt8(ascii: "-") || first.first == UInt8(ascii: "+") { return first }
+        let mark = Array("diff-frames-sentinel".utf8)
+        try client.send(command: [Array("PING".utf8), mark])
+        var all = first
+        while true {
+            let f = try client.readFrame()
+            all += f
+            if Array(f.suffix(mark.count + 2).prefix(mark.count)) == mark { return all }
+        }
     }
 
     /// Every element group (key, or member+score) a scan returns from `first` on until cursor 0, sorted
@@ -513,6 +557,8 @@ enum DiffSpecial {
     case orderFree(keyIndex: Int, pairs: Bool)
     /// SORT and SORT_RO: see `DifferentialRunner.compareSort`.
     case sort
+    /// (P|S)(UN)SUBSCRIBE: several frames, read up to a sentinel.
+    case frames
 
     init(_ command: DiffCommand) {
         let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
@@ -520,6 +566,7 @@ enum DiffSpecial {
         case "scan" where command.count >= 2: self = .scan(cursorIndex: 1, group: 1)
         case "sscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 1)
         case "hscan" where command.count >= 3, "zscan" where command.count >= 3: self = .scan(cursorIndex: 2, group: 2)
+        case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe": self = .frames
         case "hgetall" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: true)
         case "hkeys" where command.count == 2, "hvals" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: false)
         case "sort" where command.count >= 2, "sort_ro" where command.count >= 2: self = .sort
@@ -583,8 +630,9 @@ struct DiffSortOptions {
 enum DiffNormalizer {
     static func equivalent(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8], afterRandomKey: Bool = false) -> Bool {
         if a == b { return true }
-        guard let va = try? RawReply.parse(a), let vb = try? RawReply.parse(b) else { return false }
         let name = String(decoding: command[0].map(diffLower), as: UTF8.self)
+        if name == "publish" || name == "spublish" { return sameFrames(a, b, unordered: false) }
+        guard let va = try? RawReply.parse(a), let vb = try? RawReply.parse(b) else { return false }
         let sub = command.count > 1 ? String(decoding: command[1].map(diffLower), as: UTF8.self) : ""
         switch name {
         case "ttl", "expiretime": return within(va, vb, 1)
@@ -604,6 +652,7 @@ enum DiffNormalizer {
         // A hashtable set's order is its table's; an intset answers sorted on both sides (equal bytes).
         case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
+        case "pubsub" where sub == "channels" || sub == "shardchannels": return sorted(va) == sorted(vb)
         default: return false
         }
     }
@@ -631,6 +680,39 @@ enum DiffNormalizer {
               case .aggregate(let t, let x?)? = try? RawReply.parse(a), case .aggregate(t, let y?)? = try? RawReply.parse(b)
         else { return false }
         return sameSortIgnoringTies(options, x, y)
+    }
+
+    /// Frames (several values back to back) compared as a multiset: PUBLISH's messages to its own
+    /// connection when several of its patterns match (redis-server walks them in hash table order), and
+    /// UNSUBSCRIBE without names (`unordered`: the counts in those frames then depend on the order, so they
+    /// are compared apart, as a sequence).
+    static func sameFrames(_ a: [UInt8], _ b: [UInt8], unordered: Bool) -> Bool {
+        guard let fa = split(a), let fb = split(b) else { return false }
+        func key(_ frames: [[UInt8]]) -> ([[UInt8]], [[UInt8]]) {
+            var counts: [[UInt8]] = []
+            let stripped: [[UInt8]] = frames.map { f in
+                guard unordered, case .aggregate(let t, var e?)? = try? RawReply.parse(f), e.count == 3,
+                      e[2].integer != nil else { return f }
+                counts.append(e[2].encoded)
+                e[2] = .line(UInt8(ascii: "?"), [])
+                return RawReply.aggregate(t, e).encoded
+            }
+            return (stripped.sorted { $0.lexicographicallyPrecedes($1) }, counts)
+        }
+        let (x, y) = (key(fa), key(fb))
+        return x.0 == y.0 && x.1 == y.1
+    }
+
+    /// The values in `bytes`, nil when they do not split into whole RESP values.
+    static func split(_ bytes: [UInt8]) -> [[UInt8]]? {
+        var out: [[UInt8]] = []
+        var i = 0
+        while i < bytes.count {
+            guard let end = try? RESPFrame.end(of: bytes, from: i) else { return nil }
+            out.append(Array(bytes[i..<end]))
+            i = end
+        }
+        return out
     }
 
     /// The same elements (or field/value pairs, when `pairs`) in any order: a hashtable's replies.

@@ -121,6 +121,24 @@ final class RawClient {
         }
     }
 
+    /// Reads exactly one RESP value, a push frame (`>`) included: for connections whose replies are several
+    /// frames (SUBSCRIBE a b) or frames without a request (pub/sub messages).
+    func readFrame() throws -> [UInt8] {
+        let deadline = rawMonotonicMillis() + Int64(timeoutMillis)
+        while true {
+            if let end = try RESPFrame.end(of: buffer, from: start) {
+                let frame = Array(buffer[start..<end])
+                start = end
+                if start == buffer.count {
+                    buffer.removeAll(keepingCapacity: true)
+                    start = 0
+                }
+                return frame
+            }
+            try receive(deadline: deadline)
+        }
+    }
+
     /// Whether a complete reply is buffered, after waiting up to `timeoutMillis` for one; the reply stays
     /// for `readReply`.
     func hasReply() throws -> Bool {

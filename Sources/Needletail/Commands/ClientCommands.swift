@@ -45,6 +45,19 @@ let clientCommands: [Command] = [
         Command("unpause", arity: 2, flags: adminConnectionFlags, group: "connection", since: "6.2.0",
                 summary: "Resume processing of clients that were paused",
                 complexity: "O(N) Where N is the number of paused clients", handler: clientUnpause),
+        Command("tracking", arity: -3, flags: connectionFlags, group: "connection", since: "6.0.0",
+                summary: "Enable or disable server assisted client side caching support",
+                complexity: "O(1). Some options may introduce additional complexity.", handler: clientTracking),
+        Command("caching", arity: 3, flags: connectionFlags, group: "connection", since: "6.0.0",
+                summary: "Instruct the server about tracking or not keys in the next request", complexity: "O(1)",
+                handler: clientCaching),
+        Command("getredir", arity: 2, flags: connectionFlags, group: "connection", since: "6.0.0",
+                summary: "Get tracking notifications redirection client ID if any", complexity: "O(1)") {
+            $0.reply.integer($0.tracking?.redirect ?? -1)
+        },
+        Command("trackinginfo", arity: 2, flags: connectionFlags, group: "connection", since: "6.2.0",
+                summary: "Return information about server assisted client side caching for the current connection",
+                complexity: "O(1)", handler: clientTrackingInfo),
         Command("help", arity: 2, flags: [.loading, .stale], group: "connection", since: "5.0.0",
                 summary: "Show helpful text about the different subcommands", complexity: "O(1)",
                 handler: clientHelp),
@@ -273,6 +286,10 @@ private func clientUnpause(_ c: Client) {
 
 private func clientHelp(_ c: Client) {
     replyHelp(c, "CLIENT", [
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME",
         "    Return the name of the current connection.",
         "ID",
@@ -311,6 +328,11 @@ private func clientHelp(_ c: Client) {
         "    * LIB-VER: the client lib version.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]",
         "    Unblock the specified blocked client.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
         "NO-EVICT (ON|OFF)",
         "    Protect current client connection from eviction.",
         "NO-TOUCH (ON|OFF)",
@@ -320,8 +342,8 @@ private func clientHelp(_ c: Client) {
 
 // MARK: - Client descriptions
 
-/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication and pub/sub do not exist yet,
-/// so every client is `normal` for now.
+/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication does not exist yet: a client is
+/// `pubsub` while subscribed, `normal` otherwise.
 private enum ClientType {
     case normal, replica, pubsub, master
 
@@ -335,7 +357,7 @@ private enum ClientType {
         }
     }
 
-    init(of client: Client) { self = .normal }
+    init(of client: Client) { self = client.isSubscribed ? .pubsub : .normal }
 }
 
 /// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order. A client's
@@ -344,8 +366,15 @@ private enum ClientType {
 func clientInfoLine(_ client: Client) -> String {
     let now = monotonicMillis()
     var flags = ""
+    if client.isMonitor { flags += "O" }
+    if client.isSubscribed { flags += "P" }
     if client.transaction != nil { flags += "x" }
     if client.isBlocked { flags += "b" }
+    if let tracking = client.tracking {
+        flags += "t"
+        if tracking.brokenRedirect { flags += "R" }
+        if tracking.options.contains(.bcast) { flags += "B" }
+    }
     if client.watchTouched { flags += "d" }
     if client.closeAfterReply { flags += "c" }
     if client.isUnixSocket { flags += "U" }
@@ -358,11 +387,12 @@ func clientInfoLine(_ client: Client) -> String {
     var line = "id=\(client.id) addr=\(client.address) laddr=\(client.localAddress) fd=\(client.fd)"
     line += " name=\(client.name?.string ?? "") age=\((now - client.createdAt) / 1000)"
     line += " idle=\((now - client.lastInteraction) / 1000) flags=\(flags) db=\(client.db.index)"
-    line += " sub=0 psub=0 ssub=0 multi=\(client.transaction?.count ?? -1)"
+    let subs = client.subscriptions
+    line += " sub=\(subs?.channels.count ?? 0) psub=\(subs?.patterns.count ?? 0) ssub=\(subs?.shardChannels.count ?? 0) multi=\(client.transaction?.count ?? -1)"
     line += " qbuf=\(client.input.readableBytes) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
     line += " argv-mem=\(argvMemory) multi-mem=\(multiMemory) rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
     line += " obl=\(client.output.readableBytes) oll=0 omem=0 tot-mem=\(totalMemory)"
-    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=default redir=-1"
+    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=default redir=\(client.tracking?.redirect ?? -1)"
     line += " resp=\(client.protocolVersion)"
     line += " lib-name=\(client.libraryName?.string ?? "") lib-ver=\(client.libraryVersion?.string ?? "")"
     return line
@@ -371,4 +401,139 @@ func clientInfoLine(_ client: Client) -> String {
 private func stringEquals(_ s: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
     var s = s
     return s.withUTF8 { bytesEqual(UnsafeRawBufferPointer($0), bytes) }
+}
+
+// MARK: - Client-side caching (Server/Tracking.swift)
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], checked in Redis's
+/// order: the options first (syntax, the redirect's existence), then their compatibility.
+private func clientTracking(_ c: Client) {
+    var redirect: Int64 = 0
+    var options: TrackingOptions = []
+    var prefixes: [ByteString] = []
+    var j = 3
+    while j < c.argc {
+        let more = c.argc - 1 - j
+        if c.argIs(j, "redirect") && more > 0 {
+            j += 1
+            if redirect != 0 { return c.reply.error("ERR A client can only redirect to a single other client") }
+            guard let id = c.int64Arg(j) else { return }
+            guard c.server.client(id: id) != nil else {
+                return c.reply.error("ERR The client ID you want redirect to does not exist")
+            }
+            redirect = id
+        } else if c.argIs(j, "bcast") {
+            options.insert(.bcast)
+        } else if c.argIs(j, "optin") {
+            options.insert(.optin)
+        } else if c.argIs(j, "optout") {
+            options.insert(.optout)
+        } else if c.argIs(j, "noloop") {
+            options.insert(.noloop)
+        } else if c.argIs(j, "prefix") && more > 0 {
+            j += 1
+            prefixes.append(c.argBytes(j))
+        } else {
+            return c.replySyntaxError()
+        }
+        j += 1
+    }
+    if c.argIs(2, "on") {
+        if !options.contains(.bcast) && !prefixes.isEmpty {
+            return c.reply.error("ERR PREFIX option requires BCAST mode to be enabled")
+        }
+        if let current = c.tracking, current.options.contains(.bcast) != options.contains(.bcast) {
+            return c.reply.error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")
+        }
+        if options.contains(.bcast) && !options.isDisjoint(with: [.optin, .optout]) {
+            return c.reply.error("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        }
+        if options.isSuperset(of: [.optin, .optout]) { return c.reply.error("ERR You can't specify both OPTIN mode and OPTOUT mode") }
+        if let current = c.tracking,
+           (options.contains(.optin) && current.options.contains(.optout))
+            || (options.contains(.optout) && current.options.contains(.optin)) {
+            return c.reply.error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.")
+        }
+        if options.contains(.bcast), let error = prefixCollision(c.tracking?.prefixes ?? [], prefixes) {
+            return c.reply.error(bytes: error)
+        }
+        c.server.enableTracking(c, redirect: redirect, options: options, prefixes: prefixes)
+    } else if c.argIs(2, "off") {
+        c.server.disableTracking(c)
+    } else {
+        return c.replySyntaxError()
+    }
+    c.reply.ok()
+}
+
+/// Redis's checkPrefixCollisionsOrReply: no prefix may be a prefix of another, among the client's and the new.
+private func prefixCollision(_ existing: [ByteString], _ new: [ByteString]) -> [UInt8]? {
+    func overlap(_ a: ByteString, _ b: ByteString) -> Bool {
+        let (x, y) = (a.bytes, b.bytes)
+        let n = min(x.count, y.count)
+        return x.prefix(n) == y.prefix(n)
+    }
+    let suffix = Array("'. Prefixes for a single client must not overlap.".utf8)
+    for (i, prefix) in new.enumerated() {
+        for old in existing where overlap(old, prefix) {
+            return Array("ERR Prefix '".utf8) + cStringBytes(prefix) + Array("' overlaps with an existing prefix '".utf8)
+                + cStringBytes(old) + suffix
+        }
+        for other in new[(i + 1)...] where overlap(prefix, other) {
+            return Array("ERR Prefix '".utf8) + cStringBytes(prefix) + Array("' overlaps with another provided prefix '".utf8)
+                + cStringBytes(other) + suffix
+        }
+    }
+    return nil
+}
+
+/// What printf's %s prints of a string: up to its first NUL.
+private func cStringBytes(_ s: ByteString) -> [UInt8] { Array(s.bytes.prefix { $0 != 0 }) }
+
+/// CLIENT CACHING YES|NO: OPTIN's YES or OPTOUT's NO, for the next command.
+private func clientCaching(_ c: Client) {
+    guard let tracking = c.tracking else {
+        return c.reply.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
+    }
+    if c.argIs(2, "yes") {
+        guard tracking.options.contains(.optin) else {
+            return c.reply.error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+        }
+    } else if c.argIs(2, "no") {
+        guard tracking.options.contains(.optout) else {
+            return c.reply.error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+        }
+    } else {
+        return c.replySyntaxError()
+    }
+    tracking.caching = true
+    c.reply.ok()
+}
+
+/// CLIENT TRACKINGINFO: flags (a set), redirect, prefixes.
+private func clientTrackingInfo(_ c: Client) {
+    var flags: [String] = [c.tracking != nil ? "on" : "off"]
+    if let t = c.tracking {
+        if t.options.contains(.bcast) { flags.append("bcast") }
+        if t.options.contains(.optin) {
+            flags.append("optin")
+            if t.caching { flags.append("caching-yes") }
+        }
+        if t.options.contains(.optout) {
+            flags.append("optout")
+            if t.caching { flags.append("caching-no") }
+        }
+        if t.options.contains(.noloop) { flags.append("noloop") }
+        if t.brokenRedirect { flags.append("broken_redirect") }
+    }
+    c.reply.map(3)
+    c.reply.bulk("flags")
+    c.reply.set(flags.count)
+    for f in flags { c.reply.bulk(f) }
+    c.reply.bulk("redirect")
+    c.reply.integer(c.tracking?.redirect ?? -1)
+    c.reply.bulk("prefixes")
+    let prefixes = c.tracking?.prefixes ?? []
+    c.reply.array(prefixes.count)
+    for p in prefixes { c.reply.bulk(p) }
 }

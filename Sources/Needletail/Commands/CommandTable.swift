@@ -27,6 +27,9 @@ struct CommandFlags: OptionSet {
     static let noMulti = CommandFlags(rawValue: 1 << 19)
     static let movableKeys = CommandFlags(rawValue: 1 << 20)
     static let allowBusy = CommandFlags(rawValue: 1 << 21)
+    /// Ours, not reported: runs in RESP2's subscribed state ((P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT,
+    /// RESET), as Redis's processCommand lists them.
+    static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 30)
 
     /// The names COMMAND INFO reports, in Redis's order.
     static let names: [(CommandFlags, String)] = [
@@ -137,7 +140,7 @@ struct CommandTable {
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
-            + transactionCommands + memoryCommands)
+            + transactionCommands + memoryCommands + pubsubCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -1,18 +1,18 @@
 /// Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, AUTH. (CLIENT lives in Client+Commands.swift.)
 
 let connectionCommands: [Command] = [
-    Command("ping", arity: -1, flags: [.fast, .sentinel], group: "connection",
+    Command("ping", arity: -1, flags: [.fast, .sentinel, .allowedWhileSubscribed], group: "connection",
             summary: "Ping the server", complexity: "O(1)", handler: ping),
     Command("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
             summary: "Echo the given string", complexity: "O(1)", handler: echo),
-    Command("quit", arity: -1, flags: [.allowBusy, .noAuth, .fast, .noscript, .loading, .stale], group: "connection",
+    Command("quit", arity: -1, flags: [.allowBusy, .noAuth, .fast, .noscript, .loading, .stale, .allowedWhileSubscribed], group: "connection",
             summary: "Close the connection", complexity: "O(1)", transactionRole: .immediate, handler: quit),
     Command("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection", since: "1.0.0",
             summary: "Change the selected database for the current connection", complexity: "O(1)", handler: select),
     Command("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
             group: "connection", since: "6.0.0", summary: "Handshake with Redis",
             complexity: "O(1)", handler: hello),
-    Command("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy],
+    Command("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy, .allowedWhileSubscribed],
             group: "connection", since: "6.2.0", summary: "Reset the connection", complexity: "O(1)",
             transactionRole: .immediate, handler: reset),
     Command("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .sentinel, .allowBusy],
@@ -22,6 +22,13 @@ let connectionCommands: [Command] = [
 
 private func ping(_ c: Client) {
     if c.argc > 2 { return c.reply.error("ERR wrong number of arguments for 'ping' command") }
+    if c.isSubscribed && c.protocolVersion == 2 {
+        // RESP2's subscribed state answers a frame, so clients reading messages can tell it apart.
+        c.reply.array(2)
+        c.reply.raw("$4\r\npong\r\n")
+        if c.argc == 2 { c.reply.bulk(c.arg(1)) } else { c.reply.raw("$0\r\n\r\n") }
+        return
+    }
     if c.argc == 2 { c.reply.bulk(c.arg(1)) } else { c.reply.raw("+PONG\r\n") }
 }
 
@@ -114,6 +121,9 @@ private func hello(_ c: Client) {
 
 private func reset(_ c: Client) {
     c.server.discardTransaction(c)
+    c.server.unsubscribeEverything(c)
+    c.server.stopMonitoring(c)
+    c.server.disableTracking(c)
     c.select(c.server.databases[0])
     c.protocolVersion = 2
     c.name = nil

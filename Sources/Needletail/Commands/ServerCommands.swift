@@ -54,6 +54,10 @@ let serverCommands: [Command] = [
             handler: shutdown),
     Command("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale, .protected], group: "server",
             summary: "A container for debugging commands", complexity: "Depends on subcommand.", handler: debug),
+    Command("monitor", arity: 1, flags: [.admin, .noscript, .loading, .stale], group: "server", since: "1.0.0",
+            summary: "Listen for all requests received by the server in real time", complexity: "") {
+        $0.server.startMonitoring($0)
+    },
 ]
 
 // MARK: - Keyspace-wide commands
@@ -155,6 +159,8 @@ private func configSet(_ c: Client) {
     if let error = c.server.config.set(arguments: arguments, clientIsLocal: isLocalClient(c)) {
         c.reply.error(error)
     } else {
+        c.server.updateKeyspaceNotifications()
+        c.server.updateKeyspaceListener()
         c.reply.ok()
     }
 }

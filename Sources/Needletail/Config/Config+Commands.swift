@@ -88,7 +88,11 @@ extension Config {
             return ConfigSyntax.oomScoreAdjValues(args)
         case .notifyKeyspaceEvents:
             if args.count != 1 { return .failure("wrong number of arguments") }
-            return ConfigSyntax.keyspaceEvents(args[0]).map(ConfigSyntax.formatKeyspaceEvents)
+            let parsed = ConfigSyntax.keyspaceEvents(args[0])
+            // Redis's string drops "n" after "A" (CONFIG GET KEAn says "AKE") but keeps publishing `new`:
+            // the store that follows keeps the class the string cannot show.
+            if case .success(let f) = parsed { newKeyEventsBeyondString = f.isSuperset(of: [.all, .newKey]) }
+            return parsed.map(ConfigSyntax.formatKeyspaceEvents)
         case .bind:
             return ConfigSyntax.bind(args).map { $0.joined(separator: " ") }
         case .replicaof:

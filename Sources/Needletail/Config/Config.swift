@@ -50,6 +50,8 @@ public final class Config {
     public var activerehashing: Bool = true { didSet { typedDidChange("activerehashing") } }
     public var activeExpireEffort: Int = 1 { didSet { typedDidChange("active-expire-effort") } }
     public var notifyKeyspaceEvents: KeyspaceEvents = [] { didSet { typedDidChange("notify-keyspace-events") } }
+    /// Set while storing a `notify-keyspace-events` of "A" plus "n", whose string form has no "n".
+    var newKeyEventsBeyondString = false
 
     // MARK: - Memory
 
@@ -283,7 +285,10 @@ public final class Config {
         "notify-keyspace-events": Binding(
             read: { ConfigSyntax.formatKeyspaceEvents($0.notifyKeyspaceEvents) },
             write: { c, v in
-                if case .success(let f) = ConfigSyntax.keyspaceEvents(v) { c.notifyKeyspaceEvents = f }
+                if case .success(let f) = ConfigSyntax.keyspaceEvents(v) {
+                    c.notifyKeyspaceEvents = c.newKeyEventsBeyondString ? f.union(.newKey) : f
+                }
+                c.newKeyEventsBeyondString = false
             }),
         "maxmemory": bytes(\.maxmemory),
         "maxmemory-policy": string(\.maxmemoryPolicy),

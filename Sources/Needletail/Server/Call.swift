@@ -2,9 +2,10 @@
 /// `call`, `alsoPropagate`, `propagatePendingCommands`).
 ///
 /// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
-/// authentication, no-multi commands (later ACL, OOM, pub/sub mode), each refusal through `rejectCommand`;
-/// then CLIENT PAUSE may hold the request back (Server/Blocking.swift), and inside MULTI it is queued
-/// (Server/Transaction.swift). `call` runs an already checked command and is re-entrant: EXEC, scripts, AOF loading and a blocked client's command run again all come
+/// authentication, no-multi commands, RESP2's subscribed state and monitors (later ACL, OOM), each refusal
+/// through `rejectCommand`; then CLIENT PAUSE may hold the request back (Server/Blocking.swift), and inside
+/// MULTI it is queued (Server/Transaction.swift). `call` runs an already checked command and is re-entrant:
+/// EXEC, scripts, AOF loading and a blocked client's command run again all come
 /// through it. The outermost `call` is an *execution unit*:
 /// - it owns `now` (`Server.now` is the time the unit started, so a key cannot expire halfway through a
 ///   command, nor between the commands of a transaction or a script);
@@ -93,6 +94,11 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
+        // Subscribed or monitoring clients (one flag test for everyone else).
+        if client.restricted, let error = restrictedStateError(client, target) {
+            rejectCommand(client, target, error: error)
+            return nil
+        }
         return target
     }
 
@@ -107,6 +113,19 @@ extension Server {
         let reason = error.starts(with: Array("ERR ".utf8)) ? Array(error.dropFirst(4)) : error
         discardTransaction(client)
         client.reply.error(bytes: Array("EXECABORT Transaction discarded because of: ".utf8) + reason)
+    }
+
+    /// RESP2's subscribed state (Server/Subscriptions.swift) allows only (P|S)(UN)SUBSCRIBE, PING, QUIT and
+    /// RESET; a monitor (Server/Monitor.swift) is a replica to Redis and may not touch the keyspace.
+    private func restrictedStateError(_ client: Client, _ target: Command) -> [UInt8]? {
+        if client.subscriptions != nil && client.protocolVersion == 2 && !target.flags.contains(.allowedWhileSubscribed) {
+            return Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8)
+        }
+        let keyspace: CommandFlags = [.write, .readonly, .mayReplicate]
+        if client.isMonitor && !target.flags.isDisjoint(with: keyspace) {
+            return Array("ERR Replica can't interact with the keyspace".utf8)
+        }
+        return nil
     }
 
     /// Redis builds this text with printf's `%.*s`, so each quoted argument also stops at its first NUL byte.
@@ -133,11 +152,21 @@ extension Server {
         let started = outermost ? commandClock : wallClockMicros()
         errorRepliesCounted = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
-        guard propagationSink != nil else {
-            // Nobody listens to propagation: what the handler says about it is not even reset.
+        guard callNeedsBookkeeping else {
+            // Nobody listens to propagation nor monitors: what the handler says about it is not even reset.
             callDepth += 1
             command.handler!(client)
             callDepth -= 1
+            return finishCall(client, command, outermost: outermost, started: started)
+        }
+        // EXEC's arguments, which its queued commands replace in the parser, for the monitors' line.
+        let execArguments = command.transactionRole == .exec && !monitors.isEmpty ? client.ownedArguments() : nil
+        if outermost { currentClientID = client.id }
+        guard propagationSink != nil else {
+            callDepth += 1
+            command.handler!(client)
+            callDepth -= 1
+            afterCommand(client, command, outermost: outermost, execArguments: execArguments)
             return finishCall(client, command, outermost: outermost, started: started)
         }
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
@@ -151,8 +180,25 @@ extension Server {
             pendingPropagation.append(PropagatedCommand(db: client.db.index,
                                                         argv: propagation.argv ?? client.ownedArguments()))
         }
+        afterCommand(client, command, outermost: outermost, execArguments: execArguments)
         finishCall(client, command, outermost: outermost, started: started)
         if outermost { propagatePending() }
+    }
+
+    /// What the bookkeeping path does after a handler: MONITOR's line, the keys a tracking client read, and
+    /// at the outermost level the invalidations held for the client itself (Redis's afterCommand).
+    private func afterCommand(_ client: Client, _ command: Command, outermost: Bool, execArguments: [ByteString]?) {
+        if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
+        if client.tracking != nil && command.flags.contains(.readonly) { trackingRememberKeys(client, command) }
+        guard outermost else { return }
+        if !trackingPendingKeys.isEmpty { sendPendingInvalidations(client) }
+        trackingFlushSent = false
+        currentClientID = 0
+        // CLIENT CACHING applies to the next command only (outside MULTI; CLIENT's own subcommands keep it).
+        if let tracking = client.tracking, tracking.caching, client.transaction == nil,
+           command.name != "client" && command.parent?.name != "client" {
+            tracking.caching = false
+        }
     }
 
     /// Commandstats, the command clock and (debug builds) the invariant checks, after a handler ran.
@@ -246,9 +292,10 @@ extension Server: KeyspaceListener {
     /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: watched
     /// keys are touched, keys that blocked clients wait on become ready, and deletions of expired keys are
     /// propagated as DEL. The server listens to the keyspace only while it needs to: keys are watched,
-    /// clients are blocked, propagation has a sink, or an observer is attached. Otherwise a write pays one nil check for its change.
+    /// clients are blocked, propagation has a sink, keyspace notifications are on, or an observer is attached. Otherwise a write pays one nil check for its change.
     func updateKeyspaceListener() {
         let needed = blockedClientCount > 0 || watchedKeyCount > 0 || propagationSink != nil || keyspaceObserver != nil
+            || !keyspaceNotifications.isEmpty || trackingActive
         keyspace.listener = needed ? self : nil
     }
 
@@ -266,11 +313,14 @@ extension Server: KeyspaceListener {
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
+        if !keyspaceNotifications.isEmpty { keyChangeNotified(change, key: key, db: db, event: event) }
+        if trackingActive { trackingInvalidateKey(key, broadcast: true) }
     }
 
     func databaseWillFlush(_ db: Int) {
         if watchedKeyCount > 0 { touchAllWatchedKeys(emptied: db, replacedWith: nil) }
         keyspaceObserver?.databaseWillFlush(db)
+        if trackingActive { trackingInvalidateOnFlush() }
     }
 
     func databasesWillSwap(_ first: Int, _ second: Int) {

@@ -5,7 +5,7 @@ import Glibc
 ///
 ///     normal ──(a blocking command finds nothing)──▶ blocked ──(key ready / timeout / CLIENT UNBLOCK)──▶ normal
 ///
-/// (later also subscribed), and in MULTI (Server/Transaction.swift). A blocked client is not read from; its command runs again through
+/// subscribed (Server/Subscriptions.swift), and in MULTI (Server/Transaction.swift). A blocked client is not read from; its command runs again through
 /// `Server.call` when a key it waits on is ready (Server/Blocking.swift).
 ///
 /// Most clients are connections (`kind == .connection`). Internal clients have no socket (fd -1): scripts,
@@ -104,6 +104,18 @@ final class Client {
     @exclusivity(unchecked) var watchedKeys: [WatchedKey] = []
     @exclusivity(unchecked) var watchTouched = false
 
+    /// Its channels, patterns and shard channels; nil while it has none (Server/Subscriptions.swift).
+    @exclusivity(unchecked) var subscriptions: ClientSubscriptions? { didSet { updateRestricted() } }
+    /// While a command runs under CLIENT REPLY OFF/SKIP: the message frames delivered to this client, kept
+    /// when its replies are dropped (Server.executeUnderReplyControl).
+    @exclusivity(unchecked) var heldPushes: [UInt8]?
+    /// CLIENT TRACKING's state, nil while off (Server/Tracking.swift).
+    @exclusivity(unchecked) var tracking: ClientTracking?
+    /// In MONITOR mode (Server/Monitor.swift).
+    @exclusivity(unchecked) var isMonitor = false
+    /// Subscribed or monitoring: requests get extra checks (`Server.commandToRun`).
+    @exclusivity(unchecked) var restricted = false
+
     /// How the running command is propagated to the AOF and replicas (Server/Call.swift).
     @exclusivity(unchecked) var propagation = CommandPropagation()
 
@@ -136,9 +148,9 @@ final class Client {
     var isBlocked: Bool { blocked != nil }
 
     /// Which `client-output-buffer-limit` class applies (Redis's getClientType): replicas and subscribed
-    /// clients get theirs once those features exist; everyone else is normal.
+    /// get theirs once replication exists; subscribed clients are pubsub; everyone else is normal.
     enum OutputBufferClass { case normal, replica, pubsub }
-    var outputBufferClass: OutputBufferClass { .normal }
+    var outputBufferClass: OutputBufferClass { subscriptions != nil ? .pubsub : .normal }
 
     func select(_ database: Database) { db = database }
 

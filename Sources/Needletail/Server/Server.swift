@@ -34,7 +34,11 @@ public final class Server {
     @exclusivity(unchecked) var errorRepliesCounted = 0
     /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
     /// nothing is recorded.
-    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener() } }
+    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener(); updateCallBookkeeping() } }
+    /// A propagation sink or a monitor exists: `call` collects and reports what ran (Server/Call.swift).
+    @exclusivity(unchecked) var callNeedsBookkeeping = false
+    /// MONITOR clients, in the order they started (Server/Monitor.swift).
+    var monitors: [Client] = []
     /// Commands the running unit will propagate when its outermost call returns.
     var pendingPropagation: [PropagatedCommand] = []
     #if NEEDLETAIL_INVARIANTS
@@ -68,6 +72,32 @@ public final class Server {
     /// Per database, the clients watching each key, and how many watched keys there are in all.
     @exclusivity(unchecked) var watchedKeys: [HashTable<WatchList>] = []
     @exclusivity(unchecked) var watchedKeyCount = 0
+
+    // Pub/sub and keyspace notifications (Server/Subscriptions.swift).
+    let pubsub = PubSubRegistry()
+    // Client-side caching (Server/Tracking.swift).
+    /// Key name -> ids of the clients that may cache it (keys of every database, as Redis's table).
+    var trackingTable: [ByteString: Set<Int64>] = [:]
+    /// The ids in the table, over all keys (INFO tracking_total_items).
+    var trackingItems = 0
+    /// BCAST prefixes and their clients and changed keys.
+    var prefixTable: [ByteString: BroadcastState] = [:]
+    @exclusivity(unchecked) var trackingClients = 0
+    /// Invalidations for the running client, sent after its reply (nil: a flush).
+    var trackingPendingKeys: [ByteString?] = []
+    /// The flush's invalidation was sent in this execution unit (FLUSHALL empties every database).
+    var trackingFlushSent = false
+    /// The client whose command runs (0 outside commands), kept while something needs it (tracking's NOLOOP).
+    @exclusivity(unchecked) var currentClientID: Int64 = 0
+    /// Connections by id (CLIENT TRACKING's redirect, invalidations).
+    var clientsByID: [Int64: Client] = [:]
+
+    /// One message frame, encoded once per publish and copied to each subscriber.
+    let frameScratch = IOBuffer(capacity: 1024)
+    /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
+    @exclusivity(unchecked) var keyspaceNotifications: KeyspaceEvents = []
+    /// RENAME's or MOVE's source event, published after the destination's `new` (Server/Subscriptions.swift).
+    var heldNotification: (key: ByteString, db: Int, event: KeyspaceEvent)?
 
     private struct Listener {
         let fd: Int32
@@ -144,6 +174,8 @@ public final class Server {
         blockedOnKeys = Array(repeating: [:], count: databases.count)
         watchedKeys = (0..<databases.count).map { _ in HashTable<WatchList>() }
         updateOutputCheckBytes()
+        updateKeyspaceNotifications()
+        updateKeyspaceListener()
     }
 
     deinit {
@@ -200,6 +232,7 @@ public final class Server {
             }
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
+            if trackingClients > 0 { broadcastInvalidations() }
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
@@ -227,6 +260,7 @@ public final class Server {
     /// before the replies, as in Redis), then lazily freed values go to a worker.
     private func beforeSleep() {
         serveBlockedClients()
+        if trackingClients > 0 { broadcastInvalidations() }
         flushPendingWrites()
         lazyFree.flush()
     }
@@ -339,6 +373,7 @@ public final class Server {
             }
             while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
             clientsByFD[Int(fd)] = client
+            clientsByID[client.id] = client
             clientCount += 1
             idle.list.touch(Int(fd), at: client.lastInteraction)
             if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
@@ -431,8 +466,14 @@ public final class Server {
         client.replySkip = client.replySkipNext
         client.replySkipNext = false
         let kept = client.output.readableBytes  // output is not written while a command runs
+        client.heldPushes = []  // pub/sub messages to itself meanwhile (Server/Subscriptions.swift)
         processCommand(client)
-        if client.replyOff || client.replySkip { client.output.writeIndex = client.output.readIndex + kept }
+        if client.replyOff || client.replySkip {
+            client.output.writeIndex = client.output.readIndex + kept
+            // Messages are not replies: Redis (CLIENT_PUSHING) writes them even with replies off.
+            client.heldPushes!.withUnsafeBytes { client.output.append($0) }
+        }
+        client.heldPushes = nil
         client.replySkip = false
     }
 
@@ -559,6 +600,10 @@ public final class Server {
         if client.isClosed { return }
         if client.blocked != nil { unblock(client) }
         discardTransaction(client)
+        unsubscribeEverything(client)
+        stopMonitoring(client)
+        disableTracking(client)
+        clientsByID[client.id] = nil
         client.isClosed = true
         loop.remove(fd: client.fd)
         close(client.fd)
@@ -598,7 +643,7 @@ public final class Server {
     /// Live clients, in fd order (CLIENT LIST, INFO).
     var clients: [Client] { clientsByFD.compactMap { $0 } }
 
-    func client(id: Int64) -> Client? { clientsByFD.first { $0?.id == id } ?? nil }
+    func client(id: Int64) -> Client? { clientsByID[id] }
 
     // MARK: - Cron
 
