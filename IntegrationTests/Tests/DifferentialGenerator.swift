@@ -223,8 +223,11 @@ fileprivate func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 enum DiffFamilies {
     /// Families needletail implements. A family not listed here mismatches by construction; add it once it
     /// lands on the branch (try it first: `DIFF_FAMILIES=name,strings swift test ... --filter DifferentialTests`).
+    /// "pubsub" runs on its own (PubSubTests.testDifferentialSequences): mixed with "transactions", a
+    /// (P|S)SUBSCRIBE of several channels inside MULTI writes several frames into EXEC's array (on both servers
+    /// alike), which the runner cannot yet pair with the queued commands.
     static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
-                                    "sets", "sort", "transactions", "pubsub"]
+                                    "sets", "sort", "transactions"]
 
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
                                     transactions, pubsub, command]
