@@ -73,8 +73,13 @@ let pubsubCommands: [Command] = [
     ]),
 ]
 
-/// (P|S)SUBSCRIBE name [name ...]: one confirmation frame per name, repeated names included.
+/// (P|S)SUBSCRIBE name [name ...]: one confirmation frame per name, repeated names included. A client that
+/// may not block (inside EXEC, later scripts) expects one reply per command and may not subscribe, as in
+/// Redis 7.0: except SUBSCRIBE and PSUBSCRIBE inside EXEC, which Redis keeps for backward compatibility.
 private func subscribeGeneric(_ c: Client, _ kind: SubscriptionKind) {
+    if !c.canBlock && (kind == .shard || !c.executingTransaction) {
+        return c.reply.error("ERR \(kind.subscribeName.description.uppercased()) isn't allowed for a DENY BLOCKING client")
+    }
     for i in 1..<c.argc { c.server.subscribe(c, kind, c.argBytes(i)) }
 }
 
