@@ -137,8 +137,8 @@ extension Server {
         while !unblockedClients.isEmpty {
             let batch = unblockedClients
             unblockedClients.removeAll(keepingCapacity: true)
+            // A blocked client was read all along (Server.updateInterest): nothing to change in epoll here.
             for client in batch where !client.isClosed && client.blocked == nil {
-                updateInterest(client)
                 if let argv = client.postponedRequest {
                     client.postponedRequest = nil
                     runRequest(argv, of: client)
