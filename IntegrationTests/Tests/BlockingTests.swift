@@ -32,19 +32,11 @@ final class BlockingTests: XCTestCase {
         redis?.stop()
     }
 
-    /// Runs `scenario` on redis-server, then on needletail (each after FLUSHALL), and checks that the
-    /// transcripts agree and that needletail's is `expected`.
+    /// Runs `scenario` on both servers and checks the transcripts (`transcriptsAgree`), leaving no client blocked.
     func onBothServers(_ expected: [String], file: StaticString = #filePath, line: UInt = #line,
-                               _ scenario: (Int) throws -> [String]) throws {
-        var transcripts: [[String]] = []
-        for port in [redis.port, needletail.port] {
-            let admin = try RawClient(port: port)
-            XCTAssertEqual(try admin.call("FLUSHALL"), b("+OK\r\n"))
-            transcripts.append(try scenario(port))
-            XCTAssertEqual(try blockedClients(admin), 0, "the scenario leaves no client blocked", file: file, line: line)
-        }
-        XCTAssertEqual(transcripts[1], transcripts[0], "needletail (first) differs from redis-server (second)", file: file, line: line)
-        XCTAssertEqual(transcripts[1], expected, "needletail's transcript", file: file, line: line)
+                       _ scenario: (Int) throws -> [String]) throws {
+        try transcriptsAgree(redis: redis.port, needletail: needletail.port, expected, file: file, line: line,
+                             afterEach: leavesNoClientBlocked, scenario)
     }
 
     // MARK: - Served by a write from another connection
@@ -268,7 +260,29 @@ final class BlockingTests: XCTestCase {
     }
 }
 
-// MARK: - Helpers (BlockingTests, ListBlockingTests and SeamRegressionTests use them)
+// MARK: - Helpers (BlockingTests, ListBlockingTests, ClientPauseTests and SeamRegressionTests use them)
+
+/// Runs `scenario` on redis-server, then on needletail (each after FLUSHALL; `afterEach` then checks or
+/// resets the server through an admin connection), and checks that the transcripts agree and that
+/// needletail's is `expected`.
+func transcriptsAgree(redis: Int, needletail: Int, _ expected: [String], file: StaticString, line: UInt,
+                      afterEach: (RawClient, StaticString, UInt) throws -> Void,
+                      _ scenario: (Int) throws -> [String]) throws {
+    var transcripts: [[String]] = []
+    for port in [redis, needletail] {
+        let admin = try RawClient(port: port)
+        XCTAssertEqual(try admin.call("FLUSHALL"), Array("+OK\r\n".utf8), file: file, line: line)
+        transcripts.append(try scenario(port))
+        try afterEach(admin, file, line)
+    }
+    XCTAssertEqual(transcripts[1], transcripts[0], "needletail (first) differs from redis-server (second)", file: file, line: line)
+    XCTAssertEqual(transcripts[1], expected, "needletail's transcript", file: file, line: line)
+}
+
+/// `transcriptsAgree`'s check for blocking scenarios: every client they blocked was served or released.
+func leavesNoClientBlocked(_ admin: RawClient, _ file: StaticString, _ line: UInt) throws {
+    XCTAssertEqual(try blockedClients(admin), 0, "the scenario leaves no client blocked", file: file, line: line)
+}
 
 func blockedClients(_ admin: RawClient) throws -> Int {
     let info = String(decoding: try admin.call("INFO", "clients"), as: UTF8.self)

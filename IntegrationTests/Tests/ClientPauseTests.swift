@@ -29,18 +29,13 @@ final class ClientPauseTests: XCTestCase {
         redis?.stop()
     }
 
+    /// Runs `scenario` on both servers and checks the transcripts (`transcriptsAgree`), then ends any pause.
     private func onBothServers(_ expected: [String], file: StaticString = #filePath, line: UInt = #line,
                                _ scenario: (Int) throws -> [String]) throws {
-        var transcripts: [[String]] = []
-        for port in [redis.port, needletail.port] {
-            let admin = try RawClient(port: port)
-            XCTAssertEqual(try admin.call("FLUSHALL"), b("+OK\r\n"))
-            transcripts.append(try scenario(port))
-            XCTAssertEqual(try admin.call("CLIENT", "UNPAUSE"), b("+OK\r\n"))
-        }
-        XCTAssertEqual(transcripts[1], transcripts[0], "needletail (first) differs from redis-server (second)",
-                       file: file, line: line)
-        XCTAssertEqual(transcripts[1], expected, "needletail's transcript", file: file, line: line)
+        try transcriptsAgree(redis: redis.port, needletail: needletail.port, expected, file: file, line: line,
+                             afterEach: { admin, file, line in
+                                 XCTAssertEqual(try admin.call("CLIENT", "UNPAUSE"), b("+OK\r\n"), file: file, line: line)
+                             }, scenario)
     }
 
     func testWritePauseHoldsWritesAndLetsReadsThrough() throws {

@@ -31,19 +31,11 @@ final class ListBlockingTests: XCTestCase {
         redis?.stop()
     }
 
-    /// Runs `scenario` on redis-server, then on needletail (each after FLUSHALL), and checks that the
-    /// transcripts agree and that needletail's is `expected`.
+    /// Runs `scenario` on both servers and checks the transcripts (`transcriptsAgree`), leaving no client blocked.
     private func onBothServers(_ expected: [String], file: StaticString = #filePath, line: UInt = #line,
                                _ scenario: (Int) throws -> [String]) throws {
-        var transcripts: [[String]] = []
-        for port in [redis.port, needletail.port] {
-            let admin = try RawClient(port: port)
-            XCTAssertEqual(try admin.call("FLUSHALL"), b("+OK\r\n"))
-            transcripts.append(try scenario(port))
-            XCTAssertEqual(try blockedClients(admin), 0, "the scenario leaves no client blocked", file: file, line: line)
-        }
-        XCTAssertEqual(transcripts[1], transcripts[0], "needletail (first) differs from redis-server (second)", file: file, line: line)
-        XCTAssertEqual(transcripts[1], expected, "needletail's transcript", file: file, line: line)
+        try transcriptsAgree(redis: redis.port, needletail: needletail.port, expected, file: file, line: line,
+                             afterEach: leavesNoClientBlocked, scenario)
     }
 
     func testPushServesABlockedBLPOP() throws {
