@@ -325,6 +325,27 @@ final class DifferentialRunner {
         return ["multi", "exec", "discard", "reset"].contains { name == Array($0.utf8) }
     }
 
+    /// Sends `command` alone to redis-server, then to needletail (`ask`: one reply, or a subscription's
+    /// frames) and returns both replies, or the mismatch that says which side failed.
+    private func askBoth(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient,
+                         ask: (DiffCommand, RawClient) throws -> [UInt8] = { try $1.call($0) })
+        -> Result<([UInt8], [UInt8]), DiffMismatch> {
+        let r: [UInt8]
+        do { r = try ask(command, rc) } catch {
+            return .failure(DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
+                                         needletailReply: [], failure: DiffMismatch.oracleFailure))
+        }
+        do {
+            let n = try ask(command, nc)
+            commandsCompared += 1
+            if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
+            return .success((r, n))
+        } catch {
+            return .failure(needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [],
+                                                          failure: "\(error)")))
+        }
+    }
+
     /// SCAN-family replies depend on each server's table layout, so when the first replies differ, each
     /// server's scan is continued to cursor 0 and the unions of what they returned are compared (errors
     /// and the reply shape must still match exactly).
@@ -332,14 +353,10 @@ final class DifferentialRunner {
                                  _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
         let r: [UInt8]
         let n: [UInt8]
-        do { r = try rc.call(command) } catch {
-            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
-                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        switch askBoth(command, rc, nc) {
+        case .failure(let m): return m
+        case .success(let replies): (r, n) = replies
         }
-        do { n = try nc.call(command) } catch {
-            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
-        }
-        commandsCompared += 1
         if r == n { return nil }
         let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
         guard let ru = try? scanUnion(command, cursorIndex, group, first: r, rc),
@@ -359,14 +376,10 @@ final class DifferentialRunner {
                                   _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
         let r: [UInt8]
         let n: [UInt8]
-        do { r = try rc.call(command) } catch {
-            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
-                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        switch askBoth(command, rc, nc) {
+        case .failure(let m): return m
+        case .success(let replies): (r, n) = replies
         }
-        do { n = try nc.call(command) } catch {
-            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
-        }
-        commandsCompared += 1
         if r == n { return nil }
         let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
         guard let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[keyIndex]]),
@@ -385,15 +398,10 @@ final class DifferentialRunner {
     private func compareSort(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
         var r: [UInt8]
         let n: [UInt8]
-        do { r = try rc.call(command) } catch {
-            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
-                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        switch askBoth(command, rc, nc) {
+        case .failure(let m): return m
+        case .success(let replies): (r, n) = replies
         }
-        do { n = try nc.call(command) } catch {
-            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
-        }
-        commandsCompared += 1
-        if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
         if r == n { return nil }
         if r == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && n.first != UInt8(ascii: "-") {
             if let other = try? RawClient(port: redis.port) {
@@ -421,15 +429,10 @@ final class DifferentialRunner {
     private func compareFrames(_ command: DiffCommand, _ rc: RawClient, _ nc: RawClient) -> DiffMismatch? {
         let r: [UInt8]
         let n: [UInt8]
-        do { r = try Self.readFrames(command, rc) } catch {
-            return DiffMismatch(index: 0, command: command, redisReply: Array("<redis failed: \(error)>".utf8),
-                                needletailReply: [], failure: DiffMismatch.oracleFailure)
+        switch askBoth(command, rc, nc, ask: Self.readFrames) {
+        case .failure(let m): return m
+        case .success(let replies): (r, n) = replies
         }
-        do { n = try Self.readFrames(command, nc) } catch {
-            return needletailFailed(DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: [], failure: "\(error)"))
-        }
-        commandsCompared += 1
-        if trace { print("  \(DiffCorpus.describe(command))  ->  \(rawEscaped(r, limit: 120))") }
         if r == n || DiffNormalizer.sameFrames(r, n, unordered: command.count == 1) { return nil }
         return DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
     }
@@ -817,3 +820,5 @@ enum DiffNormalizer {
         return .aggregate(t, e)
     }
 }
+
+extension DiffMismatch: Error {}
