@@ -243,6 +243,10 @@ private func debug(_ c: Client) {
         c.reply.ok()
     } else if c.argIs(1, "error") && argc == 3 {
         c.reply.error(bytes: Array(c.arg(2)))
+    } else if c.argIs(1, "digest") && argc == 2 {
+        c.reply.simple(SHA1.hex(datasetDigest(c.server)))
+    } else if c.argIs(1, "digest-value") {
+        debugDigestValue(c)
     } else if c.argIs(1, "protocol") && argc == 3 {
         debugProtocol(c)
     } else if c.argIs(1, "quicklist") && (argc == 3 || argc == 4) {
@@ -290,6 +294,20 @@ private func debugPopulate(_ c: Client) {
     c.reply.ok()
 }
 
+/// DEBUG DIGEST-VALUE [key ...]: one status reply per key, the digest of its value in the current database
+/// (40 zeros for a missing key). As Redis, a key past its time still counts and is neither deleted nor
+/// counted as a hit or miss (a debugging command looks at what is stored).
+private func debugDigestValue(_ c: Client) {
+    c.reply.array(c.argc - 2)
+    for j in 2..<c.argc {
+        var digest = [UInt8](repeating: 0, count: 20)
+        if let (value, expireTime) = c.db.stored(c.arg(j)) {
+            digest = valueDigest(value, hasExpire: expireTime != nil)
+        }
+        c.reply.simple(SHA1.hex(digest))
+    }
+}
+
 /// DEBUG PROTOCOL <type>: one reply of each RESP type, for client test suites.
 private func debugProtocol(_ c: Client) {
     let r = c.reply
@@ -329,6 +347,10 @@ private func debugProtocol(_ c: Client) {
 /// The subcommands implemented here, in Redis's words and order.
 private func debugHelp(_ c: Client) {
     replyHelp(c, "DEBUG", [
+        "DIGEST",
+        "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]",
+        "    Output a hex signature of the values of all the specified keys.",
         "ERROR <string>",
         "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",

@@ -331,6 +331,22 @@ final class Database {
         }
     }
 
+    /// Calls `body` with every stored entry, keys past their time included, and its expiry time (Redis's
+    /// dictIterator over the keyspace: DEBUG DIGEST). `body` must not change the database.
+    func forEachStored(_ body: (ByteString, Value, _ expireTime: Int64?) -> Void) {
+        let checkExpiry = !expires.isEmpty
+        for (key, entry) in keys {
+            body(key, entry.value, checkExpiry ? key.withUnsafeBytes { expires.find($0) } : nil)
+        }
+    }
+
+    /// The value stored under `key`, even past its time, and its expiry time; nothing is deleted or counted
+    /// (Redis's dictFind on the keyspace: DEBUG DIGEST-VALUE).
+    func stored(_ key: UnsafeRawBufferPointer) -> (value: Value, expireTime: Int64?)? {
+        guard let entry = keys.find(key) else { return nil }
+        return (entry.value, expires.isEmpty ? nil : expires.find(key))
+    }
+
     /// All live keys.
     func allKeys(now: Int64) -> [ByteString] {
         var result: [ByteString] = []
