@@ -350,6 +350,11 @@ enum DiffFamilies {
         },
         spec("dbsize", 2) { _ in [b("DBSIZE")] },
         spec("randomkey", 1) { _ in [b("RANDOMKEY")] },
+        // Byte-exact: equal data must digest alike whatever the encodings (TTLs here never lapse mid-sequence,
+        // so no key is expired-but-stored on one side only).
+        spec("debug-digest", 2) { g in
+            g.rng.oneIn(3) ? [b("DEBUG"), g.word("DIGEST")] : [b("DEBUG"), g.word("DIGEST-VALUE")] + g.keys(1, 3)
+        },
     ])
 
     // MARK: Expiry

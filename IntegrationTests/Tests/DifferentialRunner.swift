@@ -480,7 +480,7 @@ final class DifferentialRunner {
         let sub = c.count > 1 ? c[1].map(diffLower) : []
         switch String(decoding: name, as: UTF8.self) {
         case "config": return sub != Array("get".utf8)
-        case "debug": return sub != Array("sleep".utf8) && sub != Array("protocol".utf8)
+        case "debug": return !["sleep", "protocol", "digest", "digest-value"].contains(String(decoding: sub, as: UTF8.self))
         case "client": return sub == Array("pause".utf8) || sub == Array("unpause".utf8) || sub == Array("kill".utf8)
         case "shutdown", "save", "bgsave": return true
         default: return false
