@@ -429,7 +429,7 @@ final class Database {
                 buckets += 1
             } while examined < Database.expireSamplesPerRound && buckets < Database.expireSamplesPerRound * 20
                 && expireCursor != 0
-            for key in expired { key.withUnsafeBytes { expire($0) } }
+            for key in expired { _ = key.withUnsafeBytes { expire($0) } }
             if ttlSamples > 0 {
                 // Redis's running average: the new sample weighs 2%, the previous estimate 98%.
                 let sampleAverage = ttlSum / ttlSamples
