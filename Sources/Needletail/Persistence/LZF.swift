@@ -22,22 +22,25 @@ import Glibc
 //   a 32-bit word), slot = ((h >> 8) - h * 5) & 0xffff. Only those 3 bytes affect the slot.
 // - At each position the slot's previous position `ref` is a match when it is before this one, at most 8 KB
 //   back, strictly after the input's first byte (liblzf's `ref > in_data`: offset 0 never matches), and
-//   the 3 bytes there are equal. The match is then extended (up to
-//   264 bytes, as liblzf's 16-byte unrolled step does, which can run a byte or two past `maxlen` near the
-//   end; that is reproduced) and emitted; the table then learns only the match's last two positions
-//   (VERY_FAST); otherwise the byte joins the current literal run (32 at most).
+//   the 3 bytes there are equal. The match is then extended (up to 264 bytes, as liblzf's 16-byte unrolled
+//   step does, which can run a byte or two past `maxlen` near the end; that is reproduced) and emitted; the
+//   table then learns only the match's last two positions (VERY_FAST). Otherwise the byte joins the current
+//   literal run (32 at most).
 // - The last two bytes are always literals. Compression gives up (returns 0) as soon as the output would
 //   not fit `capacity`: Redis calls it with capacity = length - 4 and stores the string raw on 0.
 //
-// INIT_HTAB 0 means liblzf leaves its table (on the stack) uninitialized. On 64-bit, liblzf 3.6 stores
-// 32-bit offsets from the input's start (LZF_HSLOT_BIAS), so leftovers are offsets from earlier calls. A
-// leftover is used only if it passes the same test as a real entry: before this position, within 8 KB,
-// not 0, and the same 3 bytes there. Any position this call hashed overwrote its slot first, so a leftover
-// can only matter for a position the current call skipped (inside an earlier match) whose 3 bytes recur
-// before their slot is written again. That is rare, and the output is still valid LZF; otherwise Redis's
-// output equals that of a zeroed table, which is what we use (slot value 0 is position 0, which never
-// matches). After each call the slots the input touched are zeroed again, so one table per thread is
-// reused without a 256 KB memset per string.
+// INIT_HTAB 0 means liblzf leaves its table (on the stack) uninitialized: on 64-bit, liblzf 3.6 stores
+// 32-bit offsets from the input's start (LZF_HSLOT_BIAS), so it starts with offsets left by earlier calls.
+// The output is nevertheless deterministic, the same as with a zeroed table, because a leftover can never
+// pass the match test. For a leftover r to be used at position ip, the 3 bytes X at ip must also be at
+// r < ip, and the slot of X must not have been written yet by this call. But the first occurrence of X in
+// the input is always hashed: every position is either visited by the main loop (literals and match
+// starts), or one of a match's last two positions (hashed after the match), or the start of 3 bytes lying
+// wholly inside a match, which are a copy of the same 3 bytes earlier. So X's slot was written at or
+// before r, and from then on holds a position of this call (or of a colliding triple of this call), never
+// the leftover. Our table is zeroed once when created and then reused across calls as is, with the same
+// guarantee (RDBPrimitivesTests compares a reused table with a fresh one); slot value 0 is position 0,
+// which never matches.
 //
 // THE DECOMPRESSOR checks every run against both buffers (a truncated literal, a reference before the
 // output's start, output overflow): hostile input yields nil, never an out-of-bounds access.
@@ -54,8 +57,8 @@ enum LZF {
         Int(((h >> UInt32(24 - hashLog)) &- h &* 5) & UInt32(hashSize - 1))
     }
 
-    /// A reusable compression state: the hash table of positions, all zero between calls. Not thread-safe;
-    /// `LZF.compress` keeps one per thread.
+    /// A reusable compression state: the hash table of positions (leftovers from earlier calls are harmless,
+    /// see above). Not thread-safe; `LZF.compress` keeps one per thread.
     final class Compressor {
         private let table: UnsafeMutablePointer<UInt32>
 
@@ -72,23 +75,7 @@ enum LZF {
             let n = input.count
             guard n > 0, capacity > 0, n < Int(UInt32.max) else { return 0 }
             let bytes = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let result = run(bytes, n, output.assumingMemoryBound(to: UInt8.self), capacity)
-            clear(bytes, n)
-            return result
-        }
-
-        /// Zeroes every slot this input can have written (a superset: all positions' slots).
-        private func clear(_ bytes: UnsafePointer<UInt8>, _ n: Int) {
-            if n - 2 > LZF.hashSize / 8 {
-                table.update(repeating: 0, count: LZF.hashSize)
-                return
-            }
-            var p = 0
-            while p < n - 2 {
-                let h = UInt32(bytes[p]) << 16 | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2])
-                table[LZF.slot(h)] = 0
-                p += 1
-            }
+            return run(bytes, n, output.assumingMemoryBound(to: UInt8.self), capacity)
         }
 
         /// liblzf's lzf_compress, with positions instead of pointers.
