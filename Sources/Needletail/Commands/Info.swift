@@ -166,25 +166,27 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
 private func usedMemory() -> Int { Int(cs_malloc_used_bytes()) + Int(cs_mapped_bytes_load()) }
 
 private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
-    [
-        "loading": "0",
+    let rdb = s.rdb
+    let save = rdb.background
+    return [
+        "loading": rdb.loading ? "1" : "0",
         "async_loading": "0",
         "current_cow_peak": "0",
         "current_cow_size": "0",
         "current_cow_size_age": "0",
         "current_fork_perc": "0.00",
-        "current_save_keys_processed": "0",
-        "current_save_keys_total": "0",
+        "current_save_keys_processed": String(save?.keysSaved ?? 0),
+        "current_save_keys_total": String(save?.keysTotal ?? 0),
         "rdb_changes_since_last_save": String(s.dirty),
-        "rdb_bgsave_in_progress": "0",
+        "rdb_bgsave_in_progress": save != nil ? "1" : "0",
         "rdb_last_save_time": String(s.lastSave),
-        "rdb_last_bgsave_status": "ok",
-        "rdb_last_bgsave_time_sec": "-1",
-        "rdb_current_bgsave_time_sec": "-1",
-        "rdb_saves": "0",
+        "rdb_last_bgsave_status": rdb.lastBgsaveOK ? "ok" : "err",
+        "rdb_last_bgsave_time_sec": String(rdb.lastBgsaveSeconds),
+        "rdb_current_bgsave_time_sec": String(save?.elapsedSeconds ?? -1),
+        "rdb_saves": String(rdb.saves),
         "rdb_last_cow_size": "0",
-        "rdb_last_load_keys_expired": "0",
-        "rdb_last_load_keys_loaded": "0",
+        "rdb_last_load_keys_expired": String(rdb.lastLoadKeysExpired),
+        "rdb_last_load_keys_loaded": String(rdb.lastLoadKeysLoaded),
         "aof_enabled": "0",
         "aof_rewrite_in_progress": "0",
         "aof_rewrite_scheduled": "0",

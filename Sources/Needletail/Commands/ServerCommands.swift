@@ -1,12 +1,9 @@
 import CSystem
 import Glibc
 
-/// Server commands: CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, LASTSAVE, SAVE, BGSAVE, SHUTDOWN, DEBUG (INFO
-/// is in Info.swift). Replies as redis-server 7.0 (INFO reports `redis_version:7.2.4`, the level we are
-/// compatible with).
-///
-/// There is no persistence yet: SAVE and BGSAVE answer an error rather than pretend, SHUTDOWN SAVE refuses
-/// (unless FORCE) as Redis does when its save fails, and INFO persistence describes a server that never saved.
+/// Server commands: CONFIG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN, DEBUG (INFO is in Info.swift; SAVE,
+/// BGSAVE, LASTSAVE, DUMP and RESTORE in Persistence.swift). Replies as redis-server 7.0 (INFO reports
+/// `redis_version:7.2.4`, the level we are compatible with).
 
 let serverCommands: [Command] = [
     Command("info", arity: -1, flags: [.loading, .stale, .sentinel], group: "server",
@@ -39,15 +36,6 @@ let serverCommands: [Command] = [
             complexity: "O(N) where N is the total number of keys in all databases", handler: flushall),
     Command("time", arity: 1, flags: [.loading, .stale, .fast], group: "server", since: "2.6.0",
             summary: "Return the current server time", complexity: "O(1)", handler: time),
-    Command("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-            summary: "Get the UNIX time stamp of the last successful save to disk", complexity: "O(1)",
-            handler: lastsave),
-    Command("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
-            summary: "Synchronously save the dataset to disk",
-            complexity: "O(N) where N is the total number of keys in all databases", handler: save),
-    Command("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
-            summary: "Asynchronously save the dataset to disk",
-            complexity: "O(1)", handler: bgsave),
     Command("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .sentinel, .allowBusy],
             group: "server", summary: "Synchronously save the dataset to disk and then shut down the server",
             complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
@@ -81,9 +69,14 @@ private func flushdb(_ c: Client) {
     c.reply.ok()
 }
 
+/// FLUSHALL also stops a running BGSAVE and, when save points are configured, saves the empty dataset
+/// at once, as redis-server 7.0's flushAllDataAndResetRDB.
 private func flushall(_ c: Client) {
     guard flushMode(c) else { return }
     for db in c.server.databases { db.removeAll() }
+    let rdb = c.server.rdb
+    rdb.abortBackgroundSave()
+    if !c.server.config.save.isEmpty { try? rdb.save() }
     c.server.dirty += 1  // as Redis, so even an empty FLUSHALL counts as a change
     c.reply.ok()
 }
@@ -93,18 +86,6 @@ private func time(_ c: Client) {
     c.reply.array(2)
     c.reply.bulk(now / 1_000_000)
     c.reply.bulk(now % 1_000_000)
-}
-
-private func lastsave(_ c: Client) { c.reply.integer(c.server.lastSave) }
-
-private let noPersistence = "ERR persistence is not implemented yet: nothing was saved"
-
-private func save(_ c: Client) { c.reply.error(noPersistence) }
-
-/// BGSAVE [SCHEDULE]
-private func bgsave(_ c: Client) {
-    if c.argc > 2 || (c.argc == 2 && !c.argIs(1, "schedule")) { return c.replySyntaxError() }
-    c.reply.error(noPersistence)
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success Redis exits without replying; here the loop
@@ -129,13 +110,8 @@ private func shutdown(_ c: Client) {
     if (abort && (save || noSave || force || other)) || (save && noSave) { return c.replySyntaxError() }
     // A shutdown never waits for replicas here, so there is never one in progress to abort.
     if abort { return c.reply.error("ERR No shutdown in progress.") }
-    if save && !force {
-        c.server.log.warning("Error trying to save the DB: persistence is not implemented yet, can't exit.")
+    guard c.server.prepareForShutdown(save: save, noSave: noSave, force: force) else {
         return c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
-    }
-    if !noSave && !c.server.config.save.isEmpty {
-        // Redis would write its final snapshot here because save points are configured.
-        c.server.log.warning("Not saving the final RDB snapshot: persistence is not implemented yet.")
     }
     c.server.shutdownRequested = true
     c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
@@ -253,6 +229,13 @@ private func debug(_ c: Client) {
         debugQuicklist(c)
     } else if c.argIs(1, "quicklist-packed-threshold") && argc == 3 {
         debugQuicklistPackedThreshold(c)
+    } else if c.argIs(1, "reload") {
+        debugReload(c)
+    } else if c.argIs(1, "object") && argc == 3 {
+        debugObject(c)
+    } else if c.argIs(1, "set-skip-checksum-validation") && argc == 3 {
+        c.server.rdb.skipChecksumValidation = atoi(c.argString(2)) != 0
+        c.reply.ok()
     } else {
         replySubcommandSyntaxError(c, "DEBUG")
     }
@@ -345,6 +328,65 @@ private func debugProtocol(_ c: Client) {
 }
 
 /// The subcommands implemented here, in Redis's words and order.
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset and load the file back.
+private func debugReload(_ c: Client) {
+    var merge = false, flush = true, save = true
+    for i in 2..<c.argc {
+        if c.argIs(i, "merge") {
+            merge = true
+        } else if c.argIs(i, "noflush") {
+            flush = false
+        } else if c.argIs(i, "nosave") {
+            save = false
+        } else {
+            return c.reply.error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        }
+    }
+    let rdb = c.server.rdb
+    if save {
+        do { try rdb.save() } catch { return c.reply.error("ERR") }
+    }
+    if flush {
+        rdb.abortBackgroundSave()
+        for db in c.server.databases { db.removeAll() }
+    }
+    let fd = open(c.server.config.dbfilename, O_RDONLY | O_CLOEXEC)
+    do {
+        guard fd >= 0 else { throw RDBError(String(cString: strerror(errno))) }
+        try rdb.load(fd: fd, replacingDuplicates: merge, flushOnFailure: flush)
+    } catch {
+        c.server.log.warning("Error loading the RDB for DEBUG RELOAD: \(error)")
+        return c.reply.error("ERR Error trying to load the RDB dump, check server logs.")
+    }
+    c.server.log.warning("DB reloaded by DEBUG RELOAD")
+    c.reply.ok()
+}
+
+/// DEBUG OBJECT key: Redis's low-level line; `serializedlength` is the value's RDB payload length.
+private func debugObject(_ c: Client) {
+    guard let value = c.db.stored(c.arg(1))?.value else { return c.reply.error("ERR no such key") }
+    let output = RDBOutput(compress: c.server.config.rdbcompression)
+    output.valuePayload(value)
+    let hint = c.db.stringHint(c.argBytes(1))
+    let address = value.reference.map { UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque()) } ?? 0
+    let lru = (wallClockMillis() / 1000) & ((1 << 24) - 1)
+    var line = "Value at:0x\(String(address, radix: 16)) refcount:1 encoding:\(value.encodingName(hint: hint)) "
+        + "serializedlength:\(output.totalBytes) lru:\(lru) lru_seconds_idle:0"
+    if case .list(let list) = value {
+        let nodes = quicklistNodes(list)
+        let largest = nodes.map(\.bytes).reduce(0, +)
+        line += " ql_nodes:\(nodes.count) ql_avg_node:\(formatFixed2(Double(list.count) / Double(max(nodes.count, 1))))"
+            + " ql_listpack_max:\(list.fill) ql_compressed:0 ql_uncompressed_size:\(largest)"
+    }
+    c.reply.simple(line)
+}
+
+private func formatFixed2(_ v: Double) -> String {
+    let hundredths = Int((v * 100).rounded())
+    let frac = hundredths % 100
+    return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
+}
+
 private func debugHelp(_ c: Client) {
     replyHelp(c, "DEBUG", [
         "DIGEST",
@@ -356,6 +398,8 @@ private func debugHelp(_ c: Client) {
         "    unit tests to simulate Redis errors.",
         "LOG <message>",
         "    Write <message> to the server log.",
+        "OBJECT <key>",
+        "    Show low level info about `key` and associated value.",
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
         "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -365,10 +409,28 @@ private func debugHelp(_ c: Client) {
         "    Reply with a test value of the specified type. <type> can be: string,",
         "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
         "    true, false.",
+        "RELOAD [option ...]",
+        "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+        "    * MERGE: conflicting keys will be loaded from RDB.",
+        "    * NOFLUSH: the existing database will not be removed before load, but",
+        "      conflicting keys will generate an exception and kill the server.",
+        "    * NOSAVE: the database will be loaded from an existing RDB file.",
+        "    Examples:",
+        "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+        "      the database.",
+        "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+        "      existing RDB file.",
+        "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+        "      file to the database.",
         "SET-ACTIVE-EXPIRE <0|1>",
         "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
         "    default.",
+        "QUICKLIST-PACKED-THRESHOLD <size>",
+        "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+        "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+        "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+        "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
         "SLEEP <seconds>",
         "    Stop the server for <seconds>. Decimals allowed.",
     ])

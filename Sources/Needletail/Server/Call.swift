@@ -43,6 +43,9 @@ protocol PropagationSink: AnyObject {
     func propagate(_ commands: [PropagatedCommand])
 }
 
+/// The -MISCONF error of writes refused after a failed save (stop-writes-on-bgsave-error).
+let misconfError = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."
+
 extension Server {
     // MARK: - processCommand
 
@@ -92,6 +95,14 @@ extension Server {
         }
         if client.transaction != nil && target.flags.contains(.noMulti) {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
+            return nil
+        }
+        if rdb.deniesWrites && (target.flags.contains(.write) || target.name == "ping") {
+            rejectCommand(client, target, error: Array(misconfError.utf8))
+            return nil
+        }
+        if rdb.loading && !target.flags.contains(.loading) {
+            rejectCommand(client, target, error: Array("LOADING Redis is loading the dataset in memory".utf8))
             return nil
         }
         // Subscribed or monitoring clients (one flag test for everyone else).
@@ -148,6 +159,7 @@ extension Server {
     /// Runs a checked command with the client's current arguments: the handler, commandstats, and
     /// propagation. Re-entrant; the outermost call is the execution unit (see the file header).
     func call(_ client: Client, _ command: Command) {
+        if keyspace.snapshot != nil && command.flags.contains(.write) { preserveKeys(client, command) }
         let outermost = callDepth == 0
         let started = outermost ? commandClock : wallClockMicros()
         errorRepliesCounted = stats.totalErrorReplies
@@ -183,6 +195,16 @@ extension Server {
         afterCommand(client, command, outermost: outermost, execArguments: execArguments)
         finishCall(client, command, outermost: outermost, started: started)
         if outermost { propagatePending() }
+    }
+
+    /// While a snapshot runs, hands it the keys a write command is about to change that it has not saved
+    /// yet (Persistence/Snapshot.swift): found with the command's key specs, as COMMAND GETKEYS.
+    private func preserveKeys(_ client: Client, _ command: Command) {
+        let arguments = client.ownedArguments()
+        guard let positions = keyPositions(command, arguments) else { return }
+        for (position, _) in positions where position < arguments.count {
+            arguments[position].withUnsafeBytes { client.db.preserve($0) }
+        }
     }
 
     /// What the bookkeeping path does after a handler: MONITOR's line, the keys a tracking client read, and

@@ -122,6 +122,10 @@ public final class Server {
         set { keyspace.dirty = newValue }
     }
     var lastSave = wallClockMillis() / 1000
+    /// SAVE, BGSAVE, save points and loading (Persistence/RDBPersistence.swift).
+    private(set) lazy var rdb = RDBPersistence(server: self)
+    /// A BGSAVE has serialization left: the loop polls without sleeping.
+    @exclusivity(unchecked) private var snapshotBusy = false
     var cronLoops = 0
     /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
     var activeExpireEnabled = true
@@ -227,7 +231,7 @@ public final class Server {
         if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
         timers.schedule(after: cronPeriodMicros(hz: config.hz), .cron)
         while !shutdownRequested {
-            loop.poll(timeoutMillis: timers.pollTimeoutMillis()) { token, readable, writable in
+            loop.poll(timeoutMillis: snapshotBusy ? 0 : timers.pollTimeoutMillis()) { token, readable, writable in
                 dispatch(token, readable, writable)
             }
             // Replies first: a due expire slice then delays no reply already computed.
@@ -237,7 +241,11 @@ public final class Server {
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
                 log.warning("Received \(signal == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
-                shutdownRequested = true
+                if prepareForShutdown(save: false, noSave: false, force: false) {
+                    shutdownRequested = true
+                } else {
+                    log.warning("SIGTERM received but errors trying to shut down the server, check the logs for more information")
+                }
             }
             if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
             beforeSleep()
@@ -263,6 +271,16 @@ public final class Server {
         if trackingClients > 0 { broadcastInvalidations() }
         flushPendingWrites()
         lazyFree.flush()
+        if rdb.background != nil { snapshotBusy = rdb.tick() }
+    }
+
+    /// While the dataset loads (start-up), every 2 MB: clients are accepted and served, and those that ask
+    /// for anything but `loading` commands get -LOADING (Redis's processEventsWhileBlocked).
+    func processEventsWhileLoading() {
+        loop.poll(timeoutMillis: 0) { token, readable, writable in
+            dispatch(token, readable, writable)
+        }
+        flushPendingWrites()
     }
 
     private func fire(_ event: TimerEvent, deadline: Int64) {
@@ -656,6 +674,7 @@ public final class Server {
         // nothing more (Redis's clientsCron does the same check).
         for case let client? in clientsByFD where client.softLimitReachedAt != 0 { checkOutputBuffer(client) }
         if activeExpireEnabled && !keyspace.expiryPaused { startSlowExpireCycle() }
+        rdb.cron()
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
         for db in databases where db.rehash(milliseconds: 1) { break }

@@ -40,6 +40,11 @@ public enum NeedletailMain {
             fclose(f)
         }
         log.notice("Server initialized")
+        do {
+            try server.rdb.loadAtStartup()
+        } catch {
+            throw StartupFailed()
+        }
         log.notice("Ready to accept connections\(config.port != 0 ? " tcp" : "")\(config.unixsocket.isEmpty ? "" : " unix")")
         server.run(handleSignals: true)
         if !pidfile.isEmpty { unlink(pidfile) }

@@ -29,8 +29,8 @@ final class Database {
     ///     bytes 28-31  epoch    the snapshot epoch in which the entry was last written, so a fork-less
     ///                           snapshot can serialize an entry before a write changes it
     ///
-    /// The access stamp and the epoch are reserved for the eviction and persistence work and stay 0 until
-    /// then.
+    /// The access stamp is reserved for the eviction work and stays 0 until then. The epoch is
+    /// `KeyspaceChanges.snapshotEpoch` when the entry was stored or last saved by a snapshot.
     struct Entry {
         var value: Value
         var hint: StringHint
@@ -38,9 +38,10 @@ final class Database {
         var accessHigh: UInt16 = 0
         var epoch: UInt32 = 0
 
-        init(value: Value, hint: StringHint) {
+        init(value: Value, hint: StringHint, epoch: UInt32 = 0) {
             self.value = value
             self.hint = hint
+            self.epoch = epoch
         }
 
         /// The 24-bit LRU/LFU stamp.
@@ -187,8 +188,9 @@ final class Database {
     /// `changes` is what the command adds to the dirty counter (SORT STORE: one per element stored).
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet,
              event: KeyspaceEvent, changes: Int = 1) {
-        let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
+        let old = keys.updateValue(Entry(value: value, hint: hint, epoch: events.snapshotEpoch), forKey: key)
         if let old {
+            if events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
             dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
         }
@@ -204,6 +206,7 @@ final class Database {
             expire(key)
             return nil
         }
+        if events.snapshot != nil { preserve(key) }
         return keys.withValue(forKey: key) { entry in body(&entry.value, &entry.hint) }
     }
 
@@ -220,7 +223,7 @@ final class Database {
     /// Adds a key known not to exist. `changes` is 0 for a collection created empty just before the
     /// command fills it and reports that with `didModify` (ZADD), as Redis counts and notifies only that.
     func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet, event: KeyspaceEvent, changes: Int = 1) {
-        let old = keys.updateValue(Entry(value: value, hint: hint), forKey: key)
+        let old = keys.updateValue(Entry(value: value, hint: hint, epoch: events.snapshotEpoch), forKey: key)
         precondition(old == nil, "Database.add: key exists")
         key.withUnsafeBytes { events.emit(.added, key: $0, db: index, event, changes: changes) }
     }
@@ -236,6 +239,7 @@ final class Database {
     @discardableResult func remove(_ key: UnsafeRawBufferPointer, reason: DeletionReason = .deleted,
                                    event: KeyspaceEvent = .del, changes: Int? = nil) -> Bool {
         guard let removed = keys.removeValue(forKey: key) else { return false }
+        if events.snapshot != nil { preserve(removed: removed.value, key: key) }
         if !expires.isEmpty { dropExpiry(key) }
         dispose(removed.value.value)
         events.emit(.deleted(reason), key: key, db: index, event, changes: changes ?? (reason == .deleted ? 1 : 0))
@@ -246,12 +250,14 @@ final class Database {
     /// `changes` is 0 where the expiry is part of a change already counted (SET EX, RENAME's TTL).
     func setExpire(_ key: ByteString, at when: Int64, event: KeyspaceEvent = .expire, changes: Int = 1) {
         precondition(key.withUnsafeBytes { keys.contains($0) }, "Database.setExpire: no such key")
+        if events.snapshot != nil { key.withUnsafeBytes { preserve($0) } }
         expires.updateValue(when, forKey: key)
         key.withUnsafeBytes { events.emit(.ttlChanged, key: $0, db: index, event, changes: changes) }
     }
 
     /// Clears a key's expiry time. Returns whether it had one.
     @discardableResult func removeExpire(_ key: ByteString) -> Bool {
+        if events.snapshot != nil && !expires.isEmpty { key.withUnsafeBytes { preserve($0) } }
         guard !expires.isEmpty, key.withUnsafeBytes({ dropExpiry($0) }) else { return false }
         key.withUnsafeBytes { events.emit(.ttlChanged, key: $0, db: index, .persist, changes: 1) }
         return true
@@ -292,6 +298,32 @@ final class Database {
         swap(&expireCursor, &other.expireCursor)
         swap(&avgTTL, &other.avgTTL)
     }
+
+    // MARK: - Snapshots (Persistence/Snapshot.swift)
+
+    /// Before a write changes `key` in place, hands its entry to the running snapshot if the snapshot has
+    /// not saved it yet (serialize-before-mutate). Commands' keys are preserved by `call` before the
+    /// handler runs; the mutations above preserve what they replace or remove themselves.
+    func preserve(_ key: UnsafeRawBufferPointer) {
+        guard let snapshot = events.snapshot else { return }
+        let epoch = events.snapshotEpoch
+        let expires = self.expires
+        _ = keys.withValue(forKey: key) { entry in
+            guard entry.epoch < epoch else { return }
+            snapshot.save(from: keys, key: key, entry.value, expire: expires.isEmpty ? nil : expires.find(key))
+            entry.epoch = epoch
+        }
+    }
+
+    /// An entry just taken out of the table (overwritten or removed), saved if the snapshot still needed it;
+    /// its expiry time is still in `expires`.
+    private func preserve(removed entry: Entry, key: UnsafeRawBufferPointer) {
+        guard let snapshot = events.snapshot, entry.epoch < events.snapshotEpoch else { return }
+        snapshot.save(from: keys, key: key, entry.value, expire: expires.isEmpty ? nil : expires.find(key))
+    }
+
+    /// The tables a snapshot reads (it keeps them even if FLUSHDB or SWAPDB moves them away from here).
+    var tables: (keys: HashTable<Entry>, expires: HashTable<Int64>) { (keys, expires) }
 
     /// Hands a value the keyspace no longer references to the disposer when freeing it is worth a worker
     /// (Redis's LAZYFREE_THRESHOLD: more than 64 allocations); smaller values are simply dropped here.

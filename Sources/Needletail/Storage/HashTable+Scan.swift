@@ -123,3 +123,41 @@ extension HashTable {
         return v.byteSwapped
     }
 }
+
+extension HashTable {
+    /// `scan(cursor:_:)` with in-place access to each value (a snapshot marks the entries it saved). `body`
+    /// may change the value but must not insert or remove (that traps).
+    public func scanInPlace(cursor: UInt64, _ body: (ByteString, inout Value) throws -> Void) rethrows -> UInt64 {
+        guard _count > 0 else { return 0 }
+        rehashPauses += 1
+        accessLock += 1
+        defer {
+            rehashPauses -= 1
+            accessLock -= 1
+        }
+        func visit(_ buckets: UnsafeMutablePointer<UInt32>, _ bucket: Int) throws {
+            var link = buckets[bucket]
+            while link != 0 {
+                let entry = entryPointer(link)
+                link = entry.pointee.next
+                try body(entry.pointee.key, &entry.pointee.value)
+            }
+        }
+        var v = cursor
+        if rehashIndex < 0 {
+            let mask = UInt64(size0 - 1)
+            try visit(buckets0!, Int(truncatingIfNeeded: v & mask))
+            v = Self.nextCursor(v, mask: mask)
+        } else {
+            let (small, smallSize, large, largeSize) = size0 <= size1
+                ? (buckets0!, size0, buckets1!, size1) : (buckets1!, size1, buckets0!, size0)
+            let smallMask = UInt64(smallSize - 1), largeMask = UInt64(largeSize - 1)
+            try visit(small, Int(truncatingIfNeeded: v & smallMask))
+            repeat {
+                try visit(large, Int(truncatingIfNeeded: v & largeMask))
+                v = Self.nextCursor(v, mask: largeMask)
+            } while v & (smallMask ^ largeMask) != 0
+        }
+        return v
+    }
+}

@@ -27,6 +27,12 @@ final class KeyspaceChanges {
     @exclusivity(unchecked) var expiryPaused = false
     /// Who hears every change; unowned because the server owns both the databases and this object.
     @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
+    /// The fork-less snapshot being written, if any (Persistence/Snapshot.swift): `Database` hands it each
+    /// entry it has not saved yet just before a write changes or removes it.
+    @exclusivity(unchecked) unowned(unsafe) var snapshot: Snapshot?
+    /// The epoch of the latest snapshot: stamped on every entry written since it began, so an entry whose
+    /// stamp is older holds what it held when the running snapshot began and is still to be saved.
+    @exclusivity(unchecked) var snapshotEpoch: UInt32 = 0
 
     init() {}
 
@@ -110,6 +116,7 @@ struct KeyspaceEvent: Equatable {
     static let copyTo = KeyspaceEvent("copy_to", .generic)
     static let moveFrom = KeyspaceEvent("move_from", .generic)
     static let moveTo = KeyspaceEvent("move_to", .generic)
+    static let restore = KeyspaceEvent("restore", .generic)
     // Expired (x), evicted (e)
     static let expired = KeyspaceEvent("expired", .expired)
     static let evicted = KeyspaceEvent("evicted", .evicted)

@@ -1,0 +1,128 @@
+import Glibc
+
+/// Reads a whole RDB stream into the databases (Redis's rdbLoadRio): the file at start-up and DEBUG
+/// RELOAD, later a replica's full sync and the AOF's preamble.
+///
+/// Anything malformed throws an `RDBError` naming the problem; the caller decides what that means (exit
+/// at start-up, as redis-server does, never a half-loaded dataset served as whole). Keys already past their
+/// time are skipped (as a master does), as are empty collections; a duplicate key is an error.
+struct RDBLoader {
+    var limits: RDBLoadLimits
+    /// Unix ms: keys expiring at or before this are not loaded.
+    var now: Int64
+    /// Called every so often with the bytes read so far (start-up serves -LOADING meanwhile).
+    var progress: ((Int) -> Void)?
+    /// A key already in the database is replaced (DEBUG RELOAD MERGE) instead of failing the load.
+    var replacesDuplicates = false
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1.
+    var skipsChecksum = false
+
+    struct Result {
+        var keysLoaded = 0
+        var keysExpired = 0
+        var emptyKeysSkipped = 0
+        var version = 0
+        /// FUNCTION libraries' code (RDB_OPCODE_FUNCTION2), kept until scripting can load them.
+        var functions: [ByteString] = []
+        /// AUX fields, by name.
+        var aux: [String: ByteString] = [:]
+        /// The RDB's bytes, up to and including its checksum (an AOF preamble continues after it).
+        var length = 0
+    }
+
+    /// Loads `bytes` (a whole RDB, or the start of an AOF with an RDB preamble) into `databases`, which
+    /// should be empty. Verifies the CRC64 unless it is 0.
+    func load(_ bytes: UnsafeRawBufferPointer, into databases: [Database]) throws -> Result {
+        var input = RDBInput(bytes)
+        var result = Result()
+        let magic = try input.bytes(9)
+        guard magic.starts(with: Array("REDIS".utf8)) else { throw RDBError("Wrong signature trying to load DB from file") }
+        guard let version = Int(String(decoding: magic[5...], as: UTF8.self)), version >= 1 else {
+            throw RDBError("Wrong signature trying to load DB from file")
+        }
+        guard version <= RDB.maxReadableVersion else { throw RDBError("Can't handle RDB format version \(version)") }
+        result.version = version
+        var db = databases[0]
+        var expire: Int64?
+        var nextProgress = 1 << 21
+        while true {
+            if let progress, input.offset >= nextProgress {
+                progress(input.offset)
+                nextProgress = input.offset + (1 << 21)
+            }
+            let type = try input.byte()
+            switch type {
+            case RDB.opExpireTime:
+                expire = Int64(try input.littleEndian(Int32.self)) * 1000
+                continue
+            case RDB.opExpireTimeMs:
+                expire = try input.littleEndian(Int64.self)
+                continue
+            case RDB.opFreq:
+                _ = try input.byte()  // LFU counter: kept once eviction lands
+                continue
+            case RDB.opIdle:
+                _ = try input.length()  // LRU idle time: kept once eviction lands
+                continue
+            case RDB.opEOF:
+                break
+            case RDB.opSelectDB:
+                let index = try input.length()
+                guard index < databases.count else {
+                    throw RDBError("FATAL: Data file was created with a Redis server configured to handle more than \(databases.count) databases. Exiting")
+                }
+                db = databases[index]
+                continue
+            case RDB.opResizeDB:
+                _ = try input.length()
+                _ = try input.length()
+                continue
+            case RDB.opAux:
+                let name = try input.string()
+                let value = try input.string()
+                result.aux[String(decoding: name.withUnsafeBytes { Array($0) }, as: UTF8.self)] = value
+                continue
+            case RDB.opModuleAux:
+                throw RDBError("The RDB file contains AUX module data; Needletail does not support modules")
+            case RDB.opFunction2:
+                result.functions.append(try input.string())
+                continue
+            case RDB.opFunctionPreGA:
+                throw RDBError("Pre-release function format not supported")
+            default:
+                let key = try input.string()
+                let value = try input.value(type: type, limits: limits)
+                defer { expire = nil }
+                guard let value else {
+                    result.emptyKeysSkipped += 1
+                    continue
+                }
+                if let when = expire, when < now {
+                    result.keysExpired += 1
+                    continue
+                }
+                if db.stores(key) {
+                    if replacesDuplicates {
+                        db.remove(key, event: .none, changes: 0)
+                    } else {
+                        throw RDBError("RDB has duplicated key '\(String(decoding: key.withUnsafeBytes { Array($0) }, as: UTF8.self))' in DB \(db.index)")
+                    }
+                }
+                db.add(key, value, event: .none, changes: 0)
+                if let when = expire { db.setExpire(key, at: when, event: .none, changes: 0) }
+                result.keysLoaded += 1
+                continue
+            }
+            break
+        }
+        if version >= 5 {
+            let expected = CRC64.update(0, input.consumed)
+            let stored = try input.littleEndian(UInt64.self)
+            if stored != 0 && stored != expected && !skipsChecksum { throw RDBError("Wrong RDB checksum expected: (\(hex(stored))) got: (\(hex(expected))). Aborting now.") }
+        }
+        result.length = input.offset
+        return result
+    }
+}
+
+private func hex(_ v: UInt64) -> String { String(v, radix: 16) }

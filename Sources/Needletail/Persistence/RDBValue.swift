@@ -1,0 +1,393 @@
+import Glibc
+
+// The one RDB value codec: SAVE, BGSAVE, DUMP/RESTORE, the AOF's RDB preamble and full syncs all encode
+// and decode values here (Redis's rdbSaveObject / rdbLoadObject).
+//
+// WRITING picks the RDB type redis-server 7.0 writes for the encoding OBJECT ENCODING reports, with the
+// same bytes where the encoding fixes them:
+//   string                 RDB_TYPE_STRING      (integer, LZF or plain string form, as rdbSaveRawString)
+//   list (quicklist)       RDB_TYPE_LIST_QUICKLIST_2: nodes of listpacks, cut where redis-server's
+//                          quicklist would cut a list built by RPUSH (so DUMP of such a list is Redis's)
+//   set intset             RDB_TYPE_SET_INTSET  (Redis's intset blob)
+//   set hashtable          RDB_TYPE_SET         (members; Redis's order is its dict's, ours insertion)
+//   zset listpack          RDB_TYPE_ZSET_LISTPACK (member, score-as-text pairs, ascending)
+//   zset skiplist          RDB_TYPE_ZSET_2      (from the highest element down, binary scores)
+//   hash listpack          RDB_TYPE_HASH_LISTPACK (field, value pairs in insertion order)
+//   hash hashtable         RDB_TYPE_HASH
+// READING accepts every type redis-server 7.0 and 7.2 write except modules and streams (streams arrive
+// with their own issue): the old linked-list, ziplist, zipmap and quicklist v1 forms are converted, and
+// each value gets the encoding redis-server would give it after loading (the configured listpack and
+// intset limits), so OBJECT ENCODING agrees after a restart.
+
+/// The encoding limits a loaded value is held to (the configuration at load time).
+struct RDBLoadLimits {
+    var hash: HashValue.Limits
+    var zsetEntries: Int
+    var zsetValue: Int
+    var setIntsetEntries: Int
+    var listFill: Int
+
+    init(_ config: Config) {
+        hash = HashValue.Limits(entries: config.hashMaxListpackEntries, value: config.hashMaxListpackValue)
+        zsetEntries = config.zsetMaxListpackEntries
+        zsetValue = config.zsetMaxListpackValue
+        setIntsetEntries = config.setMaxIntsetEntries
+        listFill = config.listMaxListpackSize
+    }
+}
+
+// MARK: - Writing
+
+extension RDBOutput {
+    /// The value's RDB type byte followed by its payload (a DUMP payload's start).
+    func value(_ value: Value) {
+        byte(valueType(value))
+        valuePayload(value)
+    }
+
+    /// The RDB type redis-server 7.0 writes for the value in its current encoding.
+    func valueType(_ value: Value) -> UInt8 {
+        switch value {
+        case .string: return RDB.typeString
+        case .list: return RDB.typeListQuicklist2
+        case .set(let set): return set.isIntset ? RDB.typeSetIntset : RDB.typeSet
+        case .sortedSet(let zset): return zset.skiplistEncoded ? RDB.typeZset2 : RDB.typeZsetListpack
+        case .hash(let hash): return hash.isPacked ? RDB.typeHashListpack : RDB.typeHash
+        }
+    }
+
+    /// The value in the form `valueType` names.
+    func valuePayload(_ value: Value) {
+        switch value {
+        case .string(let s):
+            string(s)
+        case .list(let list):
+            quicklist(list)
+        case .set(let set):
+            if let blob = set.intsetBlob {
+                blob.withUnsafeBytes { string($0) }
+            } else {
+                length(set.count)
+                set.forEach { member in member.withUnsafeBytes { string($0) } }
+            }
+        case .sortedSet(let zset):
+            if zset.skiplistEncoded {
+                length(zset.count)
+                zset.forEach(inRanks: 0..<zset.count, reverse: true) { member, score in
+                    string(member)
+                    binaryDouble(score)
+                }
+            } else {
+                var writer = ListpackWriter()
+                zset.forEach { member, score in
+                    member.withUnsafeBytes { writer.append($0) }
+                    var digits = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+                    withUnsafeMutableBytes(of: &digits) { buf in
+                        let n = writeDouble(score, to: buf.baseAddress!)
+                        writer.append(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                    }
+                }
+                writer.finish().withUnsafeBytes { string($0) }
+            }
+        case .hash(let hash):
+            if hash.isPacked {
+                var writer = ListpackWriter()
+                hash.forEach { field, value in
+                    writer.append(field)
+                    writer.append(value)
+                }
+                writer.finish().withUnsafeBytes { string($0) }
+            } else {
+                length(hash.count)
+                hash.forEach { field, value in
+                    string(field)
+                    string(value)
+                }
+            }
+        }
+    }
+
+    /// A list as RDB_TYPE_LIST_QUICKLIST_2: the node count, then each node's container and listpack.
+    private func quicklist(_ list: ListValue) {
+        let nodes = quicklistNodes(list)
+        length(nodes.count)
+        for node in nodes {
+            length(node.plain ? RDB.containerPlain : RDB.containerPacked)
+            node.blob.withUnsafeBytes { string($0) }
+        }
+    }
+}
+
+/// A node of a list as redis-server 7.0's quicklist would hold it.
+struct QuicklistNodeImage {
+    /// The listpack, or a PLAIN node's element.
+    var blob: [UInt8]
+    var plain: Bool
+    var count: Int
+    var bytes: Int { blob.count }
+}
+
+/// The list's elements cut into nodes as redis-server 7.0's quicklist cuts them when they are pushed at
+/// the tail one by one (`QuicklistCut`), whatever our own nodes look like: the RDB form (so DUMP of such a
+/// list is Redis's) and DEBUG OBJECT's figures.
+func quicklistNodes(_ list: ListValue) -> [QuicklistNodeImage] {
+    var nodes: [QuicklistNodeImage] = []
+    var writer = ListpackWriter()
+    var cut = QuicklistCut(fill: Int(list.fill))
+    list.forEach { entry in
+        let size = entry.isInteger ? decimalLength(entry.integer) : entry.data.count
+        if cut.startsNewNode(elementSize: size) {
+            nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count))
+            writer = ListpackWriter()
+            cut.reset()
+        }
+        if QuicklistCut.isLarge(size) {
+            // Redis keeps an element of packed_threshold bytes or more alone in a PLAIN node.
+            nodes.append(QuicklistNodeImage(blob: entry.byteString.withUnsafeBytes { Array($0) }, plain: true, count: 1))
+            return
+        }
+        if entry.isInteger { writer.append(integer: entry.integer) } else { writer.append(entry.data) }
+        cut.added(listpackBytes: writer.byteCount)
+    }
+    if cut.count > 0 { nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count)) }
+    return nodes
+}
+
+/// Where redis-server 7.0's quicklist starts a new node when elements are pushed at the tail
+/// (_quicklistNodeAllowInsert): a node grows while its estimated listpack size stays within the fill's
+/// byte limit (negative fill: 4, 8, 16, 32 or 64 KB), or, for a positive fill, while it has fewer elements
+/// than the fill and stays within 8 KB.
+struct QuicklistCut {
+    let fill: Int
+    private(set) var count = 0
+    private var bytes = 0
+
+    /// Redis's packed_threshold (1 GB by default): larger elements get a PLAIN node of their own.
+    static var packedThreshold = 1 << 30
+    private static let optimizationLevels = [4096, 8192, 16384, 32768, 65536]
+    private static let sizeSafetyLimit = 8192
+
+    init(fill: Int) { self.fill = fill }
+
+    static func isLarge(_ size: Int) -> Bool { size >= packedThreshold }
+
+    mutating func reset() {
+        count = 0
+        bytes = 0
+    }
+
+    mutating func added(listpackBytes: Int) {
+        count += 1
+        bytes = listpackBytes
+    }
+
+    /// Whether an element of `size` bytes (an integer counts its decimal digits) goes to a new node.
+    func startsNewNode(elementSize size: Int) -> Bool {
+        if count == 0 { return false }
+        if QuicklistCut.isLarge(size) { return true }
+        var overhead = size < 254 ? 1 : 5
+        overhead += size < 64 ? 1 : size < 16384 ? 2 : 5
+        let newSize = bytes + size + overhead
+        if fill < 0 {
+            let level = -fill - 1
+            if level < QuicklistCut.optimizationLevels.count && newSize <= QuicklistCut.optimizationLevels[level] {
+                return false
+            }
+        }
+        if newSize > QuicklistCut.sizeSafetyLimit { return true }
+        return count >= fill
+    }
+}
+
+/// Digits of `v` in decimal, with its sign.
+func decimalLength(_ v: Int64) -> Int {
+    var digits = (UInt64(0), UInt64(0), UInt64(0))
+    return withUnsafeMutableBytes(of: &digits) { writeInt64(v, to: $0.baseAddress!) }
+}
+
+// MARK: - Reading
+
+extension RDBInput {
+    /// Reads a value of RDB type `type` (rdbLoadObject). Throws on anything malformed; an empty collection
+    /// comes back as nil (Redis skips such keys when loading and RESTORE refuses them).
+    mutating func value(type: UInt8, limits: RDBLoadLimits) throws -> Value? {
+        switch type {
+        case RDB.typeString:
+            return .string(try string())
+        case RDB.typeList:
+            let n = try count()
+            let list = ListValue.make(fill: limits.listFill)
+            for _ in 0..<n { try withString { list.append($0) } }
+            return n == 0 ? nil : .list(list)
+        case RDB.typeListZiplist:
+            let list = ListValue.make(fill: limits.listFill)
+            try withString { blob in try Ziplist.forEach(blob) { list.appendElement($0) } }
+            return list.isEmpty ? nil : .list(list)
+        case RDB.typeListQuicklist, RDB.typeListQuicklist2:
+            let nodes = try count()
+            let list = ListValue.make(fill: limits.listFill)
+            for _ in 0..<nodes {
+                var container = RDB.containerPacked
+                if type == RDB.typeListQuicklist2 {
+                    container = try length()
+                    guard container == RDB.containerPlain || container == RDB.containerPacked else {
+                        throw RDBError("Quicklist integrity check failed.")
+                    }
+                }
+                try withString { blob in
+                    if container == RDB.containerPlain {
+                        list.append(blob)
+                        return
+                    }
+                    let before = list.count
+                    if type == RDB.typeListQuicklist {
+                        try Ziplist.forEach(blob) { list.appendElement($0) }
+                    } else {
+                        try Listpack.forEach(blob) { list.appendElement($0) }
+                    }
+                    // Redis refuses empty nodes (quicklist integrity).
+                    if list.count == before { throw RDBError("Quicklist integrity check failed.") }
+                }
+            }
+            return list.isEmpty ? nil : .list(list)
+        case RDB.typeSet:
+            let n = try count()
+            guard n > 0 else { return nil }
+            let set = n > limits.setIntsetEntries ? SetValue(hashtableCapacity: n) : SetValue()
+            var first = true
+            for _ in 0..<n {
+                try withString { member in
+                    if first && parseInt64(member) == nil && set.isIntset { set.convertToHashtable(room: n) }
+                    first = false
+                    guard set.add(member, maxIntsetEntries: limits.setIntsetEntries) else {
+                        throw RDBError("Duplicate set members detected")
+                    }
+                }
+            }
+            return .set(set)
+        case RDB.typeSetIntset:
+            let set = SetValue()
+            try withString { blob in
+                try IntSetBlob.forEach(blob) { v in
+                    guard set.add(.integer(v), maxIntsetEntries: Int.max) else { throw RDBError("Intset integrity check failed.") }
+                }
+            }
+            if set.isEmpty { return nil }
+            if set.count > limits.setIntsetEntries { set.convertToHashtable() }
+            return .set(set)
+        case RDB.typeSetListpack:
+            let set = SetValue()
+            var members: [ByteString] = []
+            try withString { blob in try Listpack.forEach(blob) { members.append($0.byteString) } }
+            if members.isEmpty { return nil }
+            if members.contains(where: { m in m.withUnsafeBytes { parseInt64($0) == nil } }) || members.count > limits.setIntsetEntries {
+                set.convertToHashtable(room: members.count)
+            }
+            for m in members {
+                guard m.withUnsafeBytes({ set.add($0, maxIntsetEntries: limits.setIntsetEntries) }) else {
+                    throw RDBError("Duplicate set members detected")
+                }
+            }
+            return .set(set)
+        case RDB.typeZset, RDB.typeZset2:
+            let n = try count()
+            guard n > 0 else { return nil }
+            let zset = SortedSet()
+            var longest = 0
+            for _ in 0..<n {
+                let member = try string()
+                let score = type == RDB.typeZset2 ? try binaryDouble() : try stringDouble()
+                guard !score.isNaN else { throw RDBError("Zset with NAN score detected") }
+                guard zset.set(member: member, score: score).added else { throw RDBError("Duplicate zset fields detected") }
+                longest = max(longest, member.count)
+            }
+            zset.skiplistEncoded = !(zset.count <= limits.zsetEntries && longest <= limits.zsetValue)
+            return .sortedSet(zset)
+        case RDB.typeZsetZiplist, RDB.typeZsetListpack:
+            let zset = SortedSet()
+            try withString { blob in
+                var member: ByteString?
+                let visit: (ListpackElement) throws -> Void = { element in
+                    if let m = member {
+                        let score: Double
+                        switch element {
+                        case .integer(let v): score = Double(v)
+                        case .bytes(let text):
+                            guard let d = parseDouble(text), !d.isNaN else { throw RDBError("Zset listpack integrity check failed.") }
+                            score = d
+                        }
+                        guard zset.set(member: m, score: score).added else { throw RDBError("Duplicate zset fields detected") }
+                        member = nil
+                    } else {
+                        member = element.byteString
+                    }
+                }
+                if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
+                if member != nil { throw RDBError("Zset listpack integrity check failed.") }
+            }
+            if zset.isEmpty { return nil }
+            zset.skiplistEncoded = zset.count > limits.zsetEntries
+            return .sortedSet(zset)
+        case RDB.typeHash:
+            let n = try count(minimumBytes: 2)
+            guard n > 0 else { return nil }
+            let hash = HashValue()
+            if n > limits.hash.entries { hash.convertToTable() }
+            for _ in 0..<n {
+                let field = try string()
+                let value = try string()
+                guard hash.set(field, value, limits: limits.hash) else { throw RDBError("Duplicate hash fields detected") }
+            }
+            return .hash(hash)
+        case RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack:
+            let hash = HashValue()
+            try withString { blob in
+                let add: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void = { field, value in
+                    guard hash.set(field, value, limits: limits.hash) else { throw RDBError("Duplicate hash fields detected") }
+                }
+                if type == RDB.typeHashZipmap {
+                    try Zipmap.forEachPair(blob, add)
+                    return
+                }
+                var field: ByteString?
+                let visit: (ListpackElement) throws -> Void = { element in
+                    if let f = field {
+                        try f.withUnsafeBytes { f in try element.byteString.withUnsafeBytes { try add(f, $0) } }
+                        field = nil
+                    } else {
+                        field = element.byteString
+                    }
+                }
+                if type == RDB.typeHashZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
+                if field != nil { throw RDBError("Hash listpack integrity check failed.") }
+            }
+            return hash.isEmpty ? nil : .hash(hash)
+        case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
+            throw RDBError("Stream values are not supported yet (RDB type \(type))")
+        case RDB.typeModule, RDB.typeModule2:
+            throw RDBError("The RDB file contains a module value (type \(type)); Needletail does not support modules")
+        default:
+            throw RDBError("Unknown RDB encoding type \(type)")
+        }
+    }
+}
+
+extension ListpackElement {
+    /// The element's bytes (an integer in decimal, as Redis hands it out).
+    var byteString: ByteString {
+        switch self {
+        case .integer(let v): return formatInt64(v)
+        case .bytes(let b): return ByteString(b)
+        }
+    }
+}
+
+extension ListValue {
+    /// Appends an element decoded from a listpack or ziplist.
+    func appendElement(_ element: ListpackElement) {
+        switch element {
+        case .bytes(let b): append(b)
+        case .integer(let v): append(formatInt64(v))
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Glibc
+
+// Snapshot: the dataset as it was at one instant, written as an RDB stream while the loop keeps serving
+// reads and writes, without fork() (what BGSAVE, and later the AOF rewrite and a replica's full sync, use).
+//
+// HOW (serialize-before-mutate, as Dragonfly's snapshotting; see DESIGN.md "Snapshots without fork")
+// - Beginning a snapshot bumps the keyspace's epoch to E. Every entry of the keyspace carries the epoch in
+//   which it was stored (Database.Entry.epoch, 4 bytes that were padding): the entries stamped < E are
+//   exactly the ones that existed at the instant, unchanged since. Entries stored from then on get E.
+// - The saver walks each database's table with the SCAN cursor (every entry present throughout is visited
+//   at least once, across rehashes) a slice at a time (`step`), saves each entry stamped < E and stamps it
+//   E, so an entry is never saved twice.
+// - Before any write changes or removes an entry stamped < E, the keyspace hands it to `save` first
+//   (Database.preserve, called by `call` for each key of a write command and by every Database mutation
+//   for what it replaces or removes, expiry included). So each entry is saved exactly once, with the value
+//   and the expiry time it had at the instant.
+// - FLUSHDB / FLUSHALL / SWAPDB move whole tables: the snapshot holds the tables it began with (their
+//   entries are no longer written once detached), and knows which database each came from, so an entry is
+//   always saved under its database at the instant.
+// An entry saved early (out of the walk's order) is written after a SELECTDB of its database; the RDB
+// loaders (ours and redis-server's) simply switch database there.
+//
+// COST: no copy of the dataset and no fork pause; memory beyond the dataset is the output not yet written
+// plus nothing per key (the stamp lives in padding). The loop pays the serialization itself, in slices of
+// at most a couple of milliseconds (Persistence.swift schedules them), and a few loads per write while a
+// snapshot runs. A single huge value is serialized in one slice (a 1,000,000-element sorted set takes
+// tens of ms), as redis-server's child would, but here on the loop.
+
+final class Snapshot {
+    let epoch: UInt32
+    let output: RDBOutput
+
+    private struct Source {
+        let db: Int
+        let keys: HashTable<Database.Entry>
+        let expires: HashTable<Int64>
+        let keyCount: Int
+        let expireCount: Int
+    }
+    private var sources: [Source]
+    private var sourceIndex = 0
+    private var cursor: UInt64 = 0
+    private var sectionStarted = false
+    /// The database of the last SELECTDB written.
+    private var selectedDB = -1
+    private(set) var keysSaved = 0
+    private(set) var isFinished = false
+
+    /// Starts a snapshot of `databases` at this instant: registers it with the keyspace (so writes preserve
+    /// what it still needs) and writes the file's header and `aux` fields and the function libraries.
+    init(databases: [Database], keyspace: KeyspaceChanges, output: RDBOutput, aux: [(String, AuxValue)],
+         functions: [ByteString]) {
+        precondition(keyspace.snapshot == nil, "one snapshot at a time")
+        keyspace.snapshotEpoch &+= 1
+        epoch = keyspace.snapshotEpoch
+        self.output = output
+        sources = databases.map { db in
+            let (keys, expires) = db.tables
+            return Source(db: db.index, keys: keys, expires: expires, keyCount: keys.count, expireCount: expires.count)
+        }
+        keyspace.snapshot = self
+        writeHeader(aux: aux, functions: functions)
+    }
+
+    enum AuxValue {
+        case text(String)
+        case integer(Int64)
+    }
+
+    private func writeHeader(aux: [(String, AuxValue)], functions: [ByteString]) {
+        output.raw("REDIS00")
+        output.raw(Array(String(RDB.version).utf8))
+        for (name, value) in aux {
+            output.byte(RDB.opAux)
+            output.string(Array(name.utf8).withUnsafeBytes { ByteString($0) })
+            switch value {
+            case .text(let text): Array(text.utf8).withUnsafeBytes { output.string($0) }
+            case .integer(let v): output.string(integer: v)
+            }
+        }
+        for library in functions {
+            output.byte(RDB.opFunction2)
+            output.string(library)
+        }
+    }
+
+    /// Saves entries until `deadline` (monotonic nanoseconds) passes. Returns true once everything was
+    /// written (EOF and checksum included); the caller then detaches the snapshot (`finish`). Throws what
+    /// the output's sink threw.
+    func step(until deadline: UInt64) throws -> Bool {
+        while sourceIndex < sources.count {
+            let source = sources[sourceIndex]
+            if !sectionStarted {
+                sectionStarted = true
+                cursor = 0
+                if source.keyCount > 0 {
+                    select(source.db)
+                    output.byte(RDB.opResizeDB)
+                    output.length(source.keyCount)
+                    output.length(source.expireCount)
+                }
+            }
+            repeat {
+                cursor = source.keys.scanInPlace(cursor: cursor) { key, entry in
+                    guard entry.epoch < epoch else { return }
+                    let expire = source.expires.isEmpty ? nil : key.withUnsafeBytes { source.expires.find($0) }
+                    record(db: source.db, key: key, entry.value, expire: expire)
+                    entry.epoch = epoch
+                }
+                if cursor == 0 { break }
+                try output.flushIfNeeded()
+            } while monotonicNanoseconds() < deadline
+            if cursor == 0 {
+                sourceIndex += 1
+                sectionStarted = false
+            }
+            try output.flushIfNeeded()
+            if monotonicNanoseconds() >= deadline && sourceIndex < sources.count { return false }
+        }
+        output.byte(RDB.opEOF)
+        output.littleEndian(output.checksum)
+        try output.flush()
+        isFinished = true
+        return true
+    }
+
+    /// Saves an entry a write is about to change or remove (Database.preserve); `table` is the keys table
+    /// it is in, which says its database at the instant.
+    func save(from table: HashTable<Database.Entry>, key: UnsafeRawBufferPointer, _ value: Value, expire: Int64?) {
+        guard let source = sources.first(where: { $0.keys === table }) else { return }
+        record(db: source.db, key: ByteString(key), value, expire: expire)
+    }
+
+    private func select(_ db: Int) {
+        guard selectedDB != db else { return }
+        output.byte(RDB.opSelectDB)
+        output.length(db)
+        selectedDB = db
+    }
+
+    /// One key: SELECTDB when the database differs from the last record's, EXPIRETIME_MS, type, key, value.
+    private func record(db: Int, key: ByteString, _ value: Value, expire: Int64?) {
+        select(db)
+        if let expire {
+            output.byte(RDB.opExpireTimeMs)
+            output.littleEndian(expire)
+        }
+        output.byte(output.valueType(value))
+        output.string(key)
+        output.valuePayload(value)
+        keysSaved += 1
+    }
+
+    /// Detaches from the keyspace (finished or abandoned) and hands the tables it held to `disposer`, so a
+    /// table flushed meanwhile is freed off the loop.
+    func detach(from keyspace: KeyspaceChanges, disposer: ObjectDisposer) {
+        if keyspace.snapshot === self { keyspace.snapshot = nil }
+        for source in sources {
+            disposer.release(source.keys)
+            disposer.release(source.expires)
+        }
+        sources = []
+    }
+}
