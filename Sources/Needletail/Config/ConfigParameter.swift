@@ -298,7 +298,7 @@ extension ConfigParameter {
         int("repl-ping-replica-period", alias: "repl-ping-slave-period", 1, intMax, 10),
         int("list-compress-depth", 0, intMax, 0),
         int("rdb-key-save-delay", intMin, intMax, 0, .hidden),
-        int("key-load-delay", intMin, intMax, 0, .hidden),
+        int("key-load-delay", intMin, intMax, 0, .hidden, implemented: true),
         int("active-expire-effort", 1, 10, 1),
         int("hz", 0, intMax, 10, implemented: true),
         int("min-replicas-to-write", alias: "min-slaves-to-write", 0, intMax, 0),

@@ -16,6 +16,8 @@ struct RDBLoader {
     var replacesDuplicates = false
     /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1.
     var skipsChecksum = false
+    /// Microseconds to sleep after each key (the hidden `key-load-delay`, which tests use to observe a load).
+    var keyLoadDelay = 0
 
     struct Result {
         var keysLoaded = 0
@@ -111,6 +113,10 @@ struct RDBLoader {
                 db.add(key, value, event: .none, changes: 0)
                 if let when = expire { db.setExpire(key, at: when, event: .none, changes: 0) }
                 result.keysLoaded += 1
+                if keyLoadDelay > 0 {
+                    usleep(UInt32(min(keyLoadDelay, 1_000_000)))
+                    if let progress { progress(input.offset) }
+                }
                 continue
             }
             break

@@ -50,7 +50,7 @@ final class RDBPersistence {
     /// Writes the whole dataset to `output` at once (SAVE, DEBUG RELOAD, the AOF's preamble).
     func writeDataset(to output: RDBOutput, aofBase: Bool = false) throws {
         let snapshot = Snapshot(databases: server.databases, keyspace: server.keyspace, output: output,
-                                aux: auxFields(aofBase: aofBase), functions: functions)
+                                aux: auxFields(aofBase: aofBase), functions: functions, checksum: server.config.rdbchecksum)
         defer { snapshot.detach(from: server.keyspace, disposer: server.lazyFree) }
         while try !snapshot.step(until: UInt64.max) {}
     }
@@ -193,6 +193,7 @@ final class RDBPersistence {
         var loader = RDBLoader(limits: RDBLoadLimits(server.config), now: wallClockMillis())
         loader.replacesDuplicates = replacingDuplicates
         loader.skipsChecksum = skipChecksumValidation
+        loader.keyLoadDelay = Int(server.config.value(of: "key-load-delay") ?? "0") ?? 0
         loader.progress = { [unowned(unsafe) self] offset in
             self.loadingLoadedBytes = offset
             self.server.processEventsWhileLoading()
@@ -331,7 +332,7 @@ final class BackgroundSave {
         let server = persistence.server
         keysTotal = server.databases.reduce(0) { $0 + $1.count }
         snapshot = Snapshot(databases: server.databases, keyspace: server.keyspace, output: output, aux: aux,
-                            functions: persistence.functions)
+                            functions: persistence.functions, checksum: server.config.rdbchecksum)
     }
 
     /// Serializes a slice (about as long as the loop spent elsewhere since the last one, between 0.25 and

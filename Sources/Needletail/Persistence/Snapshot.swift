@@ -48,8 +48,12 @@ final class Snapshot {
 
     /// Starts a snapshot of `databases` at this instant: registers it with the keyspace (so writes preserve
     /// what it still needs) and writes the file's header and `aux` fields and the function libraries.
+    /// Whether the file ends with its CRC64 (rdbchecksum) or with 0.
+    private let checksum: Bool
+
     init(databases: [Database], keyspace: KeyspaceChanges, output: RDBOutput, aux: [(String, AuxValue)],
-         functions: [ByteString]) {
+         functions: [ByteString], checksum: Bool = true) {
+        self.checksum = checksum
         precondition(keyspace.snapshot == nil, "one snapshot at a time")
         keyspace.snapshotEpoch &+= 1
         epoch = keyspace.snapshotEpoch
@@ -118,7 +122,7 @@ final class Snapshot {
             if monotonicNanoseconds() >= deadline && sourceIndex < sources.count { return false }
         }
         output.byte(RDB.opEOF)
-        output.littleEndian(output.checksum)
+        output.littleEndian(checksum ? output.checksum : 0)
         try output.flush()
         isFinished = true
         return true
