@@ -46,7 +46,7 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "server": return lines(infoServer(s)) + infoListeners(s)
     case "clients": return lines(infoClients(s))
     case "memory": return lines(infoMemory(s))
-    case "persistence": return lines(infoPersistence(s))
+    case "persistence": return lines(infoPersistence(s)) + infoLoading(s)
     case "stats": return lines(infoStats(s))
     case "replication": return lines(infoReplication(s))
     case "cpu": return lines(infoCPU())
@@ -200,6 +200,21 @@ private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
         "module_fork_in_progress": "0",
         "module_fork_last_cow_size": "0",
     ]
+}
+
+/// The lines Redis adds to the persistence section while the dataset loads.
+private func infoLoading(_ s: Server) -> [(String, String)] {
+    let rdb = s.rdb
+    guard rdb.loading else { return [] }
+    let elapsed = max(0, wallClockMillis() / 1000 - rdb.loadingStartTime)
+    let fraction = rdb.loadingTotalBytes > 0 ? Double(rdb.loadingLoadedBytes) / Double(rdb.loadingTotalBytes) : 0
+    let eta = rdb.loadingLoadedBytes > 0 && elapsed > 0
+        ? Int64(Double(rdb.loadingTotalBytes - rdb.loadingLoadedBytes) / (Double(rdb.loadingLoadedBytes) / Double(elapsed))) : 1
+    let percent = Int((fraction * 10000).rounded())
+    return [("loading_start_time", String(rdb.loadingStartTime)), ("loading_total_bytes", String(rdb.loadingTotalBytes)),
+            ("loading_rdb_used_mem", "0"), ("loading_loaded_bytes", String(rdb.loadingLoadedBytes)),
+            ("loading_loaded_perc", "\(percent / 100).\(percent % 100 < 10 ? "0" : "")\(percent % 100)"),
+            ("loading_eta_seconds", String(eta))]
 }
 
 /// Rates for `instantaneous_*`: Redis samples its counters every 100 ms in the cron; here the counters are
