@@ -40,6 +40,13 @@ public enum NeedletailMain {
             fclose(f)
         }
         log.notice("Server initialized")
+        // The dataset: from the AOF when appendonly is yes (preferred over the RDB, as Redis's loadDataFromDisk).
+        // RDB-MERGE: the RDB file loads here when the AOF is off.
+        do {
+            try server.aof.loadOnStartup()
+        } catch {
+            throw StartupFailed()
+        }
         log.notice("Ready to accept connections\(config.port != 0 ? " tcp" : "")\(config.unixsocket.isEmpty ? "" : " unix")")
         server.run(handleSignals: true)
         if !pidfile.isEmpty { unlink(pidfile) }

@@ -331,6 +331,15 @@ final class Database {
         }
     }
 
+    /// Calls `body` with every stored key, its value and its expiry time (nil: none), keys past their time
+    /// included (AOF rewriting; the caller decides).
+    func forEachEntry(_ body: (ByteString, Value, Int64?) -> Void) {
+        let withExpires = !expires.isEmpty
+        for (key, entry) in keys {
+            body(key, entry.value, withExpires ? key.withUnsafeBytes { expires.find($0) } : nil)
+        }
+    }
+
     /// All live keys.
     func allKeys(now: Int64) -> [ByteString] {
         var result: [ByteString] = []
