@@ -104,7 +104,7 @@ extension AppendOnlyFile {
         let files = (manifest.base.map { [$0] } ?? []) + manifest.incr
         var totalSize: Int64 = 0
         for info in files {
-            guard let size = fileSize(path(info.name)) else {
+            guard let size = storedFileSize(path(info.name)) else {
                 log.warning("Unable to obtain the AOF file \(info.name) length. stat: \(errnoText(errno))")
                 return .failed
             }
@@ -114,7 +114,7 @@ extension AppendOnlyFile {
         var baseSize: Int64 = 0
         for (i, info) in files.enumerated() {
             let isLast = i == files.count - 1
-            if info.type == .base { baseSize = fileSize(path(info.name)) ?? 0 }
+            if info.type == .base { baseSize = storedFileSize(path(info.name)) ?? 0 }
             let started = monotonicMicros()
             var result = loadSingleFile(info.name)
             if result == .ok || (result == .truncated && isLast) {
@@ -297,7 +297,7 @@ extension AppendOnlyFile {
             throw LoadFailed()
         }
         guard persistManifest(manifest) else { throw LoadFailed() }
-        lastIncrSize = fileSize(path(incrName)) ?? 0
+        lastIncrSize = storedFileSize(path(incrName)) ?? 0
         log.notice(existed ? "Opening AOF incr file \(incrName) on server start"
                            : "Creating AOF incr file \(incrName) on server start")
     }

@@ -195,7 +195,7 @@ extension AppendOnlyFile {
         }
         manifest = next
         if fd != -1 {
-            currentSize = (fileSize(path(baseName)) ?? 0) + lastIncrSize
+            currentSize = (storedFileSize(path(baseName)) ?? 0) + lastIncrSize
             rewriteBaseSize = currentSize
             fsyncOffset = currentSize
             lastFsync = unixSeconds

@@ -38,7 +38,7 @@ func directoryExists(_ path: String) -> Bool {
 }
 
 /// The size of a file in bytes, nil when it cannot be stat'ed.
-func fileSize(_ path: String) -> Int64? {
+func storedFileSize(_ path: String) -> Int64? {
     var st = stat()
     return stat(path, &st) == 0 ? Int64(st.st_size) : nil
 }
