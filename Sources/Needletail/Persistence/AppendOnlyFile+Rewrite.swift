@@ -71,7 +71,8 @@ extension AppendOnlyFile {
     func writeBase(to fd: Int32) -> Bool {
         if writesRDBBase { return writeRDBBase(to: fd) }
         var out = FileWriter(fd: fd, autoSyncBytes: config.value(of: "aof-rewrite-incremental-fsync") == "yes" ? 4 << 20 : 0)
-        if config.aofTimestampEnabled, let line = timestampAnnotation(force: true) { out.append(line) }
+        // The base's own annotation does not move the incr file's (Redis writes it in the child process).
+        if config.aofTimestampEnabled { out.append("#TS:\(unixSeconds)\r\n") }
         let now = wallClockMillis()
         for db in server.databases where db.count > 0 {
             out.append("*2\r\n$6\r\nSELECT\r\n")
