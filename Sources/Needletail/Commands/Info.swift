@@ -46,7 +46,10 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "server": return lines(infoServer(s)) + infoListeners(s)
     case "clients": return lines(infoClients(s))
     case "memory": return lines(infoMemory(s))
-    case "persistence": return lines(infoPersistence(s)) + infoLoading(s)
+    case "persistence":
+        let aof = s.aof.infoFields()
+        return lines(infoPersistence(s)) + aof.always + [("module_fork_in_progress", "0"), ("module_fork_last_cow_size", "0")]
+            + aof.whenOn + infoLoading(s)
     case "stats": return lines(infoStats(s))
     case "replication": return lines(infoReplication(s))
     case "cpu": return lines(infoCPU())
@@ -187,18 +190,6 @@ private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
         "rdb_last_cow_size": "0",
         "rdb_last_load_keys_expired": String(rdb.lastLoadKeysExpired),
         "rdb_last_load_keys_loaded": String(rdb.lastLoadKeysLoaded),
-        "aof_enabled": "0",
-        "aof_rewrite_in_progress": "0",
-        "aof_rewrite_scheduled": "0",
-        "aof_last_rewrite_time_sec": "-1",
-        "aof_current_rewrite_time_sec": "-1",
-        "aof_last_bgrewrite_status": "ok",
-        "aof_rewrites": "0",
-        "aof_rewrites_consecutive_failures": "0",
-        "aof_last_write_status": "ok",
-        "aof_last_cow_size": "0",
-        "module_fork_in_progress": "0",
-        "module_fork_last_cow_size": "0",
     ]
 }
 

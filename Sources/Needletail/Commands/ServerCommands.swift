@@ -36,6 +36,8 @@ let serverCommands: [Command] = [
             complexity: "O(N) where N is the total number of keys in all databases", handler: flushall),
     Command("time", arity: 1, flags: [.loading, .stale, .fast], group: "server", since: "2.6.0",
             summary: "Return the current server time", complexity: "O(1)", handler: time),
+    Command("bgrewriteaof", arity: 1, flags: [.admin, .noscript, .noAsyncLoading], group: "server", since: "1.0.0",
+            summary: "Asynchronously rewrite the append-only file", complexity: "O(1)", handler: bgrewriteaof),
     Command("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .sentinel, .allowBusy],
             group: "server", summary: "Synchronously save the dataset to disk and then shut down the server",
             complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",

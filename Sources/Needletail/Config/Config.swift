@@ -90,6 +90,14 @@ public final class Config {
     public var appenddirname: String = "appendonlydir" { didSet { typedDidChange("appenddirname") } }
     /// everysec, always or no.
     public var appendfsync: String = "everysec" { didSet { typedDidChange("appendfsync") } }
+    public var aofUseRdbPreamble: Bool = true { didSet { typedDidChange("aof-use-rdb-preamble") } }
+    public var aofLoadTruncated: Bool = true { didSet { typedDidChange("aof-load-truncated") } }
+    public var aofTimestampEnabled: Bool = false { didSet { typedDidChange("aof-timestamp-enabled") } }
+    public var aofDisableAutoGC: Bool = false { didSet { typedDidChange("aof-disable-auto-gc") } }
+    public var noAppendfsyncOnRewrite: Bool = false { didSet { typedDidChange("no-appendfsync-on-rewrite") } }
+    /// Growth over the size after the last rewrite (percent) that starts an automatic rewrite; 0 = never.
+    public var autoAofRewritePercentage: Int = 100 { didSet { typedDidChange("auto-aof-rewrite-percentage") } }
+    public var autoAofRewriteMinSize: Int = 64 * 1024 * 1024 { didSet { typedDidChange("auto-aof-rewrite-min-size") } }
 
     // MARK: - Replication, scripting, diagnostics
 
@@ -320,6 +328,13 @@ public final class Config {
         "appendfilename": string(\.appendfilename),
         "appenddirname": string(\.appenddirname),
         "appendfsync": string(\.appendfsync),
+        "aof-use-rdb-preamble": bool(\.aofUseRdbPreamble),
+        "aof-load-truncated": bool(\.aofLoadTruncated),
+        "aof-timestamp-enabled": bool(\.aofTimestampEnabled),
+        "aof-disable-auto-gc": bool(\.aofDisableAutoGC),
+        "no-appendfsync-on-rewrite": bool(\.noAppendfsyncOnRewrite),
+        "auto-aof-rewrite-percentage": int(\.autoAofRewritePercentage),
+        "auto-aof-rewrite-min-size": bytes(\.autoAofRewriteMinSize),
         "replicaof": Binding(read: { c in c.replicaof.map { "\($0.host) \($0.port)" } ?? "" },
                              write: { c, v in
                                  let parts = v.split(separator: " ").map(String.init)

@@ -177,12 +177,12 @@ extension ConfigParameter {
         bool("repl-disable-tcp-nodelay", false),
         bool("repl-diskless-sync", true),
         bool("aof-rewrite-incremental-fsync", true),
-        bool("no-appendfsync-on-rewrite", false),
+        bool("no-appendfsync-on-rewrite", false, implemented: true),
         bool("cluster-require-full-coverage", true),
         bool("rdb-save-incremental-fsync", true),
-        bool("aof-load-truncated", true),
-        bool("aof-use-rdb-preamble", true),
-        bool("aof-timestamp-enabled", false),
+        bool("aof-load-truncated", true, implemented: true),
+        bool("aof-use-rdb-preamble", true, implemented: true),
+        bool("aof-timestamp-enabled", false, implemented: true),
         bool("cluster-replica-no-failover", alias: "cluster-slave-no-failover", false),
         bool("replica-lazy-flush", alias: "slave-lazy-flush", false),
         bool("replica-serve-stale-data", alias: "slave-serve-stale-data", true),
@@ -198,7 +198,7 @@ extension ConfigParameter {
         }),
         bool("syslog-enabled", false, .immutable),
         bool("cluster-enabled", false, .immutable),
-        bool("appendonly", false, .denyLoading),
+        bool("appendonly", false, .denyLoading, implemented: true),
         bool("cluster-allow-reads-when-down", false),
         bool("cluster-allow-pubsubshard-when-down", true),
         bool("crash-log-enabled", true),
@@ -208,7 +208,7 @@ extension ConfigParameter {
         bool("cluster-allow-replica-migration", true),
         bool("replica-announced", true),
         bool("latency-tracking", true),
-        bool("aof-disable-auto-gc", false),
+        bool("aof-disable-auto-gc", false, implemented: true),
         bool("replica-ignore-disk-write-errors", false),
 
         // String configs
@@ -224,11 +224,11 @@ extension ConfigParameter {
         string("dbfilename", "dump.rdb", .protected, validate: { value in
             isBaseName(value) ? nil : "dbfilename can't be a path, just a filename"
         }),
-        string("appendfilename", "appendonly.aof", .immutable, validate: { value in
+        string("appendfilename", "appendonly.aof", .immutable, implemented: true, validate: { value in
             value.isEmpty ? "appendfilename can't be empty"
                 : isBaseName(value) ? nil : "appendfilename can't be a path, just a filename"
         }),
-        string("appenddirname", "appendonlydir", .immutable, validate: { value in
+        string("appenddirname", "appendonlydir", .immutable, implemented: true, validate: { value in
             value.isEmpty ? "appenddirname can't be empty"
                 : isBaseName(value) ? nil : "appenddirname can't be a path, just a dirname"
         }),
@@ -254,7 +254,7 @@ extension ConfigParameter {
         oneOf("loglevel", ["debug", "verbose", "notice", "warning"], "notice", implemented: true),
         oneOf("maxmemory-policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
                                    "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction"),
-        oneOf("appendfsync", ["everysec", "always", "no"], "everysec"),
+        oneOf("appendfsync", ["everysec", "always", "no"], "everysec", implemented: true),
         oneOf("oom-score-adj", [("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)], "no"),
         oneOf("acl-pubsub-default", [("allchannels", 1), ("resetchannels", 0)], "resetchannels"),
         oneOf("sanitize-dump-payload", ["no", "yes", "clients"], "no"),
@@ -272,7 +272,7 @@ extension ConfigParameter {
         int("databases", 1, intMax, 16, .immutable, implemented: true),
         int("port", 0, 65535, 6379, implemented: true),
         int("io-threads", 1, 128, 1, .immutable),
-        int("auto-aof-rewrite-percentage", 0, intMax, 100),
+        int("auto-aof-rewrite-percentage", 0, intMax, 100, implemented: true),
         int("cluster-replica-validity-factor", alias: "cluster-slave-validity-factor", 0, intMax, 10),
         int("list-max-listpack-size", alias: "list-max-ziplist-size", intMin, intMax, -2),
         int("tcp-keepalive", 0, intMax, 300),
@@ -351,7 +351,7 @@ extension ConfigParameter {
 
         // Other numeric configs
         int("repl-backlog-ttl", 0, longMax, 3600),
-        memory("auto-aof-rewrite-min-size", 0, UInt64(Int64.max), 64 * 1024 * 1024, unsignedBounds: false),
+        memory("auto-aof-rewrite-min-size", 0, UInt64(Int64.max), 64 * 1024 * 1024, unsignedBounds: false, implemented: true),
         int("loading-process-events-interval-bytes", 1024, intMax, 2 * 1024 * 1024, .hidden),
 
         // TLS configs (Debian builds redis-server with TLS, so they exist there)

@@ -12,6 +12,8 @@ struct RDBLoader {
     var now: Int64
     /// Called every so often with the bytes read so far (start-up serves -LOADING meanwhile).
     var progress: ((Int) -> Void)?
+    /// Keys past their time are skipped (a master loading its RDB), or loaded (an AOF's preamble).
+    var skipsExpired = true
     /// A key already in the database is replaced (DEBUG RELOAD MERGE) instead of failing the load.
     var replacesDuplicates = false
     /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1.
@@ -99,7 +101,7 @@ struct RDBLoader {
                     result.emptyKeysSkipped += 1
                     continue
                 }
-                if let when = expire, when < now {
+                if skipsExpired, let when = expire, when < now {
                     result.keysExpired += 1
                     continue
                 }

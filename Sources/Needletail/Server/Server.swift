@@ -41,6 +41,11 @@ public final class Server {
     var monitors: [Client] = []
     /// Commands the running unit will propagate when its outermost call returns.
     var pendingPropagation: [PropagatedCommand] = []
+    /// The sink that fans propagated commands out to the AOF (and the replicas, later); attached while one
+    /// of them listens (Persistence/AppendOnlyFile.swift).
+    let propagationStream = PropagationStream()
+    /// The append-only file (off unless `appendonly yes` or CONFIG SET appendonly yes).
+    private(set) var aof: AppendOnlyFile!
     #if NEEDLETAIL_INVARIANTS
     /// Debug builds check the keyspace after every write command (Server/Call.swift); a test that measures
     /// the hot path itself (AllocationTests) turns it off.
@@ -127,6 +132,8 @@ public final class Server {
     /// A BGSAVE has serialization left: the loop polls without sleeping.
     @exclusivity(unchecked) private var snapshotBusy = false
     var cronLoops = 0
+    /// appendfsync always is in effect: write before read in `dispatch` (kept by the cron and CONFIG SET).
+    @exclusivity(unchecked) var aofBarrier = false
     /// Whether the cron runs the active expire cycle (DEBUG SET-ACTIVE-EXPIRE flips it; lazy expiry always runs).
     var activeExpireEnabled = true
 
@@ -180,10 +187,14 @@ public final class Server {
         updateOutputCheckBytes()
         updateKeyspaceNotifications()
         updateKeyspaceListener()
+        aof = AppendOnlyFile(server: self)
+        propagationStream.aof = aof
+        config.onChange = { [unowned self] name in configDidChange(name) }
     }
 
     deinit {
         background.shutdown()
+        aof.stopWorker()
         for l in listeners { close(l.fd) }
         for case let c? in clientsByFD { close(c.fd) }
         stopFlag.deallocate()
@@ -237,6 +248,7 @@ public final class Server {
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
             if trackingClients > 0 { broadcastInvalidations() }
+            if aof.isOn { aof.flush(force: false) }
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
@@ -263,12 +275,13 @@ public final class Server {
     }
 
     /// What runs before the loop sleeps, in Redis's order: clients whose keys became ready are served (their
-    /// writes may make more keys ready, served in the same pass), then replies are written (propagation is
-    /// handed to its sink as each execution unit ends; an AOF's write and fsync scheduling will go here,
-    /// before the replies, as in Redis), then lazily freed values go to a worker.
+    /// writes may make more keys ready, served in the same pass), then the AOF buffer is written (and with
+    /// appendfsync always fsynced) before any reply it covers leaves, then replies are written, then lazily
+    /// freed values go to a worker. (The loop body does the same before its first reply flush.)
     private func beforeSleep() {
         serveBlockedClients()
         if trackingClients > 0 { broadcastInvalidations() }
+        if aof.isOn { aof.flush(force: false) }
         flushPendingWrites()
         lazyFree.flush()
         if rdb.background != nil { snapshotBusy = rdb.tick() }
@@ -322,6 +335,7 @@ public final class Server {
         listeners.removeAll()
         if !config.unixsocket.isEmpty { unlink(config.unixsocket) }
         for case let c? in clientsByFD { closeClient(c) }
+        aof.shutdown()
         lazyFree.flush()
         background.shutdown()
         log.warning("Needletail is now ready to exit, bye bye...")
@@ -340,6 +354,13 @@ public final class Server {
         }
         guard Int(fd) < clientsByFD.count, let client = clientsByFD[Int(fd)], client.generation == generation else {
             return  // an event for a client closed earlier in this batch
+        }
+        // With appendfsync always, replies computed in this iteration must not leave before the AOF fsync in
+        // beforeSleep: a writable client is written first (Redis's AE_BARRIER), so only older replies go.
+        if aofBarrier {
+            if writable && client.waitingWritable { writeToClient(client) }
+            if readable && !client.isClosed { readFromClient(client) }
+            return
         }
         if readable { readFromClient(client) }
         if writable && !client.isClosed && client.waitingWritable { writeToClient(client) }
@@ -679,6 +700,9 @@ public final class Server {
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.
         for db in databases where db.rehash(milliseconds: 1) { break }
         if config.timeout != idle.armedTimeout { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
+        if aof.isOn { aof.cron(now: aof.unixSeconds) }
+        aof.rewriteCron()
+        aofBarrier = aof.isOn && config.appendfsync == "always"
     }
 
     // MARK: - Helpers for commands

@@ -40,8 +40,13 @@ public enum NeedletailMain {
             fclose(f)
         }
         log.notice("Server initialized")
+        // The dataset: from the AOF when appendonly is yes (preferred over the RDB, as Redis's loadDataFromDisk).
         do {
-            try server.rdb.loadAtStartup()
+            if config.appendonly {
+                try server.aof.loadOnStartup()
+            } else {
+                try server.rdb.loadAtStartup()
+            }
         } catch {
             throw StartupFailed()
         }
