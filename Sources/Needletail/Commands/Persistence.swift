@@ -126,7 +126,9 @@ private func restore(_ c: Client) {
     case .success(let v): value = v
     case .failure(let error): return c.reply.error(error.description)
     }
-    if ttl != 0 && !absoluteTTL { ttl = ttl.addingReportingOverflow(now).overflow ? Int64.max : ttl + now }
+    // Redis adds the time without an overflow check (`ttl += mstime()`): a relative TTL near Int64.max wraps
+    // negative, so the key counts as already expired and is not created. The same here, for the same reply.
+    if ttl != 0 && !absoluteTTL { ttl = ttl &+ now }
     if ttl != 0 && ttl <= now {
         // Already expired: nothing is stored; a replaced key is deleted, propagated as DEL.
         if replace && c.db.remove(key) {

@@ -366,10 +366,10 @@ private func debugReload(_ c: Client) {
 
 /// DEBUG OBJECT key: Redis's low-level line; `serializedlength` is the value's RDB payload length.
 private func debugObject(_ c: Client) {
-    guard let value = c.db.stored(c.arg(1))?.value else { return c.reply.error("ERR no such key") }
+    guard let value = c.db.stored(c.arg(2))?.value else { return c.reply.error("ERR no such key") }
     let output = RDBOutput(compress: c.server.config.rdbcompression)
     output.valuePayload(value)
-    let hint = c.db.stringHint(c.argBytes(1))
+    let hint = c.db.stringHint(c.argBytes(2))
     let address = value.reference.map { UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque()) } ?? 0
     let lru = (wallClockMillis() / 1000) & ((1 << 24) - 1)
     var line = "Value at:0x\(String(address, radix: 16)) refcount:1 encoding:\(value.encodingName(hint: hint)) "

@@ -154,9 +154,15 @@ func quicklistNodes(_ list: ListValue) -> [QuicklistNodeImage] {
 }
 
 /// Where redis-server 7.0's quicklist starts a new node when elements are pushed at the tail
-/// (_quicklistNodeAllowInsert): a node grows while its estimated listpack size stays within the fill's
-/// byte limit (negative fill: 4, 8, 16, 32 or 64 KB), or, for a positive fill, while it has fewer elements
-/// than the fill and stays within 8 KB.
+/// (_quicklistNodeAllowInsert and quicklistNodeExceedsLimit as of 7.0.15): the node's listpack size plus the
+/// element's length plus a flat SIZE_ESTIMATE_OVERHEAD of 8 bytes is the estimate. A negative fill limits
+/// only that estimate (4, 8, 16, 32 or 64 KB; below -5 as -5); a positive fill limits the estimate to 8 KB
+/// and the node to `fill` elements (0 counts as 1).
+///
+/// Releases before 7.0.15 estimated the overhead from the element's length (1 or 5 bytes of back-length
+/// plus 1, 2 or 5 of encoding, the old ziplist figures) and cut at other places: DUMP of a list of a few
+/// thousand mixed elements differs from 7.0.15's by where the first node ends. The oracle the integration
+/// tests run (apt's 7.0.15) is the one followed here.
 struct QuicklistCut {
     let fill: Int
     private(set) var count = 0
@@ -166,6 +172,7 @@ struct QuicklistCut {
     static var packedThreshold = 1 << 30
     private static let optimizationLevels = [4096, 8192, 16384, 32768, 65536]
     private static let sizeSafetyLimit = 8192
+    private static let sizeEstimateOverhead = 8
 
     init(fill: Int) { self.fill = fill }
 
@@ -185,17 +192,13 @@ struct QuicklistCut {
     func startsNewNode(elementSize size: Int) -> Bool {
         if count == 0 { return false }
         if QuicklistCut.isLarge(size) { return true }
-        var overhead = size < 254 ? 1 : 5
-        overhead += size < 64 ? 1 : size < 16384 ? 2 : 5
-        let newSize = bytes + size + overhead
+        let newSize = bytes + size + QuicklistCut.sizeEstimateOverhead
         if fill < 0 {
-            let level = -fill - 1
-            if level < QuicklistCut.optimizationLevels.count && newSize <= QuicklistCut.optimizationLevels[level] {
-                return false
-            }
+            let level = min(-fill - 1, QuicklistCut.optimizationLevels.count - 1)
+            return newSize > QuicklistCut.optimizationLevels[level]
         }
         if newSize > QuicklistCut.sizeSafetyLimit { return true }
-        return count >= fill
+        return count + 1 > max(fill, 1)
     }
 }
 
