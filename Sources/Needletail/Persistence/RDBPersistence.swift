@@ -17,7 +17,7 @@ final class RDBPersistence {
     private(set) var background: BackgroundSave?
     /// BGSAVE SCHEDULE (or BGSAVE inside MULTI) asked for one while it could not start.
     var bgsaveScheduled = false
-    var lastBgsaveOK = true
+    var lastBgsaveOK = true { didSet { updateGate() } }
     /// Unix seconds of the last BGSAVE attempt (retries after a failure wait 5 s, as Redis).
     var lastBgsaveTry: Int64 = 0
     var lastBgsaveSeconds: Int64 = -1
@@ -27,7 +27,7 @@ final class RDBPersistence {
     /// FUNCTION libraries read from an RDB, written back on every save until scripting can load them.
     var functions: [ByteString] = []
     /// Set while the dataset is being loaded (start-up, DEBUG RELOAD): INFO `loading:1`.
-    var loading = false
+    var loading = false { didSet { updateGate() } }
     var loadingStartTime: Int64 = 0
     var loadingTotalBytes = 0
     var loadingLoadedBytes = 0
@@ -35,6 +35,9 @@ final class RDBPersistence {
     var skipChecksumValidation = false
 
     init(server: Server) { self.server = server }
+
+    /// The server's one-flag summary of "commands may be refused" (see `deniesWrites` and `loading`).
+    private func updateGate() { server.persistenceGate = loading || !lastBgsaveOK }
 
     var path: String { server.config.dbfilename }
 

@@ -97,13 +97,16 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
-        if rdb.deniesWrites && (target.flags.contains(.write) || target.name == "ping") {
-            rejectCommand(client, target, error: Array(misconfError.utf8))
-            return nil
-        }
-        if rdb.loading && !target.flags.contains(.loading) {
-            rejectCommand(client, target, error: Array("LOADING Redis is loading the dataset in memory".utf8))
-            return nil
+        // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it).
+        if persistenceGate {
+            if rdb.deniesWrites && (target.flags.contains(.write) || target.name == "ping") {
+                rejectCommand(client, target, error: Array(misconfError.utf8))
+                return nil
+            }
+            if rdb.loading && !target.flags.contains(.loading) {
+                rejectCommand(client, target, error: Array("LOADING Redis is loading the dataset in memory".utf8))
+                return nil
+            }
         }
         // Subscribed or monitoring clients (one flag test for everyone else).
         if client.restricted, let error = restrictedStateError(client, target) {

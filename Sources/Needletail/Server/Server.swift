@@ -129,6 +129,8 @@ public final class Server {
     var lastSave = wallClockMillis() / 1000
     /// SAVE, BGSAVE, save points and loading (Persistence/RDBPersistence.swift).
     private(set) lazy var rdb = RDBPersistence(server: self)
+    /// The dataset is loading or the last save failed: `commandToRun` then looks at -LOADING and -MISCONF.
+    @exclusivity(unchecked) var persistenceGate = false
     /// A BGSAVE has serialization left: the loop polls without sleeping.
     @exclusivity(unchecked) private var snapshotBusy = false
     var cronLoops = 0
