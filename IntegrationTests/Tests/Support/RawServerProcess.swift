@@ -11,13 +11,14 @@ final class RawRedisServer {
     static let path = "/usr/bin/redis-server"
     static var isInstalled: Bool { access(path, X_OK) == 0 }
 
-    init() throws {
+    /// `extraArguments` follow the defaults, so they win (`--dir`, `--dbfilename`, `--save`).
+    init(extraArguments: [String] = []) throws {
         var lastError = ""
         // A free port can be taken between probing and binding: try a few.
         for _ in 0..<4 {
             let port = freeTCPPort()
             let log = "/tmp/redis-oracle-\(getpid())-\(port).log"
-            let child = try Self.spawn(port: port, log: log)
+            let child = try Self.spawn(port: port, log: log, extraArguments: extraArguments)
             if Self.waitUntilServing(pid: child, port: port) {
                 pid = child
                 self.port = port
@@ -32,10 +33,10 @@ final class RawRedisServer {
 
     deinit { stop() }
 
-    private static func spawn(port: Int, log: String) throws -> pid_t {
+    private static func spawn(port: Int, log: String, extraArguments: [String]) throws -> pid_t {
         // redis-server writes its own log file (--logfile); its stdout is discarded.
         try spawnServerProcess([path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled,
+                                "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled + extraArguments,
                                output: "/dev/null")
     }
 
