@@ -226,7 +226,7 @@ final class PersistenceLifecycleTests: XCTestCase {
     /// redis-server's -MISCONF line byte for byte; reads work; turning the option off lets writes through;
     /// a successful BGSAVE clears it.
     func testFailedBackgroundSaveStopsWritesAsRedis() throws {
-        let sides = try bothSides(["--save", "3600 1"])
+        let sides = try bothSides(["--save", "3600 1", "--enable-protected-configs", "yes"])
         let gone = try [directory(), directory()]
         let good = try [directory(), directory()]
         var transcripts: [[String]] = []
