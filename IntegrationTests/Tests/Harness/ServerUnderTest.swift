@@ -65,6 +65,42 @@ final class ServerUnderTest {
         throw HarnessError("needletail-server did not start: \(failures.joined(separator: " | "))")
     }
 
+    /// Starts the server on a free port without waiting for it to serve: for a start-up that loads a dataset
+    /// slowly (PING answers -LOADING meanwhile) or that must fail (`waitForExit`).
+    static func launch(extraArguments: [String] = []) throws -> ServerUnderTest {
+        guard let binary = binaryPath() else {
+            throw HarnessError("needletail-server not found next to the test bundle; run `swift build` first")
+        }
+        let port = freeTCPPort()
+        return try ServerUnderTest(binary: binary, arguments: portArguments(port) + extraArguments, port: port)
+    }
+
+    /// Waits for the process to end by itself and returns its wait status (WIFEXITED and friends), or nil
+    /// when it still runs after `timeoutMillis`.
+    func waitForExit(timeoutMillis: Int) -> Int32? {
+        let deadline = clockMillis() + Int64(timeoutMillis)
+        var status: Int32 = 0
+        while clockMillis() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                reaped = true
+                return status
+            }
+            if r < 0 { return nil }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    /// SIGKILL and reap: the process gets no chance to save or clean up.
+    func kill9() {
+        if reaped { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        reaped = true
+    }
+
     private init(binary: String, arguments: [String], port: Int) throws {
         self.port = port
         logPath = "/tmp/needletail-integ-\(getpid())-\(port).log"
@@ -88,7 +124,7 @@ final class ServerUnderTest {
         return (try? socket.request(["PING"])) == Array("+PONG\r\n".utf8)
     }
 
-    private func waitUntilServing(timeoutMillis: Int) -> Bool {
+    func waitUntilServing(timeoutMillis: Int) -> Bool {
         let deadline = clockMillis() + Int64(timeoutMillis)
         while clockMillis() < deadline {
             if !isRunning { return false }

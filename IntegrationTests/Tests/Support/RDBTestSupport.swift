@@ -41,6 +41,20 @@ final class TemporaryDirectory {
 
     func file(_ name: String) -> String { path + "/" + name }
 
+    var exists: Bool { access(path, F_OK) == 0 }
+
+    /// The names of the files in it.
+    var entries: [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     func write(_ name: String, _ bytes: [UInt8]) throws {
         guard let f = fopen(file(name), "wb") else { throw HarnessError("fopen \(file(name)): \(errno)") }
         defer { fclose(f) }
@@ -64,14 +78,9 @@ final class TemporaryDirectory {
         try other.write(name, try read(from))
     }
 
+    /// Removes the files (the directories used here are flat) and the directory.
     func remove() {
-        if let d = opendir(path) {
-            while let entry = readdir(d) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { unlink(file(name)) }
-            }
-            closedir(d)
-        }
+        for name in entries { unlink(file(name)) }
         rmdir(path)
     }
 }
@@ -105,7 +114,8 @@ func debugObjectField(_ reply: [UInt8], _ name: String) -> String? {
 }
 
 extension RawClient {
-    /// Sends `commands` in batches of 200 and reads every reply.
+    /// Sends `commands` in batches of 200 (each batch in one write, so up to 200 requests run back to back
+    /// on the server) and reads every reply.
     func pipelined(_ commands: [[[UInt8]]]) throws -> [[UInt8]] {
         var replies: [[UInt8]] = []
         replies.reserveCapacity(commands.count)

@@ -47,6 +47,9 @@ static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, _
 /// printf formatting without Swift's C-varargs bridging (which boxes each argument into an array):
 /// "%.17g" for replying doubles, "%.17Lf" for INCRBYFLOAT's long doubles. Return snprintf's count.
 int cs_format_double_g17(double value, char *buffer, size_t size);
+
+/* SHA-1's compression of one 64-byte block into `state` (Engine/SHA1.swift). */
+void cs_sha1_compress(uint32_t state[5], const unsigned char *block);
 int cs_format_long_double_f17(long double value, char *buffer, size_t size);
 
 /// Starts loading the cache line at `p` for reading (a hint: never faults, changes nothing). Swift has no

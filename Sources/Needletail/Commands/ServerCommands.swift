@@ -78,8 +78,12 @@ private func flushall(_ c: Client) {
     for db in c.server.databases { db.removeAll() }
     let rdb = c.server.rdb
     rdb.abortBackgroundSave()
-    if !c.server.config.save.isEmpty { try? rdb.save() }
-    c.server.dirty += 1  // as Redis, so even an empty FLUSHALL counts as a change
+    if c.server.config.save.isEmpty {
+        c.server.dirty += 1  // as Redis, so even an empty FLUSHALL counts as a change
+    } else {
+        try? rdb.save()  // leaves rdb_changes_since_last_save at 0, as redis-server 7.0.15 reports
+    }
+    c.forcePropagation()
     c.reply.ok()
 }
 

@@ -228,7 +228,13 @@ extension Config {
             if let hit = Config.lookup[name], !ConfigParameter.all[hit.index].isDirective {
                 let p = ConfigParameter.all[hit.index]
                 if !p.flags.contains(.multiArg) && argv.count != 2 { throw fail("wrong number of arguments") }
-                if let error = assign(hit.index, Array(argv.dropFirst()), fromFile: true) { throw fail(error.text) }
+                var values = Array(argv.dropFirst())
+                // Redis 7.0 splits a multi-argument parameter's single non-empty argument on spaces, so
+                // `--save "900 1"` (the line `save "900 1"`) is `save 900 1`.
+                if p.flags.contains(.multiArg) && values.count == 1 && !values[0].isEmpty {
+                    values = Config.splitOnSpaces(values[0])
+                }
+                if let error = assign(hit.index, values, fromFile: true) { throw fail(error.text) }
                 noteTouched(hit.index)
                 continue
             }

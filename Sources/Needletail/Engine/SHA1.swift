@@ -1,3 +1,5 @@
+import CSystem
+
 /// SHA-1 (FIPS 180-4), for DEBUG DIGEST (Persistence/Digest.swift) and, later, script SHAs and redis.sha1hex.
 ///
 /// The message is cut into 64-byte blocks; each block is expanded to 80 words (w[i] = rotl1(w[i-3] ^ w[i-8]
@@ -103,34 +105,15 @@ struct SHA1 {
         pending = 0
     }
 
-    /// Folds the 64 bytes at `p` into the state.
+    /// Folds the 64 bytes at `p` into the state (the compression function is C: csystem.c).
     private mutating func compress(_ p: UnsafeRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
-            for i in 0..<16 { w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)) }
-            for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
-            var a = h0, b = h1, c = h2, d = h3, e = h4
-            @inline(__always) func round(_ f: UInt32, _ k: UInt32, _ wi: UInt32) {
-                let t = rotl(a, 5) &+ f &+ e &+ k &+ wi
-                e = d
-                d = c
-                c = rotl(b, 30)
-                b = a
-                a = t
-            }
-            for i in 0..<20 { round((b & c) | (~b & d), 0x5A82_7999, w[i]) }
-            for i in 20..<40 { round(b ^ c ^ d, 0x6ED9_EBA1, w[i]) }
-            for i in 40..<60 { round((b & c) | (b & d) | (c & d), 0x8F1B_BCDC, w[i]) }
-            for i in 60..<80 { round(b ^ c ^ d, 0xCA62_C1D6, w[i]) }
-            h0 &+= a
-            h1 &+= b
-            h2 &+= c
-            h3 &+= d
-            h4 &+= e
-        }
+        var state = (h0, h1, h2, h3, h4)
+        withUnsafeMutableBytes(of: &state) { cs_sha1_compress($0.baseAddress!.assumingMemoryBound(to: UInt32.self),
+                                                             p.assumingMemoryBound(to: UInt8.self)) }
+        (h0, h1, h2, h3, h4) = state
     }
 }
 
-@inline(__always) private func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x << n) | (x >> (32 - n)) }
 
 extension SHA1 {
     /// A 20-byte SHA-1 hash held inline: its words are stored big-endian, so their memory is the hash's bytes

@@ -345,9 +345,13 @@ func bgrewriteaof(_ c: Client) {
 }
 
 extension Server {
-    /// CONFIG SET's hook (Config.onChange): turning the AOF on or off; an error text refuses the change.
+    /// CONFIG SET's hook (Config.onChange): the working directory, turning the AOF on or off; an error
+    /// text refuses the change.
     func configDidChange(_ name: String) -> String? {
         switch name {
+        case "dir":
+            // Files are written relative to the working directory, as redis-server chdir()s on CONFIG SET dir.
+            if chdir(config.dir) != 0 { return String(cString: strerror(errno)) }
         case "appendonly":
             if config.appendonly && !aof.isOn {
                 if !aof.start() { return "Unable to turn on AOF. Check server logs." }
