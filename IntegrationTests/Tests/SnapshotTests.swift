@@ -105,6 +105,60 @@ final class SnapshotTests: XCTestCase {
         }
     }
 
+    // MARK: - AOF rewrite while writes continue
+
+    /// BGREWRITEAOF writes its new RDB base with the same fork-less snapshot while four connections keep
+    /// writing (into the new incr file): afterwards the files hold exactly the final dataset, for a
+    /// restarted Needletail and for redis-server 7.0, and redis-check-aof accepts them.
+    func testAOFRewriteWhileWritesContinue() throws {
+        let dir = try directory()
+        let server = try needletail(dir, ["--appendonly", "yes"])
+        let admin = try RawClient(port: server.port, timeoutMillis: 60_000)
+        try loadDataset(bigDatasetCommands(seed: 21, strings: 10_000, collections: 24, elements: 1000), into: admin)
+        let rewriting = Locked(0)  // 0 before the rewrite, 1 while it runs, 2 once it is over
+        let writesDuringRewrite = Locked(0)
+        let failures = Locked([String]())
+        runOnThreads(5) { i in
+            do {
+                if i == 0 {
+                    defer { rewriting.with { $0 = 2 } }
+                    let c = try RawClient(port: server.port, timeoutMillis: 60_000)
+                    let started = try c.say("BGREWRITEAOF")
+                    rewriting.with { $0 = 1 }
+                    guard started == "+Background append only file rewriting started\r\n" else { throw HarnessError("BGREWRITEAOF: \(started)") }
+                    guard try eventually(timeoutMillis: 60_000, { try c.info("aof_rewrite_in_progress") == "0" }) else {
+                        throw HarnessError("the rewrite did not finish in 60 s")
+                    }
+                } else {
+                    var writer = try SnapshotWriter(seed: 77 &+ UInt64(i), port: server.port, shortTTLs: false)
+                    while rewriting.with({ $0 }) == 0 { usleep(100) }
+                    while rewriting.with({ $0 }) == 1 {
+                        let done = try writer.writeBatch()
+                        if rewriting.with({ $0 }) == 1 { writesDuringRewrite.with { $0 += done } }
+                    }
+                }
+            } catch {
+                failures.with { $0.append("thread \(i): \(error)") }
+            }
+        }
+        XCTAssertEqual(failures.with { $0 }, [])
+        XCTAssertEqual(try admin.info("aof_last_bgrewrite_status"), "ok")
+        XCTAssertGreaterThan(writesDuringRewrite.with { $0 }, 2_000, "too few writes overlapped the rewrite to prove anything")
+        let final = try admin.digest()
+        let manifest = String(decoding: try XCTUnwrap(readFileBytes(dir.path + "/appendonlydir/appendonly.aof.manifest")), as: UTF8.self)
+        XCTAssertTrue(manifest.contains(".base.rdb seq 2 type b"), manifest)
+        _ = try? admin.say("SHUTDOWN", "NOSAVE")  // no reply: the server exits
+        XCTAssertNotNil(server.waitForExit(timeoutMillis: 10_000), "the server did not exit")
+        let check = try runProgram(["/usr/bin/redis-check-aof", dir.path + "/appendonlydir/appendonly.aof.manifest"])
+        XCTAssertTrue(exitedNormally(check.status) && exitCode(check.status) == 0, "redis-check-aof: \(check.output)")
+        let restarted = try needletail(dir, ["--appendonly", "yes"])
+        XCTAssertEqual(try RawClient(port: restarted.port, timeoutMillis: 30_000).digest(), final, "Needletail reloaded another dataset")
+        restarted.stop()
+        let oracle = try startOracle(dir: dir, ["--appendonly", "yes"])
+        oracles.append(oracle)
+        XCTAssertEqual(try RawClient(port: oracle.port, timeoutMillis: 30_000).digest(), final, "redis-server loaded another dataset")
+    }
+
     // MARK: - kill -9 during a BGSAVE
 
     /// The previous dump.rdb survives a kill -9 in the middle of a BGSAVE byte for byte, and still loads
@@ -171,8 +225,12 @@ private struct SnapshotWriter {
     private let weights: [Int]
     private var counter = 0
     private let tag: UInt64
+    /// Whether EXPIRE writes use TTLs of milliseconds (keys expire during the save) or of an hour (the
+    /// final dataset, not the one of an instant, is compared: nothing may expire before it is reloaded).
+    private let shortTTLs: Bool
 
-    init(seed: UInt64, port: Int) throws {
+    init(seed: UInt64, port: Int, shortTTLs: Bool = true) throws {
+        self.shortTTLs = shortTTLs
         rng = SeededRandom(seed: seed)
         tag = seed
         client = try RawClient(port: port, timeoutMillis: 60_000)
@@ -217,10 +275,10 @@ private struct SnapshotWriter {
         case .lpush: return [["LPUSH", collection("l"), "p\(counter)"]]
         case .rpop: return [["RPOP", collection("l")]]
         case .lset: return [["LSET", collection("l"), "\(rng.below(1000))", "set\(counter)"]]
-        case .expireShort: return [["PEXPIRE", string(), "\(1 + rng.below(30))"]]
+        case .expireShort: return [["PEXPIRE", string(), "\(ttl(30))"]]
         case .expireBig:
             // Big keys that expire while the save runs.
-            return [["PEXPIRE", collection(rng.pick(["h", "set", "z", "l"])), "\(1 + rng.below(50))"]]
+            return [["PEXPIRE", collection(rng.pick(["h", "set", "z", "l"])), "\(ttl(50))"]]
         case .persist: return [["PERSIST", string()]]
         case .rename:
             return rng.oneIn(2) ? [["RENAME", string(), string()]] : [["RENAME", collection("h"), collection("h")]]
@@ -235,6 +293,8 @@ private struct SnapshotWriter {
         case .unlinkBig: return [["UNLINK", collection(rng.pick(["h", "set", "z", "l"])), collection("z")]]
         }
     }
+
+    private mutating func ttl(_ shortest: Int) -> Int { (shortTTLs ? 1 : 3_600_000) + rng.below(shortest) }
 
     /// Sends 40 writes in one batch and reads their replies (any reply: a random write may well be refused
     /// with WRONGTYPE or "no such key"); returns how many were done.

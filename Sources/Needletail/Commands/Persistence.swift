@@ -39,8 +39,11 @@ private func bgsave(_ c: Client) {
     if c.argc > 2 || (c.argc == 2 && !c.argIs(1, "schedule")) { return c.replySyntaxError() }
     let rdb = c.server.rdb
     if rdb.background != nil { return c.reply.error("ERR Background save already in progress") }
-    if c.server.callDepth > 1 {
-        // Inside EXEC: scheduled for the cron, as Redis does while in_exec.
+    if c.server.hasBackgroundSnapshot || c.server.callDepth > 1 {
+        // An AOF rewrite's snapshot is running, or inside EXEC: scheduled for the cron, as Redis does.
+        if c.server.callDepth <= 1 && c.argc == 1 {
+            return c.reply.error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+        }
         rdb.bgsaveScheduled = true
         return c.reply.simple("Background saving scheduled")
     }

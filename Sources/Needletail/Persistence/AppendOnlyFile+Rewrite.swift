@@ -21,6 +21,12 @@ extension AppendOnlyFile {
     @discardableResult
     func rewriteInBackground() -> Bool {
         guard rewriteStartedAt == nil else { return false }
+        if server.rdb.background != nil {
+            // One snapshot at a time: the rewrite starts from the cron once the BGSAVE is done (Redis's
+            // aof_rewrite_scheduled while another child is active).
+            rewriteScheduled = true
+            return true
+        }
         guard createDirectoryIfMissing(directory) else {
             log.warning("Can't open or create append-only dir \(config.appenddirname): \(errnoText(errno))")
             lastRewriteFailed = true
@@ -40,6 +46,20 @@ extension AppendOnlyFile {
         rewrites += 1
         log.notice("Background append only file rewriting started")
         let temp = (config.dir.isEmpty ? "" : config.dir + "/") + "temp-rewriteaof-bg-\(getpid()).aof"
+        if writesRDBBase {
+            // The new base is a fork-less snapshot, serialized in slices by the loop (`tickRewrite`) while
+            // new writes already go to the new incr file.
+            rewriteTempFile = temp
+            do {
+                rewriteSave = try BackgroundSave(server: server, temp: temp, commitAs: nil,
+                                                 aux: server.rdb.auxFields(aofBase: true))
+            } catch {
+                log.warning("Can't rewrite append only file in background: \(error)")
+                rewriteDone(ok: false, tempFile: temp)
+            }
+            return true
+        }
+        // A base of commands (aof-use-rdb-preamble no) is written here and now.
         let ok = writeBaseSnapshot(to: temp)
         if ok { log.notice("Successfully created the temporary AOF base file \(temp.split(separator: "/").last ?? "")") }
         rewriteDone(ok: ok, tempFile: temp)
@@ -161,6 +181,34 @@ extension AppendOnlyFile {
 
     /// Ends a rewrite (Redis's backgroundRewriteDoneHandler): installs the new base, retires the files it
     /// covers and deletes them.
+    /// Once per loop iteration while the rewrite's snapshot runs: moves it along, and finishes the rewrite
+    /// when the new base is written. Returns whether serialization has work left.
+    func tickRewrite() -> Bool {
+        guard let save = rewriteSave else { return false }
+        switch save.advance() {
+        case .running(let busy):
+            return busy
+        case .failed(let error):
+            rewriteSave = nil
+            log.warning("Write error writing append only file on disk: \(error)")
+            rewriteDone(ok: false, tempFile: rewriteTempFile)
+        case .succeeded:
+            rewriteSave = nil
+            log.notice("Successfully created the temporary AOF base file \(rewriteTempFile.split(separator: "/").last ?? "")")
+            rewriteDone(ok: true, tempFile: rewriteTempFile)
+        }
+        return false
+    }
+
+    /// Stops a running rewrite's snapshot and removes its temporary file (shutdown, CONFIG SET appendonly no).
+    func abortRewrite() {
+        guard let save = rewriteSave else { return }
+        save.abort()
+        rewriteSave = nil
+        rewriteStartedAt = nil
+        log.notice("Background AOF rewrite aborted")
+    }
+
     func rewriteDone(ok: Bool, tempFile: String) {
         defer {
             if let started = rewriteStartedAt { lastRewriteSeconds = (monotonicMillis() - started) / 1000 }
@@ -262,7 +310,7 @@ extension AppendOnlyFile {
     /// A scheduled rewrite, or an automatic one when the files grew by `auto-aof-rewrite-percentage` over
     /// their size after the last rewrite and are above `auto-aof-rewrite-min-size`.
     func rewriteCron() {
-        guard rewriteStartedAt == nil else { return }
+        guard rewriteStartedAt == nil, !server.hasBackgroundSnapshot else { return }
         if rewriteScheduled {
             rewriteInBackground()
             return
@@ -333,7 +381,7 @@ func bgrewriteaof(_ c: Client) {
     let aof = c.server.aof!
     if aof.rewriteStartedAt != nil {
         c.reply.error("ERR Background append only file rewriting already in progress")
-    } else if c.server.callDepth > 1 {
+    } else if c.server.callDepth > 1 || c.server.rdb.background != nil {
         aof.rewriteScheduled = true
         aof.consecutiveRewriteFailures = 0
         c.reply.simple("Background append only file rewriting scheduled")

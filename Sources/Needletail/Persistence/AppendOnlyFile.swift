@@ -61,6 +61,10 @@ final class AppendOnlyFile {
     // Rewrites (AppendOnlyFile+Rewrite.swift).
     var rewriteScheduled = false
     var rewriteStartedAt: Int64?
+    /// The running rewrite's fork-less snapshot writing the new RDB base (Persistence/Snapshot.swift), and
+    /// its temporary file.
+    var rewriteSave: BackgroundSave?
+    var rewriteTempFile = ""
     var lastRewriteSeconds: Int64 = -1
     var lastRewriteFailed = false
     var rewrites = 0
@@ -274,6 +278,7 @@ final class AppendOnlyFile {
     /// CONFIG SET appendonly no: what was buffered is written and fsynced, then the file closed.
     func stop() {
         guard state != .off else { return }
+        abortRewrite()
         flush(force: true)
         if fd != -1 {
             if !dataSync(fd) { log.warning("Fail to fsync the AOF file: \(errnoText(errno))") }
@@ -297,6 +302,7 @@ final class AppendOnlyFile {
 
     /// At shutdown: the buffer is written and the file fsynced (Redis's prepareForShutdown).
     func shutdown() {
+        abortRewrite()
         if state != .off && fd != -1 {
             flush(force: true)
             log.notice("Calling fsync() on the AOF file.")

@@ -44,14 +44,16 @@ final class RDBPersistence {
     // MARK: - Saving
 
     /// The AUX fields redis-server 7.0 writes (rdbSaveInfoAuxFields).
-    private func auxFields(aofBase: Bool) -> [(String, Snapshot.AuxValue)] {
+    func auxFields(aofBase: Bool) -> [(String, Snapshot.AuxValue)] {
         [("redis-ver", .text(redisVersion)), ("redis-bits", .integer(64)),
          ("ctime", .integer(wallClockMillis() / 1000)), ("used-mem", .integer(Int64(cs_malloc_used_bytes()))),
          ("aof-base", .integer(aofBase ? 1 : 0))]
     }
 
-    /// Writes the whole dataset to `output` at once (SAVE, DEBUG RELOAD, the AOF's preamble).
+    /// Writes the whole dataset to `output` at once (SAVE, DEBUG RELOAD, the AOF's preamble). A background
+    /// snapshot still serializing is completed first (one snapshot runs at a time).
     func writeDataset(to output: RDBOutput, aofBase: Bool = false) throws {
+        server.completeSnapshotSerialization()
         let snapshot = Snapshot(databases: server.databases, keyspace: server.keyspace, output: output,
                                 aux: auxFields(aofBase: aofBase), functions: functions, checksum: server.config.rdbchecksum)
         defer { snapshot.detach(from: server.keyspace, disposer: server.lazyFree) }
@@ -89,8 +91,8 @@ final class RDBPersistence {
         precondition(background == nil)
         lastBgsaveTry = wallClockMillis() / 1000
         do {
-            background = try BackgroundSave(persistence: self, temp: "temp-bg-\(getpid()).rdb", dirty: server.dirty,
-                                            compress: server.config.rdbcompression, aux: auxFields(aofBase: false))
+            background = try BackgroundSave(server: server, temp: "temp-bg-\(getpid()).rdb", commitAs: path,
+                                            aux: auxFields(aofBase: false))
         } catch {
             server.log.warning("Can't save in background: \(error)")
             lastBgsaveOK = false
@@ -134,7 +136,7 @@ final class RDBPersistence {
 
     /// The serverCron part: save points and a scheduled BGSAVE.
     func cron() {
-        guard background == nil else { return }
+        guard !server.hasBackgroundSnapshot else { return }
         let now = wallClockMillis() / 1000
         let mayRetry = lastBgsaveOK || now - lastBgsaveTry > 5
         if bgsaveScheduled && mayRetry {
@@ -244,9 +246,10 @@ final class RDBFileWriter {
         try writeAll(fd, bytes)
     }
 
-    /// fsync, rename over `name`, fsync the directory.
-    func commit(as name: String) throws {
+    /// fsync, rename over `name` (nil: keep the temporary name), fsync the directory.
+    func commit(as name: String?) throws {
         if fsync(fd) != 0 { throw RDBError("Write error saving DB on disk: \(String(cString: strerror(errno)))") }
+        guard let name else { return }
         if rename(temp, name) != 0 {
             let e = errno
             unlink(temp)
@@ -293,7 +296,9 @@ final class BackgroundSave {
     let dirtyAtStart: Int
     private let startedAt = monotonicMicros()
     private let snapshot: Snapshot
-    private unowned(unsafe) let persistence: RDBPersistence
+    private unowned(unsafe) let server: Server
+    /// The name the file is renamed to once written and fsynced (nil: left under its temporary name).
+    private let commitName: String?
     private let file: RDBFileWriter
     private let writer = ThreadPool(threads: 1)
     private let shared = WriterState()
@@ -314,9 +319,13 @@ final class BackgroundSave {
         case failed(String)
     }
 
-    init(persistence: RDBPersistence, temp: String, dirty: Int, compress: Bool, aux: [(String, Snapshot.AuxValue)]) throws {
-        self.persistence = persistence
-        dirtyAtStart = dirty
+    /// Starts writing the dataset as it is now to `temp` (relative to the working directory), renamed to
+    /// `commitAs` when complete (BGSAVE), or left there for the caller (the AOF rewrite's new base).
+    init(server: Server, temp: String, commitAs: String?, aux: [(String, Snapshot.AuxValue)]) throws {
+        self.server = server
+        commitName = commitAs
+        dirtyAtStart = server.dirty
+        let compress = server.config.rdbcompression
         let file = try RDBFileWriter(temp: temp)
         self.file = file
         let shared = self.shared
@@ -332,10 +341,9 @@ final class BackgroundSave {
                 shared.adjustPending(-copy.count)
             }
         })
-        let server = persistence.server
         keysTotal = server.databases.reduce(0) { $0 + $1.count }
         snapshot = Snapshot(databases: server.databases, keyspace: server.keyspace, output: output, aux: aux,
-                            functions: persistence.functions, checksum: server.config.rdbchecksum)
+                            functions: server.rdb.functions, checksum: server.config.rdbchecksum)
     }
 
     /// Serializes a slice (about as long as the loop spent elsewhere since the last one, between 0.25 and
@@ -350,17 +358,7 @@ final class BackgroundSave {
             let now = monotonicNanoseconds()
             let budget = min(max(now - lastSliceEnd, 250_000), 2_000_000)
             do {
-                if try snapshot.step(until: now + budget) {
-                    serialized = true
-                    let server = persistence.server
-                    snapshot.detach(from: server.keyspace, disposer: server.lazyFree)
-                    let file = self.file, shared = self.shared, name = persistence.path, loop = server.loop
-                    writer.submit {
-                        do { try file.commit(as: name) } catch { shared.fail("\(error)") }
-                        shared.finish()
-                        loop.wake()
-                    }
-                }
+                if try snapshot.step(until: now + budget) { serializationEnded() }
             } catch {
                 abort()
                 return .failed("\(error)")
@@ -374,9 +372,32 @@ final class BackgroundSave {
         return .succeeded
     }
 
+    /// Serializes everything left now (a SAVE or another snapshot must start: one runs at a time). The
+    /// writer still finishes the file in the background.
+    func completeSerialization() {
+        guard !serialized else { return }
+        do {
+            while try !snapshot.step(until: UInt64.max) {}
+            serializationEnded()
+        } catch {
+            shared.fail("\(error)")
+        }
+    }
+
+    /// The snapshot is all in the writer's queue: let go of the keyspace and have the writer commit.
+    private func serializationEnded() {
+        serialized = true
+        snapshot.detach(from: server.keyspace, disposer: server.lazyFree)
+        let file = self.file, shared = self.shared, name = commitName, loop = server.loop
+        writer.submit {
+            do { try file.commit(as: name) } catch { shared.fail("\(error)") }
+            shared.finish()
+            loop.wake()
+        }
+    }
+
     /// Abandons the save: the snapshot lets go of the keyspace, the writer stops, the temp file goes.
     func abort() {
-        let server = persistence.server
         snapshot.detach(from: server.keyspace, disposer: server.lazyFree)
         shared.fail("aborted")
         writer.shutdown()
@@ -412,6 +433,24 @@ private final class WriterState {
 }
 
 extension Server {
+    /// A BGSAVE or an AOF rewrite is writing a snapshot (Redis's hasActiveChildProcess).
+    var hasBackgroundSnapshot: Bool { rdb.background != nil || aof.rewriteSave != nil }
+
+    /// Finishes serializing a running background snapshot, so that another can start.
+    func completeSnapshotSerialization() {
+        rdb.background?.completeSerialization()
+        aof.rewriteSave?.completeSerialization()
+    }
+
+    /// Once per loop iteration: moves the running background snapshots along. Returns whether one still
+    /// has serialization to do (the loop then polls without sleeping).
+    func tickSnapshots() -> Bool {
+        var busy = false
+        if rdb.background != nil { busy = rdb.tick() }
+        if aof.rewriteSave != nil { busy = aof.tickRewrite() || busy }
+        return busy
+    }
+
     /// What SHUTDOWN and SIGTERM do before the loop ends (Redis's prepareForShutdown): stop a running
     /// BGSAVE, then save when save points are configured (unless NOSAVE) or SAVE was asked. False when the
     /// save failed and FORCE was not given: the server keeps running.

@@ -286,7 +286,7 @@ public final class Server {
         if aof.isOn { aof.flush(force: false) }
         flushPendingWrites()
         lazyFree.flush()
-        if rdb.background != nil { snapshotBusy = rdb.tick() }
+        if rdb.background != nil || aof.rewriteSave != nil { snapshotBusy = tickSnapshots() }
     }
 
     /// While the dataset loads (start-up), every 2 MB: clients are accepted and served, and those that ask
