@@ -54,7 +54,7 @@ final class AppendOnlyFile {
     /// Unix seconds since a write has been postponed behind a background fsync (0: none).
     private var flushPostponedStart: Int64 = 0
     private(set) var delayedFsyncs = 0
-    private(set) var lastWriteFailed = false
+    private(set) var lastWriteFailed = false { didSet { server.rdb.updateGate() } }
     private(set) var lastWriteErrno: Int32 = 0
     private var lastWriteErrorLogged: Int64 = 0
 

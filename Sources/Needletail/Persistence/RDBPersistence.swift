@@ -36,8 +36,8 @@ final class RDBPersistence {
 
     init(server: Server) { self.server = server }
 
-    /// The server's one-flag summary of "commands may be refused" (see `deniesWrites` and `loading`).
-    private func updateGate() { server.persistenceGate = loading || !lastBgsaveOK }
+    /// The server's one-flag summary of "commands may be refused" (see `diskErrorReply` and `loading`).
+    func updateGate() { server.persistenceGate = loading || !lastBgsaveOK || (server.aof?.lastWriteFailed ?? false) }
 
     var path: String { server.config.dbfilename }
 
@@ -150,9 +150,14 @@ final class RDBPersistence {
         }
     }
 
-    /// Whether writes are refused with -MISCONF (stop-writes-on-bgsave-error after a failed save).
-    var deniesWrites: Bool {
-        !lastBgsaveOK && server.config.stopWritesOnBgsaveError && !server.config.save.isEmpty
+    /// The -MISCONF error writes (and PING) get after a failed save with stop-writes-on-bgsave-error, or
+    /// while the AOF cannot be written (Redis's writeCommandsDeniedByDiskError); nil when they may run.
+    var diskErrorReply: String? {
+        if !lastBgsaveOK && server.config.stopWritesOnBgsaveError && !server.config.save.isEmpty { return misconfError }
+        if let aof = server.aof, aof.isOn, aof.lastWriteFailed {
+            return "MISCONF Errors writing to the AOF file: " + String(cString: strerror(aof.lastWriteErrno))
+        }
+        return nil
     }
 
     // MARK: - Loading

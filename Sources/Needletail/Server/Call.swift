@@ -99,8 +99,8 @@ extension Server {
         }
         // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it).
         if persistenceGate {
-            if rdb.deniesWrites && (target.flags.contains(.write) || target.name == "ping") {
-                rejectCommand(client, target, error: Array(misconfError.utf8))
+            if target.flags.contains(.write) || target.name == "ping", let error = rdb.diskErrorReply {
+                rejectCommand(client, target, error: Array(error.utf8))
                 return nil
             }
             if rdb.loading && !target.flags.contains(.loading) {
