@@ -87,7 +87,7 @@ extension RDBOutput {
                         writer.append(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
                     }
                 }
-                writer.finish().withUnsafeBytes { string($0) }
+                writer.withFinishedBytes { string($0) }
             }
         case .hash(let hash):
             if hash.isPacked {
@@ -96,7 +96,7 @@ extension RDBOutput {
                     writer.append(field)
                     writer.append(value)
                 }
-                writer.finish().withUnsafeBytes { string($0) }
+                writer.withFinishedBytes { string($0) }
             } else {
                 length(hash.count)
                 hash.forEach { field, value in
