@@ -39,8 +39,6 @@ final class DigestDifferentialTests: XCTestCase {
 
     private static let zeros = "+" + String(repeating: "0", count: 40) + "\r\n"
 
-    private func text(_ reply: [UInt8]) -> String { String(decoding: reply, as: UTF8.self) }
-
     // MARK: - Random datasets
 
     func testSeededDatasetsDigestAlike() throws {
@@ -48,17 +46,17 @@ final class DigestDifferentialTests: XCTestCase {
         let seeds: [UInt64] = env("DIGEST_SEED").flatMap { UInt64($0) }.map { [$0] } ?? (1...UInt64(count)).map { $0 }
         let sides = try clients()
         for seed in seeds {
-            for c in sides { XCTAssertEqual(text(try c.call("FLUSHALL")), "+OK\r\n") }
+            for c in sides { XCTAssertEqual(replyText(try c.call("FLUSHALL")), "+OK\r\n") }
             let dataset = DigestDataset(seed: seed)
             // Every write must have the same reply on both sides, or the datasets differ before the digest.
-            let replies = try sides.map { try $0.pipeline(dataset.commands) }
+            let replies = try sides.map { try $0.pipelined(dataset.commands) }
             for (i, command) in dataset.commands.enumerated() where replies[0][i] != replies[1][i] {
                 return XCTFail("seed \(seed): \(rawEscaped(Array(command.joined(separator: [32])), limit: 120)) answered "
-                    + "\(text(replies[0][i])) by redis-server, \(text(replies[1][i])) by needletail")
+                    + "\(replyText(replies[0][i])) by redis-server, \(replyText(replies[1][i])) by needletail")
             }
             let digests = try sides.map { try $0.call("DEBUG", "DIGEST") }
-            XCTAssertEqual(text(digests[1]), text(digests[0]), "seed \(seed): DEBUG DIGEST (rerun with DIGEST_SEED=\(seed))")
-            XCTAssertNotEqual(text(digests[0]), text(Array(Self.zeros.utf8)), "seed \(seed): empty dataset")
+            XCTAssertEqual(replyText(digests[1]), replyText(digests[0]), "seed \(seed): DEBUG DIGEST (rerun with DIGEST_SEED=\(seed))")
+            XCTAssertNotEqual(replyText(digests[0]), Self.zeros, "seed \(seed): empty dataset")
             for (db, keys) in dataset.keysByDatabase.sorted(by: { $0.key < $1.key }) {
                 let command = [Array("DEBUG".utf8), Array("DIGEST-VALUE".utf8)] + keys + [Array("no-such-key".utf8)]
                 let values = try sides.map { c -> RawReply in
@@ -84,8 +82,8 @@ final class DigestDifferentialTests: XCTestCase {
 
     func testEmptyDatasetIsZeros() throws {
         for c in try clients() {
-            XCTAssertEqual(text(try c.call("FLUSHALL")), "+OK\r\n")
-            XCTAssertEqual(text(try c.call("DEBUG", "DIGEST")), text(Array(Self.zeros.utf8)))
+            XCTAssertEqual(replyText(try c.call("FLUSHALL")), "+OK\r\n")
+            XCTAssertEqual(replyText(try c.call("DEBUG", "DIGEST")), Self.zeros)
         }
     }
 
@@ -100,7 +98,7 @@ final class DigestDifferentialTests: XCTestCase {
             ]
             for command in script {
                 let replies = try sides.map { try $0.call(command.map { Array($0.utf8) }) }
-                XCTAssertEqual(text(replies[1]), text(replies[0]), "RESP\(resp): \(command)")
+                XCTAssertEqual(replyText(replies[1]), replyText(replies[0]), "RESP\(resp): \(command)")
             }
         }
     }
@@ -117,12 +115,12 @@ final class DigestDifferentialTests: XCTestCase {
         }
         rawSleepMillis(20)
         let digests = try sides.map { try $0.call("DEBUG", "DIGEST") }
-        XCTAssertEqual(text(digests[1]), text(digests[0]))
+        XCTAssertEqual(replyText(digests[1]), replyText(digests[0]))
         let values = try sides.map { try $0.call("DEBUG", "DIGEST-VALUE", "gone") }
-        XCTAssertEqual(text(values[1]), text(values[0]))
-        XCTAssertNotEqual(text(values[0]), "*1\r\n" + text(Array(Self.zeros.utf8)))
+        XCTAssertEqual(replyText(values[1]), replyText(values[0]))
+        XCTAssertNotEqual(replyText(values[0]), "*1\r\n" + Self.zeros)
         for c in sides {
-            XCTAssertEqual(text(try c.call("DBSIZE")), ":2\r\n", "DIGEST-VALUE deleted the expired key")
+            XCTAssertEqual(replyText(try c.call("DBSIZE")), ":2\r\n", "DIGEST-VALUE deleted the expired key")
             _ = try c.call("DEBUG", "SET-ACTIVE-EXPIRE", "1")
         }
     }
@@ -134,22 +132,6 @@ private func env(_ name: String) -> String? { getenv(name).map { String(cString:
 private func shown(_ reply: RawReply) -> String {
     if case .line(_, let bytes) = reply { return String(decoding: bytes, as: UTF8.self) }
     return "\(reply)"
-}
-
-private extension RawClient {
-    /// Sends `commands` in batches and reads every reply.
-    func pipeline(_ commands: [[[UInt8]]]) throws -> [[UInt8]] {
-        var replies: [[UInt8]] = []
-        replies.reserveCapacity(commands.count)
-        var i = 0
-        while i < commands.count {
-            let batch = commands[i..<min(i + 200, commands.count)]
-            try send(batch.flatMap { RawClient.encode($0) })
-            for _ in batch { replies.append(try readReply()) }
-            i += batch.count
-        }
-        return replies
-    }
 }
 
 /// The commands that build one random dataset, and its keys per database.

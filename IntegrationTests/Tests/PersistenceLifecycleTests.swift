@@ -303,7 +303,7 @@ final class PersistenceLifecycleTests: XCTestCase {
         var launched: [(String, ServerUnderTest)] = []
         for (name, bytes) in cases {
             let d = try directory()
-            writeFileBytes(d.file("dump.rdb"), bytes)
+            try writeFileBytes(d.file("dump.rdb"), bytes)
             let s = try ServerUnderTest.launch(extraArguments: ["--dir", d.path])
             servers.append(s)
             launched.append((name, s))
@@ -320,7 +320,7 @@ final class PersistenceLifecycleTests: XCTestCase {
         }
         // Checksum 0 means "not computed": accepted.
         let d = try directory()
-        writeFileBytes(d.file("dump.rdb"), handMadeRDB([("k", "a"), ("j", "b")]))
+        try writeFileBytes(d.file("dump.rdb"), handMadeRDB([("k", "a"), ("j", "b")]))
         let s = try needletail(d)
         XCTAssertEqual(try RawClient(port: s.port).say("MGET", "k", "j"), "*2\r\n$1\r\na\r\n$1\r\nb\r\n")
         // And redis-server agrees on that file.

@@ -2,33 +2,9 @@ import Glibc
 import TestSupport
 import XCTest
 
-// What SnapshotTests and PersistenceLifecycleTests share (TemporaryDirectory and `pipelined` are in
-// Support/RDBTestSupport.swift): file helpers, INFO fields, polling, the seeded big dataset, and running
-// redis-check-rdb.
-
-func readFileBytes(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, f)
-        if n <= 0 { break }
-        out += chunk[0..<n]
-    }
-    return out
-}
-
-func writeFileBytes(_ path: String, _ bytes: [UInt8]) {
-    let f = fopen(path, "wb")!
-    _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-    fclose(f)
-}
-
-func copyFile(_ from: String, _ to: String) throws {
-    guard let bytes = readFileBytes(from) else { throw HarnessError("cannot read \(from)") }
-    writeFileBytes(to, bytes)
-}
+// What the persistence tests share besides Support/RDBTestSupport.swift (TemporaryDirectory, whole files,
+// runProgram, `pipelined`): INFO fields, polling, starting both servers in a directory, the seeded big
+// dataset.
 
 extension RawClient {
     func say(_ args: String...) throws -> String { replyText(try call(args.map { Array($0.utf8) })) }
@@ -72,21 +48,6 @@ func startNeedletail(dir: TemporaryDirectory, _ extra: [String] = []) throws -> 
 func startOracle(dir: TemporaryDirectory, _ extra: [String] = []) throws -> RawRedisServer {
     try RawRedisServer(extraArguments: ["--dir", dir.path] + extra)
 }
-
-/// Runs a program to its end; returns its wait status and what it printed.
-func runProgram(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let log = "/tmp/needletail-run-\(getpid())-\(clockMillis()).out"
-    defer { unlink(log) }
-    let pid = try spawnServerProcess(arguments, output: log)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return (status, rawTail(of: log, 4000))
-}
-
-/// WIFEXITED / WEXITSTATUS / WIFSIGNALED, which Glibc's Swift overlay does not import (macros).
-func exitedNormally(_ status: Int32) -> Bool { status & 0x7f == 0 }
-func exitCode(_ status: Int32) -> Int32 { (status >> 8) & 0xff }
-func killedBySignal(_ status: Int32) -> Int32? { exitedNormally(status) || status & 0x7f == 0x7f ? nil : status & 0x7f }
 
 /// A big seeded dataset in databases 0, 1 and 2: `strings` strings (MSET in batches), `collections` each of
 /// hashes, sets, sorted sets and lists of `elements` elements, and a tenth of the keys with a TTL of an

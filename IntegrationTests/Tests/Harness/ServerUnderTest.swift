@@ -40,8 +40,9 @@ final class ServerUnderTest {
         return access(fallback, X_OK) == 0 ? fallback : nil
     }
 
-    /// Starts the server and waits until it answers PING. `extraArguments` follow the port arguments
-    /// (not passed to the legacy form).
+    /// Starts the server and waits until it answers PING. `extraArguments` follow the port arguments; with
+    /// any, the legacy form (which cannot take them) is never tried, so a server that refuses to start
+    /// with them fails here instead of starting without them.
     static func start(extraArguments: [String] = []) throws -> ServerUnderTest {
         guard let binary = binaryPath() else {
             throw HarnessError("needletail-server not found next to the test bundle; run `swift build` first")
@@ -50,7 +51,7 @@ final class ServerUnderTest {
         // A free port can be taken between probing and binding; and an older or newer binary may refuse one
         // form of the port argument. Alternate the two forms over a few fresh ports.
         for attempt in 0..<4 {
-            let legacy = (attempt % 2 == 1) != preferLegacy
+            let legacy = extraArguments.isEmpty && (attempt % 2 == 1) != preferLegacy
             let port = freeTCPPort()
             let arguments = legacy ? legacyPortArguments(port) : portArguments(port) + extraArguments
             let server = try ServerUnderTest(binary: binary, arguments: arguments, port: port)

@@ -1,9 +1,10 @@
 import Glibc
 import TestSupport
 
-// Helpers shared by DumpRestoreTests and RDBInterchangeTests: an independent CRC64 (so a test can craft or
-// mutate a payload and re-seal it without trusting the code under test), DUMP payload framing, temporary
-// directories, and small reply accessors.
+// Helpers shared by the persistence tests (DumpRestoreTests, RDBInterchangeTests, SnapshotTests,
+// PersistenceLifecycleTests, DiskFullTests, AOFTests): an independent CRC64 (so a test can craft or mutate a
+// payload and re-seal it without trusting the code under test), DUMP payload framing, temporary directories,
+// reading and writing whole files, running a program to its end, and small reply accessors.
 
 /// Redis's CRC64 (Jones polynomial, reflected, initial value 0, no final xor), bit by bit: slow and obvious.
 func referenceCRC64(_ bytes: ArraySlice<UInt8>, _ start: UInt64 = 0) -> UInt64 {
@@ -29,7 +30,7 @@ func sealedRDBFile(version: Int, _ body: [UInt8]) -> [UInt8] {
     return framed + littleEndianBytes(referenceCRC64(framed[...]))
 }
 
-/// A fresh directory under /tmp, removed (with its files) by `remove()`.
+/// A fresh directory under /tmp, removed (with everything in it) by `remove()`.
 final class TemporaryDirectory {
     let path: String
 
@@ -44,57 +45,82 @@ final class TemporaryDirectory {
     var exists: Bool { access(path, F_OK) == 0 }
 
     /// The names of the files in it.
-    var entries: [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    var entries: [String] { directoryEntries(path) }
 
-    func write(_ name: String, _ bytes: [UInt8]) throws {
-        guard let f = fopen(file(name), "wb") else { throw HarnessError("fopen \(file(name)): \(errno)") }
-        defer { fclose(f) }
-        guard fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw HarnessError("fwrite \(file(name))") }
-    }
+    func write(_ name: String, _ bytes: [UInt8]) throws { try writeFileBytes(file(name), bytes) }
 
     func read(_ name: String) throws -> [UInt8] {
-        guard let f = fopen(file(name), "rb") else { throw HarnessError("fopen \(file(name)): \(errno)") }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
-            out += chunk[0..<n]
-        }
-        return out
+        guard let bytes = readFileBytes(file(name)) else { throw HarnessError("cannot read \(file(name)): \(errno)") }
+        return bytes
     }
 
     func copy(_ from: String, to other: TemporaryDirectory, as name: String) throws {
         try other.write(name, try read(from))
     }
 
-    /// Removes the files (the directories used here are flat) and the directory.
-    func remove() {
-        for name in entries { unlink(file(name)) }
+    /// Removes the directory and everything in it (appendonlydir included).
+    func remove() { removeTree(path) }
+}
+
+/// The names in directory `path` (without . and ..); [] when it cannot be read.
+private func directoryEntries(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// `rm -rf path` (symbolic links are removed, not followed).
+func removeTree(_ path: String) {
+    var st = stat()
+    if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+        for name in directoryEntries(path) { removeTree(path + "/" + name) }
         rmdir(path)
+    } else {
+        unlink(path)
     }
 }
 
-/// Runs `command` to completion with stdout and stderr in one string; returns the exit status and the output.
-func runProcess(_ command: [String]) throws -> (status: Int32, output: String) {
-    let log = "/tmp/needletail-run-\(getpid())-\(rawMonotonicMillis()).log"
-    defer { unlink(log) }
-    let pid = try spawnServerProcess(command, output: log)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    let exited = status & 0x7F == 0
-    return (exited ? (status >> 8) & 0xFF : -1, rawTail(of: log, 100_000))
+/// A whole file's bytes, nil when it cannot be opened.
+func readFileBytes(_ path: String) -> [UInt8]? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, f)
+        if n <= 0 { break }
+        out += chunk[0..<n]
+    }
+    return out
 }
+
+/// Replaces (or creates) `path` with `bytes`.
+func writeFileBytes(_ path: String, _ bytes: [UInt8]) throws {
+    guard let f = fopen(path, "wb") else { throw HarnessError("fopen \(path): \(String(cString: strerror(errno)))") }
+    defer { fclose(f) }
+    guard fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw HarnessError("fwrite \(path)") }
+}
+
+/// Runs a program to its end; returns its wait status (see `exitedNormally`, `exitCode`) and the end of
+/// what it printed on stdout and stderr.
+func runProgram(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let log = "/tmp/needletail-run-\(getpid())-\(clockMillis()).out"
+    defer { unlink(log) }
+    let pid = try spawnServerProcess(arguments, output: log)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    return (status, rawTail(of: log, 100_000))
+}
+
+/// WIFEXITED / WEXITSTATUS / WIFSIGNALED, which Glibc's Swift overlay does not import (macros).
+func exitedNormally(_ status: Int32) -> Bool { status & 0x7f == 0 }
+func exitCode(_ status: Int32) -> Int32 { (status >> 8) & 0xff }
+func killedBySignal(_ status: Int32) -> Int32? { exitedNormally(status) || status & 0x7f == 0x7f ? nil : status & 0x7f }
 
 func replyText(_ reply: [UInt8]) -> String { String(decoding: reply, as: UTF8.self) }
 
