@@ -78,8 +78,9 @@ struct RDBLoader {
                 db = databases[index]
                 continue
             case RDB.opResizeDB:
-                _ = try input.length()
-                _ = try input.length()
+                let keys = try input.length(), expires = try input.length()
+                // A hint: capped by what the rest of the file could hold, so a lying count reserves nothing big.
+                db.reserveForLoading(keys: min(keys, input.remaining / 4), expires: min(expires, input.remaining / 12))
                 continue
             case RDB.opAux:
                 let name = try input.string()
@@ -105,15 +106,9 @@ struct RDBLoader {
                     result.keysExpired += 1
                     continue
                 }
-                if db.stores(key) {
-                    if replacesDuplicates {
-                        db.remove(key, event: .none, changes: 0)
-                    } else {
-                        throw RDBError("RDB has duplicated key '\(String(decoding: key.withUnsafeBytes { Array($0) }, as: UTF8.self))' in DB \(db.index)")
-                    }
+                guard db.storeLoaded(key, value, expireAt: expire) || replacesDuplicates else {
+                    throw RDBError("RDB has duplicated key '\(String(decoding: key.withUnsafeBytes { Array($0) }, as: UTF8.self))' in DB \(db.index)")
                 }
-                db.add(key, value, event: .none, changes: 0)
-                if let when = expire { db.setExpire(key, at: when, event: .none, changes: 0) }
                 result.keysLoaded += 1
                 if keyLoadDelay > 0 {
                     usleep(UInt32(min(keyLoadDelay, 1_000_000)))

@@ -310,7 +310,8 @@ extension RDBInput {
             let zset = SortedSet()
             try withString { blob in
                 var member: ByteString?
-                let visit: (ListpackElement) throws -> Void = { element in
+                // Local functions, not closures in variables: those box `member` with exclusivity checks.
+                func visit(_ element: ListpackElement) throws {
                     if let m = member {
                         let score: Double
                         switch element {
@@ -345,7 +346,7 @@ extension RDBInput {
         case RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack:
             let hash = HashValue()
             try withString { blob in
-                let add: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void = { field, value in
+                func add(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws {
                     guard hash.set(field, value, limits: limits.hash) else { throw RDBError("Duplicate hash fields detected") }
                 }
                 if type == RDB.typeHashZipmap {
@@ -353,7 +354,7 @@ extension RDBInput {
                     return
                 }
                 var field: ByteString?
-                let visit: (ListpackElement) throws -> Void = { element in
+                func visit(_ element: ListpackElement) throws {
                     if let f = field {
                         try f.withUnsafeBytes { f in try element.byteString.withUnsafeBytes { try add(f, $0) } }
                         field = nil

@@ -299,6 +299,28 @@ final class Database {
         swap(&avgTTL, &other.avgTTL)
     }
 
+    // MARK: - Loading (Persistence/RDBLoader.swift)
+
+    /// Sizes the tables for a load that announces its key counts (RDB's RESIZEDB), so they do not rehash
+    /// while filling.
+    func reserveForLoading(keys keyCount: Int, expires expireCount: Int) {
+        keys.reserveCapacity(keys.count + keyCount)
+        if expireCount > 0 { expires.reserveCapacity(expires.count + expireCount) }
+    }
+
+    /// Stores a loaded key with one probe of the table, without events or changes (loading is not a
+    /// write, as Redis's dbAddRDBLoad). Returns false when the key existed: it was replaced.
+    func storeLoaded(_ key: ByteString, _ value: Value, expireAt: Int64?) -> Bool {
+        let old = keys.updateValue(Entry(value: value, hint: .likeSet, epoch: events.snapshotEpoch), forKey: key)
+        if let expireAt {
+            expires.updateValue(expireAt, forKey: key)
+        } else if old != nil && !expires.isEmpty {
+            key.withUnsafeBytes { _ = dropExpiry($0) }
+        }
+        if let old { dispose(old.value) }
+        return old == nil
+    }
+
     // MARK: - Snapshots (Persistence/Snapshot.swift)
 
     /// Before a write changes `key` in place, hands its entry to the running snapshot if the snapshot has
