@@ -116,6 +116,8 @@ private func shutdown(_ c: Client) {
     if (abort && (save || noSave || force || other)) || (save && noSave) { return c.replySyntaxError() }
     // A shutdown never waits for replicas here, so there is never one in progress to abort.
     if abort { return c.reply.error("ERR No shutdown in progress.") }
+    // While loading, the dataset is partial: it must never be saved (Redis's shutdownCommand).
+    if c.server.rdb.loading { (save, noSave) = (false, true) }
     guard c.server.prepareForShutdown(save: save, noSave: noSave, force: force) else {
         return c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
     }
@@ -349,6 +351,7 @@ private func debugReload(_ c: Client) {
         }
     }
     let rdb = c.server.rdb
+    if rdb.loading { return c.reply.error("ERR DEBUG RELOAD is not allowed while loading") }
     if save {
         do { try rdb.save() } catch { return c.reply.error("ERR") }
     }
@@ -359,7 +362,7 @@ private func debugReload(_ c: Client) {
     let fd = open(c.server.config.dbfilename, O_RDONLY | O_CLOEXEC)
     do {
         guard fd >= 0 else { throw RDBError(String(cString: strerror(errno))) }
-        try rdb.load(fd: fd, replacingDuplicates: merge, flushOnFailure: flush)
+        try rdb.load(fd: fd, replacingDuplicates: merge, flushOnFailure: flush, servingClients: false)
     } catch {
         c.server.log.warning("Error loading the RDB for DEBUG RELOAD: \(error)")
         return c.reply.error("ERR Error trying to load the RDB dump, check server logs.")

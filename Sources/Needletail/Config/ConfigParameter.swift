@@ -158,15 +158,15 @@ extension ConfigParameter {
     /// Every parameter and directive of redis-server 7.0, in config.c's order.
     public static let all: [ConfigParameter] = [
         // Bool configs
-        bool("rdbchecksum", true, .immutable),
+        bool("rdbchecksum", true, .immutable, implemented: true),
         bool("daemonize", false, .immutable, implemented: true),
         bool("io-threads-do-reads", false, .immutable),
         bool("always-show-logo", false, .immutable),
         bool("protected-mode", true),
-        bool("rdbcompression", true),
+        bool("rdbcompression", true, implemented: true),
         bool("rdb-del-sync-files", false),
         bool("activerehashing", true),
-        bool("stop-writes-on-bgsave-error", true),
+        bool("stop-writes-on-bgsave-error", true, implemented: true),
         bool("set-proc-title", true, .immutable),
         bool("dynamic-hz", true),
         bool("lazyfree-lazy-eviction", false),
@@ -221,7 +221,7 @@ extension ConfigParameter {
         string("cluster-config-file", "nodes.conf", .immutable),
         string("cluster-announce-hostname", "", validate: validateAnnouncedHostname),
         string("syslog-ident", "redis", .immutable),
-        string("dbfilename", "dump.rdb", .protected, validate: { value in
+        string("dbfilename", "dump.rdb", .protected, implemented: true, validate: { value in
             isBaseName(value) ? nil : "dbfilename can't be a path, just a filename"
         }),
         string("appendfilename", "appendonly.aof", .immutable, implemented: true, validate: { value in
@@ -378,7 +378,7 @@ extension ConfigParameter {
 
         // Special configs
         special("dir", .dir, "", [.protected, .denyLoading], implemented: true),
-        special("save", .save, "3600 1 300 100 60 10000", .multiArg),
+        special("save", .save, "3600 1 300 100 60 10000", .multiArg, implemented: true),
         special("client-output-buffer-limit", .clientOutputBufferLimit,
                 "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", .multiArg, implemented: true),
         special("oom-score-adj-values", .oomScoreAdjValues, "0 200 800", .multiArg),

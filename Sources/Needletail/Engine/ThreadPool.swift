@@ -1,7 +1,7 @@
 import Glibc
 
 /// A small fixed pool of worker threads with a FIFO job queue, for work that must not stall the event loop:
-/// freeing huge values (lazyfree), and later fsync and snapshot writing (Redis's bio.c threads).
+/// freeing huge values (lazyfree), fsync of the AOF, writing snapshots (Redis's bio.c threads).
 ///
 /// Jobs run in submission order per pool but concurrently across workers; a job must not touch loop-owned
 /// state. Freeing works because Swift reference counting is atomic: the loop hands over the last reference

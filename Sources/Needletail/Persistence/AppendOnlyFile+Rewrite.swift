@@ -10,9 +10,10 @@ import Glibc
 ///    incr file only, the old base and incr files as history; it is persisted atomically (temp file,
 ///    fsync, rename, fsync of the directory); then the history files are deleted and dropped from it.
 ///
-/// Step 2 runs synchronously in the loop for now. The fork-less snapshot will run `writeBaseSnapshot` on a
-/// worker and call `rewriteDone` on the loop when it ends; nothing else has to change (commands arriving
-/// meanwhile already go to the new incr file).
+/// Step 2, for an RDB base (aof-use-rdb-preamble yes, the default), is a fork-less snapshot
+/// (Persistence/Snapshot.swift) serialized in slices by the loop and written by a worker (`tickRewrite`
+/// calls `rewriteDone` when it ends), while commands arriving meanwhile go to the new incr file. A base of
+/// commands (aof-use-rdb-preamble no) is written at once in the loop (`writeBaseSnapshot`).
 extension AppendOnlyFile {
     /// Whether the base is written in RDB form (aof-use-rdb-preamble yes) or as commands.
     var writesRDBBase: Bool { config.aofUseRdbPreamble }
@@ -56,6 +57,7 @@ extension AppendOnlyFile {
             } catch {
                 log.warning("Can't rewrite append only file in background: \(error)")
                 rewriteDone(ok: false, tempFile: temp)
+                return false
             }
             return true
         }
@@ -66,8 +68,8 @@ extension AppendOnlyFile {
         return true
     }
 
-    /// Writes the dataset as a complete base file at `path` and fsyncs it. This is the one step that the
-    /// fork-less snapshot will move to a worker thread.
+    /// Writes the dataset as a complete base file at `path` and fsyncs it, at once (a base of commands; an
+    /// RDB base is a background snapshot, see `rewriteInBackground`).
     func writeBaseSnapshot(to path: String) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
@@ -83,8 +85,8 @@ extension AppendOnlyFile {
         return true
     }
 
-    /// The base file's content: the RDB form with `aof-use-rdb-preamble yes` once the RDB codec is merged;
-    /// until then, and with `aof-use-rdb-preamble no`, the commands Redis's rewriteAppendOnlyFileRio writes:
+    /// The base file's content: the RDB form with `aof-use-rdb-preamble yes`; with `aof-use-rdb-preamble
+    /// no`, the commands Redis's rewriteAppendOnlyFileRio writes:
     /// per non-empty database a SELECT, then per key SET / RPUSH / SADD / ZADD / HMSET (64 items per command,
     /// AOF_REWRITE_ITEMS_PER_CMD) and PEXPIREAT for a time to live. Keys already past their time are left out.
     func writeBase(to fd: Int32) -> Bool {
@@ -179,8 +181,6 @@ extension AppendOnlyFile {
         return true
     }
 
-    /// Ends a rewrite (Redis's backgroundRewriteDoneHandler): installs the new base, retires the files it
-    /// covers and deletes them.
     /// Once per loop iteration while the rewrite's snapshot runs: moves it along, and finishes the rewrite
     /// when the new base is written. Returns whether serialization has work left.
     func tickRewrite() -> Bool {
@@ -209,6 +209,8 @@ extension AppendOnlyFile {
         log.notice("Background AOF rewrite aborted")
     }
 
+    /// Ends a rewrite (Redis's backgroundRewriteDoneHandler): installs the new base, retires the files it
+    /// covers and deletes them.
     func rewriteDone(ok: Bool, tempFile: String) {
         defer {
             if let started = rewriteStartedAt { lastRewriteSeconds = (monotonicMillis() - started) / 1000 }

@@ -92,8 +92,10 @@ struct RDBInput {
             let compressed = try bytes(compressedLength)
             // LZF expands at most ~88-fold (a 3-byte back reference yields 264 bytes): a larger claim lies.
             guard length > 0, length <= compressedLength * 90 + 64 else { throw RDBError("Invalid LZF compressed string") }
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
-            defer { out.deallocate() }
+            // malloc, not allocate(): a claim the machine cannot hold is refused, not a trap.
+            guard let block = malloc(length) else { throw RDBError("Invalid LZF compressed string") }
+            defer { free(block) }
+            let out = UnsafeMutableRawBufferPointer(start: block, count: length)
             guard LZF.decompress(compressed, into: out) == length else { throw RDBError("Invalid LZF compressed string") }
             return try body(UnsafeRawBufferPointer(out))
         default:

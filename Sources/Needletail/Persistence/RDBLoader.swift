@@ -1,7 +1,7 @@
 import Glibc
 
 /// Reads a whole RDB stream into the databases (Redis's rdbLoadRio): the file at start-up and DEBUG
-/// RELOAD, later a replica's full sync and the AOF's preamble.
+/// RELOAD, the AOF's RDB base and preamble, later a replica's full sync.
 ///
 /// Anything malformed throws an `RDBError` naming the problem; the caller decides what that means (exit
 /// at start-up, as redis-server does, never a half-loaded dataset served as whole). Keys already past their
@@ -28,8 +28,6 @@ struct RDBLoader {
         var version = 0
         /// FUNCTION libraries' code (RDB_OPCODE_FUNCTION2), kept until scripting can load them.
         var functions: [ByteString] = []
-        /// AUX fields, by name.
-        var aux: [String: ByteString] = [:]
         /// The RDB's bytes, up to and including its checksum (an AOF preamble continues after it).
         var length = 0
     }
@@ -83,9 +81,8 @@ struct RDBLoader {
                 db.reserveForLoading(keys: min(keys, input.remaining / 4), expires: min(expires, input.remaining / 12))
                 continue
             case RDB.opAux:
-                let name = try input.string()
-                let value = try input.string()
-                result.aux[String(decoding: name.withUnsafeBytes { Array($0) }, as: UTF8.self)] = value
+                _ = try input.string()  // AUX fields (redis-ver, ctime, ...) are informational
+                _ = try input.string()
                 continue
             case RDB.opModuleAux:
                 throw RDBError("The RDB file contains AUX module data; Needletail does not support modules")

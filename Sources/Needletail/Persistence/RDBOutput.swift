@@ -2,7 +2,7 @@ import Glibc
 
 // RDB: the format of redis-server's dump.rdb, DUMP payloads, the RDB preamble of the AOF and full syncs.
 // This file holds its vocabulary (opcodes, type bytes) and the encoder of its primitives; RDBValue.swift
-// encodes and decodes values with them, RDBFile.swift writes and reads whole files.
+// encodes and decodes values with them, Snapshot.swift writes whole files and RDBLoader.swift reads them.
 //
 // PRIMITIVES (all multi-byte numbers little-endian unless said otherwise)
 //

@@ -256,11 +256,12 @@ extension RDBInput {
         case RDB.typeSet:
             let n = try count()
             guard n > 0 else { return nil }
-            let set = n > limits.setIntsetEntries ? SetValue(hashtableCapacity: n) : SetValue()
+            // The count only sizes the table up to a point: a lying count must not reserve gigabytes.
+            let set = n > limits.setIntsetEntries ? SetValue(hashtableCapacity: min(n, 1 << 16)) : SetValue()
             var first = true
             for _ in 0..<n {
                 try withString { member in
-                    if first && parseInt64(member) == nil && set.isIntset { set.convertToHashtable(room: n) }
+                    if first && parseInt64(member) == nil && set.isIntset { set.convertToHashtable(room: min(n, 1 << 16)) }
                     first = false
                     guard set.add(member, maxIntsetEntries: limits.setIntsetEntries) else {
                         throw RDBError("Duplicate set members detected")

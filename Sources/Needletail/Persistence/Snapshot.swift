@@ -1,7 +1,7 @@
 import Glibc
 
 // Snapshot: the dataset as it was at one instant, written as an RDB stream while the loop keeps serving
-// reads and writes, without fork() (what BGSAVE, and later the AOF rewrite and a replica's full sync, use).
+// reads and writes, without fork() (what BGSAVE and the AOF rewrite use, and later a replica's full sync).
 //
 // HOW (serialize-before-mutate, as Dragonfly's snapshotting; see DESIGN.md "Snapshots without fork")
 // - Beginning a snapshot bumps the keyspace's epoch to E. Every entry of the keyspace carries the epoch in
@@ -22,9 +22,10 @@ import Glibc
 //
 // COST: no copy of the dataset and no fork pause; memory beyond the dataset is the output not yet written
 // plus nothing per key (the stamp lives in padding). The loop pays the serialization itself, in slices of
-// at most a couple of milliseconds (Persistence.swift schedules them), and a few loads per write while a
-// snapshot runs. A single huge value is serialized in one slice (a 1,000,000-element sorted set takes
-// tens of ms), as redis-server's child would, but here on the loop.
+// at most a couple of milliseconds (RDBPersistence.swift schedules them), and, while a snapshot runs, each
+// write command pays for finding its keys (COMMAND GETKEYS's key specs) and a lookup of each. A single huge
+// value is serialized in one slice (a 1,000,000-element sorted set takes tens of ms), as redis-server's
+// child would, but here on the loop.
 
 final class Snapshot {
     let epoch: UInt32
@@ -157,11 +158,12 @@ final class Snapshot {
         keysSaved += 1
     }
 
-    /// Detaches from the keyspace (finished or abandoned) and hands the tables it held to `disposer`, so a
-    /// table flushed meanwhile is freed off the loop.
-    func detach(from keyspace: KeyspaceChanges, disposer: ObjectDisposer) {
+    /// Detaches from the keyspace (finished or abandoned). Tables it kept that no database uses any more
+    /// (flushed, or moved away by SWAPDB and flushed) go to `disposer`, so their last release happens off
+    /// the loop; the others are simply let go of.
+    func detach(from keyspace: KeyspaceChanges, databases: [Database], disposer: ObjectDisposer) {
         if keyspace.snapshot === self { keyspace.snapshot = nil }
-        for source in sources {
+        for source in sources where !databases.contains(where: { $0.tables.keys === source.keys }) {
             disposer.release(source.keys)
             disposer.release(source.expires)
         }

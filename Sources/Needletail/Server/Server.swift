@@ -16,7 +16,7 @@ public final class Server {
     let commands: CommandTable
     private(set) var databases: [Database] = []
     let loop: EventLoop
-    /// Background work that must not stall the loop (freeing big values; later fsync and snapshots).
+    /// Background work that must not stall the loop (freeing big values).
     let background = ThreadPool(threads: 1)
     let lazyFree: LazyFree
     private let prefetcher = PipelinePrefetcher()
@@ -32,7 +32,7 @@ public final class Server {
     /// The error-reply count when commandstats last looked (Redis's `prev_err_count`): each call counts as
     /// failed only for errors since then, so EXEC is not failed for the errors of the commands it ran.
     @exclusivity(unchecked) var errorRepliesCounted = 0
-    /// Where each execution unit's writes go (the AOF and replicas, later; a recorder in tests). While nil,
+    /// Where each execution unit's writes go (the AOF, later the replicas; a recorder in tests). While nil,
     /// nothing is recorded.
     var propagationSink: PropagationSink? { didSet { updateKeyspaceListener(); updateCallBookkeeping() } }
     /// A propagation sink or a monitor exists: `call` collects and reports what ran (Server/Call.swift).
@@ -286,7 +286,8 @@ public final class Server {
         if aof.isOn { aof.flush(force: false) }
         flushPendingWrites()
         lazyFree.flush()
-        if rdb.background != nil || aof.rewriteSave != nil { snapshotBusy = tickSnapshots() }
+        // Reset too when an abort (FLUSHALL, DEBUG RELOAD, CONFIG SET appendonly no) ended the snapshot.
+        snapshotBusy = (rdb.background != nil || aof.rewriteSave != nil) && tickSnapshots()
     }
 
     /// While the dataset loads (start-up), every 2 MB: clients are accepted and served, and those that ask

@@ -56,7 +56,7 @@ public enum NeedletailMain {
     }
 }
 
-/// File descriptors kept for everything but clients (listeners, epoll, logs, the AOF and RDB files later), as
+/// File descriptors kept for everything but clients (listeners, epoll, logs, the AOF and RDB files), as
 /// Redis's CONFIG_MIN_RESERVED_FDS.
 let reservedFileDescriptors = 32
 

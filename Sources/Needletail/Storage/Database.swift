@@ -312,6 +312,7 @@ final class Database {
     /// write, as Redis's dbAddRDBLoad). Returns false when the key existed: it was replaced.
     func storeLoaded(_ key: ByteString, _ value: Value, expireAt: Int64?) -> Bool {
         let old = keys.updateValue(Entry(value: value, hint: .likeSet, epoch: events.snapshotEpoch), forKey: key)
+        if let old, events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
         if let expireAt {
             expires.updateValue(expireAt, forKey: key)
         } else if old != nil && !expires.isEmpty {
