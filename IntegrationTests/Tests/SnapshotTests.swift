@@ -159,6 +159,27 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try RawClient(port: oracle.port, timeoutMillis: 30_000).digest(), final, "redis-server loaded another dataset")
     }
 
+    /// kill -9 in the middle of a BGREWRITEAOF: the files on disk (old base and incr files, the new incr
+    /// file the manifest already lists, a temporary base) still load to the dataset as it was, and
+    /// redis-check-aof accepts them.
+    func testKillDuringAOFRewriteLeavesALoadableState() throws {
+        let dir = try directory()
+        let server = try needletail(dir, ["--appendonly", "yes"])
+        let c = try RawClient(port: server.port, timeoutMillis: 60_000)
+        try loadDataset(bigDatasetCommands(seed: 31, strings: 20_000, collections: 40, elements: 1000), into: c)
+        let before = try c.digest()
+        XCTAssertEqual(try c.say("BGREWRITEAOF"), "+Background append only file rewriting started\r\n")
+        XCTAssertEqual(try c.info("aof_rewrite_in_progress"), "1", "the rewrite was over before the kill")
+        _ = try c.say("SET", "written-during-the-rewrite", "1")
+        let expected = try c.digest()
+        XCTAssertNotEqual(expected, before)
+        server.kill9()
+        let check = try runProgram(["/usr/bin/redis-check-aof", dir.path + "/appendonlydir/appendonly.aof.manifest"])
+        XCTAssertTrue(exitedNormally(check.status) && exitCode(check.status) == 0, "redis-check-aof: \(check.output)")
+        let restarted = try needletail(dir, ["--appendonly", "yes"])
+        XCTAssertEqual(try RawClient(port: restarted.port, timeoutMillis: 30_000).digest(), expected)
+    }
+
     // MARK: - kill -9 during a BGSAVE
 
     /// The previous dump.rdb survives a kill -9 in the middle of a BGSAVE byte for byte, and still loads

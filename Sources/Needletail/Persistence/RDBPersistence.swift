@@ -311,8 +311,9 @@ final class BackgroundSave {
     /// are made absolute now: CONFIG SET dir may chdir() while the writer works.
     init(server: Server, temp: String, commitAs: String?, aux: [(String, Snapshot.AuxValue)]) throws {
         self.server = server
-        let directory = ConfigSyntax.currentDirectory()
-        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : directory + "/" + path }
+        // `dir` as configured (absolute), not getcwd(), which fails once the directory was removed.
+        let directory = server.config.dir
+        func absolute(_ path: String) -> String { path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path }
         commitName = commitAs.map(absolute)
         dirtyAtStart = server.dirty
         let compress = server.config.rdbcompression

@@ -259,14 +259,14 @@ extension Server {
     /// Hands the unit's commands to the sink, in MULTI/EXEC when there are several.
     private func propagatePending() {
         guard let sink = propagationSink, !pendingPropagation.isEmpty else { return }
-        var unit = pendingPropagation
-        pendingPropagation.removeAll(keepingCapacity: true)
-        if unit.count > 1 {
-            let db = unit[0].db  // SELECT goes before MULTI, as Redis 7.0 propagates it
-            unit.insert(PropagatedCommand(db: db, argv: ["MULTI"]), at: 0)
-            unit.append(PropagatedCommand(db: unit[unit.count - 1].db, argv: ["EXEC"]))
+        if pendingPropagation.count > 1 {
+            let db = pendingPropagation[0].db  // SELECT goes before MULTI, as Redis 7.0 propagates it
+            pendingPropagation.insert(PropagatedCommand(db: db, argv: ["MULTI"]), at: 0)
+            pendingPropagation.append(PropagatedCommand(db: pendingPropagation[pendingPropagation.count - 1].db, argv: ["EXEC"]))
         }
-        sink.propagate(unit)
+        // The sink has the unit for the duration of the call; the list's storage is then reused (no copy).
+        sink.propagate(pendingPropagation)
+        pendingPropagation.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Internal clients
