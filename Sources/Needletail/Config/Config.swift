@@ -92,7 +92,7 @@ public final class Config {
     public var appendfsync: String = "everysec" { didSet { typedDidChange("appendfsync") } }
     public var aofUseRdbPreamble: Bool = true { didSet { typedDidChange("aof-use-rdb-preamble") } }
     public var aofLoadTruncated: Bool = true { didSet { typedDidChange("aof-load-truncated") } }
-    public var aofTimestampEnabled: Bool = false { didSet { typedDidChange("aof-timestamp-enabled") } }
+    @exclusivity(unchecked) public var aofTimestampEnabled: Bool = false { didSet { typedDidChange("aof-timestamp-enabled") } }
     public var aofDisableAutoGC: Bool = false { didSet { typedDidChange("aof-disable-auto-gc") } }
     public var noAppendfsyncOnRewrite: Bool = false { didSet { typedDidChange("no-appendfsync-on-rewrite") } }
     /// Growth over the size after the last rewrite (percent) that starts an automatic rewrite; 0 = never.

@@ -33,18 +33,18 @@ final class AppendOnlyFile {
     var config: Config { server.config }
     var log: Logger { server.log }
 
-    var state: State = .off
+    @exclusivity(unchecked) var state: State = .off
     var manifest = AOFManifest()
     /// The incr file being appended to (-1 when none).
-    var fd: Int32 = -1
+    @exclusivity(unchecked) var fd: Int32 = -1
     /// Commands fed since the last write (Redis's aof_buf).
     /// RESP for the incr file, written before replies go out; a raw growable buffer, filled without String
     /// interpolation (the per-command cost of the AOF is mostly here).
     let buffer = IOBuffer(capacity: 16 * 1024)
     /// The database of the last command in the file; -1 forces a SELECT (new file).
-    var selectedDB = -1
+    @exclusivity(unchecked) var selectedDB = -1
     /// The Unix second of the last `#TS:` annotation.
-    private var timestampWritten: Int64 = 0
+    @exclusivity(unchecked) private var timestampWritten: Int64 = 0
 
     // Sizes, in bytes (Redis's aof_current_size, aof_last_incr_size, aof_rewrite_base_size, aof_fsync_offset).
     var currentSize: Int64 = 0
@@ -107,18 +107,32 @@ final class AppendOnlyFile {
     }
 
     func feed(db: Int, argv: [ByteString]) {
+        beginCommand(db: db, count: argv.count)
+        for arg in argv { arg.withUnsafeBytes { appendArgument($0) } }
+    }
+
+    /// One command as RESP multibulk from the arguments a client sent (`client.arg(i)`), without copying
+    /// them first.
+    func feed(db: Int, argumentsOf client: Client) {
+        beginCommand(db: db, count: client.argc)
+        for i in 0..<client.argc { appendArgument(client.arg(i)) }
+    }
+
+    /// What goes before a command: the timestamp annotation, SELECT when the database changed, `*<count>`.
+    @inline(__always) private func beginCommand(db: Int, count: Int) {
         if config.aofTimestampEnabled { appendTimestamp(force: false) }
         if db != selectedDB {
             let number = String(db)
             append("*2\r\n$6\r\nSELECT\r\n$\(number.utf8.count)\r\n\(number)\r\n")
             selectedDB = db
         }
-        appendHeader(UInt8(ascii: "*"), argv.count)
-        for arg in argv {
-            appendHeader(UInt8(ascii: "$"), arg.count)
-            arg.withUnsafeBytes { buffer.append($0) }
-            buffer.append("\r\n")
-        }
+        appendHeader(UInt8(ascii: "*"), count)
+    }
+
+    @inline(__always) private func appendArgument(_ bytes: UnsafeRawBufferPointer) {
+        appendHeader(UInt8(ascii: "$"), bytes.count)
+        buffer.append(bytes)
+        buffer.append("\r\n")
     }
 
     /// `*<n>\r\n` or `$<n>\r\n`.
@@ -362,6 +376,10 @@ final class PropagationStream: PropagationSink {
 
     func propagate(_ commands: [PropagatedCommand]) {
         if let aof, aof.isOn { aof.feed(commands) }
+    }
+
+    func propagate(db: Int, argumentsOf client: Client) {
+        if let aof, aof.isOn { aof.feed(db: db, argumentsOf: client) }
     }
 
     var hasConsumers: Bool { aof?.isOn ?? false }

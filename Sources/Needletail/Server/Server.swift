@@ -34,13 +34,13 @@ public final class Server {
     @exclusivity(unchecked) var errorRepliesCounted = 0
     /// Where each execution unit's writes go (the AOF, later the replicas; a recorder in tests). While nil,
     /// nothing is recorded.
-    var propagationSink: PropagationSink? { didSet { updateKeyspaceListener(); updateCallBookkeeping() } }
+    @exclusivity(unchecked) var propagationSink: PropagationSink? { didSet { updateKeyspaceListener(); updateCallBookkeeping() } }
     /// A propagation sink or a monitor exists: `call` collects and reports what ran (Server/Call.swift).
     @exclusivity(unchecked) var callNeedsBookkeeping = false
     /// MONITOR clients, in the order they started (Server/Monitor.swift).
-    var monitors: [Client] = []
+    @exclusivity(unchecked) var monitors: [Client] = []
     /// Commands the running unit will propagate when its outermost call returns.
-    var pendingPropagation: [PropagatedCommand] = []
+    @exclusivity(unchecked) var pendingPropagation: [PropagatedCommand] = []
     /// The sink that fans propagated commands out to the AOF (and the replicas, later); attached while one
     /// of them listens (Persistence/AppendOnlyFile.swift).
     let propagationStream = PropagationStream()
@@ -52,7 +52,7 @@ public final class Server {
     public var checksInvariants = true
     #endif
     /// Hears the keyspace's changes after the server did (tests; later notifications and tracking).
-    var keyspaceObserver: KeyspaceListener? { didSet { updateKeyspaceListener() } }
+    @exclusivity(unchecked) var keyspaceObserver: KeyspaceListener? { didSet { updateKeyspaceListener() } }
 
     // Blocked clients (Server/Blocking.swift).
     /// Per database, the clients blocked on each key, in the order they blocked.
@@ -82,16 +82,16 @@ public final class Server {
     let pubsub = PubSubRegistry()
     // Client-side caching (Server/Tracking.swift).
     /// Key name -> ids of the clients that may cache it (keys of every database, as Redis's table).
-    var trackingTable: [ByteString: Set<Int64>] = [:]
+    @exclusivity(unchecked) var trackingTable: [ByteString: Set<Int64>] = [:]
     /// The ids in the table, over all keys (INFO tracking_total_items).
     var trackingItems = 0
     /// BCAST prefixes and their clients and changed keys.
     var prefixTable: [ByteString: BroadcastState] = [:]
     @exclusivity(unchecked) var trackingClients = 0
     /// Invalidations for the running client, sent after its reply (nil: a flush).
-    var trackingPendingKeys: [ByteString?] = []
+    @exclusivity(unchecked) var trackingPendingKeys: [ByteString?] = []
     /// The flush's invalidation was sent in this execution unit (FLUSHALL empties every database).
-    var trackingFlushSent = false
+    @exclusivity(unchecked) var trackingFlushSent = false
     /// The client whose command runs (0 outside commands), kept while something needs it (tracking's NOLOOP).
     @exclusivity(unchecked) var currentClientID: Int64 = 0
     /// Connections by id (CLIENT TRACKING's redirect, invalidations).
@@ -102,7 +102,7 @@ public final class Server {
     /// The `notify-keyspace-events` classes published, empty when nothing is (no K/E, or no class).
     @exclusivity(unchecked) var keyspaceNotifications: KeyspaceEvents = []
     /// RENAME's or MOVE's source event, published after the destination's `new` (Server/Subscriptions.swift).
-    var heldNotification: (key: ByteString, db: Int, event: KeyspaceEvent)?
+    @exclusivity(unchecked) var heldNotification: (key: ByteString, db: Int, event: KeyspaceEvent)?
 
     private struct Listener {
         let fd: Int32
