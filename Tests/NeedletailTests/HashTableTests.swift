@@ -620,3 +620,35 @@ extension HashTable {
         return found != nil ? nil : "not in the chain of the prefetched bucket"
     }
 }
+
+extension HashTableTests {
+    /// walkPool (the snapshot's walk): across many chunks and while entries come and go between steps,
+    /// every entry present from start to end is visited exactly once, nothing is visited twice, and the
+    /// walk ends.
+    func testWalkPoolVisitsEveryLastingEntryOnce() {
+        var r = SeededRandom(seed: 99)
+        let table = HashTable<Int>()
+        for i in 0..<20_000 { _ = table.updateValue(i, forKey: ByteString(Array("k\(i)".utf8))) }
+        var removed = Set<Int>()
+        var visits: [Int: Int] = [:]
+        var position: Int? = 0
+        var steps = 0, added = 0
+        while let p = position {
+            position = table.walkPool(from: p, slots: 1 + r.below(300)) { _, value in visits[value, default: 0] += 1 }
+            steps += 1
+            XCTAssertLessThan(steps, 100_000, "the walk does not end")
+            if steps > 100_000 { break }
+            // Between steps: remove some, add some (new ones may or may not be visited).
+            for _ in 0..<r.below(20) {
+                let i = r.below(20_000)
+                if table.removeValue(forKey: ByteString(Array("k\(i)".utf8))) != nil { removed.insert(i) }
+            }
+            for _ in 0..<r.below(20) {
+                added += 1
+                _ = table.updateValue(100_000 + added, forKey: ByteString(Array("n\(added)".utf8)))
+            }
+        }
+        for i in 0..<20_000 where !removed.contains(i) { XCTAssertEqual(visits[i], 1, "entry \(i)") }
+        XCTAssertTrue(visits.values.allSatisfy { $0 == 1 }, "an entry was visited twice")
+    }
+}

@@ -7,9 +7,9 @@ import Glibc
 // - Beginning a snapshot bumps the keyspace's epoch to E. Every entry of the keyspace carries the epoch in
 //   which it was stored (Database.Entry.epoch, 4 bytes that were padding): the entries stamped < E are
 //   exactly the ones that existed at the instant, unchanged since. Entries stored from then on get E.
-// - The saver walks each database's table with the SCAN cursor (every entry present throughout is visited
-//   at least once, across rehashes) a slice at a time (`step`), saves each entry stamped < E and stamps it
-//   E, so an entry is never saved twice.
+// - The saver walks each database's table in the order of its entry pool (memory order; entries never
+//   move while they live, so every entry present throughout is visited, whatever rehashing does) a slice at
+//   a time (`step`), saves each entry stamped < E and stamps it E, so an entry is never saved twice.
 // - Before any write changes or removes an entry stamped < E, the keyspace hands it to `save` first
 //   (Database.preserve, called by `call` for each key of a write command and by every Database mutation
 //   for what it replaces or removes, expiry included). So each entry is saved exactly once, with the value
@@ -40,7 +40,8 @@ final class Snapshot {
     }
     private var sources: [Source]
     private var sourceIndex = 0
-    private var cursor: UInt64 = 0
+    /// Where the walk of the current table's entry pool continues (HashTable.walkPool).
+    private var position = 0
     private var sectionStarted = false
     /// The database of the last SELECTDB written.
     private var selectedDB = -1
@@ -95,9 +96,10 @@ final class Snapshot {
     func step(until deadline: UInt64) throws -> Bool {
         while sourceIndex < sources.count {
             let source = sources[sourceIndex]
+            var finishedSource = false
             if !sectionStarted {
                 sectionStarted = true
-                cursor = 0
+                position = 0
                 if source.keyCount > 0 {
                     select(source.db)
                     output.byte(RDB.opResizeDB)
@@ -105,19 +107,21 @@ final class Snapshot {
                     output.length(source.expireCount)
                 }
             }
-            var buckets = 0
             repeat {
-                cursor = source.keys.scanInPlace(cursor: cursor) { key, entry in
+                let next = try source.keys.walkPool(from: position, slots: 256) { key, entry in
                     guard entry.epoch < epoch else { return }
                     let expire = source.expires.isEmpty ? nil : key.withUnsafeBytes { source.expires.find($0) }
                     record(db: source.db, key: key, entry.value, expire: expire)
                     entry.epoch = epoch
                 }
-                if cursor == 0 { break }
+                guard let next else {
+                    finishedSource = true
+                    break
+                }
+                position = next
                 try output.flushIfNeeded()
-                buckets += 1
-            } while buckets & 31 != 0 || monotonicNanoseconds() < deadline  // the clock every 32 buckets
-            if cursor == 0 {
+            } while monotonicNanoseconds() < deadline
+            if finishedSource {
                 sourceIndex += 1
                 sectionStarted = false
             }

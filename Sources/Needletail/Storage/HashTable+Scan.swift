@@ -161,3 +161,35 @@ extension HashTable {
         return v
     }
 }
+
+extension HashTable {
+    /// Visits the live entries in pool order (memory order: a stream of cache lines, not one miss per entry
+    /// as a bucket walk), starting at slot `position` and looking at up to `slots` slots of one chunk; returns where to
+    /// continue, nil once the pool is done. Slots never move while their entry lives (the first chunk's
+    /// growth copies it to the same offsets), so a walk spread over time visits every entry present from
+    /// start to end exactly once; entries added meanwhile may or may not be visited. `body` may change the
+    /// value but must not insert or remove (that traps). A snapshot walks the keyspace this way.
+    public func walkPool(from position: Int, slots: Int, _ body: (ByteString, inout Value) throws -> Void) rethrows -> Int? {
+        accessLock += 1
+        defer { accessLock -= 1 }
+        var k = position >> HashTableLayout.chunkShift
+        var offset = position & HashTableLayout.chunkMask
+        while k < chunkCount {
+            let chunk = chunks! + k
+            guard let base = chunk.pointee.base, offset < chunk.pointee.used else {
+                k += 1
+                offset = 0
+                continue
+            }
+            // At most `slots` slots of one chunk per call.
+            let end = Swift.min(chunk.pointee.used, offset + slots)
+            while offset < end {
+                let entry = base + offset
+                offset += 1
+                if Self.isLive(entry) { try body(entry.pointee.key, &entry.pointee.value) }
+            }
+            return k << HashTableLayout.chunkShift + offset  // + (not |): a finished chunk's offset is chunkSize
+        }
+        return nil
+    }
+}
