@@ -5,40 +5,8 @@ import XCTest
 /// The life of a dump file with real processes, next to redis-server 7.0 where it can do the same: SAVE,
 /// BGSAVE and their INFO fields and errors, save points, SHUTDOWN and SIGTERM, -MISCONF after a failed
 /// save, start-up on corrupt files, -LOADING while a load runs, DEBUG RELOAD.
-final class PersistenceLifecycleTests: XCTestCase {
-    private var directories: [TemporaryDirectory] = []
-    private var servers: [ServerUnderTest] = []
-    private var oracles: [RawRedisServer] = []
-
-    override func setUpWithError() throws {
-        signal(SIGPIPE, SIG_IGN)
-        guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed at \(RawRedisServer.path)") }
-    }
-
-    override func tearDown() {
-        let failed = (testRun?.totalFailureCount ?? 1) > 0
-        for s in servers { s.stop(keepLog: failed) }
-        for o in oracles { o.stop() }
-        for d in directories { d.remove() }
-    }
-
-    private func directory() throws -> TemporaryDirectory {
-        let d = try TemporaryDirectory("lifecycle")
-        directories.append(d)
-        return d
-    }
-
-    private func needletail(_ dir: TemporaryDirectory, _ extra: [String] = []) throws -> ServerUnderTest {
-        let s = try startNeedletail(dir: dir, extra)
-        servers.append(s)
-        return s
-    }
-
-    private func oracle(_ dir: TemporaryDirectory, _ extra: [String] = []) throws -> RawRedisServer {
-        let o = try startOracle(dir: dir, extra)
-        oracles.append(o)
-        return o
-    }
+final class PersistenceLifecycleTests: PersistenceTestCase {
+    override var directoryTag: String { "lifecycle" }
 
     /// Both servers, each in a directory of its own: [redis-server, Needletail].
     private func bothSides(_ extra: [String] = []) throws -> [RawClient] {

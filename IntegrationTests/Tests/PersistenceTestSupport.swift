@@ -114,3 +114,43 @@ final class Locked<Value> {
         return body(&value)
     }
 }
+
+/// What SnapshotTests and PersistenceLifecycleTests share: redis-server must be installed; every server and
+/// directory a test made is stopped and removed after it (a failed test keeps Needletail's log).
+class PersistenceTestCase: XCTestCase {
+    var directories: [TemporaryDirectory] = []
+    var servers: [ServerUnderTest] = []
+    var oracles: [RawRedisServer] = []
+    /// The name temporary directories carry.
+    var directoryTag: String { "persistence" }
+
+    override func setUpWithError() throws {
+        signal(SIGPIPE, SIG_IGN)
+        guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed at \(RawRedisServer.path)") }
+    }
+
+    override func tearDown() {
+        let failed = (testRun?.totalFailureCount ?? 1) > 0
+        for s in servers { s.stop(keepLog: failed) }
+        for o in oracles { o.stop() }
+        for d in directories { d.remove() }
+    }
+
+    func directory() throws -> TemporaryDirectory {
+        let d = try TemporaryDirectory(directoryTag)
+        directories.append(d)
+        return d
+    }
+
+    func needletail(_ dir: TemporaryDirectory, _ extra: [String] = []) throws -> ServerUnderTest {
+        let s = try startNeedletail(dir: dir, extra)
+        servers.append(s)
+        return s
+    }
+
+    func oracle(_ dir: TemporaryDirectory, _ extra: [String] = []) throws -> RawRedisServer {
+        let o = try startOracle(dir: dir, extra)
+        oracles.append(o)
+        return o
+    }
+}

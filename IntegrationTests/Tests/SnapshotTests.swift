@@ -7,34 +7,8 @@ import XCTest
 /// Needletail load it with the DEBUG DIGEST recorded at that instant); a kill -9 in the middle of a BGSAVE
 /// leaves the previous dump intact; FLUSHALL with save points aborts a running BGSAVE and writes an empty
 /// dump at once.
-final class SnapshotTests: XCTestCase {
-    private var directories: [TemporaryDirectory] = []
-    private var servers: [ServerUnderTest] = []
-    private var oracles: [RawRedisServer] = []
-
-    override func setUpWithError() throws {
-        signal(SIGPIPE, SIG_IGN)
-        guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed at \(RawRedisServer.path)") }
-    }
-
-    override func tearDown() {
-        let failed = (testRun?.totalFailureCount ?? 1) > 0
-        for s in servers { s.stop(keepLog: failed) }
-        for o in oracles { o.stop() }
-        for d in directories { d.remove() }
-    }
-
-    private func directory() throws -> TemporaryDirectory {
-        let d = try TemporaryDirectory("snapshot")
-        directories.append(d)
-        return d
-    }
-
-    private func needletail(_ dir: TemporaryDirectory, _ extra: [String] = []) throws -> ServerUnderTest {
-        let s = try startNeedletail(dir: dir, extra)
-        servers.append(s)
-        return s
-    }
+final class SnapshotTests: PersistenceTestCase {
+    override var directoryTag: String { "snapshot" }
 
     /// The digest of `dir/dump.rdb` as loaded at start-up by redis-server 7.0 and by a fresh Needletail.
     private func digestsOfDump(in dir: TemporaryDirectory) throws -> (oracle: String, needletail: String) {
