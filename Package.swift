@@ -12,9 +12,15 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystem", path: "Sources/CSystem"),
+        // Scripting (Sources/Needletail/Scripting): Lua 5.1 with cjson and bit from Debian, and the C side of
+        // the script environment (sandbox, calls back into the server, cmsgpack, struct) in CScripting.
+        .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.1",
+                       providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]),
+        .target(name: "CScripting", dependencies: ["CLua"], path: "Sources/CScripting",
+                linkerSettings: [.linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop")]),
         .target(
             name: "Needletail",
-            dependencies: ["CSystem"],
+            dependencies: ["CSystem", "CLua", "CScripting"],
             path: "Sources/Needletail",
             // Debug builds (what the tests build and run, the differential test included) check the keyspace's
             // structures after every write command (Server.checkKeyspaceInvariants); release builds do not.

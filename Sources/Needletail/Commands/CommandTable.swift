@@ -140,7 +140,7 @@ struct CommandTable {
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
-            + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands)
+            + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -138,6 +138,8 @@ func validClientName(_ name: UnsafeRawBufferPointer) -> Bool {
 
 /// The Redis version we are compatible with and report (INFO, HELLO).
 let redisVersion = "7.2.4"
+/// redisVersion as Redis's REDIS_VERSION_NUM (0x00MMmmpp), for scripts' redis.REDIS_VERSION_NUM.
+let redisVersionNumber: Int32 = 0x07_02_04
 
 extension UnsafeRawBufferPointer {
     init(staticString s: StaticString) {

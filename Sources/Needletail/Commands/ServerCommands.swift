@@ -116,6 +116,15 @@ private func shutdown(_ c: Client) {
     if (abort && (save || noSave || force || other)) || (save && noSave) { return c.replySyntaxError() }
     // A shutdown never waits for replicas here, so there is never one in progress to abort.
     if abort { return c.reply.error("ERR No shutdown in progress.") }
+    // A busy script allows SHUTDOWN NOSAVE only; the script then dies at its next interrupt.
+    if c.server.scriptBusy {
+        guard noSave else {
+            return c.reply.error(c.server.scripting.running?.isEval ?? true
+                ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                : "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+        }
+        c.server.scripting.killForShutdown()
+    }
     // While loading, the dataset is partial: it must never be saved (Redis's shutdownCommand).
     if c.server.rdb.loading { (save, noSave) = (false, true) }
     guard c.server.prepareForShutdown(save: save, noSave: noSave, force: force) else {

@@ -325,7 +325,7 @@ extension AppendOnlyFile {
         loader.skipsChecksum = server.rdb.skipChecksumValidation
         let result = try loader.load(UnsafeRawBufferPointer(start: mapped + Int(start), count: size - Int(start)),
                                      into: server.databases)
-        server.rdb.functions = result.functions
+        guard server.scripting.restoreLibraries(result.functions) else { throw RDBError("Failed loading library") }
         guard fseeko(fp, start + off_t(result.length), SEEK_SET) == 0 else { throw RDBError("fseek: \(errnoText(errno))") }
     }
 }

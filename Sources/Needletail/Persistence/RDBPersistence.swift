@@ -24,8 +24,8 @@ final class RDBPersistence {
     var saves = 0
     var lastLoadKeysLoaded = 0
     var lastLoadKeysExpired = 0
-    /// FUNCTION libraries read from an RDB, written back on every save until scripting can load them.
-    var functions: [ByteString] = []
+    /// The FUNCTION libraries' code, as RDB files hold them (Scripting/Functions.swift).
+    var functions: [ByteString] { server.scripting.libraryCodes }
     /// Set while the dataset is being loaded (start-up, DEBUG RELOAD): INFO `loading:1`.
     var loading = false { didSet { updateGate() } }
     var loadingStartTime: Int64 = 0
@@ -215,7 +215,7 @@ final class RDBPersistence {
         }
         do {
             let result = try loader.load(UnsafeRawBufferPointer(start: mapped, count: size), into: server.databases)
-            functions = result.functions
+            guard server.scripting.restoreLibraries(result.functions) else { throw RDBError("Failed loading library") }
             lastLoadKeysLoaded = result.keysLoaded
             lastLoadKeysExpired = result.keysExpired
             loadingLoadedBytes = size

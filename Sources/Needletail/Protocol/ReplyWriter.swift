@@ -49,8 +49,9 @@ struct ReplyWriter {
 
     /// An error reply from raw bytes (texts that quote a client's arguments, which may not be UTF-8).
     /// As Redis's addReplyErrorFormat, CR/LF at either end are trimmed before the rest become spaces.
-    func error(bytes message: [UInt8]) {
-        message.withUnsafeBytes { stats?.countError($0) }
+    /// `counted: false` for an error already counted where it happened (a script relaying a command's error).
+    func error(bytes message: [UInt8], counted: Bool = true) {
+        if counted { message.withUnsafeBytes { stats?.countError($0) } }
         buffer.append(UInt8(ascii: "-"))
         let isNewline = { (b: UInt8) in b == 13 || b == 10 }
         for byte in message.drop(while: isNewline).reversed().drop(while: isNewline).reversed() { buffer.append(isNewline(byte) ? 32 : byte) }
@@ -130,6 +131,24 @@ struct ReplyWriter {
             buffer.append(UnsafeRawBufferPointer(utf8))
             buffer.append("\r\n")
         }
+    }
+
+    /// A verbatim string with a format of three bytes; a plain bulk string in RESP2.
+    func verbatim(bytes: UnsafeRawBufferPointer, format: UnsafeRawBufferPointer) {
+        guard resp3 else { return bulk(bytes) }
+        header(UInt8(ascii: "="), Int64(bytes.count + 4))
+        buffer.append(format)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(bytes)
+        buffer.append("\r\n")
+    }
+
+    /// A big number (`(digits`); a bulk string in RESP2.
+    func bigNumber(_ digits: UnsafeRawBufferPointer) {
+        guard resp3 else { return bulk(digits) }
+        buffer.append(UInt8(ascii: "("))
+        buffer.append(digits)
+        buffer.append("\r\n")
     }
 
     // MARK: - Nulls

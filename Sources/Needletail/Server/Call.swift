@@ -118,6 +118,13 @@ extension Server {
                 return nil
             }
         }
+        // A script past busy-reply-threshold lets the loop serve others only for a few commands.
+        if scriptBusy && !target.flags.contains(.allowBusy) {
+            rejectCommand(client, target, error: Array((scripting.running?.isEval ?? true
+                ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                : "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.").utf8))
+            return nil
+        }
         // Subscribed or monitoring clients (one flag test for everyone else).
         if client.restricted, let error = restrictedStateError(client, target) {
             rejectCommand(client, target, error: error)
@@ -270,6 +277,14 @@ extension Server {
         guard propagationSink != nil else { return }
         pendingPropagation.append(PropagatedCommand(db: db, argv: argv))
         if callDepth == 0 { propagatePending() }
+    }
+
+    /// How many commands the running unit has collected so far (a script's redis.set_repl(REPL_NONE) drops
+    /// what its command added: `dropPendingPropagation(from:)`).
+    var pendingPropagationCount: Int { pendingPropagation.count }
+
+    func dropPendingPropagation(from count: Int) {
+        if pendingPropagation.count > count { pendingPropagation.removeSubrange(count...) }
     }
 
     /// Hands the unit's commands to the sink, in MULTI/EXEC when there are several.

@@ -70,6 +70,9 @@ final class Client {
     @exclusivity(unchecked) var waitingWritable = false
     /// Reading is paused because too many replies are waiting to be read by a slow client.
     @exclusivity(unchecked) var readPaused = false
+    /// Running a script that let the server serve others meanwhile: its requests (whose arguments the script
+    /// still reads) stay in the query buffer, unread, until it ends (Redis's protectClient).
+    @exclusivity(unchecked) var isProtected = false
     /// CLIENT REPLY state, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags: replies are discarded
     /// while `replyOff`, or for the one command after CLIENT REPLY SKIP (Server.processInput).
     @exclusivity(unchecked) var replyOff = false

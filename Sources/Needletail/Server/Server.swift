@@ -112,6 +112,10 @@ public final class Server {
     @exclusivity(unchecked) private var clientsByFD: [Client?] = []
     private(set) var clientCount = 0
     var nextClientID: Int64 = 1
+    /// Lua scripting (Scripting/ScriptEngine.swift).
+    private(set) lazy var scripting = ScriptEngine(server: self)
+    /// A script has run past `busy-reply-threshold`: other clients get -BUSY (Server.commandToRun).
+    @exclusivity(unchecked) var scriptBusy = false
     private var nextGeneration: UInt32 = 1
     @exclusivity(unchecked) private var pendingWrites: [Client] = []
 
@@ -192,6 +196,9 @@ public final class Server {
         aof = AppendOnlyFile(server: self)
         propagationStream.aof = aof
         config.onChange = { [unowned self] name in configDidChange(name) }
+        // As redis-server, the scripting engines' clients take the first ids (1: EVAL's, 2: functions').
+        _ = scripting
+        nextClientID = 3
     }
 
     deinit {
@@ -425,7 +432,7 @@ public final class Server {
     // MARK: - Reading and executing
 
     private func readFromClient(_ client: Client) {
-        if client.readPaused || client.closeAfterReply { return }
+        if client.readPaused || client.closeAfterReply || client.isProtected { return }
         let input = client.input
         input.reserve(16 * 1024)
         let result: IOResult
