@@ -134,6 +134,9 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
     let systemMemory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
     var clientMemory = 0
     for client in s.clients { clientMemory += client.input.capacity + client.output.capacity }
+    let scripting = s.scripting
+    let evalVM = scripting.luaMemory, functionsVM = scripting.functionsMemory
+    let scriptsMemory = scripting.scriptsMemory, functionsMemory = scripting.librariesMemory
     return [
         "used_memory": String(used),
         "used_memory_human": bytesToHuman(used),
@@ -144,6 +147,19 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
         "used_memory_peak_perc": cFormat("%.2f%%", usedMemoryPeak == 0 ? 0.0 : Double(used) * 100 / Double(usedMemoryPeak)),
         "total_system_memory": String(systemMemory),
         "total_system_memory_human": bytesToHuman(systemMemory),
+        "used_memory_lua": String(evalVM),
+        "used_memory_vm_eval": String(evalVM),
+        "used_memory_lua_human": bytesToHuman(evalVM),
+        "used_memory_scripts_eval": String(scriptsMemory),
+        "number_of_cached_scripts": String(scripting.cachedScriptCount),
+        "number_of_functions": String(scripting.functions.count),
+        "number_of_libraries": String(scripting.libraries.count),
+        "used_memory_vm_functions": String(functionsVM),
+        "used_memory_vm_total": String(evalVM + functionsVM),
+        "used_memory_vm_total_human": bytesToHuman(evalVM + functionsVM),
+        "used_memory_functions": String(functionsMemory),
+        "used_memory_scripts": String(scriptsMemory + functionsMemory),
+        "used_memory_scripts_human": bytesToHuman(scriptsMemory + functionsMemory),
         "maxmemory": String(s.config.maxmemory),
         "maxmemory_human": bytesToHuman(s.config.maxmemory),
         "maxmemory_policy": s.config.maxmemoryPolicy,

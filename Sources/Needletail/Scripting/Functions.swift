@@ -107,6 +107,13 @@ extension ScriptEngine {
         functionsLua = openState(mode: NT_LUA_FUNCTIONS)
     }
 
+    /// Bytes the libraries' code and function names take (INFO `used_memory_functions`).
+    var librariesMemory: Int {
+        libraries.values.reduce(0) { sum, library in
+            sum + library.code.count + library.functions.values.reduce(0) { $0 + $1.name.utf8.count + ($1.description?.count ?? 0) }
+        }
+    }
+
     /// Libraries in name order (FUNCTION LIST, DUMP, and the RDB).
     var sortedLibraries: [FunctionLibrary] { libraries.values.sorted { $0.name < $1.name } }
 

@@ -114,6 +114,8 @@ final class ScriptEngine {
 
     func script(sha: String) -> Script? { scripts[sha] }
 
+    var cachedScriptCount: Int { scripts.count }
+
     // MARK: - Running
 
     /// Runs cached script `sha` for `caller` (EVAL, EVALSHA and their _RO forms), replying to it.
