@@ -116,24 +116,38 @@ typedef struct {
     const char **argv;
     size_t *lengths;
     char *numbers;
+    // Room for the common case without allocating.
+    const char *small_argv[16];
+    size_t small_lengths[16];
+    char small_numbers[16 * 32];
 } call_arguments;
 
 static void free_arguments(call_arguments *a) {
-    free(a->argv);
-    free(a->lengths);
-    free(a->numbers);
+    if (a->argv != a->small_argv) {
+        free(a->argv);
+        free(a->lengths);
+        free(a->numbers);
+    }
+    a->argv = NULL;
 }
 
 static int collect_arguments(lua_State *L, call_arguments *a) {
-    memset(a, 0, sizeof(*a));
+    a->argc = 0;
     int argc = lua_gettop(L);
     if (argc == 0) {
+        a->argv = a->small_argv;
         push_error(L, "Please specify at least one argument for this redis lib call", 60, 0);
         return -1;
     }
-    a->argv = malloc(sizeof(char *) * (size_t)argc);
-    a->lengths = malloc(sizeof(size_t) * (size_t)argc);
-    a->numbers = malloc(32 * (size_t)argc);
+    if (argc <= 16) {
+        a->argv = a->small_argv;
+        a->lengths = a->small_lengths;
+        a->numbers = a->small_numbers;
+    } else {
+        a->argv = malloc(sizeof(char *) * (size_t)argc);
+        a->lengths = malloc(sizeof(size_t) * (size_t)argc);
+        a->numbers = malloc(32 * (size_t)argc);
+    }
     if (!a->argv || !a->lengths || !a->numbers) {
         free_arguments(a);
         push_error(L, "out of memory", 13, 0);

@@ -29,7 +29,7 @@ let scriptingCommands: [Command] = [
                 complexity: "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).") { c in
             c.reply.array(c.argc - 2)
             for i in 2..<c.argc {
-                c.reply.integer(c.server.scripting.script(sha: String(decoding: c.arg(i), as: UTF8.self).lowercased()) != nil ? 1 : 0)
+                c.reply.integer(c.server.scripting.script(sha: c.arg(i)) != nil ? 1 : 0)
             }
         },
         Command("flush", arity: -2, flags: [.noscript], group: "scripting", since: "2.6.0",
@@ -64,7 +64,7 @@ let scriptingCommands: [Command] = [
                 summary: "Load the specified Lua script into the script cache.",
                 complexity: "O(N) with N being the length in bytes of the script body.") { c in
             switch c.server.scripting.load(Array(c.arg(2))) {
-            case .success(let sha): c.reply.bulk(sha)
+            case .success(let script): c.reply.bulk(script.sha)
             case .failure(let error): c.reply.error(bytes: error.message)
             }
         },
@@ -285,20 +285,20 @@ private func eval(_ c: Client, bySHA: Bool, readOnly: Bool) {
     if numkeys > Int64(c.argc - 3) { return c.reply.error("ERR Number of keys can't be greater than number of args") }
     if numkeys < 0 { return c.reply.error("ERR Number of keys can't be negative") }
     let engine = c.server.scripting
-    let sha: String
+    let script: ScriptEngine.Script
     if bySHA {
-        sha = String(decoding: c.arg(1), as: UTF8.self).lowercased()
+        guard let cached = engine.script(sha: c.arg(1)) else {
+            return c.reply.error("NOSCRIPT No matching script. Please use EVAL.")
+        }
+        script = cached
     } else {
         switch engine.load(Array(c.arg(1))) {
-        case .success(let loaded): sha = loaded
+        case .success(let loaded): script = loaded
         case .failure(let error): return c.reply.error(bytes: error.message)
         }
     }
-    guard sha.utf8.count == 40, let script = engine.script(sha: sha) else {
-        return c.reply.error("NOSCRIPT No matching script. Please use EVAL.")
-    }
     let keys = 3..<(3 + Int(numkeys))
-    engine.eval(c, sha: sha, script: script, keys: keys, arguments: keys.upperBound..<c.argc, readOnly: readOnly)
+    engine.eval(c, script: script, keys: keys, arguments: keys.upperBound..<c.argc, readOnly: readOnly)
 }
 
 /// SCRIPT DEBUG: the Lua debugger (LDB) is not part of Needletail; NO, the default, is accepted.

@@ -109,13 +109,22 @@ struct RequestParser {
     /// spans of a query buffer): how a request that did not arrive on this connection runs (an internal
     /// client's command, a blocked client's command run again, later MULTI's queue and AOF replay).
     mutating func load(_ argv: [ByteString]) {
+        load(count: argv.count) { i, append in argv[i].withUnsafeBytes { append($0) } }
+    }
+
+    /// Makes `count` arguments the current request, each handed to `append` by `argument(i, append)` (a
+    /// script's redis.call passes its arguments where Lua keeps them: one copy, no intermediate strings).
+    mutating func load(count: Int, _ argument: (Int, (UnsafeRawBufferPointer) -> Void) -> Void) {
         reset()
         argsBase = .inlineStorage
         inlineStorage.clear(shrinkTo: 64 * 1024)
-        for arg in argv {
-            let offset = inlineStorage.writeIndex
-            arg.withUnsafeBytes { inlineStorage.append($0) }
-            spans.append(ArgSpan(offset: offset, count: arg.count))
+        let storage = inlineStorage
+        for i in 0..<count {
+            argument(i) { bytes in
+                let offset = storage.writeIndex
+                storage.append(bytes)
+                spans.append(ArgSpan(offset: offset, count: bytes.count))
+            }
         }
     }
 

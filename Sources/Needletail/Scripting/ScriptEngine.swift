@@ -25,7 +25,7 @@ final class ScriptEngine {
     /// The client redis.call runs commands on (Redis's lua_client).
     let client: Client
     /// EVAL scripts by SHA1 (lowercase hex): body and shebang flags (Redis's lua_scripts).
-    private(set) var scripts: [String: Script] = [:]
+    private(set) var scripts = HashTable<Script>()
     /// Bytes of the cached bodies (INFO `used_memory_scripts_eval`).
     private(set) var scriptsMemory = 0
     /// The script running now.
@@ -36,9 +36,19 @@ final class ScriptEngine {
     /// Where a redis.call error message is handed to C (it copies it at once).
     fileprivate var errorScratch: [UInt8] = []
 
-    struct Script {
+    final class Script {
+        /// Its SHA1 in lowercase hex (the name errors give it).
+        let sha: String
         let body: [UInt8]
         let flags: ScriptFlags
+        /// Where the compiled function sits in the Lua registry ("f_<sha>", as Redis names it).
+        var functionName = ""
+
+        init(sha: String, body: [UInt8], flags: ScriptFlags) {
+            self.sha = sha
+            self.body = body
+            self.flags = flags
+        }
     }
 
     init(server: Server) {
@@ -75,7 +85,7 @@ final class ScriptEngine {
     func flush() {
         nt_lua_close(lua)
         lua = openState(mode: NT_LUA_EVAL)
-        scripts.removeAll()
+        scripts = HashTable<Script>()
         scriptsMemory = 0
     }
 
@@ -86,9 +96,9 @@ final class ScriptEngine {
     // MARK: - The cache
 
     /// Compiles and caches a script (SCRIPT LOAD, EVAL of a new body); returns its SHA1, or the error text.
-    func load(_ body: [UInt8]) -> Result<String, ScriptError> {
+    func load(_ body: [UInt8]) -> Result<Script, ScriptError> {
         let sha = SHA1.hex(SHA1.hash(body).bytes)
-        if scripts[sha] != nil { return .success(sha) }
+        if let cached = script(sha: Array(sha.utf8)) { return .success(cached) }
         let shebang: Shebang
         switch Shebang.parse(body) {
         case .failure(let error): return .failure(error)
@@ -107,24 +117,36 @@ final class ScriptEngine {
         }
         nt_lua_registry_set(lua, "f_" + sha)
         nt_lua_pop(lua, 1)
-        scripts[sha] = Script(body: body, flags: shebang.flags)
+        let script = Script(sha: sha, body: body, flags: shebang.flags)
+        script.functionName = "f_" + sha
+        _ = scripts.updateValue(script, forKey: ByteString(Array(sha.utf8)))
         scriptsMemory += body.count
-        return .success(sha)
+        return .success(script)
     }
 
-    func script(sha: String) -> Script? { scripts[sha] }
+    /// The cached script with this SHA1, in either case (EVALSHA, SCRIPT EXISTS); nil unless 40 bytes.
+    func script(sha raw: UnsafeRawBufferPointer) -> Script? {
+        guard raw.count == 40 else { return nil }
+        var folded: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &folded) { buffer in
+            for i in 0..<40 { buffer[i] = asciiLower(raw[i]) }
+            return scripts.find(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    func script(sha: [UInt8]) -> Script? { sha.withUnsafeBytes { script(sha: $0) } }
 
     var cachedScriptCount: Int { scripts.count }
 
     // MARK: - Running
 
     /// Runs cached script `sha` for `caller` (EVAL, EVALSHA and their _RO forms), replying to it.
-    func eval(_ caller: Client, sha: String, script: Script, keys: Range<Int>, arguments: Range<Int>, readOnly: Bool) {
+    func eval(_ caller: Client, script: Script, keys: Range<Int>, arguments: Range<Int>, readOnly: Bool) {
         guard prepare(caller, flags: script.flags, readOnly: readOnly) else { return }
-        let run = ScriptRun(caller: caller, name: sha, isEval: true,
+        let run = ScriptRun(caller: caller, name: script.sha, isEval: true,
                             readOnly: readOnly || (!script.flags.contains(.evalCompatible) && script.flags.contains(.noWrites)),
                             allowOOM: !script.flags.contains(.evalCompatible) && script.flags.contains(.allowOOM))
-        _ = nt_lua_registry_get(lua, "f_" + sha)
+        _ = nt_lua_registry_get(lua, script.functionName)
         withArguments(caller, keys) { nt_lua_set_global_array(lua, "KEYS", $0, $1, $2) }
         withArguments(caller, arguments) { nt_lua_set_global_array(lua, "ARGV", $0, $1, $2) }
         execute(run, in: lua, argumentCount: 0)
@@ -188,18 +210,18 @@ final class ScriptEngine {
     /// The caller's arguments in `range` as C arrays (pointers into its query buffer, valid for the call).
     private func withArguments(_ caller: Client, _ range: Range<Int>,
                                _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>, Int32) -> Void) {
-        var strings: [UnsafePointer<CChar>?] = []
-        var lengths: [Int] = []
-        strings.reserveCapacity(range.count)
-        lengths.reserveCapacity(range.count)
         let empty: StaticString = ""
-        for i in range {
-            let bytes = caller.arg(i)
-            strings.append(bytes.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) }
-                ?? UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self))
-            lengths.append(bytes.count)
+        withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(range.count, 1)) { strings in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(range.count, 1)) { lengths in
+                for (j, i) in range.enumerated() {
+                    let bytes = caller.arg(i)
+                    strings[j] = bytes.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) }
+                        ?? UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+                    lengths[j] = bytes.count
+                }
+                body(UnsafePointer(strings.baseAddress!), UnsafePointer(lengths.baseAddress!), Int32(range.count))
+            }
         }
-        body(strings, lengths, Int32(range.count))
     }
 
     /// A failed run: Redis's "<error> script: <name>, on <source>:<line>." from the error table.
@@ -242,14 +264,14 @@ final class ScriptEngine {
 
     /// redis.call / redis.pcall: Redis's scriptCall. Returns the reply (RESP in the client's protocol) or a
     /// script error message.
-    fileprivate func call(_ argv: [ByteString]) -> CallOutcome {
+    fileprivate func call(_ argc: Int, _ argument: (Int) -> UnsafeRawBufferPointer) -> CallOutcome {
         guard let run = running else { return .notRunning }
         let output = client.output
         output.clear(shrinkTo: 64 * 1024)
-        client.parser.load(argv)
+        client.parser.load(count: argc) { i, append in append(argument(i)) }
         defer { client.parser.reset() }
-        guard let command = lookup(argv) else { return .scriptError("Unknown Redis command called from script") }
-        guard command.acceptsArgumentCount(argv.count) else {
+        guard let command = lookup(client) else { return .scriptError("Unknown Redis command called from script") }
+        guard command.acceptsArgumentCount(argc) else {
             return .scriptError("Wrong number of args calling Redis command from script")
         }
         if command.flags.contains(.noscript) { return .scriptError("This Redis command is not allowed from script") }
@@ -266,11 +288,11 @@ final class ScriptEngine {
     }
 
     /// The command or subcommand `argv` names (Redis's lookupCommand): nil if unknown.
-    private func lookup(_ argv: [ByteString]) -> Command? {
-        guard let command = argv[0].withUnsafeBytes({ server.commands.lookup($0) }) else { return nil }
+    private func lookup(_ request: Client) -> Command? {
+        guard let command = server.commands.lookup(request.arg(0)) else { return nil }
         guard command.hasSubcommands else { return command }
-        guard argv.count >= 2 else { return command.handler == nil ? nil : command }
-        return command.subcommand(named: argv[1])
+        guard request.argc >= 2 else { return command.handler == nil ? nil : command }
+        return command.subcommand(named: request.arg(1))
     }
 
     fileprivate func log(level: Int32, message: [UInt8]) {
@@ -427,12 +449,7 @@ private func scriptCall(_ context: UnsafeMutableRawPointer?, _ argc: Int32,
                         _ reply: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                         _ replyLength: UnsafeMutablePointer<Int>?) -> Int32 {
     let engine = engine(context)
-    var arguments: [ByteString] = []
-    arguments.reserveCapacity(Int(argc))
-    for i in 0..<Int(argc) {
-        arguments.append(ByteString(UnsafeRawBufferPointer(start: argv![i], count: lengths![i])))
-    }
-    switch engine.call(arguments) {
+    switch engine.call(Int(argc), { UnsafeRawBufferPointer(start: argv![$0], count: lengths![$0]) }) {
     case .reply(let bytes):
         reply!.pointee = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         replyLength!.pointee = bytes.count
