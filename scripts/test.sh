@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds Needletail and runs every test target (unit tests and the hiredis integration suite).
 #
-# Installs the build and test dependencies first when one is missing (Lua 5.1 with Debian's cjson and bitop
-# modules for scripting, hiredis headers for the integration tests, redis-server/redis-cli as the reference
-# oracle, pkg-config to find them); a second run installs nothing.
+# Installs the build and test dependencies first when one is missing (scripts/deps.sh --test: Lua 5.1 with
+# Debian's cjson and bitop modules, hiredis headers, redis-server/redis-cli as the reference oracle,
+# pkg-config); a second run installs nothing.
 #
 # Environment:
 #   NEEDLETAIL_SCRATCH   build directory for `swift build/test --scratch-path` (default: SwiftPM's .build)
@@ -11,23 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hiredis; } || missing+=(libhiredis-dev)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
-{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists lua5.1; } || missing+=(liblua5.1-0-dev)
-[[ -e /usr/include/lua5.1/lua-cjson.h ]] || missing+=(lua-cjson-dev)
-[[ -e /usr/include/lua5.1/lua-bitop.h ]] || missing+=(lua-bitop-dev)
-
-if ((${#missing[@]} > 0)); then
-    echo "test.sh: missing ${missing[*]}; installing the test dependencies" >&2
-    sudo=()
-    if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-    "${sudo[@]}" apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y libhiredis-dev redis-server redis-tools pkg-config \
-        liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
-fi
+scripts/deps.sh --test
 
 scratch=()
 if [[ -n ${NEEDLETAIL_SCRATCH:-} ]]; then scratch=(--scratch-path "$NEEDLETAIL_SCRATCH"); fi

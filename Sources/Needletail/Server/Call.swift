@@ -262,7 +262,8 @@ extension Server {
         errorRepliesCounted = stats.totalErrorReplies
         stats.totalCommandsProcessed += 1
         #if NEEDLETAIL_INVARIANTS
-        if outermost && checksInvariants && (command.flags.contains(.write) || command.transactionRole == .exec) {
+        if outermost && checksInvariants
+            && (command.flags.contains(.write) || command.transactionRole == .exec || command.group == "scripting") {
             checkKeyspaceInvariants(client.db)
         }
         #endif
