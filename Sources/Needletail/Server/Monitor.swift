@@ -41,8 +41,11 @@ extension Server {
 
     /// After `command` ran on `client`: one line to every monitor, of `arguments` when given (EXEC's own,
     /// saved before its queued commands replaced them), else of the client's current request.
-    func feedMonitors(_ client: Client, _ command: Command, arguments: [ByteString]? = nil) {
-        if !command.flags.isDisjoint(with: [.admin, .skipMonitor]) || client.reprocessingBlockedCommand { return }
+    /// Scripts (`skip_monitor`: not fed after they ran) are fed by their handler before they run, with
+    /// `beforeScript`, so their line comes before the lines of the commands they call, as in Redis.
+    func feedMonitors(_ client: Client, _ command: Command, arguments: [ByteString]? = nil, beforeScript: Bool = false) {
+        let hidden: CommandFlags = beforeScript ? [.admin] : [.admin, .skipMonitor]
+        if !command.flags.isDisjoint(with: hidden) || client.reprocessingBlockedCommand { return }
         let micros = wallClockMicros()
         var line: [UInt8] = Array("+\(micros / 1_000_000).".utf8)
         let fraction = String(micros % 1_000_000)
