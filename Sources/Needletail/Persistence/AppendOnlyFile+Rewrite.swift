@@ -87,7 +87,7 @@ extension AppendOnlyFile {
 
     /// The base file's content: the RDB form with `aof-use-rdb-preamble yes`; with `aof-use-rdb-preamble
     /// no`, the commands Redis's rewriteAppendOnlyFileRio writes:
-    /// per non-empty database a SELECT, then per key SET / RPUSH / SADD / ZADD / HMSET (64 items per command,
+    /// FUNCTION LOAD per library first, then per non-empty database a SELECT, then per key SET / RPUSH / SADD / ZADD / HMSET (64 items per command,
     /// AOF_REWRITE_ITEMS_PER_CMD) and PEXPIREAT for a time to live. Keys already past their time are left out.
     func writeBase(to fd: Int32) -> Bool {
         if writesRDBBase { return writeRDBBase(to: fd) }
@@ -95,6 +95,10 @@ extension AppendOnlyFile {
         // The base's own annotation does not move the incr file's (Redis writes it in the child process).
         if config.aofTimestampEnabled { out.append("#TS:\(unixSeconds)\r\n") }
         let now = wallClockMillis()
+        for code in server.scripting.libraryCodes {
+            out.append("*3\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n")
+            out.bulk(code)
+        }
         for db in server.databases where db.count > 0 {
             out.append("*2\r\n$6\r\nSELECT\r\n")
             out.bulk(Int64(db.index))
