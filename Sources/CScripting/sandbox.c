@@ -707,6 +707,20 @@ static void set_number(lua_State *L, const char *name, double value) {
     lua_rawset(L, -3);
 }
 
+/// redis.log, its levels and the version fields, in the `redis` table on top of the stack (EVAL's and
+/// FUNCTION LOAD's both have them).
+static void set_log_and_version(lua_State *L, const char *version, int version_num) {
+    set_function(L, "log", api_log);
+    set_number(L, "LOG_DEBUG", 0);
+    set_number(L, "LOG_VERBOSE", 1);
+    set_number(L, "LOG_NOTICE", 2);
+    set_number(L, "LOG_WARNING", 3);
+    set_number(L, "REDIS_VERSION_NUM", version_num);
+    lua_pushstring(L, "REDIS_VERSION");
+    lua_pushstring(L, version);
+    lua_rawset(L, -3);
+}
+
 /// Replaces global table `library`'s field `name` (or the global `name` when library is NULL) with a
 /// closure of `wrapper` over the original.
 static void wrap(lua_State *L, const char *library, const char *name, lua_CFunction wrapper) {
@@ -777,15 +791,7 @@ static int setup(lua_State *L) {
     lua_newtable(L);
     set_function(L, "call", api_call);
     set_function(L, "pcall", api_pcall);
-    set_function(L, "log", api_log);
-    set_number(L, "LOG_DEBUG", 0);
-    set_number(L, "LOG_VERBOSE", 1);
-    set_number(L, "LOG_NOTICE", 2);
-    set_number(L, "LOG_WARNING", 3);
-    set_number(L, "REDIS_VERSION_NUM", version_num);
-    lua_pushstring(L, "REDIS_VERSION");
-    lua_pushstring(L, version);
-    lua_rawset(L, -3);
+    set_log_and_version(L, version, version_num);
     set_function(L, "setresp", api_setresp);
     set_function(L, "sha1hex", api_sha1hex);
     set_function(L, "error_reply", api_error_reply);
@@ -876,15 +882,7 @@ static int setup(lua_State *L) {
         lua_pushstring(L, "redis");
         lua_newtable(L);
         set_function(L, "register_function", api_register_function);
-        set_function(L, "log", api_log);
-        set_number(L, "LOG_DEBUG", 0);
-        set_number(L, "LOG_VERBOSE", 1);
-        set_number(L, "LOG_NOTICE", 2);
-        set_number(L, "LOG_WARNING", 3);
-        set_number(L, "REDIS_VERSION_NUM", version_num);
-        lua_pushstring(L, "REDIS_VERSION");
-        lua_pushstring(L, version);
-        lua_rawset(L, -3);
+        set_log_and_version(L, version, version_num);
         lua_newtable(L);
         lua_pushstring(L, "__index");
         lua_pushcfunction(L, nonexistent_global);
