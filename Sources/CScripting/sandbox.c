@@ -959,8 +959,7 @@ int nt_lua_run(lua_State *L, int nargs, int hook) {
     if (hook) lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 100000);
     int status = lua_pcall(L, nargs, 1, function);
     if (hook) lua_sethook(L, NULL, 0, 0);
-    lua_remove(L, function);  // the handler
-    return status;
+    return status;  // the handler stays below the result until the caller has converted it
 }
 
 // MARK: - Loading a function library

@@ -178,6 +178,7 @@ final class ScriptEngine {
         } else {
             LuaReply(lua: lua, reply: caller.reply, scriptResp3: client.protocolVersion == 3).write()  // pops it
         }
+        nt_lua_pop(lua, 1)  // the error handler, left below the result as Redis converts it
         running = nil
         if run.timedOut { server.scriptTimedOut(run) }
         caller.propagation.prevent = true  // the script's commands were propagated, not EVAL itself
