@@ -166,13 +166,20 @@ final class ScriptEngine {
         client.protocolVersion = 2
         client.executingTransaction = true  // commands of a script never block
         running = run
+        let pendingBefore = server.pendingPropagationCount
         let status = nt_lua_run(lua, argumentCount, server.config.busyReplyThreshold > 0 ? 1 : 0)
         runsSinceGC += 1
         if runsSinceGC == 50 {  // Redis's LUA_GC_CYCLE_PERIOD: small steps instead of a full cycle's latency
             nt_lua_gc_step(lua, 50)
             runsSinceGC = 0
         }
-        if status != 0 {
+        if run.endedByShutdown {
+            // Redis exits inside SHUTDOWN NOSAVE, in the middle of the script: the caller gets no reply, runs
+            // nothing it pipelined, and the script's writes so far are not propagated (so not in the AOF).
+            nt_lua_pop(lua, 1)
+            server.dropPendingPropagation(from: pendingBefore)
+            caller.closeAfterReply = true
+        } else if status != 0 {
             replyError(lua, to: caller, run: run)
             nt_lua_pop(lua, 1)
         } else {
@@ -321,7 +328,10 @@ final class ScriptEngine {
     }
 
     /// SHUTDOWN NOSAVE while a script runs: it dies at its next interrupt, whatever it wrote.
-    func killForShutdown() { running?.killed = true }
+    func killForShutdown() {
+        running?.killed = true
+        running?.endedByShutdown = true
+    }
 }
 
 /// The state of one script's run (Redis's scriptRunCtx).
@@ -338,6 +348,8 @@ final class ScriptRun {
     var wroteDirty = false
     var timedOut = false
     var killed = false
+    /// Killed by SHUTDOWN NOSAVE: the server stops once the script has unwound.
+    var endedByShutdown = false
     /// redis.set_repl's flags (REPL_AOF | REPL_REPLICA); 0 propagates nothing.
     var replication = 3
 
