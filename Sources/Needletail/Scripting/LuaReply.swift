@@ -10,6 +10,8 @@ struct LuaReply {
     let reply: ReplyWriter
     /// The script client's protocol (redis.setresp): decides how booleans are converted.
     let scriptResp3: Bool
+    /// The script's command (EVAL, FCALL, ...): an error relayed without being counted again is its failure.
+    let command: Command?
 
     /// A table being written: its elements are pushed above it one at a time, each written before the next.
     private enum OpenTable {
@@ -111,6 +113,7 @@ struct LuaReply {
             let counted = !(nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0)
             nt_lua_pop(lua, 1)
             reply.error(bytes: message, counted: counted)
+            if !counted { command?.failedCalls += 1 }  // Redis's afterErrorReply with NO_STATS_UPDATE
             return nil
         }
         if field("ok", NT_LUA_TSTRING) {
