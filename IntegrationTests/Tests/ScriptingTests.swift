@@ -434,6 +434,148 @@ final class ScriptingTests: PersistenceTestCase {
         XCTAssertEqual(try RawClient(port: server.port).digest(), try RawClient(port: oracle.port).digest())
     }
 
+    // MARK: - Semantics
+
+    /// A script starts in its caller's database, and a SELECT inside it changes neither the caller's nor the
+    /// next script's; EVAL inside MULTI/EXEC; a script's write (even one it undoes) invalidates a WATCH, a
+    /// read does not.
+    func testDatabasesTransactionsAndWatch() throws {
+        try sameOnBoth { port in
+            let c = try RawClient(port: port)
+            let other = try RawClient(port: port)
+            let commands: [[String]] = [
+                ["SELECT", "3"], ["SET", "k", "db3"], ["EVAL", "return redis.call('get', KEYS[1])", "1", "k"],
+                ["EVAL", "redis.call('select', 5) redis.call('set', KEYS[1], 'five') return redis.call('get', KEYS[1])", "1", "k"],
+                ["GET", "k"], ["EVAL", "return redis.call('get', KEYS[1])", "1", "k"], ["SELECT", "5"], ["GET", "k"], ["SELECT", "0"],
+                ["MULTI"], ["EVAL", "return redis.call('incr', 'm')", "0"], ["EVAL", "return redis.call('incr', 'm')", "0"],
+                ["EVAL", "error('in multi')", "0"], ["EVAL", "redis.call('select', 2) return redis.call('set', 'm', 'two')", "0"],
+                ["GET", "m"], ["EXEC"], ["GET", "m"],
+                ["MULTI"], ["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"], ["EVAL_RO", "return redis.call('set', 'x', '1')", "0"], ["EXEC"],
+                ["EVAL", "return redis.call('dbsize')", "0"], ["SELECT", "2"], ["EVAL", "return redis.call('get', 'm')", "0"], ["SELECT", "0"],
+            ]
+            var out = try commands.map { replyText(try c.call($0.map { Array($0.utf8) })) }
+            for (watched, script) in [("w", "redis.call('set', KEYS[1], '1')"), ("w", "return redis.call('get', KEYS[1])"),
+                                      ("w2", "redis.call('set', KEYS[1], '1') redis.call('del', KEYS[1])"),
+                                      ("w3", "return redis.call('del', KEYS[1])")] {
+                out.append(try c.say("WATCH", watched))
+                out.append(try other.say("EVAL", script, "1", watched))
+                out += try [c.say("MULTI"), c.say("SET", "x", watched), c.say("EXEC")]
+            }
+            return out
+        }
+    }
+
+    /// Keyspace notifications for the commands a script runs, in order, as redis-server sends them.
+    func testKeyspaceNotificationsFromScripts() throws {
+        try sameOnBoth { port in
+            let c = try RawClient(port: port)
+            XCTAssertEqual(try c.say("CONFIG", "SET", "notify-keyspace-events", "KEA"), "+OK\r\n")
+            let subscriber = try RawClient(port: port)
+            _ = try subscriber.call("PSUBSCRIBE", "__key*__:*")
+            let scripts = [
+                "redis.call('set', 'a', '1') redis.call('incr', 'a') redis.call('expire', 'a', 100) redis.call('lpush', 'l', 'x') redis.call('hset', 'h', 'f', 'v') return 1",
+                "redis.call('select', 4) redis.call('set', 'in4', '1') redis.call('del', 'in4') return 1",
+                "redis.call('del', 'a', 'l') redis.call('rename', 'h', 'h2') return redis.call('set', 'end', '1')",
+            ]
+            for script in scripts { _ = try c.call("EVAL", script, "0") }
+            var messages: [String] = []
+            while messages.count < 100 {
+                let frame = replyText(try subscriber.readFrame())
+                messages.append(frame)
+                if frame.hasSuffix("__keyevent@0__:set\r\n$3\r\nend\r\n") { break }
+            }
+            return messages
+        }
+    }
+
+    /// MONITOR shows EVAL from its client, then each command the script runs as `[<db> lua]`, as redis-server
+    /// does (time and client port masked).
+    func testMonitorShowsCommandsInsideScripts() throws {
+        try sameOnBoth { port in
+            let monitor = try RawClient(port: port)
+            XCTAssertEqual(try monitor.say("MONITOR"), "+OK\r\n")
+            let c = try RawClient(port: port)
+            let sha = try XCTUnwrap(bulkPayload(c.call("SCRIPT", "LOAD", "return redis.call('get', KEYS[1])")))
+            let commands: [[[UInt8]]] = [
+                words("EVAL", "redis.call('set', KEYS[1], ARGV[1]) redis.call('select', 7) return redis.call('get', 'x')", "1", "k", "a b\r\n\"q\""),
+                [Array("EVALSHA".utf8), sha, Array("1".utf8), Array("k".utf8)],
+                words("SELECT", "2"), words("EVAL", "return redis.pcall('incr', 'k')", "0"), words("SELECT", "0"),
+                words("EVAL", "return redis.call('nosuchcommand')", "0"),
+                words("FUNCTION", "LOAD", Self.writerLibrary), words("FCALL", "setboth", "2", "p", "q"),
+                words("MULTI"), words("EVAL", "return redis.call('ping')", "0"), words("EXEC"),
+                words("ECHO", "last"),
+            ]
+            for command in commands { _ = try c.call(command) }
+            var lines: [String] = []
+            while lines.count < 100 {
+                let line = try monitor.readReply()
+                lines.append(self.maskingMonitorLine(line))
+                if line.suffix(8) == Array("\"last\"\r\n".utf8) { break }
+            }
+            return lines
+        }
+    }
+
+    /// `+<seconds>.<6 digits> [<db> 127.0.0.1:<port>] ...` with the time and the port masked (lua stays).
+    private func maskingMonitorLine(_ line: [UInt8]) -> String {
+        let text = replyText(line)
+        guard text.hasPrefix("+"), let space = text.firstIndex(of: " "), let close = text.firstIndex(of: "]") else { return "unexpected: " + text }
+        let stamp = text[text.index(after: text.startIndex)..<space].split(separator: ".")
+        guard stamp.count == 2, stamp[1].count == 6, stamp.allSatisfy({ $0.allSatisfy(\.isNumber) }) else { return "bad timestamp: " + text }
+        let client = text[text.index(after: space)..<close].split(separator: " ")
+        let source = client.count == 2 && client[1].hasPrefix("127.0.0.1:") ? "127.0.0.1:PORT" : client.dropFirst().joined(separator: " ")
+        return "+TS [\(client.first ?? "") \(source)]" + text[text.index(after: close)...]
+    }
+
+    /// INFO commandstats counts the commands scripts run (calls, failed and rejected calls), and an error
+    /// raised by redis.call and re-raised or returned by the script is counted once in INFO errorstats, as
+    /// redis-server counts it.
+    func testCommandstatsAndErrorstatsCountScriptsAsRedis() throws {
+        let library = """
+            #!lua name=failing
+            redis.register_function('fails', function(keys) return redis.call('incr', keys[1]) end)
+            redis.register_function('catches', function(keys) return redis.pcall('incr', keys[1]) end)
+            """
+        let sequence: [[String]] = [
+            ["SET", "str", "abc"], ["FUNCTION", "LOAD", library], ["CONFIG", "RESETSTAT"],
+            ["EVAL", "return redis.call('incr', 'str')", "0"],
+            ["EVAL", "return redis.pcall('incr', 'str')", "0"],
+            ["EVAL", "local ok, e = pcall(redis.call, 'incr', 'str') error(e)", "0"],
+            ["EVAL", "local ok, e = pcall(redis.call, 'incr', 'str') return 'caught'", "0"],
+            ["EVAL", "local e = redis.pcall('incr', 'str') return {err = e.err}", "0"],
+            ["EVAL", "return redis.call('nosuchcommand')", "0"],
+            ["EVAL", "return redis.pcall('nosuchcommand')", "0"],
+            ["EVAL", "return redis.call('set', 'onlykey')", "0"],
+            ["EVAL", "error('plain')", "0"],
+            ["EVAL", "return {err = 'CUSTOM my error'}", "0"],
+            ["EVAL", "return redis.error_reply('MYERR x')", "0"],
+            ["EVAL", "return redis.call('set', 'x', '1')", "0"], ["EVAL", "return redis.call('get', 'x')", "0"],
+            ["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"],
+            ["EVAL_RO", "return redis.call('set', 'x', '1')", "0"],
+            ["EVAL", "return 1", "-1"],
+            ["FCALL", "fails", "1", "str"], ["FCALL", "catches", "1", "str"], ["FCALL", "nosuchfunction", "0"],
+            ["FCALL_RO", "fails", "1", "str"],
+        ]
+        try sameOnBoth { port in
+            let c = try RawClient(port: port)
+            var out = try sequence.map { replyText(try c.call($0.map { Array($0.utf8) })) }
+            out += try infoLines(c, "errorstats")
+            out += try infoLines(c, "stats").filter { $0.hasPrefix("total_error_replies:") }
+            out += try infoLines(c, "commandstats").filter { line in
+                ["eval", "evalsha", "eval_ro", "fcall", "fcall_ro", "incr", "set", "get"].contains { line.hasPrefix("cmdstat_\($0):") }
+            }.map { line in  // without the times
+                line.split(separator: ",").filter { !$0.hasPrefix("usec") }.joined(separator: ",")
+            }
+            return out
+        }
+    }
+
+    /// The lines of `INFO <section>` without its header.
+    private func infoLines(_ c: RawClient, _ section: String) throws -> [String] {
+        let body = try XCTUnwrap(bulkPayload(c.call("INFO", section)))
+        return String(decoding: body, as: UTF8.self).split(separator: "\r\n").filter { !$0.hasPrefix("#") }.map(String.init).sorted()
+    }
+
     /// The commands of the AOF incr file in `dir`, each as its arguments joined by spaces.
     private func aofCommands(_ dir: TemporaryDirectory) throws -> [String] {
         let bytes = try dir.read("appendonlydir/appendonly.aof.1.incr.aof")
