@@ -165,7 +165,7 @@ final class ScriptingTests: PersistenceTestCase {
     /// FCALL of a looping function: -BUSY naming FUNCTION KILL (SCRIPT KILL refused the same way), FUNCTION
     /// STATS describing the run, FUNCTION KILL ending it; a function that wrote is UNKILLABLE.
     func testFunctionKillEndsABusyFunction() throws {
-        try sameOnBoth(Self.busyThreshold) { port in
+        let lines = try sameOnBoth(Self.busyThreshold) { port in
             let admin = try RawClient(port: port)
             var out = [try admin.say("FUNCTION", "LOAD", Self.spinLibrary)]
             for function in ["spin", "spin_ro"] {
@@ -181,6 +181,12 @@ final class ScriptingTests: PersistenceTestCase {
             out.append(replyText(try other.readUntilClosed()) + replyText(try caller.readUntilClosed()))
             return out
         }
+        XCTAssertEqual(Array(lines[1...2]), [Self.busyFunction, Self.busyFunction])  // GET, SCRIPT KILL
+        XCTAssertTrue(lines[3].contains("$4\r\nname\r\n$4\r\nspin\r\n$7\r\ncommand\r\n*5\r\n$5\r\nFCALL\r\n"), lines[3])
+        // Redis 7.0 names SCRIPT KILL in the error whichever command killed the function.
+        XCTAssertEqual(Array(lines[4...6]), ["+OK\r\n", "-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2.\r\n",
+                                             "+PONG\r\n"])
+        XCTAssertTrue(lines[16].hasPrefix("-UNKILLABLE "), lines[16])
     }
 
     /// FUNCTION STATS with its `duration_ms` value replaced by N.
