@@ -26,13 +26,15 @@ swift test "${scratch[@]}" --disable-swift-testing "$@" 2>&1 | tee "$log" || sta
 python3 - "$log" <<'PY'
 import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
-executed = failed = 0
+executed = failed = skipped = 0
 for i, line in enumerate(lines):
     if re.match(r"Test Suite '(All tests|Selected tests)' (passed|failed)", line) and i + 1 < len(lines):
-        m = re.search(r"Executed (\d+) tests?, with (\d+) failures?", lines[i + 1])
+        # "Executed 15 tests, with 0 failures", or "Executed 15 tests, with 1 test skipped and 0 failures".
+        m = re.search(r"Executed (\d+) tests?, with (?:(\d+) tests? skipped and )?(\d+) failures?", lines[i + 1])
         if m:
             executed += int(m.group(1))
-            failed += int(m.group(2))
-print(f"tests: {executed - failed} passed, {failed} failed")
+            skipped += int(m.group(2) or 0)
+            failed += int(m.group(3))
+print(f"tests: {executed - failed - skipped} passed, {failed} failed, {skipped} skipped")
 PY
 exit "$status"

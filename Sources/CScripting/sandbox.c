@@ -676,6 +676,88 @@ static int nonexistent_global(lua_State *L) {
     return luaL_error(L, "Script attempted to access nonexistent global variable '%s'", name ? name : "?");
 }
 
+// MARK: - Source only: no precompiled chunks
+
+// Redis's Lua never loads a precompiled chunk: its f_parser always runs the parser, since Lua 5.1 does not
+// verify bytecode and crafted bytecode reads and writes memory outside the sandbox. Stock Lua undumps any
+// chunk that starts with "\033" (LUA_SIGNATURE). Here such a chunk is read with one space before it: the
+// parser gets it and fails at its first byte with Redis's message ("unexpected symbol near 'char(27)'"),
+// on the same line. EVAL bodies, loadstring and load go through this; a library's code never starts with
+// that byte (the newline after its shebang comes first).
+
+typedef struct {
+    const char *chunk;
+    size_t length;
+    int stage;  // 0: the space, 1: the chunk, 2: done
+} spaced_chunk;
+
+static const char *spaced_chunk_reader(lua_State *L, void *ud, size_t *size) {
+    (void)L;
+    spaced_chunk *c = ud;
+    switch (c->stage++) {
+    case 0: *size = 1; return " ";
+    case 1: *size = c->length; return c->chunk;
+    default: *size = 0; return NULL;
+    }
+}
+
+static int load_source(lua_State *L, const char *chunk, size_t length, const char *chunkname) {
+    if (length == 0 || chunk[0] != LUA_SIGNATURE[0]) return luaL_loadbuffer(L, chunk, length, chunkname);
+    spaced_chunk c = {chunk, length, 0};
+    return lua_load(L, spaced_chunk_reader, &c, chunkname);
+}
+
+static int load_result(lua_State *L, int status) {  // lbaselib's load_aux: the function, or nil and the error
+    if (status == 0) return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static int sandbox_loadstring(lua_State *L) {  // lbaselib's luaB_loadstring
+    size_t length;
+    const char *chunk = luaL_checklstring(L, 1, &length);
+    const char *chunkname = luaL_optstring(L, 2, chunk);
+    return load_result(L, load_source(L, chunk, length, chunkname));
+}
+
+typedef struct {
+    int pieces;
+    int space_given;  // the first piece is precompiled: a space went first, the piece (in slot 3) follows
+} load_reader_state;
+
+static const char *load_reader(lua_State *L, void *ud, size_t *size) {  // lbaselib's generic_reader
+    load_reader_state *state = ud;
+    if (state->space_given) {
+        state->space_given = 0;
+        return lua_tolstring(L, 3, size);
+    }
+    luaL_checkstack(L, 2, "too many nested functions");
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) {
+        *size = 0;
+        return NULL;
+    }
+    if (!lua_isstring(L, -1)) luaL_error(L, "reader function must return a string");
+    lua_replace(L, 3);  // keeps the piece alive while the parser reads it
+    const char *piece = lua_tolstring(L, 3, size);
+    if (state->pieces++ == 0 && *size > 0 && piece[0] == LUA_SIGNATURE[0]) {
+        state->space_given = 1;
+        *size = 1;
+        return " ";
+    }
+    return piece;
+}
+
+static int sandbox_load(lua_State *L) {  // lbaselib's luaB_load
+    const char *chunkname = luaL_optstring(L, 2, "=(load)");
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 3);  // the function, the name, and a slot for the piece being read
+    load_reader_state state = {0, 0};
+    return load_result(L, lua_load(L, load_reader, &state, chunkname));
+}
+
 // MARK: - Set-up
 
 /// Opens a library as Redis does; a module that only returns its table (Debian's cjson) becomes the global.
@@ -787,6 +869,10 @@ static int setup(lua_State *L) {
     }
     lua_pushcfunction(L, redis_pcall);
     lua_setglobal(L, "pcall");
+    lua_pushcfunction(L, sandbox_loadstring);
+    lua_setglobal(L, "loadstring");
+    lua_pushcfunction(L, sandbox_load);
+    lua_setglobal(L, "load");
 
     lua_newtable(L);
     set_function(L, "call", api_call);
@@ -924,7 +1010,7 @@ void nt_lua_close(lua_State *L) { lua_close(L); }
 // MARK: - Running scripts
 
 int nt_lua_load(lua_State *L, const char *body, size_t length, const char *chunkname) {
-    return luaL_loadbuffer(L, body, length, chunkname);
+    return load_source(L, body, length, chunkname);
 }
 
 void nt_lua_registry_set(lua_State *L, const char *name) {
@@ -971,8 +1057,7 @@ int nt_lua_run(lua_State *L, int nargs, int hook) {
     if (hook) lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 100000);
     int status = lua_pcall(L, nargs, 1, function);
     if (hook) lua_sethook(L, NULL, 0, 0);
-    lua_remove(L, function);  // the handler
-    return status;
+    return status;  // the handler stays below the result until the caller has converted it
 }
 
 // MARK: - Loading a function library

@@ -85,7 +85,8 @@ void nt_lua_unref(lua_State *L, int ref);
 
 /// Runs the function on top of the stack (below it: `nargs` arguments) with Redis's error handler, with the
 /// interrupt hook armed when `hook` is set. Returns 0 with the result on top, or non-zero with the error
-/// object on top.
+/// object on top; the handler stays below it, as in Redis while it converts the result (so a nested result
+/// meets "reached lua stack limit" at the same depth): the caller pops both.
 int nt_lua_run(lua_State *L, int nargs, int hook);
 
 /// Formats a double as Redis's "%.17g".

@@ -161,7 +161,7 @@ private func functionsChanged(_ c: Client) {
 
 /// FCALL/FCALL_RO function numkeys key... arg... (Redis's fcallCommandGeneric).
 private func fcall(_ c: Client, readOnly: Bool) {
-    feedMonitorsBeforeScript(c)
+    c.server.feedMonitorsBeforeScript(c)
     let engine = c.server.scripting
     guard let function = engine.functions[c.argString(1)] else { return c.reply.error("ERR Function not found") }
     guard let numkeys = parseInt64(c.arg(2)) else { return c.reply.error("ERR Bad number of keys provided") }
@@ -282,7 +282,7 @@ private let functionHelp = [
 
 /// EVAL/EVALSHA[_RO] script numkeys key... arg... (Redis's evalGenericCommand).
 private func eval(_ c: Client, bySHA: Bool, readOnly: Bool) {
-    feedMonitorsBeforeScript(c)
+    c.server.feedMonitorsBeforeScript(c)
     guard let numkeys = c.int64Arg(2) else { return }
     if numkeys > Int64(c.argc - 3) { return c.reply.error("ERR Number of keys can't be greater than number of args") }
     if numkeys < 0 { return c.reply.error("ERR Number of keys can't be negative") }
@@ -301,12 +301,6 @@ private func eval(_ c: Client, bySHA: Bool, readOnly: Bool) {
     }
     let keys = 3..<(3 + Int(numkeys))
     engine.eval(c, script: script, keys: keys, arguments: keys.upperBound..<c.argc, readOnly: readOnly)
-}
-
-/// MONITOR shows EVAL and FCALL before the commands they run (whether they then fail or not).
-private func feedMonitorsBeforeScript(_ c: Client) {
-    guard !c.server.monitors.isEmpty, let command = c.server.commands.lookup(c.arg(0)) else { return }
-    c.server.feedMonitors(c, command, beforeScript: true)
 }
 
 /// SCRIPT DEBUG: the Lua debugger (LDB) is not part of Needletail; NO, the default, is accepted.

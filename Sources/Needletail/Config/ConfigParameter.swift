@@ -320,7 +320,7 @@ extension ConfigParameter {
         int("acllog-max-len", 0, longMax, 128),
 
         // Long long configs
-        int("busy-reply-threshold", alias: "lua-time-limit", 0, longMax, 5000),
+        int("busy-reply-threshold", alias: "lua-time-limit", 0, longMax, 5000, implemented: true),
         int("cluster-node-timeout", 0, longMax, 15000),
         int("slowlog-log-slower-than", -1, longMax, 10000),
         int("latency-monitor-threshold", 0, longMax, 0),

@@ -190,18 +190,26 @@ final class ScriptEngine {
         client.protocolVersion = 2
         client.executingTransaction = true  // commands of a script never block
         running = run
+        let pendingBefore = server.pendingPropagationCount
         let status = nt_lua_run(lua, argumentCount, server.config.busyReplyThreshold > 0 ? 1 : 0)
         runsSinceGC += 1
         if runsSinceGC == 50 {  // Redis's LUA_GC_CYCLE_PERIOD: small steps instead of a full cycle's latency
             nt_lua_gc_step(lua, 50)
             runsSinceGC = 0
         }
-        if status != 0 {
+        if run.endedByShutdown {
+            // Redis exits inside SHUTDOWN NOSAVE, in the middle of the script: the caller gets no reply, runs
+            // nothing it pipelined, and the script's writes so far are not propagated (so not in the AOF).
+            nt_lua_pop(lua, 1)
+            server.dropPendingPropagation(from: pendingBefore)
+            caller.closeAfterReply = true
+        } else if status != 0 {
             replyError(lua, to: caller, run: run)
             nt_lua_pop(lua, 1)
         } else {
-            LuaReply(lua: lua, reply: caller.reply, scriptResp3: client.protocolVersion == 3).write()  // pops it
+            LuaReply(lua: lua, reply: caller.reply, scriptResp3: client.protocolVersion == 3, command: run.command).write()
         }
+        nt_lua_pop(lua, 1)  // the error handler, left below the result as Redis converts it
         running = nil
         if run.timedOut { server.scriptTimedOut(run) }
         caller.propagation.prevent = true  // the script's commands were propagated, not EVAL itself
@@ -242,6 +250,9 @@ final class ScriptEngine {
             message += Array(" script: \(run.name), on ".utf8) + source + [UInt8(ascii: ":")] + line + [UInt8(ascii: ".")]
         }
         caller.reply.error(bytes: message, counted: !alreadyCounted)
+        // As Redis's afterErrorReply with ERR_REPLY_FLAG_NO_STATS_UPDATE: the error is the script command's
+        // failure all the same.
+        if alreadyCounted { run.command?.failedCalls += 1 }
     }
 
     /// The string (or number, as Lua formats it) at `index`, nil for other types.
@@ -270,14 +281,14 @@ final class ScriptEngine {
         output.clear(shrinkTo: 64 * 1024)
         client.parser.load(count: argc) { i, append in append(argument(i)) }
         defer { client.parser.reset() }
-        guard let command = lookup(client) else { return .scriptError("Unknown Redis command called from script") }
+        guard let command = lookup(client) else { return refused(nil, "Unknown Redis command called from script") }
         guard command.acceptsArgumentCount(argc) else {
-            return .scriptError("Wrong number of args calling Redis command from script")
+            return refused(command, "Wrong number of args calling Redis command from script")
         }
-        if command.flags.contains(.noscript) { return .scriptError("This Redis command is not allowed from script") }
+        if command.flags.contains(.noscript) { return refused(command, "This Redis command is not allowed from script") }
         if command.flags.contains(.write) {
-            if run.readOnly { return .scriptError("Write commands are not allowed from read-only scripts.") }
-            if let error = server.rdb.diskErrorReply { return .scriptError("-" + error) }
+            if run.readOnly { return refused(command, "Write commands are not allowed from read-only scripts.") }
+            if let error = server.rdb.diskErrorReply { return refused(command, "-" + error) }
             run.wroteDirty = true
         }
         client.lastCommand = command
@@ -285,6 +296,18 @@ final class ScriptEngine {
         server.call(client, command)
         if run.replication == 0 { server.dropPendingPropagation(from: pendingBefore) }
         return .reply(UnsafeRawBufferPointer(start: output.base + output.readIndex, count: output.readableBytes))
+    }
+
+    /// A redis.call refused before it ran, counted as Redis's scriptCall counts it (afterErrorReply, then
+    /// incrCommandStatsOnError(cmd, REJECTED)): once in INFO errorstats, under ERR unless the message names
+    /// its code, and as a rejected call of the command. The script's error that follows is not counted again
+    /// (its error table says so), and the running EVAL or FCALL does not count it as its own failure.
+    private func refused(_ command: Command?, _ message: String) -> CallOutcome {
+        let code = message.hasPrefix("-") ? message.dropFirst().prefix { $0 != " " } : "ERR"
+        Array(code.utf8).withUnsafeBytes { server.stats.countError($0) }
+        command?.rejectedCalls += 1
+        server.errorRepliesCounted = server.stats.totalErrorReplies
+        return .scriptError(message)
     }
 
     /// The command or subcommand `argv` names (Redis's lookupCommand): nil if unknown.
@@ -344,7 +367,10 @@ final class ScriptEngine {
     }
 
     /// SHUTDOWN NOSAVE while a script runs: it dies at its next interrupt, whatever it wrote.
-    func killForShutdown() { running?.killed = true }
+    func killForShutdown() {
+        running?.killed = true
+        running?.endedByShutdown = true
+    }
 }
 
 /// The state of one script's run (Redis's scriptRunCtx).
@@ -357,10 +383,14 @@ final class ScriptRun {
     let readOnly: Bool
     let allowOOM: Bool
     let started = monotonicMicros()
+    /// The EVAL, EVALSHA or FCALL (or _RO form) running it, for its INFO commandstats.
+    let command: Command?
     /// A write command ran: the script can no longer be killed (Redis's SCRIPT_WRITE_DIRTY).
     var wroteDirty = false
     var timedOut = false
     var killed = false
+    /// Killed by SHUTDOWN NOSAVE: the server stops once the script has unwound.
+    var endedByShutdown = false
     /// redis.set_repl's flags (REPL_AOF | REPL_REPLICA); 0 propagates nothing.
     var replication = 3
 
@@ -370,6 +400,7 @@ final class ScriptRun {
         self.isEval = isEval
         self.readOnly = readOnly
         self.allowOOM = allowOOM
+        command = caller.server.commands.lookup(caller.arg(0))
     }
 }
 

@@ -7,7 +7,9 @@
 /// address (`unix:<path>` for the Unix socket), then each argument quoted as sdscatrepr quotes. Commands
 /// inside EXEC are listed as they run, EXEC after them; a blocked command once, when it first ran (not
 /// when it is served); queued, rejected and unknown commands never; admin and skip_monitor commands
-/// never (CONFIG, DEBUG, CLIENT LIST, ...). AUTH's arguments and HELLO's AUTH pair read "(redacted)".
+/// never (CONFIG, DEBUG, CLIENT LIST, ...), except the scripts (EVAL*, FCALL*), listed before they run so
+/// that the commands a script runs (`[<db> lua]`) follow their script. AUTH's arguments and HELLO's AUTH
+/// pair read "(redacted)".
 ///
 /// Zero cost without monitors: `call` takes its bookkeeping path only while `callNeedsBookkeeping` is set
 /// (a propagation sink or a monitor), the same one check the fast path already paid.
@@ -41,11 +43,22 @@ extension Server {
 
     /// After `command` ran on `client`: one line to every monitor, of `arguments` when given (EXEC's own,
     /// saved before its queued commands replaced them), else of the client's current request.
-    /// Scripts (`skip_monitor`: not fed after they ran) are fed by their handler before they run, with
-    /// `beforeScript`, so their line comes before the lines of the commands they call, as in Redis.
-    func feedMonitors(_ client: Client, _ command: Command, arguments: [ByteString]? = nil, beforeScript: Bool = false) {
-        let hidden: CommandFlags = beforeScript ? [.admin] : [.admin, .skipMonitor]
-        if !command.flags.isDisjoint(with: hidden) || client.reprocessingBlockedCommand { return }
+    func feedMonitors(_ client: Client, _ command: Command, arguments: [ByteString]? = nil) {
+        if !command.flags.isDisjoint(with: [.admin, .skipMonitor]) || client.reprocessingBlockedCommand { return }
+        writeMonitorLine(client, command, arguments: arguments)
+    }
+
+    /// Before a script runs: the line of its EVAL, EVALSHA or FCALL (and _RO forms), so that the commands the
+    /// script runs follow it, as Redis's evalCommand and fcallCommandGeneric feed it. These commands are
+    /// skip_monitor: `call` does not list them again after they ran.
+    func feedMonitorsBeforeScript(_ client: Client) {
+        if monitors.isEmpty || client.reprocessingBlockedCommand { return }
+        writeMonitorLine(client, nil, arguments: nil)
+    }
+
+    /// The line of the client's request (or of `arguments`), with AUTH's and HELLO's secrets redacted when
+    /// `command` is one of them.
+    private func writeMonitorLine(_ client: Client, _ command: Command?, arguments: [ByteString]?) {
         let micros = wallClockMicros()
         var line: [UInt8] = Array("+\(micros / 1_000_000).".utf8)
         let fraction = String(micros % 1_000_000)
@@ -60,7 +73,7 @@ extension Server {
         if let arguments {
             line += arguments.map { Config.representation($0.withUnsafeBytes { Array($0) }) }.joined(separator: [32])
         } else {
-            let redacted = redactedArguments(client, command)
+            let redacted = command.map { redactedArguments(client, $0) } ?? 0..<0
             for i in 0..<client.argc {
                 if i > 0 { line.append(UInt8(ascii: " ")) }
                 if redacted.contains(i) {
