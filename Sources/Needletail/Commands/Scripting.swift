@@ -304,12 +304,13 @@ private func eval(_ c: Client, bySHA: Bool, readOnly: Bool) {
 }
 
 /// SCRIPT DEBUG: the Lua debugger (LDB) is not part of Needletail; NO, the default, is accepted.
+///
+/// As Redis (clientHasPendingReplies), it is refused whatever its argument while replies wait to be written:
+/// after other requests of the same pipeline, and always inside EXEC, whose array is already open.
 private func scriptDebug(_ c: Client) {
+    if !c.output.isEmpty { return c.reply.error("ERR SCRIPT DEBUG must be called outside a pipeline") }
     if c.argIs(2, "no") { return c.reply.ok() }
     if c.argIs(2, "yes") || c.argIs(2, "sync") {
-        if c.transaction != nil || c.executingTransaction {
-            return c.reply.error("ERR SCRIPT DEBUG must be called outside MULTI")
-        }
         return c.reply.error("ERR SCRIPT DEBUG is not supported: Needletail has no Lua debugger")
     }
     c.reply.error("ERR Use SCRIPT DEBUG YES/SYNC/NO")
