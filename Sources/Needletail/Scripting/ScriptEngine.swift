@@ -313,8 +313,8 @@ final class ScriptEngine {
     /// The command or subcommand `argv` names (Redis's lookupCommand): nil if unknown.
     private func lookup(_ request: Client) -> Command? {
         guard let command = server.commands.lookup(request.arg(0)) else { return nil }
-        guard command.hasSubcommands else { return command }
-        guard request.argc >= 2 else { return command.handler == nil ? nil : command }
+        // A container alone is found (its arity, -2, then refuses it), as Redis's lookupCommandLogic.
+        guard command.hasSubcommands, request.argc >= 2 else { return command }
         return command.subcommand(named: request.arg(1))
     }
 
