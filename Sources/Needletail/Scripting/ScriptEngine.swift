@@ -235,17 +235,18 @@ final class ScriptEngine {
     /// A failed run: Redis's "<error> script: <name>, on <source>:<line>." from the error table.
     private func replyError(_ lua: OpaquePointer, to caller: Client, run: ScriptRun) {
         guard nt_lua_type(lua, -1) == NT_LUA_TTABLE else {
-            let message = luaString(lua, at: -1).map { Array($0.prefix(100)) } ?? Array("execution failure".utf8)
+            let message = luaString(lua, at: -1).map { Array(cString($0).prefix(100)) } ?? Array("execution failure".utf8)
             caller.reply.error(bytes: Array("ERR Error running script \(run.name), ".utf8) + message)
             return
         }
+        // Redis formats the three with %s: each ends at a NUL.
         let error = luaField(lua, -1, "err") ?? []
-        let source = luaField(lua, -1, "source")
-        let line = luaField(lua, -1, "line")
+        let source = luaField(lua, -1, "source").map(cString)
+        let line = luaField(lua, -1, "line").map(cString)
         nt_lua_rawget_field(lua, -1, "ignore_error_stats_update")
         let alreadyCounted = nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0
         nt_lua_pop(lua, 1)
-        var message = error
+        var message = scriptErrorText(error, endsReply: source == nil || line == nil)
         if let source, let line {
             message += Array(" script: \(run.name), on ".utf8) + source + [UInt8(ascii: ":")] + line + [UInt8(ascii: ".")]
         }
@@ -402,6 +403,18 @@ final class ScriptRun {
         self.allowOOM = allowOOM
         command = caller.server.commands.lookup(caller.arg(0))
     }
+}
+
+/// `bytes` up to their first NUL: what Redis's %s formatting keeps of a Lua string.
+func cString(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.prefix { $0 != 0 }) }
+
+/// A script's error text (an `err` field) as Redis's "-%s" formatting leaves it: up to its first NUL, CR and LF
+/// made spaces, even at its start (the '-' keeps them off the reply's edge, where ReplyWriter.error drops them);
+/// trailing ones trimmed when the text `endsReply`.
+func scriptErrorText(_ bytes: [UInt8], endsReply: Bool) -> [UInt8] {
+    var text = cString(bytes)
+    if endsReply { while text.last == 13 || text.last == 10 { text.removeLast() } }
+    return text.map { $0 == 13 || $0 == 10 ? 32 : $0 }
 }
 
 /// A script error reply line (without the leading '-').
