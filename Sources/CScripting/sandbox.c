@@ -424,9 +424,13 @@ static int api_register_function(lua_State *L) {
         const char *error = NULL;
         lua_pushnil(L);
         while (!error && lua_next(L, 1)) {  // [table, key, value]
+            // Redis asks lua_isstring, true of numbers too: a number key is then an unknown argument (and is
+            // not converted in place, which would break lua_next).
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-            if (!key) {
+            if (!lua_isstring(L, -2)) {
                 error = "named argument key given to redis.register_function is not a string";
+            } else if (!key) {
+                error = "unknown argument given to redis.register_function";
             } else if (strcasecmp(key, "function_name") == 0) {
                 if (!lua_isstring(L, -1)) error = "function_name argument given to redis.register_function must be a string";
                 else name = lua_tolstring(L, -1, &name_length);  // the table keeps the string alive

@@ -17,7 +17,8 @@ final class ScriptEngine {
     private(set) var lua: OpaquePointer
     /// FUNCTION's Lua state (a state of its own, as in Redis); replaced by FUNCTION FLUSH.
     var functionsLua: OpaquePointer
-    /// FUNCTION libraries by name, and their functions by name (one namespace across libraries).
+    /// FUNCTION libraries by name, and their functions by `functionKey` (one namespace across libraries, where
+    /// case does not count, as in Redis's dict of functions; within a library it does).
     var libraries: [String: FunctionLibrary] = [:]
     var functions: [String: LuaFunction] = [:]
     /// The library whose code FUNCTION LOAD is running (redis.register_function adds to it).
