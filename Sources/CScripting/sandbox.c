@@ -27,7 +27,7 @@
 
 // Registry keys (addresses are unique).
 static char key_context, key_callbacks, key_views, key_reals, key_globals, key_rand, key_handler, key_load_api,
-    key_globals_view, key_load_deadline;
+    key_globals_view, key_load_deadline, key_wrappers;
 
 static const char readonly_error[] = "Attempt to modify a readonly table";
 
@@ -640,12 +640,17 @@ static int sandbox_ipairs(lua_State *L) {
     return 3;
 }
 
+/// setmetatable (Lua's luaB_setmetatable), refusing views: done here rather than by calling the original, so
+/// that its errors are raised by the function the script called, named and placed as in Redis.
 static int sandbox_setmetatable(lua_State *L) {
-    if (lua_istable(L, 1) && is_view(L, 1)) return refuse_write(L);
-    lua_pushvalue(L, lua_upvalueindex(1));  // the original setmetatable
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argcheck(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table expected");
+    if (is_view(L, 1)) return refuse_write(L);
+    if (luaL_getmetafield(L, 1, "__metatable")) return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
 }
 
 static int sandbox_getmetatable(lua_State *L) {
@@ -666,8 +671,28 @@ static int sandbox_getmetatable(lua_State *L) {
     return 1;
 }
 
-/// table.insert/remove/sort/setn: refuse a view as the table, then run the original.
+/// table.insert/remove/sort/setn: check the arguments as the original does (its errors are then raised by
+/// the function the script called: named, and placed at the script's line, as in Redis), refuse a view as the
+/// table, then run the original. (Errors the original raises itself, from sort, are placed by the error
+/// handler, which skips this frame, but "invalid order function for sorting" lacks Redis's "user_script:N: ".)
 static int sandbox_table_write(lua_State *L) {
+    const char *name = lua_tostring(L, lua_upvalueindex(2));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (strcmp(name, "insert") == 0) {
+        if (lua_gettop(L) == 3) luaL_checkint(L, 2);
+        else if (lua_gettop(L) != 2) return luaL_error(L, "wrong number of arguments to " LUA_QL("insert"));
+    } else if (strcmp(name, "remove") == 0) {
+        luaL_optint(L, 2, 0);
+        if (is_view(L, 1)) {  // out of the real table's bounds, the original writes nothing: nothing to refuse
+            see_through(L, 1);
+            int e = (int)lua_objlen(L, 1), pos = luaL_optint(L, 2, e);
+            return 1 <= pos && pos <= e ? refuse_write(L) : 0;
+        }
+    } else if (strcmp(name, "sort") == 0) {
+        if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+    } else {  // setn: Debian's Lua 5.1 is built without LUA_COMPAT_GETN
+        return luaL_error(L, LUA_QL("setn") " is obsolete");
+    }
     if (is_view(L, 1)) return refuse_write(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -808,33 +833,54 @@ static void set_log_and_version(lua_State *L, const char *version, int version_n
 }
 
 /// Replaces global table `library`'s field `name` (or the global `name` when library is NULL) with a
-/// closure of `wrapper` over the original.
+/// closure of `wrapper` over the original. The closure is listed for the error handler, which does not count
+/// it among the frames (Redis has the original alone there).
 static void wrap(lua_State *L, const char *library, const char *name, lua_CFunction wrapper) {
     if (library) lua_getglobal(L, library);
     else lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_pushstring(L, name);
     lua_pushstring(L, name);
     lua_rawget(L, -3);
-    lua_pushcclosure(L, wrapper, 1);
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, wrapper, 2);  // upvalues: the original and its name
+    registry_push(L, &key_wrappers);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     lua_rawset(L, -3);
     lua_pop(L, 1);
 }
 
 // The error handler scripts run under (Redis's __redis__err__handler): a string error becomes
 // {err = 'ERR ' .. message}, and the table gets the source and line of the Lua code that raised it (the
-// caller's when a C function raised it).
+// caller's when a C function raised it). Frames of the wrappers `wrap` makes are skipped, so that an error
+// raised in the original they call is placed as in Redis; the chunk returns their set, filled by `wrap`.
 static const char error_handler_source[] =
-    "local getinfo = debug.getinfo\n"
+    "local getinfo, wrappers = debug.getinfo, {}\n"
+    "local function caller(n)\n"  // the handler's n-th caller, wrappers not counted (Redis's getinfo(n + 1))
+    "  local level = 3\n"
+    "  while true do\n"
+    "    local where = getinfo(level, 'nSlf')\n"
+    "    if where == nil then return nil end\n"
+    "    if not wrappers[where.func] then\n"
+    "      n = n - 1\n"
+    "      if n == 0 then return where end\n"
+    "    end\n"
+    "    level = level + 1\n"
+    "  end\n"
+    "end\n"
     "function __redis__err__handler(err)\n"
-    "  local where = getinfo(2, 'nSl')\n"
-    "  if where and where.what == 'C' then where = getinfo(3, 'nSl') end\n"
+    "  local where = caller(1)\n"
+    "  if where and where.what == 'C' then where = caller(2) end\n"
     "  if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end\n"
     "  if where then\n"
     "    err['source'] = where.source\n"
     "    err['line'] = where.currentline\n"
     "  end\n"
     "  return err\n"
-    "end\n";
+    "end\n"
+    "return wrappers\n";
 
 static int setup(lua_State *L) {
     const nt_lua_callbacks *cb = lua_touserdata(L, 1);
@@ -905,7 +951,8 @@ static int setup(lua_State *L) {
 
     if (luaL_loadbuffer(L, error_handler_source, sizeof(error_handler_source) - 1, "@err_handler_def") != 0)
         return lua_error(L);
-    lua_call(L, 0, 0);
+    lua_call(L, 0, 1);
+    registry_store(L, &key_wrappers);
     lua_pushnil(L);
     lua_setglobal(L, "debug");
     lua_getglobal(L, "__redis__err__handler");
