@@ -939,9 +939,11 @@ static int setup(lua_State *L) {
     set_number(L, "REPL_REPLICA", 2);
     set_number(L, "REPL_ALL", 3);
     set_function(L, "acl_check_cmd", api_acl_check_cmd);
-    set_function(L, "replicate_commands", api_replicate_commands);
-    set_function(L, "breakpoint", api_breakpoint);
-    set_function(L, "debug", api_debug);
+    if (mode == NT_LUA_EVAL) {  // added by Redis's eval.c: functions do not have them
+        set_function(L, "replicate_commands", api_replicate_commands);
+        set_function(L, "breakpoint", api_breakpoint);
+        set_function(L, "debug", api_debug);
+    }
     lua_setglobal(L, "redis");
 
     lua_getglobal(L, "math");
