@@ -18,7 +18,9 @@
 #include <lualib.h>
 #include <lua-cjson.h>
 #include <lua-bitop.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -605,6 +607,51 @@ static int sandbox_rawget(lua_State *L) {
     return 1;
 }
 
+/// LuaBitOp's argument conversion (barg): the low 32 bits of the number, read from its double plus 2^52 + 2^51.
+static uint32_t bit_argument(lua_State *L, int index) {
+    union { lua_Number n; uint64_t b; } number;
+    number.n = lua_tonumber(L, index) + 6755399441055744.0;
+    uint32_t b = (uint32_t)number.b;
+    if (b == 0 && !lua_isnumber(L, index)) luaL_typerror(L, index, "number");
+    return b;
+}
+
+/// bit.tohex as Redis has it since CVE-2024-31449: LuaBitOp's negates a digit count of INT32_MIN, an overflow
+/// that writes past its 8-byte buffer (a crash, from any script, with Debian's lua-bitop).
+static int bit_tohex(lua_State *L) {
+    uint32_t b = bit_argument(L, 1);
+    int32_t n = lua_isnone(L, 2) ? 8 : (int32_t)bit_argument(L, 2);
+    const char *digits = "0123456789abcdef";
+    char buffer[8];
+    if (n == INT32_MIN) n = INT32_MIN + 1;
+    if (n < 0) {
+        n = -n;
+        digits = "0123456789ABCDEF";
+    }
+    if (n > 8) n = 8;
+    for (int i = n; --i >= 0;) {
+        buffer[i] = digits[b & 15];
+        b >>= 4;
+    }
+    lua_pushlstring(L, buffer, (size_t)n);
+    return 1;
+}
+
+/// unpack as Redis has it since CVE-2025-46817: Lua 5.1's counts the range in signed arithmetic, whose
+/// overflow the compiler may assume away, so unpack({}, -2^31, 2^31 - 1) pushed values past the stack (a
+/// crash, from any script, with Debian's liblua5.1).
+static int base_unpack(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int i = luaL_optint(L, 2, 1);
+    int e = luaL_opt(L, luaL_checkint, 3, (int)lua_objlen(L, 1));
+    if (i > e) return 0;
+    unsigned int n = (unsigned int)e - (unsigned int)i;  // the number of values minus one
+    if (n >= INT_MAX || !lua_checkstack(L, (int)++n)) return luaL_error(L, "too many results to unpack");
+    lua_rawgeti(L, 1, i);
+    while (i++ < e) lua_rawgeti(L, 1, i);
+    return (int)n;
+}
+
 static int sandbox_next(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     see_through(L, 1);
@@ -950,6 +997,12 @@ static int setup(lua_State *L) {
     set_function(L, "random", math_random);
     set_function(L, "randomseed", math_randomseed);
     lua_pop(L, 1);
+    // Library functions with Redis's security fixes, which Debian's builds lack.
+    lua_getglobal(L, "bit");
+    set_function(L, "tohex", bit_tohex);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, base_unpack);
+    lua_setglobal(L, "unpack");
 
     if (luaL_loadbuffer(L, error_handler_source, sizeof(error_handler_source) - 1, "@err_handler_def") != 0)
         return lua_error(L);
