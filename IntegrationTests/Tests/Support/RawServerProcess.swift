@@ -35,9 +35,12 @@ final class RawRedisServer {
     deinit { stop() }
 
     private static func spawn(port: Int, log: String, extraArguments: [String]) throws -> pid_t {
-        // redis-server writes its own log file (--logfile); its stdout is discarded.
+        // redis-server writes its own log file (--logfile); its stdout is discarded. Its RDB file is its own too:
+        // with the default name it would load whatever dump.rdb another test left in /tmp (keys, which FLUSHALL
+        // drops, but also function libraries, which it keeps).
         try spawnServerProcess([path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled + extraArguments,
+                                "--dir", "/tmp", "--dbfilename", "redis-oracle-\(getpid())-\(port).rdb", "--daemonize", "no",
+                                "--logfile", log] + DifferentialRunner.debugEnabled + extraArguments,
                                output: "/dev/null")
     }
 
