@@ -11,6 +11,7 @@ import TestSupport
 /// - `testSeededSequences` runs seeds 1...DIFF_SEQUENCES (default 2500) of DIFF_LENGTH (default 40)
 ///   generated commands, each on RESP2 and on RESP3. `DIFF_SECONDS=600` instead runs random seeds for
 ///   that long; `DIFF_SEED=n` runs one seed; `DIFF_FAMILIES=strings,keys` picks the command families.
+/// - `testScriptingSequences` does the same for the scripting family with strings, where scripts are many.
 ///   A mismatch prints the seed, the command index, the command and both replies, is shrunk to a short
 ///   case and written to the corpus (unless `DIFF_WRITE_CORPUS=0`).
 final class DifferentialTests: XCTestCase {
@@ -100,8 +101,27 @@ final class DifferentialTests: XCTestCase {
     }
 
     func testSeededSequences() throws {
-        let runner = try sharedRunner()
         let familyNames = env("DIFF_FAMILIES")?.split(separator: ",").map(String.init) ?? DiffFamilies.enabled
+        try runSequences(familyNames: familyNames, count: env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 2500)
+    }
+
+    /// The "scripting" family with "strings" alone, seeds 1...DIFF_SCRIPTING_SEQUENCES (default 1200): EVAL,
+    /// FCALL, SCRIPT and FUNCTION are then a third of the commands (a twelfth among all the families in
+    /// `testSeededSequences`, which also puts them in MULTI). Skipped when DIFF_FAMILIES, DIFF_SEED or
+    /// DIFF_SECONDS ask `testSeededSequences` for a run of their own (`DIFF_FAMILIES=scripting,strings DIFF_SEED=n`
+    /// reruns one of these seeds).
+    func testScriptingSequences() throws {
+        if env("DIFF_FAMILIES") != nil || env("DIFF_SEED") != nil || env("DIFF_SECONDS") != nil {
+            throw XCTSkip("DIFF_FAMILIES, DIFF_SEED or DIFF_SECONDS: testSeededSequences runs what they ask")
+        }
+        try runSequences(familyNames: ["scripting", "strings"],
+                         count: env("DIFF_SCRIPTING_SEQUENCES").flatMap { UInt64($0) } ?? 1200)
+    }
+
+    /// Runs `count` seeded sequences of the families (or the DIFF_SEED one, or random ones for DIFF_SECONDS)
+    /// on both protocols, and reports the mismatches.
+    private func runSequences(familyNames: [String], count: UInt64) throws {
+        let runner = try sharedRunner()
         let families = DiffFamilies.named(familyNames)
         XCTAssertEqual(families.count, familyNames.count, "unknown family in \(familyNames)")
         let length = env("DIFF_LENGTH").flatMap { Int($0) } ?? 40
@@ -115,7 +135,6 @@ final class DifferentialTests: XCTestCase {
             var base = randomSeed()
             seeds = AnyIterator { base &+= 1; return base }
         } else {
-            let count = env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 2500
             seeds = AnyIterator((1...count).makeIterator())
         }
 
