@@ -187,7 +187,7 @@ private func functionList(_ c: Client) {
             i += 1
             pattern = Array(c.arg(i))
         } else {
-            return c.reply.error(bytes: Array("ERR Unknown argument ".utf8) + Array(c.arg(i)))
+            return c.reply.error(bytes: Array("ERR Unknown argument ".utf8) + formattedErrorText(Array(c.arg(i)), trimsEnd: false))
         }
         i += 1
     }

@@ -273,7 +273,10 @@ struct LibraryMetadata {
 
     static func parse(_ code: [UInt8]) -> Result<LibraryMetadata, ScriptError> {
         guard code.starts(with: Array("#!".utf8)) else { return .failure(ScriptError("ERR Missing library metadata")) }
-        guard let newline = code.firstIndex(of: 10) else { return .failure(ScriptError("ERR Invalid library metadata")) }
+        // Redis looks for the newline with strchr: not past a NUL.
+        guard let newline = code.prefix(while: { $0 != 0 }).firstIndex(of: 10) else {
+            return .failure(ScriptError("ERR Invalid library metadata"))
+        }
         let line = code[0..<newline].withUnsafeBytes { splitArgs($0) }
         guard let parts = line?.map({ $0.withUnsafeBytes { Array($0) } }), !parts.isEmpty else {
             return .failure(ScriptError("ERR Invalid library metadata"))

@@ -107,7 +107,7 @@ struct LuaReply {
     /// a map, set or array gets its header, and is returned open with what its elements need pushed.
     private func writeTable() -> OpenTable? {
         if field("err", NT_LUA_TSTRING) {
-            let message = scriptErrorText(string(at: -1), endsReply: true)
+            let message = formattedErrorText(string(at: -1), trimsEnd: true)
             nt_lua_pop(lua, 1)
             nt_lua_rawget_field(lua, -1, "ignore_error_stats_update")
             let counted = !(nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0)

@@ -247,7 +247,7 @@ final class ScriptEngine {
         nt_lua_rawget_field(lua, -1, "ignore_error_stats_update")
         let alreadyCounted = nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0
         nt_lua_pop(lua, 1)
-        var message = scriptErrorText(error, endsReply: source == nil || line == nil)
+        var message = formattedErrorText(error, trimsEnd: source == nil || line == nil)
         if let source, let line {
             message += Array(" script: \(run.name), on ".utf8) + source + [UInt8(ascii: ":")] + line + [UInt8(ascii: ".")]
         }
@@ -409,12 +409,13 @@ final class ScriptRun {
 /// `bytes` up to their first NUL: what Redis's %s formatting keeps of a Lua string.
 func cString(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.prefix { $0 != 0 }) }
 
-/// A script's error text (an `err` field) as Redis's "-%s" formatting leaves it: up to its first NUL, CR and LF
-/// made spaces, even at its start (the '-' keeps them off the reply's edge, where ReplyWriter.error drops them);
-/// trailing ones trimmed when the text `endsReply`.
-func scriptErrorText(_ bytes: [UInt8], endsReply: Bool) -> [UInt8] {
+/// Text that Redis puts in an error reply with %s (a script's `err` field after "-", an argument quoted in a
+/// message): up to its first NUL, CR and LF made spaces, even at its start (where ReplyWriter.error would drop
+/// them). Trailing ones are trimmed first when `trimsEnd`: where the text ends the reply and Redis trims it
+/// (addReplyErrorFormatEx does, addReplyErrorFormat does not).
+func formattedErrorText(_ bytes: [UInt8], trimsEnd: Bool) -> [UInt8] {
     var text = cString(bytes)
-    if endsReply { while text.last == 13 || text.last == 10 { text.removeLast() } }
+    if trimsEnd { while text.last == 13 || text.last == 10 { text.removeLast() } }
     return text.map { $0 == 13 || $0 == 10 ? 32 : $0 }
 }
 
@@ -452,7 +453,10 @@ struct Shebang {
 
     static func parse(_ body: [UInt8]) -> Result<Shebang, ScriptError> {
         guard body.starts(with: Array("#!".utf8)) else { return .success(Shebang()) }
-        guard let newline = body.firstIndex(of: 10) else { return .failure(ScriptError("ERR Invalid script shebang")) }
+        // Redis looks for the newline with strchr: not past a NUL.
+        guard let newline = body.prefix(while: { $0 != 0 }).firstIndex(of: 10) else {
+            return .failure(ScriptError("ERR Invalid script shebang"))
+        }
         var shebang = Shebang(flags: [], length: newline)
         let line = body[0..<newline].withUnsafeBytes { splitArgs($0) }
         guard let parts = line?.map({ $0.withUnsafeBytes { Array($0) } }), !parts.isEmpty else {
