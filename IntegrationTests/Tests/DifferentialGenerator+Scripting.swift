@@ -41,6 +41,7 @@ extension DiffFamilies {
         "#!lua flags=allow-stale,no-cluster,allow-cross-slot-keys\n", "#!lua flags=allow-oom\n", "#!lua  flags=no-writes \n",
         "#!lua flags=bogus\n", "#!lua bogus\n", "#!luajit\n", "#!lua", "#!\n", "#!LUA\n", "#! lua\n", "#!lua flags=no-writes,\n",
         "#!lua flags=no-writes flags=allow-oom\n", "#!lua name=lib1\n", "#!lua \"flags=no-writes\"\n",
+        "#!lua flags=no-writes\r\n", "#!lua\u{0}\n", "#!lua flags=no-\u{0}writes\n",
     ]
 
     static let unknownSHAs = [
@@ -172,7 +173,7 @@ extension DiffGenerator {
         guard rng.oneIn(10) else { return "#!lua name=\(name)" }
         return rng.pick(["", "#!lua", "#!lua name=", "#!lua name=bad-name", "#!python name=\(name)", "#!LUA name=\(name)",
                          "#!lua name=\(name) foo=bar", "#!lua name=\(name) name=lib2", "#!lua  name=\(name)", "#!lua name=\"\(name)\"",
-                         "#! name=\(name)", "-- #!lua name=\(name)"])
+                         "#! name=\(name)", "-- #!lua name=\(name)", "#!lua name=\(name)\r", "#!lua name=\(name)\u{0}"])
     }
 
     /// redis.register_function by name or by table: a function from the grammar, flags, a description, or
