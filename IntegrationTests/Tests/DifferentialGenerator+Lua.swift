@@ -368,7 +368,7 @@ extension DiffGenerator {
         "return (", "retrun 1", "return 'unterminated", "end", "return 1 +", "local = 1", "return {1, 2",
         "if true then return 1", "return \"a\nb\"", "x ==", "return 08x", "goto x", "return [[", "\u{0}", "return 1 end",
         "return 5 // 2", "return 1\nreturn 2", "", " ", "-- only a comment", "return --[[ a comment ]] 1",
-        "return 'a' .. ", "local function() end", "return ...", "return #...",
+        "return 'a' .. ", "local function() end", "return ...", "return #...", "return [[a [[ b]]", "return [==[a [[ b]==]",
     ]
 
     // MARK: - Globals

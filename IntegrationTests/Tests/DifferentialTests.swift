@@ -268,6 +268,38 @@ final class DifferentialTests: XCTestCase {
         XCTAssertEqual(mismatches(refcount, "*1\r\n:1\r\n", "*1\r\n:2\r\n"), ["0 OBJECT REFCOUNT k"])
     }
 
+    /// The normalizer's allowances for FUNCTION (made-up replies, no server): LIST in any order of libraries and
+    /// of their functions but nothing else, DUMP's libraries in any order under the same RDB version, and
+    /// either name in a clash error.
+    func testFunctionRepliesAreComparedAsRedisOrdersThem() {
+        func cmd(_ s: String) -> DiffCommand { s.split(separator: " ").map { Array($0.utf8) } }
+        func same(_ c: String, _ a: String, _ b: String) -> Bool { DiffNormalizer.equivalent(cmd(c), Array(a.utf8), Array(b.utf8)) }
+        func library(_ name: String, _ functions: [String]) -> String {
+            "*6\r\n$12\r\nlibrary_name\r\n$\(name.count)\r\n\(name)\r\n$6\r\nengine\r\n$3\r\nLUA\r\n$9\r\nfunctions\r\n"
+                + "*\(functions.count)\r\n" + functions.map { "*2\r\n$4\r\nname\r\n$\($0.count)\r\n\($0)\r\n" }.joined()
+        }
+        let ab = "*2\r\n" + library("a", ["f", "g"]) + library("b", ["h"])
+        XCTAssertTrue(same("FUNCTION LIST", ab, "*2\r\n" + library("b", ["h"]) + library("a", ["g", "f"])))
+        XCTAssertFalse(same("FUNCTION LIST", ab, "*2\r\n" + library("a", ["f", "h"]) + library("b", ["g"])))
+        XCTAssertFalse(same("FUNCTION LIST", ab, "*1\r\n" + library("a", ["f", "g"])))
+
+        func dump(_ records: [String], version: UInt8 = 10, crc: UInt8) -> [UInt8] {
+            let payload = records.flatMap { [0xF5, UInt8($0.utf8.count)] + Array($0.utf8) } + [version, 0]
+                + [UInt8](repeating: crc, count: 8)
+            return Array("$\(payload.count)\r\n".utf8) + payload + Array("\r\n".utf8)
+        }
+        func sameDump(_ a: [UInt8], _ b: [UInt8]) -> Bool { DiffNormalizer.equivalent(cmd("FUNCTION DUMP"), a, b) }
+        XCTAssertTrue(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=b", "#!lua name=a"], crc: 2)))
+        XCTAssertFalse(sameDump(dump(["#!lua name=a"], crc: 1), dump(["#!lua name=a"], crc: 2)), "one library: byte for byte")
+        XCTAssertFalse(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=a", "#!lua name=c"], crc: 1)))
+        XCTAssertFalse(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=b", "#!lua name=a"], version: 11, crc: 1)))
+
+        XCTAssertTrue(same("FUNCTION LOAD x", "-ERR Function f already exists\r\n", "-ERR Function g already exists\r\n"))
+        XCTAssertTrue(same("FUNCTION RESTORE x", "-ERR Library a already exists\r\n", "-ERR Library b already exists\r\n"))
+        XCTAssertFalse(same("FUNCTION LOAD x", "-ERR Function f already exists\r\n", "-ERR Library 'a' already exists\r\n"))
+        XCTAssertFalse(same("EVAL x 0", "-ERR Function f already exists\r\n", "-ERR Function g already exists\r\n"))
+    }
+
     // MARK: - Helpers
 
     /// Signatures recorded in existing corpus files, so a known bug is not written again.
