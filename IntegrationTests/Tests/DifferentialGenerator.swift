@@ -38,6 +38,8 @@ struct DiffGenerator {
     private let specs: [DiffCommandSpec]
     /// Relative TTLs already handed out for GT/LT comparisons (see `comparedTTL`).
     private var comparedTTLs: Set<Int> = []
+    /// EVAL bodies generated so far, for EVALSHA and SCRIPT EXISTS (DifferentialGenerator+Scripting.swift).
+    var scripts: [GeneratedScript] = []
     private let totalWeight: Int
 
     init(seed: UInt64, families: [DiffFamily]) {
@@ -227,10 +229,10 @@ enum DiffFamilies {
     /// (P|S)SUBSCRIBE of several channels inside MULTI writes several frames into EXEC's array (on both servers
     /// alike), which the runner cannot yet pair with the queued commands.
     static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
-                                    "sets", "sort", "transactions"]
+                                    "sets", "sort", "scripting", "transactions"]
 
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
-                                    transactions, pubsub, command]
+                                    scripting, transactions, pubsub, command]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }

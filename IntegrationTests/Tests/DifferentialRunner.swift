@@ -57,6 +57,9 @@ struct DiffMismatch {
 /// the same window going to both servers before either is read, so both work in parallel and a window's
 /// replies never fill a socket buffer while we are still sending.
 ///
+/// Scripting: SCRIPT FLUSH and FUNCTION FLUSH follow FLUSHALL after a run that used scripts or functions (and
+/// before the first run); SCRIPT DEBUG starts a window of its own (see `run`).
+///
 /// Transactions: the runner follows the connection's MULTI state from redis-server's replies (+OK to MULTI;
 /// +QUEUED; EXEC, DISCARD's +OK or +RESET end it), so a window ends after MULTI, EXEC, DISCARD or RESET. While
 /// queuing, SCAN-family and HGETALL-family commands are pipelined like the others (their usual extra
@@ -78,6 +81,10 @@ final class DifferentialRunner {
     /// Set when a run changed server-wide state that FLUSHALL does not reset (CONFIG SET, DEBUG
     /// SET-ACTIVE-EXPIRE, CLIENT PAUSE, ...): the next run restarts both servers.
     private var serverStateChanged = false
+    /// Set when a run may have cached scripts or loaded function libraries, which FLUSHALL keeps: the next
+    /// run starts with SCRIPT FLUSH and FUNCTION FLUSH on both servers.
+    /// (True at first: a server may have loaded libraries from an RDB file.)
+    private var scriptsLoaded = true
 
     /// Both servers accept DEBUG (refused by default, in both), so case lists can use DEBUG SLEEP and friends.
     static let debugEnabled = ["--enable-debug-command", "yes"]
@@ -107,7 +114,10 @@ final class DifferentialRunner {
     func run(_ commands: [DiffCommand], resp: Int, loose: Set<Int> = [], exact: Set<Int> = [],
              keepGoing: Bool = false) -> [DiffMismatch] {
         let all = resp == 3 ? [[Array("HELLO".utf8), Array("3".utf8)]] + commands : commands
-        defer { if commands.contains(where: Self.changesServerState) { serverStateChanged = true } }
+        defer {
+            if commands.contains(where: Self.changesServerState) { serverStateChanged = true }
+            if commands.contains(where: Self.usesScripting) { scriptsLoaded = true }
+        }
         do {
             try reset()
         } catch {
@@ -189,6 +199,9 @@ final class DifferentialRunner {
             while end < all.count && end - next < 16 && bytes.count < 256 * 1024 {
                 let special = DiffSpecial(all[end])
                 if transaction == nil && !special.isNone { break }
+                // SCRIPT DEBUG is refused while earlier replies wait to be written, which deep in a pipeline
+                // depends on how each server's reads split it: it starts a window of its own.
+                if transaction == nil && end > next && Self.isScriptDebug(all[end]) { break }
                 bytes += RawClient.encode(all[end])
                 slots.append((end, all[end], false))
                 if case .orderFree(let keyIndex, _) = special {
@@ -317,6 +330,10 @@ final class DifferentialRunner {
             }
         }
         return out
+    }
+
+    static func isScriptDebug(_ c: DiffCommand) -> Bool {
+        c.count > 1 && c[0].map(diffLower) == Array("script".utf8) && c[1].map(diffLower) == Array("debug".utf8)
     }
 
     /// MULTI, EXEC, DISCARD and RESET: a window of pipelined commands ends after one of them.
@@ -487,6 +504,13 @@ final class DifferentialRunner {
         }
     }
 
+    /// Whether a command may leave scripts in the cache or libraries loaded (or is an EVAL, whose script
+    /// might have changed what the Lua state holds).
+    static func usesScripting(_ c: DiffCommand) -> Bool {
+        ["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro"]
+            .contains(String(decoding: c[0].map(diffLower), as: UTF8.self))
+    }
+
     /// Shrinks a failing list to a short one that still fails on its last command: passes of one-at-a-time
     /// removal until a pass removes nothing (a command needed early may become removable once later ones
     /// are gone), bounded in time. The result ends with the command that mismatched.
@@ -519,6 +543,12 @@ final class DifferentialRunner {
         let ok = Array("+OK\r\n".utf8)
         if (try? redisAdmin.call("FLUSHALL")) != ok { try restartRedis() }
         if (try? needletailAdmin.call("FLUSHALL")) != ok { try restartNeedletail() }
+        if scriptsLoaded {
+            let flushes = [["SCRIPT", "FLUSH"], ["FUNCTION", "FLUSH"]].map { $0.map { Array($0.utf8) } }
+            if flushes.contains(where: { (try? redisAdmin.call($0)) != ok }) { try restartRedis() }
+            if flushes.contains(where: { (try? needletailAdmin.call($0)) != ok }) { try restartNeedletail() }
+            scriptsLoaded = false
+        }
     }
 
     private func restartNeedletail() throws {
@@ -656,8 +686,82 @@ enum DiffNormalizer {
         case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
         case "pubsub" where sub == "channels" || sub == "shardchannels": return sorted(va) == sorted(vb)
+        // Libraries and their functions in redis-server's hash table order (needletail's are sorted by name).
+        case "function" where sub == "list": return sortedFunctionList(va) == sortedFunctionList(vb)
+        case "function" where sub == "dump": return sameFunctionDump(va, vb)
+        // A library clashing with several functions of others (or a payload with several existing libraries):
+        // redis-server names the first clash in its hash table's order, needletail the first by name.
+        case "function" where sub == "load" || sub == "restore":
+            return (nameClash(a, "Function") && nameClash(b, "Function")) || (nameClash(a, "Library") && nameClash(b, "Library"))
         default: return false
         }
+    }
+
+    /// "-ERR Function <name> already exists" (or Library), whatever the name.
+    static func nameClash(_ reply: [UInt8], _ kind: String) -> Bool {
+        reply.starts(with: Array("-ERR \(kind) ".utf8)) && reply.reversed().starts(with: Array(" already exists\r\n".utf8).reversed())
+    }
+
+    /// FUNCTION LIST's reply with its libraries, and each library's functions, in sorted order.
+    static func sortedFunctionList(_ v: RawReply) -> RawReply {
+        guard case .aggregate(let t, let libraries?) = v else { return v }
+        let canonical = libraries.map { library -> RawReply in
+            guard case .aggregate(let lt, var fields?) = library else { return library }
+            for i in stride(from: 1, to: fields.count, by: 2) where fields[i - 1] == .blob(UInt8(ascii: "$"), Array("functions".utf8)) {
+                fields[i] = sorted(fields[i])
+            }
+            return .aggregate(lt, fields)
+        }
+        return sorted(.aggregate(t, canonical))
+    }
+
+    /// Two FUNCTION DUMP payloads holding the same libraries, in any order when there are several: each
+    /// library is its opcode and RDB string (`functionDumpChunks`); the trailer's RDB version must be the same
+    /// and its CRC64, which depends on the order, is not compared.
+    static func sameFunctionDump(_ a: RawReply, _ b: RawReply) -> Bool {
+        guard case .blob(_, let x?) = a, case .blob(_, let y?) = b, x.count == y.count, x.count >= 10,
+              x[(x.count - 10)..<(x.count - 8)] == y[(y.count - 10)..<(y.count - 8)],
+              let cx = functionDumpChunks(x.dropLast(10)), let cy = functionDumpChunks(y.dropLast(10)), cx.count > 1 else { return false }
+        return cx.sorted { $0.lexicographicallyPrecedes($1) } == cy.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// A dump payload's libraries (without its trailer): each an RDB_OPCODE_FUNCTION2 byte and an RDB string,
+    /// plain or LZF-compressed; nil when the bytes are not that.
+    static func functionDumpChunks(_ p: ArraySlice<UInt8>) -> [[UInt8]]? {
+        var chunks: [[UInt8]] = []
+        var i = p.startIndex
+        func length() -> Int? {
+            guard i < p.endIndex else { return nil }
+            let first = p[i]
+            switch first >> 6 {
+            case 0: i += 1; return Int(first & 0x3f)
+            case 1:
+                guard i + 1 < p.endIndex else { return nil }
+                defer { i += 2 }
+                return Int(first & 0x3f) << 8 | Int(p[i + 1])
+            case 2 where first == 0x80:
+                guard i + 4 < p.endIndex else { return nil }
+                defer { i += 5 }
+                return p[(i + 1)...(i + 4)].reduce(0) { $0 << 8 | Int($1) }
+            default: return nil
+            }
+        }
+        while i < p.endIndex {
+            let start = i
+            guard p[i] == 0xF5 else { return nil }
+            i += 1
+            if i < p.endIndex && p[i] == 0xC3 {  // LZF: compressed length, original length, compressed bytes
+                i += 1
+                guard let compressed = length(), length() != nil else { return nil }
+                i += compressed
+            } else {
+                guard let n = length() else { return nil }
+                i += n
+            }
+            guard i <= p.endIndex else { return nil }
+            chunks.append(Array(p[start..<i]))
+        }
+        return chunks
     }
 
     /// Two SORT replies equal but for the order of ties: the same number of elements, and under no LIMIT

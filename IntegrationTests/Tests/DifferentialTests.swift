@@ -11,6 +11,7 @@ import TestSupport
 /// - `testSeededSequences` runs seeds 1...DIFF_SEQUENCES (default 2500) of DIFF_LENGTH (default 40)
 ///   generated commands, each on RESP2 and on RESP3. `DIFF_SECONDS=600` instead runs random seeds for
 ///   that long; `DIFF_SEED=n` runs one seed; `DIFF_FAMILIES=strings,keys` picks the command families.
+/// - `testScriptingSequences` does the same for the scripting family with strings, where scripts are many.
 ///   A mismatch prints the seed, the command index, the command and both replies, is shrunk to a short
 ///   case and written to the corpus (unless `DIFF_WRITE_CORPUS=0`).
 final class DifferentialTests: XCTestCase {
@@ -100,8 +101,27 @@ final class DifferentialTests: XCTestCase {
     }
 
     func testSeededSequences() throws {
-        let runner = try sharedRunner()
         let familyNames = env("DIFF_FAMILIES")?.split(separator: ",").map(String.init) ?? DiffFamilies.enabled
+        try runSequences(familyNames: familyNames, count: env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 2500)
+    }
+
+    /// The "scripting" family with "strings" alone, seeds 1...DIFF_SCRIPTING_SEQUENCES (default 1200): EVAL,
+    /// FCALL, SCRIPT and FUNCTION are then a third of the commands (a twelfth among all the families in
+    /// `testSeededSequences`, which also puts them in MULTI). Skipped when DIFF_FAMILIES, DIFF_SEED or
+    /// DIFF_SECONDS ask `testSeededSequences` for a run of their own (`DIFF_FAMILIES=scripting,strings DIFF_SEED=n`
+    /// reruns one of these seeds).
+    func testScriptingSequences() throws {
+        if env("DIFF_FAMILIES") != nil || env("DIFF_SEED") != nil || env("DIFF_SECONDS") != nil {
+            throw XCTSkip("DIFF_FAMILIES, DIFF_SEED or DIFF_SECONDS: testSeededSequences runs what they ask")
+        }
+        try runSequences(familyNames: ["scripting", "strings"],
+                         count: env("DIFF_SCRIPTING_SEQUENCES").flatMap { UInt64($0) } ?? 1200)
+    }
+
+    /// Runs `count` seeded sequences of the families (or the DIFF_SEED one, or random ones for DIFF_SECONDS)
+    /// on both protocols, and reports the mismatches.
+    private func runSequences(familyNames: [String], count: UInt64) throws {
+        let runner = try sharedRunner()
         let families = DiffFamilies.named(familyNames)
         XCTAssertEqual(families.count, familyNames.count, "unknown family in \(familyNames)")
         let length = env("DIFF_LENGTH").flatMap { Int($0) } ?? 40
@@ -115,7 +135,6 @@ final class DifferentialTests: XCTestCase {
             var base = randomSeed()
             seeds = AnyIterator { base &+= 1; return base }
         } else {
-            let count = env("DIFF_SEQUENCES").flatMap { UInt64($0) } ?? 2500
             seeds = AnyIterator((1...count).makeIterator())
         }
 
@@ -247,6 +266,38 @@ final class DifferentialTests: XCTestCase {
         XCTAssertEqual(mismatches(refcount, "*1\r\n:2\r\n", "*1\r\n:1\r\n"), [])
         XCTAssertEqual(mismatches(refcount, "*1\r\n:3\r\n", "*1\r\n:1\r\n"), ["0 OBJECT REFCOUNT k"])
         XCTAssertEqual(mismatches(refcount, "*1\r\n:1\r\n", "*1\r\n:2\r\n"), ["0 OBJECT REFCOUNT k"])
+    }
+
+    /// The normalizer's allowances for FUNCTION (made-up replies, no server): LIST in any order of libraries and
+    /// of their functions but nothing else, DUMP's libraries in any order under the same RDB version, and
+    /// either name in a clash error.
+    func testFunctionRepliesAreComparedAsRedisOrdersThem() {
+        func cmd(_ s: String) -> DiffCommand { s.split(separator: " ").map { Array($0.utf8) } }
+        func same(_ c: String, _ a: String, _ b: String) -> Bool { DiffNormalizer.equivalent(cmd(c), Array(a.utf8), Array(b.utf8)) }
+        func library(_ name: String, _ functions: [String]) -> String {
+            "*6\r\n$12\r\nlibrary_name\r\n$\(name.count)\r\n\(name)\r\n$6\r\nengine\r\n$3\r\nLUA\r\n$9\r\nfunctions\r\n"
+                + "*\(functions.count)\r\n" + functions.map { "*2\r\n$4\r\nname\r\n$\($0.count)\r\n\($0)\r\n" }.joined()
+        }
+        let ab = "*2\r\n" + library("a", ["f", "g"]) + library("b", ["h"])
+        XCTAssertTrue(same("FUNCTION LIST", ab, "*2\r\n" + library("b", ["h"]) + library("a", ["g", "f"])))
+        XCTAssertFalse(same("FUNCTION LIST", ab, "*2\r\n" + library("a", ["f", "h"]) + library("b", ["g"])))
+        XCTAssertFalse(same("FUNCTION LIST", ab, "*1\r\n" + library("a", ["f", "g"])))
+
+        func dump(_ records: [String], version: UInt8 = 10, crc: UInt8) -> [UInt8] {
+            let payload = records.flatMap { [0xF5, UInt8($0.utf8.count)] + Array($0.utf8) } + [version, 0]
+                + [UInt8](repeating: crc, count: 8)
+            return Array("$\(payload.count)\r\n".utf8) + payload + Array("\r\n".utf8)
+        }
+        func sameDump(_ a: [UInt8], _ b: [UInt8]) -> Bool { DiffNormalizer.equivalent(cmd("FUNCTION DUMP"), a, b) }
+        XCTAssertTrue(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=b", "#!lua name=a"], crc: 2)))
+        XCTAssertFalse(sameDump(dump(["#!lua name=a"], crc: 1), dump(["#!lua name=a"], crc: 2)), "one library: byte for byte")
+        XCTAssertFalse(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=a", "#!lua name=c"], crc: 1)))
+        XCTAssertFalse(sameDump(dump(["#!lua name=a", "#!lua name=b"], crc: 1), dump(["#!lua name=b", "#!lua name=a"], version: 11, crc: 1)))
+
+        XCTAssertTrue(same("FUNCTION LOAD x", "-ERR Function f already exists\r\n", "-ERR Function g already exists\r\n"))
+        XCTAssertTrue(same("FUNCTION RESTORE x", "-ERR Library a already exists\r\n", "-ERR Library b already exists\r\n"))
+        XCTAssertFalse(same("FUNCTION LOAD x", "-ERR Function f already exists\r\n", "-ERR Library 'a' already exists\r\n"))
+        XCTAssertFalse(same("EVAL x 0", "-ERR Function f already exists\r\n", "-ERR Function g already exists\r\n"))
     }
 
     // MARK: - Helpers

@@ -18,7 +18,9 @@
 #include <lualib.h>
 #include <lua-cjson.h>
 #include <lua-bitop.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 
 // Registry keys (addresses are unique).
 static char key_context, key_callbacks, key_views, key_reals, key_globals, key_rand, key_handler, key_load_api,
-    key_globals_view, key_load_deadline;
+    key_globals_view, key_load_deadline, key_wrappers;
 
 static const char readonly_error[] = "Attempt to modify a readonly table";
 
@@ -424,9 +426,13 @@ static int api_register_function(lua_State *L) {
         const char *error = NULL;
         lua_pushnil(L);
         while (!error && lua_next(L, 1)) {  // [table, key, value]
+            // Redis asks lua_isstring, true of numbers too: a number key is then an unknown argument (and is
+            // not converted in place, which would break lua_next).
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-            if (!key) {
+            if (!lua_isstring(L, -2)) {
                 error = "named argument key given to redis.register_function is not a string";
+            } else if (!key) {
+                error = "unknown argument given to redis.register_function";
             } else if (strcasecmp(key, "function_name") == 0) {
                 if (!lua_isstring(L, -1)) error = "function_name argument given to redis.register_function must be a string";
                 else name = lua_tolstring(L, -1, &name_length);  // the table keeps the string alive
@@ -601,6 +607,51 @@ static int sandbox_rawget(lua_State *L) {
     return 1;
 }
 
+/// LuaBitOp's argument conversion (barg): the low 32 bits of the number, read from its double plus 2^52 + 2^51.
+static uint32_t bit_argument(lua_State *L, int index) {
+    union { lua_Number n; uint64_t b; } number;
+    number.n = lua_tonumber(L, index) + 6755399441055744.0;
+    uint32_t b = (uint32_t)number.b;
+    if (b == 0 && !lua_isnumber(L, index)) luaL_typerror(L, index, "number");
+    return b;
+}
+
+/// bit.tohex as Redis has it since CVE-2024-31449: LuaBitOp's negates a digit count of INT32_MIN, an overflow
+/// that writes past its 8-byte buffer (a crash, from any script, with Debian's lua-bitop).
+static int bit_tohex(lua_State *L) {
+    uint32_t b = bit_argument(L, 1);
+    int32_t n = lua_isnone(L, 2) ? 8 : (int32_t)bit_argument(L, 2);
+    const char *digits = "0123456789abcdef";
+    char buffer[8];
+    if (n == INT32_MIN) n = INT32_MIN + 1;
+    if (n < 0) {
+        n = -n;
+        digits = "0123456789ABCDEF";
+    }
+    if (n > 8) n = 8;
+    for (int i = n; --i >= 0;) {
+        buffer[i] = digits[b & 15];
+        b >>= 4;
+    }
+    lua_pushlstring(L, buffer, (size_t)n);
+    return 1;
+}
+
+/// unpack as Redis has it since CVE-2025-46817: Lua 5.1's counts the range in signed arithmetic, whose
+/// overflow the compiler may assume away, so unpack({}, -2^31, 2^31 - 1) pushed values past the stack (a
+/// crash, from any script, with Debian's liblua5.1).
+static int base_unpack(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int i = luaL_optint(L, 2, 1);
+    int e = luaL_opt(L, luaL_checkint, 3, (int)lua_objlen(L, 1));
+    if (i > e) return 0;
+    unsigned int n = (unsigned int)e - (unsigned int)i;  // the number of values minus one
+    if (n >= INT_MAX || !lua_checkstack(L, (int)++n)) return luaL_error(L, "too many results to unpack");
+    lua_rawgeti(L, 1, i);
+    while (i++ < e) lua_rawgeti(L, 1, i);
+    return (int)n;
+}
+
 static int sandbox_next(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     see_through(L, 1);
@@ -636,12 +687,17 @@ static int sandbox_ipairs(lua_State *L) {
     return 3;
 }
 
+/// setmetatable (Lua's luaB_setmetatable), refusing views: done here rather than by calling the original, so
+/// that its errors are raised by the function the script called, named and placed as in Redis.
 static int sandbox_setmetatable(lua_State *L) {
-    if (lua_istable(L, 1) && is_view(L, 1)) return refuse_write(L);
-    lua_pushvalue(L, lua_upvalueindex(1));  // the original setmetatable
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argcheck(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table expected");
+    if (is_view(L, 1)) return refuse_write(L);
+    if (luaL_getmetafield(L, 1, "__metatable")) return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
 }
 
 static int sandbox_getmetatable(lua_State *L) {
@@ -662,8 +718,28 @@ static int sandbox_getmetatable(lua_State *L) {
     return 1;
 }
 
-/// table.insert/remove/sort/setn: refuse a view as the table, then run the original.
+/// table.insert/remove/sort/setn: check the arguments as the original does (its errors are then raised by
+/// the function the script called: named, and placed at the script's line, as in Redis), refuse a view as the
+/// table, then run the original. (Errors the original raises itself, from sort, are placed by the error
+/// handler, which skips this frame, but "invalid order function for sorting" lacks Redis's "user_script:N: ".)
 static int sandbox_table_write(lua_State *L) {
+    const char *name = lua_tostring(L, lua_upvalueindex(2));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (strcmp(name, "insert") == 0) {
+        if (lua_gettop(L) == 3) luaL_checkint(L, 2);
+        else if (lua_gettop(L) != 2) return luaL_error(L, "wrong number of arguments to " LUA_QL("insert"));
+    } else if (strcmp(name, "remove") == 0) {
+        luaL_optint(L, 2, 0);
+        if (is_view(L, 1)) {  // out of the real table's bounds, the original writes nothing: nothing to refuse
+            see_through(L, 1);
+            int e = (int)lua_objlen(L, 1), pos = luaL_optint(L, 2, e);
+            return 1 <= pos && pos <= e ? refuse_write(L) : 0;
+        }
+    } else if (strcmp(name, "sort") == 0) {
+        if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+    } else {  // setn: Debian's Lua 5.1 is built without LUA_COMPAT_GETN
+        return luaL_error(L, LUA_QL("setn") " is obsolete");
+    }
     if (is_view(L, 1)) return refuse_write(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -804,33 +880,54 @@ static void set_log_and_version(lua_State *L, const char *version, int version_n
 }
 
 /// Replaces global table `library`'s field `name` (or the global `name` when library is NULL) with a
-/// closure of `wrapper` over the original.
+/// closure of `wrapper` over the original. The closure is listed for the error handler, which does not count
+/// it among the frames (Redis has the original alone there).
 static void wrap(lua_State *L, const char *library, const char *name, lua_CFunction wrapper) {
     if (library) lua_getglobal(L, library);
     else lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_pushstring(L, name);
     lua_pushstring(L, name);
     lua_rawget(L, -3);
-    lua_pushcclosure(L, wrapper, 1);
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, wrapper, 2);  // upvalues: the original and its name
+    registry_push(L, &key_wrappers);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     lua_rawset(L, -3);
     lua_pop(L, 1);
 }
 
 // The error handler scripts run under (Redis's __redis__err__handler): a string error becomes
 // {err = 'ERR ' .. message}, and the table gets the source and line of the Lua code that raised it (the
-// caller's when a C function raised it).
+// caller's when a C function raised it). Frames of the wrappers `wrap` makes are skipped, so that an error
+// raised in the original they call is placed as in Redis; the chunk returns their set, filled by `wrap`.
 static const char error_handler_source[] =
-    "local getinfo = debug.getinfo\n"
+    "local getinfo, wrappers = debug.getinfo, {}\n"
+    "local function caller(n)\n"  // the handler's n-th caller, wrappers not counted (Redis's getinfo(n + 1))
+    "  local level = 3\n"
+    "  while true do\n"
+    "    local where = getinfo(level, 'nSlf')\n"
+    "    if where == nil then return nil end\n"
+    "    if not wrappers[where.func] then\n"
+    "      n = n - 1\n"
+    "      if n == 0 then return where end\n"
+    "    end\n"
+    "    level = level + 1\n"
+    "  end\n"
+    "end\n"
     "function __redis__err__handler(err)\n"
-    "  local where = getinfo(2, 'nSl')\n"
-    "  if where and where.what == 'C' then where = getinfo(3, 'nSl') end\n"
+    "  local where = caller(1)\n"
+    "  if where and where.what == 'C' then where = caller(2) end\n"
     "  if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end\n"
     "  if where then\n"
     "    err['source'] = where.source\n"
     "    err['line'] = where.currentline\n"
     "  end\n"
     "  return err\n"
-    "end\n";
+    "end\n"
+    "return wrappers\n";
 
 static int setup(lua_State *L) {
     const nt_lua_callbacks *cb = lua_touserdata(L, 1);
@@ -889,19 +986,28 @@ static int setup(lua_State *L) {
     set_number(L, "REPL_REPLICA", 2);
     set_number(L, "REPL_ALL", 3);
     set_function(L, "acl_check_cmd", api_acl_check_cmd);
-    set_function(L, "replicate_commands", api_replicate_commands);
-    set_function(L, "breakpoint", api_breakpoint);
-    set_function(L, "debug", api_debug);
+    if (mode == NT_LUA_EVAL) {  // added by Redis's eval.c: functions do not have them
+        set_function(L, "replicate_commands", api_replicate_commands);
+        set_function(L, "breakpoint", api_breakpoint);
+        set_function(L, "debug", api_debug);
+    }
     lua_setglobal(L, "redis");
 
     lua_getglobal(L, "math");
     set_function(L, "random", math_random);
     set_function(L, "randomseed", math_randomseed);
     lua_pop(L, 1);
+    // Library functions with Redis's security fixes, which Debian's builds lack.
+    lua_getglobal(L, "bit");
+    set_function(L, "tohex", bit_tohex);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, base_unpack);
+    lua_setglobal(L, "unpack");
 
     if (luaL_loadbuffer(L, error_handler_source, sizeof(error_handler_source) - 1, "@err_handler_def") != 0)
         return lua_error(L);
-    lua_call(L, 0, 0);
+    lua_call(L, 0, 1);
+    registry_store(L, &key_wrappers);
     lua_pushnil(L);
     lua_setglobal(L, "debug");
     lua_getglobal(L, "__redis__err__handler");

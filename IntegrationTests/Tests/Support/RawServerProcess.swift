@@ -35,10 +35,14 @@ final class RawRedisServer {
     deinit { stop() }
 
     private static func spawn(port: Int, log: String, extraArguments: [String]) throws -> pid_t {
-        // redis-server writes its own log file (--logfile); its stdout is discarded.
-        try spawnServerProcess([path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", "/tmp", "--daemonize", "no", "--logfile", log] + DifferentialRunner.debugEnabled + extraArguments,
-                               output: "/dev/null")
+        // redis-server writes its own log file (--logfile); its stdout is discarded. Without a --dir of the test's,
+        // its RDB file is its own too: with the default name it would load whatever dump.rdb another test left in
+        // /tmp (keys, which FLUSHALL drops, but also function libraries, which it keeps).
+        let file = extraArguments.contains("--dir") ? [] : ["--dbfilename", "redis-oracle-\(getpid())-\(port).rdb"]
+        return try spawnServerProcess([path, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                       "--dir", "/tmp"] + file + ["--daemonize", "no", "--logfile", log]
+                                       + DifferentialRunner.debugEnabled + extraArguments,
+                                      output: "/dev/null")
     }
 
     private static func waitUntilServing(pid: pid_t, port: Int) -> Bool {

@@ -90,6 +90,7 @@ let scriptingCommands: [Command] = [
         },
         Command("flush", arity: -2, flags: [.write, .noscript], group: "scripting", since: "7.0.0",
                 summary: "Deleting all functions", complexity: "O(N) where N is the number of functions deleted") { c in
+            if c.argc > 3 { return replySubcommandSyntaxError(c, "FUNCTION") }
             guard c.argc == 2 || (c.argc == 3 && (c.argIs(2, "sync") || c.argIs(2, "async"))) else {
                 return c.reply.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
             }
@@ -111,12 +112,14 @@ let scriptingCommands: [Command] = [
         Command("load", arity: -3, flags: [.write, .denyoom, .noscript], group: "scripting", since: "7.0.0",
                 summary: "Create a function with the given arguments (name, code, description)",
                 complexity: "O(1) (considering compilation time is redundant)") { c in
+            // Any number of REPLACE before the code (Redis's functionLoadCommand); an unknown option is quoted as
+            // a C string, up to a NUL.
             var replace = false
-            if c.argc == 4 {
-                guard c.argIs(2, "replace") else { return c.reply.error(bytes: Array("ERR Unknown option given: ".utf8) + Array(c.arg(2))) }
+            for i in 2..<(c.argc - 1) {
+                guard c.argIs(i, "replace") else {
+                    return c.reply.error(bytes: Array("ERR Unknown option given: ".utf8) + Array(c.arg(i).prefix { $0 != 0 }))
+                }
                 replace = true
-            } else if c.argc > 4 {
-                return c.reply.error("ERR wrong number of arguments for 'function|load' command")
             }
             switch c.server.scripting.loadLibrary(Array(c.arg(c.argc - 1)), collision: replace ? .replace : .refuse) {
             case .success(let name):
@@ -137,7 +140,7 @@ let scriptingCommands: [Command] = [
                     return c.reply.error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
                 }
             } else if c.argc > 4 {
-                return c.reply.error("ERR wrong number of arguments for 'function|restore' command")
+                return replySubcommandSyntaxError(c, "FUNCTION")
             }
             switch c.server.scripting.restoreLibraries(payload: c.arg(2), policy: policy) {
             case .success:
@@ -163,7 +166,7 @@ private func functionsChanged(_ c: Client) {
 private func fcall(_ c: Client, readOnly: Bool) {
     c.server.feedMonitorsBeforeScript(c)
     let engine = c.server.scripting
-    guard let function = engine.functions[c.argString(1)] else { return c.reply.error("ERR Function not found") }
+    guard let function = engine.functions[functionKey(c.argString(1))] else { return c.reply.error("ERR Function not found") }
     guard let numkeys = parseInt64(c.arg(2)) else { return c.reply.error("ERR Bad number of keys provided") }
     if numkeys > Int64(c.argc - 3) { return c.reply.error("ERR Number of keys can't be greater than number of args") }
     if numkeys < 0 { return c.reply.error("ERR Number of keys can't be negative") }
@@ -184,7 +187,7 @@ private func functionList(_ c: Client) {
             i += 1
             pattern = Array(c.arg(i))
         } else {
-            return c.reply.error(bytes: Array("ERR Unknown argument ".utf8) + Array(c.arg(i)))
+            return c.reply.error(bytes: Array("ERR Unknown argument ".utf8) + formattedErrorText(Array(c.arg(i)), trimsEnd: false))
         }
         i += 1
     }
@@ -304,12 +307,13 @@ private func eval(_ c: Client, bySHA: Bool, readOnly: Bool) {
 }
 
 /// SCRIPT DEBUG: the Lua debugger (LDB) is not part of Needletail; NO, the default, is accepted.
+///
+/// As Redis (clientHasPendingReplies), it is refused whatever its argument while replies wait to be written:
+/// after other requests of the same pipeline, and always inside EXEC, whose array is already open.
 private func scriptDebug(_ c: Client) {
+    if !c.output.isEmpty { return c.reply.error("ERR SCRIPT DEBUG must be called outside a pipeline") }
     if c.argIs(2, "no") { return c.reply.ok() }
     if c.argIs(2, "yes") || c.argIs(2, "sync") {
-        if c.transaction != nil || c.executingTransaction {
-            return c.reply.error("ERR SCRIPT DEBUG must be called outside MULTI")
-        }
         return c.reply.error("ERR SCRIPT DEBUG is not supported: Needletail has no Lua debugger")
     }
     c.reply.error("ERR Use SCRIPT DEBUG YES/SYNC/NO")

@@ -69,7 +69,7 @@ extension ScriptEngine {
             return fail(ScriptError(Array("ERR ".utf8) + message))
         }
         if library.functions.isEmpty { return fail(ScriptError("ERR No functions registered")) }
-        if let taken = library.functions.keys.sorted().first(where: { functions[$0] != nil }) {
+        if let taken = library.functions.keys.sorted().first(where: { functions[functionKey($0)] != nil }) {
             return fail(ScriptError("ERR Function \(taken) already exists"))
         }
         link(library)
@@ -133,14 +133,20 @@ extension ScriptEngine {
         return true
     }
 
+    /// Two functions of one library whose names differ only in case share one key: the first by name wins
+    /// (in Redis the first in its dict's order, which varies from process to process).
     private func link(_ library: FunctionLibrary) {
         libraries[library.name] = library
-        for (name, function) in library.functions { functions[name] = function }
+        for name in library.functions.keys.sorted() where functions[functionKey(name)] == nil {
+            functions[functionKey(name)] = library.functions[name]
+        }
     }
 
     private func unlink(_ library: FunctionLibrary) {
         libraries[library.name] = nil
-        for name in library.functions.keys { functions[name] = nil }
+        for name in library.functions.keys where functions[functionKey(name)]?.library == library.name {
+            functions[functionKey(name)] = nil
+        }
     }
 
     /// Frees a library's Lua functions.
@@ -163,6 +169,32 @@ extension ScriptEngine {
         return Array(output.bytes)
     }
 
+    /// One library's code from a FUNCTION RESTORE payload (Redis's rdbFunctionLoad): RDB_OPCODE_FUNCTION2 and
+    /// the code; or the record of 7.0's release candidates, whose code had no metadata line: the library's name,
+    /// engine and optional description come first, and redis-server 7.0 makes the line `#!<engine> name=<name>`
+    /// from them (the description is dropped).
+    private static func libraryRecord(_ input: inout RDBInput) -> Result<[UInt8], ScriptError> {
+        let type = try? input.byte()
+        guard type == RDB.opFunction2 || type == RDB.opFunctionPreGA else {
+            return .failure(ScriptError("ERR given type is not a function"))
+        }
+        var metadata: [UInt8] = []
+        if type == RDB.opFunctionPreGA {
+            guard let name = try? input.string() else { return .failure(ScriptError("ERR Failed loading library name")) }
+            guard let engine = try? input.string() else { return .failure(ScriptError("ERR Failed loading engine name")) }
+            guard let hasDescription = try? input.length() else {
+                return .failure(ScriptError("ERR Failed loading library description indicator"))
+            }
+            if hasDescription != 0 && (try? input.string()) == nil {
+                return .failure(ScriptError("ERR Failed loading library description"))
+            }
+            metadata = Array("#!".utf8) + engine.withUnsafeBytes { Array($0) } + Array(" name=".utf8)
+                + name.withUnsafeBytes { Array($0) } + [10]
+        }
+        guard let code = try? input.string() else { return .failure(ScriptError("ERR Failed loading library payload")) }
+        return .success(metadata + code.withUnsafeBytes { Array($0) })
+    }
+
     /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE].
     func restoreLibraries(payload: UnsafeRawBufferPointer, policy: RestorePolicy) -> Result<Void, ScriptError> {
         guard payload.count >= 10 else { return .failure(ScriptError("ERR DUMP payload version or checksum are wrong")) }
@@ -170,44 +202,37 @@ extension ScriptEngine {
         let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
         let stored = UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: payload.count - 8, as: UInt64.self))
         let computed = CRC64.update(0, UnsafeRawBufferPointer(rebasing: payload[0..<(payload.count - 8)]))
-        guard version <= RDB.maxReadableVersion, stored == computed || stored == 0 else {
+        guard version <= RDB.maxReadableVersion, stored == computed else {
             return .failure(ScriptError("ERR DUMP payload version or checksum are wrong"))
         }
-        var codes: [[UInt8]] = []
-        var input = RDBInput(UnsafeRawBufferPointer(rebasing: payload[0..<footer]))
-        do {
-            while !input.isAtEnd {
-                guard try input.byte() == RDB.opFunction2 else { return .failure(ScriptError("ERR given type is not a function")) }
-                codes.append(try input.string().withUnsafeBytes { Array($0) })
-            }
-        } catch {
-            return .failure(ScriptError("ERR failed loading the given functions payload"))
-        }
-        // Compiled into a scratch set first (a library twice in the payload fails there), then joined.
+        // Each library is read and compiled in turn (as Redis does: the first problem in the payload is the one
+        // reported), into a scratch set (a library twice in the payload fails there), then joined. As in Redis, a
+        // record starts before the footer but may run into it.
+        var input = RDBInput(payload)
         let saved = (libraries, functions)
         let keep: [FunctionLibrary] = policy == .flush ? [] : sortedLibraries
         libraries.removeAll()
         functions.removeAll()
         var restored: [FunctionLibrary] = []
         var failure: ScriptError?
-        for code in codes {
-            switch loadLibrary(code, collision: .refuse, timeoutMillis: 0) {
-            case .success(let name): restored.append(libraries[name]!)
+        while failure == nil && input.offset < footer {
+            switch Self.libraryRecord(&input) {
             case .failure(let error): failure = error
+            case .success(let code):
+                switch loadLibrary(code, collision: .refuse, timeoutMillis: 0) {
+                case .success(let name): restored.append(libraries[name]!)
+                case .failure(let error): failure = error
+                }
             }
-            if failure != nil { break }
+        }
+        // Joined as Redis's libraryJoin: first the libraries' names (APPEND refuses a restored library that
+        // exists; with REPLACE the restored one wins), then the functions' names.
+        if failure == nil && policy == .append, let taken = restored.first(where: { library in keep.contains { $0.name == library.name } }) {
+            failure = ScriptError("ERR Library \(taken.name) already exists")
         }
         if failure == nil {
-            for library in keep {
-                if let replacing = libraries[library.name] {
-                    if policy == .append {
-                        failure = ScriptError("ERR Library \(library.name) already exists")
-                        break
-                    }
-                    _ = replacing  // REPLACE: the restored library wins
-                    continue
-                }
-                if let clash = library.functions.keys.sorted().first(where: { functions[$0] != nil }) {
+            for library in keep where libraries[library.name] == nil {
+                if let clash = library.functions.keys.sorted().first(where: { functions[functionKey($0)] != nil }) {
                     failure = ScriptError("ERR Function \(clash) already exists")
                     break
                 }
@@ -231,6 +256,9 @@ struct RegistrationError: Error {
     let message: [UInt8]?
 }
 
+/// The key of a function name in `ScriptEngine.functions`: lower case, ASCII only (Redis's strcasecmp).
+func functionKey(_ name: String) -> String { String(decoding: name.utf8.map(asciiLower), as: UTF8.self) }
+
 /// Letters, digits and underscores, at least one (Redis's functionsVerifyName).
 func isValidFunctionName(_ name: String) -> Bool {
     !name.isEmpty && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
@@ -245,7 +273,10 @@ struct LibraryMetadata {
 
     static func parse(_ code: [UInt8]) -> Result<LibraryMetadata, ScriptError> {
         guard code.starts(with: Array("#!".utf8)) else { return .failure(ScriptError("ERR Missing library metadata")) }
-        guard let newline = code.firstIndex(of: 10) else { return .failure(ScriptError("ERR Invalid library metadata")) }
+        // Redis looks for the newline with strchr: not past a NUL.
+        guard let newline = code.prefix(while: { $0 != 0 }).firstIndex(of: 10) else {
+            return .failure(ScriptError("ERR Invalid library metadata"))
+        }
         let line = code[0..<newline].withUnsafeBytes { splitArgs($0) }
         guard let parts = line?.map({ $0.withUnsafeBytes { Array($0) } }), !parts.isEmpty else {
             return .failure(ScriptError("ERR Invalid library metadata"))

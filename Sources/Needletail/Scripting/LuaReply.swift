@@ -107,7 +107,7 @@ struct LuaReply {
     /// a map, set or array gets its header, and is returned open with what its elements need pushed.
     private func writeTable() -> OpenTable? {
         if field("err", NT_LUA_TSTRING) {
-            let message = string(at: -1)
+            let message = formattedErrorText(string(at: -1), trimsEnd: true)
             nt_lua_pop(lua, 1)
             nt_lua_rawget_field(lua, -1, "ignore_error_stats_update")
             let counted = !(nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0)
@@ -171,9 +171,9 @@ struct LuaReply {
         guard field("string", NT_LUA_TSTRING) else { return false }
         let text = string(at: -1)
         nt_lua_pop(lua, 1)
-        // Redis copies three bytes of the format, whatever its length.
+        // Redis copies three bytes of the format, whatever its length, padding a shorter one with spaces.
         var three = Array(format.prefix(3))
-        while three.count < 3 { three.append(0) }
+        while three.count < 3 { three.append(32) }
         text.withUnsafeBytes { t in three.withUnsafeBytes { reply.verbatim(bytes: t, format: $0) } }
         return true
     }

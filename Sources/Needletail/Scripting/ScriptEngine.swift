@@ -17,7 +17,8 @@ final class ScriptEngine {
     private(set) var lua: OpaquePointer
     /// FUNCTION's Lua state (a state of its own, as in Redis); replaced by FUNCTION FLUSH.
     var functionsLua: OpaquePointer
-    /// FUNCTION libraries by name, and their functions by name (one namespace across libraries).
+    /// FUNCTION libraries by name, and their functions by `functionKey` (one namespace across libraries, where
+    /// case does not count, as in Redis's dict of functions; within a library it does).
     var libraries: [String: FunctionLibrary] = [:]
     var functions: [String: LuaFunction] = [:]
     /// The library whose code FUNCTION LOAD is running (redis.register_function adds to it).
@@ -235,17 +236,18 @@ final class ScriptEngine {
     /// A failed run: Redis's "<error> script: <name>, on <source>:<line>." from the error table.
     private func replyError(_ lua: OpaquePointer, to caller: Client, run: ScriptRun) {
         guard nt_lua_type(lua, -1) == NT_LUA_TTABLE else {
-            let message = luaString(lua, at: -1).map { Array($0.prefix(100)) } ?? Array("execution failure".utf8)
+            let message = luaString(lua, at: -1).map { Array(cString($0).prefix(100)) } ?? Array("execution failure".utf8)
             caller.reply.error(bytes: Array("ERR Error running script \(run.name), ".utf8) + message)
             return
         }
+        // Redis formats the three with %s: each ends at a NUL.
         let error = luaField(lua, -1, "err") ?? []
-        let source = luaField(lua, -1, "source")
-        let line = luaField(lua, -1, "line")
+        let source = luaField(lua, -1, "source").map(cString)
+        let line = luaField(lua, -1, "line").map(cString)
         nt_lua_rawget_field(lua, -1, "ignore_error_stats_update")
         let alreadyCounted = nt_lua_type(lua, -1) == NT_LUA_TBOOLEAN && nt_lua_toboolean(lua, -1) != 0
         nt_lua_pop(lua, 1)
-        var message = error
+        var message = formattedErrorText(error, trimsEnd: source == nil || line == nil)
         if let source, let line {
             message += Array(" script: \(run.name), on ".utf8) + source + [UInt8(ascii: ":")] + line + [UInt8(ascii: ".")]
         }
@@ -313,8 +315,8 @@ final class ScriptEngine {
     /// The command or subcommand `argv` names (Redis's lookupCommand): nil if unknown.
     private func lookup(_ request: Client) -> Command? {
         guard let command = server.commands.lookup(request.arg(0)) else { return nil }
-        guard command.hasSubcommands else { return command }
-        guard request.argc >= 2 else { return command.handler == nil ? nil : command }
+        // A container alone is found (its arity, -2, then refuses it), as Redis's lookupCommandLogic.
+        guard command.hasSubcommands, request.argc >= 2 else { return command }
         return command.subcommand(named: request.arg(1))
     }
 
@@ -404,6 +406,19 @@ final class ScriptRun {
     }
 }
 
+/// `bytes` up to their first NUL: what Redis's %s formatting keeps of a Lua string.
+func cString(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.prefix { $0 != 0 }) }
+
+/// Text that Redis puts in an error reply with %s (a script's `err` field after "-", an argument quoted in a
+/// message): up to its first NUL, CR and LF made spaces, even at its start (where ReplyWriter.error would drop
+/// them). Trailing ones are trimmed first when `trimsEnd`: where the text ends the reply and Redis trims it
+/// (addReplyErrorFormatEx does, addReplyErrorFormat does not).
+func formattedErrorText(_ bytes: [UInt8], trimsEnd: Bool) -> [UInt8] {
+    var text = cString(bytes)
+    if trimsEnd { while text.last == 13 || text.last == 10 { text.removeLast() } }
+    return text.map { $0 == 13 || $0 == 10 ? 32 : $0 }
+}
+
 /// A script error reply line (without the leading '-').
 struct ScriptError: Error {
     let message: [UInt8]
@@ -438,7 +453,10 @@ struct Shebang {
 
     static func parse(_ body: [UInt8]) -> Result<Shebang, ScriptError> {
         guard body.starts(with: Array("#!".utf8)) else { return .success(Shebang()) }
-        guard let newline = body.firstIndex(of: 10) else { return .failure(ScriptError("ERR Invalid script shebang")) }
+        // Redis looks for the newline with strchr: not past a NUL.
+        guard let newline = body.prefix(while: { $0 != 0 }).firstIndex(of: 10) else {
+            return .failure(ScriptError("ERR Invalid script shebang"))
+        }
         var shebang = Shebang(flags: [], length: newline)
         let line = body[0..<newline].withUnsafeBytes { splitArgs($0) }
         guard let parts = line?.map({ $0.withUnsafeBytes { Array($0) } }), !parts.isEmpty else {
