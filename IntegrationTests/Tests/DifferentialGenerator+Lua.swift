@@ -170,7 +170,10 @@ extension DiffGenerator {
             let key: String
             switch rng.below(4) {
             case 0: key = "[" + rng.pick(["1", "2", "-1", "1.5", "0"]) + "]"
-            case 1: key = "[" + luaString(shortValue()) + "]"
+            // Under 32 bytes: Debian's Lua 5.1 hashes longer strings by sampling, Redis's bundled Lua (what
+            // redis-server 7.0.15 runs) hashes every byte, so the two iterate tables with such keys in
+            // different orders (README, Scripting: a difference of the interpreter the issue chose).
+            case 1: key = "[" + luaString(Array(shortValue().prefix(31))) + "]"
             default: key = rng.pick(["a", "b", "field", "x"])
             }
             items.append(key + "=" + (set ? rng.pick(["true", "true", "false", "1"]) : luaLiteral(&s, depth: depth - 1)))
@@ -368,7 +371,9 @@ extension DiffGenerator {
         "return (", "retrun 1", "return 'unterminated", "end", "return 1 +", "local = 1", "return {1, 2",
         "if true then return 1", "return \"a\nb\"", "x ==", "return 08x", "goto x", "return [[", "\u{0}", "return 1 end",
         "return 5 // 2", "return 1\nreturn 2", "", " ", "-- only a comment", "return --[[ a comment ]] 1",
-        "return 'a' .. ", "local function() end", "return ...", "return #...", "return [[a [[ b]]", "return [==[a [[ b]==]",
+        "return 'a' .. ", "local function() end", "return ...", "return #...", "return [==[a [[ b]==]",
+        // Not `[[a [[ b]]`: Debian's Lua is built with LUA_COMPAT_LSTR 1 and refuses the nesting, Redis's
+        // bundled Lua accepts it (README, Scripting).
     ]
 
     // MARK: - Globals
