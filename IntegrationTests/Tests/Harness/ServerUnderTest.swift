@@ -53,7 +53,15 @@ final class ServerUnderTest {
         for attempt in 0..<4 {
             let legacy = extraArguments.isEmpty && (attempt % 2 == 1) != preferLegacy
             let port = freeTCPPort()
-            let arguments = legacy ? legacyPortArguments(port) : portArguments(port) + extraArguments
+            // Without a --dir of its own, the server works in the test's current directory: it gets an RDB
+            // file of its own there (removed first), so it never loads a dump.rdb another test left behind.
+            var isolation: [String] = []
+            if !extraArguments.contains("--dir") {
+                let file = "needletail-test-\(port).rdb"
+                unlink(file)
+                isolation = ["--dbfilename", file]
+            }
+            let arguments = legacy ? legacyPortArguments(port) : portArguments(port) + isolation + extraArguments
             let server = try ServerUnderTest(binary: binary, arguments: arguments, port: port)
             if server.waitUntilServing(timeoutMillis: 15_000) {
                 preferLegacy = legacy
