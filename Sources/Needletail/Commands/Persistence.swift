@@ -65,17 +65,24 @@ func dumpPayload(_ value: Value, compress: Bool) -> [UInt8] {
     return Array(output.bytes)
 }
 
-/// Decodes a DUMP payload (verifyDumpPayload + rdbLoadObject); the error is the reply RESTORE gives.
-func valueFromDumpPayload(_ payload: UnsafeRawBufferPointer, limits: RDBLoadLimits, skipChecksum: Bool = false) -> Result<Value, RDBError> {
-    guard payload.count >= 10 else { return .failure(RDBError("ERR DUMP payload version or checksum are wrong")) }
+/// A DUMP (or FUNCTION DUMP) payload's content before its footer, once the footer's RDB version is one we
+/// read and its CRC64 matches (Redis's verifyDumpPayload); nil otherwise.
+func dumpPayloadBody(_ payload: UnsafeRawBufferPointer, skipChecksum: Bool = false) -> UnsafeRawBufferPointer? {
+    guard payload.count >= 10 else { return nil }
     let footer = payload.count - 10
     let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
-    let stored = payload.loadUnaligned(fromByteOffset: payload.count - 8, as: UInt64.self)
+    let stored = UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: payload.count - 8, as: UInt64.self))
     let computed = CRC64.update(0, UnsafeRawBufferPointer(rebasing: payload[0..<(payload.count - 8)]))
-    guard version <= RDB.maxReadableVersion, skipChecksum || UInt64(littleEndian: stored) == computed else {
+    guard version <= RDB.maxReadableVersion, skipChecksum || stored == computed else { return nil }
+    return UnsafeRawBufferPointer(rebasing: payload[0..<footer])
+}
+
+/// Decodes a DUMP payload (verifyDumpPayload + rdbLoadObject); the error is the reply RESTORE gives.
+func valueFromDumpPayload(_ payload: UnsafeRawBufferPointer, limits: RDBLoadLimits, skipChecksum: Bool = false) -> Result<Value, RDBError> {
+    guard let body = dumpPayloadBody(payload, skipChecksum: skipChecksum) else {
         return .failure(RDBError("ERR DUMP payload version or checksum are wrong"))
     }
-    var input = RDBInput(UnsafeRawBufferPointer(rebasing: payload[0..<footer]))
+    var input = RDBInput(body)
     do {
         let type = try input.byte()
         guard let value = try input.value(type: type, limits: limits) else { return .failure(RDBError("ERR Bad data format")) }

@@ -229,7 +229,7 @@ private func functionList(_ c: Client) {
 private func functionStats(_ c: Client) {
     let engine = c.server.scripting
     if let run = engine.running, run.isEval {
-        return c.reply.error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+        return c.reply.error(engine.busyError)
     }
     c.reply.map(2)
     c.reply.bulk("running_script")

@@ -119,9 +119,7 @@ private func shutdown(_ c: Client) {
     // A busy script allows SHUTDOWN NOSAVE only; the script then dies at its next interrupt.
     if c.server.scriptBusy {
         guard noSave else {
-            return c.reply.error(c.server.scripting.running?.isEval ?? true
-                ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
-                : "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+            return c.reply.error(c.server.scripting.busyError)
         }
         c.server.scripting.killForShutdown()
     }

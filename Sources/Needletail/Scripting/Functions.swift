@@ -197,12 +197,7 @@ extension ScriptEngine {
 
     /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE].
     func restoreLibraries(payload: UnsafeRawBufferPointer, policy: RestorePolicy) -> Result<Void, ScriptError> {
-        guard payload.count >= 10 else { return .failure(ScriptError("ERR DUMP payload version or checksum are wrong")) }
-        let footer = payload.count - 10
-        let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
-        let stored = UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: payload.count - 8, as: UInt64.self))
-        let computed = CRC64.update(0, UnsafeRawBufferPointer(rebasing: payload[0..<(payload.count - 8)]))
-        guard version <= RDB.maxReadableVersion, stored == computed else {
+        guard let body = dumpPayloadBody(payload) else {
             return .failure(ScriptError("ERR DUMP payload version or checksum are wrong"))
         }
         // Each library is read and compiled in turn (as Redis does: the first problem in the payload is the one
@@ -215,7 +210,7 @@ extension ScriptEngine {
         functions.removeAll()
         var restored: [FunctionLibrary] = []
         var failure: ScriptError?
-        while failure == nil && input.offset < footer {
+        while failure == nil && input.offset < body.count {
             switch Self.libraryRecord(&input) {
             case .failure(let error): failure = error
             case .success(let code):

@@ -358,14 +358,17 @@ final class ScriptEngine {
         if run.wroteDirty {
             return client.reply.error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
         }
-        if isEval && !run.isEval {
-            return client.reply.error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
-        }
-        if !isEval && run.isEval {
-            return client.reply.error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
-        }
+        if isEval != run.isEval { return client.reply.error(busyError) }
         run.killed = true
         client.reply.ok()
+    }
+
+    /// What others get while the running script is busy: the command that can kill it is named (Redis's
+    /// slowevalerr and slowscripterr).
+    var busyError: StaticString {
+        running?.isEval ?? true
+            ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            : "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
     }
 
     /// SHUTDOWN NOSAVE while a script runs: it dies at its next interrupt, whatever it wrote.

@@ -120,9 +120,8 @@ extension Server {
         }
         // A script past busy-reply-threshold lets the loop serve others only for a few commands.
         if scriptBusy && !target.flags.contains(.allowBusy) {
-            rejectCommand(client, target, error: Array((scripting.running?.isEval ?? true
-                ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
-                : "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.").utf8))
+            let error = scripting.busyError
+            rejectCommand(client, target, error: Array(UnsafeRawBufferPointer(start: error.utf8Start, count: error.utf8CodeUnitCount)))
             return nil
         }
         // Subscribed or monitoring clients (one flag test for everyone else).
