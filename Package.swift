@@ -26,7 +26,10 @@ let package = Package(
             // structures after every write command (Server.checkKeyspaceInvariants); release builds do not.
             swiftSettings: [.define("NEEDLETAIL_INVARIANTS", .when(configuration: .debug))]
         ),
-        .executableTarget(name: "needletail-server", dependencies: ["Needletail"], path: "Sources/needletail-server"),
+        .executableTarget(name: "needletail-server", dependencies: ["Needletail", "CAllocator"], path: "Sources/needletail-server"),
+        // The server's allocation counter (used_memory, maxmemory): interposes malloc, so only the executable
+        // links it (the test processes keep glibc's malloc; see its header).
+        .target(name: "CAllocator", dependencies: ["CSystem"], path: "Sources/CAllocator"),
         // The seeded random generator shared by both test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(

@@ -167,6 +167,8 @@ uint64_t cs_rss_bytes(void) {
 }
 
 int64_t cs_mapped_bytes = 0;
+int64_t cs_heap_used = 0;
+int cs_heap_counting = 0;
 
 uint64_t cs_malloc_used_bytes(void) {
     struct mallinfo2 m = mallinfo2();

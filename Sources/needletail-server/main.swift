@@ -1,6 +1,9 @@
 // needletail-server [/path/to/redis.conf] [--name value ...] — the same command line as redis-server.
+import CAllocator
 import Glibc
 import Needletail
+
+callocator_activate()  // used_memory from the allocation counter (Sources/CAllocator)
 
 let config: Config
 do {

@@ -59,8 +59,14 @@ static inline void cs_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /// Resident set size in bytes from /proc/self/statm, or 0.
 uint64_t cs_rss_bytes(void);
 /// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
-/// mallinfo2): INFO's used_memory, Redis's zmalloc_used_memory().
+/// mallinfo2). Slow (walks the arenas): the fallback of cs_used_memory in processes without the counter.
 uint64_t cs_malloc_used_bytes(void);
+
+/// The usable bytes of the blocks malloc has handed out and not yet freed, kept by the interposed allocator
+/// of the server executable (Sources/CAllocator) when `cs_heap_counting` is set.
+extern int64_t cs_heap_used;
+extern int cs_heap_counting;
+static inline void cs_heap_used_add(int64_t delta) { __atomic_add_fetch(&cs_heap_used, delta, __ATOMIC_RELAXED); }
 /// The usable size of a malloc'ed block (at least what was asked for): the capacity of buffers that are
 /// sized exactly and grown with realloc (the packed hash).
 static inline size_t cs_malloc_usable_size(void *p) { return malloc_usable_size(p); }
@@ -72,5 +78,12 @@ static inline int cs_malloc_trim(void) { return malloc_trim(0); }
 extern int64_t cs_mapped_bytes;
 static inline void cs_mapped_bytes_add(int64_t delta) { __atomic_add_fetch(&cs_mapped_bytes, delta, __ATOMIC_RELAXED); }
 static inline int64_t cs_mapped_bytes_load(void) { return __atomic_load_n(&cs_mapped_bytes, __ATOMIC_RELAXED); }
+
+/// Allocated bytes, Redis's zmalloc_used_memory(): the heap (the counter when the allocator keeps one, else
+/// mallinfo2) plus the pages the keyspace maps itself. INFO used_memory and every maxmemory check read it.
+static inline int64_t cs_used_memory(void) {
+    int64_t heap = cs_heap_counting ? __atomic_load_n(&cs_heap_used, __ATOMIC_RELAXED) : (int64_t)cs_malloc_used_bytes();
+    return heap + cs_mapped_bytes_load();
+}
 
 #endif

@@ -179,10 +179,8 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
     ]
 }
 
-/// Bytes allocated through malloc and still in use (glibc's counters: arena chunks in use plus mmapped
-/// blocks), the equivalent of Redis's zmalloc_used_memory().
-/// Allocated bytes, as Redis's zmalloc_used_memory: malloc's count plus the pages the keyspace maps itself.
-private func usedMemory() -> Int { Int(cs_malloc_used_bytes()) + Int(cs_mapped_bytes_load()) }
+/// Allocated bytes, as Redis's zmalloc_used_memory (see cs_used_memory).
+func usedMemory() -> Int { Int(cs_used_memory()) }
 
 private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
     let rdb = s.rdb
