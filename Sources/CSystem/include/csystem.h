@@ -79,6 +79,9 @@ extern int64_t cs_mapped_bytes;
 static inline void cs_mapped_bytes_add(int64_t delta) { __atomic_add_fetch(&cs_mapped_bytes, delta, __ATOMIC_RELAXED); }
 static inline int64_t cs_mapped_bytes_load(void) { return __atomic_load_n(&cs_mapped_bytes, __ATOMIC_RELAXED); }
 
+static inline void cs_atomic_add_i64(int64_t *p, int64_t delta) { __atomic_add_fetch(p, delta, __ATOMIC_RELAXED); }
+static inline int64_t cs_atomic_load_i64(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 /// Allocated bytes, Redis's zmalloc_used_memory(): the heap (the counter when the allocator keeps one, else
 /// mallinfo2) plus the pages the keyspace maps itself. INFO used_memory and every maxmemory check read it.
 static inline int64_t cs_used_memory(void) {

@@ -128,7 +128,7 @@ private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
 private var usedMemoryPeak = 0
 
 private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
-    let used = usedMemory()
+    let used = s.usedMemory
     let rss = Int(cs_rss_bytes())
     usedMemoryPeak = max(usedMemoryPeak, used)
     let systemMemory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -179,8 +179,19 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
     ]
 }
 
-/// Allocated bytes, as Redis's zmalloc_used_memory (see cs_used_memory).
-func usedMemory() -> Int { Int(cs_used_memory()) }
+extension Server {
+    /// Bytes in use, as Redis's zmalloc_used_memory: what is allocated (cs_used_memory: the allocation
+    /// counter plus the keyspace's mapped pages) less the keyspace tables' free entry slots, which hold
+    /// nothing and are reused by the next keys (HashTable.slackBytes): the bytes a freed dictEntry gives
+    /// back to Redis's allocator. INFO used_memory and maxmemory read this.
+    var usedMemory: Int { Int(cs_used_memory()) - keyspaceSlackBytes }
+
+    var keyspaceSlackBytes: Int {
+        var bytes = 0
+        for db in databases { bytes += db.slackBytes }
+        return bytes
+    }
+}
 
 private func infoPersistence(_ s: Server) -> KeyValuePairs<String, String> {
     let rdb = s.rdb
@@ -275,8 +286,8 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "expire_cycle_cpu_milliseconds": "0",
         "evicted_keys": String(st.evictedKeys),
         "evicted_clients": "0",
-        "total_eviction_exceeded_time": "0",
-        "current_eviction_exceeded_time": "0",
+        "total_eviction_exceeded_time": String(s.evictionExceededMillis.total),
+        "current_eviction_exceeded_time": String(s.evictionExceededMillis.current),
         "keyspace_hits": String(st.keyspaceHits),
         "keyspace_misses": String(st.keyspaceMisses),
         "pubsub_channels": String(s.pubsub.channels.count),

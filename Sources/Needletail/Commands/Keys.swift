@@ -273,8 +273,9 @@ private func scan(_ c: Client) {
 // MARK: - OBJECT
 
 /// The value OBJECT subcommands inspect, or nil after replying null for a missing key.
+/// OBJECT's lookup (Redis's objectCommandLookup): expires as any read, but leaves the access stamp alone.
 private func objectValue(_ c: Client) -> Value? {
-    guard let value = c.db.lookup(c.arg(2), now: c.server.now) else {
+    guard let value = c.db.lookup(c.arg(2), now: c.server.now, .noTouch) else {
         c.reply.null()
         return nil
     }
@@ -307,22 +308,22 @@ private func objectRefcount(_ c: Client) {
     }
 }
 
-/// Values carry no access stamp yet (it comes with the HashTable's entry layout), so the idle time reads 0.
+/// OBJECT IDLETIME: seconds since the key's last access, from its LRU stamp (Storage/AccessClock.swift).
 private func objectIdletime(_ c: Client) {
-    guard objectValue(c) != nil else { return }
+    guard objectValue(c) != nil, let stamp = c.db.accessStamp(c.arg(2)) else { return }
     if policyTracksLFU(c) {
         return c.reply.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
     }
-    c.reply.integer(0)
+    c.reply.integer(c.server.keyspace.access.idleMillis(stamp) / 1000)
 }
 
-/// As OBJECT IDLETIME: no LFU counter yet, so the frequency reads 0.
+/// OBJECT FREQ: the key's LFU counter, decayed to now (the stamp itself is not changed).
 private func objectFreq(_ c: Client) {
-    guard objectValue(c) != nil else { return }
+    guard objectValue(c) != nil, let stamp = c.db.accessStamp(c.arg(2)) else { return }
     if !policyTracksLFU(c) {
         return c.reply.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
     }
-    c.reply.integer(0)
+    c.reply.integer(Int(c.server.keyspace.access.decayedCounter(stamp)))
 }
 
 private let objectHelpLines: [StaticString] = [

@@ -157,6 +157,12 @@ private func restore(_ c: Client) {
             c.propagateAs(argv)
         }
     }
-    _ = idle  // the LRU/LFU stamp is kept once eviction lands (issue 19)
+    // Redis's objectSetLRUOrLFU: FREQ under an LFU policy, IDLETIME under the others; else a new key's stamp.
+    let access = c.server.keyspace.access
+    if access.lfu && frequency >= 0 {
+        key.withUnsafeBytes { c.db.setAccessStamp($0, access.lfuStamp(counter: UInt32(frequency))) }
+    } else if !access.lfu && idle >= 0 {
+        key.withUnsafeBytes { c.db.setAccessStamp($0, access.lruStamp(idleSeconds: idle)) }
+    }
     c.reply.ok()
 }

@@ -385,9 +385,10 @@ private func debugObject(_ c: Client) {
     output.valuePayload(value)
     let hint = c.db.stringHint(c.argBytes(2))
     let address = value.reference.map { UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque()) } ?? 0
-    let lru = (wallClockMillis() / 1000) & ((1 << 24) - 1)
+    let lru = c.db.accessStamp(c.arg(2)) ?? 0
+    let idle = c.server.keyspace.access.idleMillis(lru) / 1000  // as Redis, even when the stamp is an LFU one
     var line = "Value at:0x\(String(address, radix: 16)) refcount:1 encoding:\(value.encodingName(hint: hint)) "
-        + "serializedlength:\(output.totalBytes) lru:\(lru) lru_seconds_idle:0"
+        + "serializedlength:\(output.totalBytes) lru:\(lru) lru_seconds_idle:\(idle)"
     if case .list(let list) = value {
         let nodes = quicklistNodes(list)
         let largest = nodes.map(\.bytes).reduce(0, +)

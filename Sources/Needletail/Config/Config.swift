@@ -59,6 +59,7 @@ public final class Config {
     public var maxmemory: Int = 0 { didSet { typedDidChange("maxmemory") } }
     public var maxmemoryPolicy: String = "noeviction" { didSet { typedDidChange("maxmemory-policy") } }
     public var maxmemorySamples: Int = 5 { didSet { typedDidChange("maxmemory-samples") } }
+    public var maxmemoryEvictionTenacity: Int = 10 { didSet { typedDidChange("maxmemory-eviction-tenacity") } }
     public var lfuLogFactor: Int = 10 { didSet { typedDidChange("lfu-log-factor") } }
     public var lfuDecayTime: Int = 1 { didSet { typedDidChange("lfu-decay-time") } }
     public var lazyfreeLazyEviction: Bool = false { didSet { typedDidChange("lazyfree-lazy-eviction") } }
@@ -301,6 +302,7 @@ public final class Config {
         "maxmemory": bytes(\.maxmemory),
         "maxmemory-policy": string(\.maxmemoryPolicy),
         "maxmemory-samples": int(\.maxmemorySamples),
+        "maxmemory-eviction-tenacity": int(\.maxmemoryEvictionTenacity),
         "lfu-log-factor": int(\.lfuLogFactor),
         "lfu-decay-time": int(\.lfuDecayTime),
         "lazyfree-lazy-eviction": bool(\.lazyfreeLazyEviction),

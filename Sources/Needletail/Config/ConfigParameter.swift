@@ -253,7 +253,7 @@ extension ConfigParameter {
         // Redis 7.0's levels, so CONFIG SET's error lists the same ones (7.2 adds "nothing").
         oneOf("loglevel", ["debug", "verbose", "notice", "warning"], "notice", implemented: true),
         oneOf("maxmemory-policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
-                                   "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction"),
+                                   "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction", implemented: true),
         oneOf("appendfsync", ["everysec", "always", "no"], "everysec", implemented: true),
         oneOf("oom-score-adj", [("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)], "no"),
         oneOf("acl-pubsub-default", [("allchannels", 1), ("resetchannels", 0)], "resetchannels"),
@@ -281,12 +281,12 @@ extension ConfigParameter {
         int("active-defrag-cycle-max", 1, 99, 25),
         int("active-defrag-threshold-lower", 0, 1000, 10),
         int("active-defrag-threshold-upper", 0, 1000, 100),
-        int("lfu-log-factor", 0, intMax, 10),
-        int("lfu-decay-time", 0, intMax, 1),
+        int("lfu-log-factor", 0, intMax, 10, implemented: true),
+        int("lfu-decay-time", 0, intMax, 1, implemented: true),
         int("replica-priority", alias: "slave-priority", 0, intMax, 100),
         int("repl-diskless-sync-delay", 0, intMax, 5),
-        int("maxmemory-samples", 1, intMax, 5),
-        int("maxmemory-eviction-tenacity", 0, 100, 10),
+        int("maxmemory-samples", 1, intMax, 5, implemented: true),
+        int("maxmemory-eviction-tenacity", 0, 100, 10, implemented: true),
         int("timeout", 0, intMax, 0, implemented: true),
         int("replica-announce-port", alias: "slave-announce-port", 0, 65535, 0),
         int("tcp-backlog", 0, intMax, 511, .immutable, implemented: true),
@@ -330,7 +330,7 @@ extension ConfigParameter {
         memory("repl-backlog-size", 1, UInt64(longMax), 1024 * 1024, unsignedBounds: false),
 
         // Unsigned long long configs
-        memory("maxmemory", 0, UInt64.max, 0, unsignedBounds: true),
+        memory("maxmemory", 0, UInt64.max, 0, unsignedBounds: true, implemented: true),
         memory("cluster-link-sendbuf-limit", 0, UInt64.max, 0, unsignedBounds: true),
 
         // size_t configs

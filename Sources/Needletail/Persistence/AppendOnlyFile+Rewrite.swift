@@ -414,6 +414,10 @@ extension Server {
             }
         case "appendfsync":
             updatePropagationStream()
+        case "maxmemory":
+            maxmemoryDidChange()
+        case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
+            updateEvictionConfig()
         default:
             break
         }

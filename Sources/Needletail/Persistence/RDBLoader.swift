@@ -46,6 +46,8 @@ struct RDBLoader {
         result.version = version
         var db = databases[0]
         var expire: Int64?
+        // The next key's access record (RDB_OPCODE_FREQ / IDLE), applied as Redis's objectSetLRUOrLFU.
+        var frequency: UInt32?, idle: Int?
         var nextProgress = 1 << 21
         while true {
             if let progress, input.offset >= nextProgress {
@@ -61,10 +63,10 @@ struct RDBLoader {
                 expire = try input.littleEndian(Int64.self)
                 continue
             case RDB.opFreq:
-                _ = try input.byte()  // LFU counter: kept once eviction lands
+                frequency = UInt32(try input.byte())
                 continue
             case RDB.opIdle:
-                _ = try input.length()  // LRU idle time: kept once eviction lands
+                idle = try input.length()
                 continue
             case RDB.opEOF:
                 break
@@ -94,7 +96,7 @@ struct RDBLoader {
             default:
                 let key = try input.string()
                 let value = try input.value(type: type, limits: limits)
-                defer { expire = nil }
+                defer { (expire, frequency, idle) = (nil, nil, nil) }
                 guard let value else {
                     result.emptyKeysSkipped += 1
                     continue
@@ -103,7 +105,13 @@ struct RDBLoader {
                     result.keysExpired += 1
                     continue
                 }
-                guard db.storeLoaded(key, value, expireAt: expire) || replacesDuplicates else {
+                var access: UInt32?
+                if db.events.access.lfu, let frequency {
+                    access = db.events.access.lfuStamp(counter: frequency)
+                } else if !db.events.access.lfu, let idle {
+                    access = db.events.access.lruStamp(idleSeconds: Int64(idle))
+                }
+                guard db.storeLoaded(key, value, expireAt: expire, access: access) || replacesDuplicates else {
                     throw RDBError("RDB has duplicated key '\(String(decoding: key.withUnsafeBytes { Array($0) }, as: UTF8.self))' in DB \(db.index)")
                 }
                 result.keysLoaded += 1

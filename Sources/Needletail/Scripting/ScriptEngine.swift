@@ -165,9 +165,40 @@ final class ScriptEngine {
         execute(run, in: functionsLua, argumentCount: 2)
     }
 
+    /// The flags a script command's script declares (Redis's evalGetCommandFlags / fcallGetCommandFlags):
+    /// EVAL's body (cached, or its shebang), EVALSHA's cached script, FCALL's function; nil for other
+    /// commands, an unknown script or function, or a body whose shebang does not parse.
+    func declaredFlags(_ client: Client, _ command: Command) -> ScriptFlags? {
+        guard client.argc >= 2 else { return nil }
+        switch command.name {
+        case "eval", "eval_ro":
+            let body = Array(client.arg(1))
+            if let cached = script(sha: Array(SHA1.hex(SHA1.hash(body).bytes).utf8)) { return cached.flags }
+            if case .success(let shebang) = Shebang.parse(body) { return shebang.flags }
+            return nil
+        case "evalsha", "evalsha_ro":
+            return script(sha: client.arg(1))?.flags
+        case "fcall", "fcall_ro":
+            return functions[functionKey(client.argString(1))]?.flags
+        default:
+            return nil
+        }
+    }
+
     /// Redis's scriptPrepareForRun checks for scripts with a shebang; false after replying the refusal.
     private func prepare(_ caller: Client, flags: ScriptFlags, readOnly: Bool) -> Bool {
-        guard !flags.contains(.evalCompatible), !flags.contains(.noWrites) else { return true }
+        guard !flags.contains(.evalCompatible) else { return true }
+        if flags.contains(.noWrites) { return true }  // no-writes implies allow-oom
+        if !prepareWrites(caller, readOnly: readOnly) { return false }
+        if server.preCommandOOMState && server.eviction.limit > 0 && !flags.contains(.allowOOM) {
+            caller.reply.error("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'")
+            return false
+        }
+        return true
+    }
+
+    /// The checks of a script that may write.
+    private func prepareWrites(_ caller: Client, readOnly: Bool) -> Bool {
         if let error = server.rdb.diskErrorReply {
             let aofPrefix = "MISCONF Errors writing to the AOF file: "
             if error.hasPrefix(aofPrefix) {
@@ -291,8 +322,14 @@ final class ScriptEngine {
         if command.flags.contains(.write) {
             if run.readOnly { return refused(command, "Write commands are not allowed from read-only scripts.") }
             if let error = server.rdb.diskErrorReply { return refused(command, "-" + error) }
-            run.wroteDirty = true
         }
+        // Redis's scriptVerifyOOM: a script may not start growing memory past maxmemory, but once it wrote
+        // something it must be allowed to finish.
+        if !run.allowOOM && !run.wroteDirty && server.preCommandOOMState && server.eviction.limit > 0
+            && command.flags.contains(.denyoom) {
+            return refused(command, "-OOM command not allowed when used memory > 'maxmemory'.")
+        }
+        if command.flags.contains(.write) { run.wroteDirty = true }
         client.lastCommand = command
         let pendingBefore = server.pendingPropagationCount
         server.call(client, command)

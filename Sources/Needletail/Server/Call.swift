@@ -107,6 +107,15 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
+        // maxmemory: evict what the policy allows, refuse what would grow memory if still over the limit.
+        if eviction.limit > 0 && !scriptBusy {
+            let outOfMemory = performEvictions() == .fail
+            preCommandOOMState = outOfMemory
+            if outOfMemory && refusedWhenOutOfMemory(client, target) {
+                rejectCommand(client, target, error: Server.oomError)
+                return nil
+            }
+        }
         // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it).
         if persistenceGate {
             if target.flags.contains(.write) || target.name == "ping", let error = rdb.diskErrorReply {
@@ -130,6 +139,23 @@ extension Server {
             return nil
         }
         return target
+    }
+
+    static let oomError = Array("OOM command not allowed when used memory > 'maxmemory'.".utf8)
+
+    /// What Redis refuses while memory is over maxmemory: commands flagged denyoom, an EXEC whose queue holds
+    /// one, a script declared (shebang or function flags) without allow-oom or no-writes, and, in MULTI,
+    /// anything but EXEC, DISCARD, QUIT and RESET.
+    private func refusedWhenOutOfMemory(_ client: Client, _ target: Command) -> Bool {
+        if let transaction = client.transaction {
+            if target.transactionRole == .exec { return transaction.flags.contains(.denyoom) }
+            return target.name != "discard" && target.name != "quit" && target.name != "reset"
+        }
+        if target.flags.contains(.denyoom) { return true }
+        if let declared = scripting.declaredFlags(client, target) {
+            return !declared.contains(.evalCompatible) && declared.isDisjoint(with: [.allowOOM, .noWrites])
+        }
+        return false
     }
 
     /// Redis's rejectCommand: replies `error` (a full error line without the leading '-') and counts a
@@ -180,6 +206,8 @@ extension Server {
     func call(_ client: Client, _ command: Command) {
         if keyspace.snapshot != nil && command.flags.contains(.write) { preserveKeys(client, command) }
         let outermost = callDepth == 0
+        // CLIENT NO-TOUCH: the command's lookups (its script's too) leave access stamps alone, but TOUCH does touch.
+        if outermost { keyspace.noTouch = client.noTouch && command.name != "touch" }
         let started = outermost ? commandClock : wallClockMicros()
         errorRepliesCounted = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
@@ -363,7 +391,8 @@ extension Server: KeyspaceListener {
         case .deleted(.expired), .deleted(.evicted):
             // Replicas and the AOF do not expire keys by themselves: the master's deletion is propagated.
             if propagationSink != nil {
-                alsoPropagate(db: db, [config.lazyfreeLazyExpire ? "UNLINK" : "DEL", ByteString(key)])  // as expireDeletionCommand
+                let lazy = change == .deleted(.expired) ? config.lazyfreeLazyExpire : config.lazyfreeLazyEviction
+                alsoPropagate(db: db, [lazy ? "UNLINK" : "DEL", ByteString(key)])  // as expireDeletionCommand
             }
         case .deleted, .ttlChanged:
             break

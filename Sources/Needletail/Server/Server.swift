@@ -155,11 +155,18 @@ public final class Server {
         case blockedTimeout(fd: Int32, generation: UInt32)
         /// CLIENT PAUSE's end time may have come.
         case pauseEnd
+        /// An eviction that ran out of time continues (Server/Eviction.swift).
+        case evictionContinue
     }
     let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
     /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
     @exclusivity(unchecked) private var idle = IdleClientTimeout()
     var expirePlan = ExpireCyclePlan()
+    /// maxmemory's eviction engine (Server/Eviction.swift).
+    let eviction = Eviction()
+    /// Whether memory was over maxmemory with nothing to evict when the running command was checked
+    /// (Redis's pre_command_oom_state): scripts then refuse denyoom commands until they wrote something.
+    var preCommandOOMState = false
     var expireTimer: TimerHandle?
     /// The database the active expire cycle visits next (Redis's `current_db`).
     var expireNextDB = 0
@@ -196,6 +203,7 @@ public final class Server {
         aof = AppendOnlyFile(server: self)
         propagationStream.aof = aof
         config.onChange = { [unowned self] name in configDidChange(name) }
+        updateEvictionConfig()
         // As redis-server, the scripting engines' clients take the first ids (1: EVAL's, 2: functions').
         _ = scripting
         nextClientID = 3
@@ -316,6 +324,8 @@ public final class Server {
         case .activeExpire:
             expireTimer = nil
             activeExpireSlice()
+        case .evictionContinue:
+            evictionTimerFired()
         case .idleClients:
             idle.timerFired()
             closeIdleClients()
@@ -700,6 +710,7 @@ public final class Server {
     /// Idle clients have their own timer; the cron only notices a changed `timeout`.
     private func cron() {
         cronLoops += 1
+        keyspace.access.update(nowMillis: wallClockMillis())  // the LRU clock, as Redis's server.lruclock
         updateOutputCheckBytes()
         // A client over its soft output limit is closed once the limit's seconds pass, even if it sends
         // nothing more (Redis's clientsCron does the same check).

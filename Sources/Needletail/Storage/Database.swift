@@ -29,8 +29,9 @@ final class Database {
     ///     bytes 28-31  epoch    the snapshot epoch in which the entry was last written, so a fork-less
     ///                           snapshot can serialize an entry before a write changes it
     ///
-    /// The access stamp is reserved for the eviction work and stays 0 until then. The epoch is
-    /// `KeyspaceChanges.snapshotEpoch` when the entry was stored or last saved by a snapshot.
+    /// The access stamp is set when the entry is created and on every lookup (unless NO-TOUCH), by
+    /// `KeyspaceChanges.access` (Storage/AccessClock.swift). The epoch is `KeyspaceChanges.snapshotEpoch`
+    /// when the entry was stored or last saved by a snapshot.
     struct Entry {
         var value: Value
         var hint: StringHint
@@ -38,10 +39,11 @@ final class Database {
         var accessHigh: UInt16 = 0
         var epoch: UInt32 = 0
 
-        init(value: Value, hint: StringHint, epoch: UInt32 = 0) {
+        init(value: Value, hint: StringHint, epoch: UInt32 = 0, access: UInt32 = 0) {
             self.value = value
             self.hint = hint
             self.epoch = epoch
+            self.access = access
         }
 
         /// The 24-bit LRU/LFU stamp.
@@ -69,6 +71,11 @@ final class Database {
     }
 
     @exclusivity(unchecked) private(set) var keys = HashTable<Entry>()
+
+    /// The entry of a value stored now: this snapshot epoch, a new key's access stamp.
+    @inline(__always) private func newEntry(_ value: Value, _ hint: StringHint) -> Entry {
+        Entry(value: value, hint: hint, epoch: events.snapshotEpoch, access: events.access.initial)
+    }
     @exclusivity(unchecked) private(set) var expires = HashTable<Int64>()
     /// Where the active expire cycle resumes its walk of `expires` (Redis's `expires_cursor`).
     @exclusivity(unchecked) private var expireCursor: UInt64 = 0
@@ -85,6 +92,8 @@ final class Database {
     }
 
     var count: Int { keys.count }
+    /// The tables' free entry slots, in bytes (HashTable.slackBytes).
+    var slackBytes: Int { keys.slackBytes + expires.slackBytes }
     var expiresCount: Int { expires.count }
 
     // MARK: - Prefetching
@@ -121,14 +130,17 @@ final class Database {
 
     /// Finds a live key. A key past its time is reported missing and deleted (counted as expired, reported
     /// as `.deleted(.expired)`), unless `.noExpire`. A read (no `.write`) counts a keyspace hit or miss.
+    /// A live key's access stamp is updated (LRU clock or LFU counter) unless `.noTouch` or the running
+    /// command is a CLIENT NO-TOUCH client's.
     @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64, _ flags: LookupFlags = []) -> Value? {
         let value: Value?
-        if let entry = keys.find(key) {
+        if let entry = keys.findPointer(key) {
             if !expires.isEmpty, let when = expires.find(key), when <= now {
                 if !flags.contains(.noExpire) { expire(key) }
                 value = nil
             } else {
-                value = entry.value
+                if !flags.contains(.noTouch) && !events.noTouch { touch(entry) }
+                value = entry.pointee.value.value
             }
         } else {
             value = nil
@@ -141,6 +153,18 @@ final class Database {
 
     @inline(__always) func lookup(_ key: ByteString, now: Int64, _ flags: LookupFlags = []) -> Value? {
         key.withUnsafeBytes { lookup($0, now: now, flags) }
+    }
+
+    @inline(__always) private func touch(_ entry: UnsafeMutablePointer<HashTable<Entry>.Entry>) {
+        entry.pointee.value.access = events.access.touched(entry.pointee.value.access)
+    }
+
+    /// The access stamp of a stored key (OBJECT IDLETIME/FREQ, DEBUG OBJECT), without touching it.
+    func accessStamp(_ key: UnsafeRawBufferPointer) -> UInt32? { keys.find(key)?.access }
+
+    /// Sets the access stamp of a stored key (RESTORE IDLETIME/FREQ).
+    func setAccessStamp(_ key: UnsafeRawBufferPointer, _ stamp: UInt32) {
+        keys.findPointer(key)?.pointee.value.access = stamp
     }
 
     /// Whether `key` is stored, live or past its time (Redis's dictFind on the keyspace; WATCH's checks).
@@ -188,8 +212,10 @@ final class Database {
     /// `changes` is what the command adds to the dirty counter (SORT STORE: one per element stored).
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet,
              event: KeyspaceEvent, changes: Int = 1) {
-        let old = keys.updateValue(Entry(value: value, hint: hint, epoch: events.snapshotEpoch), forKey: key)
+        let old = keys.updateValue(newEntry(value, hint), forKey: key)
         if let old {
+            // Redis keeps the LFU counter of a key a command overwrites (dbSetValue), after its lookup's touch.
+            if events.access.lfu { key.withUnsafeBytes { setAccessStamp($0, events.access.touched(old.access)) } }
             if events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
             dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
@@ -207,7 +233,10 @@ final class Database {
             return nil
         }
         if events.snapshot != nil { preserve(key) }
-        return keys.withValue(forKey: key) { entry in body(&entry.value, &entry.hint) }
+        return keys.withValue(forKey: key) { entry in
+            if !events.noTouch { entry.access = events.access.touched(entry.access) }
+            return body(&entry.value, &entry.hint)
+        }
     }
 
     /// Reports that the value of `key` was changed in place (`modify`, or a collection edited through the
@@ -223,7 +252,7 @@ final class Database {
     /// Adds a key known not to exist. `changes` is 0 for a collection created empty just before the
     /// command fills it and reports that with `didModify` (ZADD), as Redis counts and notifies only that.
     func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet, event: KeyspaceEvent, changes: Int = 1) {
-        let old = keys.updateValue(Entry(value: value, hint: hint, epoch: events.snapshotEpoch), forKey: key)
+        let old = keys.updateValue(newEntry(value, hint), forKey: key)
         precondition(old == nil, "Database.add: key exists")
         key.withUnsafeBytes { events.emit(.added, key: $0, db: index, event, changes: changes) }
     }
@@ -310,8 +339,11 @@ final class Database {
 
     /// Stores a loaded key with one probe of the table, without events or changes (loading is not a
     /// write, as Redis's dbAddRDBLoad). Returns false when the key existed: it was replaced.
-    func storeLoaded(_ key: ByteString, _ value: Value, expireAt: Int64?) -> Bool {
-        let old = keys.updateValue(Entry(value: value, hint: .likeSet, epoch: events.snapshotEpoch), forKey: key)
+    /// `access` is the stamp the file recorded (IDLE or FREQ), else the key is new.
+    func storeLoaded(_ key: ByteString, _ value: Value, expireAt: Int64?, access: UInt32? = nil) -> Bool {
+        var entry = newEntry(value, .likeSet)
+        if let access { entry.access = access }
+        let old = keys.updateValue(entry, forKey: key)
         if let old, events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
         if let expireAt {
             expires.updateValue(expireAt, forKey: key)
@@ -351,7 +383,9 @@ final class Database {
     /// Hands a value the keyspace no longer references to the disposer when freeing it is worth a worker
     /// (Redis's LAZYFREE_THRESHOLD: more than 64 allocations); smaller values are simply dropped here.
     @inline(__always) private func dispose(_ value: Value) {
-        if value.freeEffort > Value.lazyFreeThreshold, let object = value.reference { disposer.release(object) }
+        if value.freeEffort > Value.lazyFreeThreshold, let object = value.reference {
+            disposer.release(object, bytes: value.memoryUsage(samples: 5))
+        }
     }
 
     /// Deletes a key whose time has passed, unless expiry is paused (CLIENT PAUSE): the key then stays

@@ -104,6 +104,8 @@ extension HashTable {
         precondition(walk(buckets1, size: size1, table: 1) == used1, "table 1 reaches != used1 \(used1)")
         // Pool.
         precondition(chunkCount <= chunkCapacity && (chunks == nil) == (chunkCapacity == 0))
+        let capacities = (0..<chunkCount).reduce(0) { $0 + chunks![$1].capacity }
+        precondition(slotCapacity == capacities, "slotCapacity \(slotCapacity) != \(capacities) slots in chunks")
         var live = 0, emptyChunks = 0
         for k in 0..<chunkCount {
             let chunk = chunks![k]

@@ -18,6 +18,7 @@ extension HashTable {
             let capacity = k == 0 ? HashTableLayout.firstChunkCapacity : HashTableLayout.chunkSize
             chunk.pointee.base = Self.allocateChunk(capacity)
             chunk.pointee.capacity = capacity
+            slotCapacity += capacity
         }
         let offset: Int
         if chunk.pointee.freeHead != 0 {
@@ -48,6 +49,7 @@ extension HashTable {
         Self.freeChunk(chunk.pointee.base, oldCapacity)
         chunk.pointee.base = newBase
         chunk.pointee.capacity = newCapacity
+        slotCapacity += newCapacity - oldCapacity
     }
 
     /// The entry at `link` has been moved out: put its slot on its chunk's free list.
@@ -77,6 +79,7 @@ extension HashTable {
     @usableFromInline
     func releaseChunk(_ k: Int) {
         Self.freeChunk(chunks![k].base, chunks![k].capacity)
+        slotCapacity -= chunks![k].capacity
         chunks![k] = Chunk()
         setRoom(k) // an unallocated chunk has room
         while chunkCount > 0 && chunks![chunkCount - 1].base == nil {
@@ -180,6 +183,7 @@ extension HashTable {
         freeBuckets(buckets0, size0)
         freeBuckets(buckets1, size1)
         (chunks, roomBits, chunkCount, chunkCapacity, roomHint, spareChunk) = (nil, nil, 0, 0, 0, -1)
+        slotCapacity = 0
         capacityKept = false
         (buckets0, size0, used0, buckets1, size1, used1, rehashIndex) = (nil, 0, 0, nil, 0, 0, -1)
         _count = 0

@@ -1,3 +1,5 @@
+import CSystem
+
 // HashTable: exactly uniform random sampling (RANDOMKEY, SRANDMEMBER/SPOP, HRANDFIELD, ZRANDMEMBER).
 //
 // First, up to 16 draws of a pool slot: live entries are packed low, so one almost always hits. Redis's
@@ -37,5 +39,52 @@ extension HashTable {
             }
         }
         preconditionFailure("HashTable: the chunks' live counters disagree with the count")
+    }
+}
+
+extension HashTable {
+    /// Calls `body` with up to `count` random live entries, drawn independently (the same entry may come
+    /// twice), for eviction's sampling. The slots are drawn first and their cache lines requested together,
+    /// so the misses of a sample overlap instead of being paid one after another; a draw that lands on a
+    /// free slot is redrawn (at most 16 times per entry, as `randomElement`).
+    public func forEachSample<G: RandomNumberGenerator>(count: Int, using generator: inout G,
+                                                        _ body: (ByteString, Value) -> Void) {
+        guard _count > 0, count > 0 else { return }
+        let last = chunkCount - 1
+        let limit = last << HashTableLayout.chunkShift + chunks![last].used
+        let batch = Swift.min(count, 16)
+        var slots: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var remaining = count
+        while remaining > 0 {
+            let n = Swift.min(batch, remaining)
+            withUnsafeMutableBytes(of: &slots) { raw in
+                let drawn = raw.bindMemory(to: Int.self)
+                for i in 0..<n {
+                    drawn[i] = Int.random(in: 0..<limit, using: &generator)
+                    if let entry = slotPointer(drawn[i]) { cs_prefetch(entry) }
+                }
+                for i in 0..<n {
+                    var index = drawn[i]
+                    for _ in 0..<16 {
+                        if let entry = slotPointer(index), Self.isLive(entry) {
+                            body(entry.pointee.key, entry.pointee.value)
+                            break
+                        }
+                        index = Int.random(in: 0..<limit, using: &generator)
+                    }
+                }
+            }
+            remaining -= n
+        }
+    }
+
+    /// The slot at pool index `index`, nil when its chunk is not allocated or the slot was never used.
+    @inline(__always)
+    private func slotPointer(_ index: Int) -> UnsafeMutablePointer<Entry>? {
+        let chunk = chunks![index >> HashTableLayout.chunkShift]
+        let offset = index & HashTableLayout.chunkMask
+        guard let base = chunk.base, offset < chunk.used else { return nil }
+        return base + offset
     }
 }

@@ -140,6 +140,8 @@ public final class HashTable<Value> {
     @exclusivity(unchecked) @usableFromInline var chunks: UnsafeMutablePointer<Chunk>? = nil
     @exclusivity(unchecked) @usableFromInline var chunkCount = 0
     @exclusivity(unchecked) @usableFromInline var chunkCapacity = 0
+    /// Entry slots in allocated chunks, live or free (see `slackBytes`).
+    @exclusivity(unchecked) @usableFromInline var slotCapacity = 0
     /// Bit k set when chunk k (k < chunkCount) can take an entry: unallocated, has a free slot, or below
     /// its full size. Stored after the chunk directory, in the same allocation.
     @exclusivity(unchecked) @usableFromInline var roomBits: UnsafeMutablePointer<UInt64>? = nil
@@ -176,6 +178,21 @@ extension HashTable {
         guard _count > 0 else { return nil }
         rehashStepIfNeeded()
         return lookup(key, hash: hashBytes(key, seed: seed))?.pointee.value
+    }
+
+    /// Bytes of allocated entry slots that hold no entry: free-list slots and the untouched end of a chunk,
+    /// taken by the next insertions. To the allocator they are in use; to maxmemory they are free memory,
+    /// as a freed dictEntry is to Redis (Server/Eviction.swift). O(1).
+    public var slackBytes: Int { (slotCapacity - _count) * MemoryLayout<Entry>.stride }
+
+    /// The entry stored under `key`, in place: valid until the next insertion or removal (the pool never
+    /// moves entries, but a removal frees the slot). For callers in this module that read and update an
+    /// entry's metadata with one probe (Database's access stamps).
+    @inlinable
+    func findPointer(_ key: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Entry>? {
+        guard _count > 0 else { return nil }
+        rehashStepIfNeeded()
+        return lookup(key, hash: hashBytes(key, seed: seed))
     }
 
     /// The key as the table stores it, with its value: `find` for callers that need the stored key's own

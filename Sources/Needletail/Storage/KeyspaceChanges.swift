@@ -33,6 +33,10 @@ final class KeyspaceChanges {
     /// The epoch of the latest snapshot: stamped on every entry written since it began, so an entry whose
     /// stamp is older holds what it held when the running snapshot began and is still to be saved.
     @exclusivity(unchecked) var snapshotEpoch: UInt32 = 0
+    /// The keys' access clocks and LRU/LFU arithmetic (Storage/AccessClock.swift).
+    @exclusivity(unchecked) var access = AccessClock()
+    /// Set for the running command of a CLIENT NO-TOUCH client: lookups leave access stamps alone.
+    @exclusivity(unchecked) var noTouch = false
 
     init() {}
 

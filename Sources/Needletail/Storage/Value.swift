@@ -197,6 +197,13 @@ extension ByteString {
 /// release (millions of frees) happens off the loop: the server's LazyFree (Engine/LazyFree.swift).
 protocol ObjectDisposer: AnyObject {
     func release(_ object: AnyObject)
+    /// As `release`, for a value of about `bytes` (its MEMORY USAGE estimate): what eviction counts as
+    /// freed while it waits for a worker.
+    func release(_ object: AnyObject, bytes: Int)
+}
+
+extension ObjectDisposer {
+    func release(_ object: AnyObject, bytes: Int) { release(object) }
 }
 
 /// Drops what it is given at once, on the calling thread (unit tests of the keyspace).
