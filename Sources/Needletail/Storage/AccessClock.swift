@@ -29,9 +29,9 @@ struct AccessClock {
     /// The current LRU clock (seconds modulo 2^24) and LFU minute (minutes modulo 2^16).
     private(set) var lruClock: UInt32 = 0
     private(set) var minutes: UInt32 = 0
-    /// A cheap generator for the LFU counter's coin flips (xorshift64*): not Redis's rand(), but only the
-    /// counter's distribution is observable, and that is the same.
-    private var randomState: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// The LFU counter's coin flips (SplitMix64): not Redis's rand(), but only the counter's distribution
+    /// is observable, and that is the same.
+    private var random = FastRandom()
 
     /// Sets the clocks from the wall clock (Unix milliseconds).
     mutating func update(nowMillis: Int64) {
@@ -89,10 +89,7 @@ struct AccessClock {
     }
 
     private mutating func nextUnitRandom() -> Double {
-        randomState ^= randomState >> 12
-        randomState ^= randomState << 25
-        randomState ^= randomState >> 27
-        return Double((randomState &* 0x2545_F491_4F6C_DD1D) >> 11) * 0x1p-53
+        Double(random.next() >> 11) * 0x1p-53
     }
 
     // MARK: Eviction
