@@ -175,6 +175,11 @@ uint64_t cs_malloc_used_bytes(void) {
     return (uint64_t)m.uordblks + (uint64_t)m.hblkhd;
 }
 
+uint64_t cs_malloc_heap_bytes(void) {
+    struct mallinfo2 m = mallinfo2();
+    return (uint64_t)m.arena + (uint64_t)m.hblkhd;
+}
+
 
 int cs_format_double_g17(double value, char *buffer, size_t size) {
     return snprintf(buffer, size, "%.17g", value);

@@ -271,6 +271,28 @@ final class HashTableTests: XCTestCase {
         XCTAssertEqual(table.allocatedBytes, 0)
     }
 
+    /// overheadBytes (MEMORY STATS' overhead.hashtable.main) is what the table allocated that holds no key and
+    /// no value: buckets, unused pool slots, the chunk directory, and each live entry's 8-byte link and hash
+    /// plus the part of its value field the caller does not count as value.
+    func testOverheadBytesIsWhatHoldsNoKeyOrValue() {
+        let table = HashTable<Int>(seed: testSeed)
+        XCTAssertEqual(table.overheadBytes(), 0)
+        for n in [1, 5, 100, 5000, 9000] {
+            while table.count < n { table[key(table.count)] = table.count }
+            let buckets = (table.bucketCounts.table0 + table.bucketCounts.table1) * 4
+            let unusedSlots = (table.poolCapacity.slots - n) * HashTable<Int>.entryStride
+            let structure = buckets + unusedSlots + n * 8
+            let directoryBound = 64 * (table.poolCapacity.chunks + 4)  // a few words per chunk record
+            XCTAssertGreaterThanOrEqual(table.overheadBytes(), structure, "\(n) entries")
+            XCTAssertLessThanOrEqual(table.overheadBytes(), structure + directoryBound, "\(n) entries")
+            // Counting only half of the value field as value moves the other half into the overhead.
+            XCTAssertEqual(table.overheadBytes(valueBytes: 4), table.overheadBytes() + n * 4)
+            XCTAssertLessThan(table.overheadBytes(), table.allocatedBytes)
+        }
+        table.removeAll()
+        XCTAssertEqual(table.overheadBytes(), 0)
+    }
+
     func testRehashMillisecondsCompletesAResize() {
         let table = HashTable<Int>(seed: testSeed)
         for i in 0..<20_000 { table[key(i)] = i }

@@ -61,6 +61,10 @@ uint64_t cs_rss_bytes(void);
 /// Bytes malloc has handed out and not yet freed (arena chunks in use plus mmapped blocks, from glibc's
 /// mallinfo2). Slow (walks the arenas): the fallback of cs_used_memory in processes without the counter.
 uint64_t cs_malloc_used_bytes(void);
+/// Bytes glibc's malloc holds from the kernel: every arena's heap (blocks in use and free chunks alike) plus
+/// its directly mapped blocks (mallinfo2's arena + hblkhd). As slow as cs_malloc_used_bytes: INFO memory and
+/// MEMORY STATS read it (allocator_active, see Server/MemoryOverhead.swift), nothing hot does.
+uint64_t cs_malloc_heap_bytes(void);
 
 /// The usable bytes of the blocks malloc has handed out and not yet freed, kept by the interposed allocator
 /// of the server executable (Sources/CAllocator) when `cs_heap_counting` is set.

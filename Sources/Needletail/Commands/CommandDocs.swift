@@ -122,9 +122,11 @@ lrem {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"count",typ
 lset {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"index",type:"integer"},{name:"element",type:"string"}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RW,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 ltrim {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"start",type:"integer"},{name:"stop",type:"integer"}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RW,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 memory {doc:{},acl:<>,tips:<>,key_specs:<>}
+memory|doctor {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_shards","response_policy:special">,key_specs:<>}
 memory|help {doc:{},acl:<>,tips:<>,key_specs:<>}
 memory|malloc-stats {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_shards","response_policy:special">,key_specs:<>}
 memory|purge {doc:{},acl:<>,tips:<"request_policy:all_shards","response_policy:all_succeeded">,key_specs:<>}
+memory|stats {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_shards","response_policy:special">,key_specs:<>}
 memory|usage {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"count",type:"integer",token:"SAMPLES",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<{flags:<+RO>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 mget {doc:{arguments:[{name:"key",type:"key",key_spec_index:0,flags:<+multiple>}]},acl:<+@string>,tips:<"request_policy:multi_shard">,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:-1,keystep:1,limit:0}}}>}
 monitor {doc:{},acl:<>,tips:<>,key_specs:<>}

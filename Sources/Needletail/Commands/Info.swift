@@ -124,27 +124,31 @@ private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
     ]
 }
 
-/// Highest `used_memory` seen by INFO (Redis samples it in its cron; INFO is where we measure).
-private var usedMemoryPeak = 0
-
+/// INFO memory, in redis-server 7.0's order; the accounting is Server/MemoryOverhead.swift's.
 private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
-    let used = s.usedMemory
-    let rss = Int(cs_rss_bytes())
-    usedMemoryPeak = max(usedMemoryPeak, used)
+    s.memory.samplePeak()  // as Redis's INFO: the peak is never below what it reports as used
+    let mh = MemoryOverhead(s)
+    let used = mh.totalAllocated, rss = mh.rss, peak = mh.peakAllocated
     let systemMemory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-    var clientMemory = 0
-    for client in s.clients { clientMemory += client.input.capacity + client.output.capacity }
     let scripting = s.scripting
     let evalVM = scripting.luaMemory, functionsVM = scripting.functionsMemory
     let scriptsMemory = scripting.scriptsMemory, functionsMemory = scripting.librariesMemory
+    func ratio(_ value: Float) -> String { cFormat("%.2f", Double(value)) }
     return [
         "used_memory": String(used),
         "used_memory_human": bytesToHuman(used),
         "used_memory_rss": String(rss),
         "used_memory_rss_human": bytesToHuman(rss),
-        "used_memory_peak": String(usedMemoryPeak),
-        "used_memory_peak_human": bytesToHuman(usedMemoryPeak),
-        "used_memory_peak_perc": cFormat("%.2f%%", usedMemoryPeak == 0 ? 0.0 : Double(used) * 100 / Double(usedMemoryPeak)),
+        "used_memory_peak": String(peak),
+        "used_memory_peak_human": bytesToHuman(peak),
+        "used_memory_peak_perc": cFormat("%.2f%%", Double(mh.peakPercent)),
+        "used_memory_overhead": String(mh.overheadTotal),
+        "used_memory_startup": String(mh.startupAllocated),
+        "used_memory_dataset": String(mh.dataset),
+        "used_memory_dataset_perc": cFormat("%.2f%%", Double(mh.datasetPercent)),
+        "allocator_allocated": String(mh.allocatorAllocated),
+        "allocator_active": String(mh.allocatorActive),
+        "allocator_resident": String(mh.allocatorResident),
         "total_system_memory": String(systemMemory),
         "total_system_memory_human": bytesToHuman(systemMemory),
         "used_memory_lua": String(evalVM),
@@ -163,19 +167,25 @@ private func infoMemory(_ s: Server) -> KeyValuePairs<String, String> {
         "maxmemory": String(s.config.maxmemory),
         "maxmemory_human": bytesToHuman(s.config.maxmemory),
         "maxmemory_policy": s.config.maxmemoryPolicy,
-        "mem_fragmentation_ratio": cFormat("%.2f", used == 0 ? 0.0 : Double(rss) / Double(used)),
-        "mem_fragmentation_bytes": String(rss - used),
-        "mem_not_counted_for_evict": "0",
-        "mem_replication_backlog": "0",
+        "allocator_frag_ratio": ratio(mh.allocatorFragRatio),
+        "allocator_frag_bytes": String(max(0, mh.allocatorFragBytes)),  // %zu in Redis
+        "allocator_rss_ratio": ratio(mh.allocatorRSSRatio),
+        "allocator_rss_bytes": String(mh.allocatorRSSBytes),
+        "rss_overhead_ratio": ratio(mh.rssOverheadRatio),
+        "rss_overhead_bytes": String(mh.rssOverheadBytes),
+        "mem_fragmentation_ratio": ratio(mh.fragmentationRatio),
+        "mem_fragmentation_bytes": String(mh.fragmentationBytes),
+        "mem_not_counted_for_evict": String(MemoryOverhead.notCountedForEviction(s)),
+        "mem_replication_backlog": String(mh.replicationBacklog),
         "mem_total_replication_buffers": "0",
-        "mem_clients_slaves": "0",
-        "mem_clients_normal": String(clientMemory),
-        "mem_cluster_links": "0",
-        "mem_aof_buffer": "0",
+        "mem_clients_slaves": String(mh.clientsReplicas),
+        "mem_clients_normal": String(mh.clientsNormal),
+        "mem_cluster_links": String(mh.clusterLinks),
+        "mem_aof_buffer": String(mh.aofBuffer),
         "mem_allocator": "libc",
         "active_defrag_running": "0",
-        "lazyfree_pending_objects": "0",
-        "lazyfreed_objects": "0",
+        "lazyfree_pending_objects": String(s.lazyFree.pendingObjects),
+        "lazyfreed_objects": String(s.lazyFree.freedObjects),
     ]
 }
 

@@ -1,4 +1,4 @@
-import CSystem
+import Synchronization
 
 /// Frees big values off the event loop, as Redis's lazyfree: dropping the last reference to a sorted set
 /// with millions of members (or a whole keyspace table, for FLUSHALL ASYNC) means millions of `free` calls,
@@ -13,51 +13,68 @@ final class LazyFree: ObjectDisposer {
     /// nil: free on the calling thread at `flush` (unit tests of the keyspace).
     private let pool: ThreadPool?
     @exclusivity(unchecked) private var pending: [AnyObject] = []
-    /// Objects handed to workers so far (INFO `lazyfreed_objects`).
-    @exclusivity(unchecked) private(set) var freedObjects = 0
+    /// What `pending` is worth in Redis's units (see `weight(of:)`).
+    @exclusivity(unchecked) private var pendingWeight = 0
+    /// Objects shipped to a worker and not freed yet, and objects freed so far: the worker updates both,
+    /// INFO reads them (Redis's lazyfree_objects and lazyfreed_objects atomics).
+    private let inFlight = Atomic<Int>(0)
+    private let freed = Atomic<Int>(0)
     /// Estimated bytes of the values given with their size, not yet freed (by the loop's batch or a
-    /// worker): eviction counts them as freed already (Server/Eviction.swift). Workers subtract, hence atomic.
-    private let pendingBytesCounter = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
-    @exclusivity(unchecked) private var batchBytes: Int64 = 0
+    /// worker): eviction counts them as freed already (Server/Eviction.swift).
+    private let pendingBytesCounter = Atomic<Int>(0)
+    @exclusivity(unchecked) private var batchBytes = 0
 
-    init(pool: ThreadPool?) {
-        self.pool = pool
-        pendingBytesCounter.initialize(to: 0)
-    }
-
-    deinit { pendingBytesCounter.deallocate() }
+    init(pool: ThreadPool?) { self.pool = pool }
 
     /// Takes an object the keyspace no longer references: a big value (Database decides which are worth
     /// it) or a whole detached table (FLUSHDB/FLUSHALL).
-    func release(_ object: AnyObject) { pending.append(object) }
-
-    func release(_ object: AnyObject, bytes: Int) {
+    func release(_ object: AnyObject) {
         pending.append(object)
-        batchBytes += Int64(bytes)
-        cs_atomic_add_i64(pendingBytesCounter, Int64(bytes))
+        pendingWeight += Self.weight(of: object)
     }
 
-    var pendingBytes: Int { Int(cs_atomic_load_i64(pendingBytesCounter)) }
+    func release(_ object: AnyObject, bytes: Int) {
+        release(object)
+        batchBytes += bytes
+        pendingBytesCounter.add(bytes, ordering: .relaxed)
+    }
 
-    /// Objects waiting for a worker (INFO `lazyfree_pending_objects`).
-    var pendingObjects: Int { pending.count + (pool?.pendingJobs ?? 0) }
+    var pendingBytes: Int { pendingBytesCounter.load(ordering: .relaxed) }
+
+    /// Objects waiting to be freed (INFO `lazyfree_pending_objects`): those of this iteration and those a
+    /// worker has not finished.
+    var pendingObjects: Int { pendingWeight + inFlight.load(ordering: .relaxed) }
+    /// Objects freed off the loop since start (INFO `lazyfreed_objects`).
+    var freedObjects: Int { freed.load(ordering: .relaxed) }
 
     /// Called before the loop sleeps: ships the batch to a worker.
     @inline(__always) func flush() {
         if pending.isEmpty { return }
-        freedObjects += pending.count
-        let bytes = batchBytes, counter = pendingBytesCounter
+        let weight = pendingWeight, bytes = batchBytes
+        pendingWeight = 0
         batchBytes = 0
         guard let pool else {
             pending.removeAll()
-            cs_atomic_add_i64(counter, -bytes)
+            freed.add(weight, ordering: .relaxed)
+            pendingBytesCounter.subtract(bytes, ordering: .relaxed)
             return
         }
+        inFlight.add(weight, ordering: .relaxed)
         let batch = Unmanaged.passRetained(Batch(takingFrom: &pending))
-        pool.submit {
+        pool.submit { [self] in
             batch.release()
-            cs_atomic_add_i64(counter, -bytes)
+            inFlight.subtract(weight, ordering: .relaxed)
+            freed.add(weight, ordering: .relaxed)
+            pendingBytesCounter.subtract(bytes, ordering: .relaxed)
         }
+    }
+
+    /// Redis counts a value as one object and a flushed database as its keys (emptyDbAsync); the expires
+    /// table of a flushed database goes with it and adds nothing.
+    private static func weight(of object: AnyObject) -> Int {
+        if let table = object as? HashTable<Database.Entry> { return table.count }
+        if object is HashTable<Int64> { return 0 }
+        return 1
     }
 
     private final class Batch {

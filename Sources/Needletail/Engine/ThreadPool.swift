@@ -55,7 +55,7 @@ final class ThreadPool {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Jobs queued or running (INFO lazyfree_pending_objects).
+    /// Jobs queued or running (the AOF's pending fsyncs).
     var pendingJobs: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

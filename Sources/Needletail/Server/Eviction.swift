@@ -142,7 +142,7 @@ extension Server {
     func memoryToFree() -> Int? {
         // The allocation counter alone first: one load when under the limit (the common case).
         guard Int(cs_used_memory()) > eviction.limit else { return nil }
-        let counted = usedMemory - aof.buffer.readableBytes - lazyFree.pendingBytes
+        let counted = usedMemory - MemoryOverhead.notCountedForEviction(self) - lazyFree.pendingBytes
         return counted > eviction.limit ? counted - eviction.limit : nil
     }
 

@@ -19,6 +19,8 @@ public final class Server {
     /// Background work that must not stall the loop (freeing big values).
     let background = ThreadPool(threads: 1)
     let lazyFree: LazyFree
+    /// used_memory at start-up and its peak (Server/MemoryOverhead.swift).
+    let memory = MemoryTracker()
     private let prefetcher = PipelinePrefetcher()
     /// Wall-clock µs when the current command started: read when a batch of requests starts, after a
     /// pipeline look-ahead and after each request, so the end of one request is the start of the next (Redis
@@ -203,10 +205,15 @@ public final class Server {
         aof = AppendOnlyFile(server: self)
         propagationStream.aof = aof
         config.onChange = { [unowned self] name in configDidChange(name) }
+        memory.measure = { [unowned self] in usedMemory }
         updateEvictionConfig()
         // As redis-server, the scripting engines' clients take the first ids (1: EVAL's, 2: functions').
         _ = scripting
         nextClientID = 3
+        // COMMAND DOCS/INFO's metadata is static in Redis; parsed here rather than at the first COMMAND, its
+        // memory (~460 KB) is start-up memory, not dataset (INFO used_memory_startup).
+        _ = generatedCommandMetadata.count
+        memory.recordStartup()
     }
 
     deinit {
@@ -262,6 +269,7 @@ public final class Server {
             loop.poll(timeoutMillis: snapshotBusy ? 0 : timers.pollTimeoutMillis()) { token, readable, writable in
                 dispatch(token, readable, writable)
             }
+            memory.samplePeakIfCheap()  // after the commands, before their replies are written
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
             if trackingClients > 0 { broadcastInvalidations() }
@@ -711,6 +719,7 @@ public final class Server {
     private func cron() {
         cronLoops += 1
         keyspace.access.update(nowMillis: wallClockMillis())  // the LRU clock, as Redis's server.lruclock
+        memory.samplePeak()
         updateOutputCheckBytes()
         // A client over its soft output limit is closed once the limit's seconds pass, even if it sends
         // nothing more (Redis's clientsCron does the same check).

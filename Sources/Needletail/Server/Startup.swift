@@ -40,6 +40,7 @@ public enum NeedletailMain {
             fclose(f)
         }
         log.notice("Server initialized")
+        server.memory.recordStartup()  // Redis's initial_memory_usage: before the dataset loads
         // The dataset: from the AOF when appendonly is yes (preferred over the RDB, as Redis's loadDataFromDisk).
         do {
             if config.appendonly {

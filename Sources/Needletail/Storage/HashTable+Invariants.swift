@@ -31,6 +31,16 @@ extension HashTable {
         (size0 + size1) * 4 + poolCapacity.slots * MemoryLayout<Entry>.stride
             + chunkCapacity * MemoryLayout<Chunk>.stride + (chunkCapacity + 63) / 64 * 8
     }
+    /// The part of `allocatedBytes` that holds no key and no value (MEMORY STATS' overhead.hashtable.main):
+    /// the bucket arrays, the chunk directory and room bitmap, pool slots that are free or never used, and in
+    /// each live entry everything but its key field and the first `valueBytes` bytes of its value field, i.e.
+    /// the link and cached hash (8 bytes) plus what the value type keeps per entry beyond those bytes (the
+    /// keyspace's access stamp and snapshot epoch) and padding.
+    /// - Complexity: O(number of pool chunks).
+    public func overheadBytes(valueBytes: Int = MemoryLayout<Value>.size) -> Int {
+        let keyField = MemoryLayout<Entry>.offset(of: \Entry.value)! - MemoryLayout<Entry>.offset(of: \Entry.key)!
+        return allocatedBytes - _count * (keyField + valueBytes)
+    }
     /// Bytes one entry occupies in the pool.
     public static var entryStride: Int { MemoryLayout<Entry>.stride }
 
