@@ -276,7 +276,7 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "expired_time_cap_reached_count": "0",
         "expire_cycle_cpu_milliseconds": "0",
         "evicted_keys": String(st.evictedKeys),
-        "evicted_clients": "0",
+        "evicted_clients": String(st.evictedClients),
         "total_eviction_exceeded_time": "0",
         "current_eviction_exceeded_time": "0",
         "keyspace_hits": String(st.keyspaceHits),

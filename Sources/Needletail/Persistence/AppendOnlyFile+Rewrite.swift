@@ -399,8 +399,8 @@ func bgrewriteaof(_ c: Client) {
 }
 
 extension Server {
-    /// CONFIG SET's hook (Config.onChange): the working directory, turning the AOF on or off; an error
-    /// text refuses the change.
+    /// CONFIG SET's hook (Config.onChange): the working directory, turning the AOF on or off, the client
+    /// eviction limit; an error text refuses the change.
     func configDidChange(_ name: String) -> String? {
         switch name {
         case "dir":
@@ -414,6 +414,8 @@ extension Server {
             }
         case "appendfsync":
             updatePropagationStream()
+        case "maxmemory-clients", "maxmemory":
+            updateClientEvictionLimit()  // Server/ClientMemory.swift
         default:
             break
         }

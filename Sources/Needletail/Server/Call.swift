@@ -107,6 +107,12 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
+        // maxmemory-clients (Server/ClientMemory.swift), where Redis evicts clients: before key eviction, after
+        // the previous command's replies grew someone's buffer. A client that evicted itself gets no reply.
+        if clientMemory.evictionLimit != 0 {
+            evictClients()
+            if client.isClosed { return nil }
+        }
         // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it).
         if persistenceGate {
             if target.flags.contains(.write) || target.name == "ping", let error = rdb.diskErrorReply {
