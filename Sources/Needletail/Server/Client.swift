@@ -165,7 +165,7 @@ final class Client {
     /// (a master as normal) and INFO's client memory is summed by. Replication does not exist yet, so no
     /// client is a replica or the master; a subscribed client is pubsub, every other one (MONITOR too, as in
     /// Redis) normal.
-    var type: ClientType { subscriptions != nil ? .pubsub : .normal }
+    @inline(__always) var type: ClientType { subscriptions != nil ? .pubsub : .normal }
 
     func select(_ database: Database) { db = database }
 

@@ -98,11 +98,18 @@ extension Client {
         heapObjectSize(self) + heapObjectSize(input) + heapObjectSize(output) + parser.objectBytes(heapObjectSize)
     }
 
-    /// The client's memory (CLIENT LIST `tot-mem`; see the file header). O(1).
-    var memoryUsage: Int {
-        var total = objectMemory + input.capacity + output.capacity + parser.allocatedBytes
+    /// The client's memory (CLIENT LIST `tot-mem`; see the file header). O(1): a few loads in the common case
+    /// (no MULTI, WATCH, subscription or tracking), as it is measured after every batch of requests.
+    @inline(__always) var memoryUsage: Int {
+        let total = objectMemory &+ input.capacity &+ output.capacity &+ parser.allocatedBytes
+        if transaction == nil && watchedKeys.isEmpty && subscriptions == nil && tracking == nil { return total }
+        return total &+ stateMemory
+    }
+
+    /// What MULTI's queue, watched keys, subscriptions and tracking take.
+    @inline(never) private var stateMemory: Int {
+        var total = watchedKeys.count * ClientMemoryCosts.watchedKey
         if let queue = transaction { total += queue.memory }
-        total += watchedKeys.count * ClientMemoryCosts.watchedKey
         if let s = subscriptions {
             total += (s.channels.count + s.shardChannels.count) * ClientMemoryCosts.channel
                 + s.patterns.count * ClientMemoryCosts.pattern
@@ -125,7 +132,11 @@ extension Client {
     var outputBufferMemory: Int { max(0, output.readableBytes - replyChunkBytes) }
 
     /// Whether `maxmemory-clients` may close this client (Redis's clientEvictionAllowed, limit aside).
-    var isEvictable: Bool { !noEvict && (type == .normal || type == .pubsub) }
+    @inline(__always) var isEvictable: Bool {
+        if noEvict { return false }
+        let type = self.type
+        return type == .normal || type == .pubsub
+    }
 }
 
 extension Server {
@@ -141,9 +152,16 @@ extension Server {
 
     /// Measures the client again and moves it between totals and buckets (Redis's updateClientMemUsage).
     /// Connections only: internal clients are not counted, as Redis counts no client without a connection.
-    func updateClientMemoryUsage(_ client: Client) {
-        if client.isClosed || client.kind != .connection { return }
+    /// The common case, nothing changed, is a few loads and compares (it runs after every batch of requests).
+    @inline(__always) func updateClientMemoryUsage(_ client: Client) {
         let memory = client.memoryUsage
+        if memory == client.lastMemoryUsage && client.type == client.lastMemoryType
+            && client.isEvictable == (client.memoryBucket >= 0) && !client.isClosed { return }
+        recordClientMemory(client, memory)
+    }
+
+    @inline(never) private func recordClientMemory(_ client: Client, _ memory: Int) {
+        if client.isClosed || client.kind != .connection { return }
         let type = client.type
         let bucket = client.isEvictable ? ClientMemoryIndex.bucket(for: memory) : -1
         if memory == client.lastMemoryUsage && type == client.lastMemoryType && bucket == client.memoryBucket { return }

@@ -568,10 +568,12 @@ public final class Server {
     private func writeToClient(_ client: Client) {
         let output = client.output
         var wrote = false  // as Redis's `totwritten > 0`: a client busy receiving replies is not idle
+        let capacity = output.capacity
         defer {
             if wrote && !client.isClosed {
                 touch(client)
-                updateClientMemoryUsage(client)  // as Redis measures a client after writing to it
+                // Redis measures a client after writing to it; ours changes only if the buffer shrank.
+                if output.capacity != capacity { updateClientMemoryUsage(client) }
             }
         }
         while !output.isEmpty {
