@@ -108,7 +108,7 @@ private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
     var maxInput = 0, maxOutput = 0
     for client in s.clients {
         maxInput = max(maxInput, client.input.capacity)
-        maxOutput = max(maxOutput, client.output.readableBytes)
+        maxOutput = max(maxOutput, client.outputBufferMemory)  // omem, as Redis's getClientOutputBufferMemoryUsage
     }
     return [
         "connected_clients": String(s.clientCount),
