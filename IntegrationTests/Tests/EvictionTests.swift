@@ -3,7 +3,7 @@ import XCTest
 
 /// maxmemory through the real server (Server/Eviction.swift): Needletail as a cache.
 ///
-/// - Every evicting policy, with four times more data written than fits (strings, hashes and sorted sets, with
+/// - The evicting policies, with more data written than fits (strings, hashes and sorted sets, with
 ///   and without TTLs): used_memory stays within 5% of the limit and no write is refused.
 /// - Each policy's choice: LRU keeps keys read after the rest went idle, LFU keeps frequently read keys,
 ///   volatile-* never evict a key without a TTL (and refuse writes once only such keys are left),
@@ -23,11 +23,12 @@ final class EvictionTests: XCTestCase {
 
     // MARK: - Memory stays at the limit
 
-    /// Four times the limit through a debug server (a few thousand evicting writes a second); bench/eviction.sh
-    /// runs the 100 MB cache with ten times the data, release build, side by side with redis-server.
-    func testEveryPolicyHoldsMemoryAtTheLimitWithFourTimesTheData() throws {
-        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
-                       "volatile-random", "volatile-ttl"] {
+    /// Twice the limit through a debug server (about a thousand evicting writes a second), for the two
+    /// ways a victim is found (the pool, here with every key volatile and ranked by TTL; a random draw), and
+    /// for LRU with a mixed keyspace; bench/eviction.sh runs every policy on a 100 MB cache with ten times the
+    /// data, release build, side by side with redis-server.
+    func testPoliciesHoldMemoryAtTheLimitWithTwiceTheData() throws {
+        for policy in ["allkeys-lru", "volatile-ttl", "allkeys-random"] {
             let server = try start(policy)
             var passed = false
             defer { server.stop(keepLog: !passed) }
@@ -36,7 +37,7 @@ final class EvictionTests: XCTestCase {
             var written = 0, batch = 0
             var peak = 0
             // Every key has a TTL under volatile-* (so something can be evicted), half of them otherwise.
-            while written < 4 * Self.limit {
+            while written < 2 * Self.limit {
                 var commands: [[String]] = []
                 // About 300 bytes a key, so the cache holds thousands of keys: a debug server checks a whole
                 // database of 2,000 keys or fewer after every write, which would make this test crawl.

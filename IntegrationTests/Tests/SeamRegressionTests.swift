@@ -81,8 +81,10 @@ extension BlockingTests {
 extension OutputBufferLimitTests {
     /// redis-server also checks the limits in clientsCron (every client at least once a second), so a client
     /// over the soft limit for longer than its seconds is closed even if it sends nothing more (the server
-    /// cron checks clients over their soft limit).
+    /// cron checks clients over their soft limit), and logged as closed there ("closed for overcoming", not
+    /// "scheduled to be closed ASAP").
     func testSoftLimitIsEnforcedWithoutAnotherCommand() throws {
+        let cronLogLine = "closed for overcoming of output buffer limits."
         func scenario(port: Int) throws -> Bool {
             let admin = try RawClient(port: port)
             XCTAssertEqual(try admin.call("CONFIG", "SET", "client-output-buffer-limit", "normal 0 256kb 1"), bytes("+OK\r\n"))
@@ -103,9 +105,12 @@ extension OutputBufferLimitTests {
         let redis = try RawRedisServer()
         defer { redis.stop() }
         XCTAssertTrue(try scenario(port: redis.port), "redis-server closes it")
+        XCTAssertTrue(rawTail(of: redis.logPath, 8000).contains(" \(cronLogLine)"), "redis-server logs it as closed by the cron")
         let server = try ServerUnderTest.start()
         defer { server.stop() }
         XCTAssertTrue(try scenario(port: server.port), "needletail closes it")
+        let log = server.logTail(8000)
+        XCTAssertTrue(log.contains(" \(cronLogLine)"), "needletail logs it as closed by the cron: \(log.suffix(600))")
     }
 }
 

@@ -1,8 +1,8 @@
 /// CLIENT: the connection's own state (ID, SETNAME, GETNAME, SETINFO, INFO, REPLY, NO-EVICT, NO-TOUCH) and
 /// the other connections (LIST, KILL, PAUSE). Replies as redis-server 7.0, SETINFO and NO-TOUCH as 7.2.
 ///
-/// CLIENT LIST / CLIENT INFO lines use Redis 7.2's field order (`... resp=2 lib-name= lib-ver=`); fields for
-/// state we do not have yet (pub/sub, MULTI, tracking) carry Redis's values for a client without it.
+/// CLIENT LIST / CLIENT INFO lines use Redis 7.2's field order (`... resp=2 lib-name= lib-ver=`); the buffer
+/// and memory fields (qbuf ... tot-mem) are mapped onto our buffers as Server/ClientMemory.swift explains.
 
 private let connectionFlags: CommandFlags = [.noscript, .loading, .stale]
 private let adminConnectionFlags: CommandFlags = [.admin, .noscript, .loading, .stale]
@@ -144,7 +144,7 @@ private func clientList(_ c: Client) {
         guard let type = ClientType(c.arg(3)) else {
             return c.reply.error(bytes: Array("ERR Unknown client type '".utf8) + Array(c.arg(3)) + [UInt8(ascii: "'")])
         }
-        for other in c.server.clients where ClientType(of: other) == type {
+        for other in c.server.clients where other.type == type {
             text += clientInfoLine(other) + "\n"
         }
     } else if c.argc > 3 && c.argIs(2, "id") {
@@ -222,7 +222,7 @@ private func clientKill(_ c: Client) {
     for other in c.server.clients {
         if let address, !stringEquals(other.address, address) { continue }
         if let localAddress, !stringEquals(other.localAddress, localAddress) { continue }
-        if let type, ClientType(of: other) != type { continue }
+        if let type, other.type != type { continue }
         if let id, other.id != id { continue }
         if other === c {
             if skipMe { continue }
@@ -342,24 +342,6 @@ private func clientHelp(_ c: Client) {
 
 // MARK: - Client descriptions
 
-/// Redis's client types (CLIENT LIST TYPE, CLIENT KILL TYPE). Replication does not exist yet: a client is
-/// `pubsub` while subscribed, `normal` otherwise.
-private enum ClientType {
-    case normal, replica, pubsub, master
-
-    init?(_ name: UnsafeRawBufferPointer) {
-        switch String(decoding: name, as: UTF8.self).lowercased() {
-        case "normal": self = .normal
-        case "slave", "replica": self = .replica
-        case "pubsub": self = .pubsub
-        case "master": self = .master
-        default: return nil
-        }
-    }
-
-    init(of client: Client) { self = client.isSubscribed ? .pubsub : .normal }
-}
-
 /// One line of CLIENT LIST / CLIENT INFO (without the newline), fields in Redis 7.2's order. A client's
 /// command is recorded before it runs, as in Redis: the caller sees its own CLIENT LIST / CLIENT INFO
 /// (or EXEC, inside a transaction) there.
@@ -381,17 +363,17 @@ func clientInfoLine(_ client: Client) -> String {
     if client.noEvict { flags += "e" }
     if client.noTouch { flags += "T" }
     if flags.isEmpty { flags = "N" }
-    let argvMemory = client.parser.args.reduce(0) { $0 + $1.count }
-    let multiMemory = client.transaction?.memory ?? 0
-    let totalMemory = client.input.capacity + client.output.capacity + argvMemory + multiMemory
+    let outputBase = min(client.output.capacity, replyChunkBytes)  // see Server/ClientMemory.swift for the mapping
     var line = "id=\(client.id) addr=\(client.address) laddr=\(client.localAddress) fd=\(client.fd)"
     line += " name=\(client.name?.string ?? "") age=\((now - client.createdAt) / 1000)"
     line += " idle=\((now - client.lastInteraction) / 1000) flags=\(flags) db=\(client.db.index)"
     let subs = client.subscriptions
     line += " sub=\(subs?.channels.count ?? 0) psub=\(subs?.patterns.count ?? 0) ssub=\(subs?.shardChannels.count ?? 0) multi=\(client.transaction?.count ?? -1)"
-    line += " qbuf=\(client.input.readableBytes) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
-    line += " argv-mem=\(argvMemory) multi-mem=\(multiMemory) rbs=\(client.output.capacity) rbp=\(client.output.capacity)"
-    line += " obl=\(client.output.readableBytes) oll=0 omem=0 tot-mem=\(totalMemory)"
+    line += " qbuf=\(client.queryBufferLength) qbuf-free=\(client.input.capacity - client.input.writeIndex)"
+    line += " argv-mem=\(client.parser.argumentBytes) multi-mem=\(client.transaction?.memory ?? 0)"
+    line += " rbs=\(outputBase) rbp=\(outputBase)"
+    line += " obl=\(client.outputBufferHead) oll=\(client.outputBlocks) omem=\(client.outputBufferMemory)"
+    line += " tot-mem=\(client.memoryUsage)"
     line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=default redir=\(client.tracking?.redirect ?? -1)"
     line += " resp=\(client.protocolVersion)"
     line += " lib-name=\(client.libraryName?.string ?? "") lib-ver=\(client.libraryVersion?.string ?? "")"

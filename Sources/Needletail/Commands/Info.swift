@@ -108,7 +108,7 @@ private func infoClients(_ s: Server) -> KeyValuePairs<String, String> {
     var maxInput = 0, maxOutput = 0
     for client in s.clients {
         maxInput = max(maxInput, client.input.capacity)
-        maxOutput = max(maxOutput, client.output.readableBytes)
+        maxOutput = max(maxOutput, client.outputBufferMemory)  // omem, as Redis's getClientOutputBufferMemoryUsage
     }
     return [
         "connected_clients": String(s.clientCount),
@@ -295,7 +295,7 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "expired_time_cap_reached_count": "0",
         "expire_cycle_cpu_milliseconds": "0",
         "evicted_keys": String(st.evictedKeys),
-        "evicted_clients": "0",
+        "evicted_clients": String(st.evictedClients),
         "total_eviction_exceeded_time": String(s.evictionExceededMillis.total),
         "current_eviction_exceeded_time": String(s.evictionExceededMillis.current),
         "keyspace_hits": String(st.keyspaceHits),

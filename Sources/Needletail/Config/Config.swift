@@ -60,6 +60,8 @@ public final class Config {
     public var maxmemoryPolicy: String = "noeviction" { didSet { typedDidChange("maxmemory-policy") } }
     public var maxmemorySamples: Int = 5 { didSet { typedDidChange("maxmemory-samples") } }
     public var maxmemoryEvictionTenacity: Int = 10 { didSet { typedDidChange("maxmemory-eviction-tenacity") } }
+    /// Client eviction threshold: bytes, or minus a percentage of maxmemory (`10%` is -10); 0 = off.
+    public var maxmemoryClients: Int = 0 { didSet { typedDidChange("maxmemory-clients") } }
     public var lfuLogFactor: Int = 10 { didSet { typedDidChange("lfu-log-factor") } }
     public var lfuDecayTime: Int = 1 { didSet { typedDidChange("lfu-decay-time") } }
     public var lazyfreeLazyEviction: Bool = false { didSet { typedDidChange("lazyfree-lazy-eviction") } }
@@ -303,6 +305,15 @@ public final class Config {
         "maxmemory-policy": string(\.maxmemoryPolicy),
         "maxmemory-samples": int(\.maxmemorySamples),
         "maxmemory-eviction-tenacity": int(\.maxmemoryEvictionTenacity),
+        "maxmemory-clients": Binding(
+            read: { $0.maxmemoryClients < 0 ? "\(-$0.maxmemoryClients)%" : String($0.maxmemoryClients) },
+            write: { c, v in
+                if v.hasSuffix("%") {
+                    c.maxmemoryClients = -(Int(v.dropLast()) ?? 0)
+                } else {
+                    c.maxmemoryClients = Int(v) ?? ConfigSyntax.clampToInt(UInt64(v) ?? 0)
+                }
+            }),
         "lfu-log-factor": int(\.lfuLogFactor),
         "lfu-decay-time": int(\.lfuDecayTime),
         "lazyfree-lazy-eviction": bool(\.lazyfreeLazyEviction),

@@ -347,7 +347,7 @@ extension ConfigParameter {
                implemented: true),
         P(name: "maxmemory-clients", alias: nil,
           kind: .number(NumberFormat(min: -100, max: Int64.max, memory: true, percent: true)), defaultValue: "0",
-          flags: [], implemented: false, validate: nil),
+          flags: [], implemented: true, validate: nil),
 
         // Other numeric configs
         int("repl-backlog-ttl", 0, longMax, 3600),

@@ -121,10 +121,11 @@ public struct SavePoint: Equatable {
 /// Output buffer limits of one client class (`client-output-buffer-limit <class> <hard> <soft> <seconds>`).
 /// 0 means no limit. A client is closed at once past `hardBytes`, or past `softBytes` for `softSeconds`.
 public struct OutputBufferLimit: Equatable {
-    public var hardBytes: Int
-    public var softBytes: Int
+    /// Bytes, unsigned as Redis's `unsigned long long` (`99999999999999999999` saturates to 2^64-1 and shows so).
+    public var hardBytes: UInt64
+    public var softBytes: UInt64
     public var softSeconds: Int
-    public init(hardBytes: Int, softBytes: Int, softSeconds: Int) {
+    public init(hardBytes: UInt64, softBytes: UInt64, softSeconds: Int) {
         self.hardBytes = hardBytes; self.softBytes = softBytes; self.softSeconds = softSeconds
     }
 }
@@ -204,8 +205,7 @@ extension ConfigSyntax {
             guard let hard, let soft, secs32 >= 0, seconds.complete else {
                 return .failure("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
             }
-            result[keyPath: cls] = OutputBufferLimit(hardBytes: clampToInt(hard), softBytes: clampToInt(soft),
-                                                     softSeconds: Int(secs32))
+            result[keyPath: cls] = OutputBufferLimit(hardBytes: hard, softBytes: soft, softSeconds: Int(secs32))
             j += 4
         }
         return .success(result)

@@ -399,8 +399,8 @@ func bgrewriteaof(_ c: Client) {
 }
 
 extension Server {
-    /// CONFIG SET's hook (Config.onChange): the working directory, turning the AOF on or off; an error
-    /// text refuses the change.
+    /// CONFIG SET's hook (Config.onChange): the working directory, turning the AOF on or off, the client
+    /// eviction limit; an error text refuses the change.
     func configDidChange(_ name: String) -> String? {
         switch name {
         case "dir":
@@ -416,6 +416,9 @@ extension Server {
             updatePropagationStream()
         case "maxmemory":
             maxmemoryDidChange()
+            updateClientEvictionLimit()  // Server/ClientMemory.swift
+        case "maxmemory-clients":
+            updateClientEvictionLimit()
         case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
             updateEvictionConfig()
         default:

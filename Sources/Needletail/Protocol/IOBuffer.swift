@@ -35,6 +35,17 @@ final class IOBuffer {
         capacity = newCapacity
     }
 
+    /// Ensures room for exactly `count` more bytes after `writeIndex` (compacting first), growing to no
+    /// more than that: a big argument is read into a buffer its size, not the next power of two (Redis's
+    /// sdsMakeRoomForNonGreedy for PROTO_MBULK_BIG_ARG).
+    func reserveExactly(_ count: Int) {
+        if capacity - writeIndex >= count { return }
+        compact()
+        if capacity - writeIndex >= count { return }
+        capacity = writeIndex + count
+        base = realloc(base, capacity)!
+    }
+
     /// Moves the unread bytes to the start of the buffer.
     func compact() {
         if readIndex == 0 { return }

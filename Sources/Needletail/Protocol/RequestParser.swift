@@ -24,6 +24,9 @@ final class ArgSpanStorage {
 
     deinit { base.deallocate() }
 
+    /// The bytes its span array takes (client memory accounting).
+    var allocatedBytes: Int { capacity * MemoryLayout<ArgSpan>.stride }
+
     @inline(__always) func append(_ span: ArgSpan) {
         if count == capacity { grow(to: capacity * 2) }
         base[count] = span
@@ -104,6 +107,29 @@ struct RequestParser {
 
     /// Whether no part of a request has been parsed yet: the buffer's next byte starts a request.
     var isAtRequestStart: Bool { position == 0 && !inMultibulk }
+
+    /// The bytes at the front of the query buffer that a request still arriving has already been parsed
+    /// into arguments (its header and complete bulks, and the header of the bulk being read); 0 between
+    /// requests and while a complete request runs. Redis keeps parsed arguments out of its query buffer
+    /// (argv), so what it calls the query buffer (`qbuf`, `client-query-buffer-limit`) is the rest.
+    var parsedBytesOfPartialRequest: Int { inMultibulk && pending > 0 ? position : 0 }
+
+    /// Reading a bulk of 32 KB or more, for which `parse` made exactly enough room: the next read should fill
+    /// that room rather than reserve more (Redis reads just the rest of such an argument).
+    var awaitsBigArgument: Bool { inMultibulk && bulkLength >= 32 * 1024 }
+
+    /// The sum of the current (or partially received) request's argument lengths (CLIENT LIST `argv-mem`).
+    var argumentBytes: Int {
+        var total = 0
+        for i in 0..<spans.count { total += spans.base[i].count }
+        return total
+    }
+
+    /// What the parser holds beyond the query buffer: its span array and the inline storage.
+    var allocatedBytes: Int { spans.allocatedBytes + inlineStorage.capacity }
+
+    /// What the parser's own objects (span storage, inline buffer) take, as `size` measures an object.
+    func objectBytes(_ size: (AnyObject) -> Int) -> Int { size(spans) + size(inlineStorage) }
 
     /// Makes `argv` the current request, copied into `inlineStorage` (arguments owned by the request, not
     /// spans of a query buffer): how a request that did not arrive on this connection runs (an internal
@@ -207,10 +233,10 @@ struct RequestParser {
                 bulkLength = Int(length)
             }
             if available - position < bulkLength + 2 {
-                // A big argument: make room for all of it now, so it is read in few large reads instead
-                // of many doublings (as Redis does for PROTO_MBULK_BIG_ARG). Reserving may move the bytes;
-                // positions are relative to readIndex, so they stay valid.
-                if bulkLength >= 32 * 1024 { buffer.reserve(position + bulkLength + 2 - available) }
+                // A big argument: make room for all of it now, and no more, so it is read in few large reads
+                // instead of many doublings, into a buffer its size (as Redis does for PROTO_MBULK_BIG_ARG).
+                // Reserving may move the bytes; positions are relative to readIndex, so they stay valid.
+                if bulkLength >= 32 * 1024 { buffer.reserveExactly(position + bulkLength + 2 - available) }
                 return .needMoreData
             }
             spans.append(ArgSpan(offset: position, count: bulkLength))

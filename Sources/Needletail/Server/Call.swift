@@ -107,6 +107,12 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
             return nil
         }
+        // maxmemory-clients (Server/ClientMemory.swift), where Redis evicts clients: before key eviction, after
+        // the previous command's replies grew someone's buffer. A client that evicted itself gets no reply.
+        if clientMemory.evictionLimit != 0 {
+            evictClients()
+            if client.isClosed { return nil }
+        }
         // maxmemory: evict what the policy allows, refuse what would grow memory if still over the limit.
         if eviction.limit > 0 && !scriptBusy {
             let outOfMemory = performEvictions() == .fail

@@ -97,6 +97,16 @@ final class Client {
     /// When the output first exceeded its class's soft limit (monotonic ms), 0 while under it.
     @exclusivity(unchecked) var softLimitReachedAt: Int64 = 0
 
+    // Memory accounting and client eviction (Server/ClientMemory.swift).
+    /// What the client's objects themselves take (the Client, its buffers' and parser's objects): measured once.
+    @exclusivity(unchecked) var objectMemory = 0
+    /// The memory and type last added to the server's totals (Redis's last_memory_usage / last_memory_type).
+    @exclusivity(unchecked) var lastMemoryUsage = 0
+    @exclusivity(unchecked) var lastMemoryType = ClientType.normal
+    /// The eviction bucket the client is listed in (-1: none, it cannot be evicted) and its slot there.
+    @exclusivity(unchecked) var memoryBucket = -1
+    @exclusivity(unchecked) var memoryBucketSlot = 0
+
     /// MULTI's queue; nil while the client is not in a transaction (Server/Transaction.swift).
     @exclusivity(unchecked) var transaction: TransactionQueue?
     /// The last transaction's emptied queue, reused by the next MULTI.
@@ -138,6 +148,7 @@ final class Client {
         self.authenticated = server.config.requirepass.isEmpty
         createdAt = now
         lastInteraction = now
+        objectMemory = measureObjectMemory()
     }
 
     /// An internal client (no socket) on database 0, replies captured.
@@ -150,10 +161,11 @@ final class Client {
 
     var isBlocked: Bool { blocked != nil }
 
-    /// Which `client-output-buffer-limit` class applies (Redis's getClientType): replicas and subscribed
-    /// get theirs once replication exists; subscribed clients are pubsub; everyone else is normal.
-    enum OutputBufferClass { case normal, replica, pubsub }
-    var outputBufferClass: OutputBufferClass { subscriptions != nil ? .pubsub : .normal }
+    /// Redis's getClientType: the class CLIENT LIST / KILL TYPE name, `client-output-buffer-limit` applies
+    /// (a master as normal) and INFO's client memory is summed by. Replication does not exist yet, so no
+    /// client is a replica or the master; a subscribed client is pubsub, every other one (MONITOR too, as in
+    /// Redis) normal.
+    @inline(__always) var type: ClientType { subscriptions != nil ? .pubsub : .normal }
 
     func select(_ database: Database) { db = database }
 
@@ -205,5 +217,22 @@ final class Client {
     func doubleArg(_ i: Int) -> Double? {
         guard let v = parseDouble(arg(i)) else { replyNotFloat(); return nil }
         return v
+    }
+}
+
+/// Redis's client types (CLIENT_TYPE_NORMAL, _SLAVE, _PUBSUB, _MASTER): CLIENT LIST TYPE, CLIENT KILL TYPE,
+/// the output buffer limit classes and INFO's client memory. The raw values index per-type tables.
+enum ClientType: Int, CaseIterable {
+    case normal = 0, replica, pubsub, master
+
+    /// Redis's getClientTypeByName (any case; "slave" is "replica").
+    init?(_ name: UnsafeRawBufferPointer) {
+        switch String(decoding: name, as: UTF8.self).lowercased() {
+        case "normal": self = .normal
+        case "slave", "replica": self = .replica
+        case "pubsub": self = .pubsub
+        case "master": self = .master
+        default: return nil
+        }
     }
 }

@@ -15,10 +15,8 @@ import CSystem
 // - startup: used_memory when the server finished starting, before it loads the dataset (Redis's
 //   initial_memory_usage, set in InitServerLast): the Swift runtime, the command table, the two Lua VMs.
 // - replication backlog, replica buffers, cluster links: 0 (no replication or cluster yet).
-// - normal clients: the sum of `clientMemory(_:)` over the connected clients. For now that is the capacity
-//   of a client's query and reply buffers; Redis's getClientMemoryUsage also counts the client struct,
-//   argv and the reply list, which the per-client accounting (CLIENT LIST tot-mem) will bring by changing
-//   that one function.
+// - clients: Server/ClientMemory.swift's running totals by client type (each client's cost as Redis's
+//   getClientMemoryUsage: buffers, parser storage, the client's objects, MULTI queue, subscriptions...).
 // - AOF buffer: the capacity of the AOF's RESP buffer while AOF is on (Redis: sdsZmallocSize(aof_buf)).
 // - script caches: the bodies of cached EVAL scripts and of function libraries, as INFO's
 //   used_memory_scripts_eval and used_memory_functions. The Lua VMs themselves are not overhead in Redis
@@ -117,8 +115,9 @@ struct MemoryOverhead {
         peakAllocated = max(s.memory.peak, 1)
         var total = startupAllocated
 
+        clientsReplicas = s.clientsMemory(normal: false)  // Server/ClientMemory.swift's running totals
+        clientsNormal = s.clientsMemory(normal: true)
         total += replicationBacklog + clientsReplicas
-        for client in s.clients { clientsNormal += Self.clientMemory(client) }
         total += clientsNormal + clusterLinks
         aofBuffer = Self.aofBufferMemory(s)
         total += aofBuffer
@@ -159,12 +158,6 @@ struct MemoryOverhead {
     var fragmentationRatio: Float { Float(rss) / Float(max(totalAllocated, 1)) }
     var fragmentationBytes: Int { rss - totalAllocated }
 
-    /// What one connected client's memory counts for in `clients.normal` (INFO mem_clients_normal): the one
-    /// place that says it. For now its query and reply buffers' capacity; exact per-client accounting
-    /// (Redis's getClientMemoryUsage: the struct, argv, the reply list) replaces this body.
-    static func clientMemory(_ client: Client) -> Int {
-        client.input.capacity + client.output.capacity
-    }
 
     /// The AOF's buffer while AOF is on (Redis: sdsZmallocSize(server.aof_buf)).
     static func aofBufferMemory(_ s: Server) -> Int {

@@ -111,7 +111,9 @@ public final class Server {
         let description: String
     }
     private var listeners: [Listener] = []
-    @exclusivity(unchecked) private var clientsByFD: [Client?] = []
+    @exclusivity(unchecked) private(set) var clientsByFD: [Client?] = []
+    /// Clients' memory totals and eviction buckets (Server/ClientMemory.swift).
+    let clientMemory = ClientMemoryIndex()
     private(set) var clientCount = 0
     var nextClientID: Int64 = 1
     /// Lua scripting (Scripting/ScriptEngine.swift).
@@ -200,6 +202,7 @@ public final class Server {
         blockedOnKeys = Array(repeating: [:], count: databases.count)
         watchedKeys = (0..<databases.count).map { _ in HashTable<WatchList>() }
         updateOutputCheckBytes()
+        updateClientEvictionLimit()
         updateKeyspaceNotifications()
         updateKeyspaceListener()
         aof = AppendOnlyFile(server: self)
@@ -302,12 +305,15 @@ public final class Server {
     /// What runs before the loop sleeps, in Redis's order: clients whose keys became ready are served (their
     /// writes may make more keys ready, served in the same pass), then the AOF buffer is written (and with
     /// appendfsync always fsynced) before any reply it covers leaves, then replies are written, then lazily
-    /// freed values go to a worker. (The loop body does the same before its first reply flush.)
+    /// freed values go to a worker; clients over maxmemory-clients are evicted after the writes, as in
+    /// Redis. (The loop body does the same before its first reply flush.)
     private func beforeSleep() {
         serveBlockedClients()
         if trackingClients > 0 { broadcastInvalidations() }
         if aof.isOn { aof.flush(force: false) }
         flushPendingWrites()
+        // Clients over maxmemory-clients, once their replies had a chance to leave (Server/ClientMemory.swift).
+        if clientMemory.evictionLimit != 0 { evictClients() }
         lazyFree.flush()
         // Reset too when an abort (FLUSHALL, DEBUG RELOAD, CONFIG SET appendonly no) ended the snapshot.
         snapshotBusy = (rdb.background != nil || aof.rewriteSave != nil) && tickSnapshots()
@@ -443,6 +449,7 @@ public final class Server {
             clientsByID[client.id] = client
             clientCount += 1
             idle.list.touch(Int(fd), at: client.lastInteraction)
+            updateClientMemoryUsage(client)
             if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
         }
     }
@@ -452,7 +459,7 @@ public final class Server {
     private func readFromClient(_ client: Client) {
         if client.readPaused || client.closeAfterReply || client.isProtected { return }
         let input = client.input
-        input.reserve(16 * 1024)
+        if !client.parser.awaitsBigArgument || input.writableBytes == 0 { input.reserve(16 * 1024) }
         let result: IOResult
         do {
             result = try nonBlockingIO("read") { Glibc.read(client.fd, input.base + input.writeIndex, input.writableBytes) }
@@ -470,8 +477,13 @@ public final class Server {
         input.writeIndex += n
         stats.totalNetInputBytes += n
         touch(client)
-        if input.readableBytes > config.clientQueryBufferLimit {
-            log.warning("Closing client that reached max query buffer length: id=\(client.id) addr=\(client.address) qbuf=\(input.readableBytes)")
+        // client-query-buffer-limit, before anything is parsed, as in Redis: the bytes not yet parsed into
+        // arguments count (CLIENT LIST's qbuf), and a master would be exempt (Server/ClientMemory.swift).
+        if client.queryBufferLength > config.clientQueryBufferLimit && client.type != .master {
+            let start = input.readIndex + client.parser.parsedBytesOfPartialRequest
+            let head = Array(input.bytes(at: start, count: min(64, input.writeIndex - start)))
+            log.warning("Closing client that reached max query buffer length: \(clientInfoLine(client)) "
+                + "(qbuf initial bytes: \(String(decoding: Config.representation(head), as: UTF8.self)))")
             closeClient(client)
             return
         }
@@ -495,6 +507,7 @@ public final class Server {
             case .needMoreData:
                 if input.isEmpty { input.clear(shrinkTo: 1024 * 1024) }
                 scheduleWrite(client)
+                updateClientMemoryUsage(client)  // a request arriving in pieces grows the query buffer
                 return
             case .protocolError(let message):
                 log.verbose("Protocol error (\(message)) from client: id=\(client.id) addr=\(client.address)")
@@ -511,10 +524,14 @@ public final class Server {
                 prefetched = max(0, prefetched - consumed)
                 client.parser.reset()
                 if client.output.readableBytes > outputCheckBytes { checkOutputBuffer(client) }
+                // Client eviction sees each reply's growth before the next command (as Redis measures the
+                // client after each command); otherwise measuring once per batch is enough.
+                if clientMemory.evictionLimit != 0 { updateClientMemoryUsage(client) }
             }
         }
         if client.closeAfterReply { updateInterest(client) }  // QUIT, CLIENT KILL of itself, ...
         scheduleWrite(client)
+        updateClientMemoryUsage(client)
     }
 
     /// Runs a request the client sent earlier and the pause held back (Server/Blocking.swift), as
@@ -525,6 +542,7 @@ public final class Server {
         if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { processCommand(client) }
         client.parser.reset()
         if client.output.readableBytes > outputCheckBytes { checkOutputBuffer(client) }
+        if clientMemory.evictionLimit != 0 { updateClientMemoryUsage(client) }
     }
 
     /// Runs a request while CLIENT REPLY OFF or SKIP is in effect: its replies are dropped, except CLIENT
@@ -568,7 +586,14 @@ public final class Server {
     private func writeToClient(_ client: Client) {
         let output = client.output
         var wrote = false  // as Redis's `totwritten > 0`: a client busy receiving replies is not idle
-        defer { if wrote && !client.isClosed { touch(client) } }
+        let capacity = output.capacity
+        defer {
+            if wrote && !client.isClosed {
+                touch(client)
+                // Redis measures a client after writing to it; ours changes only if the buffer shrank.
+                if output.capacity != capacity { updateClientMemoryUsage(client) }
+            }
+        }
         while !output.isEmpty {
             let result: IOResult
             do {
@@ -606,27 +631,33 @@ public final class Server {
     // MARK: - Output buffer limits
 
     /// The output size past which `checkOutputBuffer` runs after a request: the smallest limit of any class
-    /// or the read pause threshold. Kept by the cron (and at start), so CONFIG SET takes effect within a cron
-    /// period and the check per request is one comparison.
+    /// (limits count the bytes beyond the first 16 KB, `Client.outputBufferMemory`) or the read pause
+    /// threshold. Kept by the cron (and at start), so CONFIG SET takes effect within a cron period and the
+    /// check per request is one comparison.
     func updateOutputCheckBytes() {
         let limits = config.clientOutputBufferLimit
         let all = [limits.normal, limits.replica, limits.pubsub].flatMap { [$0.hardBytes, $0.softBytes] }
-        outputCheckBytes = (all + [Server.readPauseThreshold]).filter { $0 > 0 }.min()!
+        let smallest = all.filter { $0 > 0 }.min().map { Int(clamping: $0) } ?? Int.max
+        outputCheckBytes = min(smallest > Int.max - replyChunkBytes ? Int.max : smallest + replyChunkBytes - 1,
+                               Server.readPauseThreshold)
     }
 
-    /// Redis's checkClientOutputBufferLimits, with the limits of the client's class: past the hard limit, or
-    /// past the soft limit for longer than its seconds, the client is closed, its pending replies dropped,
-    /// and the close logged as Redis logs it. A client within its limits but with more than
-    /// `readPauseThreshold` waiting is not read from until it catches up.
-    func checkOutputBuffer(_ client: Client) {
+    /// Redis's checkClientOutputBufferLimits, with the limits of the client's class (a master's are the
+    /// normal ones), over the pending reply bytes beyond the first 16 KB (`Client.outputBufferMemory`, as
+    /// Redis leaves its static reply buffer out): past the hard limit, or past the soft limit for longer than
+    /// its seconds, the client is closed, its pending replies dropped, and the close logged as Redis logs it
+    /// (closeClientOnOutputBufferLimitReached: "scheduled to be closed ASAP" after a reply, "closed" from the
+    /// cron). A client within its limits but with more than `readPauseThreshold` waiting is not read from
+    /// until it catches up.
+    func checkOutputBuffer(_ client: Client, fromCron: Bool = false) {
         let limits = config.clientOutputBufferLimit
         let limit: OutputBufferLimit
-        switch client.outputBufferClass {
-        case .normal: limit = limits.normal
+        switch client.type {
+        case .normal, .master: limit = limits.normal
         case .replica: limit = limits.replica
         case .pubsub: limit = limits.pubsub
         }
-        let used = client.output.readableBytes
+        let used = UInt64(client.outputBufferMemory)
         var over = limit.hardBytes > 0 && used >= limit.hardBytes
         if limit.softBytes > 0 && used >= limit.softBytes {
             let now = monotonicMillis()
@@ -640,9 +671,9 @@ public final class Server {
         }
         if over {
             log.warning("Client \(clientInfoLine(client)) "
-                + "scheduled to be closed ASAP for overcoming of output buffer limits.")
+                + (fromCron ? "closed" : "scheduled to be closed ASAP") + " for overcoming of output buffer limits.")
             closeClient(client)
-        } else if used > Server.readPauseThreshold && !client.readPaused {
+        } else if client.output.readableBytes > Server.readPauseThreshold && !client.readPaused {
             client.readPaused = true
             updateInterest(client)
         }
@@ -670,6 +701,7 @@ public final class Server {
         unsubscribeEverything(client)
         stopMonitoring(client)
         disableTracking(client)
+        forgetClientMemory(client)
         clientsByID[client.id] = nil
         client.isClosed = true
         loop.remove(fd: client.fd)
@@ -721,9 +753,8 @@ public final class Server {
         keyspace.access.update(nowMillis: wallClockMillis())  // the LRU clock, as Redis's server.lruclock
         memory.samplePeak()
         updateOutputCheckBytes()
-        // A client over its soft output limit is closed once the limit's seconds pass, even if it sends
-        // nothing more (Redis's clientsCron does the same check).
-        for case let client? in clientsByFD where client.softLimitReachedAt != 0 { checkOutputBuffer(client) }
+        // Memory, idle buffers and soft output limits, each client at least once a second (Server/ClientMemory.swift).
+        clientsCron()
         if activeExpireEnabled && !keyspace.expiryPaused { startSlowExpireCycle() }
         rdb.cron()
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,

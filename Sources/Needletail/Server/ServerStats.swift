@@ -9,6 +9,8 @@ final class ServerStats: ErrorReplyCounter {
     var keyspaceMisses: Int { keyspace.misses }
     var expiredKeys: Int { keyspace.expiredKeys }
     var evictedKeys: Int { keyspace.evictedKeys }
+    /// Clients closed by maxmemory-clients (Server/ClientMemory.swift).
+    @exclusivity(unchecked) var evictedClients = 0
     @exclusivity(unchecked) var totalNetInputBytes = 0
     @exclusivity(unchecked) var totalNetOutputBytes = 0
     @exclusivity(unchecked) var totalErrorReplies = 0
@@ -42,6 +44,7 @@ final class ServerStats: ErrorReplyCounter {
         totalNetInputBytes = 0
         totalNetOutputBytes = 0
         totalErrorReplies = 0
+        evictedClients = 0
         unexpectedErrorReplies = 0
     }
 }
