@@ -191,7 +191,7 @@ extension Server {
             return Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8)
         }
         let keyspace: CommandFlags = [.write, .readonly, .mayReplicate]
-        if client.isMonitor && !target.flags.isDisjoint(with: keyspace) {
+        if client.isMonitor && !commandFlags(client, target).isDisjoint(with: keyspace) {
             return Array("ERR Replica can't interact with the keyspace".utf8)
         }
         return nil
