@@ -157,6 +157,34 @@ final class ClientPauseTests: XCTestCase {
         }
     }
 
+    /// EVAL, EVALSHA and FCALL may replicate: a WRITE pause holds them, unless the script declares flags without
+    /// writes (Redis's getCommandFlags); the _RO forms run.
+    func testScriptsWaitUnlessTheyDeclareNoWrites() throws {
+        try onBothServers([
+            "+OK\r\n", ":1\r\n", ":2\r\n", "-ERR Function not found\r\n", "nothing yet", "nothing yet", "nothing yet", "+OK\r\n", ":4\r\n", ":5\r\n",
+            "-NOSCRIPT No matching script. Please use EVAL.\r\n",
+        ]) { port in
+            let admin = try RawClient(port: port)
+            let reader = try RawClient(port: port)
+            let plain = try RawClient(port: port), flagged = try RawClient(port: port), bySHA = try RawClient(port: port)
+            var t = [text(try admin.call("CLIENT", "PAUSE", "100000", "WRITE"))]
+            t.append(text(try reader.call("EVAL_RO", "return 1", "0")))
+            t.append(text(try reader.call("EVAL", "#!lua flags=no-writes\nreturn 2", "0")))
+            t.append(text(try reader.call("FCALL_RO", "nosuch", "0")))
+            try plain.send(command: [b("EVAL"), b("return 4"), b("0")])
+            t.append(try nothingWithin(plain, 100))
+            try flagged.send(command: [b("EVAL"), b("#!lua flags=allow-oom\nreturn 5"), b("0")])
+            t.append(try nothingWithin(flagged, 50))
+            try bySHA.send(command: [b("EVALSHA"), b("0000000000000000000000000000000000000000"), b("0")])
+            t.append(try nothingWithin(bySHA, 50))
+            t.append(text(try admin.call("CLIENT", "UNPAUSE")))
+            t.append(text(try plain.readReply()))
+            t.append(text(try flagged.readReply()))
+            t.append(text(try bySHA.readReply()))
+            return t
+        }
+    }
+
     func testBlockedClientsTimeOutWhilePaused() throws {
         try onBothServers([":0\r\n", "*-1\r\n", "+OK\r\n"]) { port in
             let admin = try RawClient(port: port)

@@ -26,16 +26,23 @@ struct DiffCommandSpec {
     /// Never drop or add an argument: for commands that either would make random (SPOP key count loses its
     /// count; SADD single x gains a second member).
     var keepsArity = false
+    /// A scene instead of one command: several commands that only mean something in a row (the "oom" family's
+    /// MULTI, queued scripts, another client's CONFIG SET, EXEC), inserted as they are (`make` is unused).
+    var scene: ((inout DiffGenerator) -> [DiffCommand])? = nil
 }
 
 struct DiffFamily {
     let name: String
     let commands: [DiffCommandSpec]
+    /// Commands every sequence of this family starts with, before the drawn ones (the "oom" family fills
+    /// keys of each type, then sets maxmemory); none for most families.
+    var prologue: ((inout DiffGenerator) -> [DiffCommand])? = nil
 }
 
 struct DiffGenerator {
     var rng: SeededRandom
     private let specs: [DiffCommandSpec]
+    private let prologues: [(inout DiffGenerator) -> [DiffCommand]]
     /// Relative TTLs already handed out for GT/LT comparisons (see `comparedTTL`).
     private var comparedTTLs: Set<Int> = []
     /// EVAL bodies generated so far, for EVALSHA and SCRIPT EXISTS (DifferentialGenerator+Scripting.swift).
@@ -45,25 +52,35 @@ struct DiffGenerator {
     init(seed: UInt64, families: [DiffFamily]) {
         rng = SeededRandom(seed: seed)
         specs = families.flatMap { $0.commands }
+        prologues = families.compactMap { $0.prologue }
         totalWeight = specs.reduce(0) { $0 + $1.weight }
         precondition(totalWeight > 0, "no command family enabled")
     }
 
-    /// `length` commands. One sequence in 25 has a pause of just over 100 ms somewhere (`DEBUG SLEEP`, slept
-    /// by the runner, not sent), so the server's cron (active expiry, at hz 10) runs over the keys made so far.
+    /// `length` commands after the families' prologues. One sequence in 25 has a pause of just over 100 ms
+    /// somewhere (`DEBUG SLEEP`), so the server's cron (active expiry, at hz 10) runs over the keys made so far.
     mutating func sequence(length: Int) -> [DiffCommand] {
-        var out = (0..<length).map { _ in command() }
+        var start: [DiffCommand] = []
+        for p in prologues { start += p(&self) }
+        var out: [DiffCommand] = []
+        while out.count < length { out += commands() }
         if rng.oneIn(25) { out.insert([b("DEBUG"), b("SLEEP"), b("0.11")], at: rng.below(out.count)) }
-        return out
+        return start + out
     }
 
-    mutating func command() -> DiffCommand {
+    /// The next command, or the next scene's commands.
+    mutating func commands() -> [DiffCommand] {
         var r = rng.below(totalWeight)
         var spec = specs[0]
         for s in specs {
             if r < s.weight { spec = s; break }
             r -= s.weight
         }
+        if let scene = spec.scene { return scene(&self) }
+        return [command(spec)]
+    }
+
+    mutating func command(_ spec: DiffCommandSpec) -> DiffCommand {
         var cmd = spec.make(&self)
         switch rng.below(100) {
         case 0..<3 where cmd.count > 1 && !spec.keepsArity: cmd.removeLast()  // wrong arity, or another meaning
@@ -231,8 +248,9 @@ enum DiffFamilies {
     static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
                                     "sets", "sort", "scripting", "transactions"]
 
+    /// "oom" runs on its own too (DifferentialTests.testOutOfMemorySequences): its sequences set maxmemory.
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
-                                    scripting, transactions, pubsub, command]
+                                    scripting, transactions, pubsub, command, oom]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }

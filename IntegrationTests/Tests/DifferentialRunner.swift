@@ -60,6 +60,11 @@ struct DiffMismatch {
 /// Scripting: SCRIPT FLUSH and FUNCTION FLUSH follow FLUSHALL after a run that used scripts or functions (and
 /// before the first run); SCRIPT DEBUG starts a window of its own (see `run`).
 ///
+/// Another client: a command written `@admin <command>` is sent on the admin connections (`isAdmin`).
+///
+/// maxmemory: a run that CONFIG SETs only `memoryParameters` (the "oom" family) does not restart the servers;
+/// the next run sets those parameters back to their defaults first.
+///
 /// Transactions: the runner follows the connection's MULTI state from redis-server's replies (+OK to MULTI;
 /// +QUEUED; EXEC, DISCARD's +OK or +RESET end it), so a window ends after MULTI, EXEC, DISCARD or RESET. While
 /// queuing, SCAN-family and HGETALL-family commands are pipelined like the others (their usual extra
@@ -85,6 +90,10 @@ final class DifferentialRunner {
     /// run starts with SCRIPT FLUSH and FUNCTION FLUSH on both servers.
     /// (True at first: a server may have loaded libraries from an RDB file.)
     private var scriptsLoaded = true
+    /// Set when a run may have changed `maxmemory` and its companions (`memoryParameters`, the "oom" family):
+    /// the next run starts by setting them back to their defaults on both servers, before FLUSHALL (rather
+    /// than restarting them, as for other CONFIG SETs).
+    private var memoryLimitSet = false
 
     /// Both servers accept DEBUG (refused by default, in both), so case lists can use DEBUG SLEEP and friends.
     static let debugEnabled = ["--enable-debug-command", "yes"]
@@ -115,8 +124,10 @@ final class DifferentialRunner {
              keepGoing: Bool = false) -> [DiffMismatch] {
         let all = resp == 3 ? [[Array("HELLO".utf8), Array("3".utf8)]] + commands : commands
         defer {
-            if commands.contains(where: Self.changesServerState) { serverStateChanged = true }
-            if commands.contains(where: Self.usesScripting) { scriptsLoaded = true }
+            let sent = commands.map(Self.withoutAdmin)
+            if sent.contains(where: Self.changesServerState) { serverStateChanged = true }
+            if sent.contains(where: Self.usesScripting) { scriptsLoaded = true }
+            if sent.contains(where: Self.setsMemoryParameters) { memoryLimitSet = true }
         }
         do {
             try reset()
@@ -153,6 +164,23 @@ final class DifferentialRunner {
         var transaction: [QueuedCommand]?
         var next = 0
         while next < all.count {
+            // `@admin ...` goes to the admin connections, between two windows of the run's connection (which
+            // may be in MULTI: this is another client's command arriving before EXEC).
+            if Self.isAdmin(all[next]) {
+                let command = Self.withoutAdmin(all[next])
+                switch askBoth(command, redisAdmin, needletailAdmin) {
+                case .failure(var m):
+                    m.index = next - shift
+                    return found + [m]
+                case .success(let (r, n)):
+                    if !DiffNormalizer.equivalent(command, r, n)
+                        && record(DiffMismatch(index: next - shift, command: all[next], redisReply: r, needletailReply: n)) {
+                        return found
+                    }
+                }
+                next += 1
+                continue
+            }
             // Outside MULTI, the special commands go alone (their comparison sends more requests); inside,
             // those requests would be queued: they are queued themselves like any other (see compareExec).
             if transaction == nil {
@@ -197,6 +225,7 @@ final class DifferentialRunner {
             var slots: [(index: Int, command: DiffCommand, probe: Bool)] = []
             var bytes: [UInt8] = []
             while end < all.count && end - next < 16 && bytes.count < 256 * 1024 {
+                if Self.isAdmin(all[end]) { break }
                 let special = DiffSpecial(all[end])
                 if transaction == nil && !special.isNone { break }
                 // SCRIPT DEBUG is refused while earlier replies wait to be written, which deep in a pipeline
@@ -335,6 +364,13 @@ final class DifferentialRunner {
     static func isScriptDebug(_ c: DiffCommand) -> Bool {
         c.count > 1 && c[0].map(diffLower) == Array("script".utf8) && c[1].map(diffLower) == Array("debug".utf8)
     }
+
+    /// `@admin <command>` (any case): `command` is sent on the admin connections, as another client's request
+    /// (the "oom" family's `@admin CONFIG SET maxmemory 1` between MULTI's queuing and EXEC). It must leave the
+    /// admin connection's own state (SELECT, HELLO, MULTI) alone: `reset` uses that connection.
+    static func isAdmin(_ c: DiffCommand) -> Bool { c.count >= 2 && c[0].map(diffLower) == Array("@admin".utf8) }
+
+    static func withoutAdmin(_ c: DiffCommand) -> DiffCommand { isAdmin(c) ? Array(c.dropFirst()) : c }
 
     /// MULTI, EXEC, DISCARD and RESET: a window of pipelined commands ends after one of them.
     static func mayChangeTransactionState(_ c: DiffCommand) -> Bool {
@@ -496,11 +532,27 @@ final class DifferentialRunner {
         let name = c[0].map(diffLower)
         let sub = c.count > 1 ? c[1].map(diffLower) : []
         switch String(decoding: name, as: UTF8.self) {
-        case "config": return sub != Array("get".utf8)
+        case "config": return sub != Array("get".utf8) && !setsMemoryParameters(c)
         case "debug": return !["sleep", "protocol", "digest", "digest-value"].contains(String(decoding: sub, as: UTF8.self))
         case "client": return sub == Array("pause".utf8) || sub == Array("unpause".utf8) || sub == Array("kill".utf8)
         case "shutdown", "save", "bgsave": return true
         default: return false
+        }
+    }
+
+    /// The parameters a run may CONFIG SET without the servers being restarted after it, and the values
+    /// `reset` puts back (redis-server's defaults).
+    static let memoryParameters: [(name: String, value: String)] = [
+        ("maxmemory", "0"), ("maxmemory-policy", "noeviction"), ("maxmemory-eviction-tenacity", "10"),
+        ("lfu-log-factor", "10"), ("lfu-decay-time", "1"),
+    ]
+
+    /// `CONFIG SET` of `memoryParameters` only (in any case).
+    static func setsMemoryParameters(_ c: DiffCommand) -> Bool {
+        guard c.count >= 4, c.count % 2 == 0, c[0].map(diffLower) == Array("config".utf8),
+              c[1].map(diffLower) == Array("set".utf8) else { return false }
+        return stride(from: 2, to: c.count, by: 2).allSatisfy { i in
+            memoryParameters.contains { Array($0.name.utf8) == c[i].map(diffLower) }
         }
     }
 
@@ -541,6 +593,12 @@ final class DifferentialRunner {
         if !redis.isRunning || serverStateChanged { try restartRedis() }
         serverStateChanged = false
         let ok = Array("+OK\r\n".utf8)
+        if memoryLimitSet {
+            let restore = [Array("CONFIG".utf8), Array("SET".utf8)] + Self.memoryParameters.flatMap { [Array($0.name.utf8), Array($0.value.utf8)] }
+            if (try? redisAdmin.call(restore)) != ok { try restartRedis() }
+            if (try? needletailAdmin.call(restore)) != ok { try restartNeedletail() }
+            memoryLimitSet = false
+        }
         if (try? redisAdmin.call("FLUSHALL")) != ok { try restartRedis() }
         if (try? needletailAdmin.call("FLUSHALL")) != ok { try restartNeedletail() }
         if scriptsLoaded {

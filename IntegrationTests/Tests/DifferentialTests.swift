@@ -12,8 +12,11 @@ import TestSupport
 ///   generated commands, each on RESP2 and on RESP3. `DIFF_SECONDS=600` instead runs random seeds for
 ///   that long; `DIFF_SEED=n` runs one seed; `DIFF_FAMILIES=strings,keys` picks the command families.
 /// - `testScriptingSequences` does the same for the scripting family with strings, where scripts are many.
-///   A mismatch prints the seed, the command index, the command and both replies, is shrunk to a short
-///   case and written to the corpus (unless `DIFF_WRITE_CORPUS=0`).
+/// - `testOutOfMemorySequences` does the same for the "oom" family: all the families' commands with used memory
+///   over `maxmemory` (the OOM refusals, MULTI's and scripts' rules, eviction of everything).
+///
+/// In the sequence tests a mismatch prints the seed, the command index, the command and both replies, is shrunk
+/// to a short case and written to the corpus (unless `DIFF_WRITE_CORPUS=0`).
 final class DifferentialTests: XCTestCase {
     private static var runner: DifferentialRunner?
 
@@ -116,6 +119,17 @@ final class DifferentialTests: XCTestCase {
         }
         try runSequences(familyNames: ["scripting", "strings"],
                          count: env("DIFF_SCRIPTING_SEQUENCES").flatMap { UInt64($0) } ?? 1200)
+    }
+
+    /// The "oom" family (DifferentialGenerator+OutOfMemory.swift), seeds 1...DIFF_OOM_SEQUENCES (default 400):
+    /// every family's commands with used memory over `maxmemory 1`, under noeviction or an eviction policy.
+    /// Skipped, like `testScriptingSequences`, when DIFF_FAMILIES, DIFF_SEED or DIFF_SECONDS ask
+    /// `testSeededSequences` for a run of their own (`DIFF_FAMILIES=oom DIFF_SEED=n` reruns one of these seeds).
+    func testOutOfMemorySequences() throws {
+        if env("DIFF_FAMILIES") != nil || env("DIFF_SEED") != nil || env("DIFF_SECONDS") != nil {
+            throw XCTSkip("DIFF_FAMILIES, DIFF_SEED or DIFF_SECONDS: testSeededSequences runs what they ask")
+        }
+        try runSequences(familyNames: ["oom"], count: env("DIFF_OOM_SEQUENCES").flatMap { UInt64($0) } ?? 400)
     }
 
     /// Runs `count` seeded sequences of the families (or the DIFF_SEED one, or random ones for DIFF_SECONDS)

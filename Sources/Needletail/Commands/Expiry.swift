@@ -104,7 +104,7 @@ private func persist(_ c: Client) {
 private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
     let now = c.server.now
     let key = c.argBytes(1)
-    guard c.db.lookup(key, now: now) != nil else { return c.reply.integer(-2) }
+    guard c.db.lookup(key, now: now, .noTouch) != nil else { return c.reply.integer(-2) }  // as Redis: no touch
     guard let when = c.db.expireTime(key) else { return c.reply.integer(-1) }
     let ms = max(0, absolute ? when : when - now)
     c.reply.integer(milliseconds ? ms : ms / 1000 + (ms % 1000 >= 500 ? 1 : 0))

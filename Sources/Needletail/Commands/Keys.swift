@@ -27,7 +27,7 @@ let keyCommands: [Command] = [
             handler: { renameGeneric($0, onlyIfNew: true) }),
     Command("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic", since: "3.2.1",
             summary: "Alters the last access time of a key(s). Returns the number of existing keys specified.",
-            complexity: "O(N) where N is the number of keys that will be touched.", handler: exists),
+            complexity: "O(N) where N is the number of keys that will be touched.", handler: touch),
     Command("copy", arity: -3, flags: [.write, .denyoom], keys: (1, 2, 1), group: "generic", since: "6.2.0",
             summary: "Copy a key",
             complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
@@ -84,17 +84,22 @@ private func del(_ c: Client) {
     c.reply.integer(deleted)
 }
 
-/// EXISTS and TOUCH: the number of arguments naming a live key (duplicates count each time). TOUCH's other
-/// effect, refreshing the access time, waits for the LRU/LFU stamp in the value.
-private func exists(_ c: Client) {
+/// EXISTS and TOUCH: the number of arguments naming a live key (duplicates count each time). TOUCH refreshes
+/// their access stamps (LRU clock or LFU counter); EXISTS leaves them alone, as TYPE, the TTL family and SCAN
+/// do (Redis's LOOKUP_NOTOUCH).
+private func exists(_ c: Client) { countLiveKeys(c, .noTouch) }
+
+private func touch(_ c: Client) { countLiveKeys(c, []) }
+
+private func countLiveKeys(_ c: Client, _ flags: Database.LookupFlags) {
     let now = c.server.now
     var found = 0
-    for i in 1..<c.argc where c.db.lookup(c.arg(i), now: now) != nil { found += 1 }
+    for i in 1..<c.argc where c.db.lookup(c.arg(i), now: now, flags) != nil { found += 1 }
     c.reply.integer(found)
 }
 
 private func type(_ c: Client) {
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.simple("none") }
+    guard let value = c.db.lookup(c.arg(1), now: c.server.now, .noTouch) else { return c.reply.simple("none") }
     c.reply.simple(value.typeName)
 }
 
@@ -112,9 +117,12 @@ private func renameGeneric(_ c: Client, onlyIfNew: Bool) {
         if onlyIfNew { return c.reply.integer(0) }
         c.db.remove(destination, reason: .overwritten, event: .none)
     }
-    // One change, notified as rename_from then rename_to.
+    // One change, notified as rename_from then rename_to. The value keeps its access stamp (Redis moves the
+    // object, whose LRU/LFU field the lookup above just touched).
+    let stamp = source.withUnsafeBytes { c.db.accessStamp($0) }
     c.db.remove(source, event: .renameFrom)
     c.db.add(destination, value, hint: hint, event: .renameTo, changes: 0)
+    if let stamp { destination.withUnsafeBytes { c.db.setAccessStamp($0, stamp) } }
     if let when { c.db.setExpire(destination, at: when, event: .none, changes: 0) }
     onlyIfNew ? c.reply.integer(1) : c.reply.ok()
 }
@@ -165,9 +173,11 @@ private func move(_ c: Client) {
     let when = c.db.expireTime(key)
     if target.lookup(key, now: now, .write) != nil { return c.reply.integer(0) }
     let hint = c.db.stringHint(key)
-    // One change, notified as move_from (in the source database) then move_to.
+    // One change, notified as move_from (in the source database) then move_to; the value keeps its access stamp.
+    let stamp = key.withUnsafeBytes { c.db.accessStamp($0) }
     c.db.remove(key, event: .moveFrom)
     target.add(key, value, hint: hint, event: .moveTo, changes: 0)
+    if let stamp { key.withUnsafeBytes { target.setAccessStamp($0, stamp) } }
     if let when { target.setExpire(key, at: when, event: .none, changes: 0) }
     c.reply.integer(1)
 }
@@ -256,9 +266,9 @@ private func scan(_ c: Client) {
         if typeIndex != 0 {
             // The type lookup already reclaims an expired key, which then has type "none"; Redis 7.0's
             // expiry check that follows finds nothing left to expire, so TYPE none returns such keys.
-            let name = c.db.lookup(key, now: now)?.typeName ?? "none"
+            let name = c.db.lookup(key, now: now, .noTouch)?.typeName ?? "none"
             if !cStringEqualsIgnoringCase(c.arg(typeIndex), name) { continue }
-        } else if c.db.lookup(key, now: now, .write) == nil {
+        } else if c.db.lookup(key, now: now, [.write, .noTouch]) == nil {
             continue  // expired: deleted now, as Redis's SCAN does
         }
         batch[kept] = key

@@ -3,13 +3,16 @@
 /// Scripting/Functions.swift.
 
 private let evalFlags: CommandFlags = [.noscript, .stale, .skipMonitor, .noMandatoryKeys, .movableKeys]
+/// EVAL, EVALSHA and FCALL may write: may-replicate, as in Redis (CLIENT PAUSE WRITE holds them, a monitor may not
+/// send them), unless the script declares its flags (Server.commandFlags). The _RO forms are readonly.
+private let writableEvalFlags = evalFlags.union(.mayReplicate)
 
 let scriptingCommands: [Command] = [
-    Command("eval", arity: -3, flags: evalFlags, group: "scripting", since: "2.6.0",
+    Command("eval", arity: -3, flags: writableEvalFlags, group: "scripting", since: "2.6.0",
             summary: "Execute a Lua script server side", complexity: "Depends on the script that is executed.") {
         eval($0, bySHA: false, readOnly: false)
     },
-    Command("evalsha", arity: -3, flags: evalFlags, group: "scripting", since: "2.6.0",
+    Command("evalsha", arity: -3, flags: writableEvalFlags, group: "scripting", since: "2.6.0",
             summary: "Execute a Lua script server side", complexity: "Depends on the script that is executed.") {
         eval($0, bySHA: true, readOnly: false)
     },
@@ -69,7 +72,7 @@ let scriptingCommands: [Command] = [
             }
         },
     ]),
-    Command("fcall", arity: -3, flags: evalFlags, group: "scripting", since: "7.0.0", summary: "Invoke a function",
+    Command("fcall", arity: -3, flags: writableEvalFlags, group: "scripting", since: "7.0.0", summary: "Invoke a function",
             complexity: "Depends on the function that is executed.") { fcall($0, readOnly: false) },
     Command("fcall_ro", arity: -3, flags: evalFlags.union(.readonly), group: "scripting", since: "7.0.0",
             summary: "Invoke a read-only function",

@@ -163,6 +163,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
     }
     let key = c.argBytes(1)
     let found: Bool
+    var lookedUp = false  // touched by the lookup here (GET's read touches, then Redis's lookupKeyWrite again)
     if options.contains(.get) {
         guard let exists = key.withUnsafeBytes({ getGeneric(c, $0) }) else { return }
         found = exists
@@ -171,6 +172,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         // and so that KEEPTTL does not keep a dead TTL). Only keys with a TTL can be expired, so a plain
         // SET skips the lookup when there are none.
         found = c.db.lookup(key, now: c.server.now, .write) != nil
+        lookedUp = found
     } else {
         found = false
     }
@@ -180,7 +182,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         }
         return
     }
-    c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set)
+    c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set, lookedUp: lookedUp)
     if expireIndex != 0 { c.db.setExpire(key, at: expireAt, changes: 0) }  // SET EX is one change
     // Replicas and the AOF get an absolute time (SET key value PXAT ms), and GETSET becomes SET.
     if expireIndex != 0 && !options.contains(.pxat) {
@@ -387,10 +389,13 @@ private func setrange(_ c: Client) {
     let patch = c.arg(3)
     let key = c.argBytes(1)
     let old: ByteString
+    let found: Bool
     if let value = c.db.lookup(key, now: c.server.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         old = s
+        found = true
     } else {
+        found = false
         old = .empty
     }
     // Writing nothing changes nothing, not even a missing key (which stays missing).
@@ -407,7 +412,7 @@ private func setrange(_ c: Client) {
             (base + offset).copyMemory(from: patch.baseAddress!, byteCount: patch.count)
         }
     }
-    c.db.set(key, .string(result), keepTTL: true, hint: .raw, event: .setrange)
+    c.db.set(key, .string(result), keepTTL: true, hint: .raw, event: .setrange, lookedUp: found)
     c.reply.integer(length)
 }
 
@@ -488,16 +493,18 @@ private func incrDecr(_ c: Client, by increment: Int64) {
 private func incrbyfloat(_ c: Client) {
     let key = c.argBytes(1)
     var current: LongDouble = 0
+    var found = false
     if let value = c.db.lookup(key, now: c.server.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         guard let v = s.withUnsafeBytes({ parseLongDouble($0) }) else { return c.replyNotFloat() }
         current = v
+        found = true
     }
     guard let increment = parseLongDouble(c.arg(2)) else { return c.replyNotFloat() }
     let result = current + increment
     guard result.isFinite else { return c.reply.error("ERR increment would produce NaN or Infinity") }
     let text = formatLongDouble(result)
-    c.db.set(key, .string(text), keepTTL: true, hint: .notInteger, event: .incrbyfloat)
+    c.db.set(key, .string(text), keepTTL: true, hint: .notInteger, event: .incrbyfloat, lookedUp: found)
     // Floating-point results may differ between machines: replicas get the value.
     c.propagateAs(["SET", key, text, "KEEPTTL"])
     c.reply.bulk(text)

@@ -319,10 +319,12 @@ final class ScriptEngine {
             return refused(command, "Wrong number of args calling Redis command from script")
         }
         if command.flags.contains(.noscript) { return refused(command, "This Redis command is not allowed from script") }
-        if command.flags.contains(.write) {
-            if run.readOnly { return refused(command, "Write commands are not allowed from read-only scripts.") }
-            if let error = server.rdb.diskErrorReply { return refused(command, "-" + error) }
+        // A read-only script (EVAL_RO, FCALL_RO, no-writes) counts may-replicate commands (PUBLISH) as writes,
+        // as Redis's scriptVerifyWriteCommandAllow.
+        if run.readOnly && !command.flags.isDisjoint(with: [.write, .mayReplicate]) {
+            return refused(command, "Write commands are not allowed from read-only scripts.")
         }
+        if command.flags.contains(.write), let error = server.rdb.diskErrorReply { return refused(command, "-" + error) }
         // Redis's scriptVerifyOOM: a script may not start growing memory past maxmemory, but once it wrote
         // something it must be allowed to finish.
         if !run.allowOOM && !run.wroteDirty && server.preCommandOOMState && server.eviction.limit > 0

@@ -157,11 +157,24 @@ extension Server {
             if target.transactionRole == .exec { return transaction.flags.contains(.denyoom) }
             return target.name != "discard" && target.name != "quit" && target.name != "reset"
         }
-        if target.flags.contains(.denyoom) { return true }
-        if let declared = scripting.declaredFlags(client, target) {
-            return !declared.contains(.evalCompatible) && declared.isDisjoint(with: [.allowOOM, .noWrites])
+        return commandFlags(client, target).contains(.denyoom)
+    }
+
+    /// The flags the checks see (Redis's getCommandFlags): a script command (EVAL, EVALSHA, FCALL and their _RO
+    /// forms) whose script declares flags (a shebang, a function's flags) takes write, denyoom and stale from
+    /// them and loses may-replicate (scriptFlagsToCmdFlags); every other command has its table's flags. MULTI
+    /// ORs them into the transaction's flags, so an EXEC holding such a script is refused when out of memory.
+    func commandFlags(_ client: Client, _ command: Command) -> CommandFlags {
+        // (Script commands are all flagged noscript: one bit test for the rest.)
+        guard command.flags.contains(.noscript), let declared = scripting.declaredFlags(client, command),
+              !declared.contains(.evalCompatible) else {
+            return command.flags
         }
-        return false
+        var flags = command.flags.subtracting([.stale, .denyoom, .write, .mayReplicate])
+        if declared.isDisjoint(with: [.allowOOM, .noWrites]) { flags.insert(.denyoom) }
+        if !declared.contains(.noWrites) { flags.insert(.write) }
+        if declared.contains(.allowStale) { flags.insert(.stale) }
+        return flags
     }
 
     /// Redis's rejectCommand: replies `error` (a full error line without the leading '-') and counts a
@@ -184,7 +197,7 @@ extension Server {
             return Array("ERR Can't execute '\(target.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context".utf8)
         }
         let keyspace: CommandFlags = [.write, .readonly, .mayReplicate]
-        if client.isMonitor && !target.flags.isDisjoint(with: keyspace) {
+        if client.isMonitor && !commandFlags(client, target).isDisjoint(with: keyspace) {
             return Array("ERR Replica can't interact with the keyspace".utf8)
         }
         return nil

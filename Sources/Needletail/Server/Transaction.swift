@@ -64,7 +64,7 @@ struct TransactionQueue {
     /// Queues the client's current request. Nothing is kept once the transaction is aborted or a watched
     /// key changed: EXEC will discard it anyway (as Redis's queueMultiCommand, so a pipeline that ignores
     /// the errors does not grow memory, and CLIENT LIST's multi= stops counting).
-    mutating func append(_ client: Client, _ command: Command) {
+    mutating func append(_ client: Client, _ command: Command, flags commandFlags: CommandFlags) {
         if aborted || client.watchTouched { return }
         let byteStart = bytes.count
         let spanStart = spans.count
@@ -74,7 +74,7 @@ struct TransactionQueue {
             bytes.append(contentsOf: arg)
         }
         entries.append(Entry(command: command, bytes: byteStart..<bytes.count, spans: spanStart..<spans.count))
-        flags.formUnion(command.flags)
+        flags.formUnion(commandFlags)
     }
 
     /// Makes queued command `i` the parser's current request.
@@ -112,7 +112,7 @@ extension Server {
 
     /// Queues a checked request of a client in MULTI and answers +QUEUED.
     func queueCommand(_ client: Client, _ command: Command) {
-        client.transaction!.append(client, command)
+        client.transaction!.append(client, command, flags: commandFlags(client, command))
         client.reply.raw("+QUEUED\r\n")
     }
 

@@ -210,12 +210,17 @@ final class Database {
     /// Stores `value` under `key`. Unless `keepTTL`, any previous expiry time is cleared (as SET does).
     /// `hint` says how Redis would hold the value when the command is not SET-like (see StringHint).
     /// `changes` is what the command adds to the dirty counter (SORT STORE: one per element stored).
+    /// `lookedUp`: the command's own lookup already touched the key, so overwriting it touches it no more (Redis's
+    /// setKey with SETKEY_ALREADY_EXIST, or an in-place edit); otherwise this is the lookup setKey does.
     func set(_ key: ByteString, _ value: Value, keepTTL: Bool = false, hint: StringHint = .likeSet,
-             event: KeyspaceEvent, changes: Int = 1) {
+             event: KeyspaceEvent, changes: Int = 1, lookedUp: Bool = false) {
         let old = keys.updateValue(newEntry(value, hint), forKey: key)
         if let old {
             // Redis keeps the LFU counter of a key a command overwrites (dbSetValue), after its lookup's touch.
-            if events.access.lfu { key.withUnsafeBytes { setAccessStamp($0, events.access.touched(old.access)) } }
+            if events.access.lfu {
+                let stamp = lookedUp || events.noTouch ? old.access : events.access.touched(old.access)
+                key.withUnsafeBytes { setAccessStamp($0, stamp) }
+            }
             if events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
             dispose(old.value)
             if !keepTTL && !expires.isEmpty { key.withUnsafeBytes { _ = dropExpiry($0) } }
