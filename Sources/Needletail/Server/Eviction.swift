@@ -19,7 +19,7 @@ import Glibc
 //   of the 16 best candidates seen so far, kept across rounds, sorted by score. The best candidate still
 //   stored is evicted. With 5 samples this is close to true LRU at a fraction of its cost; the pool is what
 //   makes it so, since good candidates from earlier rounds are not forgotten.
-//   Our sampling draws independent uniform entries (HashTable.randomElement), where Redis's dictGetSomeKeys
+//   Our sampling draws independent uniform entries (HashTable.forEachSample), where Redis's dictGetSomeKeys
 //   takes neighbours from consecutive buckets.
 //
 // HOW — an evicted key leaves through `Database.evict`, the keyspace's write path with reason `.evicted`:
