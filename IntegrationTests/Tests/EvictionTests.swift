@@ -73,22 +73,12 @@ final class EvictionTests: XCTestCase {
         let server = try start("allkeys-lru")
         defer { server.stop() }
         let client = try WireSocket(port: server.port, timeoutMillis: 60_000)
-        let value = String(repeating: "x", count: 100)
         // Fill to about 70% of the limit, let it all go idle, then read a hot tenth of it.
-        var n = 0
-        while try usedMemory(client) < Self.limit * 7 / 10 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "old:\(n + $0)", value] })
-            n += 500
-        }
+        let n = try fillToSevenTenths(client) { ["SET", "old:\($0)", Self.value] }
         sleep(2)  // the LRU clock has a one-second resolution
         let hot = stride(from: 0, to: n, by: 10).map { "old:\($0)" }
         _ = try pipeline(client, hot.map { ["GET", $0] })
-        // New keys worth about 60% of the limit: evictions take about half of the old keys.
-        var m = 0
-        while m < n * 6 / 7 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "new:\(m + $0)", value] })
-            m += 500
-        }
+        try writeSixTenthsMore(client, after: n) { ["SET", "new:\($0)", Self.value] }
         let evicted = Int(try infoFields(client, "stats")["evicted_keys"] ?? "0") ?? 0
         XCTAssertGreaterThan(evicted, n / 5, "not enough evictions to test anything")
         let present = try pipeline(client, hot.map { ["EXISTS", $0] }).filter { $0 == .integer(1) }.count
@@ -100,20 +90,11 @@ final class EvictionTests: XCTestCase {
         let server = try start("allkeys-lfu")
         defer { server.stop() }
         let client = try WireSocket(port: server.port, timeoutMillis: 60_000)
-        let value = String(repeating: "x", count: 100)
-        var n = 0
-        while try usedMemory(client) < Self.limit * 7 / 10 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "k:\(n + $0)", value] })
-            n += 500
-        }
+        let n = try fillToSevenTenths(client) { ["SET", "k:\($0)", Self.value] }
         let hot = stride(from: 0, to: n, by: 10).map { "k:\($0)" }
         for _ in 0..<20 { _ = try pipeline(client, hot.map { ["GET", $0] }) }
         XCTAssertGreaterThan(try integer(client, ["OBJECT", "FREQ", hot[0]]), 5)
-        var m = 0
-        while m < n * 6 / 7 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "new:\(m + $0)", value] })
-            m += 500
-        }
+        try writeSixTenthsMore(client, after: n) { ["SET", "new:\($0)", Self.value] }
         let present = try pipeline(client, hot.map { ["EXISTS", $0] }).filter { $0 == .integer(1) }.count
         XCTAssertGreaterThanOrEqual(Double(present), Double(hot.count) * 0.98, "frequent keys kept: \(present) of \(hot.count)")
     }
@@ -159,19 +140,9 @@ final class EvictionTests: XCTestCase {
         let server = try start("volatile-ttl")
         defer { server.stop() }
         let client = try WireSocket(port: server.port, timeoutMillis: 60_000)
-        let value = String(repeating: "t", count: 100)
-        var n = 0
-        // Alternate soon (1000 s) and late (100000 s) expiries up to 70% of the limit.
-        while try usedMemory(client) < Self.limit * 7 / 10 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "k:\(n + $0)", value, "EX", ($0 % 2 == 0) ? "1000" : "100000"] })
-            n += 500
-        }
-        // New keys worth about 60% of the limit: about half of the old ones go.
-        var m = 0
-        while m < n * 6 / 7 {
-            _ = try pipeline(client, (0..<500).map { ["SET", "new:\(m + $0)", value, "EX", "200000"] })
-            m += 500
-        }
+        // Alternate soon (1000 s) and late (100000 s) expiries.
+        let n = try fillToSevenTenths(client) { ["SET", "k:\($0)", Self.value, "EX", $0 % 2 == 0 ? "1000" : "100000"] }
+        try writeSixTenthsMore(client, after: n) { ["SET", "new:\($0)", Self.value, "EX", "200000"] }
         let replies = try pipeline(client, (0..<n).map { ["EXISTS", "k:\($0)"] })
         let soonLeft = stride(from: 0, to: n, by: 2).filter { replies[$0] == .integer(1) }.count
         let lateLeft = stride(from: 1, to: n, by: 2).filter { replies[$0] == .integer(1) }.count
@@ -291,6 +262,28 @@ final class EvictionTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    static let value = String(repeating: "x", count: 100)
+
+    /// Writes `command(i)` for i = 0, 1, ... until used_memory reaches 70% of the limit; returns how many.
+    private func fillToSevenTenths(_ client: WireSocket, _ command: (Int) -> [String]) throws -> Int {
+        var n = 0
+        while try usedMemory(client) < Self.limit * 7 / 10 {
+            _ = try pipeline(client, (n..<n + 500).map(command))
+            n += 500
+        }
+        return n
+    }
+
+    /// After `fillToSevenTenths` wrote `n` keys: new keys worth about 60% of the limit, so evictions take
+    /// about half of the old ones.
+    private func writeSixTenthsMore(_ client: WireSocket, after n: Int, _ command: (Int) -> [String]) throws {
+        var m = 0
+        while m < n * 6 / 7 {
+            _ = try pipeline(client, (m..<m + 500).map(command))
+            m += 500
+        }
+    }
 
     private func pipeline(_ client: WireSocket, _ commands: [[String]]) throws -> [RESPValue] {
         try client.send(commands.flatMap { multibulkRequest($0.map { Array($0.utf8) }) })
