@@ -13,6 +13,21 @@
 #include "callocator.h"
 #include "csystem.h"
 
+/* Sanitizers (scripts/sanitize.sh) bring their own malloc: no interposition then, and used_memory falls back
+ * to mallinfo2 as in the test processes. */
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#    define CALLOCATOR_DISABLED 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define CALLOCATOR_DISABLED 1
+#endif
+
+#ifdef CALLOCATOR_DISABLED
+void callocator_activate(void) {}
+#else
+
 #include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
@@ -79,3 +94,4 @@ void *valloc(size_t size) { return counted(__libc_valloc(size)); }
 void *pvalloc(size_t size) { return counted(__libc_pvalloc(size)); }
 
 void callocator_activate(void) { cs_heap_counting = 1; }
+#endif
