@@ -125,6 +125,39 @@ int cs_sockname(int fd, char *addr, size_t addrlen) {
     return 0;
 }
 
+int cs_tcp_connect(const char *host, int port) {
+    struct addrinfo hints, *info = NULL, *p;
+    char service[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(service, sizeof(service), "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &info);
+    if (rc != 0) {
+        errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    int fd = -1;
+    for (p = info; p != NULL; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, p->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, p->ai_addr, p->ai_addrlen) == 0 || errno == EINPROGRESS) break;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        fd = -1;
+    }
+    freeaddrinfo(info);
+    return fd;
+}
+
+int cs_socket_error(int fd) {
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0) return errno;
+    return error;
+}
+
 static volatile sig_atomic_t shutdown_signal = 0;
 static int signal_wake_fd = -1;
 

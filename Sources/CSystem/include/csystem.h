@@ -34,6 +34,11 @@ int cs_unix_listen(const char *path, unsigned perm, int backlog);
 int cs_accept(int lfd, char *addr, size_t addrlen, int *is_unix);
 /// "ip:port" of the local end of a socket.
 int cs_sockname(int fd, char *addr, size_t addrlen);
+/// Starts a non-blocking TCP connection to host:port (a name or an address; the name is resolved here,
+/// blocking, as Redis's anetTcpNonBlockConnect). Returns the fd (connect in progress or done) or -1.
+int cs_tcp_connect(const char *host, int port);
+/// The pending error of a socket (SO_ERROR): 0 once a non-blocking connect succeeded.
+int cs_socket_error(int fd);
 
 /// Installs handlers that set a flag for SIGTERM/SIGINT and write to `wake_fd`; ignores SIGPIPE.
 void cs_install_signal_handlers(int wake_fd);

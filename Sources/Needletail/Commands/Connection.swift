@@ -115,7 +115,7 @@ private func hello(_ c: Client) {
     c.reply.bulk("proto"); c.reply.integer(version)
     c.reply.bulk("id"); c.reply.integer(c.id)
     c.reply.bulk("mode"); c.reply.bulk("standalone")
-    c.reply.bulk("role"); c.reply.bulk("master")
+    c.reply.bulk("role"); c.reply.bulk(c.server.replication.isReplica ? "replica" : "master")
     c.reply.bulk("modules"); c.reply.array(0)
 }
 

@@ -51,7 +51,7 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
         return lines(infoPersistence(s)) + aof.always + [("module_fork_in_progress", "0"), ("module_fork_last_cow_size", "0")]
             + aof.whenOn + infoLoading(s)
     case "stats": return lines(infoStats(s))
-    case "replication": return lines(infoReplication(s))
+    case "replication": return infoReplication(s)
     case "cpu": return lines(infoCPU())
     case "commandstats": return infoCommandStats(s)
     case "cluster": return [("cluster_enabled", "0")]
@@ -280,16 +280,16 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "instantaneous_ops_per_sec": String(max(0, rates.opsPerSecond)),
         "total_net_input_bytes": String(st.totalNetInputBytes),
         "total_net_output_bytes": String(st.totalNetOutputBytes),
-        "total_net_repl_input_bytes": "0",
-        "total_net_repl_output_bytes": "0",
+        "total_net_repl_input_bytes": String(st.totalNetReplInputBytes),
+        "total_net_repl_output_bytes": String(st.totalNetReplOutputBytes),
         "instantaneous_input_kbps": cFormat("%.2f", max(0, rates.inputKbps)),
         "instantaneous_output_kbps": cFormat("%.2f", max(0, rates.outputKbps)),
         "instantaneous_input_repl_kbps": "0.00",
         "instantaneous_output_repl_kbps": "0.00",
         "rejected_connections": String(st.rejectedConnections),
-        "sync_full": "0",
-        "sync_partial_ok": "0",
-        "sync_partial_err": "0",
+        "sync_full": String(s.replication.fullSyncs),
+        "sync_partial_ok": String(s.replication.partialSyncsAccepted),
+        "sync_partial_err": String(s.replication.partialSyncsRefused),
         "expired_keys": String(st.expiredKeys),
         "expired_stale_perc": "0.00",
         "expired_time_cap_reached_count": "0",
@@ -328,20 +328,56 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
     ]
 }
 
-private func infoReplication(_ s: Server) -> KeyValuePairs<String, String> {
-    [
-        "role": "master",
-        "connected_slaves": "0",
-        "master_failover_state": "no-failover",
-        "master_replid": replicationID,
-        "master_replid2": String(repeating: "0", count: 40),
-        "master_repl_offset": "0",
-        "second_repl_offset": "-1",
-        "repl_backlog_active": "0",
-        "repl_backlog_size": "1048576",
-        "repl_backlog_first_byte_offset": "0",
-        "repl_backlog_histlen": "0",
-    ]
+/// INFO replication, field for field as Redis 7.0's genRedisInfoString.
+private func infoReplication(_ s: Server) -> [(String, String)] {
+    let r = s.replication!
+    var fields: [(String, String)] = [("role", r.isReplica ? "slave" : "master")]
+    if let host = r.masterHost {
+        let nowSeconds = monotonicMillis() / 1000
+        let link = r.link
+        fields += [("master_host", host), ("master_port", String(r.masterPort)),
+                   ("master_link_status", r.linkIsUp ? "up" : "down"),
+                   ("master_last_io_seconds_ago", r.master.map { String(nowSeconds - $0.lastInteraction / 1000) } ?? "-1"),
+                   ("master_sync_in_progress", r.syncInProgress ? "1" : "0")]
+        let applied = r.master != nil || r.cachedMaster != nil ? r.offset : 1
+        let read = applied + Int64(r.master?.input.readableBytes ?? 0)
+        fields += [("slave_read_repl_offset", String(read)), ("slave_repl_offset", String(applied))]
+        if let link, link.state == .transfer {
+            let total = max(0, link.transferSize ?? 0)
+            let perc = total > 0 ? Double(link.transferRead) * 100 / Double(total) : 0
+            fields += [("master_sync_total_bytes", String(link.transferSize ?? -1)),
+                       ("master_sync_read_bytes", String(link.transferRead)),
+                       ("master_sync_left_bytes", String(total - link.transferRead)),
+                       ("master_sync_perc", cFormat("%.2f", perc)),
+                       ("master_sync_last_io_seconds_ago", String(nowSeconds - link.transferLastIO / 1000))]
+        }
+        if !r.linkIsUp {
+            let since = r.linkDownSince == 0 ? -1 : wallClockMillis() / 1000 - r.linkDownSince
+            fields.append(("master_link_down_since_seconds", String(since)))
+        }
+        fields += [("slave_priority", s.config.value(of: "replica-priority") ?? "100"),
+                   ("slave_read_only", s.config.replicaReadOnly ? "1" : "0"),
+                   ("replica_announced", s.config.value(of: "replica-announced") == "no" ? "0" : "1")]
+    }
+    fields.append(("connected_slaves", String(r.replicas.count)))
+    if r.minReplicasToWrite > 0 && (Int(s.config.value(of: "min-replicas-max-lag") ?? "10") ?? 10) > 0 {
+        fields.append(("min_slaves_good_slaves", String(r.goodReplicas)))
+    }
+    let now = monotonicMillis()
+    for (i, c) in r.replicas.enumerated() {
+        guard let state = c.replica else { continue }
+        let ip = state.announcedIP ?? String(c.address.split(separator: ":").dropLast().joined(separator: ":"))
+        fields.append(("slave\(i)", "ip=\(ip),port=\(state.listeningPort),state=\(state.infoName),offset=\(state.ackOffset),lag=\((now - state.ackTime) / 1000)"))
+    }
+    let backlog = r.backlog
+    fields += [("master_failover_state", "no-failover"),
+               ("master_replid", r.replid), ("master_replid2", r.replid2),
+               ("master_repl_offset", String(r.offset)), ("second_repl_offset", String(r.secondOffset)),
+               ("repl_backlog_active", backlog == nil ? "0" : "1"),
+               ("repl_backlog_size", s.config.value(of: "repl-backlog-size") ?? "1048576"),
+               ("repl_backlog_first_byte_offset", String(backlog?.firstByteOffset ?? 0)),
+               ("repl_backlog_histlen", String(backlog?.historyLength ?? 0))]
+    return fields
 }
 
 private func infoCPU() -> KeyValuePairs<String, String> {
@@ -403,14 +439,6 @@ private let executablePath: String = {
 
 /// 40 random hex characters, fixed for the life of the process (INFO run_id), as Redis's run id.
 let serverRunID = randomHex(40)
-/// The replication ID (INFO master_replid); random per start like the run id.
-let replicationID = randomHex(40)
-
-private func randomHex(_ count: Int) -> String {
-    var generator = SystemRandomNumberGenerator()
-    let digits = Array("0123456789abcdef")
-    return String((0..<count).map { _ in digits[Int(generator.next() % 16)] })
-}
 
 /// Redis's bytesToHuman: "943.04K", "6.43M", "0B".
 func bytesToHuman(_ n: Int) -> String {

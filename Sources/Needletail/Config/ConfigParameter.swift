@@ -175,7 +175,7 @@ extension ConfigParameter {
         bool("lazyfree-lazy-user-del", false),
         bool("lazyfree-lazy-user-flush", false),
         bool("repl-disable-tcp-nodelay", false),
-        bool("repl-diskless-sync", true),
+        bool("repl-diskless-sync", true, implemented: true),
         bool("aof-rewrite-incremental-fsync", true),
         bool("no-appendfsync-on-rewrite", false, implemented: true),
         bool("cluster-require-full-coverage", true),
@@ -185,9 +185,9 @@ extension ConfigParameter {
         bool("aof-timestamp-enabled", false, implemented: true),
         bool("cluster-replica-no-failover", alias: "cluster-slave-no-failover", false),
         bool("replica-lazy-flush", alias: "slave-lazy-flush", false),
-        bool("replica-serve-stale-data", alias: "slave-serve-stale-data", true),
-        bool("replica-read-only", alias: "slave-read-only", true),
-        bool("replica-ignore-maxmemory", alias: "slave-ignore-maxmemory", true),
+        bool("replica-serve-stale-data", alias: "slave-serve-stale-data", true, implemented: true),
+        bool("replica-read-only", alias: "slave-read-only", true, implemented: true),
+        bool("replica-ignore-maxmemory", alias: "slave-ignore-maxmemory", true, implemented: true),
         bool("jemalloc-bg-thread", true),
         bool("activedefrag", false, validate: { value in
             // Debian's redis-server (system jemalloc) answers the same: there is no defragmenter.
@@ -206,7 +206,7 @@ extension ConfigParameter {
         bool("use-exit-on-panic", false, .hidden),
         bool("disable-thp", true, .immutable),
         bool("cluster-allow-replica-migration", true),
-        bool("replica-announced", true),
+        bool("replica-announced", true, implemented: true),
         bool("latency-tracking", true),
         bool("aof-disable-auto-gc", false, implemented: true),
         bool("replica-ignore-disk-write-errors", false),
@@ -215,8 +215,8 @@ extension ConfigParameter {
         string("aclfile", "", .immutable),
         string("unixsocket", "", .immutable, implemented: true),
         string("pidfile", "", .immutable, implemented: true),
-        string("replica-announce-ip", alias: "slave-announce-ip"),
-        string("masteruser", "", .sensitive),
+        string("replica-announce-ip", alias: "slave-announce-ip", implemented: true),
+        string("masteruser", "", .sensitive, implemented: true),
         string("cluster-announce-ip"),
         string("cluster-config-file", "nodes.conf", .immutable),
         string("cluster-announce-hostname", "", validate: validateAnnouncedHostname),
@@ -242,7 +242,7 @@ extension ConfigParameter {
         }),
         string("bind-source-addr"),
         string("logfile", "", .immutable, implemented: true),
-        string("masterauth", "", .sensitive),
+        string("masterauth", "", .sensitive, implemented: true),
         string("requirepass", "", .sensitive, implemented: true),
 
         // Enum configs
@@ -283,29 +283,29 @@ extension ConfigParameter {
         int("active-defrag-threshold-upper", 0, 1000, 100),
         int("lfu-log-factor", 0, intMax, 10, implemented: true),
         int("lfu-decay-time", 0, intMax, 1, implemented: true),
-        int("replica-priority", alias: "slave-priority", 0, intMax, 100),
-        int("repl-diskless-sync-delay", 0, intMax, 5),
+        int("replica-priority", alias: "slave-priority", 0, intMax, 100, implemented: true),
+        int("repl-diskless-sync-delay", 0, intMax, 5, implemented: true),
         int("maxmemory-samples", 1, intMax, 5, implemented: true),
         int("maxmemory-eviction-tenacity", 0, 100, 10, implemented: true),
         int("timeout", 0, intMax, 0, implemented: true),
-        int("replica-announce-port", alias: "slave-announce-port", 0, 65535, 0),
+        int("replica-announce-port", alias: "slave-announce-port", 0, 65535, 0, implemented: true),
         int("tcp-backlog", 0, intMax, 511, .immutable, implemented: true),
         int("cluster-port", 0, 65535, 0, .immutable),
         int("cluster-announce-bus-port", 0, 65535, 0),
         int("cluster-announce-port", 0, 65535, 0),
         int("cluster-announce-tls-port", 0, 65535, 0),
-        int("repl-timeout", 1, intMax, 60),
-        int("repl-ping-replica-period", alias: "repl-ping-slave-period", 1, intMax, 10),
+        int("repl-timeout", 1, intMax, 60, implemented: true),
+        int("repl-ping-replica-period", alias: "repl-ping-slave-period", 1, intMax, 10, implemented: true),
         int("list-compress-depth", 0, intMax, 0),
         int("rdb-key-save-delay", intMin, intMax, 0, .hidden),
         int("key-load-delay", intMin, intMax, 0, .hidden, implemented: true),
         int("active-expire-effort", 1, 10, 1),
         int("hz", 0, intMax, 10, implemented: true),
-        int("min-replicas-to-write", alias: "min-slaves-to-write", 0, intMax, 0),
-        int("min-replicas-max-lag", alias: "min-slaves-max-lag", 0, intMax, 10),
+        int("min-replicas-to-write", alias: "min-slaves-to-write", 0, intMax, 0, implemented: true),
+        int("min-replicas-max-lag", alias: "min-slaves-max-lag", 0, intMax, 10, implemented: true),
         int("watchdog-period", 0, intMax, 0, .hidden),
         int("shutdown-timeout", 0, intMax, 10),
-        int("repl-diskless-sync-max-replicas", 0, intMax, 0),
+        int("repl-diskless-sync-max-replicas", 0, intMax, 0, implemented: true),
 
         // Unsigned int configs
         uint("maxclients", 1, uintMax, 10000, implemented: true),
@@ -327,7 +327,7 @@ extension ConfigParameter {
         memory("proto-max-bulk-len", 1024 * 1024, UInt64(longMax), 512 * 1024 * 1024, unsignedBounds: false,
                implemented: true),
         int("stream-node-max-entries", 0, longMax, 100),
-        memory("repl-backlog-size", 1, UInt64(longMax), 1024 * 1024, unsignedBounds: false),
+        memory("repl-backlog-size", 1, UInt64(longMax), 1024 * 1024, unsignedBounds: false, implemented: true),
 
         // Unsigned long long configs
         memory("maxmemory", 0, UInt64.max, 0, unsignedBounds: true, implemented: true),
@@ -350,7 +350,7 @@ extension ConfigParameter {
           flags: [], implemented: true, validate: nil),
 
         // Other numeric configs
-        int("repl-backlog-ttl", 0, longMax, 3600),
+        int("repl-backlog-ttl", 0, longMax, 3600, implemented: true),
         memory("auto-aof-rewrite-min-size", 0, UInt64(Int64.max), 64 * 1024 * 1024, unsignedBounds: false, implemented: true),
         int("loading-process-events-interval-bytes", 1024, intMax, 2 * 1024 * 1024, .hidden),
 
@@ -385,7 +385,7 @@ extension ConfigParameter {
         special("notify-keyspace-events", .notifyKeyspaceEvents, "", []),
         // Redis's compiled-in default is "* -::*"; Needletail starts like the stock redis.conf, loopback only.
         special("bind", .bind, "127.0.0.1 -::1", .multiArg, implemented: true),
-        special("replicaof", alias: "slaveof", .replicaof, "", [.immutable, .multiArg]),
+        special("replicaof", alias: "slaveof", .replicaof, "", [.immutable, .multiArg], implemented: true),
         special("latency-tracking-info-percentiles", .latencyTrackingInfoPercentiles, "50 99 99.9", .multiArg),
 
         // redis.conf-only directives

@@ -419,6 +419,11 @@ extension Server {
             updateClientEvictionLimit()  // Server/ClientMemory.swift
         case "maxmemory-clients":
             updateClientEvictionLimit()
+        case "min-replicas-to-write", "min-replicas-max-lag":
+            updateReplicationGate()
+            replication.refreshGoodReplicas()
+        case "repl-backlog-size":
+            replication.backlogSizeChanged()
         case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
             updateEvictionConfig()
         default:

@@ -121,29 +121,10 @@ final class AppendOnlyFile {
     /// What goes before a command: the timestamp annotation, SELECT when the database changed, `*<count>`.
     @inline(__always) private func beginCommand(db: Int, count: Int) {
         if config.aofTimestampEnabled { appendTimestamp(force: false) }
-        if db != selectedDB {
-            let number = String(db)
-            append("*2\r\n$6\r\nSELECT\r\n$\(number.utf8.count)\r\n\(number)\r\n")
-            selectedDB = db
-        }
-        appendHeader(UInt8(ascii: "*"), count)
+        buffer.appendCommandHeader(count: count, db: db, selected: &selectedDB)
     }
 
-    @inline(__always) private func appendArgument(_ bytes: UnsafeRawBufferPointer) {
-        appendHeader(UInt8(ascii: "$"), bytes.count)
-        buffer.append(bytes)
-        buffer.append("\r\n")
-    }
-
-    /// `*<n>\r\n` or `$<n>\r\n`.
-    @inline(__always) private func appendHeader(_ kind: UInt8, _ n: Int) {
-        buffer.append(upTo: 24) { p in
-            p.storeBytes(of: kind, as: UInt8.self)
-            let digits = writeInt64(Int64(n), to: p + 1)
-            p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: digits + 1, as: UInt16.self)
-            return digits + 3
-        }
-    }
+    @inline(__always) private func appendArgument(_ bytes: UnsafeRawBufferPointer) { buffer.appendBulkArgument(bytes) }
 
     /// `#TS:<unix seconds>\r\n` when the second changed since the last one (or `force`), as Redis's
     /// genAofTimestampAnnotationIfNeeded.
@@ -369,20 +350,24 @@ final class AppendOnlyFile {
 }
 
 /// The one stream of propagated commands (Server/Call.swift hands each execution unit's commands to it).
-/// It fans out to every consumer: the AOF now, the replicas' backlog when replication arrives, so both see
-/// the same commands in the same order.
+/// It fans out to every consumer: the AOF and the replication stream (backlog and replicas), so both see
+/// the same commands in the same order. A replica feeds its own replicas its master's stream as received
+/// (Replication/ReplicaLink.swift), so here only its AOF hears what it runs.
 final class PropagationStream: PropagationSink {
     var aof: AppendOnlyFile?
+    unowned(unsafe) var replication: Replication?
 
     func propagate(_ commands: [PropagatedCommand]) {
         if let aof, aof.isOn { aof.feed(commands) }
+        if let replication, replication.feedsStream { replication.feed(commands) }
     }
 
     func propagate(db: Int, argumentsOf client: Client) {
         if let aof, aof.isOn { aof.feed(db: db, argumentsOf: client) }
+        if let replication, replication.feedsStream { replication.feed(db: db, argumentsOf: client) }
     }
 
-    var hasConsumers: Bool { aof?.isOn ?? false }
+    var hasConsumers: Bool { (aof?.isOn ?? false) || (replication?.feedsStream ?? false) }
 }
 
 extension Server {

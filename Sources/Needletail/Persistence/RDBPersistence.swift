@@ -440,12 +440,13 @@ private final class WriterState {
 
 extension Server {
     /// A BGSAVE or an AOF rewrite is writing a snapshot (Redis's hasActiveChildProcess).
-    var hasBackgroundSnapshot: Bool { rdb.background != nil || aof.rewriteSave != nil }
+    var hasBackgroundSnapshot: Bool { rdb.background != nil || aof.rewriteSave != nil || replication.fullSync != nil }
 
     /// Finishes serializing a running background snapshot, so that another can start.
     func completeSnapshotSerialization() {
         rdb.background?.completeSerialization()
         aof.rewriteSave?.completeSerialization()
+        replication.fullSync?.completeNow()
     }
 
     /// Once per loop iteration: moves the running background snapshots along. Returns whether one still
@@ -454,6 +455,7 @@ extension Server {
         var busy = false
         if rdb.background != nil { busy = rdb.tick() }
         if aof.rewriteSave != nil { busy = aof.tickRewrite() || busy }
+        if let sync = replication.fullSync { busy = sync.advance() || busy }
         return busy
     }
 

@@ -93,3 +93,49 @@ final class IOBuffer {
         UnsafeRawBufferPointer(start: base + offset, count: count)
     }
 }
+
+// MARK: - Commands as RESP multibulk (the AOF and the replication stream)
+
+extension IOBuffer {
+    /// Text (status lines of the replication handshake; not for hot paths).
+    func appendText(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `*<count>\r\n` for a command of `count` arguments, preceded by `SELECT <db>` when `db` differs from
+    /// `selected` (which it then becomes): the form Redis's feedAppendOnlyFile and replicationFeedSlaves
+    /// write, so the AOF and the replication stream encode commands with this one function.
+    @inline(__always) func appendCommandHeader(count: Int, db: Int, selected: inout Int) {
+        if db != selected {
+            append("*2\r\n$6\r\nSELECT\r\n")
+            var number = String(db)
+            number.withUTF8 { appendBulkArgument(UnsafeRawBufferPointer($0)) }
+            selected = db
+        }
+        appendRESPHeader(UInt8(ascii: "*"), count)
+    }
+
+    /// One argument: `$<length>\r\n<bytes>\r\n`.
+    @inline(__always) func appendBulkArgument(_ bytes: UnsafeRawBufferPointer) {
+        appendRESPHeader(UInt8(ascii: "$"), bytes.count)
+        append(bytes)
+        append("\r\n")
+    }
+
+    /// A whole command, SELECT included when needed.
+    func appendCommand(_ argv: [ByteString], db: Int, selected: inout Int) {
+        appendCommandHeader(count: argv.count, db: db, selected: &selected)
+        for arg in argv { arg.withUnsafeBytes { appendBulkArgument($0) } }
+    }
+
+    /// `*<n>\r\n` or `$<n>\r\n`.
+    @inline(__always) func appendRESPHeader(_ kind: UInt8, _ n: Int) {
+        append(upTo: 24) { p in
+            p.storeBytes(of: kind, as: UInt8.self)
+            let digits = writeInt64(Int64(n), to: p + 1)
+            p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: digits + 1, as: UInt16.self)
+            return digits + 3
+        }
+    }
+}

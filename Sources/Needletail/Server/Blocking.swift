@@ -29,6 +29,8 @@ struct BlockedState {
         case keys(wants: ValueType)
         /// The end of CLIENT PAUSE: its command has not run yet.
         case pause
+        /// WAIT: `count` replicas acknowledging `offset` (Replication/Replication.swift).
+        case replicas(offset: Int64, count: Int)
     }
 
     let db: Int
@@ -116,6 +118,7 @@ extension Server {
             postponedClients.removeAll { $0 === client }
             return
         }
+        if case .replicas = state.reason { replication.waitingClients.removeAll { $0 === client } }
         for key in state.keys {
             blockedOnKeys[state.db][key]?.remove(client)  // in place: no copy of the queue
             if blockedOnKeys[state.db][key]?.isEmpty == true { blockedOnKeys[state.db][key] = nil }
@@ -164,9 +167,52 @@ extension Server {
     func blockedClientTimedOut(_ client: Client) {
         guard client.blocked != nil else { return }
         client.blocked!.timer = nil  // it fired: nothing to cancel
+        if case .replicas(let offset, _) = client.blocked!.reason {
+            return finishWait(client, count: replication.replicasAcknowledging(offset))
+        }
         client.reply.nullArray()
         unblock(client)
         resume(client)
+    }
+
+    /// WAIT numreplicas timeout: parks the client until `count` replicas acknowledged `offset` or the
+    /// deadline (Unix ms, 0 = never) passes.
+    func blockForReplicas(_ client: Client, offset: Int64, count: Int, deadline: Int64) {
+        var state = BlockedState(db: client.db.index, keys: [], argv: client.ownedArguments(),
+                                 reason: .replicas(offset: offset, count: count), deadline: deadline)
+        if deadline > 0 {
+            let delay = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
+            state.timer = timers.schedule(after: delay.overflow ? Int64.max / 2 : delay.partialValue,
+                                          .blockedTimeout(fd: client.fd, generation: client.generation))
+        }
+        client.blocked = state
+        blockedClientCount += 1
+        if blockedClientCount == 1 { updateKeyspaceListener() }
+        replication.waitingClients.append(client)
+        replication.ackRequested = true
+    }
+
+    /// WAIT ends: its reply is the number of replicas that acknowledged.
+    func finishWait(_ client: Client, count: Int) {
+        client.reply.integer(count)
+        unblock(client)
+        resume(client)
+    }
+
+    /// The server became a replica: clients blocked on keys get an error (Redis's
+    /// disconnectAllBlockedClients); a pause's postponed clients keep waiting.
+    func disconnectBlockedClients() {
+        for client in clients where client.blocked != nil {
+            if case .pause = client.blocked!.reason { continue }
+            client.reply.error("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")
+            unblock(client)
+            resume(client)
+        }
+    }
+
+    /// Keys do not expire while clients are paused, nor on a replica (its master sends the deletions).
+    func updateExpiryPause() {
+        keyspace.expiryPaused = pause != nil || replication.isReplica
     }
 
     /// Called for every key added or modified while some client is blocked (Redis's signalKeyAsReady).
@@ -288,7 +334,7 @@ extension Server {
     func pauseClients(_ kind: PauseKind, until end: Int64) {
         pause = max(pause ?? kind, kind)
         pauseEnd = max(pauseEnd, end)
-        keyspace.expiryPaused = true
+        updateExpiryPause()
         if let timer = pauseTimer { _ = timers.cancel(timer) }
         let delay = max(0, pauseEnd - wallClockMillis()).multipliedReportingOverflow(by: 1000)
         pauseTimer = timers.schedule(after: delay.overflow ? Int64.max / 2 : delay.partialValue, .pauseEnd)
@@ -300,7 +346,7 @@ extension Server {
         guard pause != nil else { return }
         pause = nil
         pauseEnd = 0
-        keyspace.expiryPaused = false
+        updateExpiryPause()
         if let timer = pauseTimer { _ = timers.cancel(timer) }
         pauseTimer = nil
         let waiting = postponedClients

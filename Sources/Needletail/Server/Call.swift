@@ -133,6 +133,11 @@ extension Server {
                 return nil
             }
         }
+        // A replica's rules, or min-replicas-to-write (one flag test otherwise; Replication/Replication.swift).
+        if replicationGate && !client.isMaster, let error = replicationRefusal(client, target) {
+            rejectCommand(client, target, error: Array(error.utf8))
+            return nil
+        }
         // A script past busy-reply-threshold lets the loop serve others only for a few commands.
         if scriptBusy && !target.flags.contains(.allowBusy) {
             let error = scripting.busyError
@@ -148,6 +153,22 @@ extension Server {
     }
 
     static let oomError = Array("OOM command not allowed when used memory > 'maxmemory'.".utf8)
+
+    /// What a replica refuses (writes while replica-read-only: -READONLY; commands not flagged stale while
+    /// the link is down and replica-serve-stale-data is no: -MASTERDOWN) and what a master refuses when
+    /// min-replicas-to-write is not met (-NOREPLICAS), as Redis's processCommand.
+    private func replicationRefusal(_ client: Client, _ target: Command) -> String? {
+        let flags = commandFlags(client, target)
+        let writes = flags.contains(.write)
+            || (target.transactionRole == .exec && client.transaction?.flags.contains(.write) == true)
+        if writes && replication.lacksGoodReplicas { return "NOREPLICAS Not enough good replicas to write." }
+        guard replication.isReplica else { return nil }
+        if writes && config.replicaReadOnly { return "READONLY You can't write against a read only replica." }
+        if !flags.contains(.stale) && !replication.linkIsUp && config.value(of: "replica-serve-stale-data") == "no" {
+            return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        }
+        return nil
+    }
 
     /// What Redis refuses while memory is over maxmemory: commands flagged denyoom, an EXEC whose queue holds
     /// one, a script declared (shebang or function flags) without allow-oom or no-writes, and, in MULTI,
@@ -247,6 +268,7 @@ extension Server {
             afterCommand(client, command, outermost: outermost, execArguments: execArguments)
             return finishCall(client, command, outermost: outermost, started: started)
         }
+        let offsetBefore = replication.offset
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
         client.propagation = CommandPropagation()
         callDepth += 1
@@ -266,7 +288,11 @@ extension Server {
         }
         afterCommand(client, command, outermost: outermost, execArguments: execArguments)
         finishCall(client, command, outermost: outermost, started: started)
-        if outermost { propagatePending() }
+        if outermost {
+            propagatePending()
+            // WAIT waits for the offset right after the client's last propagated write.
+            if replication.offset != offsetBefore { client.writeOffset = replication.offset }
+        }
     }
 
     /// While a snapshot runs, hands it the keys a write command is about to change that it has not saved

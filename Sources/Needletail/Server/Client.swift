@@ -132,6 +132,17 @@ final class Client {
     /// How the running command is propagated to the AOF and replicas (Server/Call.swift).
     @exclusivity(unchecked) var propagation = CommandPropagation()
 
+    // Replication (Replication/).
+    /// A replica of ours: its sync state, acks and announced address (set by REPLCONF, SYNC, PSYNC).
+    @exclusivity(unchecked) var replica: ReplicaState?
+    /// Our master's connection: before it is synced (its events go to the handshake) and once synced.
+    @exclusivity(unchecked) var linkPending = false
+    @exclusivity(unchecked) var isMaster = false
+    /// `.replica` or `.master` once it is one (Redis's CLIENT_SLAVE / CLIENT_MASTER), `.normal` otherwise.
+    @exclusivity(unchecked) var replicationType = ClientType.normal
+    /// The replication offset right after its last write that was propagated (WAIT waits for it).
+    @exclusivity(unchecked) var writeOffset: Int64 = 0
+
     init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
          server: Server, db: Database, now: Int64, kind: Kind = .connection) {
         self.kind = kind
@@ -162,10 +173,11 @@ final class Client {
     var isBlocked: Bool { blocked != nil }
 
     /// Redis's getClientType: the class CLIENT LIST / KILL TYPE name, `client-output-buffer-limit` applies
-    /// (a master as normal) and INFO's client memory is summed by. Replication does not exist yet, so no
-    /// client is a replica or the master; a subscribed client is pubsub, every other one (MONITOR too, as in
-    /// Redis) normal.
-    @inline(__always) var type: ClientType { subscriptions != nil ? .pubsub : .normal }
+    /// (a master as normal) and INFO's client memory is summed by: a replica or our master first, then a
+    /// subscribed client is pubsub, every other one (MONITOR too, as in Redis) normal.
+    @inline(__always) var type: ClientType {
+        replicationType != .normal ? replicationType : subscriptions != nil ? .pubsub : .normal
+    }
 
     func select(_ database: Database) { db = database }
 

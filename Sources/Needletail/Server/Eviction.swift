@@ -154,6 +154,8 @@ extension Server {
     /// `.fail` when memory is over and nothing more can be evicted (or the policy is noeviction).
     @discardableResult func performEvictions() -> Eviction.Result {
         guard evictionIsSafe else { return .ok }
+        // A replica leaves eviction to its master (replica-ignore-maxmemory, the default).
+        if replication.isReplica && config.value(of: "replica-ignore-maxmemory") != "no" { return .ok }
         guard let toFree = memoryToFree() else {
             noteEvictionResult(.ok)
             return .ok

@@ -48,6 +48,8 @@ public final class Server {
     let propagationStream = PropagationStream()
     /// The append-only file (off unless `appendonly yes` or CONFIG SET appendonly yes).
     private(set) var aof: AppendOnlyFile!
+    /// Replication, both roles (Replication/Replication.swift, Replication/ReplicaLink.swift).
+    private(set) var replication: Replication!
     #if NEEDLETAIL_INVARIANTS
     /// Debug builds check the keyspace after every write command (Server/Call.swift); a test that measures
     /// the hot path itself (AllocationTests) turns it off.
@@ -139,6 +141,8 @@ public final class Server {
     private(set) lazy var rdb = RDBPersistence(server: self)
     /// The dataset is loading or the last save failed: `commandToRun` then looks at -LOADING and -MISCONF.
     @exclusivity(unchecked) var persistenceGate = false
+    /// This server is a replica, or min-replicas-to-write is set: `commandToRun` checks replication's rules.
+    @exclusivity(unchecked) var replicationGate = false
     /// A BGSAVE has serialization left: the loop polls without sleeping.
     @exclusivity(unchecked) private var snapshotBusy = false
     var cronLoops = 0
@@ -207,6 +211,9 @@ public final class Server {
         updateKeyspaceListener()
         aof = AppendOnlyFile(server: self)
         propagationStream.aof = aof
+        replication = Replication(server: self)
+        propagationStream.replication = replication
+        updateReplicationGate()
         config.onChange = { [unowned self] name in configDidChange(name) }
         memory.measure = { [unowned self] in usedMemory }
         updateEvictionConfig()
@@ -276,6 +283,7 @@ public final class Server {
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
             if trackingClients > 0 { broadcastInvalidations() }
+            if replication.ackRequested { replication.requestAcks() }
             if aof.isOn { aof.flush(force: false) }
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
@@ -310,13 +318,14 @@ public final class Server {
     private func beforeSleep() {
         serveBlockedClients()
         if trackingClients > 0 { broadcastInvalidations() }
+        if replication.ackRequested { replication.requestAcks() }
         if aof.isOn { aof.flush(force: false) }
         flushPendingWrites()
         // Clients over maxmemory-clients, once their replies had a chance to leave (Server/ClientMemory.swift).
         if clientMemory.evictionLimit != 0 { evictClients() }
         lazyFree.flush()
         // Reset too when an abort (FLUSHALL, DEBUG RELOAD, CONFIG SET appendonly no) ended the snapshot.
-        snapshotBusy = (rdb.background != nil || aof.rewriteSave != nil) && tickSnapshots()
+        snapshotBusy = hasBackgroundSnapshot && tickSnapshots()
     }
 
     /// While the dataset loads (start-up), every 2 MB: clients are accepted and served, and those that ask
@@ -389,6 +398,12 @@ public final class Server {
         guard Int(fd) < clientsByFD.count, let client = clientsByFD[Int(fd)], client.generation == generation else {
             return  // an event for a client closed earlier in this batch
         }
+        // Our master's connection before it is synced: the handshake and the RDB transfer.
+        if client.linkPending {
+            replication.linkEvent(client, readable: readable, writable: writable)
+            if writable && !client.isClosed && client.waitingWritable { writeToClient(client) }
+            return
+        }
         // With appendfsync always, replies computed in this iteration must not leave before the AOF fsync in
         // beforeSleep: a writable client is written first (Redis's AE_BARRIER), so only older replies go.
         if aofBarrier {
@@ -427,30 +442,45 @@ public final class Server {
                 _ = cs_set_int_sockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
                 _ = cs_set_int_sockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1)
             }
-            var local = [CChar](repeating: 0, count: 128)
-            if isUnix != 0 { strcpy(&local, config.unixsocket) } else { _ = cs_sockname(fd, &local, local.count) }
-            let generation = nextGeneration
-            nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
             // Unix-socket clients show as "<path>:0", as in Redis's CLIENT LIST.
             let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
-            let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
-                                localAddress: String(cString: local), isUnixSocket: isUnix != 0, server: self,
-                                db: databases[0], now: monotonicMillis())
-            nextClientID += 1
-            do {
-                try loop.add(fd: fd, readable: true, writable: false, token: client.token)
-            } catch {
-                log.warning("Error registering fd event for the new client: \(error)")
-                close(fd)
-                continue
-            }
-            while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
-            clientsByFD[Int(fd)] = client
-            clientsByID[client.id] = client
-            clientCount += 1
-            idle.list.touch(Int(fd), at: client.lastInteraction)
-            updateClientMemoryUsage(client)
-            if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
+            if registerConnection(fd: fd, address: address, isUnixSocket: isUnix != 0) == nil { close(fd) }
+        }
+    }
+
+    /// Makes a client of a connected socket (accepted, or our master link) and starts reading from it.
+    /// Returns nil, after logging, when the loop refused the fd (the caller closes it).
+    func registerConnection(fd: Int32, address: String, isUnixSocket: Bool = false) -> Client? {
+        var local = [CChar](repeating: 0, count: 128)
+        if isUnixSocket { strcpy(&local, config.unixsocket) } else { _ = cs_sockname(fd, &local, local.count) }
+        let generation = nextGeneration
+        nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+        let client = Client(id: nextClientID, fd: fd, generation: generation, address: address,
+                            localAddress: String(cString: local), isUnixSocket: isUnixSocket, server: self,
+                            db: databases[0], now: monotonicMillis())
+        nextClientID += 1
+        do {
+            try loop.add(fd: fd, readable: true, writable: false, token: client.token)
+        } catch {
+            log.warning("Error registering fd event for the new client: \(error)")
+            return nil
+        }
+        while clientsByFD.count <= Int(fd) { clientsByFD.append(nil) }
+        clientsByFD[Int(fd)] = client
+        clientsByID[client.id] = client
+        clientCount += 1
+        idle.list.touch(Int(fd), at: client.lastInteraction)
+        updateClientMemoryUsage(client)
+        if idle.timer == nil { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
+        return client
+    }
+
+    /// Sets a connection's epoll interest directly (the master link while it connects).
+    func setInterest(_ client: Client, readable: Bool, writable: Bool) {
+        do {
+            try loop.modify(fd: client.fd, readable: readable, writable: writable, token: client.token)
+        } catch {
+            closeClient(client)
         }
     }
 
@@ -517,7 +547,9 @@ public final class Server {
                 input.clear()
                 updateInterest(client)
             case .request(let consumed):
-                if client.argc > 0 {
+                if client.isMaster {
+                    applyFromMaster(client, consumed: consumed)
+                } else if client.argc > 0 {
                     if client.replyOff || client.replySkipNext { executeUnderReplyControl(client) } else { processCommand(client) }
                 }
                 input.readIndex += consumed
@@ -543,6 +575,20 @@ public final class Server {
         client.parser.reset()
         if client.output.readableBytes > outputCheckBytes { checkOutputBuffer(client) }
         if clientMemory.evictionLimit != 0 { updateClientMemoryUsage(client) }
+    }
+
+    /// A request of our master's stream (Replication/ReplicaLink.swift): run with its reply dropped and with
+    /// keys past their time still visible (the master deletes them), then its bytes go on to our backlog and
+    /// sub-replicas.
+    private func applyFromMaster(_ client: Client, consumed: Int) {
+        if client.argc > 0 {
+            keyspace.obeyingMaster = true
+            executeUnderReplyControl(client)
+            keyspace.obeyingMaster = false
+        }
+        if !client.isClosed {
+            replication.feedFromMaster(client.input.bytes(at: client.input.readIndex, count: consumed))
+        }
     }
 
     /// Runs a request while CLIENT REPLY OFF or SKIP is in effect: its replies are dropped, except CLIENT
@@ -697,6 +743,7 @@ public final class Server {
     func closeClient(_ client: Client) {
         if client.isClosed { return }
         if client.blocked != nil { unblock(client) }
+        if client.replica != nil { replication.replicaClosed(client) }
         discardTransaction(client)
         unsubscribeEverything(client)
         stopMonitoring(client)
@@ -709,6 +756,7 @@ public final class Server {
         clientsByFD[Int(client.fd)] = nil
         clientCount -= 1
         idle.list.remove(Int(client.fd))
+        if client.isMaster || client.linkPending { replication.masterLinkClosed(client) }
     }
 
     // MARK: - Idle clients
@@ -729,7 +777,8 @@ public final class Server {
                 idle.list.remove(fd)
                 continue
             }
-            if client.blocked != nil {  // blocked clients have their own timeout, as in Redis
+            // Blocked clients have their own timeout, and replicas and our master theirs (repl-timeout), as in Redis.
+            if client.blocked != nil || client.replicationType != .normal {
                 touch(client)
                 continue
             }
@@ -756,6 +805,8 @@ public final class Server {
         // Memory, idle buffers and soft output limits, each client at least once a second (Server/ClientMemory.swift).
         clientsCron()
         if activeExpireEnabled && !keyspace.expiryPaused { startSlowExpireCycle() }
+        // Replication's cron runs once a second, as Redis's replicationCron.
+        if cronLoops % max(1, config.hz) == 0 { replication.cron(loops: cronLoops / max(1, config.hz)) }
         rdb.cron()
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.

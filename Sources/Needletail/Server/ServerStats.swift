@@ -13,6 +13,9 @@ final class ServerStats: ErrorReplyCounter {
     @exclusivity(unchecked) var evictedClients = 0
     @exclusivity(unchecked) var totalNetInputBytes = 0
     @exclusivity(unchecked) var totalNetOutputBytes = 0
+    /// Bytes read from our master and written to our replicas.
+    @exclusivity(unchecked) var totalNetReplInputBytes = 0
+    @exclusivity(unchecked) var totalNetReplOutputBytes = 0
     @exclusivity(unchecked) var totalErrorReplies = 0
     @exclusivity(unchecked) var unexpectedErrorReplies = 0
 
@@ -43,6 +46,8 @@ final class ServerStats: ErrorReplyCounter {
         keyspace.resetStats()
         totalNetInputBytes = 0
         totalNetOutputBytes = 0
+        totalNetReplInputBytes = 0
+        totalNetReplOutputBytes = 0
         totalErrorReplies = 0
         evictedClients = 0
         unexpectedErrorReplies = 0

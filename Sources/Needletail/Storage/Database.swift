@@ -135,7 +135,7 @@ final class Database {
     @inline(__always) func lookup(_ key: UnsafeRawBufferPointer, now: Int64, _ flags: LookupFlags = []) -> Value? {
         let value: Value?
         if let entry = keys.findPointer(key) {
-            if !expires.isEmpty, let when = expires.find(key), when <= now {
+            if !expires.isEmpty, let when = expires.find(key), when <= now, !events.obeyingMaster {
                 if !flags.contains(.noExpire) { expire(key) }
                 value = nil
             } else {
@@ -233,7 +233,7 @@ final class Database {
     /// can use its spare capacity. The expiry time is kept. Returns nil when the key does not exist or has
     /// expired (it is then deleted, as any lookup would). The caller reports a change with `didModify`.
     func modify<R>(_ key: UnsafeRawBufferPointer, now: Int64, _ body: (inout Value, inout StringHint) -> R) -> R? {
-        if !expires.isEmpty, let when = expires.find(key), when <= now {
+        if !expires.isEmpty, let when = expires.find(key), when <= now, !events.obeyingMaster {
             expire(key)
             return nil
         }

@@ -25,6 +25,9 @@ final class KeyspaceChanges {
     @exclusivity(unchecked) var evictedKeys = 0
     /// Set during CLIENT PAUSE: expired keys are reported missing but not deleted (Database.expire).
     @exclusivity(unchecked) var expiryPaused = false
+    /// Set while a replica runs a command of its master's stream: keys past their time are still there for
+    /// it (the master decides when they go and sends the DEL).
+    @exclusivity(unchecked) var obeyingMaster = false
     /// Who hears every change; unowned because the server owns both the databases and this object.
     @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
     /// The fork-less snapshot being written, if any (Persistence/Snapshot.swift): `Database` hands it each
