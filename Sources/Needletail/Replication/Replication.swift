@@ -294,7 +294,7 @@ final class Replication {
         state.ackTime = monotonicMillis()
         if !state.pending.isEmpty {
             c.output.append(state.pending.bytes(at: state.pending.readIndex, count: state.pending.readableBytes))
-            state.pending.clear(shrinkTo: 0)
+            state.pending.clear(shrinkTo: 4096)
         }
         server.scheduleWrite(c)
         if c.output.readableBytes > server.outputCheckBytes { server.checkOutputBuffer(c) }

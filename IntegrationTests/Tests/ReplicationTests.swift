@@ -1,0 +1,230 @@
+import Glibc
+import TestSupport
+import XCTest
+
+/// Replication between real processes, in every direction with redis-server 7.0: full sync of a dataset of
+/// every type, a stream of mixed writes, a killed link continued with a partial resync (no second full sync),
+/// chains of mixed servers, WAIT, min-replicas-to-write, a promotion continued with PSYNC2, and a replica's
+/// rules (read-only, keys past their time). Each ends with equal DEBUG DIGESTs.
+final class ReplicationTests: PersistenceTestCase {
+    override var directoryTag: String { "replication" }
+
+    /// One server of either kind.
+    struct Node {
+        let port: Int
+        let isNeedletail: Bool
+        func client() throws -> RawClient { try RawClient(port: port, timeoutMillis: 10_000) }
+    }
+
+    func node(needletail isNeedletail: Bool, _ extra: [String] = []) throws -> Node {
+        let dir = try directory()
+        let common = ["--repl-diskless-sync-delay", "0"] + extra
+        if isNeedletail { return Node(port: try needletail(dir, common).port, isNeedletail: true) }
+        return Node(port: try oracle(dir, common).port, isNeedletail: false)
+    }
+
+    /// A dataset of every type in three databases, some keys with TTLs. Each database holds more than 2,000
+    /// keys, so debug servers skip their per-write whole-database invariant checks (far too slow for 10,000
+    /// writes; the structures replication fills are checked by the other suites).
+    func seedDataset(_ c: RawClient) throws {
+        try loadDataset(bigDatasetCommands(seed: 15, strings: 9000, collections: 200, elements: 40), into: c)
+        // Big collections: hashtable, skiplist-sized and multi-node encodings.
+        var big: [[[UInt8]]] = []
+        var hset = ["HSET", "bighash"], sadd = ["SADD", "bigset"], zadd = ["ZADD", "bigz"], rpush = ["RPUSH", "biglist"]
+        for i in 0..<600 {
+            hset += ["f\(i)", String(repeating: "x", count: i % 90)]
+            sadd.append("member-\(i)")
+            zadd += ["\(Double(i) / 3)", "m\(i)"]
+            rpush.append(String(repeating: "e", count: i % 70))
+        }
+        for command in [hset, sadd, zadd, rpush] { big.append(command.map { Array($0.utf8) }) }
+        try loadDataset(big, into: c)
+    }
+
+    /// `count` seeded writes of every family, pipelined in batches (errors such as WRONGTYPE are fine: both
+    /// servers see the same ones).
+    func mixedWrites(seed: UInt64, count: Int) -> [[[UInt8]]] {
+        var rng = SeededRandom(seed: seed)
+        var commands: [[[UInt8]]] = []
+        for _ in 0..<count {
+            let k = "k\(rng.below(300))"
+            let words: [String]
+            switch rng.below(16) {
+            case 0: words = ["SET", k, "\(rng.below(1000))"]
+            case 1: words = ["INCRBY", "n\(rng.below(50))", "\(rng.below(100))"]
+            case 2: words = ["HSET", "h:\(rng.below(200))", "f\(rng.below(60))", "v\(rng.below(100))"]
+            case 3: words = ["SADD", "set:\(rng.below(200))", "m\(rng.below(80))"]
+            case 4: words = ["ZADD", "z:\(rng.below(200))", "\(rng.below(1000))", "m\(rng.below(80))"]
+            case 5: words = ["RPUSH", "l:\(rng.below(200))", "e\(rng.below(1000))"]
+            case 6: words = ["LPOP", "l:\(rng.below(200))"]
+            case 7: words = ["DEL", k]
+            case 8: words = ["EXPIRE", "s:\(rng.below(3000))", "\(7200 + rng.below(100))"]
+            case 9: words = ["SELECT", "\(rng.below(3))"]
+            case 10: words = ["APPEND", k, "abc"]
+            case 11: words = ["ZINCRBY", "bigz", "1.5", "m\(rng.below(700))"]
+            case 12: words = ["HINCRBYFLOAT", "bighash", "f\(rng.below(700))", "0.25"]
+            case 13: words = ["SPOP", "set:\(rng.below(200))"]
+            case 14: words = ["SET", "ttl:\(rng.below(100))", "v", "EX", "\(3600 + rng.below(100))"]
+            default: words = ["LMOVE", "l:\(rng.below(200))", "l:\(rng.below(200))", "LEFT", "RIGHT"]
+            }
+            commands.append(words.map { Array($0.utf8) })
+        }
+        commands.append(["SELECT", "0"].map { Array($0.utf8) })
+        return commands
+    }
+
+    func send(_ commands: [[[UInt8]]], to c: RawClient) throws {
+        var i = 0
+        while i < commands.count {
+            let batch = Array(commands[i..<min(i + 200, commands.count)])
+            _ = try c.pipelined(batch)
+            i += batch.count
+        }
+    }
+
+    /// Waits until the replica applied everything the master has sent, then compares digests.
+    func assertInSync(master: RawClient, replica: RawClient, _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        var masterOffset = "", replicaOffset = ""
+        let caughtUp = try eventually(timeoutMillis: 20_000) {
+            masterOffset = try master.info("master_repl_offset", section: "replication") ?? "?"
+            replicaOffset = try replica.info("slave_repl_offset", section: "replication") ?? "-"
+            let up = try replica.info("master_link_status", section: "replication") == "up"
+            return masterOffset == replicaOffset && up
+        }
+        XCTAssertTrue(caughtUp, "\(message): replica at \(replicaOffset), master at \(masterOffset)", file: file, line: line)
+        XCTAssertEqual(try master.digest(), try replica.digest(), "\(message): digests differ", file: file, line: line)
+    }
+
+    func replicate(_ replica: Node, from master: Node) throws {
+        XCTAssertEqual(try replica.client().say("REPLICAOF", "127.0.0.1", "\(master.port)"), "+OK\r\n")
+    }
+
+    func stat(_ c: RawClient, _ name: String) throws -> Int { Int(try c.info(name, section: "stats") ?? "") ?? -1 }
+
+    /// Full sync, 10,000 writes, a killed link continued from the backlog, and 2,000 more writes.
+    func runPair(master: Node, replica: Node) throws {
+        let m = try master.client()
+        try seedDataset(m)
+        try replicate(replica, from: master)
+        let r = try replica.client()
+        try assertInSync(master: m, replica: r, "after the full sync")
+        try send(mixedWrites(seed: 1, count: 10_000), to: m)
+        try assertInSync(master: m, replica: r, "after 10,000 writes")
+        let fullSyncs = try stat(m, "sync_full"), partials = try stat(m, "sync_partial_ok")
+        // The replica's side of the link goes; it reconnects and continues from the master's backlog.
+        XCTAssertEqual(try r.say("CLIENT", "KILL", "TYPE", "master"), ":1\r\n")
+        try send(mixedWrites(seed: 2, count: 2_000), to: m)
+        try assertInSync(master: m, replica: r, "after the partial resync")
+        XCTAssertEqual(try stat(m, "sync_full"), fullSyncs, "the link was continued, not synced again")
+        XCTAssertEqual(try stat(m, "sync_partial_ok"), partials + 1)
+        // And from the master's side.
+        XCTAssertEqual(try m.say("CLIENT", "KILL", "TYPE", "replica"), ":1\r\n")
+        try send(mixedWrites(seed: 3, count: 1_000), to: m)
+        try assertInSync(master: m, replica: r, "after the master dropped the replica")
+        XCTAssertEqual(try stat(m, "sync_full"), fullSyncs)
+    }
+
+    func testRedisReplicaOfNeedletail() throws {
+        try runPair(master: try node(needletail: true), replica: try node(needletail: false))
+    }
+
+    func testNeedletailReplicaOfRedis() throws {
+        try runPair(master: try node(needletail: false), replica: try node(needletail: true))
+    }
+
+    func testNeedletailReplicaOfNeedletail() throws {
+        try runPair(master: try node(needletail: true), replica: try node(needletail: true))
+    }
+
+    /// redis-server -> needletail -> redis-server, and needletail -> redis-server -> needletail: the middle
+    /// server passes its master's stream on, so the whole chain shares one id and one offset.
+    func testChainsOfMixedServers() throws {
+        for middleIsNeedletail in [true, false] {
+            let top = try node(needletail: !middleIsNeedletail)
+            let middle = try node(needletail: middleIsNeedletail)
+            let bottom = try node(needletail: !middleIsNeedletail)
+            let t = try top.client()
+            try seedDataset(t)
+            try replicate(middle, from: top)
+            try replicate(bottom, from: middle)
+            try send(mixedWrites(seed: 4, count: 3_000), to: t)
+            let b = try bottom.client()
+            try assertInSync(master: t, replica: try middle.client(), "middle (needletail: \(middleIsNeedletail))")
+            try assertInSync(master: t, replica: b, "bottom (needletail: \(!middleIsNeedletail))")
+            XCTAssertEqual(try b.info("master_replid", section: "replication"), try t.info("master_replid", section: "replication"))
+        }
+    }
+
+    func testWaitAndMinReplicasToWrite() throws {
+        let master = try node(needletail: true)
+        let m = try master.client()
+        XCTAssertEqual(try m.say("WAIT", "0", "0"), ":0\r\n")
+        XCTAssertEqual(try m.say("WAIT", "1", "50"), ":0\r\n", "no replica: the timeout's count")
+        let replicas = [try node(needletail: true), try node(needletail: false)]
+        for r in replicas { try replicate(r, from: master) }
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) { try m.info("connected_slaves", section: "replication") == "2" })
+        XCTAssertEqual(try m.say("SET", "a", "1"), "+OK\r\n")
+        XCTAssertEqual(try m.say("WAIT", "2", "5000"), ":2\r\n")
+        XCTAssertEqual(try m.say("INCR", "a"), ":2\r\n")
+        XCTAssertEqual(try m.say("WAIT", "5", "300"), ":2\r\n", "only two replicas exist: the timeout answers 2")
+        XCTAssertTrue(try m.say("WAIT", "x", "0").hasPrefix("-ERR value is not an integer"))
+        XCTAssertEqual(try m.say("WAIT", "1", "-1"), "-ERR timeout is negative\r\n")
+        XCTAssertTrue(try replicas[0].client().say("WAIT", "1", "0").hasPrefix("-ERR WAIT cannot be used with replica instances"))
+
+        XCTAssertEqual(try m.say("CONFIG", "SET", "min-replicas-to-write", "3"), "+OK\r\n")
+        XCTAssertEqual(try m.say("SET", "b", "1"), "-NOREPLICAS Not enough good replicas to write.\r\n")
+        XCTAssertEqual(try m.say("GET", "a"), "$1\r\n2\r\n", "reads are allowed")
+        XCTAssertEqual(try m.info("min_slaves_good_slaves", section: "replication"), "2")
+        XCTAssertEqual(try m.say("CONFIG", "SET", "min-replicas-to-write", "2"), "+OK\r\n")
+        XCTAssertEqual(try m.say("SET", "b", "1"), "+OK\r\n")
+        XCTAssertEqual(try m.say("CONFIG", "SET", "min-replicas-to-write", "0"), "+OK\r\n")
+    }
+
+    /// A replica refuses writes, keeps keys past their time until its master deletes them (reads see them
+    /// missing), and its ROLE and INFO say what it is.
+    func testReplicaRules() throws {
+        let master = try node(needletail: true), replica = try node(needletail: true)
+        let m = try master.client()
+        XCTAssertEqual(try m.say("DEBUG", "SET-ACTIVE-EXPIRE", "0"), "+OK\r\n")
+        try replicate(replica, from: master)
+        let r = try replica.client()
+        XCTAssertEqual(try m.say("SET", "short", "v", "PX", "200"), "+OK\r\n")
+        XCTAssertEqual(try m.say("SET", "x", "1"), "+OK\r\n")
+        try assertInSync(master: m, replica: r, "before expiry")
+        XCTAssertEqual(try r.say("SET", "y", "1"), "-READONLY You can't write against a read only replica.\r\n")
+        usleep(300_000)
+        XCTAssertEqual(try r.say("GET", "short"), "$-1\r\n", "a key past its time reads as missing")
+        XCTAssertEqual(try r.say("DBSIZE"), ":2\r\n", "but stays until the master deletes it")
+        XCTAssertEqual(try m.say("GET", "short"), "$-1\r\n", "the master's access deletes it and propagates DEL")
+        XCTAssertTrue(try eventually(timeoutMillis: 5000) { try r.say("DBSIZE") == ":1\r\n" })
+        let role = try r.say("ROLE")
+        XCTAssertTrue(role.hasPrefix("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:\(master.port)\r\n$9\r\nconnected\r\n"), role)
+        let masterRole = try m.say("ROLE")
+        XCTAssertTrue(masterRole.hasPrefix("*3\r\n$6\r\nmaster\r\n"), masterRole)
+        XCTAssertEqual(try r.say("HELLO", "3").contains("replica"), true)
+        XCTAssertEqual(try r.say("REPLICAOF", "127.0.0.1", "\(master.port)"), "+OK Already connected to specified master\r\n")
+        XCTAssertEqual(try r.say("REPLICAOF", "127.0.0.1", "70000"), "-ERR Invalid master port\r\n")
+    }
+
+    /// A replica promoted with REPLICAOF NO ONE keeps its history as replid2, so the old master, made its
+    /// replica, continues with a partial resync (PSYNC2), in both server kinds.
+    func testPromotionContinuesWithPSYNC2() throws {
+        for (aIsNeedletail, bIsNeedletail) in [(true, true), (false, true), (true, false)] {
+            let a = try node(needletail: aIsNeedletail), b = try node(needletail: bIsNeedletail)
+            let ac = try a.client(), bc = try b.client()
+            try seedDataset(ac)
+            try replicate(b, from: a)
+            try send(mixedWrites(seed: 5, count: 2_000), to: ac)
+            try assertInSync(master: ac, replica: bc, "before the promotion")
+            let oldID = try ac.info("master_replid", section: "replication")
+            XCTAssertEqual(try bc.say("REPLICAOF", "NO", "ONE"), "+OK\r\n")
+            XCTAssertEqual(try bc.info("master_replid2", section: "replication"), oldID)
+            XCTAssertEqual(try bc.info("role", section: "replication"), "master")
+            try send(mixedWrites(seed: 6, count: 500), to: bc)
+            let fullSyncs = try stat(bc, "sync_full")
+            try replicate(a, from: b)
+            try assertInSync(master: bc, replica: ac, "the old master follows the new one (a: \(aIsNeedletail), b: \(bIsNeedletail))")
+            XCTAssertEqual(try stat(bc, "sync_full"), fullSyncs, "continued with PSYNC2, not a full sync")
+        }
+    }
+}
