@@ -62,11 +62,10 @@ final class ReplicationBacklog {
     /// Calls `body` with the bytes from `offset` to the end, in at most two pieces.
     func forEachChunk(from offset: Int64, _ body: (UnsafeRawBufferPointer) -> Void) {
         precondition(holds(from: offset))
-        var skip = Int(offset - firstByteOffset)
+        let skip = Int(offset - firstByteOffset)
         var left = historyLength - skip
         let start = (writePosition - historyLength + capacity) % capacity
         var position = (start + skip) % capacity
-        skip = 0
         while left > 0 {
             let n = min(left, capacity - position)
             body(UnsafeRawBufferPointer(start: buffer + position, count: n))
