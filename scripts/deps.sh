@@ -2,7 +2,8 @@
 # Installs what Needletail needs from Debian's packages when something is missing; a second run installs
 # nothing. With no argument: what the build needs (Lua 5.1 with its cjson and bitop modules, for scripting,
 # and pkg-config to find them). With --test: also what the tests need (hiredis headers for the integration
-# tests, redis-server and redis-cli as the reference oracle). Uses sudo when not run as root.
+# tests, redis-server and redis-cli as the reference oracle, redis-sentinel to fail over
+# our replicas). Uses sudo when not run as root.
 set -euo pipefail
 
 missing=()
@@ -14,6 +15,7 @@ if [[ ${1:-} == --test ]]; then
     { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hiredis; } || missing+=(libhiredis-dev)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+    command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 fi
 
 if ((${#missing[@]} > 0)); then
