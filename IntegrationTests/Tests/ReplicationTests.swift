@@ -227,4 +227,50 @@ final class ReplicationTests: PersistenceTestCase {
             XCTAssertEqual(try stat(bc, "sync_full"), fullSyncs, "continued with PSYNC2, not a full sync")
         }
     }
+
+    /// FAILOVER hands the master role to a replica without a full sync, from Needletail to redis-server and
+    /// back, with redis-server 7.0's errors.
+    func testFailoverBothWays() throws {
+        let a = try node(needletail: true), b = try node(needletail: true), c = try node(needletail: false)
+        let ac = try a.client()
+        XCTAssertEqual(try ac.say("FAILOVER"), "-ERR FAILOVER requires connected replicas.\r\n")
+        XCTAssertEqual(try ac.say("FAILOVER", "ABORT"), "-ERR No failover in progress.\r\n")
+        XCTAssertEqual(try ac.say("FAILOVER", "TIMEOUT", "0"), "-ERR FAILOVER timeout must be greater than 0\r\n")
+        XCTAssertEqual(try ac.say("FAILOVER", "TO", "x"), "-ERR syntax error\r\n")
+        try replicate(b, from: a)
+        try replicate(c, from: a)
+        try seedDataset(ac)
+        let bc = try b.client(), cc = try c.client()
+        try assertInSync(master: ac, replica: bc, "b before the failover")
+        try assertInSync(master: ac, replica: cc, "c before the failover")
+        XCTAssertEqual(try bc.say("FAILOVER"), "-ERR FAILOVER is not valid when server is a replica.\r\n")
+        XCTAssertEqual(try ac.say("FAILOVER", "TO", "127.0.0.1", "1"), "-ERR FAILOVER target HOST and PORT is not a replica.\r\n")
+        XCTAssertEqual(try ac.say("FAILOVER", "FORCE"), "-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n")
+        let digest = try ac.digest()
+
+        // Needletail -> redis-server.
+        XCTAssertEqual(try ac.say("FAILOVER", "TO", "127.0.0.1", "\(c.port)"), "+OK\r\n")
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) {
+            try cc.info("role", section: "replication") == "master"
+                && ac.info("master_link_status", section: "replication") == "up"
+                && ac.info("master_failover_state", section: "replication") == "no-failover"
+        }, "needletail -> redis-server failover")
+        XCTAssertEqual(try ac.info("master_port", section: "replication"), "\(c.port)")
+        XCTAssertEqual(try cc.digest(), digest)
+        XCTAssertEqual(try stat(cc, "sync_full"), 0, "the old master continued with PSYNC")
+        XCTAssertEqual(try ac.say("SET", "x", "1"), "-READONLY You can't write against a read only replica.\r\n")
+
+        // redis-server -> Needletail: b follows c first, then takes over.
+        try replicate(b, from: c)
+        try send(mixedWrites(seed: 7, count: 500), to: cc)
+        try assertInSync(master: cc, replica: bc, "b follows c")
+        XCTAssertEqual(try cc.say("FAILOVER", "TO", "127.0.0.1", "\(b.port)", "TIMEOUT", "5000"), "+OK\r\n")
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) {
+            try bc.info("role", section: "replication") == "master"
+                && cc.info("master_link_status", section: "replication") == "up"
+        }, "redis-server -> needletail failover")
+        try send(mixedWrites(seed: 8, count: 500), to: bc)
+        try assertInSync(master: bc, replica: cc, "c follows b")
+        XCTAssertEqual(try stat(bc, "sync_full"), 0, "c continued with PSYNC")
+    }
 }

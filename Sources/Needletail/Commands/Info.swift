@@ -370,7 +370,7 @@ private func infoReplication(_ s: Server) -> [(String, String)] {
         fields.append(("slave\(i)", "ip=\(ip),port=\(state.listeningPort),state=\(state.infoName),offset=\(state.ackOffset),lag=\((now - state.ackTime) / 1000)"))
     }
     let backlog = r.backlog
-    fields += [("master_failover_state", "no-failover"),
+    fields += [("master_failover_state", r.failover.infoName),
                ("master_replid", r.replid), ("master_replid2", r.replid2),
                ("master_repl_offset", String(r.offset)), ("second_repl_offset", String(r.secondOffset)),
                ("repl_backlog_active", backlog == nil ? "0" : "1"),

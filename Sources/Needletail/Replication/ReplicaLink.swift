@@ -206,7 +206,9 @@ extension Replication {
             if isError { log.notice("(Non critical) Master does not understand REPLCONF capa: \(line)") }
             if let cached = cachedMaster {
                 log.notice("Trying a partial resynchronization (request \(cached.replid):\(cached.offset + 1)).")
-                send(["PSYNC", ByteString(cached.replid), ByteString(String(cached.offset + 1))])
+                var psync: [ByteString] = ["PSYNC", ByteString(cached.replid), ByteString(String(cached.offset + 1))]
+                if failover == .inProgress { psync.append("FAILOVER") }  // the target promotes itself
+                send(psync)
             } else {
                 log.notice("Partial resynchronization not possible (no cached master)")
                 send(["PSYNC", "?", "-1"])
@@ -363,6 +365,7 @@ extension Replication {
         linkDownSince = 0
         selectedDB = -1
         server.updateClientMemoryUsage(client)
+        failoverSucceeded()
         sendAck()
         if !client.input.isEmpty { server.processInput(client) }
     }
@@ -391,6 +394,7 @@ extension Replication {
         let client = link.client
         dropLink()
         if !client.isClosed { server.closeClient(client) }
+        if failover == .inProgress { abortFailover("Failover target rejected psync request") }
     }
 
     /// Forgets the link (closing it is the caller's business).

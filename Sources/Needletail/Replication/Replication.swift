@@ -73,6 +73,13 @@ final class Replication {
     var partialSyncsAccepted = 0
     var partialSyncsRefused = 0
 
+    // FAILOVER (Replication/Failover.swift).
+    var failover = FailoverState.none
+    var failoverTarget: (host: String, port: Int)?
+    /// Unix ms past which waiting for sync ends (0: no timeout), and whether it then goes on anyway.
+    var failoverEnd: Int64 = 0
+    var failoverForce = false
+
     init(server: Server) {
         self.server = server
     }
@@ -163,6 +170,9 @@ final class Replication {
     /// SYNC and PSYNC (Redis's syncCommand).
     func sync(_ c: Client, psync: Bool) {
         if c.replica?.attached == true { return }  // already a replica: ignored, as Redis
+        // Our master hands its role to us (FAILOVER): we promote ourselves, then continue it as a replica.
+        if psync && c.argc > 3 && c.argIs(3, "failover") && !acceptFailoverRequest(c) { return }
+        if failover != .none { return c.reply.error("NOMASTERLINK Can't SYNC while failing over") }
         if let link, isReplica, link.state != .connected {
             return c.reply.error("NOMASTERLINK Can't SYNC while not connected with my master")
         }
@@ -347,6 +357,7 @@ final class Replication {
         state.ackTime = monotonicMillis()
         if state.state == .waitingAck { putOnline(c, state) }
         if !waitingClients.isEmpty { serveWaitingClients() }
+        if failover == .waitingForSync { updateFailoverStatus() }
     }
 
     /// Replicas that acknowledged `offset`.
@@ -424,6 +435,10 @@ final class Replication {
         }
         startFullSyncIfDue()
         refreshGoodReplicas()
+        if failover == .waitingForSync {
+            ackRequested = true
+            updateFailoverStatus()
+        }
     }
 
     /// CONFIG SET repl-backlog-size.
