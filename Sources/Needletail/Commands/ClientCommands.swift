@@ -348,7 +348,8 @@ private func clientHelp(_ c: Client) {
 func clientInfoLine(_ client: Client) -> String {
     let now = monotonicMillis()
     var flags = ""
-    if client.isMonitor { flags += "O" }
+    if client.isMonitor { flags += "O" } else if client.replicationType == .replica { flags += "S" }
+    if client.isMaster { flags += "M" }
     if client.isSubscribed { flags += "P" }
     if client.transaction != nil { flags += "x" }
     if client.isBlocked { flags += "b" }

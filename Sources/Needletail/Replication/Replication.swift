@@ -377,6 +377,7 @@ final class Replication {
     /// Before the loop sleeps: ask every replica for an ACK when a client waits (Redis's get_ack_from_slaves).
     func requestAcks() {
         ackRequested = false
+        guard feedsStream else { return }
         let argv: [ByteString] = ["REPLCONF", "GETACK", "*"]
         scratch.appendCommand(argv, db: selectedDB, selected: &selectedDB)
         feedScratch()

@@ -115,6 +115,7 @@ struct MemoryOverhead {
         peakAllocated = max(s.memory.peak, 1)
         var total = startupAllocated
 
+        replicationBacklog = s.replication.backlog?.memory ?? 0
         clientsReplicas = s.clientsMemory(normal: false)  // Server/ClientMemory.swift's running totals
         clientsNormal = s.clientsMemory(normal: true)
         total += replicationBacklog + clientsReplicas
@@ -166,8 +167,13 @@ struct MemoryOverhead {
 
     /// Memory that maxmemory does not count against the dataset (Redis's freeMemoryGetNotCountedMemory, INFO
     /// mem_not_counted_for_evict): buffers that grow because of writes, so evicting to make room for them
-    /// would feed itself. The AOF buffer; the replicas' output buffers once there are replicas.
+    /// would feed itself. The AOF buffer and the replicas' output buffers (with what their full syncs hold
+    /// back for them).
     static func notCountedForEviction(_ s: Server) -> Int {
-        aofBufferMemory(s)
+        var replicas = 0
+        for c in s.replication.replicas {
+            replicas += c.output.capacity + (c.replica?.pending.capacity ?? 0)
+        }
+        return aofBufferMemory(s) + replicas
     }
 }
