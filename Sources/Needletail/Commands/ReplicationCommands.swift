@@ -108,7 +108,7 @@ private func replconf(_ c: Client) {
             replicaState(c).listeningPort = Int(truncatingIfNeeded: port)
         } else if c.argIs(i, "ip-address") {
             let address = c.arg(i + 1)
-            guard address.count < 46 else {  // NET_HOST_STR_LEN
+            guard address.count < 256 else {  // NET_HOST_STR_LEN
                 return c.reply.error("ERR REPLCONF ip-address provided by replica instance is too long: \(address.count) bytes")
             }
             replicaState(c).announcedIP = c.argString(i + 1)
