@@ -273,4 +273,30 @@ final class ReplicationTests: PersistenceTestCase {
         try assertInSync(master: bc, replica: cc, "c follows b")
         XCTAssertEqual(try stat(bc, "sync_full"), 0, "c continued with PSYNC")
     }
+
+    /// masterauth against a master with requirepass, both ways; a replica whose master is unreachable and
+    /// replica-serve-stale-data no answers -MASTERDOWN.
+    func testAuthenticationAndStaleData() throws {
+        for masterIsNeedletail in [true, false] {
+            // (requirepass set once started: the harness waits for a PONG.)
+            let master = try node(needletail: masterIsNeedletail)
+            let replica = try node(needletail: !masterIsNeedletail, ["--masterauth", "s3cret"])
+            let m = try master.client()
+            XCTAssertEqual(try m.say("CONFIG", "SET", "requirepass", "s3cret"), "+OK\r\n")
+            XCTAssertEqual(try m.say("SET", "k", "v"), "+OK\r\n")
+            try replicate(replica, from: master)
+            let r = try replica.client()
+            XCTAssertTrue(try eventually(timeoutMillis: 10_000) { try r.say("GET", "k") == "$1\r\nv\r\n" },
+                          "masterauth (master is needletail: \(masterIsNeedletail))")
+        }
+        let lonely = try node(needletail: true, ["--replica-serve-stale-data", "no"])
+        let l = try lonely.client()
+        XCTAssertEqual(try l.say("REPLICAOF", "127.0.0.1", "\(freeTCPPort())"), "+OK\r\n")
+        XCTAssertEqual(try l.say("GET", "k"), "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n")
+        XCTAssertEqual(try l.say("PING"), "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n")
+        XCTAssertEqual(try l.info("master_link_status", section: "replication"), "down")
+        XCTAssertEqual(try l.say("INFO", "nosuchsection"), "$0\r\n\r\n", "INFO is allowed (stale)")
+        XCTAssertEqual(try l.say("REPLICAOF", "NO", "ONE"), "+OK\r\n")
+        XCTAssertEqual(try l.say("GET", "k"), "$-1\r\n")
+    }
 }

@@ -367,10 +367,11 @@ extension Server {
 
     /// Whether the pause holds this command back (Redis's processCommand): under ALL every command, under
     /// WRITE those that write or may replicate (a script by the flags it declares: `commandFlags`), and EXEC of
-    /// a transaction that queued one. Internal clients (later: replicas, the master link) are never paused, nor
-    /// is a blocked command run again.
+    /// a transaction that queued one. Internal clients, replicas (their ACKs) and our master's stream (applied
+    /// as it arrives: its offset must keep moving) are never paused, nor is a blocked command run again.
     func pauseHolds(_ client: Client, _ command: Command) -> Bool {
-        guard let pause, client.kind == .connection, !client.reprocessingBlockedCommand else { return false }
+        guard let pause, client.kind == .connection, !client.reprocessingBlockedCommand,
+              client.replicationType == .normal else { return false }
         if pause == .all { return true }
         let mayReplicate: CommandFlags = [.write, .mayReplicate]
         if !commandFlags(client, command).isDisjoint(with: mayReplicate) { return true }
