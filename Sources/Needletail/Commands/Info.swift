@@ -366,7 +366,7 @@ private func infoReplication(_ s: Server) -> [(String, String)] {
     let now = monotonicMillis()
     for (i, c) in r.replicas.enumerated() {
         guard let state = c.replica else { continue }
-        let ip = state.announcedIP ?? String(c.address.split(separator: ":").dropLast().joined(separator: ":"))
+        let ip = c.replicaIP
         fields.append(("slave\(i)", "ip=\(ip),port=\(state.listeningPort),state=\(state.infoName),offset=\(state.ackOffset),lag=\((now - state.ackTime) / 1000)"))
     }
     let backlog = r.backlog

@@ -75,7 +75,7 @@ private func role(_ c: Client) {
     for replica in replicas {
         let state = replica.replica!
         c.reply.array(3)
-        c.reply.bulk(state.announcedIP ?? String(replica.address.split(separator: ":").dropLast().joined(separator: ":")))
+        c.reply.bulk(replica.replicaIP)
         c.reply.bulk(String(state.listeningPort))
         c.reply.bulk(String(state.ackOffset))
     }

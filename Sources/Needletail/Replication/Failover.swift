@@ -50,7 +50,7 @@ extension Replication {
     private func findReplica(host: String, port: Int) -> Client? {
         replicas.first { c in
             guard let state = c.replica else { return false }
-            let ip = state.announcedIP ?? String(c.address.split(separator: ":").dropLast().joined(separator: ":"))
+            let ip = c.replicaIP
             return ip.lowercased() == host.lowercased() && state.listeningPort == port
         }
     }
@@ -73,7 +73,7 @@ extension Replication {
             chosen = replicas.first { $0.replica?.state == .online && $0.replica!.ackOffset == offset }
         }
         guard let chosen, let state = chosen.replica else { return }
-        let host = state.announcedIP ?? String(chosen.address.split(separator: ":").dropLast().joined(separator: ":"))
+        let host = chosen.replicaIP
         log.notice("Failover target \(host):\(state.listeningPort) is synced, failing over.")
         failover = .inProgress
         failoverTarget = (host, state.listeningPort)

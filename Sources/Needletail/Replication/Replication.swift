@@ -344,7 +344,7 @@ final class Replication {
     }
 
     func replicaName(_ c: Client) -> String {
-        let ip = c.replica?.announcedIP ?? String(c.address.split(separator: ":").dropLast().joined(separator: ":"))
+        let ip = c.replicaIP
         return "\(ip):\(c.replica?.listeningPort ?? 0)"
     }
 
@@ -444,6 +444,13 @@ final class Replication {
 
     /// CONFIG SET repl-backlog-size.
     func backlogSizeChanged() { backlog?.resize(to: backlogSize) }
+}
+
+extension Client {
+    /// The address a replica is known by: the one it announced (REPLCONF ip-address), or its connection's.
+    var replicaIP: String {
+        replica?.announcedIP ?? String(address.split(separator: ":").dropLast().joined(separator: ":"))
+    }
 }
 
 /// A replica of ours (Redis's CLIENT_SLAVE state on the client).
