@@ -338,8 +338,8 @@ final class ConfigTests: XCTestCase {
     }
 
     func testNotYetEffective() throws {
-        let c = try load("appendonly no\nactiverehashing yes\nio-threads 4\nport 7000\nslave-read-only no\nio-threads 2\n")
-        XCTAssertEqual(c.notYetEffective, ["io-threads", "replica-read-only"])
+        let c = try load("appendonly no\nactiverehashing yes\nio-threads 4\nport 7000\nslave-read-only no\nio-threads 2\nlazyfree-lazy-user-flush yes\n")
+        XCTAssertEqual(c.notYetEffective, ["io-threads", "lazyfree-lazy-user-flush"])
         XCTAssertFalse(Config.isImplemented("io-threads"))
         XCTAssertTrue(Config.isImplemented("PORT"))
     }

@@ -317,8 +317,14 @@ extension Replication {
         link.transferFD = -1
         if link.transferSize == -1 { _ = ftruncate(fd, off_t(link.transferRead - 40)) }
         close(fd)
-        log.notice("MASTER <-> REPLICA sync: Flushing old data")
         link.state = .loading
+        server.timers.schedule(after: 0, .replicaLoad)
+    }
+
+    /// The `.replicaLoad` timer: flush, load the RDB as at start-up, and become the master's replica.
+    func loadTransferredRDB() {
+        guard let link, link.state == .loading else { return }
+        log.notice("MASTER <-> REPLICA sync: Flushing old data")
         let aofWasOn = server.aof.isOn
         if aofWasOn { server.aof.stop() }
         for db in server.databases { db.removeAll() }

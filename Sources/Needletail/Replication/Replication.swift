@@ -181,7 +181,11 @@ final class Replication {
         c.replica = state
         log.notice("Replica \(replicaName(c)) asks for synchronization")
         if psync {
-            if tryPartialResync(c, state) {
+            guard let requestedOffset = parseInt64(c.arg(2)) else {
+                log.warning("Replica \(replicaName(c)) asks for synchronization but with a wrong offset")
+                return c.replyNotInteger()
+            }
+            if tryPartialResync(c, state, offset: requestedOffset) {
                 partialSyncsAccepted += 1
                 return
             }
@@ -215,9 +219,8 @@ final class Replication {
     }
 
     /// PSYNC's partial resynchronization (Redis's masterTryPartialResynchronization).
-    private func tryPartialResync(_ c: Client, _ state: ReplicaState) -> Bool {
+    private func tryPartialResync(_ c: Client, _ state: ReplicaState, offset requestedOffset: Int64) -> Bool {
         let requestedID = c.argString(1)
-        guard let requestedOffset = parseInt64(c.arg(2)) else { return false }
         let sameHistory = requestedID == replid
             || (requestedID == replid2 && requestedOffset <= secondOffset)
         guard sameHistory else {

@@ -165,6 +165,10 @@ public final class Server {
         case pauseEnd
         /// An eviction that ran out of time continues (Server/Eviction.swift).
         case evictionContinue
+        /// The RDB of a full sync from our master has arrived: load it (Replication/ReplicaLink.swift), from
+        /// the loop itself rather than from inside the event that completed it, since loading serves other
+        /// clients with its own poll.
+        case replicaLoad
     }
     let timers = TimerQueue<TimerEvent, SystemClock>(clock: SystemClock())
     /// Clients by last interaction, least recent first (slots are fds), and the timer for the head.
@@ -349,6 +353,8 @@ public final class Server {
             activeExpireSlice()
         case .evictionContinue:
             evictionTimerFired()
+        case .replicaLoad:
+            replication.loadTransferredRDB()
         case .idleClients:
             idle.timerFired()
             closeIdleClients()
