@@ -145,6 +145,22 @@ final class PubSubTests: XCTestCase {
                 s(0, "PSUBSCRIBE", "__key*__:*"),
             ] + writes + [s(1, "CONFIG", "SET", "notify-keyspace-events", "")], label: "notify-keyspace-events \(flags)")
         }
+        // keymiss (class m, not in A): reads that find nothing, except OBJECT's; writes never.
+        let reads: [Step] = [
+            s(1, "SET", "a", "1"), s(1, "GET", "nosuch"), s(1, "GET", "a"), s(1, "MGET", "a", "b", "c"),
+            s(1, "EXISTS", "a", "b"), s(1, "TYPE", "nosuch"), s(1, "OBJECT", "ENCODING", "nosuch"), s(1, "TTL", "nosuch"),
+            s(1, "HGET", "h", "f"), s(1, "LRANGE", "l", "0", "-1"), s(1, "SCARD", "s"), s(1, "ZSCORE", "z", "m"),
+            s(1, "STRLEN", "b"), s(1, "DUMP", "b"), s(1, "SINTER", "s", "a"), s(1, "INCR", "new"), s(1, "DEL", "gone"),
+            s(1, "TOUCH", "t1", "a"), s(1, "GETEX", "nosuch"), s(1, "SORT", "nosuch"), s(1, "SET", "x", "1", "PX", "1"),
+            s(1, "DEBUG", "SLEEP", "0.01"), s(1, "GET", "x"),
+        ]
+        for flags in ["Km", "Em", "KEAm", "KEA"] {
+            try compare(connections: 2, [
+                s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "0"), s(1, "CONFIG", "SET", "notify-keyspace-events", flags),
+                s(0, "PSUBSCRIBE", "__key*__:*"),
+            ] + reads + [s(1, "CONFIG", "SET", "notify-keyspace-events", ""), s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "1")],
+                label: "keymiss \(flags)")
+        }
         // A channel subscription receives only its own key's events, and lazy expiry's `expired` (active
         // expiry off, so the key expires when GET finds it, not at a time of the cron's choosing).
         try compare(connections: 2, [

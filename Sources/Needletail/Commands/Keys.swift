@@ -285,7 +285,7 @@ private func scan(_ c: Client) {
 /// The value OBJECT subcommands inspect, or nil after replying null for a missing key.
 /// OBJECT's lookup (Redis's objectCommandLookup): expires as any read, but leaves the access stamp alone.
 private func objectValue(_ c: Client) -> Value? {
-    guard let value = c.db.lookup(c.arg(2), now: c.server.now, .noTouch) else {
+    guard let value = c.db.lookup(c.arg(2), now: c.server.now, [.noTouch, .noNotify]) else {
         c.reply.null()
         return nil
     }

@@ -294,10 +294,16 @@ extension Server {
         let flags = config.notifyKeyspaceEvents
         let published = flags.subtracting([.keyspace, .keyevent])
         keyspaceNotifications = flags.isDisjoint(with: [.keyspace, .keyevent]) || published.isEmpty ? [] : flags
+        keyspace.notifiesKeyMiss = keyspaceNotifications.contains(.keyMiss)
     }
+
+    /// A read found no key: `keymiss` (class m), as Redis's lookupKey.
+    func keyMissed(_ key: UnsafeRawBufferPointer, db: Int) { notifyKeyspaceEvent(.keymiss, key: key, db: db) }
 }
 
 extension KeyspaceEvent {
     /// A key was created (class n), published before the creating command's own event, as Redis's dbAdd.
     static let new = KeyspaceEvent("new", .newKey)
+    /// A read found no key (class m, not part of A).
+    static let keymiss = KeyspaceEvent("keymiss", .keyMiss)
 }

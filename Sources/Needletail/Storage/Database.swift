@@ -126,6 +126,8 @@ final class Database {
         static let noTouch = LookupFlags(rawValue: 1 << 1)
         /// Reports a key past its time as missing without deleting it (a replica leaves that to its master).
         static let noExpire = LookupFlags(rawValue: 1 << 2)
+        /// A miss publishes no `keymiss` notification (OBJECT, as Redis's LOOKUP_NONOTIFY).
+        static let noNotify = LookupFlags(rawValue: 1 << 3)
     }
 
     /// Finds a live key. A key past its time is reported missing and deleted (counted as expired, reported
@@ -146,7 +148,12 @@ final class Database {
             value = nil
         }
         if !flags.contains(.write) {
-            if value == nil { events.misses += 1 } else { events.hits += 1 }
+            if value == nil {
+                events.misses += 1
+                if events.notifiesKeyMiss && !flags.contains(.noNotify) { events.listener?.keyMissed(key, db: index) }
+            } else {
+                events.hits += 1
+            }
         }
         return value
     }

@@ -28,6 +28,8 @@ final class KeyspaceChanges {
     /// Set while a replica runs a command of its master's stream: keys past their time are still there for
     /// it (the master decides when they go and sends the DEL).
     @exclusivity(unchecked) var obeyingMaster = false
+    /// `notify-keyspace-events` has the `m` class: reads that find no key tell the listener.
+    @exclusivity(unchecked) var notifiesKeyMiss = false
     /// Who hears every change; unowned because the server owns both the databases and this object.
     @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
     /// The fork-less snapshot being written, if any (Persistence/Snapshot.swift): `Database` hands it each
@@ -66,6 +68,12 @@ protocol KeyspaceListener: AnyObject {
     func databaseWillFlush(_ db: Int)
     /// SWAPDB is about to exchange the contents of two different databases.
     func databasesWillSwap(_ first: Int, _ second: Int)
+    /// A read found no key (the `keymiss` notification), while `KeyspaceChanges.notifiesKeyMiss` is set.
+    func keyMissed(_ key: UnsafeRawBufferPointer, db: Int)
+}
+
+extension KeyspaceListener {
+    func keyMissed(_ key: UnsafeRawBufferPointer, db: Int) {}
 }
 
 /// What happened to a key.
