@@ -170,11 +170,11 @@ private func bitOffset(_ c: Client, _ i: Int, hashBits: Int? = nil) -> Int? {
 private func bitfieldType(_ c: Client, _ i: Int) -> (signed: Bool, bits: Int)? {
     let arg = cStringPrefix(c.arg(i))
     let error: StaticString = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
-    guard let first = arg.first, first | 0x20 == UInt8(ascii: "i") || first | 0x20 == UInt8(ascii: "u") else {
+    guard let first = arg.first, first == UInt8(ascii: "i") || first == UInt8(ascii: "u") else {  // lowercase only
         c.reply.error(error)
         return nil
     }
-    let signed = first | 0x20 == UInt8(ascii: "i")
+    let signed = first == UInt8(ascii: "i")
     guard let bits = parseInt64(UnsafeRawBufferPointer(rebasing: arg[1...])), bits >= 1, bits <= (signed ? 64 : 63) else {
         c.reply.error(error)
         return nil
@@ -293,12 +293,12 @@ private func bitcount(_ c: Client) {
     var range: BitRange
     if c.argc == 4 || c.argc == 5 {
         guard let start = c.int64Arg(2), let end = c.int64Arg(3) else { return }
+        if start < 0 && end < 0 && start > end { return c.reply.integer(0) }  // before the unit, as 7.0
         var isBit = false
         if c.argc == 5 {
             guard let unit = bitUnit(c, 4) else { return }
             isBit = unit
         }
-        if start < 0 && end < 0 && start > end { return c.reply.integer(0) }
         range = BitRange(start: start, end: end, length: length, isBit: isBit)
     } else if c.argc == 2 {
         range = BitRange(start: 0, end: length - 1, length: length, isBit: false)

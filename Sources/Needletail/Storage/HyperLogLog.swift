@@ -144,8 +144,10 @@ enum HyperLogLog {
     @inline(__always) static func valLength(_ b: UInt8) -> Int { Int(b & 0x3) + 1 }
     @inline(__always) static func valOpcode(_ value: Int, _ length: Int) -> UInt8 { UInt8(((value - 1) << 2) | (length - 1)) | 0x80 }
 
-    /// Walks the opcodes of a sparse HLL: `body(kind, value, run)` for each; kind 0 zero/xzero, 1 val.
-    /// Returns the number of registers covered. A truncated XZERO reads its missing byte as 0.
+    /// Walks the opcodes of a sparse HLL: `body(value, run)` for each (value 0 for ZERO and XZERO). Returns the
+    /// number of registers covered, or -1 when a run would cross register 16384 (as redis-server 7.0.15 checks
+    /// every opcode since the CVE-2025-32023 fix) or `body` stops the walk. A truncated XZERO reads its missing
+    /// byte as 0.
     @inline(__always) static func walkSparse(_ bytes: UnsafeRawBufferPointer,
                                              _ body: (_ value: Int, _ run: Int) -> Bool) -> Int {
         var i = headerSize
@@ -153,22 +155,21 @@ enum HyperLogLog {
         let end = bytes.count
         while i < end {
             let b = bytes[i]
+            let run: Int
+            var value = 0
             if isZero(b) {
-                let run = zeroLength(b)
-                if !body(0, run) { return index }
-                index += run
+                run = zeroLength(b)
                 i += 1
             } else if isXZero(b) {
-                let run = xzeroLength(b, i + 1 < end ? bytes[i + 1] : 0)
-                if !body(0, run) { return index }
-                index += run
+                run = xzeroLength(b, i + 1 < end ? bytes[i + 1] : 0)
                 i += 2
             } else {
-                let run = valLength(b)
-                if !body(valValue(b), run) { return index }
-                index += run
+                run = valLength(b)
+                value = valValue(b)
                 i += 1
             }
+            if index + run > registerCount || !body(value, run) { return -1 }
+            index += run
         }
         return index
     }
@@ -337,13 +338,12 @@ enum HyperLogLog {
                 var index = 0
                 let covered = walkSparse(old) { value, run in
                     if value > 0 {
-                        if index + run > registerCount { return false }
                         for i in index..<(index + run) { setDenseRegister(registers, i, UInt8(value)) }
                     }
                     index += run
                     return true
                 }
-                ok = covered == registerCount && index == registerCount
+                ok = covered == registerCount
             }
             return ok ? result : .empty
         }
@@ -381,17 +381,15 @@ enum HyperLogLog {
             return true
         }
         var index = 0
-        var overflow = false
-        _ = walkSparse(bytes) { value, run in
+        let covered = walkSparse(bytes) { value, run in
             if value > 0 {
-                if index + run > registerCount { overflow = true; return false }
                 let v = UInt8(value)
                 for i in index..<(index + run) where v > max[i] { max[i] = v }
             }
             index += run
             return true
         }
-        return !overflow && index == registerCount
+        return covered == registerCount
     }
 
     /// The histogram of register values (64 buckets, as Redis sizes it) of a dense or sparse HLL; `invalid` is
@@ -413,13 +411,11 @@ enum HyperLogLog {
                 r += 4
             }
         } else {
-            var index = 0
-            _ = walkSparse(bytes) { value, run in
+            let covered = walkSparse(bytes) { value, run in
                 histogram[value] += run
-                index += run
                 return true
             }
-            if index != registerCount { invalid = true }
+            if covered != registerCount { invalid = true }
         }
         return histogram
     }
