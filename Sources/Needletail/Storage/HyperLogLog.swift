@@ -476,6 +476,23 @@ enum HyperLogLog {
         return invalid ? nil : estimate(h)
     }
 
+    // MARK: - Invariants
+
+    /// What is wrong with a stored HLL, nil when it is well formed: a valid header, and for the sparse
+    /// encoding opcodes covering exactly the 16384 registers (tests call it after every edit).
+    static func invariantViolation(_ bytes: UnsafeRawBufferPointer) -> String? {
+        guard isValid(bytes) else { return "bad header or dense length \(bytes.count)" }
+        if bytes[4] == dense { return nil }
+        if bytes.count > headerSize, isXZero(bytes[bytes.count - 1]) {
+            // A final XZERO's second byte would be missing (unless that byte is itself the second byte).
+            var i = headerSize
+            while i < bytes.count { i += isXZero(bytes[i]) ? 2 : 1 }
+            if i != bytes.count { return "truncated XZERO opcode" }
+        }
+        let covered = walkSparse(bytes) { _, _ in true }
+        return covered == registerCount ? nil : "sparse opcodes cover \(covered) registers"
+    }
+
     // MARK: - PFDEBUG DECODE
 
     /// The opcodes of a sparse HLL as PFDEBUG DECODE lists them: "z:len", "Z:len", "v:value,len".
