@@ -39,8 +39,8 @@ private func replyNotHLL(_ c: Client) { c.reply.error("WRONGTYPE Key is not a va
 private func replyCorrupted(_ c: Client) { c.reply.error("INVALIDOBJ Corrupted HLL object detected") }
 
 /// `hll-sparse-max-bytes`, read only when a sparse edit grows.
-private func sparseMaxBytes(_ c: Client) -> () -> Int {
-    { c.server.config.value(of: "hll-sparse-max-bytes").flatMap { Int($0) } ?? 3000 }
+private func sparseMaxBytes(_ c: Client) -> Int {
+    c.server.config.value(of: "hll-sparse-max-bytes").flatMap { Int($0) } ?? 3000
 }
 
 /// What an edit of a stored HLL found.
@@ -73,11 +73,10 @@ private func editHLL<R>(_ c: Client, _ i: Int, _ body: (inout ByteString) -> R?)
 // MARK: - PFADD
 
 private func pfadd(_ c: Client) {
-    let maxBytes = sparseMaxBytes(c)
     func addAll(_ s: inout ByteString) -> Int? {
         var updated = 0
         for j in 2..<c.argc {
-            switch HyperLogLog.add(&s, c.arg(j), sparseMaxBytes: maxBytes) {
+            switch HyperLogLog.add(&s, c.arg(j), sparseMaxBytes: { sparseMaxBytes(c) }) {
             case 1: updated += 1
             case -1: return nil
             default: break
@@ -103,20 +102,33 @@ private func pfadd(_ c: Client) {
 
 // MARK: - PFCOUNT
 
+private enum PFCountOutcome { case wrongType, notHLL, corrupted, cached(UInt64), computed(UInt64) }
+
+/// PFCOUNT of one key with one probe of the keyspace: the cached cardinality when it is valid (and the value
+/// already "raw", as Redis's dbUnshareStringValue leaves it), else computed and stored in place.
 private func pfcount(_ c: Client) {
     if c.argc > 2 { return pfcountUnion(c) }
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.integer(0) }
-    guard case .string(let stored) = value else { return c.replyWrongType() }
-    guard stored.withUnsafeBytes({ HyperLogLog.isValid($0) }) else { return replyNotHLL(c) }
-    enum Answer { case cached(UInt64), computed(UInt64) }
-    let (_, answer) = editHLL(c, 1) { s -> Answer? in
-        if let cached = s.withUnsafeBytes({ HyperLogLog.cachedCardinality($0) }) { return .cached(cached) }
-        guard let count = s.withUnsafeBytes({ HyperLogLog.count($0) }) else { return nil }
+    let outcome = c.db.modify(c.arg(1), now: c.server.now) { value, hint -> PFCountOutcome in
+        guard case .string(var s) = value else { return .wrongType }
+        let cached: UInt64?? = s.withUnsafeBytes { bytes in
+            HyperLogLog.isValid(bytes) ? .some(HyperLogLog.cachedCardinality(bytes)) : nil
+        }
+        guard let cached else { return .notHLL }
+        if let cached, hint == .raw { return .cached(cached) }
+        value = .string(.empty)  // the entry lets go, so `s` is edited in place
+        defer { value = .string(s); hint = .raw }
+        if let cached { return .cached(cached) }
+        guard let count = s.withUnsafeBytes({ HyperLogLog.count($0) }) else { return .corrupted }
         HyperLogLog.storeCardinality(&s, count)
         return .computed(count)
     }
-    switch answer {
-    case nil: return
+    // A read: counted as a keyspace hit or miss (Redis's lookupKeyRead).
+    if outcome == nil { c.db.events.misses += 1 } else { c.db.events.hits += 1 }
+    switch outcome {
+    case nil: c.reply.integer(0)
+    case .wrongType?: c.replyWrongType()
+    case .notHLL?: replyNotHLL(c)
+    case .corrupted?: replyCorrupted(c)
     case .cached(let n)?: c.reply.integer(Int64(bitPattern: n))
     case .computed(let n)?:
         // Storing the cache changed the value: signalled and propagated, without a notification.
@@ -164,11 +176,14 @@ private func pfmerge(_ c: Client) {
         guard let ok else { return replyNotHLL(c) }
         if !ok { return replyCorrupted(c) }
     }
-    let maxBytes = sparseMaxBytes(c)
+    var maxBytes: Int?
     func write(_ s: inout ByteString) -> Bool? {
         if useDense && !HyperLogLog.sparseToDense(&s) { return nil }
         for j in 0..<HyperLogLog.registerCount where max[j] != 0 {
-            _ = HyperLogLog.set(&s, j, max[j], sparseMaxBytes: maxBytes)
+            _ = HyperLogLog.set(&s, j, max[j], sparseMaxBytes: {
+                if maxBytes == nil { maxBytes = sparseMaxBytes(c) }
+                return maxBytes!
+            })
         }
         HyperLogLog.invalidateCache(&s)
         return true

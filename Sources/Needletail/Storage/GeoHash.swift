@@ -191,8 +191,12 @@ enum GeoHash {
         /// geoAppendIfWithinShape tests).
         func contains(_ x: Double, _ y: Double) -> Double? {
             if !isBox {
+                let limit = radius * conversion
+                // The great-circle distance is never shorter than the distance along the meridian, so a point
+                // the latitude alone puts out of reach (with a margin for rounding) skips the haversine.
+                if latitudeDistance(latitude, y) > limit * (1 + 1e-9) + 1e-3 { return nil }
                 let d = GeoHash.distance(longitude, latitude, x, y)
-                return d > radius * conversion ? nil : d
+                return d > limit ? nil : d
             }
             let lonDistance = GeoHash.distance(x, y, longitude, y)
             let latDistance = GeoHash.distance(x, y, x, latitude)
