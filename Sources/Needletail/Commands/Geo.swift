@@ -433,15 +433,10 @@ func geoSearch(_ set: SortedSet, _ shape: inout GeoHash.Shape, limit: Int) -> [G
         if lastProcessed > 0 && cell == cells[lastProcessed] { continue }
         if !points.isEmpty && limit > 0 && points.count >= limit { break }
         let (min, max) = GeoHash.scoreRange(of: cell)
-        let ranks = set.rankRange(in: SortedSet.ScoreRange(min: Double(min), max: Double(max), maxExclusive: true))
-        if !ranks.isEmpty {
-            var done = false
-            set.forEach(inRanks: ranks) { member, score in
-                if done { return }
-                guard let (x, y) = GeoHash.position(ofScore: score), let d = shape.contains(x, y) else { return }
-                points.append(GeoPoint(longitude: x, latitude: y, distance: d, score: score, member: member))
-                if limit > 0 && points.count >= limit { done = true }
-            }
+        set.tree.forEach(scoreFrom: Double(min), below: Double(max)) { member, score in
+            guard let (x, y) = GeoHash.position(ofScore: score), let d = shape.contains(x, y) else { return true }
+            points.append(GeoPoint(longitude: x, latitude: y, distance: d, score: score, member: member))
+            return limit == 0 || points.count < limit
         }
         lastProcessed = i
     }
