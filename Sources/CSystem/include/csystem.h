@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <malloc.h>
+#include "csystem_bits.h"
 
 /// epoll_event is packed on x86_64, which Swift cannot import field by field reliably: accessors.
 static inline uint32_t cs_epoll_event_events(const struct epoll_event *e) { return e->events; }

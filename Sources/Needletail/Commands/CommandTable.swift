@@ -141,7 +141,7 @@ struct CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
-            + replicationCommands)
+            + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.
