@@ -413,6 +413,19 @@ extension PubSubTests {
         ], masksIDs: true)
     }
 
+    /// CLIENT CACHING yes is used up by the next request even when that one is refused; each FLUSHALL and
+    /// FLUSHDB of a transaction sends its own null.
+    func testTrackingCachingAndFlushesInTransactions() throws {
+        try compare(connections: 2, protocols: [3], [
+            s(0, "CLIENT", "TRACKING", "ON", "OPTIN"), s(0, "CLIENT", "CACHING", "YES"), s(0, "NOSUCHCOMMAND"),
+            s(0, "GET", "a"), s(1, "SET", "a", "1"), s(0, "CLIENT", "CACHING", "YES"), s(0, "GET", "a", "extra"),
+            s(0, "GET", "b"), s(1, "SET", "b", "1"), s(0, "CLIENT", "CACHING", "YES"), s(0, "GET", "c"), s(1, "SET", "c", "1"),
+            s(0, "CLIENT", "TRACKING", "OFF"), s(0, "CLIENT", "TRACKING", "ON"), s(0, "GET", "d"),
+            s(1, "MULTI"), s(1, "FLUSHALL"), s(1, "SET", "d", "2"), s(1, "FLUSHALL"), s(1, "FLUSHDB"), s(1, "EXEC"),
+            s(0, "GET", "d"), s(0, "MULTI"), s(0, "FLUSHALL"), s(0, "FLUSHALL"), s(0, "EXEC"),
+        ], masksIDs: true)
+    }
+
     /// BCAST: per prefix, the keys changed before the server slept, sorted, in one frame; NOLOOP leaves out
     /// the client's own keys.
     func testTrackingBroadcast() throws {

@@ -203,6 +203,11 @@ extension Server {
     /// marked aborted, and a rejected EXEC ends it at once, with the reason.
     func rejectCommand(_ client: Client, _ command: Command?, error: [UInt8]) {
         command?.rejectedCalls += 1  // a container called without a subcommand counts too, as in Redis
+        // CLIENT CACHING yes applies to the next request even when that one is refused (Redis's resetClient).
+        if let tracking = client.tracking, tracking.caching, client.transaction == nil,
+           command?.name != "client" && command?.parent?.name != "client" {
+            tracking.caching = false
+        }
         if client.transaction != nil { client.transaction!.aborted = true }
         guard let command, command.transactionRole == .exec else { return client.reply.error(bytes: error) }
         // Redis formats its own errors without "ERR " here, and keeps the code of the others (NOAUTH ...).
@@ -310,9 +315,10 @@ extension Server {
     private func afterCommand(_ client: Client, _ command: Command, outermost: Bool, execArguments: [ByteString]?) {
         if !monitors.isEmpty { feedMonitors(client, command, arguments: execArguments) }
         if client.tracking != nil && command.flags.contains(.readonly) { trackingRememberKeys(client, command) }
+        // One null per flush command (two FLUSHALLs in one EXEC send two, as Redis).
+        trackingFlushSent = false
         guard outermost else { return }
         if !trackingPendingKeys.isEmpty { sendPendingInvalidations(client) }
-        trackingFlushSent = false
         currentClientID = 0
         // CLIENT CACHING applies to the next command only (outside MULTI; CLIENT's own subcommands keep it).
         if let tracking = client.tracking, tracking.caching, client.transaction == nil,
