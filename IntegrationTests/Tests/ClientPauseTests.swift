@@ -59,6 +59,30 @@ final class ClientPauseTests: XCTestCase {
         }
     }
 
+    /// PUBLISH may replicate: a WRITE pause holds it (the subscriber gets nothing) until it ends; PUBSUB
+    /// introspection goes through.
+    func testWritePauseHoldsPublish() throws {
+        try onBothServers([
+            "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", "+OK\r\n", "nothing yet", "nothing yet",
+            "*2\r\n$2\r\nch\r\n:1\r\n",
+            "+OK\r\n", ":1\r\n", "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n",
+        ]) { port in
+            let admin = try RawClient(port: port)
+            let publisher = try RawClient(port: port)
+            let subscriber = try RawClient(port: port)
+            var t = [text(try subscriber.call("SUBSCRIBE", "ch"))]
+            t.append(text(try admin.call("CLIENT", "PAUSE", "100000", "WRITE")))
+            try publisher.send(command: [b("PUBLISH"), b("ch"), b("hello")])
+            t.append(try nothingWithin(publisher, 100))
+            t.append(try nothingWithin(subscriber, 50))
+            t.append(text(try admin.call("PUBSUB", "NUMSUB", "ch")))
+            t.append(text(try admin.call("CLIENT", "UNPAUSE")))
+            t.append(text(try publisher.readReply()))
+            t.append(text(try subscriber.readReply()))
+            return t
+        }
+    }
+
     func testHeldClientsRunInArrivalOrderWithTheirPipelines() throws {
         try onBothServers([
             ":1\r\n", ":2\r\n", ":3\r\n", ":4\r\n", "*4\r\n$1\r\na\r\n$2\r\na2\r\n$1\r\nb\r\n$1\r\nc\r\n",
