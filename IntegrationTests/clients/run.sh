@@ -108,6 +108,10 @@ for protocol in protocol=2 protocol=3; do
     add "redis-py ${py_version:-?} $protocol: pipeline, WATCH retries, transaction(), BLPOP worker" \
         "$python redis_py_transactions.py @PORT@ $protocol" "$python -c 'import redis'"
 done
+for protocol in protocol=2 protocol=3; do
+    add "redis-py ${py_version:-?} $protocol: PubSub, run_in_thread, keyspace notifications, client-side cache (3)" \
+        "$python redis_py_pubsub.py @PORT@ $protocol" "$python -c 'import redis'"
+done
 add "redis-py ${py_version:-?}: Lock (release is EVALSHA: needs scripting, issue 18)" \
     "$python redis_py_transactions.py @PORT@ protocol=2 lock" "$python -c 'import redis'"
 cli_version=$(redis-cli --version 2>/dev/null | awk '{ print $2 }')
