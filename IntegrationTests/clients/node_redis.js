@@ -141,6 +141,21 @@ async function main() {
   show('type', [await client.type('foo'), await client.type('z'), await client.type('missing')]);
   show('del', await client.del(['foo', 'a', 'missing']));
   show('final dbsize', await client.dbSize());
+
+  // Pub/sub: a duplicate connection subscribes (channel and pattern), the main one publishes.
+  const subscriber = client.duplicate();
+  await subscriber.connect();
+  const received = [];
+  await subscriber.subscribe('news', (message, channel) => received.push(`${channel}:${message}`));
+  await subscriber.pSubscribe('sport.*', (message, channel) => received.push(`p ${channel}:${message}`));
+  show('numsub', await client.pubSubNumSub(['news', 'none']));
+  show('publish', [await client.publish('news', 'hello'), await client.publish('sport.ski', 'fast'),
+                   await client.publish('none', 'x')]);
+  for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  show('received', received);
+  await subscriber.unsubscribe('news');
+  await subscriber.pUnsubscribe();
+  await subscriber.quit();
   await client.quit();
   console.log('done');
 }
