@@ -95,8 +95,8 @@ redis-cli -p "$port" --scan --pattern 'nomatch*' | wc -l
 cli FLUSHALL
 
 say "--csv psubscribe (a subscriber in another process, then publishes)"
-timeout 3 redis-cli -p "$port" --csv psubscribe 'news.*' > "$tmp/sub" 2>&1 &
-for _ in $(seq 100); do [[ $(cli PUBSUB NUMPAT) == 1 ]] && break; sleep 0.02; done
+timeout 3 stdbuf -oL redis-cli -p "$port" --csv psubscribe 'news.*' > "$tmp/sub" 2>&1 &
+for _ in $(seq 100); do [[ $(cli PUBSUB NUMPAT) == "(integer) 1" ]] && break; sleep 0.02; done
 cli PUBLISH news.today "hello world" >/dev/null; cli PUBLISH other x >/dev/null; cli PUBLISH news.x "a,b" >/dev/null
 sleep 0.3
 kill %1 2>/dev/null; wait 2>/dev/null
