@@ -178,6 +178,49 @@ final class ReplicationTests: PersistenceTestCase {
         XCTAssertEqual(try m.say("CONFIG", "SET", "min-replicas-to-write", "2"), "+OK\r\n")
         XCTAssertEqual(try m.say("SET", "b", "1"), "+OK\r\n")
         XCTAssertEqual(try m.say("CONFIG", "SET", "min-replicas-to-write", "0"), "+OK\r\n")
+
+        // Hostile values: a huge backlog is not allocated up front, a huge FAILOVER timeout does not overflow,
+        // and REPLICAOF waits for a failover to end.
+        XCTAssertEqual(try m.say("CONFIG", "SET", "repl-backlog-size", "1000000000000000"), "+OK\r\n")
+        XCTAssertEqual(try m.say("SET", "after", "resize"), "+OK\r\n")
+        XCTAssertEqual(try m.say("WAIT", "2", "5000"), ":2\r\n")
+        XCTAssertEqual(try m.say("FAILOVER", "TO", "127.0.0.1", "1", "TIMEOUT", "9223372036854775807"),
+                       "-ERR FAILOVER target HOST and PORT is not a replica.\r\n")
+        XCTAssertEqual(try m.say("FAILOVER", "TIMEOUT", "9223372036854775807"), "+OK\r\n")
+        XCTAssertEqual(try m.say("REPLICAOF", "127.0.0.1", "1"), "-ERR REPLICAOF not allowed while failing over.\r\n")
+        XCTAssertEqual(try m.say("FAILOVER", "ABORT"), "+OK\r\n")
+        XCTAssertEqual(try m.say("PING"), "+PONG\r\n")
+    }
+
+    /// The replica keeps its master's selected database across a partial resync: the backlog's bytes after
+    /// +CONTINUE select only when the master's database changes.
+    func testPartialResyncKeepsTheSelectedDatabase() throws {
+        for replicaIsNeedletail in [true, false] {
+            let master = try node(needletail: true), replica = try node(needletail: replicaIsNeedletail)
+            try replicate(replica, from: master)
+            let m = try master.client(), r = try replica.client()
+            XCTAssertEqual(try m.say("SELECT", "5"), "+OK\r\n")
+            XCTAssertEqual(try m.say("SET", "a", "1"), "+OK\r\n")
+            try assertInSync(master: m, replica: r, "before the link drops")
+            XCTAssertEqual(try m.say("CLIENT", "KILL", "TYPE", "replica"), ":1\r\n")
+            XCTAssertEqual(try m.say("SET", "b", "2"), "+OK\r\n")
+            try assertInSync(master: m, replica: r, "after the partial resync (replica is needletail: \(replicaIsNeedletail))")
+            XCTAssertEqual(try r.say("SELECT", "5"), "+OK\r\n")
+            XCTAssertEqual(try r.say("GET", "b"), "$1\r\n2\r\n")
+            XCTAssertEqual(try stat(m, "sync_partial_ok"), 1)
+        }
+        // And a redis-server master with a Needletail replica.
+        let master = try node(needletail: false), replica = try node(needletail: true)
+        try replicate(replica, from: master)
+        let m = try master.client(), r = try replica.client()
+        XCTAssertEqual(try m.say("SELECT", "3"), "+OK\r\n")
+        XCTAssertEqual(try m.say("SET", "a", "1"), "+OK\r\n")
+        try assertInSync(master: m, replica: r, "redis master, before")
+        XCTAssertEqual(try r.say("CLIENT", "KILL", "TYPE", "master"), ":1\r\n")
+        XCTAssertEqual(try m.say("SET", "b", "2"), "+OK\r\n")
+        try assertInSync(master: m, replica: r, "redis master, after the partial resync")
+        XCTAssertEqual(try r.say("SELECT", "3"), "+OK\r\n")
+        XCTAssertEqual(try r.say("GET", "b"), "$1\r\n2\r\n")
     }
 
     /// A replica refuses writes, keeps keys past their time until its master deletes them (reads see them

@@ -25,7 +25,10 @@ let persistenceCommands: [Command] = [
 
 private func save(_ c: Client) {
     let rdb = c.server.rdb
-    if rdb.background != nil { return c.reply.error("ERR Background save already in progress") }
+    // A replica's full sync is an RDB child to Redis too.
+    if rdb.background != nil || c.server.replication.fullSync != nil {
+        return c.reply.error("ERR Background save already in progress")
+    }
     do {
         try rdb.save()
         c.reply.ok()
@@ -38,7 +41,9 @@ private func save(_ c: Client) {
 private func bgsave(_ c: Client) {
     if c.argc > 2 || (c.argc == 2 && !c.argIs(1, "schedule")) { return c.replySyntaxError() }
     let rdb = c.server.rdb
-    if rdb.background != nil { return c.reply.error("ERR Background save already in progress") }
+    if rdb.background != nil || c.server.replication.fullSync != nil {
+        return c.reply.error("ERR Background save already in progress")
+    }
     if c.server.hasBackgroundSnapshot || c.server.callDepth > 1 {
         // An AOF rewrite's snapshot is running, or inside EXEC: scheduled for the cron, as Redis does.
         if c.server.callDepth <= 1 && c.argc == 1 {

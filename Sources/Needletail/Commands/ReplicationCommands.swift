@@ -32,10 +32,10 @@ let replicationCommands: [Command] = [
 /// REPLICAOF host port | NO ONE.
 private func replicaof(_ c: Client) {
     let replication = c.server.replication!
+    if replication.failover != .none { return c.reply.error("ERR REPLICAOF not allowed while failing over.") }
     if c.argIs(1, "no") && c.argIs(2, "one") {
         if replication.isReplica {
             replication.unsetMaster()
-            c.server.updateReplicationGate()
             c.server.log.notice("MASTER MODE enabled (user request from '\(clientInfoLine(c))')")
         }
         return c.reply.ok()
@@ -50,7 +50,6 @@ private func replicaof(_ c: Client) {
         return c.reply.simple("OK Already connected to specified master")
     }
     replication.setMaster(host: host, port: Int(port))
-    c.server.updateReplicationGate()
     c.server.log.notice("REPLICAOF \(host):\(port) enabled (user request from '\(clientInfoLine(c))')")
     c.reply.ok()
 }

@@ -446,7 +446,7 @@ extension Server {
     func completeSnapshotSerialization() {
         rdb.background?.completeSerialization()
         aof.rewriteSave?.completeSerialization()
-        replication.fullSync?.completeNow()
+        replication.abortFullSync()
     }
 
     /// Once per loop iteration: moves the running background snapshots along. Returns whether one still
@@ -471,6 +471,7 @@ extension Server {
             log.warning("There is a child rewriting the AOF. Killing it!")
             aof.abortRewrite()
         }
+        replication.abortFullSync()
         if (!config.save.isEmpty && !noSave) || save {
             log.notice("Saving the final RDB snapshot before exiting.")
             do {

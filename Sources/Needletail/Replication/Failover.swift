@@ -39,7 +39,8 @@ extension Replication {
             log.notice("FAILOVER requested to any replica.")
         }
         failoverTarget = target
-        failoverEnd = timeoutMillis > 0 ? wallClockMillis() + timeoutMillis : 0
+        let now = wallClockMillis()
+        failoverEnd = timeoutMillis > 0 ? (timeoutMillis > Int64.max - now ? Int64.max : now + timeoutMillis) : 0
         failoverForce = force
         failover = .waitingForSync
         server.pauseClients(.write, until: Int64.max / 2)
@@ -78,7 +79,6 @@ extension Replication {
         failover = .inProgress
         failoverTarget = (host, state.listeningPort)
         setMaster(host: host, port: state.listeningPort)
-        server.updateReplicationGate()
     }
 
     /// The link to the target is up (it accepted our PSYNC): the failover is done.
@@ -92,10 +92,7 @@ extension Replication {
     func abortFailover(_ reason: String) {
         guard failover != .none else { return }
         log.notice("FAILOVER aborted: \(reason)")
-        if failover == .inProgress {
-            unsetMaster()
-            server.updateReplicationGate()
-        }
+        if failover == .inProgress { unsetMaster() }
         clearFailoverState()
     }
 
@@ -116,7 +113,6 @@ extension Replication {
         }
         if isReplica {
             unsetMaster()
-            server.updateReplicationGate()
             log.notice("MASTER MODE enabled (failover request from '\(clientInfoLine(c))')")
         }
         return true

@@ -31,7 +31,7 @@ final class MasterLink {
     var state = State.connecting
     let startedAt = monotonicMillis()
     var lastIO = monotonicMillis()
-    /// The replies the handshake still expects after the current one (an ip-address step or not).
+    /// Whether the handshake sent REPLCONF ip-address (its reply is then expected before capa's).
     var sentIP = false
     // Transfer.
     var masterReplid = ""
@@ -72,12 +72,13 @@ extension Replication {
         disconnectReplicas()
         if wasMaster {
             // Our own history is what we PSYNC from: after a failover the new master continues it.
-            cachedMaster = (replid, offset)
-            if fullSync != nil { fullSync!.abort(); fullSync = nil }
+            cachedMaster = (replid, offset, 0)
+            if fullSync != nil { abortFullSync() }
         }
         linkDownSince = 0
         server.updateExpiryPause()
         server.updatePropagationStream()
+        server.updateReplicationGate()
         log.notice("Connecting to MASTER \(host):\(port)")
         connect()
     }
@@ -96,6 +97,7 @@ extension Replication {
         linkDownSince = 0
         server.updateExpiryPause()
         server.updatePropagationStream()
+        server.updateReplicationGate()
     }
 
     // MARK: - Connecting and the handshake
@@ -153,7 +155,11 @@ extension Replication {
                 readTransfer(link)
                 return
             }
-            guard link.state != .connected && link.state != .loading, let line = takeLine(input) else { return }
+            guard link.state != .connected && link.state != .loading else { return }
+            guard let line = takeLine(input) else {
+                if input.readableBytes > 64 * 1024 { linkFailed("Master sent a line longer than 64 KB during the handshake") }
+                return
+            }
             handshakeReply(link, line)
         }
     }
@@ -218,7 +224,7 @@ extension Replication {
             if line.isEmpty { return }  // the master's keepalive newline before it replies
             if line.hasPrefix("+FULLRESYNC") {
                 let parts = line.split(separator: " ")
-                guard parts.count >= 3, let offset = Int64(parts[2]) else {
+                guard parts.count >= 3, parts[1].utf8.count == 40, let offset = Int64(parts[2]) else {
                     return linkFailed("Master replied with wrong +FULLRESYNC syntax.")
                 }
                 link.masterReplid = String(parts[1])
@@ -259,7 +265,7 @@ extension Replication {
         }
         if backlog == nil { createBacklog() }
         log.notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
-        linkEstablished(link)
+        linkEstablished(link, db: cachedMaster?.db ?? 0)
     }
 
     // MARK: - The RDB transfer
@@ -325,6 +331,7 @@ extension Replication {
     func loadTransferredRDB() {
         guard let link, link.state == .loading else { return }
         log.notice("MASTER <-> REPLICA sync: Flushing old data")
+        server.rdb.abortBackgroundSave()  // its file would replace the synced dump (Redis kills its child)
         let aofWasOn = server.aof.isOn
         if aofWasOn { server.aof.stop() }
         for db in server.databases { db.removeAll() }
@@ -354,11 +361,11 @@ extension Replication {
         createBacklog()
         if aofWasOn { _ = server.aof.start() }
         log.notice("MASTER <-> REPLICA sync: Finished with success")
-        linkEstablished(link)
+        linkEstablished(link, db: 0)
     }
 
     /// The link is synced: it becomes the master client.
-    private func linkEstablished(_ link: MasterLink) {
+    private func linkEstablished(_ link: MasterLink, db: Int) {
         let client = link.client
         link.state = .connected
         client.linkPending = false
@@ -366,8 +373,10 @@ extension Replication {
         client.replicationType = .master
         client.replyOff = true
         client.authenticated = true
-        client.select(server.databases[0])
+        client.select(server.databases[min(max(db, 0), server.databases.count - 1)])
         master = client
+        masterLastIO = monotonicMillis()
+        heldTransaction.clear()
         linkDownSince = 0
         selectedDB = -1
         server.updateClientMemoryUsage(client)
@@ -390,8 +399,20 @@ extension Replication {
         server.scheduleWrite(master)
     }
 
-    /// The master's stream, request by request, after it ran: on to our backlog and sub-replicas.
-    func feedFromMaster(_ bytes: UnsafeRawBufferPointer) { feed(bytes) }
+    /// The master's stream, request by request, after it ran: on to our backlog and sub-replicas, a
+    /// transaction only once it ended (see `heldTransaction`).
+    func feedFromMaster(_ bytes: UnsafeRawBufferPointer, inTransaction: Bool) {
+        masterLastIO = monotonicMillis()
+        if inTransaction {
+            heldTransaction.append(bytes)
+        } else if !heldTransaction.isEmpty {
+            heldTransaction.append(bytes)
+            feed(heldTransaction.bytes(at: heldTransaction.readIndex, count: heldTransaction.readableBytes))
+            heldTransaction.clear(shrinkTo: 64 * 1024)
+        } else {
+            feed(bytes)
+        }
+    }
 
     /// The handshake or transfer failed, or the link broke: retry from the cron.
     func linkFailed(_ reason: String) {
@@ -418,7 +439,8 @@ extension Replication {
             master = nil
             log.notice("Connection with master lost.")
             log.notice("* Caching the disconnected master state.")
-            cachedMaster = (replid, offset)
+            cachedMaster = (replid, offset, client.db.index)
+            heldTransaction.clear(shrinkTo: 4096)
             linkDownSince = wallClockMillis() / 1000
         }
         if link?.client === client { dropLink() }
@@ -430,7 +452,7 @@ extension Replication {
         if let link {
             switch link.state {
             case .connected:
-                if now - link.client.lastInteraction > timeout {
+                if now - masterLastIO > timeout {
                     log.warning("MASTER timeout: no data nor PING received...")
                     server.closeClient(link.client)
                 } else {
@@ -443,7 +465,7 @@ extension Replication {
             case .loading:
                 break
             default:
-                if now - link.startedAt > timeout { linkFailed("Timeout connecting to the MASTER...") }
+                if now - link.lastIO > timeout { linkFailed("Timeout connecting to the MASTER...") }
             }
         }
         if link == nil { connect() }

@@ -65,7 +65,15 @@ final class Replication {
     /// The master client once the link is established and synced.
     var master: Client?
     /// Where a PSYNC to our (next) master starts: the id and offset of the history we hold.
-    var cachedMaster: (replid: String, offset: Int64)?
+    /// The master client's selected database travels with it: the stream after +CONTINUE selects only when
+    /// the master's database changes (Redis keeps the whole cached client).
+    var cachedMaster: (replid: String, offset: Int64, db: Int)?
+    /// When the master client last sent us anything (monotonic ms): repl-timeout and master_last_io_seconds_ago.
+    /// (Its lastInteraction moves with our ACKs too.)
+    var masterLastIO: Int64 = 0
+    /// The bytes of a transaction the master is sending: passed on and counted only once EXEC (or DISCARD)
+    /// ends it, as Redis's commandProcessed, so a link lost in the middle resumes before its MULTI.
+    let heldTransaction = IOBuffer(capacity: 256)
     /// Unix seconds since the link has been down (INFO master_link_down_since_seconds).
     var linkDownSince: Int64 = 0
     /// The number of full syncs and partial resyncs served (INFO sync_full, sync_partial_ok/err).
@@ -173,7 +181,7 @@ final class Replication {
         // Our master hands its role to us (FAILOVER): we promote ourselves, then continue it as a replica.
         if psync && c.argc > 3 && c.argIs(3, "failover") && !acceptFailoverRequest(c) { return }
         if failover != .none { return c.reply.error("NOMASTERLINK Can't SYNC while failing over") }
-        if let link, isReplica, link.state != .connected {
+        if isReplica && !linkIsUp {
             return c.reply.error("NOMASTERLINK Can't SYNC while not connected with my master")
         }
         if !c.output.isEmpty { return c.reply.error("ERR SYNC and PSYNC are invalid with pending output") }
@@ -251,6 +259,7 @@ final class Replication {
         }
         server.scheduleWrite(c)
         log.notice("Partial resynchronization request from \(replicaName(c)) accepted. Sending \(sent) bytes of backlog starting from offset \(requestedOffset).")
+        refreshGoodReplicas()
         return true
     }
 
@@ -294,11 +303,23 @@ final class Replication {
                 c.closeAfterReply = true
             } else {
                 state.state = .waitingAck  // online at its first ACK: it reads the RDB up to the mark
+                state.ackTime = monotonicMillis()
             }
             server.scheduleWrite(c)
             log.notice("Synchronization with replica \(replicaName(c)) succeeded")
         }
-        startFullSyncIfDue()  // replicas that arrived while it ran
+        // Replicas that arrived meanwhile get the next one from the cron: not from here, which may run inside
+        // another snapshot's start (SAVE, FLUSHALL, DEBUG RELOAD complete or abort this one first).
+    }
+
+    /// Stops the running full sync and closes its replicas (they reconnect and sync again): another snapshot
+    /// must run now (SAVE, DEBUG RELOAD, FLUSHALL with save points, shutdown), as Redis kills its child.
+    func abortFullSync() {
+        guard let sync = fullSync else { return }
+        fullSync = nil
+        sync.abort()
+        log.warning("Replication snapshot aborted: \(sync.replicas.count) replica(s) will sync again")
+        for c in sync.replicas where !c.isClosed { server.closeClient(c) }
     }
 
     /// The stream the replica missed while its snapshot was sent follows it.
@@ -323,7 +344,7 @@ final class Replication {
             if sync.replicas.isEmpty {
                 sync.abort()
                 fullSync = nil
-                log.warning("Diskless rdb transfer, last replica dropped, killing fork child.")
+                log.warning("Diskless rdb transfer, last replica dropped, stopping the snapshot.")
             }
         }
         log.notice("Connection with replica \(replicaName(c)) lost.")
@@ -412,7 +433,8 @@ final class Replication {
         let now = monotonicMillis()
         linkCron(now: now)
         let pingPeriod = max(1, Int(config.value(of: "repl-ping-replica-period") ?? "10") ?? 10)
-        if masterHost == nil && !replicas.isEmpty && loops % pingPeriod == 0 && server.pause == nil {
+        // (Not during a FAILOVER: the PING would move the offset the target must reach.)
+        if masterHost == nil && !replicas.isEmpty && loops % pingPeriod == 0 && failover == .none {
             let argv: [ByteString] = ["PING"]
             scratch.appendCommand(argv, db: selectedDB, selected: &selectedDB)
             feedScratch()
@@ -426,6 +448,13 @@ final class Replication {
         let timeout = Int64(Int(config.value(of: "repl-timeout") ?? "60") ?? 60) * 1000
         for c in replicas where c.replica?.state == .online && !(c.replica!.prePSYNC) && now - c.replica!.ackTime > timeout {
             log.warning("Disconnecting timedout replica (streaming sync): \(replicaName(c))")
+            server.closeClient(c)
+        }
+        // A replica that stopped reading its snapshot, or never acknowledges it, would hold the snapshot (and
+        // every replica waiting behind it) forever.
+        for c in replicas where (c.replica?.state == .sendingSnapshot && now - c.lastInteraction > timeout)
+            || (c.replica?.state == .waitingAck && now - c.replica!.ackTime > timeout) {
+            log.warning("Disconnecting timedout replica (full sync): \(replicaName(c))")
             server.closeClient(c)
         }
         // repl-backlog-ttl: a master without replicas frees its backlog after a while.
@@ -452,7 +481,11 @@ final class Replication {
 extension Client {
     /// The address a replica is known by: the one it announced (REPLCONF ip-address), or its connection's.
     var replicaIP: String {
-        replica?.announcedIP ?? String(address.split(separator: ":").dropLast().joined(separator: ":"))
+        if let ip = replica?.announcedIP { return ip }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        var ip = address[..<colon]
+        if ip.hasPrefix("[") && ip.hasSuffix("]") { ip = ip.dropFirst().dropLast() }  // "[::1]:port"
+        return String(ip)
     }
 }
 
@@ -549,18 +582,14 @@ final class FullSync {
         do {
             finished = try snapshot.step(until: now + budget)
         } catch {
+            // Never an EOF mark after a broken RDB: its replicas are closed and sync again.
             server.log.warning("Replication snapshot failed: \(error)")
-            finished = true
+            server.replication.abortFullSync()
+            return false
         }
         lastSliceEnd = monotonicNanoseconds()
         if finished { complete() }
         return !finished
-    }
-
-    /// Serializes everything left now (another snapshot must start).
-    func completeNow() {
-        while (try? snapshot.step(until: UInt64.max)) == false {}
-        complete()
     }
 
     private func complete() {

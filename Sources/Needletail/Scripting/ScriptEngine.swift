@@ -619,6 +619,8 @@ extension Server {
     func scriptTimingOut(_ run: ScriptRun) {
         scriptBusy = true
         run.caller.isProtected = true
+        // Our master's stream waits too (its writes would get -BUSY and be lost), as Redis protects it.
+        if let master = replication.master { master.isProtected = true }
     }
 
     /// The busy script ended.
@@ -626,5 +628,10 @@ extension Server {
         scriptBusy = false
         run.caller.isProtected = false
         // What the caller sent meanwhile waits in its query buffer; the loop reads it on its next input.
+        // Our master's requests already read run before the loop sleeps.
+        if let master = replication.master, master.isProtected, master !== run.caller {
+            master.isProtected = false
+            unblockedClients.append(master)
+        }
     }
 }

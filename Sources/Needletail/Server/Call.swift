@@ -122,8 +122,9 @@ extension Server {
                 return nil
             }
         }
-        // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it).
-        if persistenceGate {
+        // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it). Our master's
+        // writes are never refused for a disk error of ours (Redis's obey_client).
+        if persistenceGate && !client.isMaster {
             if target.flags.contains(.write) || target.name == "ping", let error = rdb.diskErrorReply {
                 rejectCommand(client, target, error: Array(error.utf8))
                 return nil

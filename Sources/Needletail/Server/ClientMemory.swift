@@ -133,7 +133,7 @@ extension Client {
 
     /// Whether `maxmemory-clients` may close this client (Redis's clientEvictionAllowed, limit aside).
     @inline(__always) var isEvictable: Bool {
-        if noEvict { return false }
+        if noEvict || linkPending { return false }
         let type = self.type
         return type == .normal || type == .pubsub
     }

@@ -595,7 +595,8 @@ public final class Server {
             keyspace.obeyingMaster = false
         }
         if !client.isClosed {
-            replication.feedFromMaster(client.input.bytes(at: client.input.readIndex, count: consumed))
+            replication.feedFromMaster(client.input.bytes(at: client.input.readIndex, count: consumed),
+                                       inTransaction: client.transaction != nil)
         }
     }
 
@@ -793,7 +794,7 @@ public final class Server {
                 continue
             }
             // Blocked clients have their own timeout, and replicas and our master theirs (repl-timeout), as in Redis.
-            if client.blocked != nil || client.replicationType != .normal {
+            if client.blocked != nil || client.replicationType != .normal || client.linkPending {
                 touch(client)
                 continue
             }

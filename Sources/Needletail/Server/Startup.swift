@@ -54,7 +54,6 @@ public enum NeedletailMain {
         log.notice("Ready to accept connections\(config.port != 0 ? " tcp" : "")\(config.unixsocket.isEmpty ? "" : " unix")")
         if let master = config.replicaof {
             server.replication.setMaster(host: master.host, port: master.port)
-            server.updateReplicationGate()
         }
         server.run(handleSignals: true)
         if !pidfile.isEmpty { unlink(pidfile) }
