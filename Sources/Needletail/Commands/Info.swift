@@ -337,7 +337,7 @@ private func infoReplication(_ s: Server) -> [(String, String)] {
         let link = r.link
         fields += [("master_host", host), ("master_port", String(r.masterPort)),
                    ("master_link_status", r.linkIsUp ? "up" : "down"),
-                   ("master_last_io_seconds_ago", r.master.map { String(nowSeconds - $0.lastInteraction / 1000) } ?? "-1"),
+                   ("master_last_io_seconds_ago", r.master != nil ? String(nowSeconds - r.masterLastIO / 1000) : "-1"),
                    ("master_sync_in_progress", r.syncInProgress ? "1" : "0")]
         let applied = r.master != nil || r.cachedMaster != nil ? r.offset : 1
         let read = applied + Int64(r.master?.input.readableBytes ?? 0)

@@ -513,7 +513,8 @@ public final class Server {
             return
         }
         input.writeIndex += n
-        stats.totalNetInputBytes += n
+        // Our master's stream counts as replication traffic, as Redis's stat_net_repl_input_bytes.
+        if client.isMaster { stats.totalNetReplInputBytes += n } else { stats.totalNetInputBytes += n }
         touch(client)
         // client-query-buffer-limit, before anything is parsed, as in Redis: the bytes not yet parsed into
         // arguments count (CLIENT LIST's qbuf), and a master would be exempt (Server/ClientMemory.swift).
@@ -669,7 +670,7 @@ public final class Server {
             }
             guard case .processed(let n) = result else { break }
             output.readIndex += n
-            stats.totalNetOutputBytes += n
+            if client.replicationType == .replica { stats.totalNetReplOutputBytes += n } else { stats.totalNetOutputBytes += n }
             wrote = true
         }
         if output.isEmpty {
