@@ -122,6 +122,8 @@ extension Server {
                 return nil
             }
         }
+        // Client-side caching's table stays within tracking-table-max-keys (Server/Tracking.swift).
+        if trackingClients > 0 { enforceTrackingTableLimit() }
         // Loading, or a failed save: one flag test on the hot path (RDBPersistence keeps it). Our master's
         // writes are never refused for a disk error of ours (Redis's obey_client).
         if persistenceGate && !client.isMaster {

@@ -824,6 +824,7 @@ public final class Server {
         if activeExpireEnabled && !keyspace.expiryPaused { startSlowExpireCycle() }
         // Replication's cron runs once a second, as Redis's replicationCron.
         if cronLoops % max(1, config.hz) == 0 { replication.cron(loops: cronLoops / max(1, config.hz)) }
+        if trackingClients > 0 { enforceTrackingTableLimit() }
         rdb.cron()
         // Active rehashing, as Redis's databasesCron: about a millisecond for the first table that needs it,
         // so a keyspace nobody touches still finishes its resize and frees the old bucket array.

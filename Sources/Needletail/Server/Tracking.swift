@@ -122,11 +122,11 @@ extension Server {
             let key = client.argBytes(i)
             if trackingTable[key, default: []].insert(client.id).inserted { trackingItems += 1 }
         }
-        enforceTrackingTableLimit()
     }
 
     /// `tracking-table-max-keys`: past it, keys are forgotten (and invalidated) at random, as Redis's
-    /// trackingLimitUsedSlots, a bounded number at a time.
+    /// trackingLimitUsedSlots, a bounded number at a time; before each command (`commandToRun`) and from the
+    /// cron (a CONFIG SET that lowered the limit takes effect on an idle server too), as Redis.
     func enforceTrackingTableLimit() {
         let limit = config.trackingTableMaxKeys
         guard limit > 0, trackingTable.count > limit else { return }
