@@ -170,6 +170,38 @@ final class PubSubTests: XCTestCase {
         ], label: "expired")
     }
 
+    /// Keyspace notifications over every write family, generated: a subscriber of every event (`KEA` plus
+    /// `n` and `m`) watches seeded sequences of the data families' commands, frame by frame against
+    /// redis-server. (Active expiry is off, so `expired` comes only from lookups, at the same command on both.)
+    func testGeneratedKeyspaceNotifications() throws {
+        let families = DiffFamilies.named(["strings", "keys", "expiry", "zsets", "lists", "hashes", "sets", "sort",
+                                           "bitmaps", "hll", "geo"])
+        let seeds = UInt64(ProcessInfo.processInfo.environment["NOTIFY_SEEDS"] ?? "") ?? 60
+        for seed in UInt64(1)...seeds {
+            var generator = DiffGenerator(seed: seed, families: families)
+            let commands = generator.sequence(length: 30).filter { command in
+                // Nothing that outlives the scenario on these shared servers, nor a wait.
+                let name = String(decoding: command[0], as: UTF8.self).uppercased()
+                // Nor a reply in a hash table's order or that tells the time (the runner's multiset and time
+                // comparisons are not used here).
+                return !["CONFIG", "DEBUG", "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "BZPOPMIN", "BZPOPMAX",
+                         "BZMPOP", "WAIT", "SWAPDB", "FLUSHALL", "HVALS", "HKEYS", "HGETALL", "HRANDFIELD", "HSCAN",
+                         "SMEMBERS", "SPOP", "SRANDMEMBER", "SSCAN", "SINTER", "SUNION", "SDIFF", "KEYS", "SCAN",
+                         "RANDOMKEY", "SORT", "SORT_RO", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "OBJECT", "MEMORY"].contains(name)
+            }
+            let steps = [s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "0"), s(1, "CONFIG", "SET", "notify-keyspace-events", "KEAnm"),
+                         s(0, "PSUBSCRIBE", "__key*__:*")]
+                + commands.map { Step(conn: 1, args: $0) }
+                + [s(1, "DISCARD"), s(1, "CONFIG", "SET", "notify-keyspace-events", ""), s(1, "DEBUG", "SET-ACTIVE-EXPIRE", "1")]
+            do {
+                try compare(connections: 2, protocols: [2], steps, label: "seed \(seed)")
+            } catch {
+                XCTFail("seed \(seed): \(error); commands: \(commands.map { $0.map { String(decoding: $0, as: UTF8.self) } })")
+                return
+            }
+        }
+    }
+
     /// The differential generator's "pubsub" family on its own (plus a few string commands), so most
     /// sequences subscribe early; the mixed run in DifferentialTests gives it only a small weight.
     func testDifferentialSequences() throws {

@@ -221,12 +221,14 @@ private func setbit(_ c: Client) {
     guard let bit = parseInt64(on), bit & ~1 == 0 else {
         return c.reply.error("ERR bit is not an integer or out of range")
     }
-    guard let (old, _) = editBitmap(c, length: offset >> 3 + 1, { bytes -> Int in
+    guard let (old, grown) = editBitmap(c, length: offset >> 3 + 1, { bytes -> Int in
         let old = bitValue(UnsafeRawBufferPointer(bytes), offset)
         setBitValue(bytes, offset, bit == 1)
         return old
     }) else { return }
-    c.db.didModify(c.arg(1), .setbit)
+    // A change only when the key was created or grown, or the bit flipped (Redis 7.0.15: no notification,
+    // dirty count or propagation for a SETBIT that changes nothing).
+    if grown || old != Int(bit) { c.db.didModify(c.arg(1), .setbit) }
     c.reply.integer(old)
 }
 
@@ -514,7 +516,9 @@ private func bitfieldGeneric(_ c: Client, readOnly: Bool) {
 
     // Replies are computed while the string is edited, then written out.
     enum Answer { case integer(Int64), null }
-    guard let (answers, _) = editBitmap(c, length: highestWrite >> 3 + 1, { bytes -> [Answer] in
+    // Redis 7.0.15 counts a write that changed a value, or any write when the key was created or grown.
+    var changed = 0, written = 0
+    guard let (answers, grown) = editBitmap(c, length: highestWrite >> 3 + 1, { bytes -> [Answer] in
         var answers: [Answer] = []
         answers.reserveCapacity(ops.count)
         let view = UnsafeRawBufferPointer(bytes)
@@ -541,6 +545,8 @@ private func bitfieldGeneric(_ c: Client, readOnly: Bool) {
                         answers.append(.null)
                     } else {
                         answers.append(.integer(reply))
+                        written += 1
+                        if new != old { changed += 1 }
                         setBitfield(bytes, offset: op.offset, bits: op.bits, UInt64(bitPattern: new))
                     }
                 } else {
@@ -560,6 +566,8 @@ private func bitfieldGeneric(_ c: Client, readOnly: Bool) {
                         answers.append(.null)
                     } else {
                         answers.append(.integer(Int64(bitPattern: reply)))
+                        written += 1
+                        if new != old { changed += 1 }
                         setBitfield(bytes, offset: op.offset, bits: op.bits, new)
                     }
                 }
@@ -567,8 +575,8 @@ private func bitfieldGeneric(_ c: Client, readOnly: Bool) {
         }
         return answers
     }) else { return }
-    let changes = ops.reduce(0) { $0 + ($1.kind == .get ? 0 : 1) }
-    c.db.didModify(c.arg(1), .setbit, changes: changes)
+    let changes = grown ? written : changed
+    if changes > 0 { c.db.didModify(c.arg(1), .setbit, changes: changes) }
     c.reply.array(answers.count)
     for answer in answers {
         switch answer {

@@ -123,7 +123,7 @@ private func pfcount(_ c: Client) {
         return .computed(count)
     }
     // A read: counted as a keyspace hit or miss (Redis's lookupKeyRead).
-    if outcome == nil { c.db.events.misses += 1 } else { c.db.events.hits += 1 }
+    if outcome == nil { c.db.countMiss(c.arg(1)) } else { c.db.events.hits += 1 }
     switch outcome {
     case nil: c.reply.integer(0)
     case .wrongType?: c.replyWrongType()

@@ -149,13 +149,19 @@ final class Database {
         }
         if !flags.contains(.write) {
             if value == nil {
-                events.misses += 1
-                if events.notifiesKeyMiss && !flags.contains(.noNotify) { events.listener?.keyMissed(key, db: index) }
+                if flags.contains(.noNotify) { events.misses += 1 } else { countMiss(key) }
             } else {
                 events.hits += 1
             }
         }
         return value
+    }
+
+    /// A read that found no key: a keyspace miss and the `keymiss` notification (class m), as Redis's
+    /// lookupKey. For reads that look up through a write path (PFCOUNT's cache update).
+    func countMiss(_ key: UnsafeRawBufferPointer) {
+        events.misses += 1
+        if events.notifiesKeyMiss { events.listener?.keyMissed(key, db: index) }
     }
 
     @inline(__always) func lookup(_ key: ByteString, now: Int64, _ flags: LookupFlags = []) -> Value? {
