@@ -140,7 +140,8 @@ struct CommandTable {
     static func standard() -> CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
-            + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands)
+            + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
+            + streamCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -413,7 +413,10 @@ extension Server: KeyspaceListener {
                 let lazy = change == .deleted(.expired) ? config.lazyfreeLazyExpire : config.lazyfreeLazyEviction
                 alsoPropagate(db: db, [lazy ? "UNLINK" : "DEL", ByteString(key)])  // as expireDeletionCommand
             }
-        case .deleted, .ttlChanged:
+            if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }
+        case .deleted:
+            if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }  // XREADGROUP's UNBLOCKED error
+        case .ttlChanged:
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
