@@ -1421,27 +1421,27 @@ private func xinfoGroups(_ c: Client) {
     }
 }
 
-/// Our estimate of the nodes of Redis's radix tree over the nodes' 16-byte keys (XINFO's radix-tree-nodes):
-/// a compressed trie's node count, one more for the root.
+/// The nodes of Redis's radix tree over the nodes' 16-byte keys (XINFO's radix-tree-nodes), as rax builds
+/// it: a node per run of bytes all keys below it share (compressed), per branching point, and per key's end.
 private func radixTreeNodes(_ s: StreamValue) -> Int {
     let keys = s.nodes.map { $0.masterID.bigEndianBytes }
     if keys.isEmpty { return 1 }
-    // Nodes of a compressed trie: the root, each branching point, each key's end.
     func count(_ range: Range<Int>, depth: Int) -> Int {
-        if range.count == 1 { return 1 }
-        var d = depth
-        while d < 16 && keys[range].allSatisfy({ $0[d] == keys[range.lowerBound][d] }) { d += 1 }
+        if depth == 16 { return 1 }
+        var end = depth
+        while end < 16 && keys[range].allSatisfy({ $0[end] == keys[range.lowerBound][end] }) { end += 1 }
+        if end > depth { return 1 + count(range, depth: end) }
         var total = 1
         var i = range.lowerBound
         while i < range.upperBound {
             var j = i + 1
-            while j < range.upperBound && keys[j][d] == keys[i][d] { j += 1 }
-            total += count(i..<j, depth: d + 1)
+            while j < range.upperBound && keys[j][depth] == keys[i][depth] { j += 1 }
+            total += count(i..<j, depth: depth + 1)
             i = j
         }
         return total
     }
-    return count(0..<keys.count, depth: 0) + 1
+    return count(0..<keys.count, depth: 0)
 }
 
 /// XINFO STREAM key [FULL [COUNT count]]
