@@ -541,6 +541,9 @@ private func rewriteApproximateTrim(_ c: Client, _ argv: inout [ByteString], _ a
     }
 }
 
+/// Whether the last errno an XADD set was EDOM (see the exhausted-sequence case in `xadd`).
+nonisolated(unsafe) private var lastXaddErrnoWasEDOM = false
+
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
 private func xadd(_ c: Client) {
     guard let args = parseAddOrTrimArguments(c, xadd: true) else { return }
@@ -571,7 +574,10 @@ private func xadd(_ c: Client) {
             id = given
         } else if stream.lastID.ms == given.ms {
             if stream.lastID.seq == .max {
-                return c.reply.error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+                // Redis 7.0 returns here without setting errno and answers by what errno still holds: EDOM
+                // after an XADD refused an id, something else (answered as "too large") otherwise.
+                return c.reply.error(lastXaddErrnoWasEDOM ? "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+                                                          : "ERR Elements are too large to be stored")
             }
             id = StreamID(ms: given.ms, seq: stream.lastID.seq + 1)
         } else {
@@ -582,11 +588,13 @@ private func xadd(_ c: Client) {
         id = stream.lastID.ms >= ms ? stream.lastID.incremented! : StreamID(ms: ms, seq: 0)
     }
     if id <= stream.lastID {
+        lastXaddErrnoWasEDOM = true
         return c.reply.error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     }
     var total = 0
     for i in fieldStart..<c.argc { total += c.arg(i).count }
     if total > Int(UInt32.max) {
+        lastXaddErrnoWasEDOM = false
         return c.reply.error("ERR Elements are too large to be stored")
     }
     var fields: [UnsafeRawBufferPointer] = []
@@ -908,10 +916,11 @@ private enum XGroupSubcommand { case create, setid, destroy, createConsumer, del
 private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
     var makeStream = false
     var entriesRead = StreamGroup.invalidEntriesRead
-    if sub == .create {
+    if sub == .create || sub == .setid {
+        // Redis 7.0 parses CREATE's and SETID's options before it looks the key up.
         var i = 5
         while i < c.argc {
-            if isWord(c, i, "mkstream") {
+            if sub == .create && isWord(c, i, "mkstream") {
                 makeStream = true
                 i += 1
             } else if isWord(c, i, "entriesread") && i + 1 < c.argc {
@@ -973,14 +982,6 @@ private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
         } else {
             guard let (parsed, _) = parseID(arg, missingSeq: 0, strict: false) else { return c.reply.error(invalidIDError) }
             id = parsed
-        }
-        if c.argc == 7 {
-            guard isWord(c, 5, "entriesread") else { return replySubcommandSyntaxError(c, "XGROUP") }
-            guard let n = integerArgument(c, 6) else { return }
-            if n < 0 && n != StreamGroup.invalidEntriesRead {
-                return c.reply.error("ERR value for ENTRIESREAD must be positive or -1")
-            }
-            entriesRead = n
         }
         group!.lastID = id
         group!.entriesRead = entriesRead
@@ -1446,6 +1447,7 @@ private func radixTreeNodes(_ s: StreamValue) -> Int {
 
 /// XINFO STREAM key [FULL [COUNT count]]
 private func xinfoStream(_ c: Client) {
+    guard let s = lookupStream(c, 2, orReply: { $0.reply.error("ERR no such key") }) else { return }
     var full = false
     var count: Int64 = 10
     let extra = c.argc - 3
@@ -1460,7 +1462,6 @@ private func xinfoStream(_ c: Client) {
             return replySubcommandSyntaxError(c, "XINFO")
         }
     }
-    guard let s = lookupStream(c, 2, orReply: { $0.reply.error("ERR no such key") }) else { return }
     c.reply.map(full ? 9 : 10)
     c.reply.bulk("length")
     c.reply.integer(s.count)
