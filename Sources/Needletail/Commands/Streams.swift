@@ -404,12 +404,6 @@ private func propagateGroupID(_ c: Client, key: ByteString, group: StreamGroup, 
                                             formatInt64(group.entriesRead)])
 }
 
-/// XGROUP CREATECONSUMER <key> <group> <consumer>.
-private func propagateConsumerCreation(_ c: Client, key: ByteString, groupName: ByteString, consumer: ByteString) {
-    guard c.server.isPropagating else { return }
-    c.server.alsoPropagate(db: c.db.index, ["XGROUP", "CREATECONSUMER", key, groupName, consumer])
-}
-
 /// Redis's streamCreateConsumer with SCC_DEFAULT: the consumer, its creation notified and counted.
 private func createConsumer(_ c: Client, _ group: StreamGroup, name: ByteString, keyIndex: Int) -> StreamConsumer {
     let consumer = group.createConsumer(name, seenTime: c.server.now)!
@@ -805,7 +799,10 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
         switch c.db.lookup(c.arg(keyIndex), now: c.server.now) {
         case nil: stream = nil
         case .stream(let s)?: stream = s
-        default: return c.replyWrongType()
+        default:
+            // A blocked XREADGROUP whose stream was replaced by another type: as deleted (Redis 7.0).
+            if isGroupRead && c.reprocessingBlockedCommand { return c.reply.error("UNBLOCKED the stream key no longer exists") }
+            return c.replyWrongType()
         }
         var group: StreamGroup?
         if isGroupRead {
@@ -872,8 +869,8 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
             if let group = groups[k] {
                 var consumer = group.consumer(named: consumerName)
                 if consumer == nil {
+                    // Redis 7.0 does not propagate this creation (the XCLAIMs create the consumer where they run).
                     consumer = createConsumer(c, group, name: consumerName, keyIndex: streamsArg + k)
-                    propagateConsumerCreation(c, key: c.argBytes(streamsArg + k), groupName: groupName, consumer: consumerName)
                 }
                 consumer!.seenTime = c.server.now
                 if histories[k] {
