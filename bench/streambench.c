@@ -84,7 +84,7 @@ static void *consume(void *arg) {
     char name[32], read_cmd[256], ack[256], reply[1 << 16];
     snprintf(name, sizeof name, "c%d", w->index);
     int n = snprintf(read_cmd, sizeof read_cmd,
-                     "*8\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$%zu\r\n%s\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n"
+                     "*9\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$%zu\r\n%s\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n"
                      "$7\r\nSTREAMS\r\n$1\r\ns\r\n", strlen(name), name);
     n += snprintf(read_cmd + n, sizeof read_cmd - (size_t)n, "$1\r\n>\r\n");
     /* The reply's second bulk string is the entry's id. */

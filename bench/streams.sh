@@ -35,7 +35,7 @@ start() {  # name binary -> port
 
 bench() {  # port args... -> requests/s
     local port=$1; shift
-    taskset -c 1 redis-benchmark -p "$port" -q "$@" 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | tail -1 | awk '{print $2}'
+    taskset -c 1 redis-benchmark -p "$port" -q "$@" 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}'
 }
 
 used_memory() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}'; }
@@ -72,6 +72,7 @@ memory=$(for name in needletail redis; do
     echo "memory $name $(redis-cli -p "$port" XLEN m) $before $after"
 done)
 
+echo "$results" "$memory" >&2
 python3 - "$results" "$memory" <<'PY'
 import statistics, sys
 runs = {}

@@ -272,6 +272,61 @@ final class StreamValueTests: XCTestCase {
         assertRoundTrips(s, seed: 4242)
     }
 
+    /// STREAM_LISTPACKS (type 15, Redis 5/6) has no first id, max deleted id, entries added nor groups'
+    /// entries read: they are derived as Redis's loader derives them.
+    func testReadsTheVersion1Form() throws {
+        let s = StreamValue()
+        let limits = StreamValue.Limits(maxBytes: 4096, maxEntries: 3)
+        for i in 1...8 { append(s, StreamID(ms: UInt64(i), seq: 0), ["f", ByteString("\(i)")], limits) }
+        _ = s.delete(StreamID(ms: 2, seq: 0))
+        let group = s.createGroup("g", lastID: StreamID(ms: 4, seq: 0), entriesRead: 4)!
+        let consumer = group.createConsumer("alice", seenTime: 1234)!
+        let entry = PendingEntry(deliveryTime: 99, deliveryCount: 2, consumer: consumer)
+        group.pending.set(StreamID(ms: 3, seq: 0), entry)
+        consumer.pending.set(StreamID(ms: 3, seq: 0), entry)
+        // The v2 form, then the same without the fields v1 lacks.
+        let out = RDBOutput(compress: false)
+        out.length(s.nodes.count)
+        let v2 = RDBOutput(compress: false)
+        v2.stream(s)
+        var full = RDBInput(v2.bytes)
+        _ = try full.length()
+        for _ in s.nodes {
+            try full.withString { out.string($0) }
+            try full.withString { out.string($0) }
+        }
+        out.length(s.count)
+        out.length(Int(s.lastID.ms))
+        out.length(Int(s.lastID.seq))
+        out.length(1)
+        out.string("g")
+        out.length(4)
+        out.length(0)
+        out.length(1)
+        out.raw(StreamID(ms: 3, seq: 0).bigEndianBytes)
+        out.littleEndian(UInt64(99))
+        out.length(2)
+        out.length(1)
+        out.string("alice")
+        out.littleEndian(UInt64(1234))
+        out.length(1)
+        out.raw(StreamID(ms: 3, seq: 0).bigEndianBytes)
+        var input = RDBInput(out.bytes)
+        guard case .stream(let back)? = try input.value(type: RDB.typeStreamListpacks, limits: RDBLoadLimits(Config())) else {
+            return XCTFail("not a stream")
+        }
+        XCTAssertTrue(input.isAtEnd)
+        back.checkInvariants()
+        XCTAssertEqual(entries(back), entries(s))
+        XCTAssertEqual(back.entriesAdded, 7)              // the length
+        XCTAssertEqual(back.maxDeletedID, .zero)
+        XCTAssertEqual(back.firstID, StreamID(ms: 1, seq: 0))
+        let g = try XCTUnwrap(back.group(named: "g"))
+        XCTAssertEqual(g.entriesRead, -1)                  // 4-0 is past a tombstone Redis cannot see: unknown
+        XCTAssertEqual(g.pending[StreamID(ms: 3, seq: 0)]?.deliveryCount, 2)
+        XCTAssertEqual(g.consumer(named: "alice")?.seenTime, 1234)
+    }
+
     func testIDParsingAsRedis() {
         func parse(_ text: String, strict: Bool = true, auto: Bool = false) -> (StreamID, Bool)? {
             let b = ByteString(text)
