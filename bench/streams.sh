@@ -8,7 +8,7 @@
 #     divided by the entries (ENTRIES=n changes the count)
 #
 #   bench/streams.sh [ROUNDS]   (default 3; each round runs every throughput workload on both servers,
-#                               alternating; the memory workload runs once per server)
+#                               alternating; the memory workload runs once per server; ENTRIES=0 skips it)
 #
 # Servers are pinned to CPU 0 and the load generators to CPU 1 (taskset), both with --save '' --appendonly no.
 # Builds needletail-server (release) into ${NEEDLETAIL_SCRATCH:-.build-bench}. Nothing here runs in CI.
@@ -60,6 +60,21 @@ results=$(for round in $(seq "$rounds"); do
 done)
 
 # Memory: fresh servers, one stream of $entries entries.
+if [[ $entries == 0 ]]; then
+    echo "$results" >&2
+    python3 -c '
+import statistics, sys
+runs = {}
+for line in sys.argv[1].splitlines():
+    test, name, value = line.split()
+    runs.setdefault(test, {}).setdefault(name, []).append(float(value))
+for test, by in runs.items():
+    ours, theirs = by["needletail"], by["redis"]
+    n, r = statistics.median(ours), statistics.median(theirs)
+    print(f"{test:<18}{n:>14,.0f}{r:>14,.0f}{n / r:>8.2f}   needletail {ours}  redis {theirs}")
+' "$results"
+    exit 0
+fi
 for name in needletail redis; do kill "$(cat "$work/$name.pid")"; done
 sleep 0.5
 nt_port=$(start needletail "$needletail")
