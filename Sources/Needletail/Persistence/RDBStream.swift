@@ -129,14 +129,12 @@ extension RDBInput {
             }
             let pelCount = try count(minimumBytes: 16 + 8 + 1)
             var unowned: [StreamID: (Int64, UInt64)] = [:]
-            var order: [StreamID] = []
             for _ in 0..<pelCount {
                 let id = try rawStreamID()
                 let time = Int64(bitPattern: try littleEndian(UInt64.self))
                 let deliveries = try rawLength()
                 guard unowned[id] == nil else { throw RDBError("Duplicated global PEL entry loading stream consumer group") }
                 unowned[id] = (time, deliveries)
-                order.append(id)
             }
             let consumerCount = try count(minimumBytes: 10)
             for _ in 0..<consumerCount {
@@ -160,7 +158,6 @@ extension RDBInput {
                 }
             }
             guard unowned.isEmpty else { throw RDBError("Stream CG PEL entry without consumer") }
-            _ = order
         }
         return .stream(stream)
     }

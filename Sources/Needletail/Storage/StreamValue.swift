@@ -523,9 +523,10 @@ final class StreamValue {
         entriesAdded &+= 1
     }
 
-    /// Appends a node read from an RDB (its entries already in it).
+    /// Appends a node read from an RDB (its entries already in it; possibly tombstones only, which Redis
+    /// keeps after a MINID trim up to a deleted entry).
     func appendLoadedNode(_ node: StreamNode) {
-        if node.liveCount > 0 { nodes.append(node) }
+        nodes.append(node)
     }
 
     /// Sets the counters read from an RDB.
