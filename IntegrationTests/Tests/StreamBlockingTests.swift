@@ -11,7 +11,7 @@ import XCTest
 /// timeout's null in RESP2 and RESP3; XREADGROUP '>' served with the group's next entries (and they become
 /// pending); a deleted stream wakes a blocked XREADGROUP with "UNBLOCKED the stream key no longer exists", a
 /// destroyed group with "NOGROUP the consumer group this client was blocked on no longer exists", while a
-/// blocked XREAD keeps waiting.
+/// blocked XREAD keeps waiting; consumer-group commands do not abort a WATCH of the stream.
 final class StreamBlockingTests: XCTestCase {
     private var needletail: ServerUnderTest!
     private var redis: RawRedisServer!
@@ -92,6 +92,32 @@ final class StreamBlockingTests: XCTestCase {
             t.append(text(try admin.call("XADD", "s", "5-1", "f", "v")))
             t.append(text(try c.readReply()))
             t.append(text(try admin.call("XPENDING", "s", "g")))
+            return t
+        }
+    }
+
+    /// Redis 7.0 signals no modification for consumer-group commands nor XSETID (no signalModifiedKey): a
+    /// WATCH on the stream survives them, while XADD/XDEL/XTRIM abort the transaction.
+    func testGroupCommandsLeaveWatchedStreamsAlone() throws {
+        let group = [["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", ">"], ["XACK", "s", "g", "1-1"],
+                     ["XCLAIM", "s", "g", "d", "0", "2-1", "FORCE"], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"],
+                     ["XGROUP", "CREATECONSUMER", "s", "g", "z"], ["XAUTOCLAIM", "s", "g", "e", "0", "0"],
+                     ["XGROUP", "SETID", "s", "g", "0"], ["XGROUP", "DELCONSUMER", "s", "g", "z"],
+                     ["XGROUP", "CREATE", "s", "g2", "0"], ["XGROUP", "DESTROY", "s", "g2"]]
+        let data = [["XADD", "s", "9-1", "f", "v"], ["XDEL", "s", "9-1"], ["XTRIM", "s", "MAXLEN", "1"]]
+        try onBothServers(Array(repeating: "*1\r\n+PONG\r\n", count: group.count) + Array(repeating: "*-1\r\n", count: data.count)
+                          + ["*1\r\n+PONG\r\n"]) { port in
+            let a = try RawClient(port: port), other = try RawClient(port: port)
+            for id in ["1-1", "2-1", "3-1"] { _ = try a.call("XADD", "s", id, "f", "v") }
+            _ = try a.call("XGROUP", "CREATE", "s", "g", "0")
+            var t: [String] = []
+            for command in group + data + [["XSETID", "s", "99-0"]] {
+                _ = try a.call("WATCH", "s")
+                _ = try other.call(command.map { Array($0.utf8) })
+                _ = try a.call("MULTI")
+                _ = try a.call("PING")
+                t.append(text(try a.call("EXEC")))
+            }
             return t
         }
     }

@@ -407,7 +407,7 @@ private func propagateGroupID(_ c: Client, key: ByteString, group: StreamGroup, 
 /// Redis's streamCreateConsumer with SCC_DEFAULT: the consumer, its creation notified and counted.
 private func createConsumer(_ c: Client, _ group: StreamGroup, name: ByteString, keyIndex: Int) -> StreamConsumer {
     let consumer = group.createConsumer(name, seenTime: c.server.now)!
-    c.db.didModify(c.arg(keyIndex), .xgroupCreateConsumer)
+    c.db.didChangeUnsignalled(c.arg(keyIndex), .xgroupCreateConsumer)
     return consumer
 }
 
@@ -725,7 +725,7 @@ private func xsetid(_ c: Client) {
     if entriesAdded != -1 { stream.entriesAdded = UInt64(entriesAdded) }
     if !maxDeleted.isZero { stream.maxDeletedID = maxDeleted }
     c.reply.ok()
-    c.db.didModify(c.arg(1), .xsetid)
+    c.db.didChangeUnsignalled(c.arg(1), .xsetid)  // redis-server 7.0 does not signal XSETID either
 }
 
 // MARK: - XREAD, XREADGROUP
@@ -881,7 +881,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
                                    groupRead: GroupRead(group: group, consumer: consumer!, noack: noack,
                                                         key: c.argBytes(streamsArg + k), groupName: groupName))
                 }
-                c.db.didModify(c.arg(streamsArg + k), .none)
+                c.db.didChangeUnsignalled(c.arg(streamsArg + k), .none)
             } else {
                 let start = gts[k].incremented ?? .max
                 replyWithRange(c, s, start, .max, count: Int(clamping: count), reverse: false)
@@ -961,12 +961,13 @@ private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
         if let stream {
             target = stream
         } else {
+            // MKSTREAM: the new key is signalled (Redis's signalModifiedKey), the group itself is not.
             target = StreamValue()
             c.db.add(c.argBytes(2), .stream(target), event: .none, changes: 0)
         }
         if target.createGroup(groupName, lastID: id, entriesRead: entriesRead) != nil {
             c.reply.ok()
-            c.db.didModify(c.arg(2), .xgroupCreate)
+            c.db.didChangeUnsignalled(c.arg(2), .xgroupCreate)
         } else {
             c.reply.error("BUSYGROUP Consumer Group name already exists")
         }
@@ -983,13 +984,14 @@ private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
         group!.lastID = id
         group!.entriesRead = entriesRead
         c.reply.ok()
-        c.db.didModify(c.arg(2), .xgroupSetid)
+        c.db.didChangeUnsignalled(c.arg(2), .xgroupSetid)
     case .destroy:
         if group != nil {
             stream!.destroyGroup(groupName)
             c.reply.integer(1)
-            // Also wakes XREADGROUP clients blocked on the group (they get NOGROUP).
-            c.db.didModify(c.arg(2), .xgroupDestroy)
+            c.db.didChangeUnsignalled(c.arg(2), .xgroupDestroy)
+            // XREADGROUP clients blocked on the group wake (and get NOGROUP), as Redis's signalKeyAsReady.
+            if c.server.blockedClientCount > 0 { c.server.signalKeyAsReady(c.arg(2), db: c.db.index) }
         } else {
             c.reply.integer(0)
         }
@@ -1000,7 +1002,7 @@ private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
     case .delConsumer:
         let pending = group!.deleteConsumer(c.argBytes(4)) ?? 0
         c.reply.integer(pending)
-        c.db.didModify(c.arg(2), .xgroupDelConsumer)
+        c.db.didChangeUnsignalled(c.arg(2), .xgroupDelConsumer)
     }
 }
 
@@ -1044,7 +1046,7 @@ private func xack(_ c: Client) {
         entry.consumer.pending.remove(id)
         acknowledged += 1
     }
-    if acknowledged > 0 { c.db.didModify(c.arg(1), .none, changes: acknowledged) }
+    if acknowledged > 0 { c.db.didChangeUnsignalled(c.arg(1), .none, changes: acknowledged) }
     c.reply.integer(acknowledged)
 }
 
@@ -1257,7 +1259,7 @@ private func xclaim(_ c: Client) {
             replyEntry(c, node, cursor)
         }
     }
-    if changes > 0 { c.db.didModify(c.arg(1), .none, changes: changes) }
+    if changes > 0 { c.db.didChangeUnsignalled(c.arg(1), .none, changes: changes) }
     c.propagation.prevent = true
 }
 
@@ -1354,7 +1356,7 @@ private func xautoclaim(_ c: Client) {
     }
     c.reply.array(deleted.count)
     for id in deleted { replyID(c, id) }
-    if changes > 0 { c.db.didModify(c.arg(1), .none, changes: changes) }
+    if changes > 0 { c.db.didChangeUnsignalled(c.arg(1), .none, changes: changes) }
     c.propagation.prevent = true
 }
 

@@ -403,6 +403,11 @@ extension Server: KeyspaceListener {
     }
 
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
+        if change == .unsignalled {  // stream groups: counted and notified only, as Redis
+            keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
+            if !keyspaceNotifications.isEmpty { keyChangeNotified(change, key: key, db: db, event: event) }
+            return
+        }
         if watchedKeyCount > 0 { touchWatchedKey(key, db: db) }
         switch change {
         case .added, .modified:
@@ -416,7 +421,7 @@ extension Server: KeyspaceListener {
             if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }
         case .deleted:
             if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }  // XREADGROUP's UNBLOCKED error
-        case .ttlChanged:
+        case .ttlChanged, .unsignalled:
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
