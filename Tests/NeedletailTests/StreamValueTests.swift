@@ -327,6 +327,48 @@ final class StreamValueTests: XCTestCase {
         XCTAssertEqual(g.consumer(named: "alice")?.seenTime, 1234)
     }
 
+    /// IDMap (the PELs) against a dictionary: appends, acknowledgements from the front (its `head`), inserts
+    /// and removals anywhere, with the positions, bounds and order checked after every step.
+    func testIDMapAgainstModel() {
+        var r = SeededRandom(seed: 99)
+        var map = IDMap<Int>()
+        var model: [StreamID: Int] = [:]
+        var next: UInt64 = 1
+        for step in 0..<20_000 {
+            switch r.below(6) {
+            case 0, 1:  // a delivery: the next id
+                map.set(StreamID(ms: next, seq: 0), step)
+                model[StreamID(ms: next, seq: 0)] = step
+                next += 1
+            case 2, 3:  // an acknowledgement of the oldest
+                if let first = model.keys.min() {
+                    XCTAssertEqual(map.remove(first), model.removeValue(forKey: first))
+                }
+            case 4:  // anywhere
+                let id = StreamID(ms: UInt64(r.below(Int(next) + 1)), seq: 0)
+                if r.oneIn(2) {
+                    map.set(id, -step)
+                    model[id] = -step
+                } else {
+                    XCTAssertEqual(map.remove(id), model.removeValue(forKey: id))
+                }
+            default:
+                let id = StreamID(ms: UInt64(r.below(Int(next) + 1)), seq: 0)
+                XCTAssertEqual(map[id], model[id])
+                XCTAssertEqual(map.lowerBound(id), model.keys.filter { $0 < id }.count)
+            }
+            if step % 97 == 0 || map.count < 5 {
+                let sorted = model.keys.sorted()
+                XCTAssertEqual(map.count, sorted.count)
+                XCTAssertEqual(map.ids, sorted, "step \(step)")
+                XCTAssertEqual(map.values, sorted.map { model[$0]! })
+                XCTAssertEqual(map.firstID, sorted.first)
+                XCTAssertEqual(map.lastID, sorted.last)
+                for (i, id) in sorted.enumerated() where i % 13 == 0 { XCTAssertEqual(map.id(at: i), id) }
+            }
+        }
+    }
+
     func testIDParsingAsRedis() {
         func parse(_ text: String, strict: Bool = true, auto: Bool = false) -> (StreamID, Bool)? {
             let b = ByteString(text)

@@ -366,7 +366,7 @@ private func replyWithConsumerHistory(_ c: Client, _ s: StreamValue, _ start: St
     var n = 0
     var ids: [StreamID] = []
     while i < pel.count && (count == 0 || n < count) {
-        ids.append(pel.ids[i])
+        ids.append(pel.id(at: i))
         i += 1
         n += 1
     }
@@ -535,8 +535,10 @@ private func rewriteApproximateTrim(_ c: Client, _ argv: inout [ByteString], _ a
     }
 }
 
-/// Whether the last errno an XADD set was EDOM (see the exhausted-sequence case in `xadd`).
-nonisolated(unsafe) private var lastXaddErrnoWasEDOM = false
+/// When an XADD last left errno at EDOM: the server's next client id then, since redis-server's accept loop
+/// (which ends on EAGAIN) resets errno with every new connection (see the exhausted-sequence case in `xadd`);
+/// 0 when errno is something else.
+nonisolated(unsafe) private var xaddEDOMSince: Int64 = 0
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
 private func xadd(_ c: Client) {
@@ -570,7 +572,7 @@ private func xadd(_ c: Client) {
             if stream.lastID.seq == .max {
                 // Redis 7.0 returns here without setting errno and answers by what errno still holds: EDOM
                 // after an XADD refused an id, something else (answered as "too large") otherwise.
-                return c.reply.error(lastXaddErrnoWasEDOM ? "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+                return c.reply.error(xaddEDOMSince == c.server.nextClientID ? "ERR The ID specified in XADD is equal or smaller than the target stream top item"
                                                           : "ERR Elements are too large to be stored")
             }
             id = StreamID(ms: given.ms, seq: stream.lastID.seq + 1)
@@ -582,13 +584,13 @@ private func xadd(_ c: Client) {
         id = stream.lastID.ms >= ms ? stream.lastID.incremented! : StreamID(ms: ms, seq: 0)
     }
     if id <= stream.lastID {
-        lastXaddErrnoWasEDOM = true
+        xaddEDOMSince = c.server.nextClientID
         return c.reply.error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     }
     var total = 0
     for i in fieldStart..<c.argc { total += c.arg(i).count }
     if total > Int(UInt32.max) {
-        lastXaddErrnoWasEDOM = false
+        xaddEDOMSince = 0
         return c.reply.error("ERR Elements are too large to be stored")
     }
     var fields: [UnsafeRawBufferPointer] = []
@@ -1097,8 +1099,8 @@ private func xpending(_ c: Client) {
             c.reply.nullArray()
             return
         }
-        replyID(c, group.pending.ids.first!)
-        replyID(c, group.pending.ids.last!)
+        replyID(c, group.pending.firstID!)
+        replyID(c, group.pending.lastID!)
         let owners = group.consumers.filter { !$0.pending.isEmpty }
         c.reply.array(owners.count)
         for consumer in owners {
@@ -1116,9 +1118,9 @@ private func xpending(_ c: Client) {
     let now = c.server.now
     var rows: [(StreamID, PendingEntry)] = []
     var i = pel.lowerBound(start)
-    while count > 0 && i < pel.count && pel.ids[i] <= end {
-        let entry = pel.values[i]
-        let id = pel.ids[i]
+    while count > 0 && i < pel.count && pel.id(at: i) <= end {
+        let entry = pel.value(at: i)
+        let id = pel.id(at: i)
         i += 1
         if minIdle != 0 && now - entry.deliveryTime < minIdle { continue }
         rows.append((id, entry))
@@ -1308,8 +1310,8 @@ private func xautoclaim(_ c: Client) {
     var i = group.pending.lowerBound(start)
     while attempts > 0 && count > 0 && i < group.pending.count {
         attempts -= 1
-        let id = group.pending.ids[i]
-        let entry = group.pending.values[i]
+        let id = group.pending.id(at: i)
+        let entry = group.pending.value(at: i)
         if s.find(id) == nil {
             propagateClaim(c, key: key, group: group, groupName: groupName, id: id, entry: entry)
             changes += 1
@@ -1343,7 +1345,7 @@ private func xautoclaim(_ c: Client) {
         propagateClaim(c, key: key, group: group, groupName: groupName, id: id, entry: entry)
         changes += 1
     }
-    let next = i < group.pending.count ? group.pending.ids[i] : .zero
+    let next = i < group.pending.count ? group.pending.id(at: i) : .zero
     c.reply.array(3)
     replyID(c, next)
     c.reply.array(claimed.count)
@@ -1506,9 +1508,9 @@ private func xinfoStream(_ c: Client) {
         let shown = limit == 0 ? group.pending.count : min(limit, group.pending.count)
         c.reply.array(shown)
         for k in 0..<shown {
-            let entry = group.pending.values[k]
+            let entry = group.pending.value(at: k)
             c.reply.array(4)
-            replyID(c, group.pending.ids[k])
+            replyID(c, group.pending.id(at: k))
             c.reply.bulk(entry.consumer.name)
             c.reply.integer(entry.deliveryTime)
             c.reply.integer(Int64(bitPattern: entry.deliveryCount))
@@ -1527,9 +1529,9 @@ private func xinfoStream(_ c: Client) {
             let shownC = limit == 0 ? consumer.pending.count : min(limit, consumer.pending.count)
             c.reply.array(shownC)
             for k in 0..<shownC {
-                let entry = consumer.pending.values[k]
+                let entry = consumer.pending.value(at: k)
                 c.reply.array(3)
-                replyID(c, consumer.pending.ids[k])
+                replyID(c, consumer.pending.id(at: k))
                 c.reply.integer(entry.deliveryTime)
                 c.reply.integer(Int64(bitPattern: entry.deliveryCount))
             }

@@ -200,8 +200,7 @@ extension AppendOnlyFile {
                     out.bulk(consumer.name)
                     continue
                 }
-                for (i, id) in consumer.pending.ids.enumerated() {
-                    let entry = consumer.pending.values[i]
+                consumer.pending.forEach { id, entry in
                     out.append("*12\r\n$6\r\nXCLAIM\r\n")
                     out.bulk(key)
                     out.bulk(group.name)

@@ -52,9 +52,8 @@ extension RDBOutput {
             streamID(group.lastID)
             rawLength(UInt64(bitPattern: group.entriesRead))
             length(group.pending.count)
-            for (i, id) in group.pending.ids.enumerated() {
+            group.pending.forEach { id, entry in
                 raw(id.bigEndianBytes)
-                let entry = group.pending.values[i]
                 littleEndian(UInt64(bitPattern: entry.deliveryTime))
                 rawLength(entry.deliveryCount)
             }
@@ -63,7 +62,7 @@ extension RDBOutput {
                 string(consumer.name)
                 littleEndian(UInt64(bitPattern: consumer.seenTime))
                 length(consumer.pending.count)
-                for id in consumer.pending.ids { raw(id.bigEndianBytes) }
+                consumer.pending.forEach { id, _ in raw(id.bigEndianBytes) }
             }
         }
     }

@@ -8,51 +8,89 @@
 // PELs are `IDMap`s: ids in a sorted array with their values beside them. Deliveries append in id order
 // (O(1) amortised), acknowledgements of the oldest entries shift the arrays (memmove).
 
-/// A map from stream ids to values, in id order.
+/// A map from stream ids to values, in id order: two arrays side by side past a `head` of removed slots, so
+/// that the usual traffic is O(1) amortised (deliveries append, acknowledgements of the oldest entries
+/// advance `head`, compacted once half the arrays are spent) and a lookup is a binary search.
 struct IDMap<V> {
-    private(set) var ids: [StreamID] = []
-    private(set) var values: [V] = []
+    private var keys: [StreamID] = []
+    private var slots: [V?] = []
+    private var head = 0
 
-    var count: Int { ids.count }
-    var isEmpty: Bool { ids.isEmpty }
+    var count: Int { keys.count - head }
+    var isEmpty: Bool { keys.count == head }
 
-    /// The index of the first id >= `id`.
+    /// The id and value at position `i` (0 ..< count, in id order).
+    @inline(__always) func id(at i: Int) -> StreamID { keys[head + i] }
+    @inline(__always) func value(at i: Int) -> V { slots[head + i]! }
+
+    var firstID: StreamID? { isEmpty ? nil : keys[head] }
+    var lastID: StreamID? { isEmpty ? nil : keys[keys.count - 1] }
+
+    /// Copies, for cold paths and tests.
+    var ids: [StreamID] { Array(keys[head...]) }
+    var values: [V] { slots[head...].map { $0! } }
+
+    /// In id order.
+    func forEach(_ body: (StreamID, V) -> Void) {
+        for i in head..<keys.count { body(keys[i], slots[i]!) }
+    }
+
+    /// The position of the first id >= `id`.
     func lowerBound(_ id: StreamID) -> Int {
-        if let last = ids.last, last < id { return ids.count }
-        var lo = 0, hi = ids.count
+        if let last = keys.last, last < id { return count }
+        var lo = head, hi = keys.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if ids[mid] < id { lo = mid + 1 } else { hi = mid }
+            if keys[mid] < id { lo = mid + 1 } else { hi = mid }
         }
-        return lo
+        return lo - head
     }
 
     subscript(id: StreamID) -> V? {
         let i = lowerBound(id)
-        return i < ids.count && ids[i] == id ? values[i] : nil
+        return i < count && keys[head + i] == id ? slots[head + i] : nil
     }
 
     /// Inserts or replaces.
     mutating func set(_ id: StreamID, _ value: V) {
         let i = lowerBound(id)
-        if i < ids.count && ids[i] == id {
-            values[i] = value
+        if i < count && keys[head + i] == id {
+            slots[head + i] = value
+        } else if i == 0 && head > 0 {
+            head -= 1
+            keys[head] = id
+            slots[head] = value
         } else {
-            ids.insert(id, at: i)
-            values.insert(value, at: i)
+            keys.insert(id, at: head + i)
+            slots.insert(value, at: head + i)
         }
     }
 
     @discardableResult mutating func remove(_ id: StreamID) -> V? {
         let i = lowerBound(id)
-        guard i < ids.count && ids[i] == id else { return nil }
-        ids.remove(at: i)
-        return values.remove(at: i)
+        guard i < count && keys[head + i] == id else { return nil }
+        let value = slots[head + i]
+        if i == 0 {
+            slots[head] = nil
+            head += 1
+            if head == keys.count {
+                removeAll()
+            } else if head >= 32 && head * 2 >= keys.count {
+                keys.removeFirst(head)
+                slots.removeFirst(head)
+                head = 0
+            }
+        } else {
+            keys.remove(at: head + i)
+            slots.remove(at: head + i)
+        }
+        return value
     }
 
     mutating func removeAll() {
-        ids.removeAll()
-        values.removeAll()
+        keys.removeAll()
+        slots.removeAll()
+        head = 0
     }
 }
 
@@ -138,7 +176,7 @@ final class StreamGroup {
     /// Allocations held (MEMORY USAGE).
     var memoryUsage: Int {
         // Each pending entry: its id and reference in the group's arrays and its owner's, and its object.
-        let entryBytes = pending.values.first.map { allocationSize(of: $0) } ?? 48
+        let entryBytes = pending.isEmpty ? 48 : allocationSize(of: pending.value(at: 0))
         var bytes = allocationSize(of: self) + name.allocatedBytes + pending.count * (24 + entryBytes)
         for c in consumers { bytes += allocationSize(of: c) + c.pending.count * 24 + c.name.allocatedBytes }
         return bytes
@@ -150,8 +188,7 @@ final class StreamGroup {
             let d = StreamConsumer(name: c.name, seenTime: c.seenTime)
             d.activeTime = c.activeTime
             copy.consumers.append(d)
-            for (i, id) in c.pending.ids.enumerated() {
-                let e = c.pending.values[i]
+            c.pending.forEach { id, e in
                 let entry = PendingEntry(deliveryTime: e.deliveryTime, deliveryCount: e.deliveryCount, consumer: d)
                 d.pending.set(id, entry)
                 copy.pending.set(id, entry)
@@ -164,14 +201,15 @@ final class StreamGroup {
         var owned = 0
         for (i, c) in consumers.enumerated() {
             if i > 0 { precondition(consumers[i - 1].name < c.name, "stream group: consumers out of order") }
-            for (j, id) in c.pending.ids.enumerated() {
-                if j > 0 { precondition(c.pending.ids[j - 1] < id, "consumer PEL out of order") }
+            for j in 0..<c.pending.count {
+                let id = c.pending.id(at: j)
+                if j > 0 { precondition(c.pending.id(at: j - 1) < id, "consumer PEL out of order") }
                 guard let entry = pending[id] else { preconditionFailure("consumer PEL entry missing from the group PEL") }
-                precondition(entry === c.pending.values[j] && entry.consumer === c, "PEL entry owner")
+                precondition(entry === c.pending.value(at: j) && entry.consumer === c, "PEL entry owner")
             }
             owned += c.pending.count
         }
-        for j in pending.ids.indices where j > 0 { precondition(pending.ids[j - 1] < pending.ids[j], "group PEL out of order") }
+        for j in 0..<pending.count where j > 0 { precondition(pending.id(at: j - 1) < pending.id(at: j), "group PEL out of order") }
         precondition(owned == pending.count, "group PEL entries without an owner")
     }
 }
