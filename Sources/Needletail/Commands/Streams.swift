@@ -329,7 +329,7 @@ private func replyWithRange(_ c: Client, _ s: StreamValue, _ start: StreamID, _ 
         let id = cursor.id
         if let g = groupRead, id > g.group.lastID {
             if g.group.entriesRead != StreamGroup.invalidEntriesRead && !s.rangeHasTombstones(from: id, to: nil) {
-                g.group.entriesRead += 1
+                g.group.entriesRead &+= 1  // wraps as Redis's long long does in practice
             } else if s.entriesAdded != 0 {
                 g.group.entriesRead = s.estimateDistanceFromFirstEverEntry(id)
             }
@@ -382,7 +382,7 @@ private func replyWithConsumerHistory(_ c: Client, _ s: StreamValue, _ start: St
         }
         if let entry = pel[id] {
             entry.deliveryTime = now
-            entry.deliveryCount += 1
+            entry.deliveryCount &+= 1
         }
     }
 }
@@ -1122,7 +1122,7 @@ private func xpending(_ c: Client) {
         let entry = pel.value(at: i)
         let id = pel.id(at: i)
         i += 1
-        if minIdle != 0 && now - entry.deliveryTime < minIdle { continue }
+        if minIdle != 0 && now &- entry.deliveryTime < minIdle { continue }
         rows.append((id, entry))
         count -= 1
     }
@@ -1131,7 +1131,7 @@ private func xpending(_ c: Client) {
         c.reply.array(4)
         replyID(c, id)
         c.reply.bulk(entry.consumer.name)
-        c.reply.integer(max(now - entry.deliveryTime, 0))
+        c.reply.integer(max(now &- entry.deliveryTime, 0))
         c.reply.integer(Int64(bitPattern: entry.deliveryCount))
     }
 }
@@ -1218,7 +1218,7 @@ private func xclaim(_ c: Client) {
             created = true
         }
         guard entry != nil || created else { continue }
-        if !created, let e = entry, minIdle != 0, now - e.deliveryTime < minIdle { continue }
+        if !created, let e = entry, minIdle != 0, now &- e.deliveryTime < minIdle { continue }
         if consumer == nil {
             if let existing = group.consumer(named: name) {
                 existing.seenTime = now
@@ -1322,7 +1322,7 @@ private func xautoclaim(_ c: Client) {
             continue
         }
         i += 1
-        if minIdle != 0 && now - entry.deliveryTime < minIdle { continue }
+        if minIdle != 0 && now &- entry.deliveryTime < minIdle { continue }
         if consumer == nil {
             if let existing = group.consumer(named: name) {
                 existing.seenTime = now
@@ -1390,7 +1390,7 @@ private func xinfoConsumers(_ c: Client) {
         c.reply.bulk("pending")
         c.reply.integer(consumer.pending.count)
         c.reply.bulk("idle")
-        c.reply.integer(max(now - consumer.seenTime, 0))
+        c.reply.integer(max(now &- consumer.seenTime, 0))
     }
 }
 

@@ -261,8 +261,8 @@ extension StreamValue {
         if id == lastID { return Int64(bitPattern: entriesAdded) }
         if id > lastID { return StreamGroup.invalidEntriesRead }
         if maxDeletedID.isZero || maxDeletedID < firstID {
-            if id < firstID { return Int64(bitPattern: entriesAdded) - Int64(count) }
-            if id == firstID { return Int64(bitPattern: entriesAdded) - Int64(count) + 1 }
+            if id < firstID { return Int64(bitPattern: entriesAdded) &- Int64(count) }
+            if id == firstID { return Int64(bitPattern: entriesAdded) &- Int64(count) &+ 1 }
         }
         return StreamGroup.invalidEntriesRead
     }
@@ -271,9 +271,9 @@ extension StreamValue {
     func lag(of group: StreamGroup) -> Int64? {
         if entriesAdded == 0 { return 0 }
         if group.entriesRead != StreamGroup.invalidEntriesRead && !rangeHasTombstones(from: group.lastID, to: nil) {
-            return Int64(bitPattern: entriesAdded) - group.entriesRead
+            return Int64(bitPattern: entriesAdded) &- group.entriesRead
         }
         let read = estimateDistanceFromFirstEverEntry(group.lastID)
-        return read == StreamGroup.invalidEntriesRead ? nil : Int64(bitPattern: entriesAdded) - read
+        return read == StreamGroup.invalidEntriesRead ? nil : Int64(bitPattern: entriesAdded) &- read
     }
 }
