@@ -369,6 +369,63 @@ final class StreamValueTests: XCTestCase {
         }
     }
 
+    /// Hostile stream payloads with a valid checksum (mutated bytes, truncation, lying lengths): each is
+    /// refused or loads into a stream that passes its checks; none crashes.
+    func testHostileStreamPayloadsNeverCrash() {
+        var r = SeededRandom(seed: 17)
+        var refused = 0, accepted = 0
+        for round in 0..<2_000 {
+            let s = StreamValue()
+            let limits = StreamValue.Limits(maxBytes: r.oneIn(2) ? 4096 : 120, maxEntries: r.pick([2, 5, 100]))
+            let n = r.between(1, 40)
+            for i in 0..<n {
+                let value = ByteString(r.oneIn(3) ? "\(Int64(bitPattern: r.next()))" : String(repeating: "v", count: r.below(30)))
+                append(s, StreamID(ms: UInt64(i / 3 + 1), seq: UInt64(i % 3)), r.oneIn(2) ? ["f", value] : ["x", value, "y", "1"], limits)
+            }
+            for _ in 0..<r.below(n / 2 + 1) { _ = s.delete(StreamID(ms: UInt64(r.below(n / 3 + 2)), seq: UInt64(r.below(3)))) }
+            if r.oneIn(2), let group = s.createGroup("g", lastID: StreamID(ms: 2, seq: 0), entriesRead: Int64(r.below(5)) - 1) {
+                let consumer = group.createConsumer("c", seenTime: Int64(bitPattern: r.next()))!
+                for i in 0..<r.below(6) {
+                    let entry = PendingEntry(deliveryTime: Int64(bitPattern: r.next()), deliveryCount: r.next(), consumer: consumer)
+                    group.pending.set(StreamID(ms: UInt64(i + 1), seq: 0), entry)
+                    consumer.pending.set(StreamID(ms: UInt64(i + 1), seq: 0), entry)
+                }
+                group.createConsumer("idle", seenTime: 0)
+            }
+            let out = RDBOutput(compress: r.oneIn(2))
+            out.value(.stream(s))
+            var body = Array(out.bytes)
+            switch r.below(4) {
+            case 0: for _ in 0..<r.between(1, 4) { body[r.below(body.count)] = UInt8(r.below(256)) }
+            case 1: body = Array(body.prefix(r.below(body.count)))
+            case 2: body.insert(contentsOf: [0x81, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], at: min(1 + r.below(4), body.count))
+            default: body[r.below(body.count)] ^= UInt8(1 << r.below(8))
+            }
+            body += [UInt8(RDB.version), 0]
+            let crc = body.withUnsafeBytes { CRC64.update(0, $0) }
+            body += withUnsafeBytes(of: crc.littleEndian) { Array($0) }
+            switch body.withUnsafeBytes({ valueFromDumpPayload($0, limits: RDBLoadLimits(Config())) }) {
+            case .success(let v):
+                v.checkInvariants()
+                if case .stream(let back) = v {
+                    // Whatever was accepted answers reads and takes writes.
+                    _ = entries(back)
+                    _ = entries(back, reverse: true)
+                    for g in back.groups { _ = back.lag(of: g) }
+                    if let next = back.lastID.incremented { append(back, next, ["a", "b"], limits) }
+                    _ = back.trim(.maxLength(1), approximate: r.oneIn(2), limit: 0)
+                    back.checkInvariants()
+                }
+                accepted += 1
+            case .failure(let error):
+                XCTAssertEqual(error.description, "ERR Bad data format", "round \(round)")
+                refused += 1
+            }
+        }
+        XCTAssertGreaterThan(refused, 500)
+        XCTAssertGreaterThan(accepted, 10)
+    }
+
     func testIDParsingAsRedis() {
         func parse(_ text: String, strict: Bool = true, auto: Bool = false) -> (StreamID, Bool)? {
             let b = ByteString(text)
