@@ -246,11 +246,12 @@ enum DiffFamilies {
     /// (P|S)SUBSCRIBE of several channels inside MULTI writes several frames into EXEC's array (on both servers
     /// alike), which the runner cannot yet pair with the queued commands.
     static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
-                                    "sets", "sort", "scripting", "transactions", "replication", "bitmaps", "hll", "geo"]
+                                    "sets", "sort", "scripting", "transactions", "replication", "bitmaps", "hll", "geo",
+                                    "streams"]
 
     /// "oom" runs on its own too (DifferentialTests.testOutOfMemorySequences): its sequences set maxmemory.
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
-                                    scripting, transactions, replication, pubsub, command, oom, bitmaps, hll, geo]
+                                    scripting, transactions, replication, pubsub, command, oom, bitmaps, hll, geo, streams]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }

@@ -545,6 +545,8 @@ final class DifferentialRunner {
     static let memoryParameters: [(name: String, value: String)] = [
         ("maxmemory", "0"), ("maxmemory-policy", "noeviction"), ("maxmemory-eviction-tenacity", "10"),
         ("lfu-log-factor", "10"), ("lfu-decay-time", "1"),
+        // The streams family's node sizes, set back the same way rather than by a restart.
+        ("stream-node-max-entries", "100"), ("stream-node-max-bytes", "4096"),
     ]
 
     /// `CONFIG SET` of `memoryParameters` only (in any case).
@@ -736,6 +738,8 @@ enum DiffNormalizer {
         case "client" where sub == "id" || sub == "info" || sub == "list": return sameShape(va, vb)
         case "object" where sub == "idletime": return within(va, vb, 1)
         case "zrandmember", "hrandfield", "srandmember": return sameShape(va, vb)
+        // Delivery times, idle and seen times of stream consumer groups (DifferentialGenerator+Streams.swift).
+        case "xpending", "xinfo": return streamTimesClose(va, vb, xpending: name == "xpending")
         // Each server's own cost of the key: an integer or a null on each side (errors must be the same bytes).
         // Not necessarily the same one: like DBSIZE, MEMORY USAGE still finds a key past its time until it is
         // reclaimed, which each server's active expiry (or RANDOMKEY's probes) does at its own moment.
@@ -960,6 +964,54 @@ enum DiffNormalizer {
     }
 
     /// Same type byte, same null-ness, same element count: the contents are allowed to differ.
+    /// Two replies equal but for the times of stream groups, within 1.5 s of each other: XPENDING's idle
+    /// times (the third element of each row), and in XINFO's maps the values after "idle" and "seen-time" and
+    /// the delivery times in "pending" lists (third of a group's rows, second of a consumer's).
+    static func streamTimesClose(_ a: RawReply, _ b: RawReply, xpending: Bool) -> Bool {
+        var ta: [Int64] = [], tb: [Int64] = []
+        let ma = maskStreamTimes(a, &ta, rows: xpending), mb = maskStreamTimes(b, &tb, rows: xpending)
+        guard ma == mb, ta.count == tb.count else { return false }
+        return zip(ta, tb).allSatisfy { abs($0 - $1) <= 1500 }
+    }
+
+    private static func maskStreamTimes(_ v: RawReply, _ times: inout [Int64], rows: Bool) -> RawReply {
+        guard case .aggregate(let t, var e?) = v else { return v }
+        func mask(_ i: Int) {
+            if i < e.count, let x = e[i].integer { times.append(x); e[i] = .line(UInt8(ascii: ":"), Array("0".utf8)) }
+        }
+        if rows {
+            // XPENDING's rows: [id, consumer, idle, deliveries].
+            for i in e.indices {
+                if case .aggregate(let rt, var row?) = e[i], row.count == 4, let x = row[2].integer {
+                    times.append(x)
+                    row[2] = .line(UInt8(ascii: ":"), Array("0".utf8))
+                    e[i] = .aggregate(rt, row)
+                }
+            }
+            return .aggregate(t, e)
+        }
+        var i = 0
+        while i < e.count {
+            if case .blob(_, let key?) = e[i], i + 1 < e.count {
+                let name = String(decoding: key, as: UTF8.self)
+                if name == "idle" || name == "seen-time" { mask(i + 1) }
+                if name == "pending", case .aggregate(let pt, var list?) = e[i + 1] {
+                    for j in list.indices {
+                        if case .aggregate(let rt, var row?) = list[j], row.count == 4 || row.count == 3 {
+                            let k = row.count == 4 ? 2 : 1
+                            if let x = row[k].integer { times.append(x); row[k] = .line(UInt8(ascii: ":"), Array("0".utf8)) }
+                            list[j] = .aggregate(rt, row)
+                        }
+                    }
+                    e[i + 1] = .aggregate(pt, list)
+                }
+            }
+            e[i] = maskStreamTimes(e[i], &times, rows: false)
+            i += 1
+        }
+        return .aggregate(t, e)
+    }
+
     private static func sameShape(_ a: RawReply, _ b: RawReply) -> Bool {
         switch (a, b) {
         case (.line(let x, _), .line(let y, _)): return x == y && x != UInt8(ascii: "-")

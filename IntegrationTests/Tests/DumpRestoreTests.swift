@@ -113,6 +113,45 @@ final class DumpRestoreTests: XCTestCase {
         for c in sides { _ = try c.call("CONFIG", "SET", "list-max-listpack-size", "-2") }
     }
 
+    // MARK: - Streams
+
+    /// Streams with groups (StreamDataset): DUMP is byte-identical where the value holds no time, and each
+    /// side's DUMP restores on the other side to exactly what the source holds (its times included).
+    func testStreamDumpsMatchOracleAndRestoreAcross() throws {
+        for compression in ["yes", "no"] {
+            for c in sides { XCTAssertEqual(replyText(try c.call("CONFIG", "SET", "rdbcompression", compression)), "+OK\r\n") }
+            try both(words("FLUSHALL"))
+            for (i, command) in StreamDataset.commands.enumerated() {
+                let replies = try sides.map { try $0.call(command) }
+                // XREADGROUP's replies are the same; the times it records differ.
+                XCTAssertEqual(replyText(replies[1]), replyText(replies[0]), "command \(i): \(rawEscaped(Array(command.joined(separator: [32])), limit: 80))")
+            }
+            for key in StreamDataset.timeFreeKeys {
+                let dumps = try sides.map { try $0.call("DUMP", key) }
+                XCTAssertEqual(rawEscaped(dumps[1], limit: 400), rawEscaped(dumps[0], limit: 400), "DUMP \(key) (rdbcompression \(compression))")
+                XCTAssertEqual(dumps[1], dumps[0], "DUMP \(key) bytes (rdbcompression \(compression))")
+            }
+            for (from, to) in [(0, 1), (1, 0)] {
+                for key in StreamDataset.keys {
+                    guard let payload = bulkPayload(try sides[from].call("DUMP", key)) else {
+                        XCTFail("no DUMP of \(key)")
+                        continue
+                    }
+                    let copy = "copy-\(key)"
+                    XCTAssertEqual(replyText(try sides[to].call([Array("RESTORE".utf8), Array(copy.utf8), Array("0".utf8), payload])), "+OK\r\n",
+                                   "RESTORE \(key) from side \(from)")
+                    let source = try StreamDataset.holdings(sides[from], key)
+                    let restored = try StreamDataset.holdings(sides[to], copy)
+                    for (a, b) in zip(restored, source) {
+                        XCTAssertEqual(a, b, "\(key) from side \(from) to side \(to) (rdbcompression \(compression))")
+                    }
+                    // And back again: the copy's DUMP is the source's.
+                    XCTAssertEqual(try sides[to].call("DUMP", copy), try sides[from].call("DUMP", key), "\(key): DUMP of the restored copy")
+                }
+            }
+        }
+    }
+
     // MARK: - RESTORE options and errors
 
     func testRestoreOptionsAndErrorsMatchOracle() throws {

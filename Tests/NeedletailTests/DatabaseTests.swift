@@ -266,6 +266,7 @@ final class DatabaseTests: XCTestCase {
                 case .added: what = "added"
                 case .modified: what = "modified"
                 case .ttlChanged: what = "ttlChanged"
+                case .unsignalled: what = "unsignalled"
                 case .deleted(let reason): what = "deleted(\(reason))"
                 }
                 log.append("\(what) \(String(decoding: key, as: UTF8.self)) \(db) \(event.nameString)")

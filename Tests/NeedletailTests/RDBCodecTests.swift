@@ -39,6 +39,14 @@ final class RDBCodecTests: XCTestCase {
             var out: [String] = []
             hash.forEach { f, v in out.append(text(f) + "=" + text(v)) }
             return ["hash"] + out.sorted()
+        case .stream(let stream):
+            var out = ["stream"]
+            stream.forEach(from: .zero, to: .max) { node, cursor in
+                out.append(cursor.id.text.string)
+                node.forEachPair(cursor) { f, v in out.append(text(f) + "=" + text(v)) }
+                return true
+            }
+            return out
         }
     }
 

@@ -79,6 +79,8 @@ public final class Config {
     public var zsetMaxListpackValue: Int = 64 { didSet { typedDidChange("zset-max-listpack-value") } }
     public var listMaxListpackSize: Int = -2 { didSet { typedDidChange("list-max-listpack-size") } }
     public var listCompressDepth: Int = 0 { didSet { typedDidChange("list-compress-depth") } }
+    public var streamNodeMaxBytes: Int = 4096 { didSet { typedDidChange("stream-node-max-bytes") } }
+    public var streamNodeMaxEntries: Int = 100 { didSet { typedDidChange("stream-node-max-entries") } }
 
     // MARK: - Persistence
 
@@ -328,6 +330,8 @@ public final class Config {
         "zset-max-listpack-value": bytes(\.zsetMaxListpackValue),
         "list-max-listpack-size": int(\.listMaxListpackSize),
         "list-compress-depth": int(\.listCompressDepth),
+        "stream-node-max-bytes": bytes(\.streamNodeMaxBytes),
+        "stream-node-max-entries": int(\.streamNodeMaxEntries),
         "save": Binding(read: { ConfigSyntax.formatSave($0.save) },
                         write: { c, v in
                             let args = v.split(separator: " ").map(String.init)

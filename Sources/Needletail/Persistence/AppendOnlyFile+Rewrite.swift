@@ -153,6 +153,67 @@ extension AppendOnlyFile {
                 out.bulk(field)
                 out.bulk(value)
             }
+        case .stream(let stream):
+            writeStream(key, stream, into: &out)
+        }
+    }
+
+    /// Redis's rewriteStreamObject: XADD per entry (or XADD MAXLEN 0 of a placeholder for an empty stream),
+    /// XSETID with the counters, XGROUP CREATE per group, then XCLAIM ... JUSTID FORCE per pending entry and
+    /// XGROUP CREATECONSUMER per consumer without any.
+    private func writeStream(_ key: ByteString, _ stream: StreamValue, into out: inout FileWriter) {
+        if stream.count > 0 {
+            stream.forEach(from: .zero, to: .max) { node, cursor in
+                out.append("*\(3 + 2 * cursor.fieldCount)\r\n$4\r\nXADD\r\n")
+                out.bulk(key)
+                out.bulk(cursor.id.text)
+                node.forEachPair(cursor) { field, value in
+                    out.bulk(field)
+                    out.bulk(value)
+                }
+                return true
+            }
+        } else {
+            out.append("*7\r\n$4\r\nXADD\r\n")
+            out.bulk(key)
+            out.append("$6\r\nMAXLEN\r\n$1\r\n0\r\n$3\r\n0-1\r\n$1\r\nx\r\n$1\r\ny\r\n")
+        }
+        out.append("*7\r\n$6\r\nXSETID\r\n")
+        out.bulk(key)
+        out.bulk(stream.lastID.text)
+        out.append("$12\r\nENTRIESADDED\r\n")
+        out.bulk(Int64(bitPattern: stream.entriesAdded))
+        out.append("$12\r\nMAXDELETEDID\r\n")
+        out.bulk(stream.maxDeletedID.text)
+        for group in stream.groups {
+            out.append("*7\r\n$6\r\nXGROUP\r\n$6\r\nCREATE\r\n")
+            out.bulk(key)
+            out.bulk(group.name)
+            out.bulk(group.lastID.text)
+            out.append("$11\r\nENTRIESREAD\r\n")
+            out.bulk(group.entriesRead)
+            for consumer in group.consumers {
+                if consumer.pending.isEmpty {
+                    out.append("*5\r\n$6\r\nXGROUP\r\n$14\r\nCREATECONSUMER\r\n")
+                    out.bulk(key)
+                    out.bulk(group.name)
+                    out.bulk(consumer.name)
+                    continue
+                }
+                consumer.pending.forEach { id, entry in
+                    out.append("*12\r\n$6\r\nXCLAIM\r\n")
+                    out.bulk(key)
+                    out.bulk(group.name)
+                    out.bulk(consumer.name)
+                    out.append("$1\r\n0\r\n")
+                    out.bulk(id.text)
+                    out.append("$4\r\nTIME\r\n")
+                    out.bulk(entry.deliveryTime)
+                    out.append("$10\r\nRETRYCOUNT\r\n")
+                    out.bulk(Int64(bitPattern: entry.deliveryCount))
+                    out.append("$6\r\nJUSTID\r\n$5\r\nFORCE\r\n")
+                }
+            }
         }
     }
 

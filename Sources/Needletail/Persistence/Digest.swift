@@ -109,6 +109,16 @@ func mixValue(_ value: Value, hasExpire: Bool, into digest: inout SHA1.Digest) {
             element.mix(value)
             digest.xor(element)
         }
+    case .stream(let stream):
+        // Entries only, each id as "ms.seq" then its fields and values (groups are not mixed in).
+        stream.forEach(from: .zero, to: .max) { node, cursor in
+            formatStreamIDForDigest(cursor.id).withUnsafeBytes { digest.mix($0) }
+            node.forEachPair(cursor) { field, value in
+                digest.mix(field)
+                digest.mix(value)
+            }
+            return true
+        }
     }
     if hasExpire {
         let marker: StaticString = "!!expire!!"
@@ -124,5 +134,11 @@ private func redisTypeCode(_ type: ValueType) -> UInt32 {
     case .set: return 2
     case .sortedSet: return 3
     case .hash: return 4
+    case .stream: return 6
     }
+}
+
+/// "ms.seq" (Redis's digest of a stream id).
+private func formatStreamIDForDigest(_ id: StreamID) -> [UInt8] {
+    Array("\(id.ms).\(id.seq)".utf8)
 }

@@ -14,8 +14,8 @@ import Glibc
 //   zset skiplist          RDB_TYPE_ZSET_2      (from the highest element down, binary scores)
 //   hash listpack          RDB_TYPE_HASH_LISTPACK (field, value pairs in insertion order)
 //   hash hashtable         RDB_TYPE_HASH
-// READING accepts every type redis-server 7.0 and 7.2 write except modules and streams (streams arrive
-// with their own issue): the old linked-list, ziplist, zipmap and quicklist v1 forms are converted, and
+//   stream                 RDB_TYPE_STREAM_LISTPACKS_2 (RDBStream.swift)
+// READING accepts every type redis-server 7.0 and 7.2 write except modules (streams: types 15, 19, 21): the old linked-list, ziplist, zipmap and quicklist v1 forms are converted, and
 // each value gets the encoding redis-server would give it after loading (the configured listpack and
 // intset limits), so OBJECT ENCODING agrees after a restart.
 
@@ -53,6 +53,7 @@ extension RDBOutput {
         case .set(let set): return set.isIntset ? RDB.typeSetIntset : RDB.typeSet
         case .sortedSet(let zset): return zset.skiplistEncoded ? RDB.typeZset2 : RDB.typeZsetListpack
         case .hash(let hash): return hash.isPacked ? RDB.typeHashListpack : RDB.typeHash
+        case .stream: return RDB.typeStreamListpacks2
         }
     }
 
@@ -104,6 +105,8 @@ extension RDBOutput {
                     string(value)
                 }
             }
+        case .stream(let s):
+            stream(s)
         }
     }
 
@@ -368,7 +371,7 @@ extension RDBInput {
             }
             return hash.isEmpty ? nil : .hash(hash)
         case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
-            throw RDBError("Stream values are not supported yet (RDB type \(type))")
+            return try stream(type: type)  // RDBStream.swift
         case RDB.typeModule, RDB.typeModule2:
             throw RDBError("The RDB file contains a module value (type \(type)); Needletail does not support modules")
         default:

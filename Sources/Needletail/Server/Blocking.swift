@@ -42,6 +42,9 @@ struct BlockedState {
     /// Deadline in Unix ms, 0 = none.
     let deadline: Int64
     var timer: TimerHandle?
+    /// Runs its command again when a key it waits on is deleted or takes another type (XREADGROUP, which
+    /// then answers Redis's UNBLOCKED error).
+    var wakesOnDeletion = false
 
     var isOnKeys: Bool {
         if case .keys = reason { return true }
@@ -87,7 +90,10 @@ extension Server {
     /// Parks `client` until one of `keys` of its database holds a `wants` value or `deadline` (Unix ms,
     /// 0 = never) passes. Called by a handler that found nothing; the handler replies nothing itself.
     /// A client that cannot block (internal clients; later MULTI and scripts) gets the timeout reply at once.
-    func block(_ client: Client, keys: [ByteString], wants: ValueType, deadline: Int64) {
+    /// `argv` replaces the request run again (XREAD's "$" ids resolved); `wakesOnDeletion` runs it again
+    /// when a key is deleted or changes type too.
+    func block(_ client: Client, keys: [ByteString], wants: ValueType, deadline: Int64, argv: [ByteString]? = nil,
+               wakesOnDeletion: Bool = false) {
         if client.reprocessingBlockedCommand {
             client.stillBlocked = true  // run again and still nothing: keep its place
             return
@@ -96,8 +102,9 @@ extension Server {
         var unique: [ByteString] = []
         for key in keys where !unique.contains(key) { unique.append(key) }
         let db = client.db.index
-        var state = BlockedState(db: db, keys: unique, argv: client.ownedArguments(), reason: .keys(wants: wants),
+        var state = BlockedState(db: db, keys: unique, argv: argv ?? client.ownedArguments(), reason: .keys(wants: wants),
                                  deadline: deadline)
+        state.wakesOnDeletion = wakesOnDeletion
         for key in unique { blockedOnKeys[db][key, default: BlockedQueue()].append(client) }
         if deadline > 0 {
             let delayMicros = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
@@ -215,6 +222,15 @@ extension Server {
         keyspace.expiryPaused = pause != nil || replication.isReplica
     }
 
+    /// A key was deleted while some client is blocked: ready for the clients that wake on deletion
+    /// (Redis's signalDeletedKeyAsReady).
+    func signalDeletedKeyAsReady(_ key: UnsafeRawBufferPointer, db: Int) {
+        let key = ByteString(key)
+        guard let queue = blockedOnKeys[db][key], queue.waiting.contains(where: { $0.blocked?.wakesOnDeletion == true }) else { return }
+        let ready = ReadyKey(db: db, key: key)
+        if readyKeySet.insert(ready).inserted { readyKeys.append(ready) }
+    }
+
     /// Called for every key added or modified while some client is blocked (Redis's signalKeyAsReady).
     func signalKeyAsReady(_ key: UnsafeRawBufferPointer, db: Int) {
         let key = ByteString(key)
@@ -253,10 +269,12 @@ extension Server {
         for client in queue {
             guard let state = client.blocked, case .keys(let wants) = state.reason, state.db == ready.db,
                   !client.isClosed else { continue }
-            // Nothing (any more) for anyone waiting on this key: they all stay blocked.
-            guard let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch]) else { return }
+            // Nothing (any more) for anyone waiting on this key: they stay blocked, but for XREADGROUP, which
+            // answers an error then.
+            let value = database.lookup(ready.key, now: wallClockMillis(), [.write, .noTouch])
+            if value == nil && !state.wakesOnDeletion { continue }
             // This client waits for another type on this key (BLPOP where BZPOPMIN's set arrived): the next.
-            guard value.type == wants else { continue }
+            if let value, value.type != wants && !state.wakesOnDeletion { continue }
             runBlockedCommand(client, state, readyKey: ready.key)
         }
     }

@@ -438,6 +438,11 @@ extension Server: KeyspaceListener {
     }
 
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {
+        if change == .unsignalled {  // stream groups: counted and notified only, as Redis
+            keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)
+            if !keyspaceNotifications.isEmpty { keyChangeNotified(change, key: key, db: db, event: event) }
+            return
+        }
         if watchedKeyCount > 0 { touchWatchedKey(key, db: db) }
         switch change {
         case .added, .modified:
@@ -448,7 +453,10 @@ extension Server: KeyspaceListener {
                 let lazy = change == .deleted(.expired) ? config.lazyfreeLazyExpire : config.lazyfreeLazyEviction
                 alsoPropagate(db: db, [lazy ? "UNLINK" : "DEL", ByteString(key)])  // as expireDeletionCommand
             }
-        case .deleted, .ttlChanged:
+            if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }
+        case .deleted:
+            if blockedClientCount > 0 { signalDeletedKeyAsReady(key, db: db) }  // XREADGROUP's UNBLOCKED error
+        case .ttlChanged, .unsignalled:
             break
         }
         keyspaceObserver?.keyChanged(change, key: key, db: db, event: event)

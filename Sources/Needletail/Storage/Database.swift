@@ -267,6 +267,12 @@ final class Database {
         key.withUnsafeBytes { didModify($0, event, changes: changes) }
     }
 
+    /// As `didModify`, for a change Redis does not signal (no signalModifiedKey: a stream's consumer groups):
+    /// WATCH, tracking and blocked clients do not hear it.
+    func didChangeUnsignalled(_ key: UnsafeRawBufferPointer, _ event: KeyspaceEvent, changes: Int = 1) {
+        events.emit(.unsignalled, key: key, db: index, event, changes: changes)
+    }
+
     /// Adds a key known not to exist. `changes` is 0 for a collection created empty just before the
     /// command fills it and reports that with `didModify` (ZADD), as Redis counts and notifies only that.
     func add(_ key: ByteString, _ value: Value, hint: StringHint = .likeSet, event: KeyspaceEvent, changes: Int = 1) {

@@ -84,6 +84,10 @@ enum KeyChange: Equatable {
     case modified
     /// The key's expiry time was set, changed or removed (its value is unchanged).
     case ttlChanged
+    /// A part of the value changed that Redis does not signal as a modification (a stream's consumer groups:
+    /// XREADGROUP, XACK, XCLAIM, XGROUP): counted and notified, but watched keys, client tracking and blocked
+    /// clients are not told.
+    case unsignalled
     /// The key left the keyspace.
     case deleted(DeletionReason)
 }

@@ -17,6 +17,7 @@ enum Value {
     case set(SetValue)
     case sortedSet(SortedSet)
     case hash(HashValue)
+    case stream(StreamValue)
 
     var type: ValueType {
         switch self {
@@ -25,6 +26,7 @@ enum Value {
         case .set: return .set
         case .sortedSet: return .sortedSet
         case .hash: return .hash
+        case .stream: return .stream
         }
     }
 
@@ -39,6 +41,7 @@ enum Value {
         case .set(let set): return set.encodingName
         case .sortedSet(let set): return set.skiplistEncoded ? "skiplist" : "listpack"
         case .hash(let hash): return hash.encodingName
+        case .stream(let stream): return stream.encodingName
         }
     }
 
@@ -50,6 +53,7 @@ enum Value {
         case .list(let list): return .list(list.duplicate())
         case .set(let set): return .set(set.duplicate())
         case .hash(let hash): return .hash(hash.duplicate())
+        case .stream(let stream): return .stream(stream.duplicate())
         case .sortedSet(let set):
             let copy = SortedSet()
             copy.skiplistEncoded = set.skiplistEncoded
@@ -67,6 +71,7 @@ enum Value {
         case .set(let set): return set.freeEffort
         case .sortedSet(let set): return set.freeEffort
         case .hash(let hash): return hash.freeEffort
+        case .stream(let stream): return stream.freeEffort
         }
     }
 
@@ -83,6 +88,7 @@ enum Value {
         case .set(let set): return set.memoryUsage(samples: samples)
         case .sortedSet(let set): return set.memoryUsage(samples: samples)
         case .hash(let hash): return hash.memoryUsage(samples: samples)
+        case .stream(let stream): return stream.memoryUsage(samples: samples)
         }
     }
 
@@ -97,6 +103,7 @@ enum Value {
         case .set(let set): return set
         case .sortedSet(let set): return set
         case .hash(let hash): return hash
+        case .stream(let stream): return stream
         }
     }
 
@@ -108,6 +115,7 @@ enum Value {
         case .set(let set): set.checkInvariants()
         case .sortedSet(let set): set.checkInvariants()
         case .hash(let hash): hash.checkInvariants()
+        case .stream(let stream): stream.checkInvariants()
         }
     }
 
@@ -119,6 +127,7 @@ enum Value {
         case .set(let set): return set.count
         case .sortedSet(let set): return set.count
         case .hash(let hash): return hash.count
+        case .stream(let stream): return stream.count
         }
     }
 }
@@ -130,6 +139,7 @@ enum ValueType: UInt8 {
     case set
     case sortedSet
     case hash
+    case stream
 
     var name: StaticString {
         switch self {
@@ -138,6 +148,7 @@ enum ValueType: UInt8 {
         case .set: return "set"
         case .sortedSet: return "zset"
         case .hash: return "hash"
+        case .stream: return "stream"
         }
     }
 }
