@@ -1,3 +1,5 @@
+import Glibc
+
 /// Publish/subscribe (Redis's pubsub.c) and keyspace notifications (notify.c), on the core seams.
 ///
 ///     normal ──(P|S)SUBSCRIBE──▶ subscribed ──last (P|S)UNSUBSCRIBE / RESET──▶ normal
@@ -34,12 +36,36 @@ final class PubSubRegistry {
     let channels = HashTable<SubscriberList>()
     let patterns = HashTable<SubscriberList>()
     let shardChannels = HashTable<SubscriberList>()
+    /// The patterns' lists again, in an array: what PUBLISH walks (an array walk, and each pattern's literal
+    /// prefix compared before the glob matcher runs).
+    @exclusivity(unchecked) var patternWalk: [SubscriberList] = []
 }
 
 /// The clients subscribed to one channel or pattern, in the order they subscribed.
 final class SubscriberList {
     @exclusivity(unchecked) var clients: [Client]
-    init(_ client: Client) { clients = [client] }
+    /// The pattern (pattern lists only) and how many of its first bytes are literal (before `*`, `?`, `[`
+    /// or `\`): a channel that does not start with them cannot match.
+    let pattern: ByteString
+    let literalPrefix: Int
+
+    init(_ client: Client, pattern: ByteString = .empty) {
+        clients = [client]
+        self.pattern = pattern
+        literalPrefix = pattern.withUnsafeBytes { bytes in
+            bytes.firstIndex { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "[")
+                || $0 == UInt8(ascii: "\\") } ?? bytes.count
+        }
+    }
+
+    /// Whether `channel` matches the pattern (Redis's stringmatchlen, after the literal prefix check).
+    @inline(__always) func patternMatches(_ channel: UnsafeRawBufferPointer) -> Bool {
+        pattern.withUnsafeBytes { p in
+            let n = literalPrefix
+            if channel.count < n || (n > 0 && memcmp(p.baseAddress!, channel.baseAddress!, n) != 0) { return false }
+            return globMatch(pattern: p, string: channel)
+        }
+    }
 }
 
 /// What one client is subscribed to. Patterns are a list, as in Redis 7.0 (PUNSUBSCRIBE without arguments
@@ -160,6 +186,10 @@ extension Server {
     private func add(_ client: Client, to index: HashTable<SubscriberList>, _ name: ByteString) {
         if let list = name.withUnsafeBytes({ index.find($0) }) {
             list.clients.append(client)
+        } else if index === pubsub.patterns {
+            let list = SubscriberList(client, pattern: name)
+            _ = index.updateValue(list, forKey: name)
+            pubsub.patternWalk.append(list)
         } else {
             _ = index.updateValue(SubscriberList(client), forKey: name)
         }
@@ -168,7 +198,10 @@ extension Server {
     private func remove(_ client: Client, from index: HashTable<SubscriberList>, _ name: ByteString) {
         guard let list = name.withUnsafeBytes({ index.find($0) }) else { return }
         if let i = list.clients.firstIndex(where: { $0 === client }) { list.clients.remove(at: i) }
-        if list.clients.isEmpty { _ = index.removeValue(forKey: name) }
+        if list.clients.isEmpty {
+            _ = index.removeValue(forKey: name)
+            if index === pubsub.patterns { pubsub.patternWalk.removeAll { $0 === list } }
+        }
     }
 
     // MARK: - Publishing
@@ -184,11 +217,9 @@ extension Server {
             encodeFrame("message", pattern: nil, channel, message)
             receivers += deliverFrame(to: list)
         }
-        if pubsub.patterns.count > 0 {
-            for (pattern, list) in pubsub.patterns {
-                let matches = pattern.withUnsafeBytes { globMatch(pattern: $0, string: channel) }
-                guard matches else { continue }
-                pattern.withUnsafeBytes { encodeFrame("pmessage", pattern: $0, channel, message) }
+        if !pubsub.patternWalk.isEmpty {
+            for list in pubsub.patternWalk where list.patternMatches(channel) {
+                list.pattern.withUnsafeBytes { encodeFrame("pmessage", pattern: $0, channel, message) }
                 receivers += deliverFrame(to: list)
             }
         }
