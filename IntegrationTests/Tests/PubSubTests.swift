@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// Pub/sub and keyspace notifications against redis-server 7.0, frame by frame, with several connections.
@@ -199,6 +200,32 @@ final class PubSubTests: XCTestCase {
                 XCTFail("seed \(seed): \(error); commands: \(commands.map { $0.map { String(decoding: $0, as: UTF8.self) } })")
                 return
             }
+        }
+    }
+
+    /// Two connections, generated: connection 0 subscribes and unsubscribes (channels, patterns, shard
+    /// channels, all at once, RESET) while connection 1 publishes to the same names; every frame of both is
+    /// compared with redis-server's, in both protocols (a publish's frames as a multiset: a channel matching
+    /// several patterns is delivered in each server's own pattern order, and so is UNSUBSCRIBE without names).
+    func testGeneratedTwoConnectionPubSub() throws {
+        let subscriber = DiffFamily(name: "subscriber", commands: DiffFamilies.pubsub.commands.filter {
+            ["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "reset"]
+                .contains($0.name)
+        })
+        for seed in UInt64(1)...60 {
+            var generator = DiffGenerator(seed: seed, families: [subscriber])
+            var rng = SeededRandom(seed: seed)
+            var steps: [Step] = []
+            for command in generator.sequence(length: 24) {
+                let name = String(decoding: command[0], as: UTF8.self).uppercased()
+                steps.append(Step(conn: 0, args: command, unordered: name.hasSuffix("UNSUBSCRIBE")))
+                for _ in 0..<rng.below(3) {
+                    let publish = rng.oneIn(4) ? "SPUBLISH" : "PUBLISH"
+                    steps.append(Step(conn: 1, args: [Array(publish.utf8), rng.pick(DiffFamilies.channelNames),
+                                                      Array("m\(rng.below(100))".utf8)], unordered: true))
+                }
+            }
+            try compare(connections: 2, steps, label: "seed \(seed)")
         }
     }
 
