@@ -19,7 +19,7 @@
 
 #define PAYLOAD "0123456789abcdef0123456789abcdef"
 
-struct conn {
+struct counter {
     int fd;
     long long received;  /* messages (or, for the publisher, replies) counted */
     char carry[16];      /* the tail of the last read, for a token split between reads */
@@ -27,7 +27,7 @@ struct conn {
 };
 
 /* Counts `token` in carry + buf, keeping the last bytes for the next read. */
-static long long count_tokens(struct conn *c, const char *buf, int n, const char *token) {
+static long long count_tokens(struct counter *c, const char *buf, int n, const char *token) {
     static char scratch[1 << 17];
     int tl = (int)strlen(token);
     memcpy(scratch, c->carry, c->carried);
@@ -41,23 +41,10 @@ static long long count_tokens(struct conn *c, const char *buf, int n, const char
     return found;
 }
 
-static void send_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EAGAIN || errno == EINTR) continue;
-            perror("write");
-            exit(1);
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
 /* Reads the reply to a (P)SUBSCRIBE of `count` names before the load starts (blocking socket). */
 static void await_confirmations(int fd, int count, const char *kind) {
     char buf[1 << 16];
-    struct conn c = {.fd = fd};
+    struct counter c = {.fd = fd};
     while (c.received < count) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0) { perror("read"); exit(1); }
@@ -70,7 +57,7 @@ int main(int argc, char **argv) {
     int port = atoi(argv[1]), subscribers = atoi(argv[2]), patterns = atoi(argv[3]);
     long long messages = atoll(argv[4]);
     int receivers = subscribers + (patterns > 0 ? 1 : 0);
-    struct conn *conns = calloc(receivers + 1, sizeof *conns);
+    struct counter *conns = calloc(receivers + 1, sizeof *conns);
     for (int i = 0; i < subscribers; i++) {
         conns[i].fd = connect_to(port);
         const char *sub = "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n";
@@ -78,7 +65,7 @@ int main(int argc, char **argv) {
         await_confirmations(conns[i].fd, 1, "subscribe\r\n");
     }
     if (patterns > 0) {
-        struct conn *p = &conns[subscribers];
+        struct counter *p = &conns[subscribers];
         p->fd = connect_to(port);
         char cmd[64];
         for (int i = 0; i < patterns; i++) {
@@ -90,7 +77,7 @@ int main(int argc, char **argv) {
         send_all(p->fd, "*2\r\n$10\r\nPSUBSCRIBE\r\n$2\r\nc*\r\n", 30);
         await_confirmations(p->fd, patterns + 1, "psubscribe\r\n");
     }
-    struct conn *pub = &conns[receivers];
+    struct counter *pub = &conns[receivers];
     pub->fd = connect_to(port);
 
     int ep = epoll_create1(0);
@@ -115,7 +102,7 @@ int main(int argc, char **argv) {
         int n = epoll_wait(ep, events, 256, 10000);
         if (n == 0) { fprintf(stderr, "stalled: %lld/%lld delivered\n", delivered, expected); return 1; }
         for (int e = 0; e < n; e++) {
-            struct conn *c = &conns[events[e].data.u32];
+            struct counter *c = &conns[events[e].data.u32];
             for (;;) {
                 ssize_t r = read(c->fd, buf, sizeof buf);
                 if (r < 0 && errno == EAGAIN) break;

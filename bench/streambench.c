@@ -14,45 +14,6 @@
 
 #include "benchnet.h"
 
-static void send_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) { perror("write"); exit(1); }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-struct conn {
-    int fd;
-    char buf[1 << 16];
-    size_t len;
-};
-
-/* Length of the complete RESP2 reply at p (n bytes available), or 0 if incomplete. */
-static size_t reply_length(const char *p, size_t n) {
-    const char *end = memchr(p, '\n', n);
-    if (!end) return 0;
-    size_t head = (size_t)(end - p) + 1;
-    long v = atol(p + 1);
-    switch (p[0]) {
-    case '$':
-        if (v < 0) return head;
-        return n >= head + (size_t)v + 2 ? head + (size_t)v + 2 : 0;
-    case '*': {
-        size_t at = head;
-        for (long i = 0; i < v; i++) {
-            size_t k = reply_length(p + at, n - at);
-            if (!k) return 0;
-            at += k;
-        }
-        return at;
-    }
-    default:
-        return head;
-    }
-}
-
 /* Reads one reply into `out` (NUL-terminated); returns its length. */
 static size_t read_reply(struct conn *c, char *out, size_t cap) {
     for (;;) {
