@@ -104,6 +104,8 @@ private func clientInfo(_ c: Client) {
 /// CLIENT REPLY ON|OFF|SKIP. OFF and SKIP have no reply of their own; the server discards the replies of the
 /// commands they silence (Server.processInput), the way Redis's CLIENT_REPLY_OFF / _SKIP flags do.
 private func clientReply(_ c: Client) {
+    // Our master never gets replies (its link's replies are off for good: Replication/ReplicaLink.swift).
+    if c.isMaster { return }
     if c.argIs(2, "on") {
         c.replyOff = false
         c.replySkip = false
