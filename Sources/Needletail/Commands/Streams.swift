@@ -437,11 +437,13 @@ private func parseAddOrTrimArguments(_ c: Client, xadd: Bool) -> AddTrimArgument
         let opt = c.arg(i)
         if xadd && opt.count >= 1 && opt[0] == UInt8(ascii: "*") && (opt.count == 1 || opt[1] == 0) {
             break
-        } else if isWord(c, i, "maxlen") && more > 0 {
+        } else if (isWord(c, i, "maxlen") || isWord(c, i, "minid")) && more > 0 {
+            let maxlen = isWord(c, i, "maxlen")
             if args.strategy != nil {
                 c.reply.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
                 return nil
             }
+            // An optional `~` (approximate) or `=` (exact) before the threshold.
             args.approximate = false
             let next = c.arg(i + 1)
             if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "~") {
@@ -450,30 +452,18 @@ private func parseAddOrTrimArguments(_ c: Client, xadd: Bool) -> AddTrimArgument
             } else if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "=") {
                 i += 1
             }
-            guard let maxlen = integerArgument(c, i + 1) else { return nil }
-            if maxlen < 0 {
-                c.reply.error("ERR The MAXLEN argument must be >= 0.")
-                return nil
+            if maxlen {
+                guard let length = integerArgument(c, i + 1) else { return nil }
+                if length < 0 {
+                    c.reply.error("ERR The MAXLEN argument must be >= 0.")
+                    return nil
+                }
+                args.strategy = .maxLength(Int(length))
+            } else {
+                guard let minid = strictIDArgument(c, i + 1) else { return nil }
+                args.strategy = .minID(minid)
             }
             i += 1
-            args.strategy = .maxLength(Int(maxlen))
-            args.thresholdIndex = i
-        } else if isWord(c, i, "minid") && more > 0 {
-            if args.strategy != nil {
-                c.reply.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
-                return nil
-            }
-            args.approximate = false
-            let next = c.arg(i + 1)
-            if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "~") {
-                args.approximate = true
-                i += 1
-            } else if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "=") {
-                i += 1
-            }
-            guard let minid = strictIDArgument(c, i + 1) else { return nil }
-            i += 1
-            args.strategy = .minID(minid)
             args.thresholdIndex = i
         } else if isWord(c, i, "limit") && more > 0 {
             guard let limit = integerArgument(c, i + 1) else { return nil }
