@@ -747,6 +747,9 @@ enum DiffNormalizer {
         // A hashtable set's order is its table's; an intset answers sorted on both sides (equal bytes).
         case "smembers", "sinter", "sunion", "sdiff", "spop": return sorted(va) == sorted(vb)
         case "config" where sub == "get": return sortedPairs(va) == sortedPairs(vb)
+        // Each server's own ids, times, durations and client addresses (DifferentialGenerator+Diagnostics.swift).
+        case "slowlog" where sub == "get": return slowlogMasked(va) == slowlogMasked(vb)
+        case "latency" where sub == "histogram": return histogramNames(va) == histogramNames(vb)
         case "pubsub" where sub == "channels" || sub == "shardchannels": return sorted(va) == sorted(vb)
         // Libraries and their functions in redis-server's hash table order (needletail's are sorted by name).
         case "function" where sub == "list": return sortedFunctionList(va) == sortedFunctionList(vb)
@@ -1010,6 +1013,30 @@ enum DiffNormalizer {
             i += 1
         }
         return .aggregate(t, e)
+    }
+
+    /// SLOWLOG GET's entries with the id, time, duration and client address blanked: the arguments and the
+    /// client name remain.
+    static func slowlogMasked(_ v: RawReply) -> RawReply {
+        guard case .aggregate(let t, let entries?) = v else { return v }
+        return .aggregate(t, entries.map { entry in
+            guard case .aggregate(let et, var fields?) = entry, fields.count == 6 else { return entry }
+            for i in [0, 1, 2] { fields[i] = .line(UInt8(ascii: ":"), []) }
+            fields[4] = .blob(UInt8(ascii: "$"), [])
+            return .aggregate(et, fields)
+        })
+    }
+
+    /// LATENCY HISTOGRAM's command names, sorted, each with its two field names (the counts are timings).
+    static func histogramNames(_ v: RawReply) -> [String] {
+        guard case .aggregate(_, let elements?) = v else { return ["\(v)"] }
+        var names: [String] = []
+        for i in stride(from: 0, to: elements.count - 1, by: 2) {
+            guard case .blob(_, let name?) = elements[i], case .aggregate(_, let fields?) = elements[i + 1], fields.count == 4
+            else { return ["malformed"] }
+            names.append(String(decoding: name, as: UTF8.self) + "\(fields[0])\(fields[2])")
+        }
+        return names.sorted()
     }
 
     private static func sameShape(_ a: RawReply, _ b: RawReply) -> Bool {

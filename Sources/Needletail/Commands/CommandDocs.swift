@@ -3,6 +3,7 @@
 
 let commandDocsData = #"""
 append {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"value",type:"string"}]},acl:<+@string>,tips:<>,key_specs:<{flags:<+RW,+insert>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
+asking {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 auth {doc:{history:<["6.0.0","Added ACL style (username and password)."]>,arguments:[{name:"username",type:"string",since:"6.0.0",flags:<+optional>},{name:"password",type:"string"}]},acl:<+@connection>,tips:<>,key_specs:<>}
 bgrewriteaof {doc:{},acl:<>,tips:<>,key_specs:<>}
 bgsave {doc:{history:<["3.2.2","Added the `SCHEDULE` option."]>,arguments:[{name:"schedule",type:"pure-token",token:"SCHEDULE",since:"3.2.2",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<>}
@@ -38,6 +39,34 @@ client|tracking {doc:{arguments:[{name:"status",type:"oneof",arguments:[{name:"o
 client|trackinginfo {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 client|unblock {doc:{arguments:[{name:"client-id",type:"integer"},{name:"timeout_error",type:"oneof",flags:<+optional>,arguments:[{name:"timeout",type:"pure-token",token:"TIMEOUT"},{name:"error",type:"pure-token",token:"ERROR"}]}]},acl:<+@connection>,tips:<>,key_specs:<>}
 client|unpause {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
+cluster {doc:{},acl:<>,tips:<>,key_specs:<>}
+cluster|addslots {doc:{arguments:[{name:"slot",type:"integer",flags:<+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+cluster|addslotsrange {doc:{arguments:[{name:"start-slot_end-slot",type:"block",flags:<+multiple>,arguments:[{name:"start-slot",type:"integer"},{name:"end-slot",type:"integer"}]}]},acl:<>,tips:<>,key_specs:<>}
+cluster|bumpepoch {doc:{},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|count-failure-reports {doc:{arguments:[{name:"node-id",type:"string"}]},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|countkeysinslot {doc:{arguments:[{name:"slot",type:"integer"}]},acl:<>,tips:<>,key_specs:<>}
+cluster|delslots {doc:{arguments:[{name:"slot",type:"integer",flags:<+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+cluster|delslotsrange {doc:{arguments:[{name:"start-slot_end-slot",type:"block",flags:<+multiple>,arguments:[{name:"start-slot",type:"integer"},{name:"end-slot",type:"integer"}]}]},acl:<>,tips:<>,key_specs:<>}
+cluster|failover {doc:{arguments:[{name:"options",type:"oneof",flags:<+optional>,arguments:[{name:"force",type:"pure-token",token:"FORCE"},{name:"takeover",type:"pure-token",token:"TAKEOVER"}]}]},acl:<>,tips:<>,key_specs:<>}
+cluster|flushslots {doc:{},acl:<>,tips:<>,key_specs:<>}
+cluster|forget {doc:{arguments:[{name:"node-id",type:"string"}]},acl:<>,tips:<>,key_specs:<>}
+cluster|getkeysinslot {doc:{arguments:[{name:"slot",type:"integer"},{name:"count",type:"integer"}]},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|help {doc:{},acl:<>,tips:<>,key_specs:<>}
+cluster|info {doc:{},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|keyslot {doc:{arguments:[{name:"key",type:"string"}]},acl:<>,tips:<>,key_specs:<>}
+cluster|links {doc:{},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|meet {doc:{history:<["4.0.0","Added the optional `cluster_bus_port` argument."]>,arguments:[{name:"ip",type:"string"},{name:"port",type:"integer"},{name:"cluster_bus_port",type:"integer",since:"4.0.0",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<>}
+cluster|myid {doc:{},acl:<>,tips:<>,key_specs:<>}
+cluster|nodes {doc:{},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|replicas {doc:{arguments:[{name:"node-id",type:"string"}]},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|replicate {doc:{arguments:[{name:"node-id",type:"string"}]},acl:<>,tips:<>,key_specs:<>}
+cluster|reset {doc:{arguments:[{name:"hard_soft",type:"oneof",flags:<+optional>,arguments:[{name:"hard",type:"pure-token",token:"HARD"},{name:"soft",type:"pure-token",token:"SOFT"}]}]},acl:<>,tips:<>,key_specs:<>}
+cluster|saveconfig {doc:{},acl:<>,tips:<>,key_specs:<>}
+cluster|set-config-epoch {doc:{arguments:[{name:"config-epoch",type:"integer"}]},acl:<>,tips:<>,key_specs:<>}
+cluster|setslot {doc:{arguments:[{name:"slot",type:"integer"},{name:"subcommand",type:"oneof",arguments:[{name:"node-id",type:"string",token:"IMPORTING"},{name:"node-id",type:"string",token:"MIGRATING"},{name:"node-id",type:"string",token:"NODE"},{name:"stable",type:"pure-token",token:"STABLE"}]}]},acl:<>,tips:<>,key_specs:<>}
+cluster|shards {doc:{},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|slaves {doc:{doc_flags:<+deprecated>,deprecated_since:"5.0.0",replaced_by:"`CLUSTER REPLICAS`",arguments:[{name:"node-id",type:"string"}]},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
+cluster|slots {doc:{doc_flags:<+deprecated>,deprecated_since:"7.0.0",replaced_by:"`CLUSTER SHARDS`",history:<["4.0.0","Added node IDs."],["7.0.0","Added additional networking metadata field."]>},acl:<>,tips:<"nondeterministic_output">,key_specs:<>}
 command {doc:{},acl:<+@connection>,tips:<"nondeterministic_output_order">,key_specs:<>}
 command|count {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 command|docs {doc:{arguments:[{name:"command-name",type:"string",flags:<+optional,+multiple>}]},acl:<+@connection>,tips:<"nondeterministic_output_order">,key_specs:<>}
@@ -124,6 +153,14 @@ incrbyfloat {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"inc
 info {doc:{history:<["7.0.0","Added support for taking multiple section arguments."]>,arguments:[{name:"section",type:"string",flags:<+optional,+multiple>}]},acl:<+@dangerous>,tips:<"nondeterministic_output","request_policy:all_shards","response_policy:special">,key_specs:<>}
 keys {doc:{arguments:[{name:"pattern",type:"pattern"}]},acl:<+@keyspace,+@dangerous>,tips:<"request_policy:all_shards","nondeterministic_output_order">,key_specs:<>}
 lastsave {doc:{},acl:<+@admin,+@dangerous>,tips:<"nondeterministic_output">,key_specs:<>}
+latency {doc:{},acl:<>,tips:<>,key_specs:<>}
+latency|doctor {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_nodes","response_policy:special">,key_specs:<>}
+latency|graph {doc:{arguments:[{name:"event",type:"string"}]},acl:<>,tips:<"nondeterministic_output","request_policy:all_nodes","response_policy:special">,key_specs:<>}
+latency|help {doc:{},acl:<>,tips:<>,key_specs:<>}
+latency|histogram {doc:{arguments:[{name:"command",type:"string",flags:<+optional,+multiple>}]},acl:<>,tips:<"nondeterministic_output","request_policy:all_nodes","response_policy:special">,key_specs:<>}
+latency|history {doc:{arguments:[{name:"event",type:"string"}]},acl:<>,tips:<"nondeterministic_output","request_policy:all_nodes","response_policy:special">,key_specs:<>}
+latency|latest {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_nodes","response_policy:special">,key_specs:<>}
+latency|reset {doc:{arguments:[{name:"event",type:"string",flags:<+optional,+multiple>}]},acl:<>,tips:<"request_policy:all_nodes","response_policy:all_succeeded">,key_specs:<>}
 lcs {doc:{arguments:[{name:"key1",type:"key",key_spec_index:0},{name:"key2",type:"key",key_spec_index:0},{name:"len",type:"pure-token",token:"LEN",flags:<+optional>},{name:"idx",type:"pure-token",token:"IDX",flags:<+optional>},{name:"len",type:"integer",token:"MINMATCHLEN",flags:<+optional>},{name:"withmatchlen",type:"pure-token",token:"WITHMATCHLEN",flags:<+optional>}]},acl:<+@string>,tips:<>,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:1,keystep:1,limit:0}}}>}
 lindex {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"index",type:"integer"}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 linsert {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"where",type:"oneof",arguments:[{name:"before",type:"pure-token",token:"BEFORE"},{name:"after",type:"pure-token",token:"AFTER"}]},{name:"pivot",type:"string"},{name:"element",type:"string"}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RW,+insert>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
@@ -146,6 +183,12 @@ memory|purge {doc:{},acl:<>,tips:<"request_policy:all_shards","response_policy:a
 memory|stats {doc:{},acl:<>,tips:<"nondeterministic_output","request_policy:all_shards","response_policy:special">,key_specs:<>}
 memory|usage {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"count",type:"integer",token:"SAMPLES",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<{flags:<+RO>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 mget {doc:{arguments:[{name:"key",type:"key",key_spec_index:0,flags:<+multiple>}]},acl:<+@string>,tips:<"request_policy:multi_shard">,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:-1,keystep:1,limit:0}}}>}
+module {doc:{},acl:<>,tips:<>,key_specs:<>}
+module|help {doc:{},acl:<>,tips:<>,key_specs:<>}
+module|list {doc:{},acl:<>,tips:<"nondeterministic_output_order">,key_specs:<>}
+module|load {doc:{arguments:[{name:"path",type:"string"},{name:"arg",type:"string",flags:<+optional,+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+module|loadex {doc:{arguments:[{name:"path",type:"string"},{name:"configs",type:"block",token:"CONFIG",flags:<+optional,+multiple,+multiple_token>,arguments:[{name:"name",type:"string"},{name:"value",type:"string"}]},{name:"args",type:"block",token:"ARGS",flags:<+optional,+multiple>,arguments:[{name:"arg",type:"string"}]}]},acl:<>,tips:<>,key_specs:<>}
+module|unload {doc:{arguments:[{name:"name",type:"string"}]},acl:<>,tips:<>,key_specs:<>}
 monitor {doc:{},acl:<>,tips:<>,key_specs:<>}
 move {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"db",type:"integer"}]},acl:<+@keyspace>,tips:<>,key_specs:<{flags:<+RW,+access,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 mset {doc:{arguments:[{name:"key_value",type:"block",flags:<+multiple>,arguments:[{name:"key",type:"key",key_spec_index:0},{name:"value",type:"string"}]}]},acl:<+@string>,tips:<"request_policy:multi_shard","response_policy:all_succeeded">,key_specs:<{flags:<+OW,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:-1,keystep:2,limit:0}}}>}
@@ -182,12 +225,15 @@ pubsub|shardnumsub {doc:{arguments:[{name:"shardchannel",type:"string",flags:<+o
 punsubscribe {doc:{arguments:[{name:"pattern",type:"pattern",flags:<+optional,+multiple>}]},acl:<>,tips:<>,key_specs:<>}
 quit {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 randomkey {doc:{},acl:<+@keyspace>,tips:<"request_policy:all_shards","nondeterministic_output">,key_specs:<>}
+readonly {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
+readwrite {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 rename {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"newkey",type:"key",key_spec_index:1}]},acl:<+@keyspace>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}},{flags:<+OW,+update>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 renamenx {doc:{history:<["3.2.0","The command no longer returns an error when source and destination names are the same."]>,arguments:[{name:"key",type:"key",key_spec_index:0},{name:"newkey",type:"key",key_spec_index:1}]},acl:<+@keyspace>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}},{flags:<+OW,+insert>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 replconf {doc:{doc_flags:<+syscmd>},acl:<>,tips:<>,key_specs:<>}
 replicaof {doc:{arguments:[{name:"args",type:"oneof",arguments:[{name:"host-port",type:"block",arguments:[{name:"host",type:"string"},{name:"port",type:"integer"}]},{name:"no-one",type:"block",arguments:[{name:"no",type:"pure-token",token:"NO"},{name:"one",type:"pure-token",token:"ONE"}]}]}]},acl:<>,tips:<>,key_specs:<>}
 reset {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 restore {doc:{history:<["3.0.0","Added the `REPLACE` modifier."],["5.0.0","Added the `ABSTTL` modifier."],["5.0.0","Added the `IDLETIME` and `FREQ` options."]>,arguments:[{name:"key",type:"key",key_spec_index:0},{name:"ttl",type:"integer"},{name:"serialized-value",type:"string"},{name:"replace",type:"pure-token",token:"REPLACE",since:"3.0.0",flags:<+optional>},{name:"absttl",type:"pure-token",token:"ABSTTL",since:"5.0.0",flags:<+optional>},{name:"seconds",type:"integer",token:"IDLETIME",since:"5.0.0",flags:<+optional>},{name:"frequency",type:"integer",token:"FREQ",since:"5.0.0",flags:<+optional>}]},acl:<+@keyspace,+@dangerous>,tips:<>,key_specs:<{flags:<+OW,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
+restore-asking {doc:{doc_flags:<+syscmd>,history:<["3.0.0","Added the `REPLACE` modifier."],["5.0.0","Added the `ABSTTL` modifier."],["5.0.0","Added the `IDLETIME` and `FREQ` options."]>,arguments:[{name:"key",type:"key",key_spec_index:0},{name:"ttl",type:"integer"},{name:"serialized-value",type:"string"},{name:"replace",type:"pure-token",token:"REPLACE",since:"3.0.0",flags:<+optional>},{name:"absttl",type:"pure-token",token:"ABSTTL",since:"5.0.0",flags:<+optional>},{name:"seconds",type:"integer",token:"IDLETIME",since:"5.0.0",flags:<+optional>},{name:"frequency",type:"integer",token:"FREQ",since:"5.0.0",flags:<+optional>}]},acl:<+@keyspace,+@dangerous>,tips:<>,key_specs:<{flags:<+OW,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 role {doc:{},acl:<+@admin,+@dangerous>,tips:<>,key_specs:<>}
 rpop {doc:{history:<["6.2.0","Added the `count` argument."]>,arguments:[{name:"key",type:"key",key_spec_index:0},{name:"count",type:"integer",since:"6.2.0",flags:<+optional>}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 rpoplpush {doc:{doc_flags:<+deprecated>,deprecated_since:"6.2.0",replaced_by:"`LMOVE` with the `RIGHT` and `LEFT` arguments",arguments:[{name:"source",type:"key",key_spec_index:0},{name:"destination",type:"key",key_spec_index:1}]},acl:<+@list>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}},{flags:<+RW,+insert>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
@@ -218,6 +264,11 @@ sintercard {doc:{arguments:[{name:"numkeys",type:"integer"},{name:"key",type:"ke
 sinterstore {doc:{arguments:[{name:"destination",type:"key",key_spec_index:0},{name:"key",type:"key",key_spec_index:1,flags:<+multiple>}]},acl:<+@set>,tips:<>,key_specs:<{flags:<+RW,+update>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}},{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:-1,keystep:1,limit:0}}}>}
 sismember {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"member",type:"string"}]},acl:<+@set>,tips:<>,key_specs:<{flags:<+RO>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 slaveof {doc:{doc_flags:<+deprecated>,deprecated_since:"5.0.0",replaced_by:"`REPLICAOF`",arguments:[{name:"args",type:"oneof",arguments:[{name:"host-port",type:"block",arguments:[{name:"host",type:"string"},{name:"port",type:"integer"}]},{name:"no-one",type:"block",arguments:[{name:"no",type:"pure-token",token:"NO"},{name:"one",type:"pure-token",token:"ONE"}]}]}]},acl:<>,tips:<>,key_specs:<>}
+slowlog {doc:{},acl:<>,tips:<>,key_specs:<>}
+slowlog|get {doc:{history:<["4.0.0","Added client IP address, port and name to the reply."]>,arguments:[{name:"count",type:"integer",flags:<+optional>}]},acl:<>,tips:<"request_policy:all_nodes","nondeterministic_output">,key_specs:<>}
+slowlog|help {doc:{},acl:<>,tips:<>,key_specs:<>}
+slowlog|len {doc:{},acl:<>,tips:<"request_policy:all_nodes","response_policy:agg_sum","nondeterministic_output">,key_specs:<>}
+slowlog|reset {doc:{},acl:<>,tips:<"request_policy:all_nodes","response_policy:all_succeeded">,key_specs:<>}
 smembers {doc:{arguments:[{name:"key",type:"key",key_spec_index:0}]},acl:<+@set>,tips:<"nondeterministic_output_order">,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 smismember {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"member",type:"string",flags:<+multiple>}]},acl:<+@set>,tips:<>,key_specs:<{flags:<+RO,+access>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 smove {doc:{arguments:[{name:"source",type:"key",key_spec_index:0},{name:"destination",type:"key",key_spec_index:1},{name:"member",type:"string"}]},acl:<+@set>,tips:<>,key_specs:<{flags:<+RW,+access,+delete>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}},{flags:<+RW,+insert>,begin_search:{type:"index",spec:{index:2}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}

@@ -27,6 +27,7 @@ struct CommandFlags: OptionSet {
     static let noMulti = CommandFlags(rawValue: 1 << 19)
     static let movableKeys = CommandFlags(rawValue: 1 << 20)
     static let allowBusy = CommandFlags(rawValue: 1 << 21)
+    static let asking = CommandFlags(rawValue: 1 << 22)
     /// Ours, not reported: runs in RESP2's subscribed state ((P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT,
     /// RESET), as Redis's processCommand lists them.
     static let allowedWhileSubscribed = CommandFlags(rawValue: 1 << 30)
@@ -35,7 +36,7 @@ struct CommandFlags: OptionSet {
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyoom, "denyoom"), (.admin, "admin"),
         (.pubsub, "pubsub"), (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"),
-        (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"),
+        (.stale, "stale"), (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.asking, "asking"), (.fast, "fast"),
         (.noAuth, "no_auth"), (.mayReplicate, "may_replicate"), (.noMandatoryKeys, "no_mandatory_keys"),
         (.protected, "protected"), (.noAsyncLoading, "no_async_loading"), (.noMulti, "no_multi"),
         (.movableKeys, "movablekeys"), (.allowBusy, "allow_busy"),
@@ -80,6 +81,8 @@ final class Command {
     @exclusivity(unchecked) var microseconds = 0
     @exclusivity(unchecked) var rejectedCalls = 0
     @exclusivity(unchecked) var failedCalls = 0
+    /// Durations for INFO latencystats and LATENCY HISTOGRAM, from the first call (Server/Diagnostics.swift).
+    @exclusivity(unchecked) var latencyHistogram: LatencyHistogram?
 
     init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
          group: String, since: String = "1.0.0", summary: String = "", complexity: String = "",
@@ -141,7 +144,8 @@ struct CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
-            + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands)
+            + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands
+            + diagnosticsCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -58,7 +58,8 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "keyspace": return infoKeyspace(s)
     case "errorstats":
         return s.stats.errorCodes.sorted { $0.key < $1.key }.map { ("errorstat_\($0.key)", "count=\($0.value)") }
-    // modules: none loaded. latencystats: not collected yet (the section is present, empty).
+    case "latencystats": return infoLatencyStats(s)
+    // modules: none loaded.
     default: return []
     }
 }
@@ -319,8 +320,13 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "unexpected_error_replies": String(st.unexpectedErrorReplies),
         "total_error_replies": String(st.totalErrorReplies),
         "dump_payload_sanitizations": "0",
+        "total_reads_processed": String(st.totalReadsProcessed),
+        "total_writes_processed": String(st.totalWritesProcessed),
         "io_threaded_reads_processed": "0",
         "io_threaded_writes_processed": "0",
+        // Redis 7.0 resizes each client's reply buffer from its cron; ours are not resized that way.
+        "reply_buffer_shrinks": "0",
+        "reply_buffer_expands": "0",
         "acl_access_denied_auth": "0",
         "acl_access_denied_cmd": "0",
         "acl_access_denied_key": "0",
@@ -394,6 +400,25 @@ private func infoCPU() -> KeyValuePairs<String, String> {
         "used_cpu_sys_main_thread": seconds(thread.ru_stime),
         "used_cpu_user_main_thread": seconds(thread.ru_utime),
     ]
+}
+
+/// `latency_percentiles_usec_<name>` for every command (and subcommand) with a latency histogram
+/// (Server/Diagnostics.swift): `p<percentile>=<µs>` for each of latency-tracking-info-percentiles, as Redis's
+/// fillPercentileDistributionLatencies prints them.
+private func infoLatencyStats(_ s: Server) -> [(String, String)] {
+    let percentiles = s.config.latencyTrackingInfoPercentiles
+    var lines: [(String, String)] = []
+    func add(_ command: Command) {
+        if let histogram = command.latencyHistogram {
+            let values = percentiles.map { p in
+                "p" + ConfigSyntax.formatPercentile(p) + "=" + cFormat("%.3f", Double(histogram.value(atPercentile: p)) / 1000.0)
+            }
+            lines.append(("latency_percentiles_usec_" + command.fullName, values.joined(separator: ",")))
+        }
+        for sub in command.sortedSubcommands { add(sub) }
+    }
+    for command in s.commands.all { add(command) }
+    return lines
 }
 
 /// `cmdstat_<name>` for every command (and subcommand) called or rejected since the last CONFIG RESETSTAT.

@@ -21,6 +21,12 @@ let persistenceCommands: [Command] = [
             summary: "Create a key using the provided serialized value, previously obtained using DUMP.",
             complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
             handler: restore),
+    // Cluster's internal form of RESTORE (MIGRATE sends it to a node that is importing the slot); without
+    // cluster mode it is RESTORE.
+    Command("restore-asking", arity: -4, flags: [.write, .denyoom, .asking], keys: (1, 1, 1), group: "server",
+            since: "3.0.0", summary: "An internal command for migrating keys in a cluster",
+            complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+            handler: restore),
 ]
 
 private func save(_ c: Client) {

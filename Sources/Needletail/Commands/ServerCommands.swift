@@ -172,6 +172,7 @@ private func configResetStat(_ c: Client) {
         command.microseconds = 0
         command.rejectedCalls = 0
         command.failedCalls = 0
+        command.latencyHistogram = nil
         for sub in command.sortedSubcommands { reset(sub) }
     }
     for command in c.server.commands.all { reset(command) }
@@ -207,11 +208,9 @@ private func configHelp(_ c: Client) {
 /// DEBUG <subcommand> ... Redis parses DEBUG's subcommands itself (it is not a container), hence its own
 /// error for a wrong subcommand or argument count.
 ///
-/// As redis-server 7.0, DEBUG is refused unless `enable-debug-command` is yes (or local, from a local client).
+/// As redis-server 7.0, DEBUG is refused unless `enable-debug-command` is yes (or local, from a local client):
+/// processCommand checks that for protected commands (Server/Call.swift).
 private func debug(_ c: Client) {
-    guard c.server.config.allowsProtectedAction(c.server.config.enableDebugCommand, clientIsLocal: isLocalClient(c)) else {
-        return c.reply.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.")
-    }
     let argc = c.argc
     if c.argIs(1, "help") && argc == 2 {
         debugHelp(c)
@@ -251,6 +250,32 @@ private func debug(_ c: Client) {
     } else if c.argIs(1, "set-skip-checksum-validation") && argc == 3 {
         c.server.rdb.skipChecksumValidation = atoi(c.argString(2)) != 0
         c.reply.ok()
+    } else if c.argIs(1, "change-repl-id") && argc == 2 {
+        c.server.log.warning("Changing replication IDs after receiving DEBUG change-repl-id")
+        c.server.replication.changeReplicationID()
+        c.server.replication.clearReplicationID2()
+        c.reply.ok()
+    } else if c.argIs(1, "listpack") && argc == 3 {
+        debugListpack(c)
+    } else if c.argIs(1, "pause-cron") && argc == 3 {
+        c.server.cronPaused = atoi(c.argString(2)) != 0
+        c.reply.ok()
+    } else if c.argIs(1, "replybuffer") && argc == 4 {
+        // Our reply buffers are not resized by a cron (Redis 7.0's reply-buffer peak tracking): the settings are
+        // accepted as Redis accepts them and change nothing.
+        if c.argIs(2, "peak-reset-time") || c.argIs(2, "resizing") { c.reply.ok() } else { replySubcommandSyntaxError(c, "DEBUG") }
+    } else if c.argIs(1, "stringmatch-test") && argc == 2 {
+        debugStringmatchTest(c)
+    } else if c.argIs(1, "client-eviction") && argc == 2 {
+        debugClientEviction(c)
+    } else if c.argIs(1, "htstats") && argc == 3 {
+        debugHashTableStats(c)
+    } else if c.argIs(1, "htstats-key") && argc == 3 {
+        // Which of our values use a HashTable is ours to say; Redis's answer for values not in a dict.
+        guard c.db.lookup(ByteString(c.arg(2)), now: c.server.now, [.noTouch, .noNotify]) != nil else {
+            return c.reply.error("ERR no such key")
+        }
+        c.reply.error("ERR The value stored at the specified key is not represented using an hash table")
     } else {
         replySubcommandSyntaxError(c, "DEBUG")
     }
@@ -404,8 +429,66 @@ private func formatFixed2(_ v: Double) -> String {
     return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
 }
 
+/// DEBUG LISTPACK key: Redis prints a listpack-encoded value's entries on its stdout; we write them to the log.
+private func debugListpack(_ c: Client) {
+    guard let value = c.db.lookup(ByteString(c.arg(2)), now: c.server.now, [.noTouch, .noNotify]) else {
+        return c.reply.error("ERR no such key")
+    }
+    guard String(describing: value.encodingName(hint: c.db.stringHint(ByteString(c.arg(2))))) == "listpack" else {
+        return c.reply.error("ERR Not a listpack encoded object.")
+    }
+    c.server.log.notice("DEBUG LISTPACK \(c.argString(2)): \(value.typeName) in listpack encoding")
+    c.reply.simple("Listpack structure printed on stdout")
+}
+
+/// DEBUG STRINGMATCH-TEST: Redis's fuzz of its glob matcher; ours runs random patterns and strings through
+/// Glob.swift's matcher (a crash would end the test, as in Redis).
+private func debugStringmatchTest(_ c: Client) {
+    var rng = SystemRandomNumberGenerator()
+    let alphabet = Array("ab*?[]^-\\\\x".utf8)
+    for _ in 0..<100_000 {
+        let pattern = (0..<Int.random(in: 0...16, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+        let string = (0..<Int.random(in: 0...16, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+        pattern.withUnsafeBytes { p in string.withUnsafeBytes { s in _ = globMatch(pattern: p, string: s) } }
+    }
+    c.reply.simple("Apparently Redis did not crash: test passed")
+}
+
+/// DEBUG CLIENT-EVICTION: the memory and count of the evictable clients in each size bucket.
+private func debugClientEviction(_ c: Client) {
+    guard c.server.clientMemory.evictionLimit != 0 else { return c.reply.error("ERR maxmemory-clients is disabled.") }
+    var text = ""
+    let buckets = c.server.clientMemory.buckets
+    for (i, clients) in buckets.enumerated() {
+        let low = i == 0 ? 0 : 1 << (14 + i)
+        let memory = clients.reduce(0) { $0 + $1.lastMemoryUsage }
+        let range = i == buckets.count - 1 ? cFormat("bucket %10zu+            ", low)
+            : cFormat("bucket %10zu - %10zu", low, (1 << (15 + i)) - 1)
+        text += range + ": tot-mem: " + cFormat("%10zu", memory) + ", clients: \(clients.count)\n"
+    }
+    c.reply.bulk(text)
+}
+
+/// DEBUG HTSTATS dbid: the keyspace's tables of that database, in Redis's format.
+private func debugHashTableStats(_ c: Client) {
+    guard let id = parseInt64(c.arg(2)) else { return c.reply.error("ERR value is not an integer or out of range") }
+    guard id >= 0 && id < c.server.databases.count else { return c.reply.error("ERR Out of range database") }
+    let db = c.server.databases[Int(id)]
+    var text = "[Dictionary HT]\n" + hashTableStats(size: db.bucketCount, count: db.count)
+    text += "[Expires HT]\n" + hashTableStats(size: db.expiresBucketCount, count: db.expiresCount)
+    c.reply.verbatim(text)
+}
+
+private func hashTableStats(size: Int, count: Int) -> String {
+    if count == 0 { return "Hash table 0 stats (main hash table):\nNo stats available for empty dictionaries\n" }
+    return "Hash table 0 stats (main hash table):\n table size: \(size)\n number of elements: \(count)\n"
+}
+
 private func debugHelp(_ c: Client) {
     replyHelp(c, "DEBUG", [
+        "CHANGE-REPL-ID",
+        "    Change the replication IDs of the instance.",
+        "    Dangerous: should be used only for testing the replication subsystem.",
         "DIGEST",
         "    Output a hex signature representing the current DB content.",
         "DIGEST-VALUE <key> [<key> ...]",
@@ -415,6 +498,10 @@ private func debugHelp(_ c: Client) {
         "    unit tests to simulate Redis errors.",
         "LOG <message>",
         "    Write <message> to the server log.",
+        "HTSTATS <dbid>",
+        "    Return hash table statistics of the specified Redis database.",
+        "HTSTATS-KEY <key>",
+        "    Like HTSTATS but for the hash table stored at <key>'s value.",
         "OBJECT <key>",
         "    Show low level info about `key` and associated value.",
         "POPULATE <count> [<prefix>] [<size>]",
@@ -450,5 +537,22 @@ private func debugHelp(_ c: Client) {
         "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
         "SLEEP <seconds>",
         "    Stop the server for <seconds>. Decimals allowed.",
+        "STRINGMATCH-TEST",
+        "    Run a fuzz tester against the stringmatchlen() function.",
+        "LISTPACK <key>",
+        "    Show low level info about the listpack encoding of <key>.",
+        "QUICKLIST <key> [<0|1>]",
+        "    Show low level info about the quicklist encoding of <key>.",
+        "    The optional argument (0 by default) sets the level of detail",
+        "CLIENT-EVICTION",
+        "    Show low level client eviction pools info (maxmemory-clients).",
+        "PAUSE-CRON <0|1>",
+        "    Stop periodic cron job processing.",
+        "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+        "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+        "    In case NEVER is provided the last observed peak will never be reset",
+        "    In case RESET is provided the peak reset time will be restored to the default value",
+        "REPLYBUFFER RESIZING <0|1>",
+        "    Enable or disable the reply buffer resize cron job",
     ])
 }

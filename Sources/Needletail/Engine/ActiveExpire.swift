@@ -25,6 +25,7 @@ extension Server {
         guard let (kind, limit) = expirePlan.beginSlice(now: start) else { return scheduleExpireSlice(now: start) }
         let hitTimeLimit = activeExpireCycle(deadline: start + limit)
         let end = timers.now
+        addLatencySample("expire-cycle", milliseconds: (end - start) / 1000)
         expirePlan.endSlice(kind, elapsed: end - start, hitTimeLimit: hitTimeLimit)
         scheduleExpireSlice(now: end)
     }

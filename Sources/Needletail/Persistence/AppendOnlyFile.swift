@@ -174,12 +174,15 @@ final class AppendOnlyFile {
                 delayedFsyncs += 1
                 log.notice("Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF buffer without waiting for fsync to complete, this may slow down Redis.")
             }
-            guard write(policy: policy, now: now) else { return }
+            guard write(policy: policy, now: now, syncInProgress: syncInProgress) else { return }
         }
         // Redis skips the fsync while a child does disk I/O and no-appendfsync-on-rewrite is set.
         if config.noAppendfsyncOnRewrite && rewriteStartedAt != nil { return }
         if policy == "always" {
-            if !dataSync(fd) {
+            let started = monotonicMicros()
+            let synced = dataSync(fd)
+            server.addLatencySample("aof-fsync-always", milliseconds: (monotonicMicros() - started) / 1000)
+            if !synced {
                 log.warning("Can't persist AOF for fsync error when the AOF fsync policy is 'always': \(errnoText(errno)). Exiting...")
                 exit(1)
             }
@@ -196,8 +199,16 @@ final class AppendOnlyFile {
     }
 
     /// The write() part of `flush`; false when it failed (the unwritten part stays buffered).
-    private func write(policy: String, now: Int64) -> Bool {
+    private func write(policy: String, now: Int64, syncInProgress: Bool) -> Bool {
+        let started = monotonicMicros()
         let result = writeFully(fd, buffer.base + buffer.readIndex, buffer.readableBytes)
+        // The latency monitor's AOF events, as Redis's flushAppendOnlyFile names them (a snapshot in
+        // progress stands for Redis's child process).
+        let latency = (monotonicMicros() - started) / 1000
+        server.addLatencySample(syncInProgress ? "aof-write-pending-fsync"
+            : (rewriteStartedAt != nil || server.rdb.background != nil) ? "aof-write-active-child" : "aof-write-alone",
+            milliseconds: latency)
+        server.addLatencySample("aof-write", milliseconds: latency)
         flushPostponedStart = 0
         var written = result.written
         if result.errno != 0 {

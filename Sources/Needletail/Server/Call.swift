@@ -99,6 +99,13 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR wrong number of arguments for '\(target.fullName)' command".utf8))
             return nil
         }
+        // DEBUG and MODULE LOAD/LOADEX/UNLOAD need enable-debug-command / enable-module-command (checked before
+        // authentication, as Redis).
+        if target.flags.contains(.protected) && !allowsProtectedCommand(client, target) {
+            let (name, option) = target.name == "debug" ? ("DEBUG", "enable-debug-command") : ("MODULE", "enable-module-command")
+            rejectCommand(client, target, error: Array("ERR \(name) command not allowed. If the \(option) option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".utf8))
+            return nil
+        }
         if !client.authenticated && !target.flags.contains(.noAuth) {
             rejectCommand(client, target, error: Array("NOAUTH Authentication required.".utf8))
             return nil
@@ -153,6 +160,11 @@ extension Server {
             return nil
         }
         return target
+    }
+
+    private func allowsProtectedCommand(_ client: Client, _ target: Command) -> Bool {
+        let setting = target.name == "debug" ? config.enableDebugCommand : config.enableModuleCommand
+        return config.allowsProtectedAction(setting, clientIsLocal: isLocalClient(client))
     }
 
     static let oomError = Array("OOM command not allowed when used memory > 'maxmemory'.".utf8)
@@ -335,8 +347,10 @@ extension Server {
     private func finishCall(_ client: Client, _ command: Command, outermost: Bool, started: Int64) {
         let ended = wallClockMicros()
         if outermost { commandClock = ended }
-        command.microseconds += Int(max(0, ended - started))  // 0 if the wall clock stepped back
+        let micros = max(0, ended - started)  // 0 if the wall clock stepped back
+        command.microseconds += Int(micros)
         command.calls += 1
+        recordCommand(client, command, micros: micros)
         // As Redis's incrCommandStatsOnError: errors since the last look, which a nested call (a command
         // run by EXEC) already counted; and none after CONFIG RESETSTAT zeroed the count.
         if stats.totalErrorReplies > errorRepliesCounted { command.failedCalls += 1 }

@@ -170,10 +170,12 @@ extension Server {
                 // What the key gives back: to the allocator, as free slots of its table, or to the worker.
                 let allocated = Int(cs_used_memory()), pending = lazyFree.pendingBytes
                 var slack = 0
+                let deleteStarted = config.latencyMonitorThreshold > 0 ? monotonicMicros() : 0
                 guard let db = evictNextVictim(slackBefore: &slack) else {
                     result = .fail
                     break
                 }
+                if deleteStarted != 0 { addLatencySample("eviction-del", milliseconds: (monotonicMicros() - deleteStarted) / 1000) }
                 freed += max(0, allocated - Int(cs_used_memory()) + db.slackBytes - slack + lazyFree.pendingBytes - pending)
                 evicted += 1
                 if evicted % 16 == 0 {
@@ -185,6 +187,7 @@ extension Server {
                 }
             }
             if result == .ok && eviction.timer != nil { result = .running }
+            addLatencySample("eviction-cycle", milliseconds: (monotonicMicros() - start) / 1000)
         }
         noteEvictionResult(result)
         return result

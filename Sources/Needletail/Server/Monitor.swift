@@ -9,7 +9,7 @@
 /// when it is served); queued, rejected and unknown commands never; admin and skip_monitor commands
 /// never (CONFIG, DEBUG, CLIENT LIST, ...), except the scripts (EVAL*, FCALL*), listed before they run so
 /// that the commands a script runs (`[<db> lua]`) follow their script. AUTH's arguments and HELLO's AUTH
-/// pair read "(redacted)".
+/// pair read "(redacted)" (`redactedArguments`, Server/Diagnostics.swift).
 ///
 /// Zero cost without monitors: `call` takes its bookkeeping path only while `callNeedsBookkeeping` is set
 /// (a propagation sink or a monitor), the same one check the fast path already paid.
@@ -73,7 +73,7 @@ extension Server {
         if let arguments {
             line += arguments.map { Config.representation($0.withUnsafeBytes { Array($0) }) }.joined(separator: [32])
         } else {
-            let redacted = command.map { redactedArguments(client, $0) } ?? 0..<0
+            let redacted = command.map { redactedArguments(client, $0) } ?? []
             for i in 0..<client.argc {
                 if i > 0 { line.append(UInt8(ascii: " ")) }
                 if redacted.contains(i) {
@@ -88,27 +88,6 @@ extension Server {
             line.withUnsafeBytes { monitor.output.append($0) }
             scheduleWrite(monitor)
             if monitor.output.readableBytes > outputCheckBytes { checkOutputBuffer(monitor) }
-        }
-    }
-
-    /// The arguments Redis replaces with "(redacted)": AUTH's, and the user and password after HELLO's AUTH
-    /// (once HELLO's version parsed, option by option, as helloCommand redacts them while parsing).
-    private func redactedArguments(_ client: Client, _ command: Command) -> Range<Int> {
-        switch command.name {
-        case "auth":
-            return 1..<client.argc
-        case "hello":
-            guard client.argc >= 2, let v = parseInt64(client.arg(1)), v == 2 || v == 3 else { return 0..<0 }
-            var i = 2
-            while i < client.argc {
-                let more = client.argc - i - 1
-                if client.argIs(i, "AUTH") && more >= 2 { return (i + 1)..<(i + 3) }
-                if client.argIs(i, "SETNAME") && more >= 1 { i += 2; continue }
-                break
-            }
-            return 0..<0
-        default:
-            return 0..<0
         }
     }
 }

@@ -41,6 +41,11 @@ public final class Server {
     @exclusivity(unchecked) var callNeedsBookkeeping = false
     /// MONITOR clients, in the order they started (Server/Monitor.swift).
     @exclusivity(unchecked) var monitors: [Client] = []
+    /// SLOWLOG's entries and LATENCY's events (Server/Diagnostics.swift).
+    var slowLog = SlowLog()
+    /// DEBUG PAUSE-CRON: the periodic work stops (tests use it to freeze expiry, rehashing, ...).
+    var cronPaused = false
+    var latencyMonitor = LatencyMonitor()
     /// Commands the running unit will propagate when its outermost call returns.
     @exclusivity(unchecked) var pendingPropagation: [PropagatedCommand] = []
     /// The sink that fans propagated commands out to the AOF (and the replicas, later); attached while one
@@ -506,6 +511,7 @@ public final class Server {
             closeClient(client)
             return
         }
+        stats.totalReadsProcessed += 1
         guard case .processed(let n) = result else { return }
         if n == 0 {
             log.verbose("Client closed connection id=\(client.id) addr=\(client.address)")
@@ -648,6 +654,7 @@ public final class Server {
 
     private func writeToClient(_ client: Client) {
         let output = client.output
+        stats.totalWritesProcessed += 1
         var wrote = false  // as Redis's `totwritten > 0`: a client busy receiving replies is not idle
         let capacity = output.capacity
         defer {
@@ -815,6 +822,7 @@ public final class Server {
     /// Periodic work, `hz` times a second: starts the slow active expire cycle and moves rehashing along.
     /// Idle clients have their own timer; the cron only notices a changed `timeout`.
     private func cron() {
+        if cronPaused { return }
         cronLoops += 1
         keyspace.access.update(nowMillis: wallClockMillis())  // the LRU clock, as Redis's server.lruclock
         memory.samplePeak()

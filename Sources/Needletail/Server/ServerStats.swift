@@ -12,6 +12,9 @@ final class ServerStats: ErrorReplyCounter {
     /// Clients closed by maxmemory-clients (Server/ClientMemory.swift).
     @exclusivity(unchecked) var evictedClients = 0
     @exclusivity(unchecked) var totalNetInputBytes = 0
+    /// Calls of the read and write handlers (INFO's total_reads_processed / total_writes_processed).
+    @exclusivity(unchecked) var totalReadsProcessed = 0
+    @exclusivity(unchecked) var totalWritesProcessed = 0
     @exclusivity(unchecked) var totalNetOutputBytes = 0
     /// Bytes read from our master and written to our replicas.
     @exclusivity(unchecked) var totalNetReplInputBytes = 0
@@ -46,6 +49,8 @@ final class ServerStats: ErrorReplyCounter {
         keyspace.resetStats()
         totalNetInputBytes = 0
         totalNetOutputBytes = 0
+        totalReadsProcessed = 0
+        totalWritesProcessed = 0
         totalNetReplInputBytes = 0
         totalNetReplOutputBytes = 0
         totalErrorReplies = 0

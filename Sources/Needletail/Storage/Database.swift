@@ -95,6 +95,9 @@ final class Database {
     /// The tables' free entry slots, in bytes (HashTable.slackBytes).
     var slackBytes: Int { keys.slackBytes + expires.slackBytes }
     var expiresCount: Int { expires.count }
+    /// The main bucket tables' sizes (DEBUG HTSTATS).
+    var bucketCount: Int { keys.size0 }
+    var expiresBucketCount: Int { expires.size0 }
 
     // MARK: - Prefetching
 
