@@ -145,7 +145,7 @@ struct CommandTable {
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
             + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands
-            + diagnosticsCommands)
+            + diagnosticsCommands + migrateCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -306,7 +306,7 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "pubsubshard_channels": String(s.pubsub.shardChannels.count),
         "latest_fork_usec": "0",
         "total_forks": "0",
-        "migrate_cached_sockets": "0",
+        "migrate_cached_sockets": String(s.migrateConnections.count),
         "slave_expires_tracked_keys": "0",
         "active_defrag_hits": "0",
         "active_defrag_misses": "0",

@@ -45,6 +45,8 @@ public final class Server {
     var slowLog = SlowLog()
     /// DEBUG PAUSE-CRON: the periodic work stops (tests use it to freeze expiry, rehashing, ...).
     var cronPaused = false
+    /// MIGRATE's connections to its targets by "host:port" (Commands/Migrate.swift).
+    var migrateConnections: [String: MigrateConnection] = [:]
     var latencyMonitor = LatencyMonitor()
     /// Commands the running unit will propagate when its outermost call returns.
     @exclusivity(unchecked) var pendingPropagation: [PropagatedCommand] = []
@@ -840,6 +842,7 @@ public final class Server {
         if config.timeout != idle.armedTimeout { idle.arm(timeout: config.timeout, in: timers, event: .idleClients) }
         if aof.isOn { aof.cron(now: aof.unixSeconds) }
         aof.rewriteCron()
+        closeIdleMigrateConnections()
         aofBarrier = aof.isOn && config.appendfsync == "always"
     }
 
