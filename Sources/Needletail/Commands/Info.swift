@@ -321,10 +321,10 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         "dump_payload_sanitizations": "0",
         "io_threaded_reads_processed": "0",
         "io_threaded_writes_processed": "0",
-        "acl_access_denied_auth": "0",
-        "acl_access_denied_cmd": "0",
-        "acl_access_denied_key": "0",
-        "acl_access_denied_channel": "0",
+        "acl_access_denied_auth": String(s.acl.deniedAuth),
+        "acl_access_denied_cmd": String(s.acl.deniedCommand),
+        "acl_access_denied_key": String(s.acl.deniedKey),
+        "acl_access_denied_channel": String(s.acl.deniedChannel),
     ]
 }
 

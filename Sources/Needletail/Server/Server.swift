@@ -14,6 +14,8 @@ public final class Server {
     let keyspace = KeyspaceChanges()
     let stats: ServerStats
     let commands: CommandTable
+    /// Users, the ACL LOG and the permission check (Security/).
+    let acl: ACL
     private(set) var databases: [Database] = []
     let loop: EventLoop
     /// Background work that must not stall the loop (freeing big values).
@@ -202,6 +204,7 @@ public final class Server {
         self.config = config
         self.ephemeralPort = ephemeralPort
         commands = CommandTable.standard()
+        acl = ACL(table: commands)
         loop = try EventLoop()
         stopFlag.initialize(to: 0)
         log.level = Logger.Level(name: config.loglevel) ?? .notice
@@ -220,6 +223,7 @@ public final class Server {
         replication = Replication(server: self)
         propagationStream.replication = replication
         updateReplicationGate()
+        configureACL()
         config.onChange = { [unowned self] name in configDidChange(name) }
         memory.measure = { [unowned self] in usedMemory }
         updateEvictionConfig()
