@@ -146,7 +146,8 @@ func mergeSelectorArguments(_ args: [[UInt8]]) -> MergedRules {
     var openAt = -1
     var selector: [UInt8] = []
     for (j, op) in args.enumerated() {
-        if openAt == -1 && op.first == UInt8(ascii: "(") && op.last != UInt8(ascii: ")") {
+        // A new opening restarts the selector, even inside an unclosed one (as Redis 7.0).
+        if op.first == UInt8(ascii: "(") && op.last != UInt8(ascii: ")") {
             selector = op
             openAt = j
             continue
