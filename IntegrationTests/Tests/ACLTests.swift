@@ -215,7 +215,7 @@ final class ACLTests: XCTestCase {
     func testSetUserRuleStringsMatchRedis() throws {
         try cleanUp()
         let seed = getenv("ACL_SEED").flatMap { UInt64(String(cString: $0)) } ?? 20_260_414
-        var rng = ACLRuleRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let commands = ["get", "set", "client", "client|id", "client|kill", "config|get", "select", "select|0",
                         "select|1", "acl|whoami", "hset", "zadd", "debug", "foo", "get|x", "config|get|x", "select|", "",
                         "@read", "@write", "@all", "@hash", "@dangerous", "@foo", "@string", "@keyspace", "@admin",
@@ -228,14 +228,10 @@ final class ACLTests: XCTestCase {
                      "(~a", "+get)", "(", "bogus", "()", "(~k* +@read)", "(+foo &c)", "(-@all %R~x &c +get)"]
         var steps: [(Int, [String])] = []
         for _ in 0..<250 {
-            let user = "u\(rng.next() % 4)"
+            let user = "u\(rng.below(4))"
             var rules: [String] = []
-            for _ in 0...(rng.next() % 6) {
-                if rng.next() % 2 == 0 {
-                    rules.append((rng.next() % 2 == 0 ? "+" : "-") + commands[Int(rng.next() % UInt64(commands.count))])
-                } else {
-                    rules.append(words[Int(rng.next() % UInt64(words.count))])
-                }
+            for _ in 0...rng.below(6) {
+                rules.append(rng.oneIn(2) ? rng.pick(["+", "-"]) + rng.pick(commands) : rng.pick(words))
             }
             steps.append((0, ["ACL", "SETUSER", user] + rules))
             steps.append((0, ["ACL", "GETUSER", user]))
@@ -317,18 +313,5 @@ final class ACLTests: XCTestCase {
             XCTAssertEqual(String(decoding: mine, as: UTF8.self), String(decoding: cats, as: UTF8.self), name)
         }
         XCTAssertGreaterThan(compared, 300)
-    }
-}
-
-/// A small seeded generator (SplitMix64).
-struct ACLRuleRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -135,7 +135,7 @@ private func aclWhoAmI(_ c: Client) {
 
 private func aclCat(_ c: Client) {
     guard c.argc == 3 else {
-        if c.argc > 3 { return c.reply.error("ERR Unknown subcommand or wrong number of arguments for 'cat'. Try ACL HELP.") }
+        if c.argc > 3 { return replySubcommandSyntaxError(c, "ACL") }
         c.reply.array(ACLCategory.all.count)
         for category in ACLCategory.all { c.reply.bulk(category.name) }
         return
@@ -157,7 +157,7 @@ private func aclGenPass(_ c: Client) {
         }
         bits = Int(value)
     } else if c.argc > 3 {
-        return c.reply.error("ERR Unknown subcommand or wrong number of arguments for 'genpass'. Try ACL HELP.")
+        return replySubcommandSyntaxError(c, "ACL")
     }
     c.reply.bulk(randomHex((bits + 3) / 4))
 }
@@ -173,7 +173,7 @@ private func aclLog(_ c: Client) {
         guard let value = parseInt64(c.arg(2)) else { return c.replyNotInteger() }
         count = Int(max(0, value))
     } else if c.argc > 3 {
-        return c.reply.error("ERR Unknown subcommand or wrong number of arguments for 'log'. Try ACL HELP.")
+        return replySubcommandSyntaxError(c, "ACL")
     }
     let entries = acl.log.prefix(count)
     let now = wallClockMillis()

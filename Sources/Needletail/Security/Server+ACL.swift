@@ -144,7 +144,7 @@ extension Server {
             return true
         }
         acl.addLogEntry(reason: .auth, context: client.transaction != nil ? .multi : .toplevel,
-                        object: Array((client.lastCommand?.fullName ?? "auth").utf8), username: Array(name),
+                        object: Array(client.arg(0)), username: Array(name),
                         clientInfo: clientInfoLine(client), now: wallClockMillis())
         return false
     }

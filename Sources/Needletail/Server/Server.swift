@@ -545,7 +545,7 @@ public final class Server {
                 if window.hashed { commandClock = wallClockMicros() }  // the look-ahead is no command's time
             }
             let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
-                                              authenticated: client.authenticated)
+                                              authenticated: client.authenticated || !acl.authRequired)
             switch outcome {
             case .needMoreData:
                 if input.isEmpty { input.clear(shrinkTo: 1024 * 1024) }
