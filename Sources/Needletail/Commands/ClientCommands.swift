@@ -177,6 +177,7 @@ private func clientKill(_ c: Client) {
     var type: ClientType?
     var address: UnsafeRawBufferPointer?
     var localAddress: UnsafeRawBufferPointer?
+    var user: ACLUser?
     var skipMe = true
     if c.argc == 3 {
         address = c.arg(2)
@@ -201,10 +202,10 @@ private func clientKill(_ c: Client) {
             } else if c.argIs(i, "laddr") {
                 localAddress = value
             } else if c.argIs(i, "user") {
-                // Until ACL exists, "default" is the only user and every client is authenticated as it.
-                guard bytesEqual(value, UnsafeRawBufferPointer(staticString: "default")) else {
+                guard let named = c.server.acl.user(named: value) else {
                     return c.reply.error(bytes: Array("ERR No such user '".utf8) + Array(value) + [UInt8(ascii: "'")])
                 }
+                user = named
             } else if c.argIs(i, "skipme") {
                 if c.argIs(i + 1, "yes") {
                     skipMe = true
@@ -226,6 +227,7 @@ private func clientKill(_ c: Client) {
         if let localAddress, !stringEquals(other.localAddress, localAddress) { continue }
         if let type, other.type != type { continue }
         if let id, other.id != id { continue }
+        if let user, other.user !== user { continue }
         if other === c {
             if skipMe { continue }
             c.closeAfterReply = true
@@ -377,7 +379,7 @@ func clientInfoLine(_ client: Client) -> String {
     line += " rbs=\(outputBase) rbp=\(outputBase)"
     line += " obl=\(client.outputBufferHead) oll=\(client.outputBlocks) omem=\(client.outputBufferMemory)"
     line += " tot-mem=\(client.memoryUsage)"
-    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=default redir=\(client.tracking?.redirect ?? -1)"
+    line += " events=\(client.waitingWritable ? "rw" : "r") cmd=\(client.lastCommandName) user=\(client.user?.nameString ?? "(superuser)") redir=\(client.tracking?.redirect ?? -1)"
     line += " resp=\(client.protocolVersion)"
     line += " lib-name=\(client.libraryName?.string ?? "") lib-ver=\(client.libraryVersion?.string ?? "")"
     return line

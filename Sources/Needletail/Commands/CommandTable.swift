@@ -76,6 +76,15 @@ final class Command {
     private let subcommands = HashTable<Command>()
     private(set) weak var parent: Command?
 
+    // ACL (Security/): the command's bit in selectors, its categories, its subcommands' bits, how its keys
+    // are found; set once when the server builds its ACL registry.
+    @exclusivity(unchecked) var aclID = 0
+    @exclusivity(unchecked) var aclCategoryMask: UInt32 = 0
+    @exclusivity(unchecked) var aclSubcommandIDs: [Int] = []
+    @exclusivity(unchecked) var aclKeys = ACLKeyPlan.empty
+    /// PUBLISH/SPUBLISH (first argument), SUBSCRIBE/SSUBSCRIBE (every argument), PSUBSCRIBE (patterns).
+    @exclusivity(unchecked) var aclChannels = ACLChannelUse.none
+
     // Statistics for INFO commandstats.
     @exclusivity(unchecked) var calls = 0
     @exclusivity(unchecked) var microseconds = 0
@@ -145,7 +154,7 @@ struct CommandTable {
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
             + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands
-            + diagnosticsCommands + migrateCommands)
+            + diagnosticsCommands + migrateCommands + aclCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

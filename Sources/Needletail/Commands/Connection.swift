@@ -49,23 +49,13 @@ private func select(_ c: Client) {
     c.reply.ok()
 }
 
-/// Checks a password for the default user (the only user until ACL exists), Redis's way.
-private func checkPassword(_ c: Client, user: UnsafeRawBufferPointer?, password: UnsafeRawBufferPointer) -> Bool {
-    let required = c.server.config.requirepass
-    if let user, !bytesEqual(user, UnsafeRawBufferPointer(staticString: "default")) { return false }
-    if required.isEmpty { return true }
-    var r = required
-    return r.withUTF8 { bytesEqual(UnsafeRawBufferPointer($0), password) }
-}
-
 private func auth(_ c: Client) {
     if c.argc > 3 { return c.replySyntaxError() }
-    if c.argc == 2 && c.server.config.requirepass.isEmpty {
+    if c.argc == 2 && c.server.acl.defaultUser.rules.nopass {
         return c.reply.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
     }
-    let user = c.argc == 3 ? c.arg(1) : nil
-    if checkPassword(c, user: user, password: c.arg(c.argc - 1)) {
-        c.authenticated = true
+    let user = c.argc == 3 ? c.arg(1) : UnsafeRawBufferPointer(staticString: "default")
+    if c.server.authenticate(c, user: user, password: c.arg(c.argc - 1)) {
         c.reply.ok()
     } else {
         c.reply.error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -87,10 +77,9 @@ private func hello(_ c: Client) {
     while next < c.argc {
         let moreArgs = c.argc - next - 1
         if c.argIs(next, "AUTH") && moreArgs >= 2 {
-            if !checkPassword(c, user: c.arg(next + 1), password: c.arg(next + 2)) {
+            if !c.server.authenticate(c, user: c.arg(next + 1), password: c.arg(next + 2)) {
                 return c.reply.error("WRONGPASS invalid username-password pair or user is disabled.")
             }
-            c.authenticated = true
             next += 3
         } else if c.argIs(next, "SETNAME") && moreArgs >= 1 {
             // Redis 7.0 sets the name as it parses, so a later bad option leaves it set.
@@ -105,7 +94,7 @@ private func hello(_ c: Client) {
             return c.reply.error(bytes: Array("ERR Syntax error in HELLO option '".utf8) + cString(c.arg(next), max: Int.max) + [39])
         }
     }
-    if !c.authenticated {
+    if !c.authenticated && c.server.acl.authRequired {
         return c.reply.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
     }
     c.protocolVersion = version
@@ -127,7 +116,8 @@ private func reset(_ c: Client) {
     c.select(c.server.databases[0])
     c.protocolVersion = 2
     c.name = nil
-    c.authenticated = c.server.config.requirepass.isEmpty
+    if c.user != nil { c.user = c.server.acl.defaultUser }  // our master's link stays the superuser
+    c.authenticated = !c.server.acl.authRequired
     c.reply.raw("+RESET\r\n")
 }
 

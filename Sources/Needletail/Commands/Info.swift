@@ -327,10 +327,10 @@ private func infoStats(_ s: Server) -> KeyValuePairs<String, String> {
         // Redis 7.0 resizes each client's reply buffer from its cron; ours are not resized that way.
         "reply_buffer_shrinks": "0",
         "reply_buffer_expands": "0",
-        "acl_access_denied_auth": "0",
-        "acl_access_denied_cmd": "0",
-        "acl_access_denied_key": "0",
-        "acl_access_denied_channel": "0",
+        "acl_access_denied_auth": String(s.acl.deniedAuth),
+        "acl_access_denied_cmd": String(s.acl.deniedCommand),
+        "acl_access_denied_key": String(s.acl.deniedKey),
+        "acl_access_denied_channel": String(s.acl.deniedChannel),
     ]
 }
 

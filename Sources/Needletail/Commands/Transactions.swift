@@ -54,7 +54,13 @@ private func exec(_ c: Client) {
     var i = 0
     while i < count, let transaction = c.transaction {  // a command that closes the client ends it
         transaction.load(i, into: &c.parser)
-        server.call(c, transaction.entries[i].command)
+        let command = transaction.entries[i].command
+        // Permissions may have changed since the command was queued (Redis checks again here).
+        if let user = c.user, !user.unrestricted, let denial = server.acl.check(user, command, c) {
+            c.reply.error(server.aclExecRefusal(c, command, denial))
+        } else {
+            server.call(c, command)
+        }
         i += 1
     }
     c.executingTransaction = false

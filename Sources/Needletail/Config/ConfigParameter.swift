@@ -212,7 +212,7 @@ extension ConfigParameter {
         bool("replica-ignore-disk-write-errors", false),
 
         // String configs
-        string("aclfile", "", .immutable),
+        string("aclfile", "", .immutable, implemented: true),
         string("unixsocket", "", .immutable, implemented: true),
         string("pidfile", "", .immutable, implemented: true),
         string("replica-announce-ip", alias: "slave-announce-ip", implemented: true),
@@ -256,7 +256,7 @@ extension ConfigParameter {
                                    "allkeys-lfu", "allkeys-random", "noeviction"], "noeviction", implemented: true),
         oneOf("appendfsync", ["everysec", "always", "no"], "everysec", implemented: true),
         oneOf("oom-score-adj", [("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)], "no"),
-        oneOf("acl-pubsub-default", [("allchannels", 1), ("resetchannels", 0)], "resetchannels"),
+        oneOf("acl-pubsub-default", [("allchannels", 1), ("resetchannels", 0)], "resetchannels", implemented: true),
         oneOf("sanitize-dump-payload", ["no", "yes", "clients"], "no"),
         oneOf("enable-protected-configs", protectedAction, "no", .immutable),
         oneOf("enable-debug-command", protectedAction, "no", .immutable),
@@ -317,7 +317,7 @@ extension ConfigParameter {
         // Unsigned long configs (bounds checked signed, as Redis does)
         int("active-defrag-max-scan-fields", 1, longMax, 1000),
         int("slowlog-max-len", 0, longMax, 128),
-        int("acllog-max-len", 0, longMax, 128),
+        int("acllog-max-len", 0, longMax, 128, implemented: true),
 
         // Long long configs
         int("busy-reply-threshold", alias: "lua-time-limit", 0, longMax, 5000, implemented: true),

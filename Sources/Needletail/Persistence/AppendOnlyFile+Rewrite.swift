@@ -480,6 +480,13 @@ extension Server {
             updateClientEvictionLimit()  // Server/ClientMemory.swift
         case "maxmemory-clients":
             updateClientEvictionLimit()
+        case "requirepass":
+            acl.setDefaultPassword(config.requirepass)
+        case "acllog-max-len":
+            acl.logMaxLength = config.acllogMaxLen
+            acl.trimLog()
+        case "acl-pubsub-default":
+            acl.pubsubDefault = config.value(of: "acl-pubsub-default") == "allchannels"
         case "min-replicas-to-write", "min-replicas-max-lag":
             updateReplicationGate()
             replication.refreshGoodReplicas()

@@ -370,6 +370,7 @@ extension Replication {
         link.state = .connected
         client.linkPending = false
         client.isMaster = true
+        client.user = nil  // our master's commands are never refused for permissions
         client.replicationType = .master
         client.replyOff = true
         client.authenticated = true

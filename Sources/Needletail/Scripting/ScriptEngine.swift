@@ -319,6 +319,10 @@ final class ScriptEngine {
             return refused(command, "Wrong number of args calling Redis command from script")
         }
         if command.flags.contains(.noscript) { return refused(command, "This Redis command is not allowed from script") }
+        // The script runs as its caller's user (Redis's scriptVerifyACL).
+        if let user = run.caller.user, !user.unrestricted, let denial = server.acl.check(user, command, client) {
+            return refused(command, server.aclScriptRefusal(caller: run.caller, scriptClient: client, command, denial))
+        }
         // A read-only script (EVAL_RO, FCALL_RO, no-writes) counts may-replicate commands (PUBLISH) as writes,
         // as Redis's scriptVerifyWriteCommandAllow.
         if run.readOnly && !command.flags.isDisjoint(with: [.write, .mayReplicate]) {

@@ -2,7 +2,7 @@
 /// `call`, `alsoPropagate`, `propagatePendingCommands`).
 ///
 /// `processCommand` does what is checked once per request arriving from a client: the lookup, the arity,
-/// authentication, no-multi commands, RESP2's subscribed state and monitors (later ACL, OOM), each refusal
+/// authentication, no-multi commands, ACL permissions, OOM, RESP2's subscribed state and monitors, each refusal
 /// through `rejectCommand`; then CLIENT PAUSE may hold the request back (Server/Blocking.swift), and inside
 /// MULTI it is queued (Server/Transaction.swift). `call` runs an already checked command and is re-entrant:
 /// EXEC, scripts, AOF loading and a blocked client's command run again all come
@@ -106,12 +106,18 @@ extension Server {
             rejectCommand(client, target, error: Array("ERR \(name) command not allowed. If the \(option) option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".utf8))
             return nil
         }
-        if !client.authenticated && !target.flags.contains(.noAuth) {
+        if !client.authenticated && !target.flags.contains(.noAuth) && acl.authRequired {
             rejectCommand(client, target, error: Array("NOAUTH Authentication required.".utf8))
             return nil
         }
         if client.transaction != nil && target.flags.contains(.noMulti) {
             rejectCommand(client, target, error: Array("ERR Command not allowed inside a transaction".utf8))
+            return nil
+        }
+        // ACL (Security/ACL.swift): one flag test for users allowed everything (the default user).
+        if let user = client.user, !user.unrestricted, let denial = acl.check(user, target, client) {
+            let error = aclRefusal(client, target, denial, context: client.transaction != nil ? .multi : .toplevel)
+            rejectCommand(client, target, error: error)
             return nil
         }
         // maxmemory-clients (Server/ClientMemory.swift), where Redis evicts clients: before key eviction, after

@@ -53,6 +53,9 @@ final class Client {
     @exclusivity(unchecked) var libraryName: ByteString?
     @exclusivity(unchecked) var libraryVersion: ByteString?
     @exclusivity(unchecked) var authenticated: Bool
+    /// The ACL user it runs as (Security/); nil for our master's link, which may run anything (Redis's
+    /// NULL user, shown as `(superuser)`).
+    @exclusivity(unchecked) var user: ACLUser?
 
     let createdAt: Int64          // monotonic ms
     @exclusivity(unchecked) var lastInteraction: Int64    // monotonic ms
@@ -156,7 +159,8 @@ final class Client {
         self.server = server
         self.db = db
         self.reply = ReplyWriter(buffer: output, stats: server.stats)
-        self.authenticated = server.config.requirepass.isEmpty
+        self.user = server.acl.defaultUser
+        self.authenticated = !server.acl.authRequired
         createdAt = now
         lastInteraction = now
         objectMemory = measureObjectMemory()

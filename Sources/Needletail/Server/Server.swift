@@ -14,6 +14,8 @@ public final class Server {
     let keyspace = KeyspaceChanges()
     let stats: ServerStats
     let commands: CommandTable
+    /// Users, the ACL LOG and the permission check (Security/).
+    let acl: ACL
     private(set) var databases: [Database] = []
     let loop: EventLoop
     /// Background work that must not stall the loop (freeing big values).
@@ -209,6 +211,7 @@ public final class Server {
         self.config = config
         self.ephemeralPort = ephemeralPort
         commands = CommandTable.standard()
+        acl = ACL(table: commands)
         loop = try EventLoop()
         stopFlag.initialize(to: 0)
         log.level = Logger.Level(name: config.loglevel) ?? .notice
@@ -227,6 +230,7 @@ public final class Server {
         replication = Replication(server: self)
         propagationStream.replication = replication
         updateReplicationGate()
+        configureACL()
         config.onChange = { [unowned self] name in configDidChange(name) }
         memory.measure = { [unowned self] in usedMemory }
         updateEvictionConfig()
@@ -549,7 +553,7 @@ public final class Server {
                 if window.hashed { commandClock = wallClockMicros() }  // the look-ahead is no command's time
             }
             let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
-                                              authenticated: client.authenticated)
+                                              authenticated: client.authenticated || !acl.authRequired)
             switch outcome {
             case .needMoreData:
                 if input.isEmpty { input.clear(shrinkTo: 1024 * 1024) }

@@ -20,6 +20,10 @@ public enum NeedletailMain {
             log.warning("Config '\(name)' is accepted but not yet effective in Needletail")
         }
         adjustOpenFilesLimit(config, log)
+        if let errors = server.loadUsersAtStartup() {
+            log.warning("Aborting Redis startup because of ACL errors: \(errors)")
+            throw StartupFailed()
+        }
         if !config.dir.isEmpty && chdir(config.dir) != 0 {
             log.warning("Can't chdir to '\(config.dir)': \(String(cString: strerror(errno)))")
             throw StartupFailed()

@@ -1,0 +1,44 @@
+import XCTest
+@testable import Needletail
+
+/// SHA-256 against FIPS 180-4's vectors, constant-time comparison, and ACL rule parsing details that need no
+/// server (ACLTests compares the rest with redis-server).
+final class ACLUnitTests: XCTestCase {
+    private func sha(_ s: String) -> String { Array(s.utf8).withUnsafeBytes { SHA256.hexDigest($0) } }
+
+    func testSHA256Vectors() {
+        XCTAssertEqual(sha(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(sha("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // 55, 56 and 64 bytes: the padding's edge cases (one block, two blocks).
+        XCTAssertEqual(sha(String(repeating: "a", count: 55)), "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
+        XCTAssertEqual(sha(String(repeating: "a", count: 56)), "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
+        XCTAssertEqual(sha(String(repeating: "a", count: 64)), "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
+        // Redis stores `>p1` as this hash (ACL GETUSER on redis-server 7.0).
+        XCTAssertEqual(sha("p1"), "f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a")
+    }
+
+    func testConstantTimeEqual() {
+        XCTAssertTrue(constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        XCTAssertFalse(constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        XCTAssertFalse(constantTimeEqual(Array("abc".utf8), Array("ab".utf8)))
+    }
+
+    func testSelectorArgumentsMerge() {
+        func merged(_ args: [String]) -> [String]? {
+            if case .merged(let m) = mergeSelectorArguments(args.map { Array($0.utf8) }) {
+                return m.map { String(decoding: $0, as: UTF8.self) }
+            }
+            return nil
+        }
+        XCTAssertEqual(merged(["on", "(~a", "+get)", "off"]), ["on", "(~a +get)", "off"])
+        XCTAssertEqual(merged(["(~a +get)"]), ["(~a +get)"])
+        XCTAssertNil(merged(["(~a", "+get"]))
+        if case .unclosed(let i) = mergeSelectorArguments([Array("(~a".utf8), Array("(".utf8)]) {
+            XCTAssertEqual(i, 1)  // a new opening restarts the selector, as Redis 7.0 reports it
+        } else {
+            XCTFail("merged an unclosed selector")
+        }
+    }
+}
