@@ -169,13 +169,32 @@ final class TLSTests: XCTestCase {
         XCTAssertReply(try plain.call("EXISTS", "key:__rand_int__"), b(":1\r\n"))
     }
 
-    /// redis-py with ssl=True, with and without a client certificate (tls-auth-clients optional).
+    /// redis-py with ssl=True, with and without a client certificate (tls-auth-clients optional): the
+    /// clients venv's redis-py (IntegrationTests/clients) when there is one, else Debian's python3-redis.
     func testRedisPy() throws {
         let tlsPort = freeTCPPort()
         _ = try startNeedletail(tlsPort: tlsPort, ["--tls-auth-clients", "optional"])
-        let out = try python(["redis-py", "\(tlsPort)"])
-        if out.hasPrefix("skip") { throw XCTSkip("python3-redis is not installed") }
+        let venv = (getenv("CLIENTS_VENV").map { String(cString: $0) } ?? (getenv("HOME").map { String(cString: $0) } ?? "")
+            + "/.cache/needletail-clients/venv") + "/bin/python3"
+        let interpreter = access(venv, X_OK) == 0 ? venv : Self.python
+        let out = try runProgram([interpreter, "\(dir)/client.py", "redis-py", "\(tlsPort)"]).output
+        if out.hasPrefix("skip") { throw XCTSkip("redis-py is not installed (python3-redis or the clients venv)") }
         XCTAssertEqual(out, "b'v1' b'v2'\n")
+    }
+
+    /// A TLS client is held to the output buffer limits and the idle timeout as any other.
+    func testTLSClientsKeepLimitsAndTimeouts() throws {
+        let tlsPort = freeTCPPort()
+        let server = try startNeedletail(tlsPort: tlsPort)
+        let plain = try RawClient(port: server.port)
+        XCTAssertReply(try plain.call([b("SET"), b("big"), [UInt8](repeating: 120, count: 1 << 20)]), b("+OK\r\n"))
+        XCTAssertReply(try plain.call("CONFIG", "SET", "client-output-buffer-limit", "normal 100000 0 0"), b("+OK\r\n"))
+        XCTAssertEqual(try python(["get-big", "\(tlsPort)"]), "closed\n")
+        XCTAssertTrue(server.logTail(4000).contains("for overcoming of output buffer limits."), server.logTail())
+        XCTAssertReply(try plain.call("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"), b("+OK\r\n"))
+        XCTAssertEqual(try python(["get-big", "\(tlsPort)"]), "read 1048576\n")
+        XCTAssertReply(try plain.call("CONFIG", "SET", "timeout", "1"), b("+OK\r\n"))
+        XCTAssertEqual(try python(["idle", "\(tlsPort)"]), "closed\n")
     }
 
     // MARK: - Hostile clients
@@ -450,6 +469,22 @@ elif mode == "kill-me":
     p.sendall(command("CLIENT", "KILL", "ID", cid))
     reply = p.recv(100)
     print("killed" if reply == b":1\r\n" and until_closed(s) == b"" else "not killed: %r" % reply)
+elif mode == "get-big":
+    s = connect(int(sys.argv[2]))
+    s.sendall(command("GET", "big"))
+    time.sleep(0.5)
+    try:
+        data = read_exactly(s, (1 << 20) + 12)
+        print("read %d" % (len(data) - 12) if data.startswith(b"$1048576\r\n") else "bad reply")
+    except Exception:
+        print("closed")
+elif mode == "idle":
+    s = connect(int(sys.argv[2]))
+    s.sendall(command("PING"))
+    if s.recv(100) != b"+PONG\r\n":
+        print("no pong"); sys.exit(1)
+    s.settimeout(10)
+    print("closed" if until_closed(s) == b"" else "open")
 elif mode == "peer-cn":
     s = connect(int(sys.argv[2]))
     subject = dict(x[0] for x in s.getpeercert()["subject"])
