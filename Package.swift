@@ -18,9 +18,14 @@ let package = Package(
                        providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]),
         .target(name: "CScripting", dependencies: ["CLua"], path: "Sources/CScripting",
                 linkerSettings: [.linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop")]),
+        // TLS (tls-port, tls-replication): Debian's OpenSSL, behind CTLS's small non-blocking API (Net/TLS.swift).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "CTLS", dependencies: ["COpenSSL"], path: "Sources/CTLS",
+                linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(
             name: "Needletail",
-            dependencies: ["CSystem", "CLua", "CScripting"],
+            dependencies: ["CSystem", "CLua", "CScripting", "CTLS"],
             path: "Sources/Needletail",
             // Debug builds (what the tests build and run, the differential test included) check the keyspace's
             // structures after every write command (Server.checkKeyspaceInvariants); release builds do not.

@@ -6,6 +6,7 @@ import Needletail
 callocator_activate()  // used_memory from the allocation counter (Sources/CAllocator)
 
 let config: Config
+Config.commandExists = Server.isCommandName  // rename-command checks its names, as redis-server
 do {
     switch try Config.parse(commandLine: CommandLine.arguments) {
     case .printVersion(let text):

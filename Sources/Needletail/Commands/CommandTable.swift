@@ -166,13 +166,32 @@ struct CommandTable {
     }
 
     var count: Int { commands.count }
+    /// The commands (each once, renamed ones under their own name), by name.
     var all: [Command] { commands.values.map { $0 }.sorted { $0.name < $1.name } }
+
+    /// `rename-command from to` (Redis's loadServerConfig): the command is found only under its new name, or
+    /// not at all when `to` is empty, but keeps its own name wherever it is shown (COMMAND INFO and DOCS,
+    /// commandstats, CLIENT LIST `cmd=`), as Redis re-adds the same redisCommand under another dict key. The
+    /// config loader has checked that `from` exists and `to` does not.
+    func rename(_ from: String, to: String) {
+        guard let (_, command) = commands.removeValue(forKey: ByteString(from.lowercased())) else { return }
+        if !to.isEmpty { _ = commands.updateValue(command, forKey: ByteString(to.lowercased())) }
+        cache.removeAll()
+    }
+}
+
+extension Server {
+    /// Whether a command (not a subcommand) has this lowercase name: how the executable checks
+    /// `rename-command` while loading redis.conf (`Config.commandExists`).
+    public static func isCommandName(_ name: String) -> Bool { standardCommandNames.contains(name) }
+    private static let standardCommandNames = Set(CommandTable.standard().all.map { $0.name })
 }
 
 /// Finds `name` in a table of lowercase names, ASCII-case-insensitively: names are folded into a stack
-/// buffer first (no command name is longer than 32 bytes; anything longer is unknown).
+/// buffer first (no standard command name is longer than 32 bytes; a longer one can only be a name given by
+/// `rename-command`, folded on the heap).
 @inline(__always) private func lookupFolded(_ table: HashTable<Command>, _ name: UnsafeRawBufferPointer) -> Command? {
-    guard name.count <= 32 else { return nil }
+    guard name.count <= 32 else { return name.map { asciiLower($0) }.withUnsafeBytes { table.find($0) } }
     var folded: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     return withUnsafeMutableBytes(of: &folded) { buffer in
         for i in 0..<name.count { buffer[i] = asciiLower(name[i]) }
@@ -203,6 +222,10 @@ final class CommandCache {
         let slot = slots + CommandCache.slotIndex(w0, w1, name.count)
         guard slot.pointee.length == name.count && slot.pointee.word0 == w0 && slot.pointee.word1 == w1 else { return nil }
         return slot.pointee.command?.takeUnretainedValue()
+    }
+
+    func removeAll() {
+        for i in 0..<CommandCache.slotCount { slots[i] = Slot() }
     }
 
     func insert(_ name: UnsafeRawBufferPointer, _ command: Command) {

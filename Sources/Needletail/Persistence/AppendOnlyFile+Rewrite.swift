@@ -494,6 +494,8 @@ extension Server {
             replication.backlogSizeChanged()
         case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
             updateEvictionConfig()
+        case _ where name.hasPrefix("tls-"):
+            return tlsConfigDidChange(name)  // Server/Server+TLS.swift
         default:
             break
         }

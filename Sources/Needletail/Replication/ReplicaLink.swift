@@ -23,7 +23,8 @@ import Glibc
 ///   dropped and reconnected (PSYNC then usually continues from the master's backlog).
 final class MasterLink {
     enum State: Equatable {
-        case connecting, receivePong, receiveAuth, receivePort, receiveIP, receiveCapa, receivePSYNC
+        /// `tlsHandshake`: with tls-replication, the TLS handshake between the connect and the PING.
+        case connecting, tlsHandshake, receivePong, receiveAuth, receivePort, receiveIP, receiveCapa, receivePSYNC
         case transfer, loading, connected
     }
 
@@ -50,7 +51,7 @@ final class MasterLink {
     /// ROLE's name for the state.
     var roleState: String {
         switch state {
-        case .connecting: return "connecting"
+        case .connecting, .tlsHandshake: return "connecting"
         case .transfer, .loading: return "sync"
         case .connected: return "connected"
         default: return "handshake"
@@ -130,15 +131,27 @@ extension Replication {
                 return linkFailed("Error condition on socket for SYNC: \(String(cString: strerror(error)))")
             }
             log.notice("Non blocking connect for SYNC fired the event.")
-            server.setInterest(client, readable: true, writable: false)
-            link.state = .receivePong
-            send(["PING"])
-            return
+            if config.value(of: "tls-replication") == "yes" {
+                link.state = .tlsHandshake
+                if !server.startTLSConnect(client) { linkFailed("Unable to start TLS with MASTER") }
+                return
+            }
+            return linkConnected(client)
         }
+        if link.state == .tlsHandshake { return server.continueHandshake(client) }
         guard readable, link.state != .loading else { return }
         let input = client.input
         input.reserve(64 * 1024)
-        let n = read(client.fd, input.base + input.writeIndex, input.writableBytes)
+        let n: Int
+        if client.tls != nil {
+            guard let got = server.readTLS(client, into: input.base + input.writeIndex, count: input.writableBytes) else {
+                if client.isClosed { linkFailed("Error reading from MASTER") }
+                return
+            }
+            n = got
+        } else {
+            n = read(client.fd, input.base + input.writeIndex, input.writableBytes)
+        }
         if n < 0 {
             if errno == EAGAIN || errno == EINTR { return }
             return linkFailed("Error reading from MASTER: \(String(cString: strerror(errno)))")
@@ -162,6 +175,14 @@ extension Replication {
             }
             handshakeReply(link, line)
         }
+    }
+
+    /// The link's socket is connected (and its TLS handshake done): the replication handshake starts.
+    func linkConnected(_ client: Client) {
+        guard let link, link.client === client else { return }
+        server.setInterest(client, readable: true, writable: false)
+        link.state = .receivePong
+        send(["PING"])
     }
 
     private func takeLine(_ input: IOBuffer) -> String? {

@@ -631,6 +631,7 @@ extension Server {
     func scriptTimedOut(_ run: ScriptRun) {
         scriptBusy = false
         run.caller.isProtected = false
+        resumeTLSInput(run.caller)  // Server/Server+TLS.swift: its decrypted bytes wait in OpenSSL
         // What the caller sent meanwhile waits in its query buffer; the loop reads it on its next input.
         // Our master's requests already read run before the loop sleeps.
         if let master = replication.master, master.isProtected, master !== run.caller {

@@ -71,6 +71,8 @@ final class Client {
     @exclusivity(unchecked) var pendingWrite = false
     /// EPOLLOUT is armed because a write was short.
     @exclusivity(unchecked) var waitingWritable = false
+    /// The TLS session of a client of `tls-port` (or of our master link with tls-replication); nil on plain TCP.
+    @exclusivity(unchecked) var tls: TLSConnection?
     /// Reading is paused because too many replies are waiting to be read by a slow client.
     @exclusivity(unchecked) var readPaused = false
     /// Running a script that let the server serve others meanwhile: its requests (whose arguments the script

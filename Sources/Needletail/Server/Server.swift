@@ -117,11 +117,20 @@ public final class Server {
     /// RENAME's or MOVE's source event, published after the destination's `new` (Server/Subscriptions.swift).
     @exclusivity(unchecked) var heldNotification: (key: ByteString, db: Int, event: KeyspaceEvent)?
 
-    private struct Listener {
+    struct Listener {
         let fd: Int32
         let description: String
+        /// Accepts TLS connections (`tls-port`).
+        var tls = false
     }
-    private var listeners: [Listener] = []
+    var listeners: [Listener] = []
+    /// The TLS context while `tls-port`, `tls-replication` or `tls-cluster` is set (Server/Server+TLS.swift).
+    var tlsContext: TLSContext?
+    /// TLS clients whose decrypted input waits in OpenSSL: read before the loop sleeps (it does not sleep
+    /// while there are any), since epoll reports only what the socket holds.
+    @exclusivity(unchecked) var tlsPending: [Client] = []
+    /// The TLS port actually bound (0: none).
+    public internal(set) var tlsPort = 0
     @exclusivity(unchecked) private(set) var clientsByFD: [Client?] = []
     /// Clients' memory totals and eviction buckets (Server/ClientMemory.swift).
     let clientMemory = ClientMemoryIndex()
@@ -212,6 +221,7 @@ public final class Server {
         self.ephemeralPort = ephemeralPort
         commands = CommandTable.standard()
         acl = ACL(table: commands)
+        for (from, to) in config.renamedCommands { commands.rename(from, to: to) }
         loop = try EventLoop()
         stopFlag.initialize(to: 0)
         log.level = Logger.Level(name: config.loglevel) ?? .notice
@@ -247,7 +257,10 @@ public final class Server {
         background.shutdown()
         aof.stopWorker()
         for l in listeners { close(l.fd) }
-        for case let c? in clientsByFD { close(c.fd) }
+        for case let c? in clientsByFD {
+            c.tls?.shutdown()
+            close(c.fd)
+        }
         stopFlag.deallocate()
     }
 
@@ -281,8 +294,8 @@ public final class Server {
         }
     }
 
-    private func addListener(_ fd: Int32, _ description: String) throws {
-        listeners.append(Listener(fd: fd, description: description))
+    func addListener(_ fd: Int32, _ description: String, tls: Bool = false) throws {
+        listeners.append(Listener(fd: fd, description: description, tls: tls))
         try loop.add(fd: fd, readable: true, writable: false, token: UInt64(UInt32(bitPattern: fd)))
     }
 
@@ -293,9 +306,10 @@ public final class Server {
         if handleSignals { cs_install_signal_handlers(loop.wakeFD) }
         timers.schedule(after: cronPeriodMicros(hz: config.hz), .cron)
         while !shutdownRequested {
-            loop.poll(timeoutMillis: snapshotBusy ? 0 : timers.pollTimeoutMillis()) { token, readable, writable in
+            loop.poll(timeoutMillis: snapshotBusy || !tlsPending.isEmpty ? 0 : timers.pollTimeoutMillis()) { token, readable, writable in
                 dispatch(token, readable, writable)
             }
+            if !tlsPending.isEmpty { readPendingTLSInput() }
             memory.samplePeakIfCheap()  // after the commands, before their replies are written
             // Replies first: a due expire slice then delays no reply already computed.
             serveBlockedClients()
@@ -423,6 +437,7 @@ public final class Server {
             if writable && !client.isClosed && client.waitingWritable { writeToClient(client) }
             return
         }
+        if client.tls != nil { return tlsEvent(client, readable: readable, writable: writable) }
         // With appendfsync always, replies computed in this iteration must not leave before the AOF fsync in
         // beforeSleep: a writable client is written first (Redis's AE_BARRIER), so only older replies go.
         if aofBarrier {
@@ -437,6 +452,7 @@ public final class Server {
     // MARK: - Accepting
 
     private func acceptClients(_ listenerFD: Int32) {
+        let tls = listeners.first { $0.fd == listenerFD }?.tls ?? false
         // Accept a bounded number per event, as Redis does (MAX_ACCEPTS_PER_CALL), to stay fair.
         for _ in 0..<1000 {
             var addr = [CChar](repeating: 0, count: 128)
@@ -451,8 +467,9 @@ public final class Server {
             }
             stats.totalConnectionsReceived += 1
             if clientCount >= config.maxclients {
+                // Over TLS the error cannot go before the handshake: the connection is just closed, as in Redis.
                 let msg: StaticString = "-ERR max number of clients reached\r\n"
-                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
+                if !tls { _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount) }
                 close(fd)
                 stats.rejectedConnections += 1
                 continue
@@ -463,7 +480,12 @@ public final class Server {
             }
             // Unix-socket clients show as "<path>:0", as in Redis's CLIENT LIST.
             let address = isUnix != 0 ? "\(config.unixsocket):0" : String(cString: addr)
-            if registerConnection(fd: fd, address: address, isUnixSocket: isUnix != 0) == nil { close(fd) }
+            guard let client = registerConnection(fd: fd, address: address, isUnixSocket: isUnix != 0) else {
+                close(fd)
+                continue
+            }
+            // A TLS client is checked once its handshake is done (Server+TLS.swift), as Redis's clientAcceptHandler.
+            if tls { startTLSHandshake(client) } else { refuseIfProtected(client) }
         }
     }
 
@@ -505,20 +527,27 @@ public final class Server {
 
     // MARK: - Reading and executing
 
-    private func readFromClient(_ client: Client) {
+    func readFromClient(_ client: Client) {
         if client.readPaused || client.closeAfterReply || client.isProtected { return }
         let input = client.input
         if !client.parser.awaitsBigArgument || input.writableBytes == 0 { input.reserve(16 * 1024) }
-        let result: IOResult
-        do {
-            result = try nonBlockingIO("read") { Glibc.read(client.fd, input.base + input.writeIndex, input.writableBytes) }
-        } catch {
-            log.verbose("Reading from client: \(error)")
-            closeClient(client)
-            return
-        }
         stats.totalReadsProcessed += 1
-        guard case .processed(let n) = result else { return }
+        let n: Int
+        if client.tls != nil {
+            guard let got = readTLS(client, into: input.base + input.writeIndex, count: input.writableBytes) else { return }
+            n = got
+        } else {
+            let result: IOResult
+            do {
+                result = try nonBlockingIO("read") { Glibc.read(client.fd, input.base + input.writeIndex, input.writableBytes) }
+            } catch {
+                log.verbose("Reading from client: \(error)")
+                closeClient(client)
+                return
+            }
+            guard case .processed(let got) = result else { return }
+            n = got
+        }
         if n == 0 {
             log.verbose("Client closed connection id=\(client.id) addr=\(client.address)")
             closeClient(client)
@@ -658,7 +687,7 @@ public final class Server {
         }
     }
 
-    private func writeToClient(_ client: Client) {
+    func writeToClient(_ client: Client) {
         let output = client.output
         stats.totalWritesProcessed += 1
         var wrote = false  // as Redis's `totwritten > 0`: a client busy receiving replies is not idle
@@ -672,14 +701,19 @@ public final class Server {
         }
         while !output.isEmpty {
             let result: IOResult
-            do {
-                result = try nonBlockingIO("write") {
-                    Glibc.write(client.fd, output.base + output.readIndex, output.readableBytes)
+            if client.tls != nil {
+                guard let r = writeTLS(client, output.base + output.readIndex, count: output.readableBytes) else { return }
+                result = r
+            } else {
+                do {
+                    result = try nonBlockingIO("write") {
+                        Glibc.write(client.fd, output.base + output.readIndex, output.readableBytes)
+                    }
+                } catch {
+                    log.verbose("Error writing to client: \(error)")
+                    closeClient(client)
+                    return
                 }
-            } catch {
-                log.verbose("Error writing to client: \(error)")
-                closeClient(client)
-                return
             }
             guard case .processed(let n) = result else { break }
             output.readIndex += n
@@ -698,7 +732,7 @@ public final class Server {
             client.readPaused = false
             updateInterest(client)
             if resume { processInput(client) }
-        } else if !client.waitingWritable {
+        } else if !client.waitingWritable || client.tls != nil {  // TLS: what the write waits for may have changed
             client.waitingWritable = true
             updateInterest(client)
         }
@@ -760,9 +794,11 @@ public final class Server {
     func updateInterest(_ client: Client) {
         if client.isClosed { return }
         // A blocked client is still read (not executed): its disconnection must be noticed, as in Redis.
-        let readable = !client.readPaused && !client.closeAfterReply
+        var readable = !client.readPaused && !client.closeAfterReply
+        var writable = client.waitingWritable
+        if let tls = client.tls { tlsInterest(client, tls, readable: &readable, writable: &writable) }
         do {
-            try loop.modify(fd: client.fd, readable: readable, writable: client.waitingWritable, token: client.token)
+            try loop.modify(fd: client.fd, readable: readable, writable: writable, token: client.token)
         } catch {
             closeClient(client)
         }
@@ -782,6 +818,7 @@ public final class Server {
         clientsByID[client.id] = nil
         client.isClosed = true
         loop.remove(fd: client.fd)
+        client.tls?.shutdown()
         close(client.fd)
         clientsByFD[Int(client.fd)] = nil
         clientCount -= 1

@@ -28,7 +28,11 @@ public enum NeedletailMain {
             log.warning("Can't chdir to '\(config.dir)': \(String(cString: strerror(errno)))")
             throw StartupFailed()
         }
-        if config.port == 0 && config.unixsocket.isEmpty {
+        if !server.configureTLS() {
+            log.warning("Failed to configure TLS. Check logs for more info.")
+            throw StartupFailed()
+        }
+        if config.port == 0 && config.value(of: "tls-port") == "0" && config.unixsocket.isEmpty {
             log.warning("Configured to not listen anywhere, exiting.")
             throw StartupFailed()
         }
@@ -36,6 +40,12 @@ public enum NeedletailMain {
             try server.listen()
         } catch {
             log.warning("Failed listening on port \(config.port) (tcp), aborting.")
+            throw StartupFailed()
+        }
+        do {
+            try server.listenTLS()
+        } catch {
+            log.warning("Failed listening on port \(config.value(of: "tls-port") ?? "0") (tls), aborting.")
             throw StartupFailed()
         }
         let pidfile = config.pidfile.isEmpty && config.daemonize ? "/var/run/redis_\(config.port).pid" : config.pidfile
