@@ -178,14 +178,39 @@ private func configResetStat(_ c: Client) {
     c.reply.ok()
 }
 
-/// CONFIG REWRITE. TODO: rewriting the file (keeping its comments and order, as Redis does) is not written
-/// yet, so with a config file the command fails instead of pretending.
+/// CONFIG REWRITE: the Config layer rewrites the file as redis-server 7.0 does (Config+Rewrite.swift).
 private func configRewrite(_ c: Client) {
-    if c.server.config.configFile == nil {
-        c.reply.error("ERR The server is running without a config file")
+    guard let path = c.server.config.configFile else {
+        return c.reply.error("ERR The server is running without a config file")
+    }
+    if let error = c.server.rewriteConfigFile(path, forceAll: false) {
+        let text = String(cString: strerror(error))
+        c.server.log.warning("CONFIG REWRITE failed: \(text)")
+        c.reply.error("ERR Rewriting config file: \(text)")
     } else {
-        c.server.log.warning("CONFIG REWRITE failed: rewriting the config file is not implemented yet")
-        c.reply.error("ERR Rewriting config file: not implemented yet")
+        c.server.log.notice("CONFIG REWRITE executed with success.")
+        c.reply.ok()
+    }
+}
+
+extension Server {
+    /// Rewrites the config file with what Redis takes from the running server: the current master.
+    func rewriteConfigFile(_ path: String, forceAll: Bool) -> Int32? {
+        var context = Config.RewriteContext()
+        if let replication, let host = replication.masterHost { context.replicaof = (host, replication.masterPort) }
+        context.users = Config.rewriteUsers?()
+        return config.rewriteFile(at: path, forceAll: forceAll, context: context)
+    }
+}
+
+/// DEBUG CONFIG-REWRITE-FORCE-ALL: every parameter written, defaults included. Without a config file Redis
+/// passes a NULL path to fopen, hence its EFAULT text.
+private func debugConfigRewriteForceAll(_ c: Client) {
+    let error = c.server.config.configFile.map { c.server.rewriteConfigFile($0, forceAll: true) } ?? EFAULT
+    if let error {
+        c.reply.error("ERR CONFIG-REWRITE-FORCE-ALL failed: \(String(cString: strerror(error)))")
+    } else {
+        c.reply.ok()
     }
 }
 
@@ -248,6 +273,8 @@ private func debug(_ c: Client) {
         debugReload(c)
     } else if c.argIs(1, "object") && argc == 3 {
         debugObject(c)
+    } else if c.argIs(1, "config-rewrite-force-all") && argc == 2 {
+        debugConfigRewriteForceAll(c)
     } else if c.argIs(1, "set-skip-checksum-validation") && argc == 3 {
         c.server.rdb.skipChecksumValidation = atoi(c.argString(2)) != 0
         c.reply.ok()
