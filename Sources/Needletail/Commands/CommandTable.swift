@@ -141,7 +141,7 @@ struct CommandTable {
         CommandTable(connectionCommands + clientCommands + serverCommands + commandCommands + stringCommands + keyCommands
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
-            + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands)
+            + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands + lolwutCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.
