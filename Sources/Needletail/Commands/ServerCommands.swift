@@ -94,42 +94,41 @@ private func time(_ c: Client) {
     c.reply.bulk(now % 1_000_000)
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success Redis exits without replying; here the loop
-/// finishes its iteration and closes every connection.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (Server/Shutdown.swift). On success Redis exits without
+/// replying; here the loop finishes its iteration and closes every connection. While lagging replicas are
+/// waited for, the client stays blocked.
 private func shutdown(_ c: Client) {
-    var save = false, noSave = false, force = false, abort = false, other = false
+    var flags: ShutdownFlags = []
+    var abort = false
     for i in 1..<c.argc {
         if c.argIs(i, "nosave") {
-            noSave = true
+            flags.insert(.noSave)
         } else if c.argIs(i, "save") {
-            save = true
+            flags.insert(.save)
         } else if c.argIs(i, "now") {
-            other = true  // nothing to wait for: there are no replicas
+            flags.insert(.now)
         } else if c.argIs(i, "force") {
-            force = true
+            flags.insert(.force)
         } else if c.argIs(i, "abort") {
             abort = true
         } else {
             return c.replySyntaxError()
         }
     }
-    if (abort && (save || noSave || force || other)) || (save && noSave) { return c.replySyntaxError() }
-    // A shutdown never waits for replicas here, so there is never one in progress to abort.
-    if abort { return c.reply.error("ERR No shutdown in progress.") }
+    if (abort && !flags.isEmpty) || flags.isSuperset(of: [.save, .noSave]) { return c.replySyntaxError() }
+    if abort { return c.server.abortShutdown() ? c.reply.ok() : c.reply.error("ERR No shutdown in progress.") }
     // A busy script allows SHUTDOWN NOSAVE only; the script then dies at its next interrupt.
     if c.server.scriptBusy {
-        guard noSave else {
+        guard flags.contains(.noSave) else {
             return c.reply.error(c.server.scripting.busyError)
         }
         c.server.scripting.killForShutdown()
     }
-    // While loading, the dataset is partial: it must never be saved (Redis's shutdownCommand).
-    if c.server.rdb.loading { (save, noSave) = (false, true) }
-    guard c.server.prepareForShutdown(save: save, noSave: noSave, force: force) else {
-        return c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
+    switch c.server.prepareShutdown(flags) {
+    case .exit: c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
+    case .waiting: c.server.blockForShutdown(c)
+    case .failed: c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
     }
-    c.server.shutdownRequested = true
-    c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
 }
 
 // MARK: - CONFIG
