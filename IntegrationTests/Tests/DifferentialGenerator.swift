@@ -247,12 +247,12 @@ enum DiffFamilies {
     /// alike), which the runner cannot yet pair with the queued commands.
     static let enabled: [String] = ["connection", "strings", "keys", "expiry", "scan", "server", "zsets", "lists", "hashes",
                                     "sets", "sort", "scripting", "transactions", "replication", "bitmaps", "hll", "geo",
-                                    "streams", "diagnostics", "acl"]
+                                    "streams", "diagnostics", "acl", "operations2"]
 
     /// "oom" runs on its own too (DifferentialTests.testOutOfMemorySequences): its sequences set maxmemory.
     static let all: [DiffFamily] = [connection, strings, keys, expiry, server, scan, sortedSets, lists, hashes, sets, sort,
                                     scripting, transactions, replication, pubsub, command, oom, bitmaps, hll, geo, streams,
-                                    diagnostics, acl]
+                                    diagnostics, acl, operations2]
 
     static func named(_ names: [String]) -> [DiffFamily] {
         names.compactMap { n in all.first { $0.name == n } }

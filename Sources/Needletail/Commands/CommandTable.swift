@@ -154,7 +154,7 @@ struct CommandTable {
             + expiryCommands + sortedSetCommands + listCommands + setCommands + hashCommands + sortCommands
             + transactionCommands + memoryCommands + pubsubCommands + persistenceCommands + scriptingCommands
             + replicationCommands + bitmapCommands + hyperLogLogCommands + geoCommands + streamCommands
-            + diagnosticsCommands + migrateCommands + aclCommands)
+            + diagnosticsCommands + migrateCommands + aclCommands + lolwutCommands)
     }
 
     /// Looks up a command by name, case-insensitively, without allocating.

@@ -94,42 +94,41 @@ private func time(_ c: Client) {
     c.reply.bulk(now % 1_000_000)
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success Redis exits without replying; here the loop
-/// finishes its iteration and closes every connection.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (Server/Shutdown.swift). On success Redis exits without
+/// replying; here the loop finishes its iteration and closes every connection. While lagging replicas are
+/// waited for, the client stays blocked.
 private func shutdown(_ c: Client) {
-    var save = false, noSave = false, force = false, abort = false, other = false
+    var flags: ShutdownFlags = []
+    var abort = false
     for i in 1..<c.argc {
         if c.argIs(i, "nosave") {
-            noSave = true
+            flags.insert(.noSave)
         } else if c.argIs(i, "save") {
-            save = true
+            flags.insert(.save)
         } else if c.argIs(i, "now") {
-            other = true  // nothing to wait for: there are no replicas
+            flags.insert(.now)
         } else if c.argIs(i, "force") {
-            force = true
+            flags.insert(.force)
         } else if c.argIs(i, "abort") {
             abort = true
         } else {
             return c.replySyntaxError()
         }
     }
-    if (abort && (save || noSave || force || other)) || (save && noSave) { return c.replySyntaxError() }
-    // A shutdown never waits for replicas here, so there is never one in progress to abort.
-    if abort { return c.reply.error("ERR No shutdown in progress.") }
+    if (abort && !flags.isEmpty) || flags.isSuperset(of: [.save, .noSave]) { return c.replySyntaxError() }
+    if abort { return c.server.abortShutdown() ? c.reply.ok() : c.reply.error("ERR No shutdown in progress.") }
     // A busy script allows SHUTDOWN NOSAVE only; the script then dies at its next interrupt.
     if c.server.scriptBusy {
-        guard noSave else {
+        guard flags.contains(.noSave) else {
             return c.reply.error(c.server.scripting.busyError)
         }
         c.server.scripting.killForShutdown()
     }
-    // While loading, the dataset is partial: it must never be saved (Redis's shutdownCommand).
-    if c.server.rdb.loading { (save, noSave) = (false, true) }
-    guard c.server.prepareForShutdown(save: save, noSave: noSave, force: force) else {
-        return c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
+    switch c.server.prepareShutdown(flags) {
+    case .exit: c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
+    case .waiting: c.server.blockForShutdown(c)
+    case .failed: c.reply.error("ERR Errors trying to SHUTDOWN. Check logs.")
     }
-    c.server.shutdownRequested = true
-    c.closeAfterReply = true  // run nothing after SHUTDOWN, as Redis exits at once
 }
 
 // MARK: - CONFIG
@@ -179,14 +178,39 @@ private func configResetStat(_ c: Client) {
     c.reply.ok()
 }
 
-/// CONFIG REWRITE. TODO: rewriting the file (keeping its comments and order, as Redis does) is not written
-/// yet, so with a config file the command fails instead of pretending.
+/// CONFIG REWRITE: the Config layer rewrites the file as redis-server 7.0 does (Config+Rewrite.swift).
 private func configRewrite(_ c: Client) {
-    if c.server.config.configFile == nil {
-        c.reply.error("ERR The server is running without a config file")
+    guard let path = c.server.config.configFile else {
+        return c.reply.error("ERR The server is running without a config file")
+    }
+    if let error = c.server.rewriteConfigFile(path, forceAll: false) {
+        let text = String(cString: strerror(error))
+        c.server.log.warning("CONFIG REWRITE failed: \(text)")
+        c.reply.error("ERR Rewriting config file: \(text)")
     } else {
-        c.server.log.warning("CONFIG REWRITE failed: rewriting the config file is not implemented yet")
-        c.reply.error("ERR Rewriting config file: not implemented yet")
+        c.server.log.notice("CONFIG REWRITE executed with success.")
+        c.reply.ok()
+    }
+}
+
+extension Server {
+    /// Rewrites the config file with what Redis takes from the running server: the current master.
+    func rewriteConfigFile(_ path: String, forceAll: Bool) -> Int32? {
+        var context = Config.RewriteContext()
+        if let replication, let host = replication.masterHost { context.replicaof = (host, replication.masterPort) }
+        context.users = Config.rewriteUsers?()
+        return config.rewriteFile(at: path, forceAll: forceAll, context: context)
+    }
+}
+
+/// DEBUG CONFIG-REWRITE-FORCE-ALL: every parameter written, defaults included. Without a config file Redis
+/// passes a NULL path to fopen, hence its EFAULT text.
+private func debugConfigRewriteForceAll(_ c: Client) {
+    let error = c.server.config.configFile.map { c.server.rewriteConfigFile($0, forceAll: true) } ?? EFAULT
+    if let error {
+        c.reply.error("ERR CONFIG-REWRITE-FORCE-ALL failed: \(String(cString: strerror(error)))")
+    } else {
+        c.reply.ok()
     }
 }
 
@@ -247,6 +271,8 @@ private func debug(_ c: Client) {
         debugReload(c)
     } else if c.argIs(1, "object") && argc == 3 {
         debugObject(c)
+    } else if c.argIs(1, "config-rewrite-force-all") && argc == 2 {
+        debugConfigRewriteForceAll(c)
     } else if c.argIs(1, "set-skip-checksum-validation") && argc == 3 {
         c.server.rdb.skipChecksumValidation = atoi(c.argString(2)) != 0
         c.reply.ok()

@@ -264,9 +264,9 @@ extension ConfigParameter {
         oneOf("cluster-preferred-endpoint-type", ["ip", "hostname", "unknown-endpoint"], "ip"),
         oneOf("propagation-error-behavior", ["ignore", "panic", "panic-on-replicas"], "ignore"),
         P(name: "shutdown-on-sigint", alias: nil, kind: .flags(shutdownFlags), defaultValue: "default",
-          flags: .multiArg, implemented: false, validate: nil),
+          flags: .multiArg, implemented: true, validate: nil),
         P(name: "shutdown-on-sigterm", alias: nil, kind: .flags(shutdownFlags), defaultValue: "default",
-          flags: .multiArg, implemented: false, validate: nil),
+          flags: .multiArg, implemented: true, validate: nil),
 
         // Integer configs
         int("databases", 1, intMax, 16, .immutable, implemented: true),
@@ -304,7 +304,7 @@ extension ConfigParameter {
         int("min-replicas-to-write", alias: "min-slaves-to-write", 0, intMax, 0, implemented: true),
         int("min-replicas-max-lag", alias: "min-slaves-max-lag", 0, intMax, 10, implemented: true),
         int("watchdog-period", 0, intMax, 0, .hidden),
-        int("shutdown-timeout", 0, intMax, 10),
+        int("shutdown-timeout", 0, intMax, 10, implemented: true),
         int("repl-diskless-sync-max-replicas", 0, intMax, 0, implemented: true),
 
         // Unsigned int configs

@@ -31,6 +31,8 @@ struct BlockedState {
         case pause
         /// WAIT: `count` replicas acknowledging `offset` (Replication/Replication.swift).
         case replicas(offset: Int64, count: Int)
+        /// SHUTDOWN waiting for lagging replicas (Server/Shutdown.swift).
+        case shutdown
     }
 
     let db: Int
@@ -126,6 +128,7 @@ extension Server {
             return
         }
         if case .replicas = state.reason { replication.waitingClients.removeAll { $0 === client } }
+        if case .shutdown = state.reason { shutdown.waitingClients.removeAll { $0 === client } }
         for key in state.keys {
             blockedOnKeys[state.db][key]?.remove(client)  // in place: no copy of the queue
             if blockedOnKeys[state.db][key]?.isEmpty == true { blockedOnKeys[state.db][key] = nil }
@@ -138,7 +141,7 @@ extension Server {
 
     /// An unblocked client reads again and runs the requests that waited in its query buffer, before the
     /// loop sleeps (never inside the command that unblocked it: CLIENT UNBLOCK runs on another client).
-    private func resume(_ client: Client) {
+    func resume(_ client: Client) {
         unblockedClients.append(client)
     }
 

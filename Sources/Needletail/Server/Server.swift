@@ -207,6 +207,8 @@ public final class Server {
     private let stopFlag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     /// Set by SHUTDOWN or a signal: the loop finishes its iteration and returns.
     var shutdownRequested = false
+    /// A SHUTDOWN waiting for lagging replicas (Server/Shutdown.swift).
+    var shutdown = ShutdownState()
 
     /// Output waiting for a slow reader beyond which we stop reading its requests, so a client that never
     /// reads cannot make the server buffer without bound (client-output-buffer-limit still applies).
@@ -318,14 +320,7 @@ public final class Server {
             if aof.isOn { aof.flush(force: false) }
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
-            if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 {
-                log.warning("Received \(signal == SIGINT ? "SIGINT" : "SIGTERM") scheduling shutdown...")
-                if prepareForShutdown(save: false, noSave: false, force: false) {
-                    shutdownRequested = true
-                } else {
-                    log.warning("SIGTERM received but errors trying to shut down the server, check the logs for more information")
-                }
-            }
+            if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 { shutdownOnSignal(signal) }
             if cs_atomic_load_int(stopFlag) != 0 { shutdownRequested = true }
             beforeSleep()
         }
@@ -372,6 +367,7 @@ public final class Server {
         switch event {
         case .cron:
             cron()
+            shutdownCron()
             // hz is read each time, so CONFIG SET hz takes effect from the next tick, as in Redis.
             let period = cronPeriodMicros(hz: config.hz)
             timers.schedule(at: nextPeriodicDeadline(after: deadline, period: period, now: timers.now), .cron)
@@ -403,7 +399,8 @@ public final class Server {
     }
 
     private func finishShutdown() {
-        log.warning("User requested shutdown...")
+        // Best effort: replicas (and the last replies) get what is buffered for them before the sockets close.
+        flushPendingWrites()
         for l in listeners {
             loop.remove(fd: l.fd)
             close(l.fd)
