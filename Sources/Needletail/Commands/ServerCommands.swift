@@ -194,11 +194,12 @@ private func configRewrite(_ c: Client) {
 }
 
 extension Server {
-    /// Rewrites the config file with what Redis takes from the running server: the current master.
+    /// Rewrites the config file with what Redis takes from the running server: the current master, and the
+    /// ACL users as ACL LIST describes them (without the leading "user ").
     func rewriteConfigFile(_ path: String, forceAll: Bool) -> Int32? {
         var context = Config.RewriteContext()
         if let replication, let host = replication.masterHost { context.replicaof = (host, replication.masterPort) }
-        context.users = Config.rewriteUsers?()
+        context.users = acl.sortedUsers.map { "\($0.nameString) \($0.describe(registry: acl.registry))" }
         return config.rewriteFile(at: path, forceAll: forceAll, context: context)
     }
 }

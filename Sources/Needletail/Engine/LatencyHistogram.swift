@@ -17,7 +17,7 @@ final class LatencyHistogram {
     private static let countsLength = 3072  // (bucket_count 23 + 1) * 128
 
     private let counts: UnsafeMutablePointer<Int64>
-    private(set) var totalCount: Int64 = 0
+    @exclusivity(unchecked) private(set) var totalCount: Int64 = 0
 
     init() {
         counts = .allocate(capacity: LatencyHistogram.countsLength)

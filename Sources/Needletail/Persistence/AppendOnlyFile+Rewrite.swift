@@ -475,6 +475,8 @@ extension Server {
             }
         case "appendfsync":
             updatePropagationStream()
+        case "slowlog-log-slower-than", "latency-monitor-threshold", "latency-tracking":
+            updateDiagnosticsSettings()
         case "maxmemory":
             maxmemoryDidChange()
             updateClientEvictionLimit()  // Server/ClientMemory.swift

@@ -325,33 +325,15 @@ final class ACLCommandRegistry {
     /// Redis 7.2's subcommands (CLIENT SETINFO, CLIENT NO-TOUCH), which 7.0's descriptions do not know.
     let newerThan70: Set<Int>
     let wordCount: Int
-    private let table: CommandTable
 
-    /// Redis 7.0 commands we do not serve, known to ACL by name and categories only (see `phantomCommands`).
-    private var phantoms: [String: Command] = [:]
+    /// Top-level commands by their own names: ACL rules name commands as Redis's ACL does, by their original
+    /// names even after `rename-command`.
+    private let byName: [String: Command]
 
     init(table: CommandTable) {
-        self.table = table
-        var top = table.all
-        var phantomMasks: [ObjectIdentifier: UInt32] = [:]
-        for (name, categories) in phantomCommands {
-            let parts = name.split(separator: "|").map(String.init)
-            if parts.count == 1 {
-                guard Array(name.utf8).withUnsafeBytes({ table.lookup($0) }) == nil else { continue }
-                let subs = phantomCommands.filter { $0.0.hasPrefix(name + "|") }.map { sub in
-                    Command(String(sub.0.dropFirst(name.count + 1)), arity: -2, group: "server")
-                }
-                let command = Command(name, arity: -1, group: "server", subcommands: subs)
-                phantoms[name] = command
-                phantomMasks[ObjectIdentifier(command)] = ACLCategory.mask(of: categories.split(separator: " ").map(String.init))
-                for sub in subs {
-                    let full = phantomCommands.first { $0.0 == name + "|" + sub.name }!.1
-                    phantomMasks[ObjectIdentifier(sub)] = ACLCategory.mask(of: full.split(separator: " ").map(String.init))
-                }
-                top.append(command)
-            }
-        }
+        let top = table.all
         topLevel = top.sorted { $0.name < $1.name }
+        byName = Dictionary(uniqueKeysWithValues: topLevel.map { ($0.name, $0) })
         var list: [Command] = []
         for command in topLevel {
             list.append(command)
@@ -360,7 +342,7 @@ final class ACLCommandRegistry {
         for (id, command) in list.enumerated() { command.aclID = id }
         for command in list {
             command.aclSubcommandIDs = command.sortedSubcommands.map(\.aclID)
-            command.aclCategoryMask = phantomMasks[ObjectIdentifier(command)] ?? ACLCategory.mask(of: aclCategories(of: command))
+            command.aclCategoryMask = ACLCategory.mask(of: aclCategories(of: command))
             command.aclKeys = ACLKeyPlan(command)
             switch command.fullName {
             case "publish", "spublish": command.aclChannels = .publish
@@ -382,8 +364,7 @@ final class ACLCommandRegistry {
     func lookup(_ name: [UInt8]) -> Command? {
         let parts = name.split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: false)
         guard parts.count <= 2, !parts[0].isEmpty else { return nil }
-        guard let command = Array(parts[0]).withUnsafeBytes({ table.lookup($0) })
-                ?? phantoms[String(decoding: parts[0].map(asciiLower), as: UTF8.self)] else { return nil }
+        guard let command = byName[String(decoding: parts[0].map(asciiLower), as: UTF8.self)] else { return nil }
         guard parts.count == 2 else { return command }
         guard command.hasSubcommands else { return nil }
         return Array(parts[1]).withUnsafeBytes { command.subcommand(named: $0) }
@@ -438,62 +419,3 @@ struct ACLKeyPlan {
 /// the publish and subscribe flags; unsubscribing is never refused).
 enum ACLChannelUse { case none, publish, subscribe, patternSubscribe }
 
-/// Commands redis-server 7.0 has that we do not serve (cluster, latency, slowlog, module...), with their
-/// categories: ACL rules may name them (`+slowlog`), ACL CAT lists them, and ACL GETUSER's best-fit
-/// description counts them as Redis does, so a user's rules read back the same. Dropped from this list
-/// automatically once the command table has the real command.
-private let phantomCommands: [(String, String)] = [
-    ("asking", "@fast @connection"),
-    ("cluster", "@slow"),
-    ("cluster|addslots", "@admin @slow @dangerous"),
-    ("cluster|addslotsrange", "@admin @slow @dangerous"),
-    ("cluster|bumpepoch", "@admin @slow @dangerous"),
-    ("cluster|count-failure-reports", "@admin @slow @dangerous"),
-    ("cluster|countkeysinslot", "@slow"),
-    ("cluster|delslots", "@admin @slow @dangerous"),
-    ("cluster|delslotsrange", "@admin @slow @dangerous"),
-    ("cluster|failover", "@admin @slow @dangerous"),
-    ("cluster|flushslots", "@admin @slow @dangerous"),
-    ("cluster|forget", "@admin @slow @dangerous"),
-    ("cluster|getkeysinslot", "@slow"),
-    ("cluster|help", "@slow"),
-    ("cluster|info", "@slow"),
-    ("cluster|keyslot", "@slow"),
-    ("cluster|links", "@slow"),
-    ("cluster|meet", "@admin @slow @dangerous"),
-    ("cluster|myid", "@slow"),
-    ("cluster|nodes", "@slow"),
-    ("cluster|replicas", "@admin @slow @dangerous"),
-    ("cluster|replicate", "@admin @slow @dangerous"),
-    ("cluster|reset", "@admin @slow @dangerous"),
-    ("cluster|saveconfig", "@admin @slow @dangerous"),
-    ("cluster|set-config-epoch", "@admin @slow @dangerous"),
-    ("cluster|setslot", "@admin @slow @dangerous"),
-    ("cluster|shards", "@slow"),
-    ("cluster|slaves", "@admin @slow @dangerous"),
-    ("cluster|slots", "@slow"),
-    ("latency", "@slow"),
-    ("latency|doctor", "@admin @slow @dangerous"),
-    ("latency|graph", "@admin @slow @dangerous"),
-    ("latency|help", "@slow"),
-    ("latency|histogram", "@admin @slow @dangerous"),
-    ("latency|history", "@admin @slow @dangerous"),
-    ("latency|latest", "@admin @slow @dangerous"),
-    ("latency|reset", "@admin @slow @dangerous"),
-    ("lolwut", "@read @fast"),
-    ("migrate", "@keyspace @write @slow @dangerous"),
-    ("module", "@slow"),
-    ("module|help", "@slow"),
-    ("module|list", "@admin @slow @dangerous"),
-    ("module|load", "@admin @slow @dangerous"),
-    ("module|loadex", "@admin @slow @dangerous"),
-    ("module|unload", "@admin @slow @dangerous"),
-    ("readonly", "@fast @connection"),
-    ("readwrite", "@fast @connection"),
-    ("restore-asking", "@keyspace @write @slow @dangerous"),
-    ("slowlog", "@slow"),
-    ("slowlog|get", "@admin @slow @dangerous"),
-    ("slowlog|help", "@slow"),
-    ("slowlog|len", "@admin @slow @dangerous"),
-    ("slowlog|reset", "@admin @slow @dangerous"),
-]

@@ -137,7 +137,7 @@ extension Server {
     /// the AOF while loading, nor for a command that left its client blocked (it is recorded when served).
     @inline(__always)
     func recordCommand(_ client: Client, _ command: Command, micros: Int64) {
-        let tracking = config.latencyTracking
+        let tracking = latencyTrackingOn
         if !tracking && micros < diagnosticsThreshold { return }
         if client.blocked != nil && (!client.reprocessingBlockedCommand || client.stillBlocked) { return }
         if client.kind == .internal && rdb.loading { return }
@@ -148,12 +148,13 @@ extension Server {
         if micros >= diagnosticsThreshold { recordSlowCommand(client, command, micros: micros) }
     }
 
-    /// The lower of the slow log's and the latency monitor's thresholds, in µs (Int64.max when both are off):
-    /// the one comparison every command pays.
-    var diagnosticsThreshold: Int64 {
+    /// Caches what `recordCommand` reads on every command (the config's properties cost an access check each):
+    /// latency-tracking, and the lower of the slow log's and the latency monitor's thresholds in µs.
+    func updateDiagnosticsSettings() {
+        latencyTrackingOn = config.latencyTracking
         let slowlog = config.slowlogLogSlowerThan < 0 ? Int64.max : Int64(config.slowlogLogSlowerThan)
         let monitor = config.latencyMonitorThreshold <= 0 ? Int64.max : Int64(config.latencyMonitorThreshold) &* 1000
-        return min(slowlog, monitor)
+        diagnosticsThreshold = min(slowlog, monitor)
     }
 
     private func recordSlowCommand(_ client: Client, _ command: Command, micros: Int64) {

@@ -45,6 +45,10 @@ public final class Server {
     @exclusivity(unchecked) var monitors: [Client] = []
     /// SLOWLOG's entries and LATENCY's events (Server/Diagnostics.swift).
     var slowLog = SlowLog()
+    /// `latency-tracking`, and the lower of the slow log's and the latency monitor's thresholds in µs
+    /// (Int64.max when both are off), as `call` reads them after every command (Server/Diagnostics.swift).
+    @exclusivity(unchecked) var latencyTrackingOn = true
+    @exclusivity(unchecked) var diagnosticsThreshold = Int64.max
     /// DEBUG PAUSE-CRON: the periodic work stops (tests use it to freeze expiry, rehashing, ...).
     var cronPaused = false
     /// MIGRATE's connections to its targets by "host:port" (Commands/Migrate.swift).
@@ -235,6 +239,7 @@ public final class Server {
         watchedKeys = (0..<databases.count).map { _ in HashTable<WatchList>() }
         updateOutputCheckBytes()
         updateClientEvictionLimit()
+        updateDiagnosticsSettings()
         updateKeyspaceNotifications()
         updateKeyspaceListener()
         aof = AppendOnlyFile(server: self)
