@@ -1,5 +1,6 @@
 import XCTest
 @testable import Needletail
+import TestSupport
 
 /// SHA-256 against FIPS 180-4's vectors, constant-time comparison, and ACL rule parsing details that need no
 /// server (ACLTests compares the rest with redis-server).
@@ -39,6 +40,21 @@ final class ACLUnitTests: XCTestCase {
             XCTAssertEqual(i, 1)  // a new opening restarts the selector, as Redis 7.0 reports it
         } else {
             XCTFail("merged an unclosed selector")
+        }
+    }
+
+    /// A key pattern's literal-prefix shortcut answers exactly as the glob does, on seeded patterns and keys
+    /// drawn from a small alphabet with every metacharacter.
+    func testKeyPatternPrefixShortcutAgreesWithGlob() {
+        var rng = SeededRandom(seed: 7)
+        let alphabet = Array("ab:*?[]\\^-".utf8)
+        for _ in 0..<20_000 {
+            let pattern = (0..<rng.between(0, 8)).map { _ in alphabet[rng.below(alphabet.count)] }
+            let key = (0..<rng.between(0, 8)).map { _ in alphabet[rng.below(4)] }
+            let compiled = ACLSelector.KeyPattern(pattern: pattern, permissions: ACLSelector.allPermissions)
+            let expected = pattern.withUnsafeBytes { p in key.withUnsafeBytes { globMatch(pattern: p, string: $0) } }
+            let got = key.withUnsafeBytes { compiled.matches($0) }
+            XCTAssertEqual(got, expected, "\(String(decoding: pattern, as: UTF8.self)) vs \(String(decoding: key, as: UTF8.self))")
         }
     }
 }

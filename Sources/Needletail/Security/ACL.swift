@@ -119,14 +119,16 @@ final class ACL {
     func check(_ user: ACLUser, _ command: Command, _ client: Client, offset: Int = 0) -> Denial? {
         var relevant = Denial(reason: .command, position: 0)
         var cachedKeys: [(position: Int, permissions: UInt8)]?
-        for selector in user.rules.selectors {
-            guard let denial = check(selector, command, client, offset, &cachedKeys) else { return nil }
-            if denial.reason.rawValue > relevant.reason.rawValue
-                || (denial.reason == relevant.reason && denial.position > relevant.position) {
-                relevant = denial
+        return user.rules.selectors.withUnsafeBufferPointer { selectors in
+            for i in selectors.indices {  // (by index: no copy of each selector's arrays)
+                guard let denial = check(selectors[i], command, client, offset, &cachedKeys) else { return nil }
+                if denial.reason.rawValue > relevant.reason.rawValue
+                    || (denial.reason == relevant.reason && denial.position > relevant.position) {
+                    relevant = denial
+                }
             }
+            return relevant
         }
-        return relevant
     }
 
     private func check(_ s: ACLSelector, _ command: Command, _ client: Client, _ offset: Int,

@@ -1,3 +1,5 @@
+import Glibc
+
 /// One ACL selector (Redis 7.0's aclSelector, acl.c): which commands, keys and Pub/Sub channels it allows.
 /// Every user has a root selector (the rules written at the top level of ACL SETUSER) and may have more,
 /// written in parentheses; a command is allowed when one of them allows it all (command, keys, channels).
@@ -13,8 +15,31 @@ struct ACLSelector {
     static let allPermissions: UInt8 = 3
 
     struct KeyPattern: Equatable {
-        var pattern: [UInt8]
+        let pattern: [UInt8]
         var permissions: UInt8
+        /// The bytes before the first glob metacharacter: a key must start with them (checked before the glob).
+        let literalPrefix: Int
+        /// The pattern is its literal prefix and one `*` ("app:*"): the prefix alone decides.
+        let prefixThenStar: Bool
+
+        init(pattern: [UInt8], permissions: UInt8) {
+            self.pattern = pattern
+            self.permissions = permissions
+            let meta: Set<UInt8> = [UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "\\")]
+            literalPrefix = pattern.firstIndex { meta.contains($0) } ?? pattern.count
+            prefixThenStar = literalPrefix == pattern.count - 1 && pattern.last == UInt8(ascii: "*")
+        }
+
+        /// Redis's stringmatchlen of the pattern against `key`, answered by the literal prefix when it can.
+        @inline(__always) func matches(_ key: UnsafeRawBufferPointer) -> Bool {
+            pattern.withUnsafeBytes { p in
+                if literalPrefix > 0 {
+                    if key.count < literalPrefix || memcmp(p.baseAddress!, key.baseAddress!, literalPrefix) != 0 { return false }
+                }
+                if prefixThenStar { return true }
+                return globMatch(pattern: p, string: key, caseInsensitive: false)
+            }
+        }
     }
 
     var isRoot: Bool
@@ -244,11 +269,10 @@ struct ACLSelector {
     /// Redis's ACLSelectorCheckKey: `permissions` are the read/write bits the key's spec asks for.
     @inline(__always) func allowsKey(_ key: UnsafeRawBufferPointer, permissions: UInt8) -> Bool {
         if allKeys { return true }
-        for pattern in patterns where pattern.permissions & permissions == permissions {
-            let matched = pattern.pattern.withUnsafeBytes { globMatch(pattern: $0, string: key, caseInsensitive: false) }
-            if matched { return true }
+        return patterns.withUnsafeBufferPointer { list in
+            for i in list.indices where list[i].permissions & permissions == permissions && list[i].matches(key) { return true }
+            return false
         }
-        return false
     }
 
     /// Redis's ACLCheckChannelAgainstList: a pattern subscription must name an allowed pattern literally.
