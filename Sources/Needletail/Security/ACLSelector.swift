@@ -19,7 +19,7 @@ struct ACLSelector {
         var permissions: UInt8
         /// The bytes before the first glob metacharacter: a key must start with them (checked before the glob).
         let literalPrefix: Int
-        /// The pattern is its literal prefix and one `*` ("app:*"): the prefix alone decides.
+        /// The pattern is its literal prefix and one `*` ("app:*"): the prefix and the key's length decide.
         let prefixThenStar: Bool
 
         init(pattern: [UInt8], permissions: UInt8) {
@@ -36,7 +36,8 @@ struct ACLSelector {
                 if literalPrefix > 0 {
                     if key.count < literalPrefix || memcmp(p.baseAddress!, key.baseAddress!, literalPrefix) != 0 { return false }
                 }
-                if prefixThenStar { return true }
+                // (As Redis's stringmatchlen, a lone `*` does not match the empty key; "app:*" does match "app:".)
+                if prefixThenStar { return literalPrefix > 0 || !key.isEmpty }
                 return globMatch(pattern: p, string: key, caseInsensitive: false)
             }
         }
