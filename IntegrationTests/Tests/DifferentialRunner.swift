@@ -560,6 +560,9 @@ final class DifferentialRunner {
         ("lfu-log-factor", "10"), ("lfu-decay-time", "1"),
         // The streams family's node sizes, set back the same way rather than by a restart.
         ("stream-node-max-entries", "100"), ("stream-node-max-bytes", "4096"),
+        // The diagnostics family's slow-log scenes (DifferentialGenerator+Diagnostics.swift).
+        ("slowlog-log-slower-than", "10000"), ("slowlog-max-len", "128"), ("latency-monitor-threshold", "0"),
+        ("requirepass", ""), ("masterauth", ""), ("maxmemory-samples", "5"),
     ]
 
     /// `CONFIG SET` of `memoryParameters` only (in any case).
