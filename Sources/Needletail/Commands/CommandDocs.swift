@@ -2,6 +2,20 @@
 // Data only (see the script for the notation); CommandCommands.swift reads it.
 
 let commandDocsData = #"""
+acl {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|cat {doc:{arguments:[{name:"categoryname",type:"string",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<>}
+acl|deluser {doc:{arguments:[{name:"username",type:"string",flags:<+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+acl|dryrun {doc:{arguments:[{name:"username",type:"string"},{name:"command",type:"string"},{name:"arg",type:"string",flags:<+optional,+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+acl|genpass {doc:{arguments:[{name:"bits",type:"integer",flags:<+optional>}]},acl:<>,tips:<>,key_specs:<>}
+acl|getuser {doc:{history:<["6.2.0","Added Pub/Sub channel patterns."],["7.0.0","Added selectors and changed the format of key and channel patterns from a list to their rule representation."]>,arguments:[{name:"username",type:"string"}]},acl:<>,tips:<>,key_specs:<>}
+acl|help {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|list {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|load {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|log {doc:{arguments:[{name:"operation",type:"oneof",flags:<+optional>,arguments:[{name:"count",type:"integer"},{name:"reset",type:"pure-token",token:"RESET"}]}]},acl:<>,tips:<>,key_specs:<>}
+acl|save {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|setuser {doc:{history:<["6.2.0","Added Pub/Sub channel patterns."],["7.0.0","Added selectors and key based permissions."]>,arguments:[{name:"username",type:"string"},{name:"rule",type:"string",flags:<+optional,+multiple>}]},acl:<>,tips:<>,key_specs:<>}
+acl|users {doc:{},acl:<>,tips:<>,key_specs:<>}
+acl|whoami {doc:{},acl:<>,tips:<>,key_specs:<>}
 append {doc:{arguments:[{name:"key",type:"key",key_spec_index:0},{name:"value",type:"string"}]},acl:<+@string>,tips:<>,key_specs:<{flags:<+RW,+insert>,begin_search:{type:"index",spec:{index:1}},find_keys:{type:"range",spec:{lastkey:0,keystep:1,limit:0}}}>}
 asking {doc:{},acl:<+@connection>,tips:<>,key_specs:<>}
 auth {doc:{history:<["6.0.0","Added ACL style (username and password)."]>,arguments:[{name:"username",type:"string",since:"6.0.0",flags:<+optional>},{name:"password",type:"string"}]},acl:<+@connection>,tips:<>,key_specs:<>}
