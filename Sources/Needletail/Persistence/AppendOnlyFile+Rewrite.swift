@@ -477,6 +477,8 @@ extension Server {
             updatePropagationStream()
         case "slowlog-log-slower-than", "latency-monitor-threshold", "latency-tracking":
             updateDiagnosticsSettings()
+        case "client-output-buffer-limit":
+            updateOutputCheckBytes()  // at once, as Redis applies new limits to the next reply (not at the next cron)
         case "maxmemory":
             maxmemoryDidChange()
             updateClientEvictionLimit()  // Server/ClientMemory.swift
