@@ -135,7 +135,8 @@ final class AllocationTests: XCTestCase {
         canary.pointee = malloc(24)
         let canaryCount = mc_stop()
         free(canary.pointee)
-        XCTAssertEqual(canaryCount, 1, "the malloc wrappers do not see this process's allocations")
+        // At least 1: the counter counts every thread, and the server's loop may allocate in the same instant.
+        XCTAssertGreaterThanOrEqual(canaryCount, 1, "the malloc wrappers do not see this process's allocations")
 
         // Warm-up: creates the keys, grows the buffers to their working size, fills the runtime's caches.
         for _ in 0..<50 { XCTAssertTrue(client.roundTrip(), "reply mismatch during warm-up") }
