@@ -67,6 +67,8 @@ public final class Server {
     /// Debug builds check the keyspace after every write command (Server/Call.swift); a test that measures
     /// the hot path itself (AllocationTests) turns it off.
     public var checksInvariants = true
+    /// Write commands checked so far: every 64th checks a mid-sized database whole.
+    var invariantChecks = 0
     #endif
     /// Hears the keyspace's changes after the server did (tests; later notifications and tracking).
     @exclusivity(unchecked) var keyspaceObserver: KeyspaceListener? { didSet { updateKeyspaceListener() } }

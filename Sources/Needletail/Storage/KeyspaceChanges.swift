@@ -43,11 +43,22 @@ final class KeyspaceChanges {
     /// Set for the running command of a CLIENT NO-TOUCH client: lookups leave access stamps alone.
     @exclusivity(unchecked) var noTouch = false
 
+    #if NEEDLETAIL_INVARIANTS
+    /// Debug builds: the keys changed since the server last checked invariants (Server/Call.swift's
+    /// `checkKeyspaceInvariants`), at most `touchedKeysLimit` of them; beyond it, `touchedOverflow`.
+    var touchedKeys: [(db: Int, key: [UInt8])] = []
+    var touchedOverflow = false
+    static let touchedKeysLimit = 64
+    #endif
+
     init() {}
 
     @inline(__always) func emit(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, _ event: KeyspaceEvent,
                                 changes: Int) {
         dirty += changes
+        #if NEEDLETAIL_INVARIANTS
+        if touchedKeys.count < Self.touchedKeysLimit { touchedKeys.append((db, Array(key))) } else { touchedOverflow = true }
+        #endif
         if let listener { listener.keyChanged(change, key: key, db: db, event: event) }
     }
 
