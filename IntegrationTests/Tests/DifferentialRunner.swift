@@ -62,7 +62,8 @@ struct DiffMismatch {
 ///
 /// Another client: a command written `@admin <command>` is sent on the admin connections (`isAdmin`).
 ///
-/// maxmemory: a run that CONFIG SETs only `memoryParameters` (the "oom" family) does not restart the servers;
+/// maxmemory and the encodings' thresholds: a run that CONFIG SETs only `memoryParameters` (the "oom" family, the
+/// type families' thresholds) does not restart the servers;
 /// the next run sets those parameters back to their defaults first.
 ///
 /// Transactions: the runner follows the connection's MULTI state from redis-server's replies (+OK to MULTI;
@@ -563,14 +564,26 @@ final class DifferentialRunner {
         // The diagnostics family's slow-log scenes (DifferentialGenerator+Diagnostics.swift).
         ("slowlog-log-slower-than", "10000"), ("slowlog-max-len", "128"), ("latency-monitor-threshold", "0"),
         ("requirepass", ""), ("masterauth", ""), ("maxmemory-samples", "5"),
+        // The encodings' thresholds the type families CONFIG SET (restarting both servers after each such
+        // run was most of the differential's time).
+        ("set-max-intset-entries", "512"), ("hll-sparse-max-bytes", "3000"),
+        ("hash-max-listpack-entries", "512"), ("hash-max-listpack-value", "64"),
+        ("zset-max-listpack-entries", "128"), ("zset-max-listpack-value", "64"),
+        ("list-max-listpack-size", "-2"), ("list-compress-depth", "0"),
     ]
+
+    /// Other names of `memoryParameters` (CONFIG SET takes them; the reset sets the canonical name).
+    static let memoryParameterAliases = ["hash-max-ziplist-entries", "hash-max-ziplist-value", "zset-max-ziplist-entries",
+                                         "zset-max-ziplist-value", "list-max-ziplist-size"]
 
     /// `CONFIG SET` of `memoryParameters` only (in any case).
     static func setsMemoryParameters(_ c: DiffCommand) -> Bool {
         guard c.count >= 4, c.count % 2 == 0, c[0].map(diffLower) == Array("config".utf8),
               c[1].map(diffLower) == Array("set".utf8) else { return false }
         return stride(from: 2, to: c.count, by: 2).allSatisfy { i in
-            memoryParameters.contains { Array($0.name.utf8) == c[i].map(diffLower) }
+            let name = c[i].map(diffLower)
+            return memoryParameters.contains { Array($0.name.utf8) == name }
+                || memoryParameterAliases.contains { Array($0.utf8) == name }
         }
     }
 
@@ -610,21 +623,26 @@ final class DifferentialRunner {
         if !needletail.isRunning || serverStateChanged { try restartNeedletail() }
         if !redis.isRunning || serverStateChanged { try restartRedis() }
         serverStateChanged = false
-        let ok = Array("+OK\r\n".utf8)
+        var commands: [[[UInt8]]] = []
         if memoryLimitSet {
-            let restore = [Array("CONFIG".utf8), Array("SET".utf8)] + Self.memoryParameters.flatMap { [Array($0.name.utf8), Array($0.value.utf8)] }
-            if (try? redisAdmin.call(restore)) != ok { try restartRedis() }
-            if (try? needletailAdmin.call(restore)) != ok { try restartNeedletail() }
+            commands.append([Array("CONFIG".utf8), Array("SET".utf8)]
+                            + Self.memoryParameters.flatMap { [Array($0.name.utf8), Array($0.value.utf8)] })
             memoryLimitSet = false
         }
-        if (try? redisAdmin.call("FLUSHALL")) != ok { try restartRedis() }
-        if (try? needletailAdmin.call("FLUSHALL")) != ok { try restartNeedletail() }
+        commands.append([Array("FLUSHALL".utf8)])
         if scriptsLoaded {
-            let flushes = [["SCRIPT", "FLUSH"], ["FUNCTION", "FLUSH"]].map { $0.map { Array($0.utf8) } }
-            if flushes.contains(where: { (try? redisAdmin.call($0)) != ok }) { try restartRedis() }
-            if flushes.contains(where: { (try? needletailAdmin.call($0)) != ok }) { try restartNeedletail() }
+            commands += [["SCRIPT", "FLUSH"], ["FUNCTION", "FLUSH"]].map { $0.map { Array($0.utf8) } }
             scriptsLoaded = false
         }
+        // Both servers at once (the resets are a good part of a short run's time); a server that does not
+        // answer +OK to each is restarted.
+        let ok = Array("+OK\r\n".utf8)
+        let request = commands.flatMap(RawClient.encode)
+        let redisSent = (try? redisAdmin.send(request)) != nil
+        let needletailSent = (try? needletailAdmin.send(request)) != nil
+        func allOK(_ client: RawClient) -> Bool { commands.indices.allSatisfy { _ in (try? client.readReply()) == ok } }
+        if !redisSent || !allOK(redisAdmin) { try restartRedis() }
+        if !needletailSent || !allOK(needletailAdmin) { try restartNeedletail() }
     }
 
     private func restartNeedletail() throws {

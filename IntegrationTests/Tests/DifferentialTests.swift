@@ -18,21 +18,20 @@ import TestSupport
 /// In the sequence tests a mismatch prints the seed, the command index, the command and both replies, is shrunk
 /// to a short case and written to the corpus (unless `DIFF_WRITE_CORPUS=0`).
 final class DifferentialTests: XCTestCase {
-    private static var runner: DifferentialRunner?
+    /// The runners (each a redis-server and a needletail-server), started on first use and kept for the class.
+    private static var runners: [DifferentialRunner] = []
 
-    private func sharedRunner() throws -> DifferentialRunner {
+    private func sharedRunner(number: Int = 0) throws -> DifferentialRunner {
         guard RawRedisServer.isInstalled else {
             throw XCTSkip("redis-server is not installed at \(RawRedisServer.path) (scripts/test.sh installs it: apt-get install redis-server); differential tests skipped")
         }
-        if let r = Self.runner { return r }
-        let r = try DifferentialRunner()
-        Self.runner = r
-        return r
+        while Self.runners.count <= number { Self.runners.append(try DifferentialRunner()) }
+        return Self.runners[number]
     }
 
     override class func tearDown() {
-        runner?.stop()
-        runner = nil
+        for runner in runners { runner.stop() }
+        runners = []
         super.tearDown()
     }
 
@@ -134,48 +133,73 @@ final class DifferentialTests: XCTestCase {
 
     /// Runs `count` seeded sequences of the families (or the DIFF_SEED one, or random ones for DIFF_SECONDS)
     /// on both protocols, and reports the mismatches.
+    ///
+    /// Two runners (two pairs of servers) share the seeds (DIFF_WORKERS, default 2): one runner's round trips
+    /// are sequential and leave the processes idle most of the time, so a second one nearly doubles the
+    /// sequences a minute on two cores. Mismatches are collected, then reported in seed order (shrunk on the
+    /// first runner), so the report does not depend on which runner met them.
     private func runSequences(familyNames: [String], count: UInt64) throws {
-        let runner = try sharedRunner()
         let families = DiffFamilies.named(familyNames)
         XCTAssertEqual(families.count, familyNames.count, "unknown family in \(familyNames)")
         let length = env("DIFF_LENGTH").flatMap { Int($0) } ?? 40
         let seconds = env("DIFF_SECONDS").flatMap { Int64($0) }
         let writeCorpus = env("DIFF_WRITE_CORPUS") != "0"
-        var seeds: AnyIterator<UInt64>
-        if let s = env("DIFF_SEED").flatMap({ UInt64($0) }) {
-            seeds = AnyIterator([s].makeIterator())
-        } else if seconds != nil {
-            // Random seeds, printed with each mismatch so any one can be rerun with DIFF_SEED.
-            var base = randomSeed()
-            seeds = AnyIterator { base &+= 1; return base }
-        } else {
-            seeds = AnyIterator((1...count).makeIterator())
-        }
+        let single = env("DIFF_SEED").flatMap { UInt64($0) }
+        let workers = single != nil ? 1 : max(1, min(4, env("DIFF_WORKERS").flatMap { Int($0) } ?? 2))
+        let runners = try (0..<workers).map { try sharedRunner(number: $0) }
+        // Random seeds for DIFF_SECONDS, printed with each mismatch so any one can be rerun with DIFF_SEED.
+        let randomBase = seconds != nil ? randomSeed() : 0
 
         let started = rawMonotonicMillis()
         let deadline = seconds.map { started + $0 * 1000 }
-        let before = runner.commandsCompared
-        let execsBefore = (runner.execArrays, runner.execArraysByElement)
-        var findings = Findings(knownSignatures: Self.corpusSignatures(), writeCorpus: writeCorpus)
-        var sequences = 0
-        while let seed = seeds.next() {
-            if let deadline, rawMonotonicMillis() >= deadline { break }
-            var generator = DiffGenerator(seed: seed, families: families)
-            let commands = generator.sequence(length: length)
-            sequences += 1
-            for resp in [2, 3] {
-                for m in runner.run(commands, resp: resp) {
-                    findings.record(m, seed: seed, resp: resp, commands: commands, runner: runner)
+        let before = runners.reduce(0) { $0 + $1.commandsCompared }
+        let execsBefore = runners.reduce((0, 0)) { ($0.0 + $1.execArrays, $0.1 + $1.execArraysByElement) }
+        // One box per worker: each thread writes only its own.
+        final class Outcome {
+            var sequences = 0
+            var mismatches: [(seed: UInt64, resp: Int, commands: [DiffCommand], mismatch: DiffMismatch)] = []
+        }
+        let outcomes = (0..<workers).map { _ in Outcome() }
+        // Worker w runs the seeds w+1, w+1+workers, ... (or DIFF_SEED alone, or random ones until the deadline).
+        runConcurrently(workers) { w in
+            let runner = runners[w], outcome = outcomes[w]
+            var n = UInt64(w)
+            while true {
+                let seed: UInt64
+                if let single {
+                    if n > 0 { break }
+                    seed = single
+                } else if let deadline {
+                    if rawMonotonicMillis() >= deadline { break }
+                    seed = randomBase &+ n
+                } else {
+                    if n >= count { break }
+                    seed = n + 1
+                }
+                n += UInt64(workers)
+                var generator = DiffGenerator(seed: seed, families: families)
+                let commands = generator.sequence(length: length)
+                outcome.sequences += 1
+                for resp in [2, 3] {
+                    for m in runner.run(commands, resp: resp) { outcome.mismatches.append((seed, resp, commands, m)) }
                 }
             }
         }
+        let sequences = outcomes.reduce(0) { $0 + $1.sequences }
+        let runner = runners[0]
+        var findings = Findings(knownSignatures: Self.corpusSignatures(), writeCorpus: writeCorpus)
+        for r in outcomes.flatMap(\.mismatches).sorted(by: { ($0.seed, $0.resp) < ($1.seed, $1.resp) }) {
+            findings.record(r.mismatch, seed: r.seed, resp: r.resp, commands: r.commands, runner: runner)
+        }
 
         let elapsed = rawMonotonicMillis() - started
+        let compared = runners.reduce(0) { $0 + $1.commandsCompared } - before
+        let execs = runners.reduce(0) { $0 + $1.execArrays } - execsBefore.0
+        let execsByElement = runners.reduce(0) { $0 + $1.execArraysByElement } - execsBefore.1
         print("differential: families \(familyNames.joined(separator: ",")), \(sequences) sequences x RESP2+RESP3 of "
-              + "\(length) commands, \(runner.commandsCompared - before) commands compared, \(findings.count) mismatches "
-              + "(\(findings.seen.count) distinct), needletail restarts \(runner.needletailRestarts), \(elapsed) ms; "
-              + "\(runner.execArrays - execsBefore.0) EXEC arrays (\(runner.execArraysByElement - execsBefore.1) equivalent "
-              + "only element by element)")
+              + "\(length) commands on \(workers) runners, \(compared) commands compared, \(findings.count) mismatches "
+              + "(\(findings.seen.count) distinct), needletail restarts \(runners.reduce(0) { $0 + $1.needletailRestarts }), "
+              + "\(elapsed) ms; \(execs) EXEC arrays (\(execsByElement) equivalent only element by element)")
         for (sig, n) in findings.seen.sorted(by: { $0.value > $1.value }) { print("  \(n) x \(sig)") }
     }
 
@@ -337,4 +361,29 @@ final class DifferentialTests: XCTestCase {
         if fd >= 0 { close(fd) }
         return s % 1_000_000_000_000
     }
+}
+
+/// Runs `body(0)` ... `body(count - 1)` on threads of their own and returns when all have returned.
+/// (Each body writes only its own slots of the caller's arrays.)
+func runConcurrently(_ count: Int, _ body: @escaping (Int) -> Void) {
+    if count == 1 { return body(0) }
+    final class Job {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+    var threads: [pthread_t] = []
+    for i in 0..<count {
+        var thread = pthread_t()
+        let job = Unmanaged.passRetained(Job { body(i) }).toOpaque()
+        let rc = pthread_create(&thread, nil, { context in
+            Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, job)
+        if rc == 0 {
+            threads.append(thread)
+        } else {
+            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()  // no thread: run it here
+        }
+    }
+    for thread in threads { pthread_join(thread, nil) }
 }
