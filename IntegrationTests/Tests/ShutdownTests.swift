@@ -17,7 +17,9 @@ final class ShutdownTests: PersistenceTestCase {
         let isRunning: () -> Bool
     }
 
+    /// Syncs its replica at once (the default waits 5 s before a diskless transfer, for more replicas to join).
     private func master(needletail: Bool, _ extra: [String]) throws -> Master {
+        let extra = ["--repl-diskless-sync-delay", "0"] + extra
         let dir = try directory()
         if needletail {
             let s = try self.needletail(dir, extra)

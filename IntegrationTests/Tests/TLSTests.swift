@@ -271,8 +271,10 @@ final class TLSTests: XCTestCase {
     /// tls-replication yes: a needletail replica syncs from a master's tls-port and follows its writes, for
     /// needletail -> needletail, redis-server -> needletail and needletail -> redis-server.
     func testReplicationOverTLS() throws {
+        // No 5 s wait before each diskless transfer (the default delay, for more replicas to join it).
+        let noDelay = ["--repl-diskless-sync-delay", "0"]
         let masterTLS = freeTCPPort()
-        let master = try startNeedletail(tlsPort: masterTLS)
+        let master = try startNeedletail(tlsPort: masterTLS, noDelay)
         let m = try RawClient(port: master.port)
         XCTAssertReply(try m.call("SET", "before", "sync"), b("+OK\r\n"))
         let replica = try startNeedletail(tlsPort: freeTCPPort(), ["--tls-replication", "yes", "--replicaof", "127.0.0.1", "\(masterTLS)"])
@@ -281,7 +283,7 @@ final class TLSTests: XCTestCase {
         XCTAssertTrue(roles.contains("connected_slaves:1"), roles)
 
         let oracleTLS = freeTCPPort()
-        let oracle = try startOracle(tlsPort: oracleTLS, ["--tls-replication", "yes"])
+        let oracle = try startOracle(tlsPort: oracleTLS, ["--tls-replication", "yes"] + noDelay)
         let o = try RawClient(port: oracle.port)
         let fromOracle = try startNeedletail(tlsPort: freeTCPPort(), ["--tls-replication", "yes", "--replicaof", "127.0.0.1", "\(oracleTLS)"])
         try assertReplicates(master: o, replica: RawClient(port: fromOracle.port), tag: "redis-server -> needletail")
