@@ -35,7 +35,10 @@ extension DiffFamilies {
         spec("acl log", 4) { g in [g.word("ACL"), g.word("LOG")] + (g.rng.oneIn(3) ? [b(g.rng.pick(["1", "0", "-1", "x", "RESET", "100"]))] : []) },
         spec("acl dryrun", 4) { g in
             let target = g.rng.pick([["get", "k1"], ["set", "k3", "v"], ["set", "k2", "v", "GET"], ["mget", "k1", "k2"],
-                                     ["publish", "ch1", "m"], ["client", "id"], ["select", "0"], ["select", "1"], ["nosuch"], ["get"]])
+                                     ["publish", "ch1", "m"], ["client", "id"], ["select", "0"], ["select", "1"], ["nosuch"], ["get"],
+                                     // BITFIELD reads only while all its operations are GETs (read permission, %R~k2).
+                                     ["bitfield", "k2", "get", "u8", "0"], ["bitfield", "k2", "overflow", "sat", "get", "i4", "1"],
+                                     ["bitfield", "k2", "incrby", "u8", "0", "1"], ["bitfield", "k2", "get", "u8"], ["bitfield", "k2"]])
             return [g.word("ACL"), g.word("DRYRUN"), b(g.rng.pick(["dx", "dx", "nobody"]))] + target.map(b)
         },
         spec("acl deluser", 1) { g in [g.word("ACL"), g.word("DELUSER"), b("dy")] + (g.rng.oneIn(3) ? [b("default")] : []) },

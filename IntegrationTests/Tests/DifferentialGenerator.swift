@@ -472,8 +472,11 @@ enum DiffFamilies {
         spec("command docs", 1) { g in [b("COMMAND"), g.word("DOCS")] + (0..<g.rng.between(1, 2)).map { _ in b(g.rng.pick(commandNames)) } },
         spec("command getkeys", 2) { g in
             let sub = g.word(g.rng.oneIn(3) ? "GETKEYSANDFLAGS" : "GETKEYS")
-            switch g.rng.below(6) {
+            switch g.rng.below(7) {
             case 0: return [b("COMMAND"), sub, b("SET"), g.key(), g.value()]
+            case 6: return [b("COMMAND"), sub, b("BITFIELD"), g.key()]
+                + (g.rng.oneIn(2) ? [b("GET"), b("u8"), b("0")] : [b("SET"), b("u8"), b("0"), b("1")])
+                + (g.rng.oneIn(3) ? [b("GET"), b("u8")] : [])
             case 1: return [b("COMMAND"), sub, b("MSET")] + g.keys(1, 3).flatMap { [$0, b("v")] }
             case 2: return [b("COMMAND"), sub, b("ZUNIONSTORE"), b("dst"), b("2"), b("a"), b("b")]
             case 3: return [b("COMMAND"), sub, b("PING")]

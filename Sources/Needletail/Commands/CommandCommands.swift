@@ -406,7 +406,33 @@ private let commandKeyRoutines: [String: ([ByteString]) -> [(position: Int, flag
 private let argumentDependentKeyFlags: [String: ([ByteString]) -> [String]] = [
     // SET ... GET reads the old value; a plain SET overwrites it.
     "set": { args in args.dropFirst(3).contains { $0.lowercased() == "get" } ? ["RW", "access", "update"] : ["OW", "update"] },
+    // bitfieldGetKeys: read-only while every operation is a complete GET (or OVERFLOW); a SET, an INCRBY
+    // or anything Redis cannot parse makes it a write.
+    "bitfield": { args in bitfieldIsReadOnly(args) ? ["RO", "access"] : ["RW", "access", "update"] },
 ]
+
+/// Whether a BITFIELD's operations only read (Redis's bitfieldGetKeys walk).
+func bitfieldIsReadOnly(_ args: [ByteString]) -> Bool {
+    var i = 2
+    while i < args.count {
+        let left = args.count - i - 1
+        let word = args[i].lowercased()
+        if word == "get" && left >= 2 {
+            i += 2
+        } else if word == "overflow" && left >= 1 {
+            i += 1
+        } else {
+            return false  // SET, INCRBY, or a syntax error: safer to assume a write, as Redis
+        }
+        i += 1
+    }
+    return true
+}
+
+/// Whether a command's key flags depend on its arguments beyond what `ACLKeyPlan` handles itself (SET's GET).
+func hasArgumentDependentKeyFlags(_ command: Command) -> Bool {
+    command.fullName != "set" && argumentDependentKeyFlags[command.fullName] != nil
+}
 
 func keyPositions(_ specs: [KeySpec], _ args: [ByteString]) -> [(position: Int, flags: [String])]? {
     var keys: [(position: Int, flags: [String])] = []

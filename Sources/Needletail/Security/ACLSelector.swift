@@ -422,7 +422,7 @@ struct ACLKeyPlan {
             return
         }
         if specs.count == 1, case .index(let first) = specs[0].begin, case .range(let last, let step, 0) = specs[0].find,
-           !specs[0].flags.contains("incomplete"), command.fullName != "sort" {
+           !specs[0].flags.contains("incomplete"), command.fullName != "sort", !hasArgumentDependentKeyFlags(command) {
             shape = .range(first: first, last: last, step: max(1, step))
             permissions = ACLKeyPlan.permissions(specs[0].flags)
         } else {
