@@ -255,17 +255,21 @@ final class ACLTests: XCTestCase {
         let c = try RawClient(port: server.port)
         XCTAssertEqual(try c.call("ACL", "SETUSER", "sel", "on", ">pw", "~a:*", "%R~r:*", "&ch", "-@all", "+@read",
                                   "-get", "+client|id", "+select|0", "(~b:* +set)"), Array("+OK\r\n".utf8))
+        // A grant of 7.2's CLIENT SETINFO (which redis-py sends at connect) is written, so it survives a reload.
+        XCTAssertEqual(try c.call("ACL", "SETUSER", "lib", "on", "nopass", "-@all", "+get", "+client|setinfo"),
+                       Array("+OK\r\n".utf8))
         let before = try c.call("ACL", "LIST")
+        XCTAssertTrue(String(decoding: before, as: UTF8.self).contains("user lib on nopass resetchannels -@all +client|setinfo +get"))
         XCTAssertEqual(try c.call("ACL", "SAVE"), Array("+OK\r\n".utf8))
         _ = try c.call("ACL", "SETUSER", "sel", "reset")
         _ = try c.call("ACL", "SETUSER", "extra")
         XCTAssertEqual(try c.call("ACL", "LOAD"), Array("+OK\r\n".utf8))
         XCTAssertEqual(String(decoding: try c.call("ACL", "LIST"), as: UTF8.self), String(decoding: before, as: UTF8.self))
-        let broken = fopen(path, "a")!
+        let broken = fopen(path, "a")!  // after the lines of default, lib and sel
         fputs("user bad +nosuchcommand\nnotauser x\n", broken)
         fclose(broken)
         let error = String(decoding: try c.call("ACL", "LOAD"), as: UTF8.self)
-        XCTAssertEqual(error, "-ERR \(path):3: Unknown command or category name in ACL. \(path):4: should start with user keyword. \r\n")
+        XCTAssertEqual(error, "-ERR \(path):4: Unknown command or category name in ACL. \(path):5: should start with user keyword. \r\n")
         XCTAssertEqual(try c.call("ACL", "LIST"), before)
         let user = try RawClient(port: server.port)
         XCTAssertEqual(try user.call("AUTH", "sel", "pw"), Array("+OK\r\n".utf8))

@@ -223,9 +223,11 @@ struct ACLSelector {
         }
         for command in registry.topLevel {
             describeSingle(command, &fake, &rules)
-            // 7.2's subcommands are not written either (a rule allowing one alone is lost on ACL SAVE, which
-            // refuses it after a reload: closed, not open).
-            for sub in command.sortedSubcommands where !registry.newerThan70.contains(sub.aclID) {
+            // 7.2's subcommands (CLIENT SETINFO, NO-TOUCH): a grant is written (so ACL SAVE keeps a rule that
+            // allowed one), a denial is not, so descriptions stay as 7.0 writes them ("+client -client|id ..."
+            // where 7.2 would add "-client|setinfo"); after a reload such a user may set its client info.
+            for sub in command.sortedSubcommands
+            where !registry.newerThan70.contains(sub.aclID) || (bit(sub.aclID) && !fake.bit(sub.aclID)) {
                 describeSingle(sub, &fake, &rules)
             }
             if !bit(command.aclID), let args = firstArgs[command.aclID] {
