@@ -313,10 +313,11 @@ extension RDBInput {
         case RDB.typeZsetZiplist, RDB.typeZsetListpack:
             let zset = SortedSet()
             try withString { blob in
-                var member: ByteString?
-                // Local functions, not closures in variables: those box `member` with exclusivity checks.
+                // The element waiting for its score, in a box without exclusivity checks: a captured `var` got
+                // one dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
+                let pending = PendingElement()
                 func visit(_ element: ListpackElement) throws {
-                    if let m = member {
+                    if let m = pending.bytes {
                         let score: Double
                         switch element {
                         case .integer(let v): score = Double(v)
@@ -325,13 +326,13 @@ extension RDBInput {
                             score = d
                         }
                         guard zset.set(member: m, score: score).added else { throw RDBError("Duplicate zset fields detected") }
-                        member = nil
+                        pending.bytes = nil
                     } else {
-                        member = element.byteString
+                        pending.bytes = element.byteString
                     }
                 }
                 if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
-                if member != nil { throw RDBError("Zset listpack integrity check failed.") }
+                if pending.bytes != nil { throw RDBError("Zset listpack integrity check failed.") }
             }
             if zset.isEmpty { return nil }
             zset.skiplistEncoded = zset.count > limits.zsetEntries
@@ -357,17 +358,17 @@ extension RDBInput {
                     try Zipmap.forEachPair(blob, add)
                     return
                 }
-                var field: ByteString?
+                let field = PendingElement()  // the field waiting for its value (see the sorted set's)
                 func visit(_ element: ListpackElement) throws {
-                    if let f = field {
+                    if let f = field.bytes {
                         try f.withUnsafeBytes { f in try element.byteString.withUnsafeBytes { try add(f, $0) } }
-                        field = nil
+                        field.bytes = nil
                     } else {
-                        field = element.byteString
+                        field.bytes = element.byteString
                     }
                 }
                 if type == RDB.typeHashZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
-                if field != nil { throw RDBError("Hash listpack integrity check failed.") }
+                if field.bytes != nil { throw RDBError("Hash listpack integrity check failed.") }
             }
             return hash.isEmpty ? nil : .hash(hash)
         case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
@@ -378,6 +379,11 @@ extension RDBInput {
             throw RDBError("Unknown RDB encoding type \(type)")
         }
     }
+}
+
+/// The first of a pair of listpack elements (a member before its score, a field before its value).
+private final class PendingElement {
+    @exclusivity(unchecked) var bytes: ByteString?
 }
 
 extension ListpackElement {
