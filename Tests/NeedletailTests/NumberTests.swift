@@ -418,6 +418,33 @@ final class NumberTests: XCTestCase {
         }
     }
 
+    /// parseDouble's shortcut for plain decimals ("1.5", "-0.25", 15 digits at most) gives strtod's bits,
+    /// over seeded random decimals of every length and scale and the edges of the shortcut's domain.
+    func testShortDecimalsParseAsStrtodDoes() {
+        func strtodBits(_ s: String) -> UInt64? {
+            var end: UnsafeMutablePointer<CChar>? = nil
+            return s.withCString { p in
+                let v = strtod(p, &end)
+                return end! - UnsafeMutablePointer(mutating: p) == s.utf8.count ? v.bitPattern : nil
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        // (Not " 1.5": parseDouble refuses a leading space, as Redis does, where strtod skips it.)
+        var inputs = ["0.0", "-0.0", "00.5", "1.5", "-1.5", "0.1", "0.3", "123456789012.345", "999999999999999.",
+                      "99999999999999.9", "9999999999999.99", "0.000000000000001", "1.0000000000000001",
+                      "1.2345678901234567", ".5", "5.", "-.5", "1.5e3", "+1.5", "1..5", "-", "1.5 ", "1,5"]
+        for _ in 0..<20_000 {
+            let digits = Int.random(in: 1...17, using: &generator)
+            var text = String((0..<digits).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            text.insert(".", at: text.index(text.startIndex, offsetBy: Int.random(in: 0...digits, using: &generator)))
+            inputs.append(Bool.random(using: &generator) ? "-" + text : text)
+        }
+        for input in inputs {
+            let value = bytes(input) { parseDouble($0) }
+            XCTAssertEqual(value?.bitPattern, strtodBits(input), input)
+        }
+    }
+
     func testDoubleFormattingEdges() {
         XCTAssertEqual(formatDouble(-0.0), "-0")   // listpack zsets lose the sign; skiplist ones reply "-0"
         XCTAssertEqual(formatDouble(0.0), "0")

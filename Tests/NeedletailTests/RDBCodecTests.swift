@@ -116,6 +116,58 @@ final class RDBCodecTests: XCTestCase {
         }
     }
 
+    /// Loading takes shortcuts (a sorted set linked from its ordered elements, hash fields appended without a
+    /// walk, a list node packed in one go) that must still refuse a repeated field or member, load elements
+    /// out of order, and tell apart fields that only look alike.
+    func testLoadingRefusesRepeatsAndAcceptsAnyOrder() throws {
+        func load(_ type: UInt8, _ elements: [String]) throws -> Value? {
+            var writer = ListpackWriter()
+            for e in elements { e.utf8CString.dropLast().withUnsafeBytes { writer.append($0) } }
+            let out = RDBOutput(compress: false)
+            writer.withFinishedBytes { out.string($0) }
+            var input = RDBInput(out.bytes)
+            let value = try input.value(type: type, limits: limits)
+            value?.checkInvariants()
+            return value
+        }
+        func refuses(_ type: UInt8, _ elements: [String], _ message: String) {
+            XCTAssertThrowsError(try load(type, elements), "\(elements)") { error in
+                XCTAssertEqual((error as? RDBError)?.description, message)
+            }
+        }
+        refuses(RDB.typeHashListpack, ["a", "1", "b", "2", "a", "3"], "Duplicate hash fields detected")
+        refuses(RDB.typeHashListpack, ["17", "1", "x", "2", "17", "3"], "Duplicate hash fields detected")  // integers
+        refuses(RDB.typeZsetListpack, ["m", "1", "n", "2", "m", "3"], "Duplicate zset fields detected")
+        refuses(RDB.typeZsetListpack, ["m", "1", "m", "1"], "Duplicate zset fields detected")
+        // Fields of 17 bytes whose first and last 8 bytes agree share a fingerprint: both load.
+        let alike = ["aaaaaaaaXaaaaaaaa", "1", "aaaaaaaaYaaaaaaaa", "2"]
+        guard case .hash(let hash) = try load(RDB.typeHashListpack, alike) else { return XCTFail("not a hash") }
+        XCTAssertEqual(hash.count, 2)
+        XCTAssertEqual(hash.value(of: ByteString("aaaaaaaaYaaaaaaaa")), ByteString("2"))
+        // Descending, and equal scores out of member order: loaded one by one, in the right order.
+        for elements in [["c", "3", "b", "2", "a", "1"], ["b", "1", "a", "1", "c", "0.5"]] {
+            guard case .sortedSet(let zset) = try load(RDB.typeZsetListpack, elements) else { return XCTFail("not a zset") }
+            var order: [String] = []
+            zset.forEach { m, _ in order.append(m.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) }
+            XCTAssertEqual(order, elements == ["c", "3", "b", "2", "a", "1"] ? ["a", "b", "c"] : ["c", "a", "b"])
+        }
+        // A quicklist node of strings and integers of every width, packed in one go, reads back as written.
+        let mixed = ["x", "0", "-1", "127", "4095", "-4096", "32767", "8388607", "2147483647", "9223372036854775807",
+                     String(repeating: "y", count: 300), "", "12a"]
+        let out = RDBOutput(compress: false)
+        out.length(1)
+        out.length(RDB.containerPacked)
+        var writer = ListpackWriter()
+        for e in mixed { e.utf8CString.dropLast().withUnsafeBytes { writer.append($0) } }
+        writer.withFinishedBytes { out.string($0) }
+        var input = RDBInput(out.bytes)
+        guard case .list(let list) = try input.value(type: RDB.typeListQuicklist2, limits: limits) else { return XCTFail("not a list") }
+        list.checkInvariants()
+        var read: [String] = []
+        list.forEach { read.append($0.byteString.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) }
+        XCTAssertEqual(read, mixed)
+    }
+
     func testDumpPayloadRoundTripAndChecksum() throws {
         var r = SeededRandom(seed: 42)
         for _ in 0..<100 {

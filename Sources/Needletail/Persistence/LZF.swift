@@ -213,7 +213,14 @@ enum LZF {
             if ctrl < 32 {
                 let length = ctrl + 1
                 guard op + length <= outEnd, ip + length <= inEnd, let out else { return nil }
-                (out + op).update(from: ip0 + ip, count: length)
+                if op + length + 8 <= outEnd && ip + length + 8 <= inEnd {
+                    // Whole words, the last one past the run: both buffers have room, and what lands after the
+                    // run is rewritten by what follows.
+                    var i = 0
+                    while i < length { copyWord(out + op + i, ip0 + ip + i); i += 8 }
+                } else {
+                    (out + op).update(from: ip0 + ip, count: length)
+                }
                 op += length
                 ip += length
             } else {
@@ -228,11 +235,27 @@ enum LZF {
                 ip += 1
                 length += 2
                 guard op + length <= outEnd, ref >= 0, let out else { return nil }
-                // Byte by byte: the source may overlap what this run writes.
-                for i in 0..<length { out[op + i] = out[ref + i] }
+                if op - ref >= 8 && op + length + 8 <= outEnd {
+                    // Words: each one is read from bytes already written (the reference is at least a word
+                    // back), and the last may run past the match into room the output has.
+                    var i = 0
+                    while i < length { copyWord(out + op + i, out + ref + i); i += 8 }
+                } else {
+                    // Byte by byte: the source overlaps what this run writes.
+                    for i in 0..<length { out[op + i] = out[ref + i] }
+                }
                 op += length
             }
         }
         return op
     }
+}
+
+/// Copies 8 bytes from `source` to `target` (any alignment).
+@inline(__always) private func copyWord(_ target: UnsafeMutablePointer<UInt8>, _ source: UnsafePointer<UInt8>) {
+    UnsafeMutableRawPointer(target).storeBytes(of: UnsafeRawPointer(source).loadUnaligned(as: UInt64.self), as: UInt64.self)
+}
+
+@inline(__always) private func copyWord(_ target: UnsafeMutablePointer<UInt8>, _ source: UnsafeMutablePointer<UInt8>) {
+    copyWord(target, UnsafePointer(source))
 }

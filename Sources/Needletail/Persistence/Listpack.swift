@@ -172,6 +172,16 @@ enum Listpack {
         return 5
     }
 
+    /// What the entries of a (not yet validated) listpack take without their encodings' and backlens'
+    /// second byte: exactly the bytes of its strings plus one byte each when all are shorter than 64 bytes,
+    /// a size to reserve before copying them out (0 when the header's count is unknown or implausible).
+    static func stringBytesEstimate(_ blob: UnsafeRawBufferPointer) -> Int {
+        guard blob.count > headerSize else { return 0 }
+        let count = Int(UInt16(littleEndian: blob.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+        guard count != unknownCount else { return 0 }
+        return max(0, blob.count - headerSize - 1 - count)
+    }
+
     /// Checks the whole listpack and returns its number of entries.
     @discardableResult
     static func validate(_ blob: UnsafeRawBufferPointer) throws -> Int {
@@ -241,12 +251,13 @@ enum Listpack {
             let entryLength = headerLength + dataLength
             let backlenLength = backlenSize(entryLength)
             try need(entryLength + backlenLength)
-            var expected: (UInt64, UInt64) = (0, 0)
-            let backlenMatches = withUnsafeMutableBytes(of: &expected) { buf -> Bool in
-                _ = encodeBacklen(entryLength, into: buf.baseAddress!)
-                for i in 0..<backlenLength where blob[p + entryLength + i] != buf[i] { return false }
-                return true
-            }
+            // The common entry (up to 127 bytes) has a 1-byte backlen: its length.
+            let backlenMatches = backlenLength == 1 ? blob[p + entryLength] == UInt8(entryLength)
+                : withUnsafeTemporaryAllocation(byteCount: 8, alignment: 8) { buf -> Bool in
+                    _ = encodeBacklen(entryLength, into: buf.baseAddress!)
+                    for i in 0..<backlenLength where blob[p + entryLength + i] != buf[i] { return false }
+                    return true
+                }
             guard backlenMatches else { throw PersistenceFormatError("listpack entry at \(p) has a wrong backlen") }
 
             if isString {

@@ -245,14 +245,10 @@ extension RDBInput {
                         list.append(blob)
                         return
                     }
-                    let before = list.count
-                    if type == RDB.typeListQuicklist {
-                        try Ziplist.forEach(blob) { list.appendElement($0) }
-                    } else {
-                        try Listpack.forEach(blob) { list.appendElement($0) }
-                    }
                     // Redis refuses empty nodes (quicklist integrity).
-                    if list.count == before { throw RDBError("Quicklist integrity check failed.") }
+                    guard try list.appendNode(packed: blob, ziplist: type == RDB.typeListQuicklist) > 0 else {
+                        throw RDBError("Quicklist integrity check failed.")
+                    }
                 }
             }
             return list.isEmpty ? nil : .list(list)
@@ -299,23 +295,26 @@ extension RDBInput {
         case RDB.typeZset, RDB.typeZset2:
             let n = try count()
             guard n > 0 else { return nil }
-            let zset = SortedSet()
+            var elements: [SortedSet.Element] = []
+            elements.reserveCapacity(min(n, 1 << 16))
             var longest = 0
             for _ in 0..<n {
                 let member = try string()
                 let score = type == RDB.typeZset2 ? try binaryDouble() : try stringDouble()
                 guard !score.isNaN else { throw RDBError("Zset with NAN score detected") }
-                guard zset.set(member: member, score: score).added else { throw RDBError("Duplicate zset fields detected") }
+                elements.append((member, score))
                 longest = max(longest, member.count)
             }
+            // Redis writes a skiplist from its highest element down.
+            if type == RDB.typeZset2 { elements.reverse() }
+            let zset = try sortedSet(elements)
             zset.skiplistEncoded = !(zset.count <= limits.zsetEntries && longest <= limits.zsetValue)
             return .sortedSet(zset)
         case RDB.typeZsetZiplist, RDB.typeZsetListpack:
-            let zset = SortedSet()
+            // The element waiting for its score, in a box without exclusivity checks: a captured `var` got one
+            // dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
+            let pending = PendingElement()
             try withString { blob in
-                // The element waiting for its score, in a box without exclusivity checks: a captured `var` got
-                // one dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
-                let pending = PendingElement()
                 func visit(_ element: ListpackElement) throws {
                     if let m = pending.bytes {
                         let score: Double
@@ -325,7 +324,7 @@ extension RDBInput {
                             guard let d = parseDouble(text), !d.isNaN else { throw RDBError("Zset listpack integrity check failed.") }
                             score = d
                         }
-                        guard zset.set(member: m, score: score).added else { throw RDBError("Duplicate zset fields detected") }
+                        pending.elements.append((m, score))
                         pending.bytes = nil
                     } else {
                         pending.bytes = element.byteString
@@ -334,7 +333,8 @@ extension RDBInput {
                 if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
                 if pending.bytes != nil { throw RDBError("Zset listpack integrity check failed.") }
             }
-            if zset.isEmpty { return nil }
+            if pending.elements.isEmpty { return nil }
+            let zset = try sortedSet(pending.elements)
             zset.skiplistEncoded = zset.count > limits.zsetEntries
             return .sortedSet(zset)
         case RDB.typeHash:
@@ -350,26 +350,36 @@ extension RDBInput {
             return .hash(hash)
         case RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack:
             let hash = HashValue()
+            let pending = PendingElement()  // the field waiting for its value (see the sorted set's)
             try withString { blob in
                 func add(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws {
-                    guard hash.set(field, value, limits: limits.hash) else { throw RDBError("Duplicate hash fields detected") }
+                    if hash.isPacked {
+                        // Only a field whose fingerprint repeats is looked for in the pairs (a walk each).
+                        let print = fingerprint(field)
+                        if pending.fingerprints.contains(print) && hash.contains(field) {
+                            throw RDBError("Duplicate hash fields detected")
+                        }
+                        pending.fingerprints.append(print)
+                    }
+                    guard hash.setNew(field, value, limits: limits.hash) else { throw RDBError("Duplicate hash fields detected") }
                 }
                 if type == RDB.typeHashZipmap {
                     try Zipmap.forEachPair(blob, add)
                     return
                 }
-                let field = PendingElement()  // the field waiting for its value (see the sorted set's)
+                if type == RDB.typeHashListpack { hash.reserve(encodedBytes: Listpack.stringBytesEstimate(blob)) }
                 func visit(_ element: ListpackElement) throws {
-                    if let f = field.bytes {
-                        try f.withUnsafeBytes { f in try element.byteString.withUnsafeBytes { try add(f, $0) } }
-                        field.bytes = nil
+                    if let f = pending.element {
+                        try f.withBytes { f in try element.withBytes { try add(f, $0) } }
+                        pending.element = nil
                     } else {
-                        field.bytes = element.byteString
+                        pending.element = element
                     }
                 }
                 if type == RDB.typeHashZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
-                if field.bytes != nil { throw RDBError("Hash listpack integrity check failed.") }
+                if pending.element != nil { throw RDBError("Hash listpack integrity check failed.") }
             }
+            hash.shrinkToFit()
             return hash.isEmpty ? nil : .hash(hash)
         case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
             return try stream(type: type)  // RDBStream.swift
@@ -381,12 +391,64 @@ extension RDBInput {
     }
 }
 
-/// The first of a pair of listpack elements (a member before its score, a field before its value).
+/// The first of a pair of listpack elements (a member before its score, a field before its value), and the
+/// sorted set's elements read so far.
 private final class PendingElement {
     @exclusivity(unchecked) var bytes: ByteString?
+    /// A field, pointing into the blob being walked.
+    @exclusivity(unchecked) var element: ListpackElement?
+    @exclusivity(unchecked) var elements: [SortedSet.Element] = []
+    /// The hash's fields so far, as `fingerprint`s.
+    @exclusivity(unchecked) var fingerprints: [UInt64] = []
+}
+
+/// A cheap summary of a field for finding repeats: equal bytes give equal fingerprints (different bytes
+/// rarely do, and then cost one exact look).
+@inline(__always) private func fingerprint(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    let n = bytes.count
+    var head: UInt64 = 0, tail: UInt64 = 0
+    if n >= 8 {
+        head = bytes.loadUnaligned(as: UInt64.self)
+        tail = bytes.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    } else if n > 0 {
+        withUnsafeMutableBytes(of: &head) { $0.copyMemory(from: bytes) }
+    }
+    return head ^ (tail << 29 | tail >> 35) ^ (UInt64(n) &* 0x9E37_79B9_7F4A_7C15)
+}
+
+/// The elements of a node being packed (see `ListValue.appendNode(packed:ziplist:)`), in a box for the walk's
+/// closure.
+private final class PackedRun {
+    @exclusivity(unchecked) var count = 0
+    @exclusivity(unchecked) var uniform: UInt8 = 0
+    @exclusivity(unchecked) var codeBytes = 0
+    @exclusivity(unchecked) var dataBytes = 0
+}
+
+/// A sorted set of `elements` as an RDB lists them: linked in one pass when they are in ascending order (as
+/// every file Redis writes has them), otherwise added one at a time, which finds a repeated member.
+private func sortedSet(_ elements: [SortedSet.Element]) throws -> SortedSet {
+    let zset = SortedSet()
+    if zset.fillAscending(elements) { return zset }
+    for e in elements {
+        guard zset.set(member: e.member, score: e.score).added else { throw RDBError("Duplicate zset fields detected") }
+    }
+    return zset
 }
 
 extension ListpackElement {
+    /// Calls `body` with the element's bytes (an integer in decimal, formatted on the stack).
+    @inline(__always) func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch self {
+        case .bytes(let b): return try body(b)
+        case .integer(let v):
+            var digits = (UInt64(0), UInt64(0), UInt64(0))
+            return try withUnsafeMutableBytes(of: &digits) { raw in
+                try body(UnsafeRawBufferPointer(rebasing: raw[0..<writeInt64(v, to: raw.baseAddress!)]))
+            }
+        }
+    }
+
     /// The element's bytes (an integer in decimal, as Redis hands it out).
     var byteString: ByteString {
         switch self {
@@ -397,6 +459,40 @@ extension ListpackElement {
 }
 
 extension ListValue {
+    /// Appends the elements of a quicklist node (a listpack, or a ziplist), packed into one node of ours in
+    /// one go when they make a node of their own (`appendNode`), else one by one. Returns how many.
+    func appendNode(packed blob: UnsafeRawBufferPointer, ziplist: Bool) throws -> Int {
+        // Every entry takes at least two bytes of the blob and at least its code and data here, so the codes
+        // fit in the blob's size and so do the data.
+        let room = blob.count + 8
+        let codes = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
+        let data = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
+        defer { codes.deallocate(); data.deallocate() }
+        let node = PackedRun()
+        func visit(_ element: ListpackElement) {
+            let e: PackedElement
+            switch element {
+            case .integer(let v): e = PackedElement(integer: v)
+            case .bytes(let b): e = PackedElement(b)
+            }
+            if node.count == 0 { node.uniform = e.code }
+            if e.code != node.uniform || e.codeLength != 1 { node.uniform = ListNode.mixed }
+            e.writeCode(to: codes + node.codeBytes)
+            e.writeData(to: data + node.dataBytes)
+            node.codeBytes += e.codeLength
+            node.dataBytes += e.dataLength
+            node.count += 1
+        }
+        let count = ziplist ? try Ziplist.forEach(blob, visit) : try Listpack.forEach(blob, visit)
+        guard count > 0 else { return 0 }
+        if !appendNode(count: count, uniform: node.uniform, codes: UnsafeRawBufferPointer(start: codes, count: node.codeBytes),
+                       data: UnsafeRawBufferPointer(start: data, count: node.dataBytes),
+                       logical: node.codeBytes + node.dataBytes) {
+            if ziplist { try Ziplist.forEach(blob) { appendElement($0) } } else { try Listpack.forEach(blob) { appendElement($0) } }
+        }
+        return count
+    }
+
     /// Appends an element decoded from a listpack or ziplist.
     func appendElement(_ element: ListpackElement) {
         switch element {

@@ -139,6 +139,7 @@ func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
     let n = bytes.count
     if n == 0 || isCSpace(bytes[0]) { return nil }
     if n <= 16, let v = parseInt64(bytes), v.magnitude <= UInt64(exactIntegerLimit) { return Double(v) }
+    if n <= 17, let v = parseShortDecimal(bytes) { return v }
     return withCString(bytes) { s -> Double? in
         var end: UnsafeMutablePointer<CChar>? = nil
         errno = 0
@@ -149,6 +150,36 @@ func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
         return value
     }
 }
+
+/// A plain decimal such as a score "1.5": "-"? digits "." digits, 15 digits at most. The digits as an integer
+/// and the power of ten are both exact doubles, so their one correctly rounded quotient is the correctly
+/// rounded value strtod returns (Clinger's fast path). nil for any other form (strtod then decides).
+@inline(__always)
+func parseShortDecimal(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    let n = bytes.count
+    guard n >= 3 && n <= 17 else { return nil }
+    let negative = bytes[0] == UInt8(ascii: "-")
+    var mantissa: UInt64 = 0
+    var digits = 0
+    var integerDigits = -1
+    for i in (negative ? 1 : 0)..<n {
+        let c = bytes[i]
+        if c &- UInt8(ascii: "0") < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(c &- UInt8(ascii: "0"))
+            digits += 1
+        } else if c == UInt8(ascii: "."), integerDigits < 0, digits > 0 {
+            integerDigits = digits
+        } else {
+            return nil
+        }
+    }
+    guard integerDigits > 0, digits > integerDigits, digits <= 15 else { return nil }
+    let value = Double(mantissa) / exactPowersOfTen[digits - integerDigits]
+    return negative ? -value : value
+}
+
+/// 10^0 ... 10^15, each exactly representable.
+private let exactPowersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
 
 /// Calls `body` with a NUL-terminated copy of `bytes` (on the stack when small).
 @inline(__always)

@@ -142,6 +142,26 @@ extension AVLTree {
         freeCount = 0
     }
 
+    /// Makes this empty tree hold `elements`, linked into a perfectly balanced tree in O(n) (no comparisons
+    /// beyond the order check, no rotations): how a sorted set is rebuilt from an RDB, which holds its elements
+    /// in order. Returns false, leaving the tree empty, unless they are in strictly ascending (score, member)
+    /// order; scores must not be NaN.
+    mutating func buildAscending(_ elements: [(member: ByteString, score: Double)]) -> Bool {
+        precondition(nodes.isEmpty, "AVLTree.buildAscending: the tree is not empty")
+        let n = elements.count
+        guard n > 0 else { return true }
+        for i in 1..<n {
+            let (a, b) = (elements[i - 1], elements[i])
+            if a.score < b.score { continue }
+            guard a.score == b.score,
+                  a.member.withUnsafeBytes({ x in b.member.withUnsafeBytes { compareBytes(x, $0) } }) < 0 else { return false }
+        }
+        nodes.reserveCapacity(n)
+        for e in elements { nodes.append(Node(member: e.member, score: e.score, left: -1, right: -1, size: 1, height: 1)) }
+        root = nodes.withUnsafeMutableBufferPointer { AVLTree.linkBalanced($0.baseAddress!, 0, n) }
+        return true
+    }
+
     /// Links pool slots lo..<hi, already in order, into a perfectly balanced subtree; returns its root.
     static func linkBalanced(_ p: Pool, _ lo: Int, _ hi: Int) -> Int32 {
         if lo >= hi { return -1 }

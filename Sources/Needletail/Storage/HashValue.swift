@@ -202,6 +202,19 @@ final class HashValue {
         return inserted
     }
 
+    /// `set` of a field the caller knows is not in the compact form (loading, which looks for repeated
+    /// fields itself): appended without the walk that would look for it. Converts as `set` does; once in a
+    /// table, returns false when the field was already there (its value is then replaced).
+    func setNew(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, limits: Limits) -> Bool {
+        if isPacked && (field.count > limits.value || value.count > limits.value) { convertToTable() }
+        if let table { return table.updateValue(ByteString(value), forKey: field) == nil }
+        var pairs = packed
+        pairs.append(field, value)
+        storage = UInt(bitPattern: pairs.base)
+        if pairs.count > limits.entries { convertToTable() }
+        return true
+    }
+
     func set(_ field: ByteString, _ value: ByteString, limits: Limits) -> Bool {
         field.withUnsafeBytes { f in value.withUnsafeBytes { v in set(f, v, limits: limits) } }
     }

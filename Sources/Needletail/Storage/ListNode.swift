@@ -77,6 +77,15 @@ struct PackedElement {
         }
     }
 
+    /// An integer element (a listpack's integer entry).
+    @inline(__always) init(integer v: Int64) {
+        integer = v
+        dataLength = integerWidth(v)
+        code = 0xC0 + UInt8(dataLength)
+        codeLength = 1
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
     /// An element read from a list, to store in another one.
     @inline(__always) init(_ entry: ListEntry) {
         code = entry.head

@@ -267,6 +267,24 @@ final class ListValue: ManagedBuffer<ListHead, ListNode> {
         insertNode(ListNode(e, atHead: atHead, room: room), at: atHead ? 0 : Int(nodeCount))
     }
 
+    /// Appends `count` elements packed as one node by the caller (their codes, ignored when `uniform` is not
+    /// `ListNode.mixed`, and data; `logical` is the node's logical size): a node of a list being loaded, made
+    /// in one go and sized exactly. Returns false, changing nothing, when the run cannot be a node of its own
+    /// by the bounds above (it exceeds them, or would fit together with the last node): the caller then
+    /// appends the elements one by one.
+    func appendNode(count: Int, uniform: UInt8, codes: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer,
+                    logical: Int) -> Bool {
+        guard count > 0, fits(count: count, logical: logical) else { return false }
+        if nodeCount > 0 {
+            let end = node(Int(nodeCount) - 1)
+            if fits(count: Int(end.pointee.count) + count, logical: end.pointee.logicalSize + logical) { return false }
+            end.pointee.seal()
+        }
+        insertNode(ListNode(count: count, uniform: uniform, codes: codes, data: data), at: Int(nodeCount))
+        self.count += count
+        return true
+    }
+
     /// After a command pushed several elements: the node of a one-node list gives back the room it kept for
     /// more pushes and moves to an exactly sized block, as Redis's listpack is sized, so a small list built by
     /// one RPUSH costs what it holds. A later push grows it again (one realloc). Lists of several nodes keep

@@ -169,6 +169,26 @@ extension SortedSet {
         return (true, false, score)
     }
 
+    /// Fills this empty set with `elements`, which must be in strictly ascending (score, member) order with no
+    /// member twice and no NaN score: the order an RDB holds a listpack's elements in (a skiplist's reversed).
+    /// The tree is linked balanced in O(n) and the index sized once, instead of n inserts with rotations and
+    /// rehashes. Returns false, leaving the set empty, when the elements are out of order or repeat a member;
+    /// the caller then adds them one at a time (and reports a duplicate as it finds it).
+    public func fillAscending(_ elements: [Element]) -> Bool {
+        precondition(isEmpty, "SortedSet.fillAscending: the set is not empty")
+        guard tree.buildAscending(elements) else { return false }
+        index.reserveCapacity(elements.count)
+        for e in elements {
+            guard index.insertIfNew(e.score, forKey: e.member) else {
+                removeAll()
+                return false
+            }
+            memberHeapBytes += e.member.heapBytes
+        }
+        didMutate()
+        return true
+    }
+
     /// Removes `member` (ZREM). Returns false if it was not there.
     /// - Complexity: O(log n)
     @discardableResult
@@ -458,6 +478,13 @@ extension SortedSet {
 
         /// Adds a member known to be absent.
         func insert(_ score: Double, forNewKey member: ByteString) { table.updateValue(score, forKey: member) }
+
+        func reserveCapacity(_ n: Int) { table.reserveCapacity(n) }
+
+        /// Sets a member's score; returns whether the member was new.
+        func insertIfNew(_ score: Double, forKey member: ByteString) -> Bool {
+            table.updateValue(score, forKey: member) == nil
+        }
 
         /// Changes the score of a member known to be present.
         func setValue(_ score: Double, forExisting member: UnsafeRawBufferPointer) {
