@@ -445,6 +445,25 @@ final class NumberTests: XCTestCase {
         }
     }
 
+    /// writeDouble's shortcut for doubles with a short exact expansion (1.5, 0.375) prints what printf's
+    /// %.17g prints, over seeded random dyadic fractions, random doubles and the shortcut's edges.
+    func testDoublesPrintAsPrintfDoes() {
+        func printf(_ v: Double) -> String { String(format: "%.17g", v) }
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [1.5, -1.5, 0.375, 0.0001, 0.00009999999999999999, 1e-4 * 1.5, 0.5, 0.25, 0.1, 1e15 - 0.5,
+                                1e15 + 0.5, 999999999999999.5, 1.0 / 3, 123456789.125, 0.000244140625, -0.0001220703125,
+                                Double(1 << 53) / 1024, 2.98023223876953125e-8]
+        for _ in 0..<50_000 {
+            let numerator = Double(Int64.random(in: -(1 << 40)...(1 << 40), using: &generator))
+            values.append(numerator / Double(1 << Int.random(in: 0...40, using: &generator)))
+            values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
+            values.append(Double.random(in: -1000...1000, using: &generator))
+        }
+        for v in values where v.isFinite {
+            XCTAssertEqual(formatDouble(v), ByteString(printf(v) == "-0" ? "-0" : printf(v)), "\(v.bitPattern)")
+        }
+    }
+
     func testDoubleFormattingEdges() {
         XCTAssertEqual(formatDouble(-0.0), "-0")   // listpack zsets lose the sign; skiplist ones reply "-0"
         XCTAssertEqual(formatDouble(0.0), "0")

@@ -69,30 +69,32 @@ struct ListpackWriter {
 
     /// Appends an integer with its narrowest encoding (lpAppendInteger).
     mutating func append(integer v: Int64) {
-        // encoding bytes, then backlen; at most 9 + 1 bytes.
-        var scratch: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &scratch) { out in
+        // Encoding bytes, then a one-byte backlen (entries of up to 127 bytes): at most 9 + 1 bytes, written in
+        // place (a closure over the buffer cost a retain and a release per entry).
+        storage.append(upTo: 10) { out in
             let u = UInt64(bitPattern: v)
             var n: Int
             if v >= 0 && v <= 127 {
-                out[0] = UInt8(v)
+                out.storeBytes(of: UInt8(v), as: UInt8.self)
                 n = 1
             } else if v >= -4096 && v <= 4095 {
                 let t = u & 0x1fff
-                out[0] = UInt8(t >> 8) | 0xc0
-                out[1] = UInt8(t & 0xff)
+                out.storeBytes(of: UInt8(t >> 8) | 0xc0, as: UInt8.self)
+                out.storeBytes(of: UInt8(t & 0xff), toByteOffset: 1, as: UInt8.self)
                 n = 2
             } else {
                 let width: Int
-                if v >= Int64(Int16.min) && v <= Int64(Int16.max) { out[0] = 0xf1; width = 2 }
-                else if v >= -8_388_608 && v <= 8_388_607 { out[0] = 0xf2; width = 3 }
-                else if v >= Int64(Int32.min) && v <= Int64(Int32.max) { out[0] = 0xf3; width = 4 }
-                else { out[0] = 0xf4; width = 8 }
-                for i in 0..<width { out[1 + i] = UInt8(truncatingIfNeeded: u >> (8 * UInt64(i))) }
+                let code: UInt8
+                if v >= Int64(Int16.min) && v <= Int64(Int16.max) { (code, width) = (0xf1, 2) }
+                else if v >= -8_388_608 && v <= 8_388_607 { (code, width) = (0xf2, 3) }
+                else if v >= Int64(Int32.min) && v <= Int64(Int32.max) { (code, width) = (0xf3, 4) }
+                else { (code, width) = (0xf4, 8) }
+                out.storeBytes(of: code, as: UInt8.self)
+                (out + 1).storeBytes(of: u.littleEndian, as: UInt64.self)  // the bytes past `width` are overwritten
                 n = 1 + width
             }
-            out[n] = UInt8(n)       // entries of up to 127 bytes: a one-byte backlen
-            appendBytes(UnsafeRawBufferPointer(rebasing: out[0..<(n + 1)]))
+            out.storeBytes(of: UInt8(n), toByteOffset: n, as: UInt8.self)
+            return n + 1
         }
         count += 1
     }
@@ -102,31 +104,25 @@ struct ListpackWriter {
     mutating func append(string element: UnsafeRawBufferPointer) {
         let length = element.count
         precondition(length <= Int(UInt32.max), "listpack string too long")
-        var scratch: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &scratch) { out in
+        storage.append(upTo: length + 10) { out in
             let headerLength: Int
             if length < 64 {
-                out[0] = 0x80 | UInt8(length)
+                out.storeBytes(of: 0x80 | UInt8(length), as: UInt8.self)
                 headerLength = 1
             } else if length < 4096 {
-                out[0] = 0xe0 | UInt8(length >> 8)
-                out[1] = UInt8(length & 0xff)
+                out.storeBytes(of: 0xe0 | UInt8(length >> 8), as: UInt8.self)
+                out.storeBytes(of: UInt8(length & 0xff), toByteOffset: 1, as: UInt8.self)
                 headerLength = 2
             } else {
-                out[0] = 0xf0
-                for i in 0..<4 { out[1 + i] = UInt8(truncatingIfNeeded: length >> (8 * i)) }
+                out.storeBytes(of: 0xf0, as: UInt8.self)
+                (out + 1).storeBytes(of: UInt32(length).littleEndian, as: UInt32.self)
                 headerLength = 5
             }
-            appendBytes(UnsafeRawBufferPointer(rebasing: out[0..<headerLength]))
-            appendBytes(element)
-            let backlenLength = Listpack.encodeBacklen(headerLength + length, into: out.baseAddress!)
-            appendBytes(UnsafeRawBufferPointer(rebasing: out[0..<backlenLength]))
+            if length > 0 { (out + headerLength).copyMemory(from: element.baseAddress!, byteCount: length) }
+            let entry = headerLength + length
+            return entry + Listpack.encodeBacklen(entry, into: out + entry)
         }
         count += 1
-    }
-
-    @inline(__always) private func appendBytes(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.count > 0 { storage.append(bytes) }
     }
 
     /// Calls `body` with the finished blob (header filled in, terminator added) without copying it out.

@@ -210,11 +210,54 @@ func writeDouble(_ value: Double, to: UnsafeMutableRawPointer) -> Int {
         }
         return writeInt64(Int64(value), to: to)
     }
+    if let n = writeExactDecimal(value, to: out) { return n }
     var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)   // 32 bytes
     return withUnsafeMutableBytes(of: &scratch) { buf -> Int in
         let c = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
         let n = Int(cs_format_double_g17(value, c, 32))
         to.copyMemory(from: c, byteCount: n)
+        return n
+    }
+}
+
+/// Writes a non-integral `value` as %.17g does when its exact decimal expansion is short (1.5, 0.375,
+/// -12.0625: 17 significant digits at most) and %g prints it without an exponent (1e-4 <= |value|): then
+/// printf prints that expansion, every digit and no trailing zero. Returns nil for any other value.
+///
+/// A double is an integer times a power of two: |value| = odd * 2^-shift with `odd` odd, so its expansion
+/// has `shift` decimals and its digits are odd * 5^shift, which ends in 5 (no trailing zero).
+@inline(__always)
+func writeExactDecimal(_ value: Double, to out: UnsafeMutablePointer<UInt8>) -> Int? {
+    let magnitude = value.magnitude
+    guard magnitude >= 1e-4 && magnitude < 1e15 else { return nil }
+    let significand = magnitude.significandBitPattern | (1 << 52)     // a normal number: |value| = s * 2^(e - 52)
+    let zeros = significand.trailingZeroBitCount
+    let shift = 52 - Int(magnitude.exponent) - zeros
+    guard shift > 0 && shift <= 24 else { return nil }                 // 5^24 < 2^56
+    var digits = significand >> UInt64(zeros)
+    for _ in 0..<shift {
+        let (product, overflow) = digits.multipliedReportingOverflow(by: 5)
+        guard !overflow else { return nil }
+        digits = product
+    }
+    guard digits < 100_000_000_000_000_000 else { return nil }         // 17 significant digits at most
+    var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    return withUnsafeMutableBytes(of: &scratch) { buf -> Int in
+        let text = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let count = writeInt64(Int64(digits), to: buf.baseAddress!)
+        var n = 0
+        if value < 0 { out[0] = UInt8(ascii: "-"); n = 1 }
+        if count <= shift {
+            out[n] = UInt8(ascii: "0"); out[n + 1] = UInt8(ascii: ".")
+            n += 2
+            for _ in 0..<(shift - count) { out[n] = UInt8(ascii: "0"); n += 1 }
+            for i in 0..<count { out[n] = text[i]; n += 1 }
+        } else {
+            for i in 0..<(count - shift) { out[n] = text[i]; n += 1 }
+            out[n] = UInt8(ascii: ".")
+            n += 1
+            for i in (count - shift)..<count { out[n] = text[i]; n += 1 }
+        }
         return n
     }
 }
