@@ -114,8 +114,9 @@ final class AppendOnlyFile {
     /// One command as RESP multibulk from the arguments a client sent (`client.arg(i)`), without copying
     /// them first.
     func feed(db: Int, argumentsOf client: Client) {
-        beginCommand(db: db, count: client.argc)
-        for i in 0..<client.argc { appendArgument(client.arg(i)) }
+        if config.aofTimestampEnabled { appendTimestamp(force: false) }
+        buffer.selectDatabase(db, selected: &selectedDB)
+        buffer.appendArguments(count: client.argc) { client.arg($0) }
     }
 
     /// What goes before a command: the timestamp annotation, SELECT when the database changed, `*<count>`.

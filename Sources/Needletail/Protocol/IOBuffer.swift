@@ -107,13 +107,17 @@ extension IOBuffer {
     /// `selected` (which it then becomes): the form Redis's feedAppendOnlyFile and replicationFeedSlaves
     /// write, so the AOF and the replication stream encode commands with this one function.
     @inline(__always) func appendCommandHeader(count: Int, db: Int, selected: inout Int) {
-        if db != selected {
-            append("*2\r\n$6\r\nSELECT\r\n")
-            var number = String(db)
-            number.withUTF8 { appendBulkArgument(UnsafeRawBufferPointer($0)) }
-            selected = db
-        }
+        selectDatabase(db, selected: &selected)
         appendRESPHeader(UInt8(ascii: "*"), count)
+    }
+
+    /// `SELECT <db>` when `db` differs from `selected` (which it then becomes).
+    @inline(__always) func selectDatabase(_ db: Int, selected: inout Int) {
+        guard db != selected else { return }
+        append("*2\r\n$6\r\nSELECT\r\n")
+        var number = String(db)
+        number.withUTF8 { appendBulkArgument(UnsafeRawBufferPointer($0)) }
+        selected = db
     }
 
     /// One argument: `$<length>\r\n<bytes>\r\n`.
@@ -121,6 +125,34 @@ extension IOBuffer {
         appendRESPHeader(UInt8(ascii: "$"), bytes.count)
         append(bytes)
         append("\r\n")
+    }
+
+    /// `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each of `count` arguments (`argument(i)`), with one
+    /// capacity check for all of it: the AOF's and the replication stream's form of a client's command, fed
+    /// once per write (a check per header, argument and CRLF cost 2% of SET -P 16 with the AOF on).
+    @inline(__always) func appendArguments(count: Int, _ argument: (Int) -> UnsafeRawBufferPointer) {
+        var total = 3 + maxInt64Length
+        for i in 0..<count { total += argument(i).count + 5 + maxInt64Length }
+        reserve(total)
+        var p = base + writeIndex
+        p += writeRESPHeader(UInt8(ascii: "*"), count, to: p)
+        for i in 0..<count {
+            let bytes = argument(i)
+            p += writeRESPHeader(UInt8(ascii: "$"), bytes.count, to: p)
+            if bytes.count > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            p += bytes.count
+            p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)
+            p += 2
+        }
+        writeIndex = p - base
+    }
+
+    /// Writes `*<n>\r\n` or `$<n>\r\n` at `p` (room for `maxInt64Length` + 3 bytes); returns its length.
+    @inline(__always) private func writeRESPHeader(_ kind: UInt8, _ n: Int, to p: UnsafeMutableRawPointer) -> Int {
+        p.storeBytes(of: kind, as: UInt8.self)
+        let digits = writeInt64(Int64(n), to: p + 1)
+        p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: digits + 1, as: UInt16.self)
+        return digits + 3
     }
 
     /// A whole command, SELECT included when needed.
@@ -131,11 +163,6 @@ extension IOBuffer {
 
     /// `*<n>\r\n` or `$<n>\r\n`.
     @inline(__always) func appendRESPHeader(_ kind: UInt8, _ n: Int) {
-        append(upTo: 24) { p in
-            p.storeBytes(of: kind, as: UInt8.self)
-            let digits = writeInt64(Int64(n), to: p + 1)
-            p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: digits + 1, as: UInt16.self)
-            return digits + 3
-        }
+        append(upTo: maxInt64Length + 3) { p in writeRESPHeader(kind, n, to: p) }
     }
 }

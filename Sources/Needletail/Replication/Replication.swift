@@ -132,8 +132,8 @@ final class Replication {
 
     /// One command as the client sent it.
     func feed(db: Int, argumentsOf client: Client) {
-        scratch.appendCommandHeader(count: client.argc, db: db, selected: &selectedDB)
-        for i in 0..<client.argc { scratch.appendBulkArgument(client.arg(i)) }
+        scratch.selectDatabase(db, selected: &selectedDB)
+        scratch.appendArguments(count: client.argc) { client.arg($0) }
         feedScratch()
     }
 
