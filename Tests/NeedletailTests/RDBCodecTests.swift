@@ -151,6 +151,28 @@ final class RDBCodecTests: XCTestCase {
             zset.forEach { m, _ in order.append(m.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) }
             XCTAssertEqual(order, elements == ["c", "3", "b", "2", "a", "1"] ? ["a", "b", "c"] : ["c", "a", "b"])
         }
+        // An intset is copied as it is, at its width (Redis's, wider than 1, 2, 3 need), and refused when its
+        // values are not strictly ascending.
+        func intset(_ values: [Int32]) throws -> Value? {
+            let blob = [UInt32(4), UInt32(values.count)].flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
+                + values.flatMap { withUnsafeBytes(of: $0.littleEndian) { Array($0) } }
+            let out = RDBOutput(compress: false)
+            blob.withUnsafeBytes { out.string($0) }
+            var input = RDBInput(out.bytes)
+            let value = try input.value(type: RDB.typeSetIntset, limits: limits)
+            if case .set(let set) = value {
+                set.checkInvariants()
+                XCTAssertEqual(set.intsetBlob, blob)
+            }
+            return value
+        }
+        guard case .set(let small) = try intset([1, 2, 3]) else { return XCTFail("not a set") }
+        XCTAssertEqual(small.count, 3)
+        XCTAssertTrue(small.isIntset)
+        for bad: [Int32] in [[1, 1], [2, 1]] {
+            XCTAssertThrowsError(try intset(bad)) { XCTAssertEqual(($0 as? RDBError)?.description, "Intset integrity check failed.") }
+        }
+
         // A quicklist node of strings and integers of every width, packed in one go, reads back as written.
         let mixed = ["x", "0", "-1", "127", "4095", "-4096", "32767", "8388607", "2147483647", "9223372036854775807",
                      String(repeating: "y", count: 300), "", "12a"]

@@ -9,6 +9,13 @@
 enum IntSetBlob {
     static let headerSize = 8
 
+    /// The set a valid blob holds, its contents copied as they are (see `forEach` for what is checked).
+    static func intset(_ blob: UnsafeRawBufferPointer) throws -> IntSet {
+        let count = try forEach(blob) { _ in }
+        let width = Int(UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        return IntSet(copying: UnsafeRawBufferPointer(rebasing: blob[headerSize...]), width: width, count: count)
+    }
+
     /// Calls `body` with each value in ascending order after validating the header and size; throws on an
     /// unknown encoding, a size mismatch or values out of order. Returns the number of values.
     @discardableResult

@@ -269,11 +269,8 @@ extension RDBInput {
             }
             return .set(set)
         case RDB.typeSetIntset:
-            let set = SetValue()
-            try withString { blob in
-                try IntSetBlob.forEach(blob) { v in
-                    guard set.add(.integer(v), maxIntsetEntries: Int.max) else { throw RDBError("Intset integrity check failed.") }
-                }
+            let set = try withString { blob in
+                do { return SetValue(intset: try IntSetBlob.intset(blob)) } catch { throw RDBError("Intset integrity check failed.") }
             }
             if set.isEmpty { return nil }
             if set.count > limits.setIntsetEntries { set.convertToHashtable() }

@@ -49,6 +49,19 @@ struct IntSet {
         count = 0
     }
 
+    /// An intset of `count` values of `width` bytes (2, 4 or 8) copied from `values`, which must be strictly
+    /// ascending, little-endian, each fitting the width: Redis's intset contents as an RDB holds them, kept
+    /// at their width (a wider one than the values need is allowed, as in Redis, so a DUMP gives its bytes back).
+    init(copying values: UnsafeRawBufferPointer, width: Int, count: Int) {
+        precondition((width == 2 || width == 4 || width == 8) && values.count == width * count, "IntSet: bad contents")
+        let prefix = Self.prefix(count)
+        block = IntSet.allocate(Swift.max(1, prefix + values.count))
+        if prefix > 0 { block.storeBytes(of: UInt64(count), as: UInt64.self) }
+        if count > 0 { (block + prefix).copyMemory(from: values.baseAddress!, byteCount: values.count) }
+        self.width = width
+        self.count = count
+    }
+
     /// The intset a word made by `word` describes.
     @inline(__always) init(word: UInt) {
         block = UnsafeMutableRawPointer(bitPattern: word & IntSet.addressMask)!

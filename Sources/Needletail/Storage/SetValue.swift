@@ -87,6 +87,11 @@ final class SetValue {
         word = IntSet().word
     }
 
+    /// A set in the intset encoding holding `intset` (which it then owns).
+    init(intset: IntSet) {
+        word = intset.word
+    }
+
     /// An empty set in the hashtable encoding (Redis's createSetObject) with room for `capacity` members:
     /// a member list when they fit one, else a HashTable presized for them.
     init(hashtableCapacity capacity: Int) {
