@@ -7,7 +7,9 @@
 #
 # Environment:
 #   NEEDLETAIL_SCRATCH   build directory for `swift build/test --scratch-path` (default: SwiftPM's .build)
-# Extra arguments go to `swift test` (e.g. `scripts/test.sh --filter RequestParserTests`).
+#   NEEDLETAIL_TEST_JOBS test classes run at a time with no arguments (default: the number of cores)
+# With no arguments every test class runs, several at a time (scripts/parallel-tests.py); arguments go to
+# `swift test` instead (e.g. `scripts/test.sh --filter RequestParserTests`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,13 @@ scratch=()
 if [[ -n ${NEEDLETAIL_SCRATCH:-} ]]; then scratch=(--scratch-path "$NEEDLETAIL_SCRATCH"); fi
 
 swift build "${scratch[@]}"
+if [[ $# -eq 0 ]]; then
+    # The whole suite: every test class in its own process, as many at a time as there are cores
+    # (scripts/parallel-tests.py says why); NEEDLETAIL_TEST_JOBS=1 runs them one after another.
+    swift build "${scratch[@]}" --build-tests
+    bundle="$(swift build "${scratch[@]}" --show-bin-path)/NeedletailPackageTests.xctest"
+    exec python3 scripts/parallel-tests.py "$bundle" "${NEEDLETAIL_TEST_JOBS:-$(nproc)}"
+fi
 # Every test is XCTest; without this flag an empty Swift Testing pass would print the last line ("0 tests").
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
