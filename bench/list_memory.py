@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Memory of lists, needletail against redis-server: RSS above an empty server (issue 11's list rows).
 
-    bench/list_memory.py NEEDLETAIL_BINARY [--shapes xxx,int,str10,mixed] [--rows big,many]
+    bench/list_memory.py NEEDLETAIL_BINARY [--shapes xxx,int,str10,mixed,hex10] [--rows big,many]
 
 Rows: `big` is one list of 10,000,000 elements (RPUSH, 1,000 per command), `many` 100,000 lists of 50
 elements (one RPUSH each). Element shapes: `xxx` (redis-benchmark's 3-byte value), `int` (the integers of
 the element's index), `str10` ("v:%08d", 10 bytes), `mixed` (("e%d" % i) repeated 1 to 3 times, 2 to 24
-bytes). Each server starts empty (`--save '' --appendonly no`), its RSS is read from /proc, the data is
-loaded with `redis-cli --pipe`, and the RSS read again a second later. Standard library only.
+bytes), `hex10` (10 hex digits of a hash of the index: elements that share no prefix, where a node's
+stored prefix cannot help). Each server starts empty (`--save '' --appendonly no`), its RSS is read from
+/proc, the data is loaded with `redis-cli --pipe`, and the RSS read again a second later. Standard library
+only.
 """
 import argparse
+import hashlib
 import os
 import socket
 import subprocess
@@ -26,6 +29,8 @@ def element(shape, i):
         return b"v:%08d" % (i % 100_000_000)
     if shape == "mixed":
         return (b"e%d" % i) * (1 + i % 3)
+    if shape == "hex10":
+        return hashlib.blake2b(b"%d" % i, digest_size=5).hexdigest().encode()
     raise SystemExit("unknown shape " + shape)
 
 
@@ -83,7 +88,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("needletail")
     parser.add_argument("--redis", default="redis-server")
-    parser.add_argument("--shapes", default="xxx,int,str10,mixed")
+    parser.add_argument("--shapes", default="xxx,int,str10,mixed,hex10")
     parser.add_argument("--rows", default="big,many")
     args = parser.parse_args()
     print("| Row | Elements | needletail | redis-server | ratio |")

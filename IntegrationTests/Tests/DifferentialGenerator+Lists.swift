@@ -34,6 +34,21 @@ extension DiffFamilies {
         (0..<g.rng.between(lo, hi)).map { _ in g.listElement() }
     }
 
+    /// 8 to 60 elements that mostly share a prefix (now and then one that does not), so sealed nodes store
+    /// it once (ListValue, "Prefixes"): "job:" and digits, one element repeated, and strings that reach or
+    /// pass the 191-byte code boundary with their suffix.
+    static func prefixedElements(_ g: inout DiffGenerator) -> [[UInt8]] {
+        let stem = g.rng.pick([b("job:"), b("v:0000"), b("xxx"), [UInt8](repeating: 0x61, count: 188), b("12")])
+        return (0..<g.rng.between(8, 60)).map { _ in
+            switch g.rng.below(12) {
+            case 0: return g.listElement()
+            case 1: return stem
+            case 2: return stem + b(g.rng.pick(["", "7", "x", "1234", "-1"]))
+            default: return stem + b(String(g.rng.below(g.rng.oneIn(2) ? 10 : 10_000)))
+            }
+        }
+    }
+
     static func lposOptions(_ g: inout DiffGenerator) -> [[UInt8]] {
         var out: [[UInt8]] = []
         for _ in 0..<g.rng.pick([0, 0, 1, 1, 2, 3]) {
@@ -58,6 +73,7 @@ extension DiffFamilies {
     static let lists = DiffFamily(name: "lists", commands: [
         spec("lpush", 8) { g in [b(g.rng.oneIn(2) ? "LPUSH" : "RPUSH"), g.key()] + listElements(&g, 1, 6) },
         spec("rpush many", 2) { g in [b(g.rng.oneIn(2) ? "LPUSH" : "RPUSH"), g.key()] + listElements(&g, 10, 60) },
+        spec("push prefixed", 2) { g in [b(g.rng.oneIn(2) ? "LPUSH" : "RPUSH"), g.key()] + prefixedElements(&g) },
         spec("pushx", 2) { g in [b(g.rng.oneIn(2) ? "LPUSHX" : "RPUSHX"), g.key()] + listElements(&g, 1, 3) },
         spec("pop", 5) { g in
             [b(g.rng.oneIn(2) ? "LPOP" : "RPOP"), g.key()] + (g.rng.oneIn(2) ? [b(g.rng.pick(listCounts))] : [])

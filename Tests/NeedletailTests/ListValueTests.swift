@@ -47,7 +47,17 @@ final class ListValueTests: XCTestCase {
         return p
     }()
 
-    private func value(_ rng: inout SeededRandom) -> ByteString {
+    /// With `prefixed`, nearly all values share a prefix ("job:" and digits, "job:" alone, or a 150-byte run and a
+    /// tail), so sealed nodes store prefixes (ListValue, "Prefixes"); the rest come from the usual mix.
+    private func value(_ rng: inout SeededRandom, prefixed: Bool = false) -> ByteString {
+        if prefixed && !rng.oneIn(300) {
+            switch rng.below(10) {
+            case 0: return "job:"
+            case 1: return ByteString([UInt8](repeating: 0x61, count: 150) + Array("\(rng.below(100_000))".utf8))
+            case 2: return ByteString("job:\(rng.below(10))")
+            default: return ByteString("job:\(rng.between(100_000, 100_999))")
+            }
+        }
         switch rng.below(20) {
         case 0: return ByteString(String(rng.between(-100_000, 100_000)))
         case 1: return ByteString((0..<rng.below(30)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
@@ -57,27 +67,32 @@ final class ListValueTests: XCTestCase {
     }
 
     /// Random operations against the model, `steps` of them, on a list with `fill`.
-    private func runModel(seed: UInt64, fill: Int, steps: Int, bias: Int) {
+    private func runModel(seed: UInt64, fill: Int, steps: Int, bias: Int, prefixed: Bool = false) {
         var rng = SeededRandom(seed: seed)
         let list = ListValue.make(fill: fill)
         var model: [ByteString] = []
         var mostNodes = 0
-        defer { XCTAssertGreaterThan(mostNodes, bias > 0 ? 20 : 3, "seed \(seed) fill \(fill): the list spans nodes") }
+        defer { XCTAssertGreaterThan(mostNodes, bias > 0 && !prefixed ? 20 : 3, "seed \(seed) fill \(fill): the list spans nodes") }
+        var prefixedNodes = 0
+        defer {
+            if prefixed { XCTAssertGreaterThan(prefixedNodes, 0, "seed \(seed) fill \(fill): prefixed nodes") }
+        }
         for step in 0..<steps {
             mostNodes = max(mostNodes, list.nodes)
+            prefixedNodes = max(prefixedNodes, (0..<list.nodes).filter { list.node($0).pointee.prefixLength > 0 }.count)
             let context = "seed \(seed) fill \(fill) step \(step)"
             // `bias` tilts toward pushes, so the list grows through many nodes before the removals.
             let op = rng.below(100)
             switch op {
             case 0..<(25 + bias):
                 for _ in 0..<(rng.oneIn(4) ? rng.between(1, 40) : 1) {
-                    let v = value(&rng)
+                    let v = value(&rng, prefixed: prefixed)
                     v.withUnsafeBytes { list.append($0) }
                     model.append(v)
                 }
             case (25 + bias)..<(45 + bias):
                 for _ in 0..<(rng.oneIn(4) ? rng.between(1, 40) : 1) {
-                    let v = value(&rng)
+                    let v = value(&rng, prefixed: prefixed)
                     v.withUnsafeBytes { list.prepend($0) }
                     model.insert(v, at: 0)
                 }
@@ -97,16 +112,16 @@ final class ListValueTests: XCTestCase {
             case (60 + bias)..<(68 + bias):
                 guard !model.isEmpty else { continue }
                 let i = rng.below(model.count)
-                let v = value(&rng)
+                let v = value(&rng, prefixed: prefixed)
                 v.withUnsafeBytes { list.replace(at: i, with: PackedElement($0)) }
                 model[i] = v
             case (68 + bias)..<(76 + bias):
                 let i = rng.between(0, model.count)
-                let v = value(&rng)
+                let v = value(&rng, prefixed: prefixed)
                 v.withUnsafeBytes { list.insert(PackedElement($0), at: i) }
                 model.insert(v, at: i)
             case (76 + bias)..<(82 + bias):
-                let v = model.isEmpty || rng.oneIn(4) ? value(&rng) : rng.pick(model)
+                let v = model.isEmpty || rng.oneIn(4) ? value(&rng, prefixed: prefixed) : rng.pick(model)
                 let limit = rng.pick([0, 0, 1, 2, 5, 1000])
                 let fromTail = rng.oneIn(2)
                 let removed = v.withUnsafeBytes { list.removeAll(equalTo: PackedElement($0), limit: limit, fromTail: fromTail) }
@@ -128,7 +143,7 @@ final class ListValueTests: XCTestCase {
                 guard !model.isEmpty else { continue }
                 let i = rng.below(model.count)
                 XCTAssertEqual(list.withElement(at: i) { $0.byteString }, model[i], context)
-                let v = rng.oneIn(2) ? model[i] : value(&rng)
+                let v = rng.oneIn(2) ? model[i] : value(&rng, prefixed: prefixed)
                 XCTAssertEqual(v.withUnsafeBytes { list.firstIndex(of: PackedElement($0)) }, model.firstIndex(of: v), context)
                 continue
             case (88 + bias)..<(94 + bias):
@@ -161,6 +176,64 @@ final class ListValueTests: XCTestCase {
         for (seed, fill) in [(1, -2), (2, -1), (3, 2), (4, 3), (5, 7), (6, 1), (7, 0), (8, -5), (9, 16), (10, -2)] {
             runModel(seed: UInt64(seed), fill: fill, steps: 1000, bias: 0)
         }
+    }
+
+    /// The same with values that share prefixes: nodes store them once, and every operation reads, edits,
+    /// merges and re-packs them.
+    func testRandomOperationsOnPrefixedNodes() {
+        for (seed, fill) in [(21, -2), (22, -1), (23, 8), (24, 32), (25, -2)] {
+            runModel(seed: UInt64(seed), fill: fill, steps: 1500, bias: 10, prefixed: true)
+        }
+    }
+
+    /// A list of "v:%08d" (the memory benchmark's 10-byte strings): sealed nodes keep "v:0000" and the like
+    /// once, and an element costs the bytes after it; every read gives the whole element back.
+    func testSealedNodesStoreASharedPrefixOnce() {
+        let list = ListValue.make()
+        var model: [ByteString] = []
+        for i in 0..<20_000 {
+            let v = ByteString("v:\(String(repeating: "0", count: 8 - String(i).count))\(i)")
+            v.withUnsafeBytes { list.append($0) }
+            model.append(v)
+        }
+        XCTAssertNil(list.invariantViolation())
+        let inner = (0..<(list.nodes - 1)).map { list.node($0).pointee }
+        XCTAssertFalse(inner.isEmpty)
+        for n in inner { XCTAssertGreaterThanOrEqual(n.prefixLength, 5, "every inner node shares at least v:000") }
+        let innerBytes = inner.reduce(0) { $0 + $1.usedBytes }
+        let innerCount = inner.reduce(0) { $0 + Int($1.count) }
+        XCTAssertLessThan(Double(innerBytes) / Double(innerCount), 5.1, "bytes an element in inner nodes (10 without)")
+        XCTAssertEqual(elements(list), model)
+        XCTAssertEqual(reversed(list), model.reversed())
+        XCTAssertEqual(list.withElement(at: 12_345) { $0.byteString }, model[12_345])
+        XCTAssertEqual(model[777].withUnsafeBytes { list.firstIndex(of: PackedElement($0)) }, 777)
+        // An edit in a prefixed node, one that breaks the prefix, and pops down into prefixed nodes.
+        ByteString("v:x").withUnsafeBytes { list.replace(at: 5_000, with: PackedElement($0)) }
+        model[5_000] = "v:x"
+        ByteString("42").withUnsafeBytes { list.insert(PackedElement($0), at: 7_000) }
+        model.insert("42", at: 7_000)
+        for _ in 0..<3_000 { XCTAssertEqual(list.pop(fromHead: true) { $0.byteString }, model.removeFirst()) }
+        list.prepend(ByteString("head"))
+        model.insert("head", at: 0)
+        XCTAssertNil(list.invariantViolation())
+        XCTAssertEqual(elements(list), model)
+        XCTAssertEqual(elements(list.duplicate()), model)
+    }
+
+    /// Nodes of one repeated element keep it once: no data at all per element.
+    func testIdenticalElementsCostNoDataInSealedNodes() {
+        let list = ListValue.make()
+        for _ in 0..<10_000 { list.append(ByteString("xxx")) }
+        XCTAssertNil(list.invariantViolation())
+        let first = list.node(0).pointee
+        XCTAssertEqual(first.prefixLength, 3)
+        XCTAssertEqual(first.dataBytes, 0)
+        XCTAssertEqual(list.count, 10_000)
+        var all = true
+        list.forEach { all = all && $0.byteString == "xxx" }
+        XCTAssertTrue(all)
+        XCTAssertEqual(list.pop(fromHead: false) { $0.byteString }, "xxx")
+        XCTAssertNil(list.invariantViolation())
     }
 
     func testGrowingListsThroughManyNodes() {
@@ -200,7 +273,7 @@ final class ListValueTests: XCTestCase {
         for (text, width) in cases {
             let list = ListValue.make()
             list.append(ByteString(text))
-            XCTAssertEqual(list.withElement(at: 0) { $0.data.count }, width, text)
+            XCTAssertEqual(list.withElement(at: 0) { $0.dataLength }, width, text)
             XCTAssertEqual(list.withElement(at: 0) { $0.byteString }, ByteString(text))
         }
         for text in ["01", "+1", "-0", " 1", "9223372036854775808", "1.0", ""] {

@@ -135,7 +135,7 @@ extension KeyspaceEvent {
 extension ReplyWriter {
     /// A list element as a bulk string (an integer element is formatted straight into the buffer).
     @inline(__always) func bulk(_ entry: ListEntry) {
-        if entry.isInteger { bulk(entry.integer) } else { bulk(entry.data) }
+        if entry.isInteger { bulk(entry.integer) } else { entry.withData { bulk($0) } }
     }
 }
 
@@ -218,7 +218,7 @@ private struct BulkStream {
 
     @inline(__always) mutating func write(_ entry: ListEntry) {
         if entry.isInteger { return writeInteger(entry.integer) }
-        let n = entry.data.count
+        let n = entry.dataLength
         if n != cachedLength {
             cachedLength = n
             headerLength = withUnsafeMutableBytes(of: &header) { h in
@@ -232,7 +232,7 @@ private struct BulkStream {
         var header = header
         buffer.append(upTo: headerLength + n + 2) { p in
             withUnsafeBytes(of: &header) { p.copyMemory(from: $0.baseAddress!, byteCount: headerLength) }
-            if n > 0 { (p + headerLength).copyMemory(from: entry.data.baseAddress!, byteCount: n) }
+            entry.copyData(to: p + headerLength)
             p.storeBytes(of: 0x0A0D, toByteOffset: headerLength + n, as: UInt16.self)
             return headerLength + n + 2
         }
@@ -512,7 +512,7 @@ private func lmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool) -> Bool {
         reply.bulk(element)
     } else {
         source.pop(fromHead: fromHead) { entry in
-            target.push(PackedElement(entry), atHead: toHead)
+            entry.withData { data in target.push(PackedElement(ListEntry(head: entry.head, data: data)), atHead: toHead) }
             reply.bulk(entry)
         }
     }
@@ -644,7 +644,8 @@ private func blockingPopGeneric(_ c: Client, keys: Range<Int>, fromHead: Bool, t
 // MARK: - DEBUG QUICKLIST, DEBUG QUICKLIST-PACKED-THRESHOLD
 
 /// DEBUG QUICKLIST key [level]: Redis prints the quicklist's nodes on standard output; so do we, one line
-/// per node (its element count, logical and allocated bytes, and its code when uniform).
+/// per node (its element count, logical and allocated bytes, its code when uniform, its prefix when it
+/// stores one).
 func debugQuicklist(_ c: Client) {
     guard let value = c.db.lookup(c.arg(2), now: c.server.now, [.noTouch]) else {
         return c.reply.error("ERR no such key")
@@ -654,7 +655,8 @@ func debugQuicklist(_ c: Client) {
     for i in 0..<list.nodes {
         let n = list.node(i).pointee
         text += "  node \(i): \(n.count) elements, \(n.logicalSize) bytes (\(n.capacity) allocated)"
-            + (n.isUniform ? ", uniform code \(n.uniform)\n" : "\n")
+            + (n.isUniform ? ", uniform code \(n.uniform)" : "")
+            + (n.prefixLength > 0 ? ", prefix of \(n.prefixLength) bytes\n" : "\n")
     }
     print(text, terminator: "")
     fflush(stdout)

@@ -88,7 +88,7 @@ func mixValue(_ value: Value, hasExpire: Bool, into digest: inout SHA1.Digest) {
         digest.mix(s)
     case .list(let list):
         list.forEach { entry in
-            if entry.isInteger { digest.mix(entry.byteString) } else { digest.mix(entry.data) }
+            if entry.isInteger { digest.mix(entry.byteString) } else { entry.withData { digest.mix($0) } }
         }
     case .set(let set):
         set.forEach { member in member.withUnsafeBytes { digest.xorHash(of: $0) } }

@@ -138,7 +138,7 @@ func quicklistNodes(_ list: ListValue) -> [QuicklistNodeImage] {
     var writer = ListpackWriter()
     var cut = QuicklistCut(fill: Int(list.fill))
     list.forEach { entry in
-        let size = entry.isInteger ? decimalLength(entry.integer) : entry.data.count
+        let size = entry.isInteger ? decimalLength(entry.integer) : entry.dataLength
         if cut.startsNewNode(elementSize: size) {
             nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count))
             writer = ListpackWriter()
@@ -149,7 +149,7 @@ func quicklistNodes(_ list: ListValue) -> [QuicklistNodeImage] {
             nodes.append(QuicklistNodeImage(blob: entry.byteString.withUnsafeBytes { Array($0) }, plain: true, count: 1))
             return
         }
-        if entry.isInteger { writer.append(integer: entry.integer) } else { writer.append(entry.data) }
+        if entry.isInteger { writer.append(integer: entry.integer) } else { entry.withData { writer.append($0) } }
         cut.added(listpackBytes: writer.byteCount)
     }
     if cut.count > 0 { nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count)) }

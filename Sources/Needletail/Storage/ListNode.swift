@@ -7,18 +7,56 @@ import Glibc
 
 // MARK: - Elements
 
-/// A stored element as commands see it: its code and its data bytes, valid only for the duration of the
-/// call that hands it out.
+/// A stored element as commands see it: its code and its bytes, valid only for the duration of the call
+/// that hands it out. An element of a prefixed node (see ListValue, "Prefixes") comes in two pieces: the
+/// prefix its node stores once, and the rest; everywhere else `prefix` is empty and `suffix` is all of it.
 struct ListEntry {
-    /// The element's code (see ListValue): a string length up to 191, 0xC1...0xC8 for an integer, 0xF0 or
-    /// 0xF1 for a long string.
+    /// The element's code (see ListValue), as a node without a prefix stores it: a string length up to 191,
+    /// 0xC1...0xC8 for an integer, 0xF0 or 0xF1 for a long string.
     let head: UInt8
-    let data: UnsafeRawBufferPointer
+    /// The bytes the element shares with the rest of its node (a string's first bytes), or none.
+    let prefix: UnsafeRawBufferPointer
+    /// The element's other bytes: all of them outside prefixed nodes; an integer's little-endian bytes.
+    let suffix: UnsafeRawBufferPointer
+
+    @inline(__always) init(head: UInt8, data: UnsafeRawBufferPointer) {
+        self.head = head
+        prefix = UnsafeRawBufferPointer(start: nil, count: 0)
+        suffix = data
+    }
+
+    @inline(__always) init(head: UInt8, prefix: UnsafeRawBufferPointer, suffix: UnsafeRawBufferPointer) {
+        self.head = head
+        self.prefix = prefix
+        self.suffix = suffix
+    }
 
     @inline(__always) var isInteger: Bool { head > 0xC0 && head <= 0xC8 }
 
+    /// Bytes of data: a string's length, an integer's width.
+    @inline(__always) var dataLength: Int { prefix.count + suffix.count }
+
     /// The integer an integer element holds.
-    @inline(__always) var integer: Int64 { loadInteger(data.baseAddress!, width: data.count) }
+    @inline(__always) var integer: Int64 { loadInteger(suffix.baseAddress!, width: suffix.count) }
+
+    /// Calls `body` with the element's data in one piece: `suffix` itself, or prefix and suffix copied to
+    /// the stack (a prefixed element is at most 191 bytes).
+    @inline(__always) func withData<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if prefix.count == 0 { return try body(suffix) }
+        return try withUnsafeTemporaryAllocation(byteCount: 192, alignment: 8) { raw in
+            raw.baseAddress!.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+            if suffix.count > 0 {
+                (raw.baseAddress! + prefix.count).copyMemory(from: suffix.baseAddress!, byteCount: suffix.count)
+            }
+            return try body(UnsafeRawBufferPointer(start: raw.baseAddress!, count: dataLength))
+        }
+    }
+
+    /// Copies the element's data (prefix, then suffix) to `p`.
+    @inline(__always) func copyData(to p: UnsafeMutableRawPointer) {
+        if prefix.count > 0 { p.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count) }
+        if suffix.count > 0 { (p + prefix.count).copyMemory(from: suffix.baseAddress!, byteCount: suffix.count) }
+    }
 
     /// The element's bytes, as a client sent them.
     var byteString: ByteString {
@@ -29,14 +67,17 @@ struct ListEntry {
                 return ByteString(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
             }
         }
-        return ByteString(data)
+        return withData { ByteString($0) }
     }
 
     /// Whether the element's bytes are `other`'s (an argument packed once with `PackedElement`).
     @inline(__always) func equals(_ other: PackedElement) -> Bool {
-        guard head == other.code && data.count == other.dataLength else { return false }
+        guard head == other.code && dataLength == other.dataLength else { return false }
         if isInteger { return integer == other.integer }
-        return data.count == 0 || memcmp(data.baseAddress!, other.bytes.baseAddress!, data.count) == 0
+        if dataLength == 0 { return true }
+        let p = prefix.count
+        if p > 0 && memcmp(prefix.baseAddress!, other.bytes.baseAddress!, p) != 0 { return false }
+        return suffix.count == 0 || memcmp(suffix.baseAddress!, other.bytes.baseAddress! + p, suffix.count) == 0
     }
 
     /// Bytes of its code: 1, or 4 / 6 for a long string.
@@ -86,13 +127,15 @@ struct PackedElement {
         bytes = UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
-    /// An element read from a list, to store in another one.
+    /// An element read from a list, to store in another one (not from a prefixed node: its data is in two
+    /// pieces; see `ListEntry.withData`).
     @inline(__always) init(_ entry: ListEntry) {
+        precondition(entry.prefix.count == 0, "a prefixed element has no contiguous bytes")
         code = entry.head
         codeLength = entry.codeLength
-        dataLength = entry.data.count
+        dataLength = entry.suffix.count
         integer = entry.isInteger ? entry.integer : 0
-        bytes = entry.data
+        bytes = entry.suffix
     }
 
     /// The logical size: code plus data.
@@ -156,8 +199,11 @@ struct ListNode {
     private var _codeEnd: UInt32
     private var _dataStart: UInt32
     private var _dataEnd: UInt32
-    /// The code every element has when the node stores no codes, `ListNode.mixed` otherwise.
+    /// The code every element has when the node stores no codes, `ListNode.mixed` otherwise. In a prefixed
+    /// node, codes (and this one) count the bytes after the prefix.
     var uniform: UInt8
+    /// Bytes every element starts with, stored once at the start of the block (ListValue, "Prefixes").
+    private var _prefix: UInt8 = 0
 
     static let mixed: UInt8 = 0xFF
 
@@ -169,12 +215,16 @@ struct ListNode {
     @inline(__always) var dataEnd: Int { get { Int(_dataEnd) } set { _dataEnd = UInt32(newValue) } }
 
     @inline(__always) var isUniform: Bool { uniform != ListNode.mixed }
+    @inline(__always) var prefixLength: Int { Int(_prefix) }
     @inline(__always) var codeBytes: Int { codeEnd - codeStart }
     @inline(__always) var dataBytes: Int { dataEnd - dataStart }
-    /// What the node's bound counts: data, plus one code byte per element, plus long-string code bytes.
-    @inline(__always) var logicalSize: Int { (isUniform ? Int(count) : codeBytes) + dataBytes }
+    /// What the node's bound counts: data (with the prefix of each element), plus one code byte per
+    /// element, plus long-string code bytes.
+    @inline(__always) var logicalSize: Int {
+        (isUniform ? Int(count) : codeBytes) + dataBytes + prefixLength * Int(count)
+    }
     /// Bytes in use in the block.
-    @inline(__always) var usedBytes: Int { codeBytes + dataBytes }
+    @inline(__always) var usedBytes: Int { prefixLength + codeBytes + dataBytes }
 
     /// A node holding one element, with room to grow toward the end it was pushed at.
     init(_ e: PackedElement, atHead: Bool, room slack: Int) {
@@ -210,8 +260,9 @@ struct ListNode {
         if data.count > 0 { (base + codeLength).copyMemory(from: data.baseAddress!, byteCount: data.count) }
     }
 
-    /// One sealed node holding `a`'s elements then `b`'s.
+    /// One sealed node holding `a`'s elements then `b`'s (neither prefixed: see `restorePrefix`).
     init(concatenating a: ListNode, _ b: ListNode) {
+        precondition(a._prefix == 0 && b._prefix == 0, "concatenating a prefixed node")
         let uniform = a.uniform == b.uniform ? a.uniform : ListNode.mixed
         let codesA = uniform == ListNode.mixed ? (a.isUniform ? Int(a.count) : a.codeBytes) : 0
         let codesB = uniform == ListNode.mixed ? (b.isUniform ? Int(b.count) : b.codeBytes) : 0
@@ -245,6 +296,7 @@ struct ListNode {
     // MARK: Pushes
 
     @inline(__always) mutating func append(_ e: PackedElement, bound: Int, eager: Bool) {
+        if _prefix != 0 { restorePrefix() }
         if isUniform && e.code == uniform && e.codeLength == 1 {
             if capacity - dataEnd < e.dataLength { relayout(back: (0, e.dataLength), bound: bound, eager: eager) }
         } else {
@@ -260,6 +312,7 @@ struct ListNode {
     }
 
     @inline(__always) mutating func prepend(_ e: PackedElement, bound: Int, eager: Bool) {
+        if _prefix != 0 { restorePrefix() }
         if isUniform && e.code == uniform && e.codeLength == 1 {
             if dataStart - codeEnd < e.dataLength { relayout(front: (0, e.dataLength), bound: bound, eager: eager) }
         } else {
@@ -282,6 +335,7 @@ struct ListNode {
     /// out.
     mutating func relayout(front: (Int, Int) = (0, 0), back: (Int, Int) = (0, 0), materialize: Bool = false,
                            bound: Int, eager: Bool = false) {
+        precondition(_prefix == 0, "relayout of a prefixed node")
         let writesCodes = !isUniform || materialize
         let codes = isUniform ? (writesCodes ? Int(count) : 0) : codeBytes
         let data = dataBytes
@@ -335,25 +389,137 @@ struct ListNode {
     /// Gives back the slack: the node becomes an inner node, or was left mostly empty. `moving` copies the
     /// node to an exact new block and frees the old one whole rather than shrinking it in place: the tail a
     /// shrink cuts off stays behind as a small free fragment that the next small lists do not fit in
-    /// (100,000 one-node lists: 15 bytes a list).
+    /// (100,000 one-node lists: 15 bytes a list). A node whose elements share a prefix worth storing once
+    /// is rewritten with it instead (`stripPrefix`), which also leaves it exactly sized.
     mutating func seal(moving: Bool = false) {
+        if _prefix == 0, case let shared = sharedPrefix(), shared > 0 { return stripPrefix(shared) }
         guard capacity > usedBytes else { return }
-        if codeStart == 0 && codeEnd == dataStart && !moving {
+        if _prefix == 0 && codeStart == 0 && codeEnd == dataStart && !moving {
             base = realloc(base, max(1, dataEnd))!
             capacity = dataEnd
             return
         }
-        let codes = codeBytes, data = dataBytes
-        let block = malloc(max(1, codes + data))!
-        if codes > 0 { block.copyMemory(from: base + codeStart, byteCount: codes) }
-        if data > 0 { (block + codes).copyMemory(from: base + dataStart, byteCount: data) }
+        let prefix = prefixLength, codes = codeBytes, data = dataBytes
+        let block = malloc(max(1, prefix + codes + data))!
+        if prefix > 0 { block.copyMemory(from: base, byteCount: prefix) }
+        if codes > 0 { (block + prefix).copyMemory(from: base + codeStart, byteCount: codes) }
+        if data > 0 { (block + prefix + codes).copyMemory(from: base + dataStart, byteCount: data) }
         free(base)
         base = block
-        capacity = codes + data
+        capacity = prefix + codes + data
+        codeStart = prefix
+        codeEnd = prefix + codes
+        dataStart = prefix + codes
+        dataEnd = prefix + codes + data
+    }
+
+    // MARK: Prefixes
+
+    /// Bytes a prefix must save before a node stores one: below this, sealing leaves the node as it is.
+    static let prefixMinimumSaving = 16
+
+    /// The length of the prefix all elements share, when the node may store one and it saves at least
+    /// `prefixMinimumSaving` bytes; else 0. Only a node of strings of at most 191 bytes qualifies (its
+    /// codes are then one byte each, and an element, prefix included, still fits a one-byte code).
+    func sharedPrefix() -> Int {
+        let n = Int(count)
+        guard n > 1, _prefix == 0 else { return 0 }
+        if isUniform {
+            guard uniform < 0xC0 else { return 0 }
+        } else {
+            guard codeBytes == n else { return 0 }  // a long string's code is 4 or 6 bytes
+            for k in 0..<n where base.load(fromByteOffset: codeStart + k, as: UInt8.self) >= 0xC0 { return 0 }
+        }
+        var cursor = NodeCursor(self, fromStart: true)
+        let first = cursor.next().suffix
+        var shared = first.count
+        for _ in 1..<n {
+            let e = cursor.next().suffix
+            var k = 0
+            let limit = min(shared, e.count)
+            while k < limit && e[k] == first[k] { k += 1 }
+            shared = k
+            if shared == 0 { return 0 }
+        }
+        return shared * (n - 1) >= ListNode.prefixMinimumSaving ? shared : 0
+    }
+
+    /// Rewrites the node to an exact block holding the first `length` bytes of its elements once, then their
+    /// codes and data without them. `length` is `sharedPrefix()`.
+    private mutating func stripPrefix(_ length: Int) {
+        let n = Int(count)
+        let codes = isUniform ? 0 : n
+        let size = length + codes + dataBytes - length * n
+        let block = malloc(max(1, size))!
+        block.copyMemory(from: base + dataStart, byteCount: length)  // the first element's first bytes
+        var cursor = NodeCursor(self, fromStart: true)
+        var code = block + length, data = block + length + codes
+        for _ in 0..<n {
+            let e = cursor.next()
+            let rest = e.suffix.count - length
+            if codes > 0 {
+                code.storeBytes(of: UInt8(rest), as: UInt8.self)
+                code += 1
+            }
+            if rest > 0 { data.copyMemory(from: e.suffix.baseAddress! + length, byteCount: rest) }
+            data += rest
+        }
+        free(base)
+        base = block
+        capacity = size
+        _prefix = UInt8(length)
+        if isUniform { uniform -= UInt8(length) }
+        codeStart = length
+        codeEnd = length + codes
+        dataStart = length + codes
+        dataEnd = size
+    }
+
+    /// Writes the prefix back into each element (before the node changes other than at its ends).
+    mutating func restorePrefix() {
+        guard _prefix != 0 else { return }
+        let n = Int(count), length = prefixLength
+        let codes = isUniform ? 0 : n
+        let size = max(1, codes + dataBytes + length * n)
+        let block = malloc(size)!
+        var cursor = NodeCursor(self, fromStart: true)
+        var code = block, data = block + codes
+        for _ in 0..<n {
+            let e = cursor.next()
+            if codes > 0 {
+                code.storeBytes(of: e.head, as: UInt8.self)
+                code += 1
+            }
+            e.copyData(to: data)
+            data += e.dataLength
+        }
+        free(base)
+        base = block
+        capacity = size
+        _prefix = 0
+        if isUniform { uniform += UInt8(length) }
         codeStart = 0
         codeEnd = codes
         dataStart = codes
-        dataEnd = codes + data
+        dataEnd = data - block
+    }
+
+    /// A copy of the node in an exact block of its own (COPY).
+    func copied() -> ListNode {
+        var copy = self
+        let used = usedBytes
+        let block = malloc(max(1, used))!
+        let prefix = prefixLength
+        if prefix > 0 { block.copyMemory(from: base, byteCount: prefix) }
+        if codeBytes > 0 { (block + prefix).copyMemory(from: base + codeStart, byteCount: codeBytes) }
+        if dataBytes > 0 { (block + prefix + codeBytes).copyMemory(from: base + dataStart, byteCount: dataBytes) }
+        copy.base = block
+        copy.capacity = max(1, used)
+        copy.codeStart = prefix
+        copy.codeEnd = prefix + codeBytes
+        copy.dataStart = prefix + codeBytes
+        copy.dataEnd = used
+        return copy
     }
 
     /// A block at most a quarter used (and worth the copy) shrinks to what it holds.
@@ -384,6 +550,8 @@ struct NodeCursor {
     let base: UnsafeMutableRawPointer
     let uniform: UInt8
     let width: Int
+    /// The node's prefix length (its bytes are at `base`).
+    let prefix: Int
     /// Offsets in the block of the next element's code (mixed nodes) and data.
     var code: Int
     var data: Int
@@ -393,6 +561,7 @@ struct NodeCursor {
         base = node.base
         uniform = node.uniform
         width = node.isUniform ? listCodeWidth(node.uniform) : 0
+        prefix = node.prefixLength
         if fromStart {
             code = node.codeStart
             data = node.dataStart
@@ -420,9 +589,17 @@ struct NodeCursor {
         }
     }
 
+    /// The entry whose code is `head` and whose stored bytes are `length` at `offset`, with the prefix.
+    @inline(__always) private func makeEntry(_ head: UInt8, at offset: Int, _ length: Int) -> ListEntry {
+        let stored = UnsafeRawBufferPointer(start: base + offset, count: length)
+        if prefix == 0 { return ListEntry(head: head, data: stored) }
+        return ListEntry(head: head + UInt8(prefix), prefix: UnsafeRawBufferPointer(start: base, count: prefix),
+                         suffix: stored)
+    }
+
     @inline(__always) mutating func next() -> ListEntry {
         if uniform != ListNode.mixed {
-            let entry = ListEntry(head: uniform, data: UnsafeRawBufferPointer(start: base + data, count: width))
+            let entry = makeEntry(uniform, at: data, width)
             data += width
             index += 1
             return entry
@@ -440,7 +617,7 @@ struct NodeCursor {
             length = listCodeWidth(head)
             code += 1
         }
-        let entry = ListEntry(head: head, data: UnsafeRawBufferPointer(start: base + data, count: length))
+        let entry = makeEntry(head, at: data, length)
         data += length
         index += 1
         return entry
@@ -450,7 +627,7 @@ struct NodeCursor {
         if uniform != ListNode.mixed {
             data -= width
             index -= 1
-            return ListEntry(head: uniform, data: UnsafeRawBufferPointer(start: base + data, count: width))
+            return makeEntry(uniform, at: data, width)
         }
         let last = base.load(fromByteOffset: code - 1, as: UInt8.self)
         let length: Int
@@ -467,7 +644,7 @@ struct NodeCursor {
         }
         data -= length
         index -= 1
-        return ListEntry(head: last, data: UnsafeRawBufferPointer(start: base + data, count: length))
+        return makeEntry(last, at: data, length)
     }
 
     @inline(__always) mutating func skipForward() { _ = next() }

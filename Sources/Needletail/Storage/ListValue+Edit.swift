@@ -74,8 +74,8 @@ extension ListValue {
         let n = node(i)
         var cursor = NodeCursor(n.pointee, at: offset)
         let old = cursor.next()
-        if old.head == element.code && old.data.count == element.dataLength {
-            element.writeData(to: UnsafeMutableRawPointer(mutating: old.data.baseAddress!))
+        if old.head == element.code && old.prefix.count == 0 && old.suffix.count == element.dataLength {
+            element.writeData(to: UnsafeMutableRawPointer(mutating: old.suffix.baseAddress!))
             return
         }
         repack(i...i) { packer in
@@ -240,7 +240,7 @@ struct ListNodePacker {
 
     mutating func append(_ entry: ListEntry) {
         let codeLength = entry.codeLength
-        let size = codeLength + entry.data.count
+        let size = codeLength + entry.dataLength
         if count > 0 && !list.fits(count: count + 1, logical: logical + size) { flush() }
         if count == 0 {
             firstCode = entry.head
@@ -250,10 +250,11 @@ struct ListNodePacker {
         }
         var code: (UInt64) = 0
         withUnsafeMutableBytes(of: &code) { raw in
-            writeListCode(entry.head, dataLength: entry.data.count, to: raw.baseAddress!)
+            writeListCode(entry.head, dataLength: entry.dataLength, to: raw.baseAddress!)
             codes.append(contentsOf: raw[0..<codeLength])
         }
-        data.append(contentsOf: entry.data)
+        data.append(contentsOf: entry.prefix)
+        data.append(contentsOf: entry.suffix)
         count += 1
         logical += size
     }
@@ -271,9 +272,10 @@ struct ListNodePacker {
     private mutating func flush() {
         guard count > 0 else { return }
         let uniform = sameCodes ? firstCode : ListNode.mixed
-        let node = codes.withUnsafeBytes { c in
+        var node = codes.withUnsafeBytes { c in
             data.withUnsafeBytes { d in ListNode(count: count, uniform: uniform, codes: c, data: d) }
         }
+        node.seal()  // exact already; stores a shared prefix once when worth it
         packed.append(node)
         codes.removeAll(keepingCapacity: true)
         data.removeAll(keepingCapacity: true)

@@ -4,13 +4,7 @@ extension ListValue {
     /// A copy in the same encoding (COPY): every node copied to an exact-size block, the same fill.
     func duplicate() -> ListValue {
         let copy = ListValue.make(fill: Int(fill))
-        for i in 0..<nodes {
-            let n = node(i).pointee
-            let fresh = ListNode(count: Int(n.count), uniform: n.uniform,
-                                 codes: UnsafeRawBufferPointer(start: n.base + n.codeStart, count: n.codeBytes),
-                                 data: UnsafeRawBufferPointer(start: n.base + n.dataStart, count: n.dataBytes))
-            copy.insertNode(fresh, at: i)
-        }
+        for i in 0..<nodes { copy.insertNode(node(i).pointee.copied(), at: i) }
         copy.adjustCount(by: count)
         return copy
     }
@@ -53,9 +47,14 @@ extension ListValue {
 
     private func nodeViolation(_ n: ListNode) -> String? {
         if n.count == 0 { return "empty" }
-        guard 0 <= n.codeStart && n.codeStart <= n.codeEnd && n.codeEnd <= n.dataStart
+        guard n.prefixLength <= n.codeStart && n.codeStart <= n.codeEnd && n.codeEnd <= n.dataStart
               && n.dataStart <= n.dataEnd && n.dataEnd <= n.capacity else {
-            return "offsets \(n.codeStart) \(n.codeEnd) \(n.dataStart) \(n.dataEnd) capacity \(n.capacity)"
+            return "offsets \(n.prefixLength) \(n.codeStart) \(n.codeEnd) \(n.dataStart) \(n.dataEnd) capacity \(n.capacity)"
+        }
+        // A prefix is stored only when its elements share it and it saves enough (ListNode.sharedPrefix);
+        // pops at the ends may leave fewer elements behind, so the saving is not checked again.
+        if n.prefixLength > 0 && (n.prefixLength > 0xBF || (n.isUniform && n.uniform >= 0xC0)) {
+            return "prefix of \(n.prefixLength) bytes, uniform code \(n.uniform)"
         }
         if n.isUniform {
             if n.codeBytes != 0 { return "uniform node with code bytes" }
@@ -85,15 +84,19 @@ extension ListValue {
     }
 
     private func entryViolation(_ e: ListEntry) -> String? {
+        if e.prefix.count > 0 && !(e.head < 0xC0 && Int(e.head) == e.dataLength) {
+            return "prefixed element with code \(e.head), \(e.dataLength) bytes"
+        }
         switch e.head {
         case 0..<0xC0:
-            if e.data.count <= 20 && parseInt64(e.data) != nil { return "an integer stored as a string" }
+            if Int(e.head) != e.dataLength { return "code \(e.head) for \(e.dataLength) bytes" }
+            if e.dataLength <= 20 && e.withData({ parseInt64($0) }) != nil { return "an integer stored as a string" }
         case 0xC1...0xC8:
-            if integerWidth(e.integer) != e.data.count { return "integer \(e.integer) in \(e.data.count) bytes" }
+            if integerWidth(e.integer) != e.dataLength { return "integer \(e.integer) in \(e.dataLength) bytes" }
         case 0xF0:
-            if e.data.count <= 0xBF || e.data.count > 0xFFFF { return "F0 string of \(e.data.count) bytes" }
+            if e.dataLength <= 0xBF || e.dataLength > 0xFFFF { return "F0 string of \(e.dataLength) bytes" }
         case 0xF1:
-            if e.data.count <= 0xFFFF { return "F1 string of \(e.data.count) bytes" }
+            if e.dataLength <= 0xFFFF { return "F1 string of \(e.dataLength) bytes" }
         default:
             return "code \(e.head)"
         }

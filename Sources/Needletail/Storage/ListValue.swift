@@ -28,18 +28,33 @@ import Glibc
 /// node that stops being an end node is sealed to its exact size. Element `i` of a uniform node is at
 /// `dataStart + i * width`; in other nodes a walk over the 1-byte codes finds it, from the nearer end.
 ///
+/// ## Prefixes
+/// A sealed node whose elements are all strings of at most 191 bytes sharing their first bytes stores those
+/// bytes once, at the start of its block (`[prefix][codes][data]`), when that saves at least 16 bytes; each
+/// element's code and data then cover only the rest. Sealed means exactly sized: a node that stopped being
+/// an end node, the node of a one-node list after a push of several elements, a node an edit re-packed. It
+/// pays for ids and keys ("job:1042", "v:00012345"), documents with the same opening, and one element
+/// repeated (such a node stores no data at all). A read hands out the element in two pieces
+/// (`ListEntry.prefix` and `suffix`), which replies and the RDB writer copy one after the other. Pops and
+/// trims at the ends keep the prefix (the elements left still share it); any other change to the node (a
+/// push, an edit, a merge) first writes the prefix back into each element (`ListNode.restorePrefix`, O(node)),
+/// and the node may store one again when it is next sealed. Bounds count each element whole, prefix
+/// included, so prefixes never change where nodes split.
+///
 /// MEASURED (RSS above an empty server, release build, against redis-server 7.0.15 with jemalloc;
-/// `bench/list_memory.py`, MiB): one list of 10,000,000 "xxx" 28.9 (redis 49.1, 0.59x), of the integers
-/// 0...9,999,999 30.5 (0.60x), of 10-byte strings 96.2 (0.82x), of 2-24-byte strings ("mixed") 161.3
-/// (0.92x); 100,000 lists of 50 "xxx" 29.5 (0.62x), integers 29.5 (0.62x), 10-byte strings 64.4 (0.82x),
-/// mixed 96.0 (0.84x). Where the bytes go:
-/// - a big list costs its elements' data plus a code byte when the node is not uniform (10.09 bytes a
-///   10-byte string; redis-server 12.34: a listpack entry adds an encoding byte and a back-length byte).
-///   That is the floor without compressing the data: 0.8x of Redis's 12.34 is less than the 10 bytes.
-/// - a list of 50 10-byte strings: 675 bytes = the keyspace entry (64 + a 4-byte bucket link), this object
-///   with its node slot (80-byte chunk, see "The object"), the node sized exactly after the RPUSH (500
-///   bytes in a 512-byte chunk), and ~15 bytes of heap fragmentation left by the node's growth during the
-///   push; redis-server 820.
+/// `bench/list_memory.py`, MiB): one list of 10,000,000 "xxx" 0.4 (redis 49.1: its nodes store the element
+/// once), of the integers 0...9,999,999 30.5 (0.60x), of "v:%08d" 37.3 (0.32x; 96.2, 0.82x, without
+/// prefixes), of 2-24-byte strings ("mixed") 119.9 (0.69x; 0.92x without), of 10 hex digits sharing no
+/// prefix 105.6 (0.90x: some are integers, so nodes are mixed); 100,000 lists of 50 "xxx" 17.4 (0.37x),
+/// integers 29.6 (0.63x), "v:%08d" 28.6 (0.37x), mixed 73.4 (0.64x), hex digits 65.9 (0.84x). Where the
+/// bytes go:
+/// - a big list costs its elements' data after the node's prefix, plus a code byte when the node is not
+///   uniform (10.09 bytes a 10-byte string that shares nothing; redis-server 12.34: a listpack entry adds
+///   an encoding byte and a back-length byte).
+/// - a list of 50 10-byte strings sharing nothing: 675 bytes = the keyspace entry (64 + a 4-byte bucket
+///   link), this object with its node slot (80-byte chunk, see "The object"), the node sized exactly after
+///   the RPUSH (500 bytes in a 512-byte chunk), and ~15 bytes of heap fragmentation left by the node's growth
+///   during the push; redis-server 820.
 /// ## Bounds (`list-max-listpack-size`, read once when the list is created, as Redis's quicklist keeps its
 /// `fill`)
 /// A node's *logical size* is its data plus one code per element (whether or not the node stores them) plus
@@ -335,9 +350,11 @@ final class ListValue: ManagedBuffer<ListHead, ListNode> {
         guard i >= 0 && i + 1 < Int(nodeCount) else { return false }
         let a = node(i).pointee, b = node(i + 1).pointee
         guard fits(count: Int(a.count + b.count), logical: a.logicalSize + b.logicalSize) else { return false }
-        let merged = ListNode(concatenating: a, b)
-        free(a.base)
-        free(b.base)
+        node(i).pointee.restorePrefix()
+        node(i + 1).pointee.restorePrefix()
+        let merged = ListNode(concatenating: node(i).pointee, node(i + 1).pointee)
+        free(node(i).pointee.base)
+        free(node(i + 1).pointee.base)
         removeNode(at: i + 1)
         node(i).pointee = merged
         return true
