@@ -43,6 +43,7 @@ struct ListEntry {
     /// the stack (a prefixed element is at most 191 bytes).
     @inline(__always) func withData<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         if prefix.count == 0 { return try body(suffix) }
+        precondition(dataLength <= 191, "a prefixed element of \(dataLength) bytes")
         return try withUnsafeTemporaryAllocation(byteCount: 192, alignment: 8) { raw in
             raw.baseAddress!.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
             if suffix.count > 0 {
@@ -399,18 +400,9 @@ struct ListNode {
             capacity = dataEnd
             return
         }
-        let prefix = prefixLength, codes = codeBytes, data = dataBytes
-        let block = malloc(max(1, prefix + codes + data))!
-        if prefix > 0 { block.copyMemory(from: base, byteCount: prefix) }
-        if codes > 0 { (block + prefix).copyMemory(from: base + codeStart, byteCount: codes) }
-        if data > 0 { (block + prefix + codes).copyMemory(from: base + dataStart, byteCount: data) }
+        let exact = copied()
         free(base)
-        base = block
-        capacity = prefix + codes + data
-        codeStart = prefix
-        codeEnd = prefix + codes
-        dataStart = prefix + codes
-        dataEnd = prefix + codes + data
+        self = exact
     }
 
     // MARK: Prefixes
@@ -504,7 +496,7 @@ struct ListNode {
         dataEnd = data - block
     }
 
-    /// A copy of the node in an exact block of its own (COPY).
+    /// A copy of the node in an exact block of its own (COPY, and `seal`).
     func copied() -> ListNode {
         var copy = self
         let used = usedBytes
