@@ -437,6 +437,9 @@ final class StreamValueTests: XCTestCase {
         XCTAssertEqual(parse("-", strict: false)?.0, .zero)
         XCTAssertEqual(parse("+", strict: false)?.0, .max)
         XCTAssertEqual(parse("18446744073709551615-18446744073709551615")?.0, .max)
+        // The longest text, 41 bytes (it once overflowed a 40-byte buffer: scripts/sanitize.sh found it).
+        XCTAssertEqual(StreamID.max.text, ByteString("18446744073709551615-18446744073709551615"))
+        XCTAssertEqual(StreamID.zero.text, ByteString("0-0"))
         XCTAssertNil(parse("18446744073709551616-0"))
         XCTAssertNil(parse("-1"))
         XCTAssertNil(parse("1--1"))

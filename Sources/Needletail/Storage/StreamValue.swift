@@ -59,9 +59,9 @@ struct StreamID: Comparable, Hashable {
         return StreamID(ms: ms, seq: seq - 1)
     }
 
-    /// "ms-seq".
+    /// "ms-seq": up to 41 bytes (20 digits, "-", 20 digits).
     var text: ByteString {
-        var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &buffer) { raw in
             let base = raw.baseAddress!
             var n = writeUInt64(ms, to: base)
