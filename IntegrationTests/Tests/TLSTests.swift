@@ -156,6 +156,16 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(try python(["pipeline", "\(tlsPort)"]), "ok\n")
     }
 
+    /// OpenSSL reads ahead: 200 small records sent in one TCP write arrive in one read(), and all but the first
+    /// wait, still encrypted, where epoll cannot see them; every one must be answered. Then a record split in
+    /// two writes 1 s apart: the half in OpenSSL's buffer must neither strand the request nor make the loop
+    /// spin (the server's CPU time over that second stays well under a second).
+    func testRecordsReadAheadAreAllAnsweredWithoutSpinning() throws {
+        let tlsPort = freeTCPPort()
+        let server = try startNeedletail(tlsPort: tlsPort)
+        XCTAssertEqual(try python(["records", "\(tlsPort)", "\(server.pid)"]), "ok\n")
+    }
+
     /// redis-benchmark over TLS, pipelined, runs without an error and gets every reply.
     func testRedisBenchmarkOverTLS() throws {
         let tlsPort = freeTCPPort()
@@ -463,6 +473,56 @@ if mode == "pipeline":
     expected += b"".join(b":%d\r\n" % i for i in range(1, 2001)) + b"+PONG\r\n"
     got = read_exactly(s, len(expected))
     print("ok" if got == expected else "mismatch")
+elif mode == "records":
+    port, pid = int(sys.argv[2]), int(sys.argv[3])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context().wrap_bio(incoming, outgoing)
+    def flush():
+        data = outgoing.read()
+        if data:
+            raw.sendall(data)
+    def receive():
+        chunk = raw.recv(65536)
+        if not chunk:
+            raise Exception("closed")
+        incoming.write(chunk)
+    while True:
+        try:
+            tls.do_handshake()
+            flush()
+            break
+        except ssl.SSLWantReadError:
+            flush()
+            receive()
+    def replies(n):
+        data = b""
+        while len(data) < n:
+            try:
+                data += tls.read(65536)
+            except ssl.SSLWantReadError:
+                receive()
+        return data
+    def cpu_ticks():
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    for i in range(200):
+        tls.write(command("INCR", "records"))  # one record each
+    flush()
+    expected = b"".join(b":%d\r\n" % i for i in range(1, 201))
+    got = replies(len(expected))
+    if got != expected:
+        print("bad replies: %r" % got[-40:]); sys.exit(1)
+    tls.write(command("PING"))
+    record = outgoing.read()
+    raw.sendall(record[: len(record) // 2])
+    before = cpu_ticks()
+    time.sleep(1)
+    spent = cpu_ticks() - before
+    raw.sendall(record[len(record) // 2 :])
+    got = replies(7)
+    ticks = os.sysconf("SC_CLK_TCK")
+    print("ok" if got == b"+PONG\r\n" and spent < ticks // 2 else "reply %r, %d of %d ticks" % (got, spent, ticks))
 elif mode == "kill-me":
     s = connect(int(sys.argv[2]))
     s.sendall(command("CLIENT", "ID"))

@@ -3,6 +3,12 @@
 // writes with a moving write buffer (the output buffer may be reallocated between a short SSL_write and
 // its retry), peer verification against tls-ca-cert-file/-dir, Redis's server-side session cache.
 //
+// One difference from Redis: read-ahead. Without it, OpenSSL reads a record in two read() calls (its 5-byte
+// header, then its body), so every request costs two reads; with it, one read() takes whatever the socket
+// holds (up to the read buffer) and later records wait, still encrypted, in OpenSSL's buffer. SSL_pending
+// does not count those, so `nt_tls_pending` asks SSL_has_pending: the loop reads such a client again before
+// it sleeps (Server+TLS.swift), as for decrypted bytes.
+//
 // Every connection call clears OpenSSL's thread error queue first: SSL_get_error reads that queue, and a
 // stale entry left by another connection would turn a WANT_READ into a fatal error.
 #include "ctls.h"
@@ -86,6 +92,7 @@ static SSL_CTX *create_ssl_context(const nt_tls_config *c, long protocols, int c
 #endif
     if (c->prefer_server_ciphers) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_ecdh_auto(ctx, 1);
     SSL_CTX_set_default_passwd_cb(ctx, password_callback);
@@ -256,7 +263,7 @@ long nt_tls_write(nt_tls_conn *conn, const void *buffer, size_t count) {
     return ret > 0 ? ret : failure(conn, ret);
 }
 
-int nt_tls_pending(const nt_tls_conn *conn) { return SSL_pending(conn->ssl); }
+int nt_tls_pending(const nt_tls_conn *conn) { return SSL_has_pending(conn->ssl); }
 
 const char *nt_tls_error_text(const nt_tls_conn *conn) { return conn->error; }
 

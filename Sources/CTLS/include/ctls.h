@@ -42,7 +42,8 @@ nt_tls_conn *nt_tls_connect(nt_tls_context *context, int fd);
 long nt_tls_handshake(nt_tls_conn *conn);
 long nt_tls_read(nt_tls_conn *conn, void *buffer, size_t count);
 long nt_tls_write(nt_tls_conn *conn, const void *buffer, size_t count);
-/// Decrypted bytes OpenSSL holds that the socket will not announce again (read them before sleeping).
+/// Whether OpenSSL holds input the socket will not announce again, decrypted or still a record in its
+/// read-ahead buffer (SSL_has_pending): read such a connection again before sleeping.
 int nt_tls_pending(const nt_tls_conn *conn);
 /// Why the last call failed (OpenSSL's error queue, or errno).
 const char *nt_tls_error_text(const nt_tls_conn *conn);

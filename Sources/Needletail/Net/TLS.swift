@@ -108,7 +108,8 @@ final class TLSConnection {
         outcome(nt_tls_write(raw, buffer, count))
     }
 
-    /// Decrypted bytes held by OpenSSL: epoll will not report them, so they are read before the loop sleeps.
+    /// Input held by OpenSSL (decrypted bytes, or records read ahead): epoll will not report it, so it is read
+    /// before the loop sleeps.
     var hasPending: Bool { raw.map { nt_tls_pending($0) > 0 } ?? false }
 
     @inline(__always) private func outcome(_ r: Int) -> Outcome {

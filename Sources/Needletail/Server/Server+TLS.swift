@@ -10,7 +10,8 @@ import Glibc
 ///   the loop never waits on a peer.
 /// - OpenSSL may need the other direction than the call made (a read that must write, a write that must
 ///   read): `TLSConnection`'s flags record it and `updateInterest` asks epoll for that direction.
-/// - SSL_read returns one record at a time; bytes it already decrypted are invisible to epoll. A client left
+/// - SSL_read returns one record at a time, and OpenSSL reads ahead (Sources/CTLS/tls.c): bytes it already
+///   decrypted and records it already read are invisible to epoll. A client left
 ///   with such bytes is listed in `tlsPending` and read again before the loop sleeps (it polls with a zero
 ///   timeout while the list is not empty), so pipelined requests are never stranded.
 /// - CONFIG SET of a tls-* parameter builds a new context (Redis's applyTlsCfg); open connections keep theirs.
