@@ -22,7 +22,8 @@ private func collect(_ walk: ((ByteString, Double) -> Void) -> Void) -> [String]
 }
 
 final class SortedSetTests: XCTestCase {
-    private let scorePool: [Double] = [-.infinity, -2, -0.5, 0, 1, 1, 1, 3, 7.25, .infinity]
+    /// Every width of the packed form's score encoding: 0, -0 (a double), 1-, 2- and 4-byte integers, doubles.
+    private let scorePool: [Double] = [-.infinity, -70_000, -2, -0.5, -0.0, 0, 1, 1, 1, 3, 7.25, 200, 3e9, .infinity]
 
     private func abcde() -> SortedSet {
         let set = SortedSet()
@@ -177,9 +178,16 @@ final class SortedSetTests: XCTestCase {
     }
 
     /// Every operation against the dictionary model, invariants checked after every mutation.
+    /// Which of the two forms a random run uses: either one throughout, or both, converting at random steps
+    /// (as the commands convert packed -> tree and a stored result tree -> packed).
+    private enum Forms { case packed, tree, converting }
+
     func testRandomOperationsAgainstModel() {
-        for seed: UInt64 in [11, 12, 13] {
-            if !runRandom(seed: seed, operations: 1500) { print("SortedSetTests failing seed: \(seed)"); return }
+        for (seed, forms) in [(11, Forms.packed), (12, .packed), (13, .tree), (14, .tree), (15, .converting), (16, .converting)] {
+            if !runRandom(seed: UInt64(seed), operations: 1500, forms: forms) {
+                print("SortedSetTests failing seed: \(seed) \(forms)")
+                return
+            }
         }
     }
 
@@ -188,12 +196,14 @@ final class SortedSetTests: XCTestCase {
         return n % 5 == 0 ? ByteString("a-long-member-name-beyond-the-inline-capacity:\(n)") : ByteString("m\(n)")
     }
 
-    private func runRandom(seed: UInt64, operations: Int) -> Bool {
+    private func runRandom(seed: UInt64, operations: Int, forms: Forms) -> Bool {
         var rng = SeededRandom(seed: seed)
         let set = SortedSet()
+        set.skiplistEncoded = forms == .tree
         var model: [ByteString: Double] = [:]
         for step in 0..<operations {
-            let context = "seed \(seed) step \(step)"
+            let context = "seed \(seed) step \(step) \(set.skiplistEncoded ? "tree" : "packed")"
+            if forms == .converting && Int.random(in: 0..<40, using: &rng) == 0 { set.skiplistEncoded.toggle() }
             let failures = testRun?.failureCount ?? 0
             let op = Int.random(in: 0..<20, using: &rng)
             let member = randomMember(&rng)
@@ -286,10 +296,16 @@ final class SortedSetTests: XCTestCase {
         XCTAssertEqual(set.count(in: range), range.isEmpty ? 0 : inRange.count, "\(context) ZCOUNT \(range)")
     }
 
-    /// ZRANGEBYLEX / ZLEXCOUNT against the model on a set whose scores are all equal.
+    /// ZRANGEBYLEX / ZLEXCOUNT against the model on a set whose scores are all equal, in both forms.
     func testRandomLexRangesAgainstModel() {
+        randomLexRanges(skiplist: false)
+        randomLexRanges(skiplist: true)
+    }
+
+    private func randomLexRanges(skiplist: Bool) {
         var rng = SeededRandom(seed: 21)
         let set = SortedSet()
+        set.skiplistEncoded = skiplist
         var model: [String] = []
         for _ in 0..<150 {
             let m = randomMember(&rng)
@@ -370,8 +386,25 @@ final class SortedSetTests: XCTestCase {
         }
     }
 
+    /// The packed form: one buffer, about the encoded pairs' size (a 1-byte length, `member:N`, a score of 1
+    /// to 5 bytes), freed in one step; converting to the tree costs what the tree costs.
+    func testPackedMemoryAccounting() {
+        let set = SortedSet()
+        let empty = set.memoryUsage(samples: .max)
+        for i in 0..<100 { set.set(member: ByteString("member:\(i)"), score: Double(i * 1000)) }
+        let packed = set.memoryUsage(samples: .max)
+        XCTAssertGreaterThan(packed, empty + 100 * 10)
+        XCTAssertLessThan(packed, empty + 100 * 20 + 64)
+        XCTAssertEqual(set.freeEffort, 1)
+        set.skiplistEncoded = true
+        XCTAssertGreaterThan(set.memoryUsage(samples: .max), packed + 100 * 48)
+        XCTAssertEqual(set.freeEffort, 100)
+        XCTAssertNil(set.invariantViolation())
+    }
+
     func testMemoryAccounting() {
         let set = SortedSet()
+        set.skiplistEncoded = true
         let empty = set.memoryUsage(samples: .max)
         for i in 0..<1000 { set.set(member: ByteString("member:\(i)"), score: Double(i)) }
         let small = set.memoryUsage(samples: .max)

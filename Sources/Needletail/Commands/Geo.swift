@@ -433,7 +433,7 @@ func geoSearch(_ set: SortedSet, _ shape: inout GeoHash.Shape, limit: Int) -> [G
         if lastProcessed > 0 && cell == cells[lastProcessed] { continue }
         if !points.isEmpty && limit > 0 && points.count >= limit { break }
         let (min, max) = GeoHash.scoreRange(of: cell)
-        set.tree.forEach(scoreFrom: Double(min), below: Double(max)) { member, score in
+        set.forEach(scoreFrom: Double(min), below: Double(max)) { member, score in
             guard let (x, y) = GeoHash.position(ofScore: score), let d = shape.contains(x, y) else { return true }
             points.append(GeoPoint(longitude: x, latitude: y, distance: d, score: score, member: member))
             return limit == 0 || points.count < limit

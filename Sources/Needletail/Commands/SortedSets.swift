@@ -180,9 +180,9 @@ private let diffComplexity = "O(L + (N-K)log(N)) worst case where L is the total
 
 /// Redis keeps a small sorted set in a compact "listpack" (at most zset-max-listpack-entries members, none
 /// longer than zset-max-listpack-value bytes) and converts it, one way, to a "skiplist" when an addition
-/// breaks either limit. Needletail has one representation (the AVL tree) and no compact encoding, but two
-/// things clients can see depend on the encoding Redis would be using, so every set records it in
-/// `SortedSet.skiplistEncoded`, following Redis 7.0's rules:
+/// breaks either limit. Needletail does the same with its own two forms (Storage/SortedSet.swift: packed pairs,
+/// or a tree and an index), and `SortedSet.skiplistEncoded` says which one a set is in; setting it converts.
+/// The commands set it following Redis 7.0's rules, which matter beyond memory and speed:
 /// - OBJECT ENCODING names it (clients and test suites check it);
 /// - a listpack stores scores as text and -0 reads back as 0, while a skiplist keeps -0: scores written
 ///   while a set is "listpack" are stored with -0 turned into 0 (`storable`). A reply computed before
@@ -578,7 +578,8 @@ private func zrangeGeneric(_ c: Client, keyIndex: Int, store: Bool, kind fixedKi
     case .score:
         ranks = SortedSet.window(set.rankRange(in: scoreRange!), reverse: isReverse, offset: offset, limit: limit)
     case .lex:
-        ranks = SortedSet.window(set.rankRange(in: lexRange!), reverse: isReverse, offset: offset, limit: limit)
+        ranks = SortedSet.window(set.rankRange(in: lexRange!, reverse: isReverse), reverse: isReverse,
+                                 offset: offset, limit: limit)
     }
     if store {
         return storeRange(c, (set, ranks, isReverse, knownLength: rangeKind == .rank))

@@ -304,9 +304,8 @@ extension RDBInput {
             }
             // Redis writes a skiplist from its highest element down.
             if type == RDB.typeZset2 { elements.reverse() }
-            let zset = try sortedSet(elements)
-            zset.skiplistEncoded = !(zset.count <= limits.zsetEntries && longest <= limits.zsetValue)
-            return .sortedSet(zset)
+            let skiplist = !(elements.count <= limits.zsetEntries && longest <= limits.zsetValue)
+            return .sortedSet(try sortedSet(elements, skiplist: skiplist))
         case RDB.typeZsetZiplist, RDB.typeZsetListpack:
             // The element waiting for its score, in a box without exclusivity checks: a captured `var` got one
             // dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
@@ -331,9 +330,7 @@ extension RDBInput {
                 if pending.bytes != nil { throw RDBError("Zset listpack integrity check failed.") }
             }
             if pending.elements.isEmpty { return nil }
-            let zset = try sortedSet(pending.elements)
-            zset.skiplistEncoded = zset.count > limits.zsetEntries
-            return .sortedSet(zset)
+            return .sortedSet(try sortedSet(pending.elements, skiplist: pending.elements.count > limits.zsetEntries))
         case RDB.typeHash:
             let n = try count(minimumBytes: 2)
             guard n > 0 else { return nil }
@@ -422,10 +419,12 @@ private final class PackedRun {
     @exclusivity(unchecked) var dataBytes = 0
 }
 
-/// A sorted set of `elements` as an RDB lists them: linked in one pass when they are in ascending order (as
-/// every file Redis writes has them), otherwise added one at a time, which finds a repeated member.
-private func sortedSet(_ elements: [SortedSet.Element]) throws -> SortedSet {
+/// A sorted set of `elements` as an RDB lists them, in the encoding `skiplist` says: built in one pass when
+/// they are in ascending order (as every file Redis writes has them), otherwise added one at a time, which
+/// finds a repeated member.
+private func sortedSet(_ elements: [SortedSet.Element], skiplist: Bool) throws -> SortedSet {
     let zset = SortedSet()
+    zset.skiplistEncoded = skiplist
     if zset.fillAscending(elements) { return zset }
     for e in elements {
         guard zset.set(member: e.member, score: e.score).added else { throw RDBError("Duplicate zset fields detected") }

@@ -583,13 +583,33 @@ struct PackedPairs {
         if newSize < oldSize { shrinkIfWasteful() }
     }
 
+    /// Inserts a pair before the one at `offset` (`used` appends), moving the pairs after it.
+    mutating func insert(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, at offset: Int) {
+        let size = PackedPairs.encodedSize(field.count) + PackedPairs.encodedSize(value.count)
+        reserve(additional: size)
+        var p = elements + offset
+        let tail = used - offset
+        if tail > 0 { (p + size).copyMemory(from: p, byteCount: tail) }
+        p += PackedPairs.writePrefix(field.count, at: p)
+        if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
+        p += field.count
+        p += PackedPairs.writePrefix(value.count, at: p)
+        if value.count > 0 { p.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        used += size
+        count += 1
+    }
+
     /// Removes the pair at `offset`, closing the gap.
     mutating func removePair(at offset: Int) {
-        let next = self.offset(after: offset)
-        let tail = used - next
-        if tail > 0 { (elements + offset).copyMemory(from: elements + next, byteCount: tail) }
-        used -= next - offset
-        count -= 1
+        removePairs(from: offset, to: self.offset(after: offset), count: 1)
+    }
+
+    /// Removes the `count` pairs from offset `start` up to offset `end`, closing the gap.
+    mutating func removePairs(from start: Int, to end: Int, count removed: Int) {
+        let tail = used - end
+        if tail > 0 { (elements + start).copyMemory(from: elements + end, byteCount: tail) }
+        used -= end - start
+        count -= removed
         shrinkIfWasteful()
     }
 }

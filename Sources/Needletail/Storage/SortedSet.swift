@@ -1,6 +1,21 @@
-/// A Redis sorted set: members (byte strings, unique) each with a score (Double, never NaN).
+import CSystem
+import Glibc
+
+/// A Redis sorted set: members (byte strings, unique) each with a score (Double, never NaN), in one of two
+/// forms, which are Redis 7.0's two encodings and which OBJECT ENCODING names:
 ///
-/// Two structures hold the same elements, as in Redis's skiplist encoding:
+/// "listpack" — PACKED, while the set is small (the Z* commands decide, at Redis's limits: see "Redis's
+/// encodings" in Commands/SortedSets.swift). One malloc'ed `PackedPairs` buffer (Storage/HashValue.swift,
+/// the small hash's layout) holds member/score pairs in ascending (score, member) order, as Redis's listpack
+/// holds them. A score is an element whose length says how to read it (`PackedScore`): 0 bytes for 0, 1, 2 or
+/// 4 for an integer that fits (little-endian), 8 for any other double (its bits, -0 included). Everything is
+/// a walk of at most zset-max-listpack-entries (128) pairs, as Redis's zzl* functions walk the listpack:
+/// lookups compare lengths then bytes, an insertion or a score change moves the tail, ranges and ranks
+/// count pairs. ZRANGEBYLEX and its relatives scan as Redis's listpack does (from the first pair at or above
+/// the minimum, or for a reverse walk from the last pair at or below the maximum), which only differs from the
+/// tree's answer when the scores differ, where Redis documents the result as unspecified.
+///
+/// "skiplist" — `TreeForm`: two structures hold the same elements, as in Redis's skiplist encoding:
 /// - `tree`, an `AVLTree` ordered by (score, member) with subtree counts, answers everything ordered:
 ///   ranks, ranges by rank/score/lex, counts, pops, in O(log n) plus O(1) per element returned;
 /// - `index`, member -> score in a hash table, answers ZSCORE / ZMSCORE and membership in O(1), and gives
@@ -8,27 +23,215 @@
 /// A member's bytes are stored once when longer than 22 bytes (both sides share one `ByteStorage`);
 /// short members are inline in the tree node and in the index entry. See AVLTree.swift for the node layout.
 ///
+/// The object holds one word, as HashValue's: the packed buffer's address (malloc aligns it to 16, so bit 0
+/// is 0) or the retained `TreeForm` with bit 0 set; `skiplistEncoded` reads that bit, and setting it converts
+/// (packed -> tree when a command breaks a limit, tree -> packed when a stored result fits). Nothing else
+/// converts: a packed set holds whatever it is given, only more slowly past its limits.
+///
+/// MEASURED (RSS above an empty server, release build, redis-server 7.0.15; `python3 bench/zset_memory.py`):
+/// 100,000 sets of 10 members (`member:N`, integer scores): see README "Performance". Before the packed form
+/// every set was a tree and an index: 2,118 bytes a set against redis-server's 301.
+///
 /// Ranks in this API are 0-based and ascending unless a method takes `reverse:`; rank ranges are
 /// `Range<Int>` in ascending ranks, and a `reverse: true` walk visits such a range from its top down.
-/// This is a class so the keyspace holds a reference and mutates in place (no copy-on-write of the tree), and
-/// so a big set can be handed to a background thread to be freed.
+/// This is a class so the keyspace holds a reference and mutates in place, and so a big set can be handed to
+/// a background thread to be freed.
 public final class SortedSet {
     public typealias Element = (member: ByteString, score: Double)
 
-    @exclusivity(unchecked) var tree = AVLTree()
-    let index = MemberIndex()
-    /// Heap bytes of members longer than the inline capacity (shared by tree and index, counted once).
-    @exclusivity(unchecked) var memberHeapBytes = 0
-    /// Whether redis-server would hold this set in its "skiplist" encoding rather than "listpack". Redis
-    /// converts one way only, so this is history, not a function of the contents; the Z* commands keep it
-    /// (see "Redis's encodings" in Commands/SortedSets.swift) for OBJECT ENCODING and -0 scores.
-    public var skiplistEncoded = false
+    /// The packed buffer's address, or the tree form's retained reference with bit 0 set (see above).
+    @exclusivity(unchecked) private var storage: UInt
 
-    public init() {}
+    /// The "skiplist" encoding's structures.
+    final class TreeForm {
+        @exclusivity(unchecked) var tree = AVLTree()
+        let index = MemberIndex()
+        /// Heap bytes of members longer than the inline capacity (shared by tree and index, counted once).
+        @exclusivity(unchecked) var memberHeapBytes = 0
+    }
+
+    /// An empty set in the packed form (Redis creates every sorted set as a listpack).
+    public init() {
+        storage = UInt(bitPattern: PackedPairs.allocate(bytes: 0))
+    }
+
+    deinit {
+        if let form = treeReference {
+            form.release()
+        } else {
+            free(packedBase)
+        }
+    }
+
+    @inline(__always) private var treeReference: Unmanaged<TreeForm>? {
+        storage & 1 == 0 ? nil : Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: storage & ~1)!)
+    }
+
+    /// The tree form, nil while packed.
+    @inline(__always) var treeForm: TreeForm? { treeReference?.takeUnretainedValue() }
+
+    @inline(__always) private var packedBase: UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: storage).unsafelyUnwrapped
+    }
+
+    @inline(__always) fileprivate var packed: PackedPairs { PackedPairs(base: packedBase) }
+
+    /// Stores the packed buffer's address back after an edit that may have moved it.
+    @inline(__always) fileprivate func store(_ pairs: PackedPairs) { storage = UInt(bitPattern: pairs.base) }
+
+    /// Whether the set is in the "skiplist" encoding. Setting it converts the set (see above).
+    public var skiplistEncoded: Bool {
+        get { storage & 1 != 0 }
+        set {
+            guard newValue != skiplistEncoded else { return }
+            if newValue { convertToTree() } else { convertToPacked() }
+        }
+    }
 
     /// - Complexity: O(1)
-    public var count: Int { tree.count }
-    public var isEmpty: Bool { tree.isEmpty }
+    public var count: Int { treeForm?.tree.count ?? packed.count }
+    public var isEmpty: Bool { count == 0 }
+
+    /// A copy in the same encoding (COPY).
+    public func duplicate() -> SortedSet {
+        let copy = SortedSet()
+        if treeForm == nil {
+            let pairs = packed
+            let bytes = PackedPairs.headerSize + pairs.used
+            let base = PackedPairs.allocate(bytes: pairs.used)
+            base.copyMemory(from: pairs.base, byteCount: bytes)
+            free(copy.packedBase)
+            copy.storage = UInt(bitPattern: base)
+        } else {
+            copy.skiplistEncoded = true
+            let filled = copy.fillAscending(elements(inRanks: 0..<count))
+            precondition(filled, "SortedSet.duplicate: the source is not in order")
+        }
+        return copy
+    }
+
+    /// Packed -> tree: the pairs, already in order, are linked into a balanced tree and indexed.
+    private func convertToTree() {
+        let pairs = packed
+        var elements: [Element] = []
+        elements.reserveCapacity(pairs.count)
+        pairs.forEach { member, score in elements.append((ByteString(member), PackedScore.decode(score))) }
+        let form = TreeForm()
+        if !elements.isEmpty {
+            let built = form.tree.buildAscending(elements)
+            precondition(built, "SortedSet: packed pairs out of order")
+            form.index.reserveCapacity(elements.count)
+            for e in elements {
+                form.index.insert(e.score, forNewKey: e.member)
+                form.memberHeapBytes += e.member.heapBytes
+            }
+        }
+        free(pairs.base)
+        storage = UInt(bitPattern: Unmanaged.passRetained(form).toOpaque()) | 1
+        didMutate()
+    }
+
+    /// Tree -> packed: the elements in ascending order, appended to one exactly sized buffer.
+    private func convertToPacked() {
+        let form = treeReference!
+        var bytes = 0
+        forEach { member, score in bytes += PackedPairs.encodedSize(member.count) + 1 + PackedScore.length(score) }
+        var pairs = PackedPairs(base: PackedPairs.allocate(bytes: bytes))
+        forEach { member, score in
+            PackedScore.withEncoding(score) { encoded in member.withUnsafeBytes { pairs.append($0, encoded) } }
+        }
+        storage = UInt(bitPattern: pairs.base)
+        form.release()
+        didMutate()
+    }
+}
+
+/// A score in the packed form: an element whose length says how to read it. 0 bytes: 0 (+0 only); 1, 2, 4:
+/// an integer that fits that many bytes, little-endian; 8: the double's bits, little-endian.
+enum PackedScore {
+    /// The encoding's length for `score`.
+    @inline(__always) static func length(_ score: Double) -> Int {
+        if score == 0 { return score.sign == .plus ? 0 : 8 }
+        guard let v = Int32(exactly: score) else { return 8 }
+        return Int8(exactly: v) != nil ? 1 : Int16(exactly: v) != nil ? 2 : 4
+    }
+
+    /// Calls `body` with `score`'s encoding (on the stack).
+    @inline(__always) static func withEncoding<R>(_ score: Double, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var word: UInt64 = 0
+        return try withUnsafeMutableBytes(of: &word) { raw in
+            let n = length(score)
+            switch n {
+            case 0: break
+            case 1: raw.storeBytes(of: Int8(score), as: Int8.self)
+            case 2: raw.storeBytes(of: Int16(score).littleEndian, as: Int16.self)
+            case 4: raw.storeBytes(of: Int32(score).littleEndian, as: Int32.self)
+            default: raw.storeBytes(of: score.bitPattern.littleEndian, as: UInt64.self)
+            }
+            return try body(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+        }
+    }
+
+    @inline(__always) static func decode(_ bytes: UnsafeRawBufferPointer) -> Double {
+        switch bytes.count {
+        case 0: return 0
+        case 1: return Double(bytes.load(as: Int8.self))
+        case 2: return Double(Int16(littleEndian: bytes.loadUnaligned(as: Int16.self)))
+        case 4: return Double(Int32(littleEndian: bytes.loadUnaligned(as: Int32.self)))
+        default: return Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
+        }
+    }
+}
+
+/// Walks of the packed form, by byte offset from the first pair (see SortedSet's header).
+extension PackedPairs {
+    /// The score of the pair at `offset`.
+    @inline(__always) fileprivate func score(at offset: Int) -> Double { PackedScore.decode(pair(at: offset).value) }
+
+    /// The offset of the pair at `rank` (`used` for `count`).
+    fileprivate func offset(ofRank rank: Int) -> Int {
+        var p = 0
+        for _ in 0..<rank { p = offset(after: p) }
+        return p
+    }
+
+    /// Where (`score`, `member`) goes: the offset of the first pair above it, and that pair's rank.
+    fileprivate func insertionPoint(_ member: UnsafeRawBufferPointer, _ score: Double) -> (offset: Int, rank: Int) {
+        let end = used
+        var p = 0, rank = 0
+        while p < end {
+            let (m, s) = pair(at: p)
+            let existing = PackedScore.decode(s)
+            if existing > score || (existing == score && compareBytes(m, member) > 0) { break }
+            p = offset(after: p)
+            rank += 1
+        }
+        return (p, rank)
+    }
+
+    /// Calls `body` with the offset, member and score of each pair from `start` (an offset) in order, until it
+    /// returns false.
+    fileprivate func walk(from start: Int = 0, _ body: (Int, UnsafeRawBufferPointer, Double) -> Bool) {
+        let end = used
+        var p = start
+        while p < end {
+            let (m, s) = pair(at: p)
+            if !body(p, m, PackedScore.decode(s)) { return }
+            p = offset(after: p)
+        }
+    }
+
+    /// Calls `body` with the offsets of the pairs at `ranks`, on the stack (for reverse walks).
+    fileprivate func withOffsets<R>(of ranks: Range<Int>, _ body: (UnsafeBufferPointer<Int32>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ranks.count) { offsets in
+            var p = offset(ofRank: ranks.lowerBound)
+            for i in 0..<ranks.count {
+                offsets[i] = Int32(p)
+                p = offset(after: p)
+            }
+            return body(UnsafeBufferPointer(offsets))
+        }
+    }
 }
 
 // MARK: - Bounds
@@ -115,16 +318,20 @@ extension SortedSet {
 
 extension SortedSet {
     /// The member's score (ZSCORE).
-    /// - Complexity: O(1)
-    public func score(of member: UnsafeRawBufferPointer) -> Double? { index.find(member) }
+    /// - Complexity: O(1); O(n) packed
+    public func score(of member: UnsafeRawBufferPointer) -> Double? {
+        if let form = treeForm { return form.index.find(member) }
+        let pairs = packed
+        return pairs.find(member).map { pairs.score(at: $0) }
+    }
 
-    public func score(of member: ByteString) -> Double? { member.withUnsafeBytes { index.find($0) } }
+    public func score(of member: ByteString) -> Double? { member.withUnsafeBytes { score(of: $0) } }
 
-    public func contains(_ member: UnsafeRawBufferPointer) -> Bool { index.find(member) != nil }
+    public func contains(_ member: UnsafeRawBufferPointer) -> Bool { score(of: member) != nil }
 
     /// Sets `member`'s score, adding the member if needed. `updated` is true when an existing member's
     /// score changed (ZADD CH counts added + updated).
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     @discardableResult
     public func set(member: ByteString, score: Double) -> (added: Bool, updated: Bool) {
         let result = member.withUnsafeBytes { bytes in upsert(bytes, stored: member) { _ in score } }
@@ -139,9 +346,9 @@ extension SortedSet {
 
     /// The one generic write (ZADD with NX/XX/GT/LT/INCR, ZINCRBY): `newScore` gets the current score (nil when
     /// the member is absent) and returns the score to store, or nil to leave the set unchanged. It must not
-    /// return NaN. Returns whether the member was added or its score changed, and its score afterwards (nil if
+    /// return NaN; it may set `skiplistEncoded` (the write then goes to the new form). Returns whether the member was added or its score changed, and its score afterwards (nil if
     /// it is absent afterwards).
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     @discardableResult
     public func upsert(member: UnsafeRawBufferPointer,
                        _ newScore: (_ current: Double?) -> Double?) -> (added: Bool, updated: Bool, score: Double?) {
@@ -151,51 +358,114 @@ extension SortedSet {
     /// `stored`, when given, is `bytes` as a ByteString already (saves a copy when adding).
     private func upsert(_ bytes: UnsafeRawBufferPointer, stored: ByteString?,
                         _ newScore: (Double?) -> Double?) -> (added: Bool, updated: Bool, score: Double?) {
-        let current = index.find(bytes)
+        guard let form = treeForm else { return upsertPacked(bytes, newScore) }
+        let current = form.index.find(bytes)
         guard let score = newScore(current) else { return (false, false, current) }
         precondition(!score.isNaN, "SortedSet: NaN score")
         if let current = current {
             if current == score { return (false, false, current) }
-            tree.updateScore(member: bytes, from: current, to: score)
-            index.setValue(score, forExisting: bytes)
+            form.tree.updateScore(member: bytes, from: current, to: score)
+            form.index.setValue(score, forExisting: bytes)
             didMutate()
             return (false, true, score)
         }
         let member = stored ?? ByteString(bytes)
-        tree.insert(member: member, score: score)
-        index.insert(score, forNewKey: member)
-        memberHeapBytes += member.heapBytes
+        form.tree.insert(member: member, score: score)
+        form.index.insert(score, forNewKey: member)
+        form.memberHeapBytes += member.heapBytes
         didMutate()
         return (true, false, score)
     }
 
+    /// `upsert` of the packed form: a changed score moves the pair (out, then in at its new place).
+    private func upsertPacked(_ bytes: UnsafeRawBufferPointer,
+                              _ newScore: (Double?) -> Double?) -> (added: Bool, updated: Bool, score: Double?) {
+        var pairs = packed
+        let found = pairs.find(bytes)
+        let current = found.map { pairs.score(at: $0) }
+        guard let score = newScore(current) else { return (false, false, current) }
+        precondition(!score.isNaN, "SortedSet: NaN score")
+        // `newScore` may have converted the set (zsetAdd's willAddMember, before an addition breaks a limit):
+        // `pairs` is gone, and the write goes to the tree.
+        if treeForm != nil { return upsert(bytes, stored: nil) { _ in score } }
+        if let current, current == score { return (false, false, current) }
+        if let found { pairs.removePair(at: found) }
+        let at = pairs.insertionPoint(bytes, score).offset
+        PackedScore.withEncoding(score) { pairs.insert(bytes, $0, at: at) }
+        store(pairs)
+        didMutate()
+        return (current == nil, current != nil, score)
+    }
+
     /// Fills this empty set with `elements`, which must be in strictly ascending (score, member) order with no
     /// member twice and no NaN score: the order an RDB holds a listpack's elements in (a skiplist's reversed).
-    /// The tree is linked balanced in O(n) and the index sized once, instead of n inserts with rotations and
-    /// rehashes. Returns false, leaving the set empty, when the elements are out of order or repeat a member;
-    /// the caller then adds them one at a time (and reports a duplicate as it finds it).
+    /// The packed form is written in one pass into one exactly sized buffer; the tree is linked balanced in
+    /// O(n) and the index sized once, instead of n inserts with rotations and rehashes. Returns false, leaving
+    /// the set empty, when the elements are out of order or repeat a member; the caller then adds them one at
+    /// a time (and reports a duplicate as it finds it).
     public func fillAscending(_ elements: [Element]) -> Bool {
         precondition(isEmpty, "SortedSet.fillAscending: the set is not empty")
-        guard tree.buildAscending(elements) else { return false }
-        index.reserveCapacity(elements.count)
+        guard let form = treeForm else { return fillPacked(elements) }
+        guard form.tree.buildAscending(elements) else { return false }
+        form.index.reserveCapacity(elements.count)
         for e in elements {
-            guard index.insertIfNew(e.score, forKey: e.member) else {
+            guard form.index.insertIfNew(e.score, forKey: e.member) else {
                 removeAll()
                 return false
             }
-            memberHeapBytes += e.member.heapBytes
+            form.memberHeapBytes += e.member.heapBytes
         }
         didMutate()
         return true
     }
 
+    private func fillPacked(_ elements: [Element]) -> Bool {
+        var bytes = 0
+        for (i, e) in elements.enumerated() {
+            if i > 0 {
+                let previous = elements[i - 1]
+                guard previous.score < e.score || (previous.score == e.score && previous.member < e.member) else {
+                    return false
+                }
+            }
+            bytes += PackedPairs.encodedSize(e.member.count) + 1 + PackedScore.length(e.score)
+        }
+        // Ascending order rules out repeats among equal scores only; a member may still come twice.
+        if elements.count <= 64 {
+            for i in elements.indices {
+                for j in elements.index(after: i)..<elements.endIndex where elements[i].member == elements[j].member {
+                    return false
+                }
+            }
+        } else {
+            var seen = Set<ByteString>(minimumCapacity: elements.count)
+            for e in elements where !seen.insert(e.member).inserted { return false }
+        }
+        var pairs = packed
+        pairs.reserve(additional: bytes)
+        for e in elements {
+            PackedScore.withEncoding(e.score) { score in e.member.withUnsafeBytes { pairs.append($0, score) } }
+        }
+        store(pairs)
+        didMutate()
+        return true
+    }
+
     /// Removes `member` (ZREM). Returns false if it was not there.
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     @discardableResult
     public func remove(member: UnsafeRawBufferPointer) -> Bool {
-        guard let score = index.removeValue(forKey: member) else { return false }
-        if member.count > ByteString.inlineCapacity { memberHeapBytes -= mallocSize(32 + member.count) }
-        let removed = tree.remove(member: member, score: score)
+        guard let form = treeForm else {
+            var pairs = packed
+            guard let found = pairs.find(member) else { return false }
+            pairs.removePair(at: found)
+            store(pairs)
+            didMutate()
+            return true
+        }
+        guard let score = form.index.removeValue(forKey: member) else { return false }
+        if member.count > ByteString.inlineCapacity { form.memberHeapBytes -= mallocSize(32 + member.count) }
+        let removed = form.tree.remove(member: member, score: score)
         precondition(removed, "SortedSet: member in the index but not in the tree")
         didMutate()
         return true
@@ -205,15 +475,21 @@ extension SortedSet {
     public func remove(member: ByteString) -> Bool { member.withUnsafeBytes { remove(member: $0) } }
 
     public func removeAll() {
-        tree.removeAll()
-        index.removeAll()
-        memberHeapBytes = 0
+        guard let form = treeForm else {
+            var pairs = packed
+            pairs.removePairs(from: 0, to: pairs.used, count: pairs.count)
+            store(pairs)
+            return
+        }
+        form.tree.removeAll()
+        form.index.removeAll()
+        form.memberHeapBytes = 0
     }
 
     /// Removes an element already detached from the tree from the index.
-    private func dropFromIndex(_ element: Element) {
-        memberHeapBytes -= element.member.heapBytes
-        let score = element.member.withUnsafeBytes { index.removeValue(forKey: $0) }
+    private func dropFromIndex(_ form: TreeForm, _ element: Element) {
+        form.memberHeapBytes -= element.member.heapBytes
+        let score = element.member.withUnsafeBytes { form.index.removeValue(forKey: $0) }
         precondition(score != nil, "SortedSet: member in the tree but not in the index")
     }
 }
@@ -222,18 +498,38 @@ extension SortedSet {
 
 extension SortedSet {
     /// The member's rank (ZRANK; ZREVRANK with `reverse`), or nil if it is absent.
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     public func rank(of member: UnsafeRawBufferPointer, reverse: Bool = false) -> Int? {
-        guard let score = index.find(member), let rank = tree.rank(member: member, score: score) else { return nil }
+        let rank: Int
+        if let form = treeForm {
+            guard let score = form.index.find(member), let r = form.tree.rank(member: member, score: score) else { return nil }
+            rank = r
+        } else {
+            var found: Int? = nil
+            var r = 0
+            packed.walk { _, m, _ in
+                if bytesEqual(m, member) { found = r; return false }
+                r += 1
+                return true
+            }
+            guard let found else { return nil }
+            rank = found
+        }
         return reverse ? count - 1 - rank : rank
     }
 
     /// The element at `rank` (counted from the highest when `reverse`), or nil when out of range.
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     public func element(atRank rank: Int, reverse: Bool = false) -> Element? {
         guard rank >= 0 && rank < count else { return nil }
-        let node = tree.node(atRank: reverse ? count - 1 - rank : rank)
-        return (tree.member(node), tree.score(node))
+        let r = reverse ? count - 1 - rank : rank
+        guard let form = treeForm else {
+            let pairs = packed
+            let (member, score) = pairs.pair(at: pairs.offset(ofRank: r))
+            return (ByteString(member), PackedScore.decode(score))
+        }
+        let node = form.tree.node(atRank: r)
+        return (form.tree.member(node), form.tree.score(node))
     }
 
     /// `SortedSet.rankRange(start:end:count:reverse:)` for this set.
@@ -242,17 +538,29 @@ extension SortedSet {
     }
 
     /// Ascending ranks of the elements whose score is in `range`; `.count` is ZCOUNT.
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n); O(n) packed
     public func rankRange(in range: ScoreRange) -> Range<Int> {
         if range.isEmpty { return 0..<0 }
-        return tree.ranks(scoreFrom: range.min, minExclusive: range.minExclusive,
-                          to: range.max, maxExclusive: range.maxExclusive)
+        guard let form = treeForm else {
+            // Scores ascend: `low` pairs lie below the range, `high` pairs are at or below its maximum.
+            var low = 0, high = 0
+            packed.walk { _, _, score in
+                if !(range.maxExclusive ? score < range.max : score <= range.max) { return false }
+                high += 1
+                if !(range.minExclusive ? score > range.min : score >= range.min) { low += 1 }
+                return true
+            }
+            return low < high ? low..<high : 0..<0
+        }
+        return form.tree.ranks(scoreFrom: range.min, minExclusive: range.minExclusive,
+                               to: range.max, maxExclusive: range.maxExclusive)
     }
 
     /// Ascending ranks of the elements whose member is in `range` (meaningful when all scores are equal, as
-    /// Redis documents); `.count` is ZLEXCOUNT.
-    /// - Complexity: O(log n)
-    public func rankRange(in range: LexRange) -> Range<Int> {
+    /// Redis documents); `.count` is ZLEXCOUNT. A packed set is scanned as Redis scans a listpack, from the
+    /// lowest element for a forward walk and from the highest for a `reverse` one (see the file header).
+    /// - Complexity: O(log n); O(n) packed
+    public func rankRange(in range: LexRange, reverse: Bool = false) -> Range<Int> {
         func bytes(_ bound: LexBound) -> (ByteString?, Bool)? {
             switch bound {
             case .minusInfinity, .plusInfinity: return (nil, false)
@@ -266,8 +574,52 @@ extension SortedSet {
         let (maxMember, maxExclusive) = bytes(range.max)!
         return withOptionalBytes(minMember) { lo in
             withOptionalBytes(maxMember) { hi in
-                tree.ranks(memberFrom: lo, minExclusive: minExclusive, to: hi, maxExclusive: maxExclusive)
+                if let form = treeForm {
+                    return form.tree.ranks(memberFrom: lo, minExclusive: minExclusive, to: hi, maxExclusive: maxExclusive)
+                }
+                return packedLexRanks(lo, minExclusive, hi, maxExclusive, reverse: reverse)
             }
+        }
+    }
+
+    /// Redis's zzlFirstInLexRange / zzlLastInLexRange and the walk after them, over the packed pairs.
+    private func packedLexRanks(_ lo: UnsafeRawBufferPointer?, _ minExclusive: Bool,
+                                _ hi: UnsafeRawBufferPointer?, _ maxExclusive: Bool, reverse: Bool) -> Range<Int> {
+        let n = count
+        if n == 0 { return 0..<0 }
+        if let lo, let hi {
+            let c = compareBytes(lo, hi)
+            if c > 0 || (c == 0 && (minExclusive || maxExclusive)) { return 0..<0 }
+        }
+        func aboveMin(_ m: UnsafeRawBufferPointer) -> Bool {
+            guard let lo else { return true }
+            let c = compareBytes(m, lo)
+            return minExclusive ? c > 0 : c >= 0
+        }
+        func belowMax(_ m: UnsafeRawBufferPointer) -> Bool {
+            guard let hi else { return true }
+            let c = compareBytes(m, hi)
+            return maxExclusive ? c < 0 : c <= 0
+        }
+        let pairs = packed
+        return pairs.withOffsets(of: 0..<n) { offsets in
+            func member(_ i: Int) -> UnsafeRawBufferPointer { pairs.pair(at: Int(offsets[i])).field }
+            // zzlIsInLexRange: the highest member reaches the minimum and the lowest the maximum.
+            guard aboveMin(member(n - 1)) && belowMax(member(0)) else { return 0..<0 }
+            if reverse {
+                var last = n - 1
+                while last >= 0 && !belowMax(member(last)) { last -= 1 }
+                guard last >= 0 && aboveMin(member(last)) else { return 0..<0 }
+                var first = last
+                while first > 0 && aboveMin(member(first - 1)) { first -= 1 }
+                return first..<(last + 1)
+            }
+            var first = 0
+            while first < n && !aboveMin(member(first)) { first += 1 }
+            guard first < n && belowMax(member(first)) else { return 0..<0 }
+            var end = first + 1
+            while end < n && belowMax(member(end)) { end += 1 }
+            return first..<end
         }
     }
 
@@ -285,13 +637,31 @@ private func withOptionalBytes<R>(_ s: ByteString?, _ body: (UnsafeRawBufferPoin
 extension SortedSet {
     /// Calls `body` for the elements at ascending `ranks`, lowest first, or highest first when `reverse`
     /// (ZRANGE, ZREVRANGE and every BYSCORE/BYLEX variant once its bounds are turned into ranks).
-    /// - Complexity: O(log n + ranks.count)
+    /// - Complexity: O(log n + ranks.count); O(n) packed
     public func forEach(inRanks ranks: Range<Int>, reverse: Bool = false, _ body: (ByteString, Double) -> Void) {
         let ranks = ranks.clamped(to: 0..<count)
         var remaining = ranks.count
         if remaining == 0 { return }
-        tree.forEach(fromRank: reverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: reverse) { node in
-            body(tree.member(node), tree.score(node))
+        guard let form = treeForm else {
+            let pairs = packed
+            if reverse {
+                pairs.withOffsets(of: ranks) { offsets in
+                    for offset in offsets.reversed() {
+                        let (member, score) = pairs.pair(at: Int(offset))
+                        body(ByteString(member), PackedScore.decode(score))
+                    }
+                }
+            } else {
+                pairs.walk(from: pairs.offset(ofRank: ranks.lowerBound)) { _, member, score in
+                    body(ByteString(member), score)
+                    remaining -= 1
+                    return remaining > 0
+                }
+            }
+            return
+        }
+        form.tree.forEach(fromRank: reverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: reverse) { node in
+            body(form.tree.member(node), form.tree.score(node))
             remaining -= 1
             return remaining > 0
         }
@@ -310,8 +680,18 @@ extension SortedSet {
     /// ZRANGEBYLEX / ZREVRANGEBYLEX with LIMIT (negative `limit` = all).
     public func forEach(in range: LexRange, reverse: Bool = false, offset: Int = 0, limit: Int = -1,
                         _ body: (ByteString, Double) -> Void) {
-        let ranks = SortedSet.window(rankRange(in: range), reverse: reverse, offset: offset, limit: limit)
+        let ranks = SortedSet.window(rankRange(in: range, reverse: reverse), reverse: reverse, offset: offset, limit: limit)
         forEach(inRanks: ranks, reverse: reverse, body)
+    }
+
+    /// Calls `body(member, score)` for each element with `min <= score < max`, in ascending order, until
+    /// `body` returns false (GEOSEARCH's cell scans; see AVLTree+ScoreWalk.swift).
+    func forEach(scoreFrom min: Double, below max: Double, _ body: (ByteString, Double) -> Bool) {
+        if let form = treeForm { return form.tree.forEach(scoreFrom: min, below: max, body) }
+        packed.walk { _, member, score in
+            if score < min { return true }
+            return score < max && body(ByteString(member), score)
+        }
     }
 
     /// The elements at ascending `ranks`, in walk order (for ZRANGESTORE, tests).
@@ -328,11 +708,21 @@ extension SortedSet {
 extension SortedSet {
     /// Removes the elements at ascending `ranks` (ZREMRANGEBYRANK and, after turning bounds into ranks,
     /// BYSCORE / BYLEX). Returns how many were removed.
-    /// - Complexity: O(k log n) for k removed elements.
+    /// - Complexity: O(k log n) for k removed elements; O(n) packed
     @discardableResult
     public func removeElements(inRanks ranks: Range<Int>) -> Int {
         let ranks = ranks.clamped(to: 0..<count)
-        for _ in ranks { dropFromIndex(tree.remove(atRank: ranks.lowerBound)) }
+        if ranks.isEmpty { return 0 }
+        if let form = treeForm {
+            for _ in ranks { dropFromIndex(form, form.tree.remove(atRank: ranks.lowerBound)) }
+        } else {
+            var pairs = packed
+            let start = pairs.offset(ofRank: ranks.lowerBound)
+            var end = start
+            for _ in ranks { end = pairs.offset(after: end) }
+            pairs.removePairs(from: start, to: end, count: ranks.count)
+            store(pairs)
+        }
         didMutate()
         return ranks.count
     }
@@ -344,20 +734,26 @@ extension SortedSet {
     public func removeElements(in range: LexRange) -> Int { removeElements(inRanks: rankRange(in: range)) }
 
     /// Removes and returns the lowest element (ZPOPMIN).
-    /// - Complexity: O(log n)
-    public func popMin() -> Element? {
-        guard !isEmpty else { return nil }
-        let element = tree.remove(atRank: 0)
-        dropFromIndex(element)
-        didMutate()
-        return element
-    }
+    /// - Complexity: O(log n); O(n) packed
+    public func popMin() -> Element? { pop(atRank: 0) }
 
     /// Removes and returns the highest element (ZPOPMAX).
-    public func popMax() -> Element? {
+    public func popMax() -> Element? { pop(atRank: count - 1) }
+
+    private func pop(atRank rank: Int) -> Element? {
         guard !isEmpty else { return nil }
-        let element = tree.remove(atRank: count - 1)
-        dropFromIndex(element)
+        let element: Element
+        if let form = treeForm {
+            element = form.tree.remove(atRank: rank)
+            dropFromIndex(form, element)
+        } else {
+            var pairs = packed
+            let offset = pairs.offset(ofRank: rank)
+            let (member, score) = pairs.pair(at: offset)
+            element = (ByteString(member), PackedScore.decode(score))
+            pairs.removePair(at: offset)
+            store(pairs)
+        }
         didMutate()
         return element
     }
@@ -402,12 +798,17 @@ extension SortedSet {
     /// The index's reverse-binary bucket scan gives Redis's guarantee: every member present for the whole
     /// scan is returned at least once, across rehashing. Like Redis, one call visits buckets until `count`
     /// elements were emitted or `count * 10` buckets were visited.
+    /// A packed set is visited whole, and the cursor returned is 0 (Redis's ZSCAN of a listpack).
     public func scan(cursor: UInt64, count: Int, _ body: (ByteString, Double) -> Void) -> UInt64 {
+        guard let form = treeForm else {
+            forEach(body)
+            return 0
+        }
         var cursor = cursor
         var emitted = 0
         var budget = Swift.max(1, count) * 10
         repeat {
-            cursor = index.table.scan(cursor: cursor) { member, score in
+            cursor = form.index.table.scan(cursor: cursor) { member, score in
                 body(member, score)
                 emitted += 1
             }
@@ -420,16 +821,19 @@ extension SortedSet {
 // MARK: - Memory and invariants
 
 extension SortedSet {
-    /// MEMORY USAGE (`Value.memoryUsage`): this object, the tree's node pool and the member index, with
-    /// the long members' buffers (shared by tree and index, counted once) sampled from the index.
+    /// MEMORY USAGE (`Value.memoryUsage`): this object and its packed buffer; or the tree form, its node pool
+    /// and the member index, with the long members' buffers (shared by tree and index, counted once) sampled
+    /// from the index.
     func memoryUsage(samples: Int) -> Int {
-        allocationSize(of: self) + tree.allocatedBytes
-            + index.table.memoryUsage(samples: samples) { member, _ in member.allocatedBytes }
+        let own = allocationSize(of: self)
+        guard let form = treeForm else { return own + allocationSize(packedBase) }
+        return own + allocationSize(of: form) + form.tree.allocatedBytes
+            + form.index.table.memoryUsage(samples: samples) { member, _ in member.allocatedBytes }
     }
 
-    /// The work of freeing this set, in Redis's lazyfree units (elements): callers free sets above
-    /// Redis's LAZYFREE_THRESHOLD (64) on the background pool.
-    public var freeEffort: Int { count }
+    /// The work of freeing this set, in Redis's lazyfree units (Redis's lazyfreeGetFreeEffort: 1 for a listpack,
+    /// the elements for a skiplist): callers free sets above LAZYFREE_THRESHOLD (64) on the background pool.
+    public var freeEffort: Int { treeForm == nil ? 1 : count }
 
     /// Full invariant check after every mutation when built with `-D NEEDLETAIL_CHECK_INVARIANTS`
     /// (O(n) each: tests and debugging only); nothing otherwise.
@@ -439,10 +843,13 @@ extension SortedSet {
         #endif
     }
 
-    /// Tree invariants plus agreement between tree and index (same members, same scores, same count).
+    /// Packed: pairs that decode, end exactly at `used`, number `count`, ascend strictly by (score, member)
+    /// with no NaN and no member twice. Tree: the tree's invariants plus agreement between tree and index
+    /// (same members, same scores, same count).
     public func invariantViolation() -> String? {
-        if let problem = tree.invariantViolation() { return problem }
-        if index.count != tree.count { return "index has \(index.count) members, tree \(tree.count)" }
+        guard let form = treeForm else { return packedInvariantViolation() }
+        if let problem = form.tree.invariantViolation() { return problem }
+        if form.index.count != form.tree.count { return "index has \(form.index.count) members, tree \(form.tree.count)" }
         var problem: String? = nil
         var heap = 0
         forEach { member, treeScore in
@@ -453,8 +860,39 @@ extension SortedSet {
                 problem = "\(member): tree score \(treeScore), index score \(indexed)"
             }
         }
-        if problem == nil && heap != memberHeapBytes { problem = "memberHeapBytes \(memberHeapBytes), actual \(heap)" }
+        if problem == nil && heap != form.memberHeapBytes {
+            problem = "memberHeapBytes \(form.memberHeapBytes), actual \(heap)"
+        }
         return problem
+    }
+
+    private func packedInvariantViolation() -> String? {
+        let pairs = packed
+        if cs_malloc_usable_size(pairs.base) < PackedPairs.headerSize + pairs.used {
+            return "packed buffer smaller than its contents"
+        }
+        var walked = 0
+        var p = 0
+        var previous: (member: ByteString, score: Double)? = nil
+        var members = Set<ByteString>()
+        while p < pairs.used {
+            let (member, encoded) = pairs.pair(at: p)
+            guard [0, 1, 2, 4, 8].contains(encoded.count) else { return "pair \(walked): a \(encoded.count)-byte score" }
+            let score = PackedScore.decode(encoded)
+            if score.isNaN { return "pair \(walked): NaN score" }
+            if PackedScore.length(score) != encoded.count { return "pair \(walked): score \(score) not in its shortest form" }
+            let m = ByteString(member)
+            if let previous, !(previous.score < score || (previous.score == score && previous.member < m)) {
+                return "pair \(walked) (\(m), \(score)) not above (\(previous.member), \(previous.score))"
+            }
+            if !members.insert(m).inserted { return "member \(m) twice" }
+            previous = (m, score)
+            p = pairs.offset(after: p)
+            walked += 1
+        }
+        if p != pairs.used { return "pairs end at \(p), used is \(pairs.used)" }
+        if walked != pairs.count { return "\(walked) pairs, count is \(pairs.count)" }
+        return nil
     }
 
     public func checkInvariants() {

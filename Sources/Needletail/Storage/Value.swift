@@ -54,11 +54,7 @@ enum Value {
         case .set(let set): return .set(set.duplicate())
         case .hash(let hash): return .hash(hash.duplicate())
         case .stream(let stream): return .stream(stream.duplicate())
-        case .sortedSet(let set):
-            let copy = SortedSet()
-            copy.skiplistEncoded = set.skiplistEncoded
-            set.forEach { member, score in _ = copy.set(member: member, score: score) }
-            return .sortedSet(copy)
+        case .sortedSet(let set): return .sortedSet(set.duplicate())
         }
     }
 
