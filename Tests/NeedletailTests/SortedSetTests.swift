@@ -386,6 +386,34 @@ final class SortedSetTests: XCTestCase {
         }
     }
 
+    /// fillAscending (an RDB's elements) in both forms: elements in order fill the set; out-of-order ones, or a
+    /// member repeated with another score (anywhere among 2 or 100 elements), leave it empty and return false.
+    func testFillAscendingRefusesDisorderAndRepeats() {
+        for skiplist in [false, true] {
+            for n in [2, 100] {
+                let good: [SortedSet.Element] = (0..<n).map { (ByteString("m\($0)"), Double($0) * 1.5) }
+                let set = SortedSet()
+                set.skiplistEncoded = skiplist
+                XCTAssertTrue(set.fillAscending(good))
+                XCTAssertEqual(set.elements(inRanks: 0..<n).map { $0.member }, good.map { $0.member })
+                XCTAssertNil(set.invariantViolation())
+                for at in [0, n / 2, n - 1] {
+                    var repeated = good
+                    repeated[at].member = good[(at + 1) % n].member
+                    let other = SortedSet()
+                    other.skiplistEncoded = skiplist
+                    XCTAssertFalse(other.fillAscending(repeated), "\(n) elements, repeat at \(at)")
+                    XCTAssertTrue(other.isEmpty)
+                    XCTAssertNil(other.invariantViolation())
+                }
+                let other = SortedSet()
+                other.skiplistEncoded = skiplist
+                XCTAssertFalse(other.fillAscending(good.reversed()))
+                XCTAssertTrue(other.isEmpty)
+            }
+        }
+    }
+
     /// The packed form: one buffer, about the encoded pairs' size (a 1-byte length, `member:N`, a score of 1
     /// to 5 bytes), freed in one step; converting to the tree costs what the tree costs.
     func testPackedMemoryAccounting() {

@@ -421,26 +421,13 @@ extension SortedSet {
 
     private func fillPacked(_ elements: [Element]) -> Bool {
         var bytes = 0
-        for (i, e) in elements.enumerated() {
-            if i > 0 {
-                let previous = elements[i - 1]
-                guard previous.score < e.score || (previous.score == e.score && previous.member < e.member) else {
-                    return false
-                }
-            }
+        var previous: Element? = nil
+        for e in elements {
+            if let p = previous, !(p.score < e.score || (p.score == e.score && p.member < e.member)) { return false }
+            previous = e
             bytes += PackedPairs.encodedSize(e.member.count) + 1 + PackedScore.length(e.score)
         }
-        // Ascending order rules out repeats among equal scores only; a member may still come twice.
-        if elements.count <= 64 {
-            for i in elements.indices {
-                for j in elements.index(after: i)..<elements.endIndex where elements[i].member == elements[j].member {
-                    return false
-                }
-            }
-        } else {
-            var seen = Set<ByteString>(minimumCapacity: elements.count)
-            for e in elements where !seen.insert(e.member).inserted { return false }
-        }
+        if SortedSet.repeatsAMember(elements) { return false }
         var pairs = packed
         pairs.reserve(additional: bytes)
         for e in elements {
@@ -449,6 +436,23 @@ extension SortedSet {
         store(pairs)
         didMutate()
         return true
+    }
+
+    /// Whether a member comes twice among `elements` (ascending order rules that out among equal scores only):
+    /// the members' hashes, sorted on the stack, are compared neighbour to neighbour, and only equal hashes
+    /// are settled by comparing members. O(n log n), no allocation for the sizes a file's listpack holds.
+    private static func repeatsAMember(_ elements: [Element]) -> Bool {
+        let n = elements.count
+        if n < 2 { return false }
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { buffer in
+            var hashes = buffer
+            for (i, e) in elements.enumerated() { hashes[i] = e.member.withUnsafeBytes { hashBytes($0, seed: .process) } }
+            hashes.sort()
+            for i in 1..<n where hashes[i] == hashes[i - 1] {
+                return Set(elements.lazy.map { $0.member }).count != n
+            }
+            return false
+        }
     }
 
     /// Removes `member` (ZREM). Returns false if it was not there.
