@@ -11,10 +11,13 @@ in Redis), `long` (integer scores and 40-byte members `member:N` padded with `x`
 RSS read again a second later. Standard library only.
 """
 import argparse
-import socket
+import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import encode, free_port  # noqa: E402
 
 
 def pair(shape, n):
@@ -25,30 +28,17 @@ def pair(shape, n):
     return [score, member]
 
 
-def command(args):
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
 def load(shape, sets, members):
     for k in range(sets):
         args = [b"ZADD", b"z:%d" % k]
         for i in range(members):
             args += pair(shape, k * members + i)
-        yield command(args)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield encode(*args)
 
 
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+        return int(f.read().split("VmRSS:")[1].split()[0])
 
 
 def measure(binary, shape, sets, members):

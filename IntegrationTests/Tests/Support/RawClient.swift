@@ -211,36 +211,38 @@ enum RESPFrame {
         try b.withUnsafeBufferPointer { try end(of: $0, from: from) }
     }
 
+    /// Iterative (a count of values still owed), so a deeply nested reply cannot overflow the test's stack.
     static func end(of b: UnsafeBufferPointer<UInt8>, from i: Int) throws -> Int? {
-        guard i < b.count else { return nil }
-        let type = b[i]
-        guard let cr = lineEnd(b, i + 1) else { return nil }
-        let next = cr + 2
-        switch type {
-        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: ","),
-             UInt8(ascii: "#"), UInt8(ascii: "("):
-            return next
-        case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-            let n = try length(b, i + 1, cr)
-            if n < 0 { return next }
-            if next + n + 2 > b.count { return nil }
-            guard b[next + n] == 13 && b[next + n + 1] == 10 else { throw RawClientError.malformed("bulk not followed by CRLF") }
-            return next + n + 2
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-            let n = try length(b, i + 1, cr)
-            if n < 0 { return next }
-            let elements = type == UInt8(ascii: "%") || type == UInt8(ascii: "|") ? 2 * n : n
-            var j = next
-            for _ in 0..<elements {
-                guard let e = try end(of: b, from: j) else { return nil }
-                j = e
+        var j = i
+        var owed = 1
+        while owed > 0 {
+            guard j < b.count else { return nil }
+            let type = b[j]
+            guard let cr = lineEnd(b, j + 1) else { return nil }
+            let next = cr + 2
+            owed -= 1
+            switch type {
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: ","),
+                 UInt8(ascii: "#"), UInt8(ascii: "("):
+                j = next
+            case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
+                let n = try length(b, j + 1, cr)
+                if n < 0 { j = next; continue }
+                if next + n + 2 > b.count { return nil }
+                guard b[next + n] == 13 && b[next + n + 1] == 10 else { throw RawClientError.malformed("bulk not followed by CRLF") }
+                j = next + n + 2
+            case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+                let n = try length(b, j + 1, cr)
+                j = next
+                if n < 0 { continue }
+                owed += type == UInt8(ascii: "%") || type == UInt8(ascii: "|") ? 2 * n : n
+                // An attribute annotates the value that follows it: both make one reply.
+                if type == UInt8(ascii: "|") { owed += 1 }
+            default:
+                throw RawClientError.malformed("unknown type byte \(rawEscaped([type]))")
             }
-            // An attribute annotates the value that follows it: both make one reply.
-            if type == UInt8(ascii: "|") { return try end(of: b, from: j) }
-            return j
-        default:
-            throw RawClientError.malformed("unknown type byte \(rawEscaped([type]))")
         }
+        return j
     }
 
     private static func lineEnd(_ b: UnsafeBufferPointer<UInt8>, _ from: Int) -> Int? {

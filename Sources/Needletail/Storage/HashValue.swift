@@ -556,16 +556,7 @@ struct PackedPairs {
 
     /// Appends a pair (the field is known to be absent).
     mutating func append(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
-        let size = PackedPairs.encodedSize(field.count) + PackedPairs.encodedSize(value.count)
-        reserve(additional: size)
-        var p = elements + used
-        p += PackedPairs.writePrefix(field.count, at: p)
-        if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
-        p += field.count
-        p += PackedPairs.writePrefix(value.count, at: p)
-        if value.count > 0 { p.copyMemory(from: value.baseAddress!, byteCount: value.count) }
-        used += size
-        count += 1
+        insert(field, value, at: used)
     }
 
     /// Replaces the value of the pair at `offset`, moving the bytes after it when the size changes.
