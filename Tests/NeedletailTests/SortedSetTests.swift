@@ -387,10 +387,11 @@ final class SortedSetTests: XCTestCase {
     }
 
     /// fillAscending (an RDB's elements) in both forms: elements in order fill the set; out-of-order ones, or a
-    /// member repeated with another score (anywhere among 2 or 100 elements), leave it empty and return false.
+    /// member repeated with another score (anywhere among 2, 100 or 200 elements: both hashes of the packed
+    /// form's repeat check), leave it empty and return false.
     func testFillAscendingRefusesDisorderAndRepeats() {
         for skiplist in [false, true] {
-            for n in [2, 100] {
+            for n in [2, 100, 200] {
                 let good: [SortedSet.Element] = (0..<n).map { (ByteString("m\($0)"), Double($0) * 1.5) }
                 let set = SortedSet()
                 set.skiplistEncoded = skiplist

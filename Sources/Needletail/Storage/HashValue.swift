@@ -559,6 +559,24 @@ struct PackedPairs {
         insert(field, value, at: used)
     }
 
+    /// Appends a pair into room already reserved with `reserve(additional:)` (a buffer filled in one go).
+    mutating func appendReserved(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        used += write(field, value, at: elements + used)
+        count += 1
+    }
+
+    /// Writes a pair's two elements at `p`; returns their size.
+    @inline(__always) private func write(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                                         at start: UnsafeMutableRawPointer) -> Int {
+        var p = start
+        p += PackedPairs.writePrefix(field.count, at: p)
+        if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
+        p += field.count
+        p += PackedPairs.writePrefix(value.count, at: p)
+        if value.count > 0 { p.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        return p + value.count - start
+    }
+
     /// Replaces the value of the pair at `offset`, moving the bytes after it when the size changes.
     mutating func replaceValue(ofPairAt offset: Int, with value: UnsafeRawBufferPointer) {
         let valueOffset = offset + PackedPairs.element(at: elements + offset).size
@@ -578,14 +596,10 @@ struct PackedPairs {
     mutating func insert(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, at offset: Int) {
         let size = PackedPairs.encodedSize(field.count) + PackedPairs.encodedSize(value.count)
         reserve(additional: size)
-        var p = elements + offset
+        let p = elements + offset
         let tail = used - offset
         if tail > 0 { (p + size).copyMemory(from: p, byteCount: tail) }
-        p += PackedPairs.writePrefix(field.count, at: p)
-        if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
-        p += field.count
-        p += PackedPairs.writePrefix(value.count, at: p)
-        if value.count > 0 { p.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        _ = write(field, value, at: p)
         used += size
         count += 1
     }

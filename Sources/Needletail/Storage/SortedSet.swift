@@ -142,12 +142,19 @@ public final class SortedSet {
         forEach { member, score in bytes += PackedPairs.encodedSize(member.count) + 1 + PackedScore.length(score) }
         var pairs = PackedPairs(base: PackedPairs.allocate(bytes: bytes))
         forEach { member, score in
-            PackedScore.withEncoding(score) { encoded in member.withUnsafeBytes { pairs.append($0, encoded) } }
+            PackedScore.withEncoding(score) { encoded in member.withUnsafeBytes { pairs.appendReserved($0, encoded) } }
         }
         storage = UInt(bitPattern: pairs.base)
         form.release()
         didMutate()
     }
+}
+
+/// FNV-1a over `bytes` (64-bit): a cheap hash for the repeat check of a small set's members.
+@inline(__always) private func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+    return hash
 }
 
 /// A score in the packed form: an element whose length says how to read it. 0 bytes: 0 (+0 only); 1, 2, 4:
@@ -435,7 +442,7 @@ extension SortedSet {
         var pairs = packed
         pairs.reserve(additional: bytes)
         for e in elements {
-            PackedScore.withEncoding(e.score) { score in e.member.withUnsafeBytes { pairs.append($0, score) } }
+            PackedScore.withEncoding(e.score) { score in e.member.withUnsafeBytes { pairs.appendReserved($0, score) } }
         }
         store(pairs)
         didMutate()
@@ -443,17 +450,26 @@ extension SortedSet {
     }
 
     /// Whether a member comes twice among `elements` (ascending order rules that out among equal scores only):
-    /// the members' hashes, sorted on the stack, are compared neighbour to neighbour, and only equal hashes
-    /// are settled by comparing members. O(n log n), no allocation for the sizes a file's listpack holds.
+    /// each member's hash goes into an open-addressed table on the stack, and only an equal hash is settled by
+    /// comparing members. O(n), no allocation for the sizes a file's listpack holds. Up to 128 members (the
+    /// default limit) the hash is FNV-1a, cheap on short members; a crafted file can make its hashes collide,
+    /// which only costs the exact check. Beyond, SipHash with the process seed keeps probing linear.
     private static func repeatsAMember(_ elements: [Element]) -> Bool {
         let n = elements.count
         if n < 2 { return false }
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { buffer in
-            var hashes = buffer
-            for (i, e) in elements.enumerated() { hashes[i] = e.member.withUnsafeBytes { hashBytes($0, seed: .process) } }
-            hashes.sort()
-            for i in 1..<n where hashes[i] == hashes[i - 1] {
-                return Set(elements.lazy.map { $0.member }).count != n
+        var capacity = 16
+        while capacity < 2 * n { capacity <<= 1 }
+        let mask = capacity - 1
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { table in
+            table.initialize(repeating: 0)
+            for e in elements {
+                let hash = e.member.withUnsafeBytes { n <= 128 ? fnv1a($0) : hashBytes($0, seed: .process) } | 1
+                var i = Int(truncatingIfNeeded: hash) & mask
+                while table[i] != 0 {
+                    if table[i] == hash { return Set(elements.lazy.map { $0.member }).count != n }
+                    i = (i + 1) & mask
+                }
+                table[i] = hash
             }
             return false
         }
