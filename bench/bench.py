@@ -51,6 +51,37 @@ def free_port():
         return s.getsockname()[1]
 
 
+def rss_above_empty(binary, chunks, after=None):
+    """RSS growth (bytes) of a fresh `binary` (`--save '' --appendonly no`, a free port) while `chunks` of RESP
+    are loaded with `redis-cli --pipe`, read a second after the load; `after(cli)` (the redis-cli argv for
+    the server) runs before it stops, and its result is returned too. The memory scripts' one measure."""
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = ["redis-cli", "-p", str(port)]
+
+    def rss():
+        with open("/proc/%d/status" % server.pid) as f:
+            return int(f.read().split("VmRSS:")[1].split()[0]) * 1024
+    try:
+        for _ in range(100):
+            if subprocess.run(cli + ["ping"], capture_output=True).stdout.strip() == b"PONG":
+                break
+            time.sleep(0.1)
+        empty = rss()
+        pipe = subprocess.Popen(cli + ["--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        for chunk in chunks:
+            pipe.stdin.write(chunk)
+        pipe.stdin.close()
+        pipe.wait()
+        time.sleep(1)
+        grown = rss() - empty
+        return grown, (after(cli) if after else None)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])

@@ -14,10 +14,10 @@ only.
 import argparse
 import hashlib
 import os
-import socket
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import rss_above_empty  # noqa: E402
 
 
 def element(shape, i):
@@ -47,41 +47,8 @@ def load(row, shape):
             yield command([b"RPUSH", b"list:%d" % k] + [element(shape, k * 50 + i) for i in range(50)])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def measure(binary, row, shape):
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG":
-                break
-            time.sleep(0.1)
-        empty = rss_kb(server.pid)
-        pipe = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL)
-        for chunk in load(row, shape):
-            pipe.stdin.write(chunk)
-        pipe.stdin.close()
-        pipe.wait()
-        time.sleep(1)
-        return rss_kb(server.pid) - empty
-    finally:
-        server.terminate()
-        server.wait()
+    return rss_above_empty(binary, load(row, shape))[0] // 1024
 
 
 def main():

@@ -14,10 +14,9 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import encode, free_port  # noqa: E402
+from bench import encode, rss_above_empty  # noqa: E402
 
 
 def pair(shape, n):
@@ -36,33 +35,12 @@ def load(shape, sets, members):
         yield encode(*args)
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(f.read().split("VmRSS:")[1].split()[0])
+def encoding(cli):
+    return subprocess.run(cli + ["object", "encoding", "z:0"], capture_output=True).stdout.strip().decode()
 
 
 def measure(binary, shape, sets, members):
-    port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cli = ["redis-cli", "-p", str(port)]
-    try:
-        for _ in range(100):
-            if subprocess.run(cli + ["ping"], capture_output=True).stdout.strip() == b"PONG":
-                break
-            time.sleep(0.1)
-        empty = rss_kb(server.pid)
-        pipe = subprocess.Popen(cli + ["--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        for chunk in load(shape, sets, members):
-            pipe.stdin.write(chunk)
-        pipe.stdin.close()
-        pipe.wait()
-        time.sleep(1)
-        encoding = subprocess.run(cli + ["object", "encoding", "z:0"], capture_output=True).stdout.strip().decode()
-        return (rss_kb(server.pid) - empty) * 1024, encoding
-    finally:
-        server.terminate()
-        server.wait()
+    return rss_above_empty(binary, load(shape, sets, members), encoding)
 
 
 def main():
