@@ -151,6 +151,18 @@ final class RDBCodecTests: XCTestCase {
             zset.forEach { m, _ in order.append(m.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }) }
             XCTAssertEqual(order, elements == ["c", "3", "b", "2", "a", "1"] ? ["a", "b", "c"] : ["c", "a", "b"])
         }
+        // In order, straight into the packed form: integer members (integer listpack entries), and scores that
+        // take more room packed than as text ("12.5": 4 bytes there, 9 here), so the buffer outgrows the
+        // listpack's size; one pair more than the packed limit loads as a skiplist.
+        for n in [50, limits.zsetEntries + 1] {
+            let elements = (0..<n).flatMap { ["\($0)", "\($0).5"] }
+            guard case .sortedSet(let zset) = try load(RDB.typeZsetListpack, elements) else { return XCTFail("not a zset") }
+            XCTAssertEqual(zset.skiplistEncoded, n > limits.zsetEntries)
+            XCTAssertEqual(zset.count, n)
+            var read: [String] = []
+            zset.forEach { m, score in read += [m.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }, "\(score)"] }
+            XCTAssertEqual(read, elements)
+        }
         // An intset is copied as it is, at its width (Redis's, wider than 1, 2, 3 need), and refused when its
         // values are not strictly ascending.
         func intset(_ values: [Int32]) throws -> Value? {

@@ -310,27 +310,41 @@ extension RDBInput {
             // The element waiting for its score, in a box without exclusivity checks: a captured `var` got one
             // dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
             let pending = PendingElement()
-            try withString { blob in
-                func visit(_ element: ListpackElement) throws {
+            let zset: SortedSet? = try withString { blob in
+                func walk(_ visit: (ListpackElement) throws -> Void) throws {
+                    if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
+                }
+                // Every file redis-server writes holds the pairs in ascending order: they go straight into a
+                // packed set while they stay in order and within the packed form's limit.
+                let loader = SortedSet.PackedLoader(capacity: blob.count)
+                pending.inOrder = true
+                try walk { element in
+                    guard let member = pending.element else { pending.element = element; return }
+                    pending.element = nil
+                    let score = try zsetScore(element)
+                    guard pending.inOrder else { return }
+                    if !member.withBytes({ loader.append($0, score) }) || loader.count > limits.zsetEntries {
+                        pending.inOrder = false
+                    }
+                }
+                if pending.element != nil { throw RDBError("Zset listpack integrity check failed.") }
+                if pending.inOrder {
+                    if loader.count == 0 { return nil }
+                    guard let set = loader.finish() else { throw RDBError("Duplicate zset fields detected") }
+                    return set
+                }
+                // Out of order, or more pairs than a packed set holds: elements first, then a set of them.
+                try walk { element in
                     if let m = pending.bytes {
-                        let score: Double
-                        switch element {
-                        case .integer(let v): score = Double(v)
-                        case .bytes(let text):
-                            guard let d = parseDouble(text), !d.isNaN else { throw RDBError("Zset listpack integrity check failed.") }
-                            score = d
-                        }
-                        pending.elements.append((m, score))
+                        pending.elements.append((m, try zsetScore(element)))
                         pending.bytes = nil
                     } else {
                         pending.bytes = element.byteString
                     }
                 }
-                if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
-                if pending.bytes != nil { throw RDBError("Zset listpack integrity check failed.") }
+                return try sortedSet(pending.elements, skiplist: pending.elements.count > limits.zsetEntries)
             }
-            if pending.elements.isEmpty { return nil }
-            return .sortedSet(try sortedSet(pending.elements, skiplist: pending.elements.count > limits.zsetEntries))
+            return zset.map { .sortedSet($0) }
         case RDB.typeHash:
             let n = try count(minimumBytes: 2)
             guard n > 0 else { return nil }
@@ -389,6 +403,8 @@ extension RDBInput {
 /// sorted set's elements read so far.
 private final class PendingElement {
     @exclusivity(unchecked) var bytes: ByteString?
+    /// A sorted set's pairs have come in ascending order so far (`SortedSet.PackedLoader`).
+    @exclusivity(unchecked) var inOrder = true
     /// A field, pointing into the blob being walked.
     @exclusivity(unchecked) var element: ListpackElement?
     @exclusivity(unchecked) var elements: [SortedSet.Element] = []
@@ -430,6 +446,16 @@ private func sortedSet(_ elements: [SortedSet.Element], skiplist: Bool) throws -
         guard zset.set(member: e.member, score: e.score).added else { throw RDBError("Duplicate zset fields detected") }
     }
     return zset
+}
+
+/// A score from a sorted set's listpack: an integer entry, or text as Redis writes it (never NaN).
+private func zsetScore(_ element: ListpackElement) throws -> Double {
+    switch element {
+    case .integer(let v): return Double(v)
+    case .bytes(let text):
+        guard let d = parseDouble(text), !d.isNaN else { throw RDBError("Zset listpack integrity check failed.") }
+        return d
+    }
 }
 
 extension ListpackElement {

@@ -452,30 +452,41 @@ extension SortedSet {
         return true
     }
 
-    /// Whether a member comes twice among `elements` (ascending order rules that out among equal scores only):
-    /// each member's hash goes into an open-addressed table on the stack, and only an equal hash is settled by
-    /// comparing members. O(n), no allocation for the sizes a file's listpack holds. Up to 128 members (the
-    /// default limit) the hash is FNV-1a, cheap on short members; a crafted file can make its hashes collide,
-    /// which only costs the exact check. Beyond, SipHash with the process seed keeps probing linear.
+    /// Whether a member comes twice among `elements` (ascending order rules that out among equal scores only).
     private static func repeatsAMember(_ elements: [Element]) -> Bool {
         let n = elements.count
+        return mayRepeat(n) { i in elements[i].member.withUnsafeBytes { memberHash($0, among: n) } }
+            && Set(elements.lazy.map { $0.member }).count != n
+    }
+
+    /// Whether two of `n` members may be equal: each member's hash (`hash(i)`, from `memberHash`) goes into an
+    /// open-addressed table on the stack, and true means two hashes are equal, which the caller settles by
+    /// comparing members. O(n), no allocation for the sizes a file's listpack holds.
+    fileprivate static func mayRepeat(_ n: Int, _ hash: (Int) -> UInt64) -> Bool {
         if n < 2 { return false }
         var capacity = 16
         while capacity < 2 * n { capacity <<= 1 }
         let mask = capacity - 1
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { table in
             table.initialize(repeating: 0)
-            for e in elements {
-                let hash = e.member.withUnsafeBytes { n <= 128 ? fnv1a($0) : hashBytes($0, seed: .process) } | 1
-                var i = Int(truncatingIfNeeded: hash) & mask
+            for k in 0..<n {
+                let h = hash(k) | 1
+                var i = Int(truncatingIfNeeded: h) & mask
                 while table[i] != 0 {
-                    if table[i] == hash { return Set(elements.lazy.map { $0.member }).count != n }
+                    if table[i] == h { return true }
                     i = (i + 1) & mask
                 }
-                table[i] = hash
+                table[i] = h
             }
             return false
         }
+    }
+
+    /// A member's hash for `mayRepeat` among `n`: FNV-1a up to 128 members (the default limit), cheap on short
+    /// members (a crafted file can make its hashes collide, which only costs the exact check); beyond, SipHash
+    /// with the process seed, which keeps the probing linear.
+    @inline(__always) fileprivate static func memberHash(_ member: UnsafeRawBufferPointer, among n: Int) -> UInt64 {
+        n <= 128 ? fnv1a(member) : hashBytes(member, seed: .process)
     }
 
     /// Removes `member` (ZREM). Returns false if it was not there.
@@ -518,6 +529,66 @@ extension SortedSet {
         form.memberHeapBytes -= element.member.heapBytes
         let score = element.member.withUnsafeBytes { form.index.removeValue(forKey: $0) }
         precondition(score != nil, "SortedSet: member in the tree but not in the index")
+    }
+}
+
+// MARK: - Loading packed pairs
+
+extension SortedSet {
+    /// Builds a packed set from the pairs of an RDB's listpack, in the order the file holds them (ascending),
+    /// written straight into the buffer: no element array and no ByteString per member. The buffer starts at
+    /// `capacity` bytes (the listpack's size, which its pairs usually fit) and grows when needed.
+    final class PackedLoader {
+        @exclusivity(unchecked) private var pairs: PackedPairs
+        /// Bytes malloc gave the buffer (headers included).
+        @exclusivity(unchecked) private var capacity: Int
+        /// The offset of the last pair appended, -1 before the first.
+        @exclusivity(unchecked) private var last = -1
+
+        init(capacity: Int) {
+            pairs = PackedPairs(base: PackedPairs.allocate(bytes: capacity))
+            self.capacity = cs_malloc_usable_size(pairs.base)
+        }
+
+        deinit { free(pairs.base) }
+
+        var count: Int { pairs.count }
+
+        /// Appends a pair; false (nothing appended) when it is not above the last one.
+        func append(_ member: UnsafeRawBufferPointer, _ score: Double) -> Bool {
+            if last >= 0 {
+                let (m, s) = pairs.pair(at: last)
+                let previous = PackedScore.decode(s)
+                guard previous < score || (previous == score && compareBytes(m, member) < 0) else { return false }
+            }
+            let size = PackedPairs.encodedSize(member.count) + 1 + PackedScore.length(score)
+            if PackedPairs.headerSize + pairs.used + size > capacity {
+                pairs.reserve(additional: Swift.max(size, pairs.used))
+                capacity = cs_malloc_usable_size(pairs.base)
+            }
+            last = pairs.used
+            PackedScore.withEncoding(score) { pairs.appendReserved(member, $0) }
+            return true
+        }
+
+        /// The set, or nil when a member comes twice (the loader is spent either way).
+        func finish() -> SortedSet? {
+            let pairs = self.pairs
+            let n = pairs.count
+            let repeats = pairs.withOffsets(of: 0..<n) { offsets in
+                SortedSet.mayRepeat(n) { i in SortedSet.memberHash(pairs.pair(at: Int(offsets[i])).field, among: n) }
+                    && Set(offsets.lazy.map { ByteString(pairs.pair(at: Int($0)).field) }).count != n
+            }
+            if repeats { return nil }
+            var owned = pairs
+            owned.shrinkIfWasteful()
+            let set = SortedSet()
+            free(set.packedBase)
+            set.store(owned)
+            self.pairs = PackedPairs(base: PackedPairs.allocate(bytes: 0))  // the set owns the buffer now
+            set.didMutate()
+            return set
+        }
     }
 }
 
