@@ -433,30 +433,19 @@ extension SortedSet {
         return true
     }
 
+    /// `fillAscending` of the packed form: the elements through a `PackedLoader`, into one exactly sized buffer.
     private func fillPacked(_ elements: [Element]) -> Bool {
         var bytes = 0
-        var previous: Element? = nil
+        for e in elements { bytes += PackedPairs.encodedSize(e.member.count) + 1 + PackedScore.length(e.score) }
+        let loader = PackedLoader(capacity: bytes)
         for e in elements {
-            if let p = previous, !(p.score < e.score || (p.score == e.score && p.member < e.member)) { return false }
-            previous = e
-            bytes += PackedPairs.encodedSize(e.member.count) + 1 + PackedScore.length(e.score)
+            guard e.member.withUnsafeBytes({ loader.append($0, e.score) }) else { return false }
         }
-        if SortedSet.repeatsAMember(elements) { return false }
-        var pairs = packed
-        pairs.reserve(additional: bytes)
-        for e in elements {
-            PackedScore.withEncoding(e.score) { score in e.member.withUnsafeBytes { pairs.appendReserved($0, score) } }
-        }
+        guard let pairs = loader.take() else { return false }
+        free(packedBase)
         store(pairs)
         didMutate()
         return true
-    }
-
-    /// Whether a member comes twice among `elements` (ascending order rules that out among equal scores only).
-    private static func repeatsAMember(_ elements: [Element]) -> Bool {
-        let n = elements.count
-        return mayRepeat(n) { i in elements[i].member.withUnsafeBytes { memberHash($0, among: n) } }
-            && Set(elements.lazy.map { $0.member }).count != n
     }
 
     /// Whether two of `n` members may be equal: each member's hash (`hash(i)`, from `memberHash`) goes into an
@@ -535,9 +524,10 @@ extension SortedSet {
 // MARK: - Loading packed pairs
 
 extension SortedSet {
-    /// Builds a packed set from the pairs of an RDB's listpack, in the order the file holds them (ascending),
-    /// written straight into the buffer: no element array and no ByteString per member. The buffer starts at
-    /// `capacity` bytes (the listpack's size, which its pairs usually fit) and grows when needed.
+    /// Builds a packed set from pairs in ascending order, written straight into the buffer: an RDB's listpack
+    /// in the order the file holds them (no element array, no ByteString per member), and `fillAscending`'s
+    /// elements. The buffer starts at `capacity` bytes (the listpack's size, which its pairs usually fit, or
+    /// the elements' exact size) and grows when needed; order is checked pair by pair, repeats at the end.
     final class PackedLoader {
         @exclusivity(unchecked) private var pairs: PackedPairs
         /// Bytes malloc gave the buffer (headers included).
@@ -573,6 +563,17 @@ extension SortedSet {
 
         /// The set, or nil when a member comes twice (the loader is spent either way).
         func finish() -> SortedSet? {
+            guard let pairs = take() else { return nil }
+            let set = SortedSet()
+            free(set.packedBase)
+            set.store(pairs)
+            set.didMutate()
+            return set
+        }
+
+        /// The pairs, handed over (the caller owns the buffer), or nil when a member comes twice: ascending
+        /// order rules that out among equal scores only.
+        fileprivate func take() -> PackedPairs? {
             let pairs = self.pairs
             let n = pairs.count
             let repeats = pairs.withOffsets(of: 0..<n) { offsets in
@@ -582,12 +583,8 @@ extension SortedSet {
             if repeats { return nil }
             var owned = pairs
             owned.shrinkIfWasteful()
-            let set = SortedSet()
-            free(set.packedBase)
-            set.store(owned)
-            self.pairs = PackedPairs(base: PackedPairs.allocate(bytes: 0))  // the set owns the buffer now
-            set.didMutate()
-            return set
+            self.pairs = PackedPairs(base: PackedPairs.allocate(bytes: 0))
+            return owned
         }
     }
 }
