@@ -209,18 +209,17 @@ extension PackedPairs {
         return p
     }
 
-    /// Where (`score`, `member`) goes: the offset of the first pair above it, and that pair's rank.
-    fileprivate func insertionPoint(_ member: UnsafeRawBufferPointer, _ score: Double) -> (offset: Int, rank: Int) {
-        let end = used
-        var p = 0, rank = 0
-        while p < end {
-            let (m, s) = pair(at: p)
-            let existing = PackedScore.decode(s)
-            if existing > score || (existing == score && compareBytes(m, member) > 0) { break }
-            p = offset(after: p)
-            rank += 1
+    /// Where (`score`, `member`) goes: the offset of the first pair above it (`used` when none is).
+    fileprivate func insertionOffset(_ member: UnsafeRawBufferPointer, _ score: Double) -> Int {
+        var at = used
+        walk { offset, m, existing in
+            if existing > score || (existing == score && compareBytes(m, member) > 0) {
+                at = offset
+                return false
+            }
+            return true
         }
-        return (p, rank)
+        return at
     }
 
     /// Calls `body` with the offset, member and score of each pair from `start` (an offset) in order, until it
@@ -404,7 +403,7 @@ extension SortedSet {
         if treeForm != nil { return upsert(bytes, stored: nil) { _ in score } }
         if let current, current == score { return (false, false, current) }
         if let found { pairs.removePair(at: found) }
-        let at = pairs.insertionPoint(bytes, score).offset
+        let at = pairs.insertionOffset(bytes, score)
         PackedScore.withEncoding(score) { pairs.insert(bytes, $0, at: at) }
         store(pairs)
         didMutate()
