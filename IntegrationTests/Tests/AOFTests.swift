@@ -65,6 +65,44 @@ final class AOFTests: XCTestCase {
         try assertCheckAOFAccepts()
     }
 
+    /// The incr file holds each write as redis-server 7.0 writes it, byte for byte: arguments of every
+    /// length class (0, 1-9, 10-99, 100 and more bytes, counts of 1, 2 and 3 digits), inline requests (plain
+    /// and quoted), binary bytes, and the SELECTs between databases.
+    func testIncrFileBytesEqualRedis() throws {
+        guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed") }
+        var requests: [[UInt8]] = []
+        for length in [0, 1, 9, 10, 99, 100, 999, 1000, 70_000] {
+            requests.append(RawClient.encode([Array("SET".utf8), Array("len\(length)".utf8), Array(repeating: 0x61, count: length)]))
+        }
+        requests.append(RawClient.encode([Array("rpush".utf8), Array("list".utf8)] + (0..<9).map { Array("\($0)".utf8) }))
+        requests.append(RawClient.encode([Array("MSET".utf8)] + (0..<60).flatMap { [Array("m\($0)".utf8), [0, 13, 10, 255]] }))
+        requests.append(Array("SET inline plain\r\n".utf8))
+        requests.append(Array("SET \"quoted key\" 'single \\' quoted'\r\n".utf8))
+        requests.append(RawClient.encode([Array("SELECT".utf8), Array("3".utf8)]))
+        requests.append(RawClient.encode([Array("HSET".utf8), Array("h".utf8), Array("f".utf8), Array("v".utf8)]))
+        requests.append(Array("INCR counter\n".utf8))
+        requests.append(RawClient.encode([Array("SELECT".utf8), Array("12".utf8)]))
+        requests.append(RawClient.encode([Array("SADD".utf8), Array("s".utf8), Array("x".utf8)]))
+
+        func incrFile(of server: (port: Int, stop: () -> Void), directory: String) throws -> [UInt8] {
+            let c = try RawClient(port: server.port)
+            for request in requests {
+                try c.send(request)
+                _ = try c.readReply()
+            }
+            server.stop()
+            return try XCTUnwrap(readFileBytes(directory + "/appendonlydir/appendonly.aof.1.incr.aof"))
+        }
+        let ours = try needletail()
+        let written = try incrFile(of: (ours.port, { ours.stop() }), directory: dir)
+        let redisDirectory = try TemporaryDirectory("aof-redis")
+        defer { redisDirectory.remove() }
+        let redis = try startOracle(dir: redisDirectory, aofArguments)
+        let expected = try incrFile(of: (redis.port, { redis.stop() }), directory: redisDirectory.path)
+        XCTAssertEqual(written.count, expected.count)
+        XCTAssertTrue(written == expected, rawEscaped(written, limit: 600) + "\n---\n" + rawEscaped(expected, limit: 600))
+    }
+
     /// A command cut off at the end of the last incr file: refused with aof-load-truncated no, cut away with
     /// yes (the file truncated to the last complete command, as Redis).
     func testTruncatedIncrFile() throws {

@@ -30,7 +30,8 @@ final class AppendOnlyFile {
     enum State { case off, on, waitRewrite }
 
     unowned let server: Server
-    var config: Config { server.config }
+    /// The server's (held here so that the per-command path reads it without going through `server`).
+    let config: Config
     var log: Logger { server.log }
 
     @exclusivity(unchecked) var state: State = .off
@@ -84,6 +85,7 @@ final class AppendOnlyFile {
 
     init(server: Server) {
         self.server = server
+        config = server.config
     }
 
     // MARK: - Paths
@@ -116,7 +118,8 @@ final class AppendOnlyFile {
     func feed(db: Int, argumentsOf client: Client) {
         if config.aofTimestampEnabled { appendTimestamp(force: false) }
         buffer.selectDatabase(db, selected: &selectedDB)
-        buffer.appendArguments(count: client.argc) { client.arg($0) }
+        let (spans, bytes) = client.argumentSpans
+        buffer.appendArguments(spans, in: bytes)
     }
 
     /// What goes before a command: the timestamp annotation, SELECT when the database changed, `*<count>`.
@@ -366,20 +369,26 @@ final class AppendOnlyFile {
 /// the same commands in the same order. A replica feeds its own replicas its master's stream as received
 /// (Replication/ReplicaLink.swift), so here only its AOF hears what it runs.
 final class PropagationStream: PropagationSink {
-    var aof: AppendOnlyFile?
-    unowned(unsafe) var replication: Replication?
+    // Constants, so that the per-command path reaches them without retaining them.
+    let aof: AppendOnlyFile
+    let replication: Replication
+
+    init(aof: AppendOnlyFile, replication: Replication) {
+        self.aof = aof
+        self.replication = replication
+    }
 
     func propagate(_ commands: [PropagatedCommand]) {
-        if let aof, aof.isOn { aof.feed(commands) }
-        if let replication, replication.feedsStream { replication.feed(commands) }
+        if aof.isOn { aof.feed(commands) }
+        if replication.feedsStream { replication.feed(commands) }
     }
 
     func propagate(db: Int, argumentsOf client: Client) {
-        if let aof, aof.isOn { aof.feed(db: db, argumentsOf: client) }
-        if let replication, replication.feedsStream { replication.feed(db: db, argumentsOf: client) }
+        if aof.isOn { aof.feed(db: db, argumentsOf: client) }
+        if replication.feedsStream { replication.feed(db: db, argumentsOf: client) }
     }
 
-    var hasConsumers: Bool { (aof?.isOn ?? false) || (replication?.feedsStream ?? false) }
+    var hasConsumers: Bool { aof.isOn || replication.feedsStream }
 }
 
 extension Server {

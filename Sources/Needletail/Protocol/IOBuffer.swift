@@ -127,20 +127,21 @@ extension IOBuffer {
         append("\r\n")
     }
 
-    /// `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each of `count` arguments (`argument(i)`), with one
-    /// capacity check for all of it (rather than one per header, argument and CRLF): the AOF's and the
-    /// replication stream's form of a client's command, written once per write command.
-    @inline(__always) func appendArguments(count: Int, _ argument: (Int) -> UnsafeRawBufferPointer) {
+    /// `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each argument (`spans` over `bytes`: a client's
+    /// request, `Client.argumentSpans`), with one capacity check for all of it (rather than one per header,
+    /// argument and CRLF): the AOF's and the replication stream's form of a client's command, written once
+    /// per write command.
+    @inline(__always) func appendArguments(_ spans: ArgSpans, in bytes: UnsafeRawPointer) {
         var total = 3 + maxInt64Length
-        for i in 0..<count { total += argument(i).count + 5 + maxInt64Length }
+        for i in 0..<spans.count { total &+= spans.base[i].count &+ 5 &+ maxInt64Length }
         reserve(total)
         var p = base + writeIndex
-        p += writeRESPHeader(UInt8(ascii: "*"), count, to: p)
-        for i in 0..<count {
-            let bytes = argument(i)
-            p += writeRESPHeader(UInt8(ascii: "$"), bytes.count, to: p)
-            if bytes.count > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
-            p += bytes.count
+        p += writeRESPHeader(UInt8(ascii: "*"), spans.count, to: p)
+        for i in 0..<spans.count {
+            let span = spans.base[i]
+            p += writeRESPHeader(UInt8(ascii: "$"), span.count, to: p)
+            p.copyMemory(from: bytes + span.offset, byteCount: span.count)
+            p += span.count
             p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)
             p += 2
         }
@@ -148,8 +149,20 @@ extension IOBuffer {
     }
 
     /// Writes `*<n>\r\n` or `$<n>\r\n` at `p` (room for `maxInt64Length` + 3 bytes); returns its length.
+    /// Counts and lengths under 100 (nearly all of them) are written without the general conversion.
     @inline(__always) private func writeRESPHeader(_ kind: UInt8, _ n: Int, to p: UnsafeMutableRawPointer) -> Int {
         p.storeBytes(of: kind, as: UInt8.self)
+        if n >= 0 && n < 10 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ n), toByteOffset: 1, as: UInt8.self)
+            p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: 2, as: UInt16.self)
+            return 4
+        }
+        if n >= 10 && n < 100 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ n / 10), toByteOffset: 1, as: UInt8.self)
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ n % 10), toByteOffset: 2, as: UInt8.self)
+            p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: 3, as: UInt16.self)
+            return 5
+        }
         let digits = writeInt64(Int64(n), to: p + 1)
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: digits + 1, as: UInt16.self)
         return digits + 3

@@ -133,7 +133,8 @@ final class Replication {
     /// One command as the client sent it.
     func feed(db: Int, argumentsOf client: Client) {
         scratch.selectDatabase(db, selected: &selectedDB)
-        scratch.appendArguments(count: client.argc) { client.arg($0) }
+        let (spans, bytes) = client.argumentSpans
+        scratch.appendArguments(spans, in: bytes)
         feedScratch()
     }
 

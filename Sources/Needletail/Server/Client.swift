@@ -200,6 +200,15 @@ final class Client {
         }
     }
 
+    /// Every argument of the request at once: their spans and the bytes the spans index (the query buffer
+    /// or the parser's inline copy), for encoders that read them all (the AOF and the replication stream).
+    @inline(__always) var argumentSpans: (spans: ArgSpans, bytes: UnsafeRawPointer) {
+        switch parser.argsBase {
+        case .queryBuffer: return (parser.args, UnsafeRawPointer(input.base + input.readIndex))
+        case .inlineStorage: return (parser.args, UnsafeRawPointer(parser.inlineStorage.base))
+        }
+    }
+
     /// A copy of argument `i`, for storing.
     @inline(__always) func argBytes(_ i: Int) -> ByteString { ByteString(arg(i)) }
 

@@ -58,7 +58,7 @@ public final class Server {
     @exclusivity(unchecked) var pendingPropagation: [PropagatedCommand] = []
     /// The sink that fans propagated commands out to the AOF (and the replicas, later); attached while one
     /// of them listens (Persistence/AppendOnlyFile.swift).
-    let propagationStream = PropagationStream()
+    private(set) var propagationStream: PropagationStream!
     /// The append-only file (off unless `appendonly yes` or CONFIG SET appendonly yes).
     private(set) var aof: AppendOnlyFile!
     /// Replication, both roles (Replication/Replication.swift, Replication/ReplicaLink.swift).
@@ -245,9 +245,8 @@ public final class Server {
         updateKeyspaceNotifications()
         updateKeyspaceListener()
         aof = AppendOnlyFile(server: self)
-        propagationStream.aof = aof
         replication = Replication(server: self)
-        propagationStream.replication = replication
+        propagationStream = PropagationStream(aof: aof, replication: replication)
         updateReplicationGate()
         configureACL()
         config.onChange = { [unowned self] name in configDidChange(name) }
