@@ -236,6 +236,7 @@ private struct SnapshotWriter {
 
     enum Kind: CaseIterable {
         case set, setNew, del, incr, append, hset, hdel, sadd, srem, zadd, zrem, lpush, rpop, lset
+        case mset, setrange
         case expireShort, expireBig, persist, rename, move, copy, select, multi
         case swapdb, flushdb, unlinkBig
         var rare: Bool { self == .swapdb || self == .flushdb || self == .unlinkBig }
@@ -270,6 +271,9 @@ private struct SnapshotWriter {
         case .lpush: return [["LPUSH", collection("l"), "p\(counter)"]]
         case .rpop: return [["RPOP", collection("l")]]
         case .lset: return [["LSET", collection("l"), "\(rng.below(1000))", "set\(counter)"]]
+        // Several keys of one key spec (every other argument), and a string changed in place.
+        case .mset: return [["MSET", string(), "ms\(counter)", string(), "ms\(counter)", string(), "ms\(counter)"]]
+        case .setrange: return [["SETRANGE", string(), "\(rng.below(4))", "r\(counter)"]]
         case .expireShort: return [["PEXPIRE", string(), "\(ttl(30))"]]
         case .expireBig:
             // Big keys that expire while the save runs.

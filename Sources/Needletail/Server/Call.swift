@@ -322,8 +322,25 @@ extension Server {
     }
 
     /// While a snapshot runs, hands it the keys a write command is about to change that it has not saved
-    /// yet (Persistence/Snapshot.swift): found with the command's key specs, as COMMAND GETKEYS.
+    /// yet (Persistence/Snapshot.swift): found with the command's key specs, as COMMAND GETKEYS. The common
+    /// shape (one range of keys: SET, MSET, HSET...) is read from the plan the ACL check also uses, in place.
     private func preserveKeys(_ client: Client, _ command: Command) {
+        switch command.aclKeys.shape {
+        case .none:
+            return
+        case .range(let first, let lastKey, let step):
+            let argc = client.argc
+            let last = lastKey >= 0 ? first + lastKey : argc + lastKey
+            guard first < argc && last < argc && first <= last else { return }
+            var i = first
+            while i <= last {
+                client.db.preserve(client.arg(i))
+                i += step
+            }
+            return
+        case .general:
+            break
+        }
         let arguments = client.ownedArguments()
         guard let positions = keyPositions(command, arguments) else { return }
         for (position, _) in positions where position < arguments.count {
