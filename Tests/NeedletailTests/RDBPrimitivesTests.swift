@@ -426,6 +426,60 @@ final class RDBPrimitivesTests: XCTestCase {
         }
     }
 
+    /// A finishing thread (SAVE's) gives the same bytes and checksum as compressing in place: strings of
+    /// every compressibility around the 20-byte and the 4-byte-saving limits and the 16 KB length form, big
+    /// ones past the buffer, many small flushes; and a sink's failure comes back as an error.
+    func testFinishingThreadWritesTheSameBytes() throws {
+        var random = SeededRandom(seed: 0x5a7e)
+        var strings: [[UInt8]] = []
+        for length in [0, 1, 11, 20, 21, 22, 24, 25, 26, 63, 64, 16383, 16384, 70000, 3 << 20] + (0..<400).map({ _ in random.below(600) }) {
+            let alphabet = 1 + random.below(random.oneIn(2) ? 4 : 256)
+            strings.append((0..<length).map { _ in UInt8(random.below(alphabet)) })
+        }
+        for compress in [true, false] {
+            func write(finishing: Bool, flushThreshold: Int) throws -> ([UInt8], UInt64, Int) {
+                var file: [UInt8] = []
+                let output = RDBOutput(compress: compress, capacity: 256, flushThreshold: flushThreshold,
+                                       sink: { file.append(contentsOf: $0) }, finishingThread: finishing)
+                for (i, string) in strings.enumerated() {
+                    output.byte(UInt8(i & 0x7f))
+                    string.withUnsafeBytes { output.string($0) }
+                    try output.flushIfNeeded()
+                }
+                output.byte(RDB.opEOF)
+                let crc = output.checksum
+                output.littleEndian(crc)
+                try output.flush()
+                try output.finishWrites()
+                return (file, crc, output.totalBytes)
+            }
+            let expected = try write(finishing: false, flushThreshold: 1 << 20)
+            XCTAssertEqual(expected.0.count, expected.2)
+            for threshold in [300, 4096, 1 << 20] {
+                let got = try write(finishing: true, flushThreshold: threshold)
+                XCTAssertTrue(got.0 == expected.0, "compress \(compress), flushes every \(threshold) bytes: the files differ")
+                XCTAssertEqual(got.1, expected.1)
+                XCTAssertEqual(got.2, expected.2)
+            }
+        }
+        struct Full: Error {}
+        var calls = 0
+        let failing = RDBOutput(compress: true, capacity: 256, flushThreshold: 300, sink: { _ in
+            calls += 1
+            if calls == 2 { throw Full() }
+        }, finishingThread: true)
+        var thrown: Error?
+        do {
+            for string in strings {
+                string.withUnsafeBytes { failing.string($0) }
+                try failing.flushIfNeeded()
+            }
+            try failing.finishWrites()
+        } catch { thrown = error }
+        XCTAssertTrue(thrown is Full, "\(String(describing: thrown))")
+        XCTAssertEqual(calls, 2, "nothing is written after the failure")
+    }
+
     func testListpackRoundTripsAndEncodingBoundaries() throws {
         let boundaryInts: [Int64] = [0, 1, 127, 128, 4095, 4096, -1, -4096, -4097, 32767, 32768, -32768, -32769,
                                      8_388_607, 8_388_608, -8_388_608, -8_388_609, Int64(Int32.max), Int64(Int32.max) + 1,

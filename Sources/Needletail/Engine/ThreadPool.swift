@@ -12,7 +12,7 @@ final class ThreadPool {
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let idle = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let jobFinished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [Job] = []
     private var queueHead = 0
     private var running = 0
@@ -23,7 +23,7 @@ final class ThreadPool {
         precondition(count > 0, "a thread pool needs at least one thread")
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(workAvailable, nil)
-        pthread_cond_init(idle, nil)
+        pthread_cond_init(jobFinished, nil)
         for _ in 0..<count {
             var thread = pthread_t()
             let context = Unmanaged.passRetained(self).toOpaque()
@@ -40,10 +40,10 @@ final class ThreadPool {
     deinit {
         pthread_mutex_destroy(mutex)
         pthread_cond_destroy(workAvailable)
-        pthread_cond_destroy(idle)
+        pthread_cond_destroy(jobFinished)
         mutex.deallocate()
         workAvailable.deallocate()
-        idle.deallocate()
+        jobFinished.deallocate()
     }
 
     /// Queues `job` to run on a worker thread.
@@ -63,9 +63,12 @@ final class ThreadPool {
     }
 
     /// Blocks until every job submitted so far has finished (tests, shutdown).
-    func waitUntilIdle() {
+    func waitUntilIdle() { waitUntil(pendingAtMost: 0) }
+
+    /// Blocks until at most `limit` jobs are queued or running (a producer that must not run ahead).
+    func waitUntil(pendingAtMost limit: Int) {
         pthread_mutex_lock(mutex)
-        while queue.count - queueHead > 0 || running > 0 { pthread_cond_wait(idle, mutex) }
+        while queue.count - queueHead + running > limit { pthread_cond_wait(jobFinished, mutex) }
         pthread_mutex_unlock(mutex)
     }
 
@@ -95,7 +98,7 @@ final class ThreadPool {
             job()
             pthread_mutex_lock(mutex)
             running -= 1
-            if queue.count - queueHead == 0 && running == 0 { pthread_cond_broadcast(idle) }
+            pthread_cond_broadcast(jobFinished)  // waiters recheck their limit
         }
         pthread_mutex_unlock(mutex)
     }

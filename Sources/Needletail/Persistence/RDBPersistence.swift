@@ -65,8 +65,11 @@ final class RDBPersistence {
         let temp = "temp-\(getpid()).rdb"
         do {
             let file = try RDBFileWriter(temp: temp)
-            let output = RDBOutput(compress: server.config.rdbcompression, capacity: 1 << 20, sink: { try file.write($0) })
+            // Compression, checksum and writes on a thread of their own while the loop serializes.
+            let output = RDBOutput(compress: server.config.rdbcompression, capacity: 1 << 20, sink: { try file.write($0) },
+                                   finishingThread: true)
             try writeDataset(to: output)
+            try output.finishWrites()
             try file.commit(as: path)
         } catch {
             server.log.warning("Failed saving the DB: \(error)")
