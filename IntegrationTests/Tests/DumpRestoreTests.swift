@@ -415,6 +415,10 @@ struct DumpCase {
             DumpCase("listpack zset", "ZADD", "1", "a", "2.5", "b", "-inf", "c", "inf", "d", "0.1", "e", "1e300", "f",
                      "-0", "g", "-3", "h", "123456789012", "i", "5e-324", "j"),
             DumpCase("listpack zset, ties", "ZADD", "1", "b", "1", "a", "1", "c", "1", "10"),
+            // Integral scores around where their text stops being an integer's digits (1e17, 2^53, 2^63).
+            DumpCase("listpack zset, big integral scores", "ZADD", "4503599627370495", "a", "4503599627370496", "b",
+                     "9007199254740993", "c", "99999999999999984", "d", "1e17", "e", "-1e17", "f", "-99999999999999984", "g",
+                     "9.2233720368547758e18", "h", "1e19", "i", "0", "j", "-0.0", "k", "-1", "l", "127", "m", "128", "n"),
             DumpCase("skiplist zset", "ZADD", (0..<300).flatMap { [Array("\(Double($0 % 150) / 8 - 3)".utf8), Array("m\($0)".utf8)] }),
             DumpCase("skiplist zset, odd scores", "ZADD", (0..<200).flatMap { i -> [[UInt8]] in
                 [Array(["inf", "-inf", "0.1", "1e-300", "-1e300", "\(i)", "\(Double(i) / 3)"][i % 7].utf8), Array("s\(i)".utf8)]

@@ -60,7 +60,10 @@ struct ListpackWriter {
 
     /// Appends an element given as bytes: stored as an integer when Redis would (see the header).
     mutating func append(_ element: UnsafeRawBufferPointer) {
-        if element.count <= maxInt64Length, let value = parseInt64(element) {
+        // Most elements are words: their first byte (not a digit nor '-') settles it without parsing.
+        if element.count <= maxInt64Length, element.count > 0,
+           case let first = element.load(as: UInt8.self), first &- UInt8(ascii: "0") < 10 || first == UInt8(ascii: "-"),
+           let value = parseInt64(element) {
             append(integer: value)
         } else {
             append(string: element)

@@ -79,9 +79,16 @@ extension RDBOutput {
                     binaryDouble(score)
                 }
             } else {
-                var writer = ListpackWriter()
+                var writer = listpackWriter()
                 zset.forEach { member, score in
                     member.withUnsafeBytes { writer.append($0) }
+                    // Redis stores d2string's text, which lpAppend keeps as an integer when it is one. d2string
+                    // prints an integral score within LLONG_MAX / 2 (double2ll: 2^62 as a double) with ll2string,
+                    // -0 as "-0", anything else with %.17g (writeDouble), which never reads as an integer.
+                    if score.magnitude <= 0x1p62 && score == score.rounded(.towardZero) && !(score == 0 && score.sign == .minus) {
+                        writer.append(integer: Int64(score))
+                        return
+                    }
                     var digits = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
                     withUnsafeMutableBytes(of: &digits) { buf in
                         let n = writeDouble(score, to: buf.baseAddress!)
@@ -92,7 +99,7 @@ extension RDBOutput {
             }
         case .hash(let hash):
             if hash.isPacked {
-                var writer = ListpackWriter()
+                var writer = listpackWriter()
                 hash.forEach { field, value in
                     writer.append(field)
                     writer.append(value)
@@ -112,12 +119,22 @@ extension RDBOutput {
 
     /// A list as RDB_TYPE_LIST_QUICKLIST_2: the node count, then each node's container and listpack.
     private func quicklist(_ list: ListValue) {
-        let nodes = quicklistNodes(list)
+        // The nodes are kept in a scratch buffer until their count is known (no allocation per list).
+        let blobs = nodeScratch
+        blobs.clear(shrinkTo: 1 << 20)
+        var nodes = nodeSpans
+        nodeSpans = []  // (so that `nodes` is unique and keeps its capacity)
+        nodes.removeAll(keepingCapacity: true)
+        forEachQuicklistNode(list, writer: listpackWriter()) { blob, plain, _ in
+            nodes.append((blobs.writeIndex, blob.count, plain))
+            blobs.append(blob)
+        }
         length(nodes.count)
         for node in nodes {
             length(node.plain ? RDB.containerPlain : RDB.containerPacked)
-            node.blob.withUnsafeBytes { string($0) }
+            string(UnsafeRawBufferPointer(start: blobs.base + node.offset, count: node.count))
         }
+        nodeSpans = nodes
     }
 }
 
@@ -135,25 +152,35 @@ struct QuicklistNodeImage {
 /// list is Redis's) and DEBUG OBJECT's figures.
 func quicklistNodes(_ list: ListValue) -> [QuicklistNodeImage] {
     var nodes: [QuicklistNodeImage] = []
-    var writer = ListpackWriter()
+    forEachQuicklistNode(list, writer: ListpackWriter()) { blob, plain, count in
+        nodes.append(QuicklistNodeImage(blob: Array(blob), plain: plain, count: count))
+    }
+    return nodes
+}
+
+/// The same nodes one at a time: each node's listpack (or a PLAIN node's element), valid during the call,
+/// whether it is PLAIN, and its element count. `writer` is reset and used for every node.
+func forEachQuicklistNode(_ list: ListValue, writer: ListpackWriter,
+                          _ visit: (_ blob: UnsafeRawBufferPointer, _ plain: Bool, _ count: Int) -> Void) {
+    var writer = writer
+    writer.reset()
     var cut = QuicklistCut(fill: Int(list.fill))
     list.forEach { entry in
         let size = entry.isInteger ? decimalLength(entry.integer) : entry.dataLength
         if cut.startsNewNode(elementSize: size) {
-            nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count))
-            writer = ListpackWriter()
+            writer.withFinishedBytes { visit($0, false, cut.count) }
+            writer.reset()
             cut.reset()
         }
         if QuicklistCut.isLarge(size) {
             // Redis keeps an element of packed_threshold bytes or more alone in a PLAIN node.
-            nodes.append(QuicklistNodeImage(blob: entry.byteString.withUnsafeBytes { Array($0) }, plain: true, count: 1))
+            entry.byteString.withUnsafeBytes { visit($0, true, 1) }
             return
         }
         if entry.isInteger { writer.append(integer: entry.integer) } else { entry.withData { writer.append($0) } }
         cut.added(listpackBytes: writer.byteCount)
     }
-    if cut.count > 0 { nodes.append(QuicklistNodeImage(blob: writer.finish(), plain: false, count: cut.count)) }
-    return nodes
+    if cut.count > 0 { writer.withFinishedBytes { visit($0, false, cut.count) } }
 }
 
 /// Where redis-server 7.0's quicklist starts a new node when elements are pushed at the tail
