@@ -165,7 +165,8 @@ func forEachQuicklistNode(_ list: ListValue, writer: ListpackWriter,
     var writer = writer
     writer.reset()
     var cut = QuicklistCut(fill: Int(list.fill))
-    list.forEach { entry in
+    // (The inlined walk: through the closure of `forEach(_:)` every append retained the writer's buffer.)
+    list.forEach(from: 0, length: list.count) { entry in
         let size = entry.isInteger ? decimalLength(entry.integer) : entry.dataLength
         if cut.startsNewNode(elementSize: size) {
             writer.withFinishedBytes { visit($0, false, cut.count) }
@@ -175,10 +176,11 @@ func forEachQuicklistNode(_ list: ListValue, writer: ListpackWriter,
         if QuicklistCut.isLarge(size) {
             // Redis keeps an element of packed_threshold bytes or more alone in a PLAIN node.
             entry.byteString.withUnsafeBytes { visit($0, true, 1) }
-            return
+            return true
         }
         if entry.isInteger { writer.append(integer: entry.integer) } else { entry.withData { writer.append($0) } }
         cut.added(listpackBytes: writer.byteCount)
+        return true
     }
     if cut.count > 0 { writer.withFinishedBytes { visit($0, false, cut.count) } }
 }
