@@ -147,12 +147,11 @@ final class ACL {
             case .none:
                 break
             case .range(let first, let lastKey, let step):
-                let last = lastKey >= 0 ? first + lastKey : argc + lastKey
-                if first < argc && last < argc && first <= last {
+                if let keys = ACLKeyPlan.keyPositions(first: first, lastKey: lastKey, argc: argc) {
                     var permissions = plan.permissions
                     if plan.setGet { permissions = setPermissions(client, offset, argc) }
-                    var i = first
-                    while i <= last {
+                    var i = keys.lowerBound
+                    while i <= keys.upperBound {
                         if !s.allowsKey(client.arg(offset + i), permissions: permissions) { return Denial(reason: .key, position: i) }
                         i += step
                     }

@@ -433,6 +433,13 @@ struct ACLKeyPlan {
         }
     }
 
+    /// Where a `.range` plan's keys lie in a request of `argc` arguments (every `step`-th from the lower
+    /// bound), or nil when they do not all fit (the request then names no keys, as COMMAND GETKEYS finds).
+    @inline(__always) static func keyPositions(first: Int, lastKey: Int, argc: Int) -> ClosedRange<Int>? {
+        let last = lastKey >= 0 ? first + lastKey : argc + lastKey
+        return first < argc && last < argc && first <= last ? first...last : nil
+    }
+
     /// Redis's mapping: ACCESS reads; INSERT, DELETE and UPDATE write.
     static func permissions(_ flags: [String]) -> UInt8 {
         var p: UInt8 = 0

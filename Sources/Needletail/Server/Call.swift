@@ -329,11 +329,9 @@ extension Server {
         case .none:
             return
         case .range(let first, let lastKey, let step):
-            let argc = client.argc
-            let last = lastKey >= 0 ? first + lastKey : argc + lastKey
-            guard first < argc && last < argc && first <= last else { return }
-            var i = first
-            while i <= last {
+            guard let keys = ACLKeyPlan.keyPositions(first: first, lastKey: lastKey, argc: client.argc) else { return }
+            var i = keys.lowerBound
+            while i <= keys.upperBound {
                 client.db.preserve(client.arg(i))
                 i += step
             }

@@ -193,11 +193,9 @@ final class Client {
 
     /// The bytes of argument `i` (0 is the command name). Valid until the request finishes.
     @inline(__always) func arg(_ i: Int) -> UnsafeRawBufferPointer {
-        let span = parser.args[i]
-        switch parser.argsBase {
-        case .queryBuffer: return input.bytes(at: input.readIndex + span.offset, count: span.count)
-        case .inlineStorage: return parser.inlineStorage.bytes(at: span.offset, count: span.count)
-        }
+        let (spans, bytes) = argumentSpans
+        let span = spans[i]
+        return UnsafeRawBufferPointer(start: bytes + span.offset, count: span.count)
     }
 
     /// Every argument of the request at once: their spans and the bytes the spans index (the query buffer
