@@ -14,6 +14,8 @@ struct RDBInput {
     let base: UnsafeRawPointer
     let end: Int
     private(set) var offset: Int
+    /// Buffers reused from value to value by a thread decoding many (a load's decoding threads).
+    var scratch: DecodeScratch?
 
     init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
         base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
@@ -93,8 +95,9 @@ struct RDBInput {
             // LZF expands at most ~88-fold (a 3-byte back reference yields 264 bytes): a larger claim lies.
             guard length > 0, length <= compressedLength * 90 + 64 else { throw RDBError("Invalid LZF compressed string") }
             // malloc, not allocate(): a claim the machine cannot hold is refused, not a trap.
-            guard let block = malloc(length) else { throw RDBError("Invalid LZF compressed string") }
-            defer { free(block) }
+            let reused = scratch?.buffer(.lzf, bytes: length)
+            guard let block = reused ?? malloc(length) else { throw RDBError("Invalid LZF compressed string") }
+            defer { if reused == nil { free(block) } }
             let out = UnsafeMutableRawBufferPointer(start: block, count: length)
             guard LZF.decompress(compressed, into: out) == length else { throw RDBError("Invalid LZF compressed string") }
             return try body(UnsafeRawBufferPointer(out))
@@ -112,6 +115,76 @@ struct RDBInput {
     }
 
     mutating func string() throws -> ByteString { try withString { ByteString($0) } }
+
+    /// Whether the string that follows is LZF-compressed (without reading it).
+    var compressedStringFollows: Bool {
+        offset < end && base.load(fromByteOffset: offset, as: UInt8.self) == 0xC0 | RDB.encLZF
+    }
+
+    /// Steps over a string without decoding it (no LZF decompression, no copy).
+    mutating func skipString() throws {
+        let (value, encoded) = try lengthOrEncoding()
+        if !encoded {
+            guard value <= UInt64(remaining) else { throw RDBError("Unexpected EOF reading RDB file") }
+            _ = try bytes(Int(value))
+            return
+        }
+        switch UInt8(value) {
+        case RDB.encInt8: _ = try bytes(1)
+        case RDB.encInt16: _ = try bytes(2)
+        case RDB.encInt32: _ = try bytes(4)
+        case RDB.encLZF:
+            let compressedLength = try length()
+            _ = try length()
+            _ = try bytes(compressedLength)
+        default:
+            throw RDBError("Unknown RDB string encoding type \(value)")
+        }
+    }
+
+    /// Steps over a value of RDB type `type`, reading exactly the bytes `value(type:limits:)` reads when it
+    /// succeeds, so the value can be decoded later (on another thread) from where it starts. Returns false,
+    /// having read an unspecified part of it, for types that are only read by decoding them (streams,
+    /// modules, unknown types); throws where the value's framing is malformed.
+    mutating func skipValue(type: UInt8) throws -> Bool {
+        switch type {
+        case RDB.typeString, RDB.typeListZiplist, RDB.typeSetIntset, RDB.typeSetListpack, RDB.typeZsetZiplist,
+             RDB.typeZsetListpack, RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack:
+            try skipString()
+        case RDB.typeList, RDB.typeSet, RDB.typeListQuicklist:
+            for _ in 0..<(try count()) { try skipString() }
+        case RDB.typeListQuicklist2:
+            for _ in 0..<(try count()) {
+                _ = try length()
+                try skipString()
+            }
+        case RDB.typeHash:
+            for _ in 0..<(try count(minimumBytes: 2)) {
+                try skipString()
+                try skipString()
+            }
+        case RDB.typeZset:
+            for _ in 0..<(try count()) {
+                try skipString()
+                let n = try byte()
+                if n < 253 { _ = try bytes(Int(n)) }
+            }
+        case RDB.typeZset2:
+            for _ in 0..<(try count()) {
+                try skipString()
+                _ = try bytes(8)
+            }
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Moves to `offset` (at most `end`), where the caller knows a value starts.
+    mutating func seek(to offset: Int) {
+        precondition(offset >= 0 && offset <= end)
+        self.offset = offset
+    }
 
     /// A score of the old RDB_TYPE_ZSET: a length byte and its text, 253 NaN, 254 +inf, 255 -inf.
     mutating func stringDouble() throws -> Double {

@@ -261,6 +261,7 @@ extension RDBInput {
         case RDB.typeListQuicklist, RDB.typeListQuicklist2:
             let nodes = try count()
             let list = ListValue.make(fill: limits.listFill)
+            let scratch = self.scratch
             for _ in 0..<nodes {
                 var container = RDB.containerPacked
                 if type == RDB.typeListQuicklist2 {
@@ -275,7 +276,7 @@ extension RDBInput {
                         return
                     }
                     // Redis refuses empty nodes (quicklist integrity).
-                    guard try list.appendNode(packed: blob, ziplist: type == RDB.typeListQuicklist) > 0 else {
+                    guard try list.appendNode(packed: blob, ziplist: type == RDB.typeListQuicklist, scratch: scratch) > 0 else {
                         throw RDBError("Quicklist integrity check failed.")
                     }
                 }
@@ -338,7 +339,7 @@ extension RDBInput {
         case RDB.typeZsetZiplist, RDB.typeZsetListpack:
             // The element waiting for its score, in a box without exclusivity checks: a captured `var` got one
             // dynamic check per element (4% of loading a dataset of small hashes and sorted sets).
-            let pending = PendingElement()
+            let pending = scratch?.pending.reset() ?? PendingElement()
             let zset: SortedSet? = try withString { blob in
                 func walk(_ visit: (ListpackElement) throws -> Void) throws {
                     if type == RDB.typeZsetZiplist { try Ziplist.forEach(blob, visit) } else { try Listpack.forEach(blob, visit) }
@@ -387,7 +388,7 @@ extension RDBInput {
             return .hash(hash)
         case RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack:
             let hash = HashValue()
-            let pending = PendingElement()  // the field waiting for its value (see the sorted set's)
+            let pending = scratch?.pending.reset() ?? PendingElement()  // the field waiting for its value (see the sorted set's)
             try withString { blob in
                 func add(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws {
                     if hash.isPacked {
@@ -428,6 +429,30 @@ extension RDBInput {
     }
 }
 
+/// Buffers a thread decoding many values reuses from one to the next (`RDBInput.scratch`): each value's
+/// temporaries (an LZF string's bytes, a list node's codes and data, the pair walk's state) were a malloc and a
+/// free. Buffers above 1 MB are not kept.
+final class DecodeScratch {
+    enum Use: Int { case lzf, nodeCodes, nodeData }
+    private var buffers: [(base: UnsafeMutableRawPointer?, capacity: Int)] = [(nil, 0), (nil, 0), (nil, 0)]
+    fileprivate let pending = PendingElement()
+    static let keptBytes = 1 << 20
+
+    deinit { for b in buffers { free(b.base) } }
+
+    /// A buffer of at least `bytes` for `use`, valid until the next call for the same use; nil when it would
+    /// be bigger than what is kept (the caller allocates its own) or malloc refuses.
+    func buffer(_ use: Use, bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes <= DecodeScratch.keptBytes else { return nil }
+        if buffers[use.rawValue].capacity < bytes {
+            let capacity = max(bytes, 4096)
+            guard let base = realloc(buffers[use.rawValue].base, capacity) else { return nil }
+            buffers[use.rawValue] = (base, capacity)
+        }
+        return buffers[use.rawValue].base
+    }
+}
+
 /// The first of a pair of listpack elements (a member before its score, a field before its value), and the
 /// sorted set's elements read so far.
 private final class PendingElement {
@@ -439,6 +464,16 @@ private final class PendingElement {
     @exclusivity(unchecked) var elements: [SortedSet.Element] = []
     /// The hash's fields so far, as `fingerprint`s.
     @exclusivity(unchecked) var fingerprints: [UInt64] = []
+
+    /// Empties it for the next value (keeping the arrays' capacity).
+    func reset() -> PendingElement {
+        bytes = nil
+        inOrder = true
+        element = nil
+        elements.removeAll(keepingCapacity: true)
+        fingerprints.removeAll(keepingCapacity: true)
+        return self
+    }
 }
 
 /// A cheap summary of a field for finding repeats: equal bytes give equal fingerprints (different bytes
@@ -512,13 +547,17 @@ extension ListpackElement {
 extension ListValue {
     /// Appends the elements of a quicklist node (a listpack, or a ziplist), packed into one node of ours in
     /// one go when they make a node of their own (`appendNode`), else one by one. Returns how many.
-    func appendNode(packed blob: UnsafeRawBufferPointer, ziplist: Bool) throws -> Int {
+    func appendNode(packed blob: UnsafeRawBufferPointer, ziplist: Bool, scratch: DecodeScratch? = nil) throws -> Int {
         // Every entry takes at least two bytes of the blob and at least its code and data here, so the codes
         // fit in the blob's size and so do the data.
         let room = blob.count + 8
-        let codes = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
-        let data = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
-        defer { codes.deallocate(); data.deallocate() }
+        let reusedCodes = scratch?.buffer(.nodeCodes, bytes: room), reusedData = scratch?.buffer(.nodeData, bytes: room)
+        let codes = reusedCodes ?? UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
+        let data = reusedData ?? UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
+        defer {
+            if reusedCodes == nil { codes.deallocate() }
+            if reusedData == nil { data.deallocate() }
+        }
         let node = PackedRun()
         func visit(_ element: ListpackElement) {
             let e: PackedElement

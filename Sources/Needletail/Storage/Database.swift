@@ -73,7 +73,7 @@ final class Database {
     @exclusivity(unchecked) private(set) var keys = HashTable<Entry>()
 
     /// The entry of a value stored now: this snapshot epoch, a new key's access stamp.
-    @inline(__always) private func newEntry(_ value: Value, _ hint: StringHint) -> Entry {
+    @inline(__always) private func newEntry(_ value: consuming Value, _ hint: StringHint) -> Entry {
         Entry(value: value, hint: hint, epoch: events.snapshotEpoch, access: events.access.initial)
     }
     @exclusivity(unchecked) private(set) var expires = HashTable<Int64>()
@@ -367,7 +367,7 @@ final class Database {
     /// Stores a loaded key with one probe of the table, without events or changes (loading is not a
     /// write, as Redis's dbAddRDBLoad). Returns false when the key existed: it was replaced.
     /// `access` is the stamp the file recorded (IDLE or FREQ), else the key is new.
-    func storeLoaded(_ key: ByteString, _ value: Value, expireAt: Int64?, access: UInt32? = nil) -> Bool {
+    func storeLoaded(_ key: ByteString, _ value: consuming Value, expireAt: Int64?, access: UInt32? = nil) -> Bool {
         var entry = newEntry(value, .likeSet)
         if let access { entry.access = access }
         let old = keys.updateValue(entry, forKey: key)

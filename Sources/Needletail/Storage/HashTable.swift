@@ -322,19 +322,20 @@ extension HashTable {
     /// Stores `value` under `key`; returns the value it replaced, or nil if the key was new.
     /// - Complexity: O(1) on average, and bounded work per call even while resizing.
     @inlinable @discardableResult
-    public func updateValue(_ value: Value, forKey key: ByteString) -> Value? {
-        key.withUnsafeBytes { bytes in upsert(value, bytes) { key } }
+    public func updateValue(_ value: consuming Value, forKey key: ByteString) -> Value? {
+        var pending = Optional(value)  // moved, not copied, into the closure
+        return key.withUnsafeBytes { bytes in upsert(pending.take().unsafelyUnwrapped, bytes) { key } }
     }
 
     /// Like `updateValue(_:forKey:)` with the key as raw bytes: a `ByteString` is built only if the key
     /// is new, so overwriting an existing key allocates nothing.
     @inlinable @discardableResult
-    public func updateValue(_ value: Value, forKey key: UnsafeRawBufferPointer) -> Value? {
+    public func updateValue(_ value: consuming Value, forKey key: UnsafeRawBufferPointer) -> Value? {
         upsert(value, key) { ByteString(key) }
     }
 
     @inlinable
-    func upsert(_ value: Value, _ key: UnsafeRawBufferPointer, makeKey: () -> ByteString) -> Value? {
+    func upsert(_ value: consuming Value, _ key: UnsafeRawBufferPointer, makeKey: () -> ByteString) -> Value? {
         checkMutable()
         rehashStepIfNeeded()
         let hash = hashBytes(key, seed: seed)
@@ -398,7 +399,7 @@ extension HashTable {
     }
 
     @inlinable
-    func insertNew(_ key: ByteString, _ value: Value, hash: UInt64) {
+    func insertNew(_ key: consuming ByteString, _ value: consuming Value, hash: UInt64) {
         precondition(_count < HashTableLayout.maxEntries, "HashTable: too many entries")
         expandIfNeeded()
         let link = allocateSlot()

@@ -62,6 +62,11 @@ public final class SortedSet {
         storage = UInt(bitPattern: PackedPairs.allocate(bytes: 0))
     }
 
+    /// A packed set of `pairs`, which it now owns (they must hold the packed form's invariants).
+    fileprivate init(owning pairs: PackedPairs) {
+        storage = UInt(bitPattern: pairs.base)
+    }
+
     deinit {
         if let form = treeReference {
             form.release()
@@ -539,7 +544,10 @@ extension SortedSet {
             self.capacity = cs_malloc_usable_size(pairs.base)
         }
 
-        deinit { free(pairs.base) }
+        /// The pairs were handed over (`take`): the loader is spent.
+        @exclusivity(unchecked) private var taken = false
+
+        deinit { if !taken { free(pairs.base) } }
 
         var count: Int { pairs.count }
 
@@ -563,9 +571,7 @@ extension SortedSet {
         /// The set, or nil when a member comes twice (the loader is spent either way).
         func finish() -> SortedSet? {
             guard let pairs = take() else { return nil }
-            let set = SortedSet()
-            free(set.packedBase)
-            set.store(pairs)
+            let set = SortedSet(owning: pairs)
             set.didMutate()
             return set
         }
@@ -582,7 +588,7 @@ extension SortedSet {
             if repeats { return nil }
             var owned = pairs
             owned.shrinkIfWasteful()
-            self.pairs = PackedPairs(base: PackedPairs.allocate(bytes: 0))
+            taken = true
             return owned
         }
     }
