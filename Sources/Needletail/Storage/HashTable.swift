@@ -323,8 +323,20 @@ extension HashTable {
     /// - Complexity: O(1) on average, and bounded work per call even while resizing.
     @inlinable @discardableResult
     public func updateValue(_ value: consuming Value, forKey key: ByteString) -> Value? {
-        var pending = Optional(value)  // moved, not copied, into the closure
-        return key.withUnsafeBytes { bytes in upsert(pending.take().unsafelyUnwrapped, bytes) { key } }
+        checkMutable()
+        rehashStepIfNeeded()
+        // The value stays out of the closure: captured, it would be copied (retained) rather than moved in.
+        let (hash, entry) = key.withUnsafeBytes { bytes in
+            let hash = hashBytes(bytes, seed: seed)
+            return (hash, _count > 0 ? lookup(bytes, hash: hash) : nil)
+        }
+        if let entry {
+            var old = value
+            swap(&old, &entry.pointee.value)
+            return old
+        }
+        insertNew(key, value, hash: hash)
+        return nil
     }
 
     /// Like `updateValue(_:forKey:)` with the key as raw bytes: a `ByteString` is built only if the key
