@@ -19,8 +19,12 @@ final class ThreadPool {
     private var stopping = false
     private var threads: [pthread_t] = []
 
-    init(threads count: Int) {
+    /// Runs on each worker thread before its first job.
+    private let threadStart: (() -> Void)?
+
+    init(threads count: Int, threadStart: (() -> Void)? = nil) {
         precondition(count > 0, "a thread pool needs at least one thread")
+        self.threadStart = threadStart
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(workAvailable, nil)
         pthread_cond_init(jobFinished, nil)
@@ -83,6 +87,7 @@ final class ThreadPool {
     }
 
     private func workerLoop() {
+        threadStart?()
         pthread_mutex_lock(mutex)
         while true {
             while queueHead == queue.count && !stopping { pthread_cond_wait(workAvailable, mutex) }
