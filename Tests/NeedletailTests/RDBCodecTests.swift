@@ -50,50 +50,11 @@ final class RDBCodecTests: XCTestCase {
         }
     }
 
-    private func randomBytes(_ r: inout SeededRandom) -> ByteString {
-        switch r.below(6) {
-        case 0: return formatInt64(Int64(r.between(-100_000, 100_000)))
-        case 1: return formatInt64(Int64(bitPattern: r.next()))
-        case 2: return ByteString(Array(repeating: UInt8(ascii: "a") + UInt8(r.below(3)), count: r.between(0, 300)))
-        case 3: return ByteString((0..<r.between(0, 30)).map { _ in UInt8(r.below(256)) })
-        case 4: return ByteString(Array("01".utf8))  // not an integer for Redis
-        default: return ByteString((0..<r.between(1, 12)).map { _ in UInt8(ascii: "a") + UInt8(r.below(26)) })
-        }
-    }
+    private func randomBytes(_ r: inout SeededRandom) -> ByteString { RandomValues.bytes(&r) }
 
     private func randomValue(_ r: inout SeededRandom) -> Value {
         let big = r.oneIn(4)
-        let n = big ? r.between(100, 2_000) : r.between(1, 20)
-        switch r.below(5) {
-        case 0:
-            return .string(randomBytes(&r))
-        case 1:
-            let list = ListValue.make(fill: r.pick([-2, -1, 4, 128]))
-            for _ in 0..<n { list.append(randomBytes(&r)) }
-            return .list(list)
-        case 2:
-            let integers = r.oneIn(2)
-            let set = SetValue()
-            if !integers { set.convertToHashtable() }
-            for _ in 0..<n {
-                let member = integers ? formatInt64(Int64(r.between(-1 << 40, 1 << 40))) : randomBytes(&r)
-                _ = member.withUnsafeBytes { set.add($0, maxIntsetEntries: 512) }
-            }
-            return .set(set)
-        case 3:
-            let zset = SortedSet()
-            for _ in 0..<n {
-                let score = r.pick([Double(r.between(-1000, 1000)), Double(r.between(0, 1 << 20)) / 7, .infinity, -.infinity, 1e300])
-                _ = zset.set(member: randomBytes(&r), score: score)
-            }
-            zset.skiplistEncoded = zset.count > 128
-            return .sortedSet(zset)
-        default:
-            let hash = HashValue()
-            for _ in 0..<n { _ = hash.set(randomBytes(&r), randomBytes(&r), limits: limits.hash) }
-            if hash.count > limits.hash.entries { hash.convertToTable() }
-            return .hash(hash)
-        }
+        return RandomValues.value(&r, count: big ? r.between(100, 2_000) : r.between(1, 20), limits: limits)
     }
 
     func testEveryTypeRoundTripsWithItsEncoding() throws {

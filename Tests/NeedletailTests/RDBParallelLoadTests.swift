@@ -52,53 +52,20 @@ final class RDBParallelLoadTests: XCTestCase {
         return (outcome, decodedInOrder)
     }
 
-    private func randomBytes(_ r: inout SeededRandom) -> ByteString {
-        switch r.below(5) {
-        case 0: return formatInt64(Int64(r.between(-100_000, 100_000)))
-        case 1: return ByteString(Array(repeating: UInt8(ascii: "x"), count: r.between(0, 200)))  // LZF-compressible
-        case 2: return ByteString((0..<r.between(0, 30)).map { _ in UInt8(r.below(256)) })
-        default: return ByteString((0..<r.between(1, 12)).map { _ in UInt8(ascii: "a") + UInt8(r.below(26)) })
-        }
-    }
+    private func randomBytes(_ r: inout SeededRandom) -> ByteString { RandomValues.bytes(&r) }
 
-    /// A value of any type in any encoding our writer produces.
+    /// A value of any type in any encoding the writer produces (with `big`, now and then past the packed
+    /// encodings' limits).
     private func randomValue(_ r: inout SeededRandom, big: Bool) -> Value {
         let n = big && r.oneIn(10) ? r.between(130, 300) : r.between(1, 20)
-        switch r.below(6) {
-        case 0:
-            return .string(randomBytes(&r))
-        case 1:
-            let list = ListValue.make(fill: r.pick([-2, 4]))
-            for _ in 0..<n { list.append(randomBytes(&r)) }
-            return .list(list)
-        case 2:
-            let integers = r.oneIn(2)
-            let set = SetValue()
-            if !integers { set.convertToHashtable() }
-            for _ in 0..<n {
-                let member = integers ? formatInt64(Int64(r.between(-1 << 40, 1 << 40))) : randomBytes(&r)
-                _ = member.withUnsafeBytes { set.add($0, maxIntsetEntries: 512) }
+        guard r.oneIn(6) else { return RandomValues.value(&r, count: n, limits: limits) }
+        let stream = StreamValue()
+        for i in 0..<r.between(1, 30) {
+            withRawBuffers([ByteString("f"), randomBytes(&r)]) {
+                stream.append(StreamID(ms: UInt64(i + 1), seq: 0), $0, limits: .init(maxBytes: 4096, maxEntries: 100))
             }
-            return .set(set)
-        case 3:
-            let zset = SortedSet()
-            for _ in 0..<n { _ = zset.set(member: randomBytes(&r), score: Double(r.between(-1000, 1000)) / 4) }
-            zset.skiplistEncoded = zset.count > 128
-            return .sortedSet(zset)
-        case 4:
-            let hash = HashValue()
-            for _ in 0..<n { _ = hash.set(randomBytes(&r), randomBytes(&r), limits: limits.hash) }
-            if hash.count > limits.hash.entries { hash.convertToTable() }
-            return .hash(hash)
-        default:
-            let stream = StreamValue()
-            for i in 0..<r.between(1, 30) {
-                withRawBuffers([ByteString("f"), randomBytes(&r)]) {
-                    stream.append(StreamID(ms: UInt64(i + 1), seq: 0), $0, limits: .init(maxBytes: 4096, maxEntries: 100))
-                }
-            }
-            return .stream(stream)
         }
+        return .stream(stream)
     }
 
     /// An RDB of `keys` keys of every type (with `big`, a few past the packed encodings' limits), the old list
