@@ -19,13 +19,14 @@ final class RDBParallelLoadTests: XCTestCase {
     }
 
     private func load(_ bytes: [UInt8], threads: Int, batchKeys: Int = 1024, batchBytes: Int = 128 << 10,
-                      replacing: Bool = false) -> Outcome {
-        loadCounting(bytes, threads: threads, batchKeys: batchKeys, batchBytes: batchBytes, replacing: replacing).outcome
+                      replacing: Bool = false, skippingChecksum: Bool = false) -> Outcome {
+        loadCounting(bytes, threads: threads, batchKeys: batchKeys, batchBytes: batchBytes, replacing: replacing,
+                     skippingChecksum: skippingChecksum).outcome
     }
 
     /// `load`, and how many values the decoding threads could not take.
     private func loadCounting(_ bytes: [UInt8], threads: Int, batchKeys: Int = 1024, batchBytes: Int = 128 << 10,
-                              replacing: Bool = false) -> (outcome: Outcome, decodedInOrder: Int) {
+                              replacing: Bool = false, skippingChecksum: Bool = false) -> (outcome: Outcome, decodedInOrder: Int) {
         var decodedInOrder = 0
         let databases = (0..<3).map { Database(index: $0, events: KeyspaceChanges()) }
         var loader = RDBLoader(limits: limits, now: now)
@@ -33,6 +34,7 @@ final class RDBParallelLoadTests: XCTestCase {
         loader.batchKeys = batchKeys
         loader.batchBytes = batchBytes
         loader.replacesDuplicates = replacing
+        loader.skipsChecksum = skippingChecksum
         var outcome = Outcome()
         do {
             let result = try bytes.withUnsafeBytes { try loader.load($0, into: databases) }
@@ -184,6 +186,37 @@ final class RDBParallelLoadTests: XCTestCase {
         }
         XCTAssertGreaterThan(failed, 100)
         XCTAssertGreaterThan(loaded, 5)
+    }
+
+    /// The CRC64 at the end is checked (on a thread of its own) unless it is 0 or DEBUG
+    /// SET-SKIP-CHECKSUM-VALIDATION is on: a changed byte inside a string's data fails only the checksum.
+    func testTheChecksumIsCheckedUnlessZeroOrSkipped() {
+        let out = RDBOutput(compress: false)
+        out.raw("REDIS0010")
+        for i in 0..<3_000 {  // over 2 MB, so the checksum thread takes it in several ranges
+            out.byte(RDB.typeString)
+            out.string(ByteString(Array("key:\(i)".utf8)))
+            out.string(ByteString(Array(repeating: UInt8(ascii: "a") + UInt8(i % 26), count: 800)))
+        }
+        out.byte(RDB.opEOF)
+        let body = Array(out.bytes)
+        let crc = body.withUnsafeBytes { CRC64.update(0, $0) }
+        let file = body + withUnsafeBytes(of: crc.littleEndian) { Array($0) }
+        var damaged = file
+        // A letter of key:1500's value: after its key ("key:1500", 8 bytes) and the value's 2-byte length.
+        let keyBytes = Array("key:1500".utf8)
+        let at = (0..<body.count - 8).first { Array(body[$0..<$0 + 8]) == keyBytes }!
+        damaged[at + 8 + 2 + 100] ^= 1
+        let damagedCRC = damaged.prefix(body.count).withUnsafeBytes { CRC64.update(0, $0) }
+        let hex = { (v: UInt64) in String(v, radix: 16) }
+        for threads in [0, 2] {
+            XCTAssertNil(load(file, threads: threads).error)
+            XCTAssertEqual(load(file, threads: threads).keysLoaded, 3_000)
+            XCTAssertEqual(load(damaged, threads: threads).error,
+                           "Wrong RDB checksum expected: (\(hex(crc))) got: (\(hex(damagedCRC))). Aborting now.")
+            XCTAssertNil(load(damaged, threads: threads, skippingChecksum: true).error)
+            XCTAssertNil(load(Array(damaged.prefix(body.count)) + [UInt8](repeating: 0, count: 8), threads: threads).error)
+        }
     }
 
     /// A bad value early in a batch still fails first when the file is also cut short later, and the keys

@@ -26,9 +26,6 @@ struct RDBInput {
     var remaining: Int { end - offset }
     var isAtEnd: Bool { offset >= end }
 
-    /// The bytes read so far (for checksums).
-    var consumed: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: offset) }
-
     @inline(__always) mutating func byte() throws -> UInt8 {
         guard offset < end else { throw RDBError("Unexpected EOF reading RDB file") }
         let b = base.load(fromByteOffset: offset, as: UInt8.self)

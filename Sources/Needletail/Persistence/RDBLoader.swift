@@ -149,9 +149,9 @@ struct RDBLoader {
             throw error
         }
         if version >= 5 {
-            let expected = checksum?.finish(upTo: input.offset) ?? CRC64.update(0, input.consumed)
+            let expected = checksum?.finish(upTo: input.offset)  // nil: not checked (skipsChecksum)
             let stored = try input.littleEndian(UInt64.self)
-            if stored != 0 && stored != expected && !skipsChecksum { throw RDBError("Wrong RDB checksum expected: (\(hex(stored))) got: (\(hex(expected))). Aborting now.") }
+            if let expected, stored != 0 && stored != expected { throw RDBError("Wrong RDB checksum expected: (\(hex(stored))) got: (\(hex(expected))). Aborting now.") }
         }
         keys.result.length = input.offset
         return keys.result
