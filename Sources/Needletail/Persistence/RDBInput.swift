@@ -74,23 +74,42 @@ struct RDBInput {
         return n
     }
 
-    /// Calls `body` with a string's bytes, decoding the integer and LZF forms (in a temporary buffer).
-    @discardableResult mutating func withString<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    /// A string as the file holds it: plain bytes, an integer, or LZF-compressed bytes and their length.
+    private enum StoredString {
+        case bytes(UnsafeRawBufferPointer)
+        case integer(Int64)
+        case compressed(UnsafeRawBufferPointer, length: Int)
+    }
+
+    /// Reads a string's encoding and steps over the bytes it takes, decoding nothing: what `withString` and
+    /// `skipString` both read.
+    @inline(__always) private mutating func storedString() throws -> StoredString {
         let (value, encoded) = try lengthOrEncoding()
         if !encoded {
             guard value <= UInt64(remaining) else { throw RDBError("Unexpected EOF reading RDB file") }
-            return try body(try bytes(Int(value)))
+            return .bytes(try bytes(Int(value)))
         }
         switch UInt8(value) {
-        case RDB.encInt8: return try withDigits(Int64(Int8(bitPattern: try byte())), body)
-        case RDB.encInt16: return try withDigits(Int64(try littleEndian(Int16.self)), body)
-        case RDB.encInt32: return try withDigits(Int64(try littleEndian(Int32.self)), body)
+        case RDB.encInt8: return .integer(Int64(Int8(bitPattern: try byte())))
+        case RDB.encInt16: return .integer(Int64(try littleEndian(Int16.self)))
+        case RDB.encInt32: return .integer(Int64(try littleEndian(Int32.self)))
         case RDB.encLZF:
             let compressedLength = try length()
             let length = try self.length()
-            let compressed = try bytes(compressedLength)
+            return .compressed(try bytes(compressedLength), length: length)
+        default:
+            throw RDBError("Unknown RDB string encoding type \(value)")
+        }
+    }
+
+    /// Calls `body` with a string's bytes, decoding the integer and LZF forms (in a temporary buffer).
+    @discardableResult mutating func withString<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        switch try storedString() {
+        case .bytes(let bytes): return try body(bytes)
+        case .integer(let v): return try withDigits(v, body)
+        case .compressed(let compressed, let length):
             // LZF expands at most ~88-fold (a 3-byte back reference yields 264 bytes): a larger claim lies.
-            guard length > 0, length <= compressedLength * 90 + 64 else { throw RDBError("Invalid LZF compressed string") }
+            guard length > 0, length <= compressed.count * 90 + 64 else { throw RDBError("Invalid LZF compressed string") }
             // malloc, not allocate(): a claim the machine cannot hold is refused, not a trap.
             let reused = scratch?.buffer(.lzf, bytes: length)
             guard let block = reused ?? malloc(length) else { throw RDBError("Invalid LZF compressed string") }
@@ -98,8 +117,6 @@ struct RDBInput {
             let out = UnsafeMutableRawBufferPointer(start: block, count: length)
             guard LZF.decompress(compressed, into: out) == length else { throw RDBError("Invalid LZF compressed string") }
             return try body(UnsafeRawBufferPointer(out))
-        default:
-            throw RDBError("Unknown RDB string encoding type \(value)")
         }
     }
 
@@ -119,25 +136,7 @@ struct RDBInput {
     }
 
     /// Steps over a string without decoding it (no LZF decompression, no copy).
-    mutating func skipString() throws {
-        let (value, encoded) = try lengthOrEncoding()
-        if !encoded {
-            guard value <= UInt64(remaining) else { throw RDBError("Unexpected EOF reading RDB file") }
-            _ = try bytes(Int(value))
-            return
-        }
-        switch UInt8(value) {
-        case RDB.encInt8: _ = try bytes(1)
-        case RDB.encInt16: _ = try bytes(2)
-        case RDB.encInt32: _ = try bytes(4)
-        case RDB.encLZF:
-            let compressedLength = try length()
-            _ = try length()
-            _ = try bytes(compressedLength)
-        default:
-            throw RDBError("Unknown RDB string encoding type \(value)")
-        }
-    }
+    mutating func skipString() throws { _ = try storedString() }
 
     /// Steps over a value of RDB type `type`, reading exactly the bytes `value(type:limits:)` reads when it
     /// succeeds, so the value can be decoded later (on another thread) from where it starts. Returns false,
