@@ -18,7 +18,9 @@ Usage:
   tools/gen-command-docs.py --oracle 7700 get set client   # these commands (a container brings its subcommands)
 
 Commands Redis added in 7.2 that we implement (CLIENT SETINFO, CLIENT NO-TOUCH) are written out below
-(REDIS_7_2) and used when the oracle does not know them.
+(REDIS_7_2) and used when the oracle does not know them; commands whose arguments 7.2 extended and that we
+implement as 7.2 does (ZRANK and ZREVRANK WITHSCORE) take their 7.2 history and arguments from
+REDIS_7_2_ARGUMENTS.
 
 One line per command, `name {...}`, in a small notation that keeps RESP3's types so the server can replay
 them in RESP2 or RESP3: {key:value,...} map, [...] array, <...> set, "..." bulk string (\\ and \" escaped),
@@ -120,6 +122,20 @@ REDIS_7_2 = {
 }
 
 
+# Commands whose arguments Redis 7.2 extended, implemented as 7.2 does: their 7.2 history and arguments.
+def _rank_arguments():
+    return Map([
+        ("history", Set([["7.2.0", "Added the optional `WITHSCORE` argument."]])),
+        ("arguments", [Map([("name", "key"), ("type", "key"), ("key_spec_index", 0)]),
+                       Map([("name", "member"), ("type", "string")]),
+                       Map([("name", "withscore"), ("type", "pure-token"), ("token", "WITHSCORE"),
+                            ("flags", Set([Simple("optional")]))])]),
+    ])
+
+
+REDIS_7_2_ARGUMENTS = {"zrank": _rank_arguments(), "zrevrank": _rank_arguments()}
+
+
 def encode(value):
     if isinstance(value, Map):
         return "{" + ",".join(key_text(k) + ":" + encode(v) for k, v in value) + "}"
@@ -195,8 +211,11 @@ def main():
         implied = {IMPLIED_ACL[f] for f in flags if f in IMPLIED_ACL} | {"@slow"}
         if "admin" in flags:
             implied.add("@dangerous")
+        doc = Map((k, v) for k, v in docs[name] if k not in TABLE_FIELDS)
+        if name in REDIS_7_2_ARGUMENTS:
+            doc = Map([(k, v) for k, v in doc if k not in ("history", "arguments")] + REDIS_7_2_ARGUMENTS[name])
         entry = Map([
-            ("doc", Map((k, v) for k, v in docs[name] if k not in TABLE_FIELDS)),
+            ("doc", doc),
             ("acl", Set(c for c in info[6] if c not in implied)),
             ("tips", Set(info[7])),
             ("key_specs", Set(info[8])),

@@ -1,6 +1,11 @@
 // Argument parsing and reply helpers shared by several command families: SCAN cursors, option names
-// compared as Redis's strcasecmp compares them, the per-command random generator, and the HELP and
-// subcommand-syntax-error replies.
+// compared as Redis's strcasecmp compares them, the per-command random generator, the HELP and
+// subcommand-syntax-error replies, and the replies to a missing key.
+
+// MARK: - Replies to a missing key (the `orReply` of the families' lookups)
+
+func replyNull(_ c: Client) { c.reply.null() }
+func replyNullArray(_ c: Client) { c.reply.nullArray() }
 
 // MARK: - SCAN cursor
 

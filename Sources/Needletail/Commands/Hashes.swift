@@ -135,7 +135,6 @@ private func lookupHash(_ c: Client, _ i: Int, forWrite: Bool = false, orReply m
 }
 
 private func replyZero(_ c: Client) { c.reply.integer(0) }
-private func replyNull(_ c: Client) { c.reply.null() }
 private func replyEmptyArray(_ c: Client) { c.reply.array(0) }
 
 // MARK: - HSET, HMSET, HSETNX

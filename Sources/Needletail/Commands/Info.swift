@@ -24,13 +24,29 @@ func info(_ c: Client) {
         default: wanted.insert(name)
         }
     }
-    var text = ""
-    for name in infoSectionNames where wanted.contains(name) {
-        if !text.isEmpty { text += "\r\n" }
-        text += "# " + infoTitle(name) + "\r\n"
-        for (key, value) in infoSection(name, c.server) { text += key + ":" + value + "\r\n" }
+    // Bytes, not a String: an error code in errorstats is the reply's first word as sent, in any bytes (a
+    // script's error_reply can start with \xff), and Redis prints it unchanged.
+    var text: [UInt8] = []
+    func line(_ key: some Sequence<UInt8>, _ value: String) {
+        text.append(contentsOf: key)
+        text.append(UInt8(ascii: ":"))
+        text.append(contentsOf: value.utf8)
+        text.append(contentsOf: "\r\n".utf8)
     }
-    c.reply.verbatim(text)
+    for name in infoSectionNames where wanted.contains(name) {
+        if !text.isEmpty { text.append(contentsOf: "\r\n".utf8) }
+        text.append(contentsOf: ("# " + infoTitle(name) + "\r\n").utf8)
+        if name == "errorstats" {
+            for (code, count) in c.server.stats.errorCodes.sorted(by: { $0.key < $1.key }) {
+                line("errorstat_".utf8 + code.bytes, "count=\(count)")
+            }
+        }
+        for (key, value) in infoSection(name, c.server) { line(key.utf8, value) }
+    }
+    let txt: StaticString = "txt"
+    text.withUnsafeBytes {
+        c.reply.verbatim(bytes: $0, format: UnsafeRawBufferPointer(start: txt.utf8Start, count: txt.utf8CodeUnitCount))
+    }
 }
 
 private func infoTitle(_ name: String) -> String {
@@ -56,8 +72,7 @@ private func infoSection(_ name: String, _ s: Server) -> [(String, String)] {
     case "commandstats": return infoCommandStats(s)
     case "cluster": return [("cluster_enabled", "0")]
     case "keyspace": return infoKeyspace(s)
-    case "errorstats":
-        return s.stats.errorCodes.sorted { $0.key < $1.key }.map { ("errorstat_\($0.key)", "count=\($0.value)") }
+    // errorstats: written by `info` itself, as bytes.
     case "latencystats": return infoLatencyStats(s)
     // modules: none loaded.
     default: return []

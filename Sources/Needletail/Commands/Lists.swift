@@ -157,8 +157,6 @@ private func list(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Clien
 }
 
 private func replyZero(_ c: Client) { c.reply.integer(0) }
-private func replyNull(_ c: Client) { c.reply.null() }
-private func replyNullArray(_ c: Client) { c.reply.nullArray() }
 private func replyEmptyArray(_ c: Client) { c.reply.array(0) }
 private func replyOK(_ c: Client) { c.reply.ok() }
 

@@ -116,7 +116,6 @@ private func setValue(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (C
 }
 
 private func replyZero(_ c: Client) { c.reply.integer(0) }
-private func replyNull(_ c: Client) { c.reply.null() }
 private func replyEmptyArray(_ c: Client) { c.reply.array(0) }
 private func replyEmptySet(_ c: Client) { c.reply.set(0) }
 

@@ -44,10 +44,10 @@ let sortedSetCommands: [Command] = [
             since: "2.8.9",
             summary: "Count the number of members in a sorted set between a given lexicographical range",
             complexity: "O(log(N)) with N being the number of elements in the sorted set.", handler: zlexcount),
-    Command("zrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set", since: "2.0.0",
+    Command("zrank", arity: -3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set", since: "2.0.0",
             summary: "Determine the index of a member in a sorted set", complexity: "O(log(N))",
             handler: { zrankGeneric($0, reverse: false) }),
-    Command("zrevrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+    Command("zrevrank", arity: -3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
             since: "2.0.0",
             summary: "Determine the index of a member in a sorted set, with scores ordered from high to low",
             complexity: "O(log(N))", handler: { zrankGeneric($0, reverse: true) }),
@@ -246,7 +246,6 @@ private func writeSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) 
 }
 
 private func replyZero(_ c: Client) { c.reply.integer(0) }
-private func replyNull(_ c: Client) { c.reply.null() }
 private func replyEmptyArray(_ c: Client) { c.reply.array(0) }
 
 /// Reports `changes` to the set at argument `key` (nothing when 0), then deletes the key when the set became
@@ -494,10 +493,25 @@ private func zlexcount(_ c: Client) {
     c.reply.integer(set.count(in: range))
 }
 
-/// ZRANK / ZREVRANK key member. Redis 7.0 has no WITHSCORE (7.2 added it): the arity rejects it, as 7.0 does.
+/// ZRANK / ZREVRANK key member [WITHSCORE], as redis-server 7.2 (which INFO's version promises; 7.0's
+/// arity of 3 refused WITHSCORE). The option is checked before the key: more than one extra argument is
+/// an arity error, another word a syntax error. With WITHSCORE the reply is [rank, score], and a missing
+/// key or member a null array instead of a null.
 private func zrankGeneric(_ c: Client, reverse: Bool) {
-    guard let set = readSet(c, 1, orReply: replyNull) else { return }
-    if let rank = set.rank(of: c.arg(2), reverse: reverse) { c.reply.integer(rank) } else { c.reply.null() }
+    if c.argc > 4 { return c.reply.error("ERR wrong number of arguments for '\(reverse ? "zrevrank" : "zrank")' command") }
+    let withScore = c.argc == 4
+    if withScore && !argOptionIs(c, 3, "withscore") { return c.replySyntaxError() }
+    guard let set = readSet(c, 1, orReply: withScore ? replyNullArray : replyNull) else { return }
+    guard let (rank, score) = set.rankAndScore(of: c.arg(2), reverse: reverse) else {
+        return withScore ? c.reply.nullArray() : c.reply.null()
+    }
+    if withScore {
+        c.reply.array(2)
+        c.reply.integer(rank)
+        c.reply.double(score)
+    } else {
+        c.reply.integer(rank)
+    }
 }
 
 // MARK: - The ZRANGE family

@@ -600,22 +600,29 @@ extension SortedSet {
     /// The member's rank (ZRANK; ZREVRANK with `reverse`), or nil if it is absent.
     /// - Complexity: O(log n); O(n) packed
     public func rank(of member: UnsafeRawBufferPointer, reverse: Bool = false) -> Int? {
+        rankAndScore(of: member, reverse: reverse)?.rank
+    }
+
+    /// The member's rank and score (ZRANK ... WITHSCORE), or nil if it is absent.
+    /// - Complexity: O(log n); O(n) packed
+    public func rankAndScore(of member: UnsafeRawBufferPointer, reverse: Bool = false) -> (rank: Int, score: Double)? {
         let rank: Int
+        let score: Double
         if let form = treeForm {
-            guard let score = form.index.find(member), let r = form.tree.rank(member: member, score: score) else { return nil }
-            rank = r
+            guard let s = form.index.find(member), let r = form.tree.rank(member: member, score: s) else { return nil }
+            (rank, score) = (r, s)
         } else {
-            var found: Int? = nil
+            var found: (Int, Double)? = nil
             var r = 0
-            packed.walk { _, m, _ in
-                if bytesEqual(m, member) { found = r; return false }
+            packed.walk { _, m, s in
+                if bytesEqual(m, member) { found = (r, s); return false }
                 r += 1
                 return true
             }
             guard let found else { return nil }
-            rank = found
+            (rank, score) = found
         }
-        return reverse ? count - 1 - rank : rank
+        return (reverse ? count - 1 - rank : rank, score)
     }
 
     /// The element at `rank` (counted from the highest when `reverse`), or nil when out of range.
