@@ -148,7 +148,8 @@ extension DiffFamilies {
             let keys = (0..<g.rng.pick([1, 1, 1, 2])).map { _ in g.streamKey() }
             cmd.append(g.word("STREAMS"))
             cmd += keys
-            for _ in keys { cmd.append(b(g.rng.pick([">", ">", ">", "0", "0-0", "1-1", "$", "(1"]))) }
+            // History reads start after the id: from an entry's own id (often pending) and from 0.
+            for _ in keys { cmd.append(g.rng.oneIn(5) ? g.streamID() : b(g.rng.pick([">", ">", ">", "0", "0-0", "1-1", "$", "(1"]))) }
             return cmd
         },
         spec("xack", 4) { g in

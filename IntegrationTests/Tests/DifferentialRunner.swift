@@ -457,7 +457,7 @@ final class DifferentialRunner {
         case .success(let replies): (r, n) = replies
         }
         if r == n { return nil }
-        if r == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && n.first != UInt8(ascii: "-") {
+        if DiffNormalizer.isRedisErrnoError(r, n) {
             if let other = try? RawClient(port: redis.port) {
                 _ = try? other.call("PING")
                 other.close()
@@ -682,7 +682,7 @@ enum DiffSpecial {
     case scan(cursorIndex: Int, group: Int)
     /// HGETALL/HKEYS/HVALS key: exact for a compact encoding, as a multiset for a hashtable.
     case orderFree(keyIndex: Int, pairs: Bool)
-    /// SORT and SORT_RO: see `DifferentialRunner.compareSort`.
+    /// SORT and SORT_RO, also from a script: see `DifferentialRunner.compareSort`.
     case sort
     /// (P|S)(UN)SUBSCRIBE: several frames, read up to a sentinel.
     case frames
@@ -697,6 +697,8 @@ enum DiffSpecial {
         case "hgetall" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: true)
         case "hkeys" where command.count == 2, "hvals" where command.count == 2: self = .orderFree(keyIndex: 1, pairs: false)
         case "sort" where command.count >= 2, "sort_ro" where command.count >= 2: self = .sort
+        // The sort family's SORT from a script (its sources read alike on both servers; only the errno applies).
+        case "eval" where command.count >= 4 && command[1].starts(with: Array("return redis.call('SORT".utf8)): self = .sort
         default: self = .none
         }
     }
@@ -724,7 +726,9 @@ struct DiffSortOptions {
     var gets = 0
 
     init?(_ command: DiffCommand) {
-        let readonly = command[0].map(diffLower) == Array("sort_ro".utf8)
+        let name = command[0].map(diffLower)
+        guard name == Array("sort".utf8) || name == Array("sort_ro".utf8) else { return nil }
+        let readonly = name == Array("sort_ro".utf8)
         func word(_ i: Int) -> String {
             let bytes = command[i]
             return String(decoding: (bytes.firstIndex(of: 0).map { bytes[..<$0] } ?? bytes[...]).map(diffLower), as: UTF8.self)
@@ -880,12 +884,16 @@ enum DiffNormalizer {
         return groups(a) == groups(b)
     }
 
+    /// redis-server's sticky strtod errno failed a sort (`r`, its reply; from a script with the script's
+    /// suffix) that needletail did (`n`).
+    static func isRedisErrnoError(_ r: [UInt8], _ n: [UInt8]) -> Bool {
+        r.starts(with: Array("-ERR One or more scores can't be converted into double".utf8)) && n.first != UInt8(ascii: "-")
+    }
+
     /// A SORT element of EXEC's array: ties ordered differently (ALPHA or BY nosort, not STORE), or
     /// redis-server's sticky "can't be converted into double" error where needletail sorted.
     static func sortTiesOrRedisErrno(_ command: DiffCommand, _ a: [UInt8], _ b: [UInt8]) -> Bool {
-        if a == Array("-ERR One or more scores can't be converted into double\r\n".utf8) && b.first != UInt8(ascii: "-") {
-            return true
-        }
+        if isRedisErrnoError(a, b) { return true }
         guard let options = DiffSortOptions(command), !options.store, options.alpha || options.dontSort,
               case .aggregate(let t, let x?)? = try? RawReply.parse(a), case .aggregate(t, let y?)? = try? RawReply.parse(b)
         else { return false }

@@ -118,6 +118,11 @@ private func reset(_ c: Client) {
     c.name = nil
     if c.user != nil { c.user = c.server.acl.defaultUser }  // our master's link stays the superuser
     c.authenticated = !c.server.acl.authRequired
+    // As Redis's clearClientConnectionState: replies back on (RESET's own reply is still dropped after CLIENT
+    // REPLY SKIP, whose flag it leaves), and 7.2's NO-TOUCH off (7.0 keeps NO-EVICT; so do we).
+    c.replyOff = false
+    c.replySkipNext = false
+    c.noTouch = false
     c.reply.raw("+RESET\r\n")
 }
 

@@ -8,7 +8,8 @@ import Glibc
 /// Redis's rules, kept exactly because clients see them:
 /// - BY with a pattern that has no `*` (conventionally `nosort`) does not sort: lists and sorted sets come out
 ///   in their own order (reversed with DESC), LIMIT cutting the range directly; a set is then sorted ALPHA
-///   anyway when the result is stored (so replicas and the AOF agree), else it comes out in iteration order.
+///   anyway when the result is stored or a script asks (so replicas and the AOF agree), else it comes out in
+///   iteration order.
 /// - Numeric sorting breaks ties by comparing the elements as binary strings, so the order is total; a
 ///   value that is not a double ("nan", trailing bytes) fails the whole command with "One or more scores
 ///   can't be converted into double" (an element whose BY key is missing sorts as 0, or first with ALPHA).
@@ -93,8 +94,9 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
     // Redis converts a listpack sorted set to a skiplist for SORT (and SORT_RO), for good: OBJECT ENCODING
     // says "skiplist" afterwards, even for BY nosort.
     if case .sortedSet(let set)? = value { set.skiplistEncoded = true }
-    // An unsorted set has no stable order: a stored result is sorted ALPHA so replicas agree.
-    if dontSort && isSet && storeIndex != 0 {
+    // An unsorted set has no stable order: a stored result, or one a script reads, is sorted ALPHA so replicas
+    // and the script's effects agree (Redis: storekey || CLIENT_SCRIPT).
+    if dontSort && isSet && (storeIndex != 0 || c.isScriptCaller) {
         dontSort = false
         alpha = true
         byPattern = nil

@@ -358,7 +358,8 @@ private func replyWithRange(_ c: Client, _ s: StreamValue, _ start: StreamID, _ 
 }
 
 /// Redis's streamReplyWithRangeFromConsumerPEL: a consumer's history (XREADGROUP with an id): its pending
-/// entries from `start`, deleted ones as [id, nil]; each delivery counted again.
+/// entries from `start` on (the id after the one the client gave), deleted ones as [id, nil]; each entry
+/// still in the stream counted as delivered again.
 private func replyWithConsumerHistory(_ c: Client, _ s: StreamValue, _ start: StreamID, count: Int,
                                       consumer: StreamConsumer) {
     let pel = consumer.pending
@@ -375,14 +376,15 @@ private func replyWithConsumerHistory(_ c: Client, _ s: StreamValue, _ start: St
     for id in ids {
         if let (node, cursor) = s.find(id) {
             replyEntry(c, node, cursor)
+            // Only an entry that is still there counts as delivered again.
+            if let entry = pel[id] {
+                entry.deliveryTime = now
+                entry.deliveryCount &+= 1
+            }
         } else {
             c.reply.array(2)
             replyID(c, id)
             c.reply.nullArray()
-        }
-        if let entry = pel[id] {
-            entry.deliveryTime = now
-            entry.deliveryCount &+= 1
         }
     }
 }
@@ -738,7 +740,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
     while i < c.argc {
         let more = c.argc - i - 1
         if isWord(c, i, "block") && more > 0 {
-            if c.server.scripting.client === c {
+            if c.isScriptCaller {
                 return c.reply.error("ERR \(isGroupRead ? "xreadgroup" : "xread") command is not allowed with BLOCK option from scripts")
             }
             i += 1
@@ -866,7 +868,9 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
                 }
                 consumer!.seenTime = c.server.now
                 if histories[k] {
-                    replyWithConsumerHistory(c, s, gts[k], count: Int(clamping: count), consumer: consumer!)
+                    // After the id, as for new entries (Redis increments `gt` for both): history from 0 starts
+                    // at 0-1, from an entry's id at the next one. (`>` is the one id with no successor.)
+                    replyWithConsumerHistory(c, s, gts[k].incremented ?? .max, count: Int(clamping: count), consumer: consumer!)
                 } else {
                     let start = gts[k].incremented ?? .max
                     replyWithRange(c, s, start, .max, count: Int(clamping: count), reverse: false,

@@ -227,6 +227,9 @@ final class Client {
 
     // MARK: - Shared error replies
 
+    /// This is the client scripts run commands on (Redis's CLIENT_SCRIPT flag on its lua_client).
+    var isScriptCaller: Bool { server.scripting.client === self }
+
     func replyWrongType() { reply.error("WRONGTYPE Operation against a key holding the wrong kind of value") }
     func replySyntaxError() { reply.error("ERR syntax error") }
     func replyNotInteger() { reply.error("ERR value is not an integer or out of range") }

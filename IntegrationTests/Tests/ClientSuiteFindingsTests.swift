@@ -2,11 +2,12 @@ import Glibc
 import TestSupport
 import XCTest
 
-/// Replies that redis-server 7.2 added to commands 7.0 has, which needletail gives because INFO says 7.2.4
-/// and clients (redis-py's `zrank(..., withscore=True)`) send them. The oracle is 7.0, so each is checked
-/// against what 7.0 answers to the commands the 7.2 form combines; and INFO errorstats, which both versions
-/// print with the error code's bytes as sent.
-final class Redis72AdditionsTests: XCTestCase {
+/// What running client libraries' own test suites against needletail and redis-server found (redis-py 8.2's
+/// tests/, fakeredis 2.41's real-server tests; see the README's "Compatibility"), checked here where the
+/// seeded differential test cannot: 7.2's additions that a 7.0 oracle refuses (checked against what 7.0
+/// answers to the commands the 7.2 form combines), replies that need several connections' bytes or a
+/// normalised time field.
+final class ClientSuiteFindingsTests: XCTestCase {
     private var oracle: RawRedisServer?
     private var server: ServerUnderTest?
 
@@ -73,6 +74,65 @@ final class Redis72AdditionsTests: XCTestCase {
             _ = try r.call("FLUSHALL")
             _ = try n.call("FLUSHALL")
         }
+    }
+
+    /// RESET turns CLIENT REPLY OFF back on (its own +RESET is then sent), leaves a pending CLIENT REPLY SKIP
+    /// in force for itself, keeps CLIENT NO-EVICT as 7.0 does, and turns 7.2's NO-TOUCH off as 7.2 does
+    /// (fakeredis's test_reset_clears_client_flags; needletail kept replies off after RESET).
+    func testResetClearsReplyModeAndNoTouch() throws {
+        func flags(_ c: RawClient) throws -> String {
+            let info = String(decoding: try c.call("CLIENT", "INFO"), as: UTF8.self)
+            return info.split(separator: " ").first { $0.hasPrefix("flags=") }.map(String.init) ?? "?"
+        }
+        var streams: [[UInt8]] = []
+        for port in [oracle!.port, server!.port] {
+            let c = try RawClient(port: port)
+            let pipeline: [[String]] = [["CLIENT", "REPLY", "OFF"], ["SET", "k", "v"], ["RESET"], ["GET", "k"],
+                                        ["CLIENT", "REPLY", "SKIP"], ["RESET"], ["PING", "after-skip"],
+                                        ["CLIENT", "REPLY", "OFF"], ["CLIENT", "REPLY", "SKIP"], ["RESET"], ["PING", "end"]]
+            try c.send(pipeline.flatMap { RawClient.encode($0.map { Array($0.utf8) }) })
+            var got: [UInt8] = []
+            while Array(got.suffix(9)) != Array("$3\r\nend\r\n".utf8) { got += try c.readFrame() }
+            streams.append(got)
+            _ = try c.call("CLIENT", "NO-EVICT", "ON")
+            _ = try c.call("RESET")
+            XCTAssertEqual(try flags(c), "flags=e", "port \(port)")
+        }
+        XCTAssertEqual(rawEscaped(streams[1]), rawEscaped(streams[0]))
+        let c = try RawClient(port: server!.port)
+        _ = try c.call("CLIENT", "NO-TOUCH", "ON")
+        XCTAssertEqual(try flags(c), "flags=T")
+        XCTAssertEqual(try c.call("RESET"), Array("+RESET\r\n".utf8))
+        XCTAssertEqual(try flags(c), "flags=N")
+    }
+
+    /// XREADGROUP with an id reads the consumer's pending entries after it, and counts a delivery only for
+    /// entries still in the stream (fakeredis's test_xreadgroup_pel_read; needletail started at the id and
+    /// counted deleted entries). XPENDING's idle times are dropped from the comparison.
+    func testConsumerHistoryReadsAfterTheIdAndCountsLiveEntries() throws {
+        let steps: [[String]] = [
+            ["XADD", "s", "1-1", "f", "a"], ["XADD", "s", "1-2", "f", "b"], ["XADD", "s", "2-0", "f", "c"],
+            ["XGROUP", "CREATE", "s", "g", "0"], ["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"],
+            ["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "1-1"], ["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
+            ["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"], ["XDEL", "s", "1-2"],
+            ["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "1-1"], ["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
+        ]
+        var pending: [[String]] = []
+        for port in [oracle!.port, server!.port] {
+            let c = try RawClient(port: port)
+            var replies: [[UInt8]] = []
+            for step in steps { replies.append(try c.call(step.map { Array($0.utf8) })) }
+            pending.append(replies.map { rawEscaped($0) })
+            guard case .aggregate(_, let entries?) = try RawReply.parse(try c.call("XPENDING", "s", "g", "-", "+", "10")) else {
+                return XCTFail("XPENDING on port \(port)")
+            }
+            pending.append(try entries.map { entry -> String in
+                guard case .aggregate(_, let f?) = entry, f.count == 4 else { throw RawClientError.malformed("XPENDING entry") }
+                return "\(f[0]) \(f[1]) \(f[3])"  // id, consumer, deliveries (not f[2], the idle time)
+            })
+        }
+        XCTAssertEqual(pending[2], pending[0], "replies")
+        XCTAssertEqual(pending[3], pending[1], "XPENDING: id, consumer, deliveries")
     }
 
     /// INFO errorstats names an error by its first word as the reply carried it, bytes that are not UTF-8
