@@ -14,7 +14,7 @@ final class ClientSuiteFindingsTests: XCTestCase {
     override func setUpWithError() throws {
         guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed") }
         oracle = try RawRedisServer()
-        server = try ServerUnderTest.start()
+        server = try ServerUnderTest.start(extraArguments: ["--enable-debug-command", "yes"])
     }
 
     override func tearDown() {
@@ -133,6 +133,55 @@ final class ClientSuiteFindingsTests: XCTestCase {
         }
         XCTAssertEqual(pending[2], pending[0], "replies")
         XCTAssertEqual(pending[3], pending[1], "XPENDING: id, consumer, deliveries")
+    }
+
+    /// 7.2's consumer activity (redis-py's test_xinfo_consumers reads `inactive` from a 7.2 server): XINFO
+    /// CONSUMERS' `inactive` and XINFO STREAM FULL's `active-time` move only when a read delivers entries (not
+    /// with NOACK, not an empty read, not a history read) or a claim claims some; -1 until then. Without them
+    /// the replies are redis-server 7.0's (times within a second). After DEBUG RELOAD (our RDB is version 10,
+    /// which has no active time) the active time is the seen time, as 7.2 loads such files.
+    func testConsumerActiveTimes() throws {
+        func consumers(_ c: RawClient) throws -> [String: [String: Int64]] {
+            guard case .aggregate(_, let list?) = try RawReply.parse(try c.call("XINFO", "CONSUMERS", "s", "g")) else { return [:] }
+            var out: [String: [String: Int64]] = [:]
+            for case .aggregate(_, let f?) in list {
+                var fields: [String: Int64] = [:], name = ""
+                for k in stride(from: 0, to: f.count - 1, by: 2) {
+                    guard case .blob(_, let key?) = f[k] else { continue }
+                    if case .blob(_, let v?) = f[k + 1] { name = String(decoding: v, as: UTF8.self) }
+                    if let v = f[k + 1].integer { fields[String(decoding: key, as: UTF8.self)] = v }
+                }
+                out[name] = fields
+            }
+            return out
+        }
+        let r = try RawClient(port: oracle!.port), n = try RawClient(port: server!.port)
+        let steps: [[String]] = [
+            ["XADD", "s", "1-1", "f", "a"], ["XADD", "s", "1-2", "f", "b"], ["XGROUP", "CREATE", "s", "g", "0"],
+            ["XGROUP", "CREATECONSUMER", "s", "g", "idler"], ["XREADGROUP", "GROUP", "g", "noack", "NOACK", "COUNT", "1", "STREAMS", "s", ">"],
+            ["XREADGROUP", "GROUP", "g", "reader", "STREAMS", "s", ">"], ["XREADGROUP", "GROUP", "g", "empty", "STREAMS", "s", ">"],
+            ["XREADGROUP", "GROUP", "g", "empty", "STREAMS", "s", "0"], ["XCLAIM", "s", "g", "nothing", "3600000", "1-2"],
+        ]
+        for step in steps { XCTAssertEqual(try n.call(step.map { Array($0.utf8) }), try r.call(step.map { Array($0.utf8) }), "\(step)") }
+        var ours = try consumers(n)
+        XCTAssertEqual(Set(ours.keys), ["idler", "noack", "reader", "empty"])  // the claim claimed nothing
+        for name in ["idler", "noack", "empty"] { XCTAssertEqual(ours[name]?["inactive"], -1, name) }
+        XCTAssertTrue((0...1000).contains(ours["reader"]?["inactive"] ?? -1), "\(ours)")
+        XCTAssertEqual(ours.mapValues { $0.filter { $0.key != "inactive" && $0.key != "idle" } },
+                       try consumers(r).mapValues { $0.filter { $0.key != "idle" } })
+        // A claim that claims: `nothing` (created now) takes 1-2 (idle 0 ms is enough).
+        XCTAssertEqual(try n.call("XCLAIM", "s", "g", "nothing", "0", "1-2", "JUSTID"), Array("*1\r\n$3\r\n1-2\r\n".utf8))
+        ours = try consumers(n)
+        XCTAssertTrue((0...1000).contains(ours["nothing"]?["inactive"] ?? -1), "\(ours)")
+        // XINFO STREAM FULL: active-time is -1 or a Unix time in ms, right after seen-time; the rest is 7.0's.
+        let full = try RawReply.parse(try n.call("XINFO", "STREAM", "s", "FULL"))
+        let text = String(decoding: full.encoded, as: UTF8.self)
+        XCTAssertTrue(text.contains("$9\r\nseen-time\r\n:"), text)
+        XCTAssertTrue(text.contains("$11\r\nactive-time\r\n:-1\r\n"), text)
+        XCTAssertEqual(try n.call("DEBUG", "RELOAD"), Array("+OK\r\n".utf8))
+        for (name, fields) in try consumers(n) {
+            XCTAssertTrue(abs((fields["inactive"] ?? .max) - (fields["idle"] ?? 0)) <= 1000, "after DEBUG RELOAD: \(name) \(fields)")
+        }
     }
 
     /// INFO errorstats names an error by its first word as the reply carried it, bytes that are not UTF-8

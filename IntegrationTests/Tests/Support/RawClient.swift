@@ -331,6 +331,25 @@ indirect enum RawReply: Equatable {
         }
     }
 
+    /// This reply without the fields Redis 7.2 added to stream consumers' maps (XINFO CONSUMERS' "inactive",
+    /// XINFO STREAM FULL's "active-time"), which needletail gives and a 7.0 oracle does not: a map's key and
+    /// its value are dropped wherever they appear.
+    var withoutRedis72ConsumerFields: RawReply {
+        guard case .aggregate(let t, let e?) = self else { return self }
+        var kept: [RawReply] = []
+        var i = 0
+        while i < e.count {
+            if case .blob(_, let key?) = e[i], i + 1 < e.count,
+               key == Array("inactive".utf8) || key == Array("active-time".utf8) {
+                i += 2
+                continue
+            }
+            kept.append(e[i].withoutRedis72ConsumerFields)
+            i += 1
+        }
+        return .aggregate(t, kept)
+    }
+
     /// The integer of a `:` reply.
     var integer: Int64? {
         if case .line(UInt8(ascii: ":"), let l) = self { return Int64(String(decoding: l, as: UTF8.self)) }

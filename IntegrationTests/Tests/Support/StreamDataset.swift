@@ -38,9 +38,14 @@ enum StreamDataset {
     }
 
     /// What a server holds of `key`, times included (a loaded copy keeps the source's times).
+    /// (XINFO STREAM FULL without needletail's 7.2 "active-time", which redis-server 7.0 neither shows nor saves.)
     static func holdings(_ c: RawClient, _ key: String) throws -> [String] {
         try [["XINFO", "STREAM", key, "FULL"], ["XINFO", "GROUPS", key], ["XLEN", key], ["XRANGE", key, "-", "+"],
              ["XREVRANGE", key, "+", "-", "COUNT", "3"], ["DEBUG", "DIGEST-VALUE", key], ["TYPE", key],
-             ["OBJECT", "ENCODING", key]].map { replyText(try c.call($0.map { Array($0.utf8) })) }
+             ["OBJECT", "ENCODING", key]].map { command in
+            let reply = try c.call(command.map { Array($0.utf8) })
+            guard command[0] == "XINFO", let parsed = try? RawReply.parse(reply) else { return replyText(reply) }
+            return replyText(parsed.withoutRedis72ConsumerFields.encoded)
+        }
     }
 }

@@ -350,6 +350,7 @@ private func replyWithRange(_ c: Client, _ s: StreamValue, _ start: StreamID, _ 
                 g.group.pending.set(id, entry)
             }
             g.consumer.pending.set(id, entry)
+            g.consumer.activeTime = now  // 7.2: a read that delivered (NOACK's does not count)
             propagateClaim(c, key: g.key, group: g.group, groupName: g.groupName, id: id, entry: entry)
         }
     }
@@ -1239,6 +1240,7 @@ private func xclaim(_ c: Client) {
             e.consumer = consumer!
         }
         replies.append((id, true))
+        consumer!.activeTime = now  // 7.2: a claim that claimed
         propagateClaim(c, key: key, group: group, groupName: groupName, id: id, entry: e)
         propagateLastID = false
         changes += 1
@@ -1335,6 +1337,7 @@ private func xautoclaim(_ c: Client) {
             entry.consumer = consumer!
         }
         claimed.append(id)
+        consumer!.activeTime = now  // 7.2: a claim that claimed
         count -= 1
         propagateClaim(c, key: key, group: group, groupName: groupName, id: id, entry: entry)
         changes += 1
@@ -1378,13 +1381,17 @@ private func xinfoConsumers(_ c: Client) {
     let now = wallClockMillis()
     c.reply.array(group.consumers.count)
     for consumer in group.consumers {
-        c.reply.map(3)
+        // As 7.2 (INFO's version; redis-py reads `inactive` from a 7.2 server): idle since the last attempted
+        // interaction, inactive since the last successful one (-1: never).
+        c.reply.map(4)
         c.reply.bulk("name")
         c.reply.bulk(consumer.name)
         c.reply.bulk("pending")
         c.reply.integer(consumer.pending.count)
         c.reply.bulk("idle")
         c.reply.integer(max(now &- consumer.seenTime, 0))
+        c.reply.bulk("inactive")
+        c.reply.integer(consumer.activeTime == -1 ? -1 : now &- consumer.activeTime)
     }
 }
 
@@ -1512,11 +1519,13 @@ private func xinfoStream(_ c: Client) {
         c.reply.bulk("consumers")
         c.reply.array(group.consumers.count)
         for consumer in group.consumers {
-            c.reply.map(4)
+            c.reply.map(5)
             c.reply.bulk("name")
             c.reply.bulk(consumer.name)
             c.reply.bulk("seen-time")
             c.reply.integer(consumer.seenTime)
+            c.reply.bulk("active-time")  // 7.2's, as XINFO CONSUMERS' inactive
+            c.reply.integer(consumer.activeTime)
             c.reply.bulk("pel-count")
             c.reply.integer(consumer.pending.count)
             c.reply.bulk("pending")

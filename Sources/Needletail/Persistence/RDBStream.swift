@@ -139,7 +139,8 @@ extension RDBInput {
             for _ in 0..<consumerCount {
                 let cname = try string()
                 let seen = Int64(bitPattern: try littleEndian(UInt64.self))
-                var active: Int64 = -1
+                // Older types have no active time: 7.2 takes the seen time as its best estimate.
+                var active = seen
                 if type == RDB.typeStreamListpacks3 { active = Int64(bitPattern: try littleEndian(UInt64.self)) }
                 guard let consumer = group.createConsumer(cname, seenTime: seen) else {
                     throw RDBError("Duplicate stream consumer detected.")

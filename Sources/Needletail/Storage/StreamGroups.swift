@@ -113,7 +113,8 @@ final class StreamConsumer {
     let name: ByteString
     /// Unix ms of its last attempted interaction (XREADGROUP, XCLAIM, XAUTOCLAIM).
     var seenTime: Int64
-    /// Redis 7.2's active time (last successful interaction), kept from an RDB of type 21; -1 when unknown.
+    /// Redis 7.2's active time: Unix ms of its last successful interaction (a read that delivered entries, a
+    /// claim that claimed some); -1 until then. From an RDB of type 21, or the seen time from older types.
     var activeTime: Int64 = -1
     var pending = IDMap<PendingEntry>()
 
