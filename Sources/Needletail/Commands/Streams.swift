@@ -1391,7 +1391,7 @@ private func xinfoConsumers(_ c: Client) {
         c.reply.bulk("idle")
         c.reply.integer(max(now &- consumer.seenTime, 0))
         c.reply.bulk("inactive")
-        c.reply.integer(consumer.activeTime == -1 ? -1 : now &- consumer.activeTime)
+        c.reply.integer(consumer.activeTime == -1 ? -1 : max(now &- consumer.activeTime, 0))
     }
 }
 
