@@ -17,7 +17,7 @@ Usage:
   tools/gen-command-docs.py --oracle 7700 --all            # every command redis-server knows
   tools/gen-command-docs.py --oracle 7700 get set client   # these commands (a container brings its subcommands)
 
-Commands Redis added in 7.2 that we implement (CLIENT SETINFO, CLIENT NO-TOUCH) are written out below
+Commands Redis added in 7.2 that we implement (CLIENT SETINFO, CLIENT NO-TOUCH, WAITAOF) are written out below
 (REDIS_7_2) and used when the oracle does not know them; commands whose arguments 7.2 extended and that we
 implement as 7.2 does (ZRANK and ZREVRANK WITHSCORE) take their 7.2 history and arguments from
 REDIS_7_2_ARGUMENTS.
@@ -115,6 +115,12 @@ REDIS_7_2 = {
         ("doc", Map([("arguments", [Map([("name", "attr"), ("type", "oneof"), ("arguments", [
             _token("libname", "lib-name", "string"), _token("libver", "lib-ver", "string")])])])])),
         ("acl", Set([Simple("@connection")])), ("tips", Set()), ("key_specs", Set())]),
+    "waitaof": Map([
+        ("doc", Map([("arguments", [Map([("name", "numlocal"), ("type", "integer")]),
+                                    Map([("name", "numreplicas"), ("type", "integer")]),
+                                    Map([("name", "timeout"), ("type", "integer")])])])),
+        ("acl", Set([Simple("@connection")])),
+        ("tips", Set(["request_policy:all_shards", "response_policy:agg_min"])), ("key_specs", Set())]),
     "client|no-touch": Map([
         ("doc", Map([("arguments", [Map([("name", "enabled"), ("type", "oneof"), ("arguments", [
             _token("on", "ON"), _token("off", "OFF")])])])])),

@@ -192,6 +192,68 @@ final class ReplicationTests: PersistenceTestCase {
         XCTAssertEqual(try m.say("PING"), "+PONG\r\n")
     }
 
+    /// WAITAOF numlocal numreplicas timeout (7.2): [this client's writes fsynced to the local AOF, replicas that
+    /// reported them fsynced with REPLCONF ACK ... FACK]. Argument errors in Redis's order and texts; with
+    /// `appendfsync always` a write is fsynced before WAITAOF runs, with `everysec` within about a second, with
+    /// `no` never (numlocal 1 then waits for the timeout); a replica without FACK (redis-server 7.0, or an ACK
+    /// without it) does not count, one with FACK does; a replica refuses WAITAOF.
+    func testWaitAOF() throws {
+        let plain = try node(needletail: true).client()
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "0", "0"), "*2\r\n:0\r\n:0\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "1", "0", "0"),
+                       "-ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "2", "0", "0"), "-ERR value is out of range, value must between 0 and 1\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "x", "0", "0"), "-ERR value is not an integer or out of range\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "-1", "0"), "-ERR value is out of range, must be positive\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "0", "-1"), "-ERR timeout is negative\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "0", "x"), "-ERR timeout is not an integer or out of range\r\n")
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "0"), "-ERR wrong number of arguments for 'waitaof' command\r\n")
+        var started = rawMonotonicMillis()
+        XCTAssertEqual(try plain.say("WAITAOF", "0", "1", "200"), "*2\r\n:0\r\n:0\r\n", "no replica: the timeout's counts")
+        XCTAssertGreaterThanOrEqual(rawMonotonicMillis() - started, 150)
+
+        for (policy, fsyncs) in [("always", true), ("everysec", true), ("no", false)] {
+            let c = try node(needletail: true, ["--appendonly", "yes", "--appendfsync", policy]).client()
+            XCTAssertEqual(try c.say("SET", "k", policy), "+OK\r\n")
+            started = rawMonotonicMillis()
+            let reply = try c.say("WAITAOF", "1", "0", fsyncs ? "5000" : "300")
+            XCTAssertEqual(reply, fsyncs ? "*2\r\n:1\r\n:0\r\n" : "*2\r\n:0\r\n:0\r\n", policy)
+            if policy == "always" { XCTAssertLessThan(rawMonotonicMillis() - started, 100, "already fsynced") }
+            if !fsyncs { XCTAssertGreaterThanOrEqual(rawMonotonicMillis() - started, 250, "waited for the timeout") }
+            // Inside MULTI it cannot block: the counts as they are.
+            XCTAssertEqual(try c.say("MULTI"), "+OK\r\n")
+            XCTAssertEqual(try c.say("WAITAOF", "0", "1", "0"), "+QUEUED\r\n")
+            XCTAssertEqual(try c.say("EXEC"), fsyncs ? "*1\r\n*2\r\n:1\r\n:0\r\n" : "*1\r\n*2\r\n:0\r\n:0\r\n", policy)
+        }
+
+        // Replicas: redis-server 7.0 sends no FACK; a hand-made replica sends ACK, then ACK ... FACK.
+        let masterNode = try node(needletail: true, ["--appendonly", "yes", "--appendfsync", "always"])
+        let master = try masterNode.client()
+        let redisReplica = try node(needletail: false)
+        try replicate(redisReplica, from: masterNode)
+        let fake = try RawClient(port: masterNode.port, timeoutMillis: 10_000)
+        XCTAssertEqual(try fake.say("REPLCONF", "capa", "eof", "capa", "psync2"), "+OK\r\n")
+        try fake.send(RawClient.encode(["PSYNC", "?", "-1"].map { Array($0.utf8) }))
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) { try master.info("connected_slaves", section: "replication") == "2" })
+        XCTAssertEqual(try master.say("SET", "a", "1"), "+OK\r\n")
+        let offset = try master.info("master_repl_offset", section: "replication") ?? "?"
+        XCTAssertEqual(try master.say("WAIT", "1", "5000"), ":1\r\n", "redis-server's ACK")
+        // Its first ACK after the snapshot was sent puts it online: ACK until WAIT counts it.
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) {
+            try fake.send(RawClient.encode(["REPLCONF", "ACK", offset].map { Array($0.utf8) }))
+            return try master.say("WAIT", "2", "100") == ":2\r\n"
+        }, "both ACKed")
+        XCTAssertEqual(try master.say("WAITAOF", "1", "1", "200"), "*2\r\n:1\r\n:0\r\n", "no FACK yet")
+        try fake.send(RawClient.encode(["REPLCONF", "ACK", offset, "FACK", offset].map { Array($0.utf8) }))
+        XCTAssertEqual(try master.say("WAITAOF", "1", "1", "5000"), "*2\r\n:1\r\n:1\r\n", "the FACK counts")
+        XCTAssertEqual(try master.say("WAITAOF", "1", "2", "200"), "*2\r\n:1\r\n:1\r\n", "redis-server 7.0 never FACKs")
+        XCTAssertTrue(try redisReplica.client().say("WAITAOF", "0", "0", "0").hasPrefix("-ERR"))
+        let ourReplica = try node(needletail: true)
+        try replicate(ourReplica, from: masterNode)
+        XCTAssertEqual(try ourReplica.client().say("WAITAOF", "0", "0", "0"),
+                       "-ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.\r\n")
+    }
+
     /// The replica keeps its master's selected database across a partial resync: the backlog's bytes after
     /// +CONTINUE select only when the master's database changes.
     func testPartialResyncKeepsTheSelectedDatabase() throws {

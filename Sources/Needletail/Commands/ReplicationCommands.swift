@@ -16,6 +16,9 @@ let replicationCommands: [Command] = [
     Command("wait", arity: 3, flags: [.noscript], group: "generic", since: "3.0.0",
             summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
             complexity: "O(1)", handler: wait),
+    Command("waitaof", arity: 4, flags: [.noscript], group: "generic", since: "7.2.0",
+            summary: "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas",
+            complexity: "O(1)", handler: waitaof),
     Command("sync", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
             summary: "Internal command used for replication", handler: { $0.server.replication.sync($0, psync: false) }),
     Command("psync", arity: -3, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
@@ -86,14 +89,53 @@ private func wait(_ c: Client) {
     if replication.isReplica {
         return c.reply.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.")
     }
-    guard let wanted = c.int64Arg(1) else { return }
-    guard let timeout = parseInt64(c.arg(2)) else { return c.reply.error("ERR timeout is not an integer or out of range") }
-    if timeout < 0 { return c.reply.error("ERR timeout is negative") }
-    let acknowledged = replication.replicasAcknowledging(c.writeOffset)
-    if acknowledged >= wanted || !c.canBlock { return c.reply.integer(acknowledged) }
+    guard let wanted = c.int64Arg(1), let deadline = waitDeadline(c, 2) else { return }
+    waitOrReply(c, ReplicaWait(offset: c.writeOffset, aofOffset: c.aofWriteOffset, replicas: Int(clamping: wanted), local: nil),
+                deadline: deadline)
+}
+
+/// WAITAOF numlocal numreplicas timeout (Redis 7.2): [1 if this client's writes are fsynced to the local AOF,
+/// the replicas that fsynced them to theirs]. Replicas report that with REPLCONF ACK ... FACK, as redis-server
+/// 7.2 replicas do (7.0 ones, and needletail ones, do not: they never count). With `appendfsync no` nothing is
+/// fsynced by the server, so numlocal 1 waits for the timeout, as in Redis.
+private func waitaof(_ c: Client) {
+    guard let local = c.int64Arg(1) else { return }
+    guard local == 0 || local == 1 else { return c.reply.error("ERR value is out of range, value must between 0 and 1") }
+    guard let replicas = c.int64Arg(2) else { return }
+    guard replicas >= 0 else { return c.reply.error("ERR value is out of range, must be positive") }
+    guard let deadline = waitDeadline(c, 3) else { return }
+    if c.server.replication.isReplica {
+        return c.reply.error("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.")
+    }
+    if local == 1 && !c.server.config.appendonly {
+        return c.reply.error("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+    }
+    waitOrReply(c, ReplicaWait(offset: c.writeOffset, aofOffset: c.aofWriteOffset, replicas: Int(replicas), local: Int(local)),
+                deadline: deadline)
+}
+
+/// WAIT's and WAITAOF's timeout argument (ms, 0 = forever) as a deadline in Unix ms (0 = never).
+private func waitDeadline(_ c: Client, _ i: Int) -> Int64? {
+    guard let timeout = parseInt64(c.arg(i)) else {
+        c.reply.error("ERR timeout is not an integer or out of range")
+        return nil
+    }
+    if timeout < 0 {
+        c.reply.error("ERR timeout is negative")
+        return nil
+    }
     let now = wallClockMillis()
-    let deadline = timeout == 0 ? 0 : (timeout > Int64.max - now ? 0 : now + timeout)
-    c.server.blockForReplicas(c, offset: c.writeOffset, count: Int(clamping: wanted), deadline: deadline)
+    return timeout == 0 ? 0 : (timeout > Int64.max - now ? 0 : now + timeout)
+}
+
+/// Replies at once when the acknowledgements are there (or the client cannot block: MULTI, scripts), else
+/// blocks until they come or the deadline.
+private func waitOrReply(_ c: Client, _ wait: ReplicaWait, deadline: Int64) {
+    let acks = c.server.replication.acknowledgements(of: wait)
+    if (acks.replicas >= wait.replicas && acks.local >= (wait.local ?? 0)) || !c.canBlock {
+        return c.server.replyWait(c, wait, acks)
+    }
+    c.server.blockForReplicas(c, wait, deadline: deadline)
 }
 
 /// REPLCONF <option> <value> ...: what a replica tells its master about itself, and its ACKs.
@@ -117,7 +159,13 @@ private func replconf(_ c: Client) {
         } else if c.argIs(i, "ack") {
             // No reply, ever: a replica reads nothing back from its ACKs.
             guard c.replica?.attached == true, let offset = parseInt64(c.arg(i + 1)) else { return }
-            replication.acknowledged(c, offset: offset)
+            // 7.2 replicas add FACK <offset>: what they fsynced to their AOF (WAITAOF counts those).
+            var fsynced: Int64?
+            if c.argc > i + 3 && c.argIs(i + 2, "fack") {
+                guard let f = parseInt64(c.arg(i + 3)) else { return }
+                fsynced = f
+            }
+            replication.acknowledged(c, offset: offset, fsynced: fsynced)
             return
         } else if c.argIs(i, "getack") {
             if replication.isReplica && c.isMaster { replication.sendAck() }

@@ -154,6 +154,30 @@ final class AppendOnlyFile {
 
     var fsyncInProgress: Bool { (workerPool?.pendingJobs ?? 0) > 0 }
 
+    // WAITAOF's local side (Redis's fsynced_reploff, counted here in AOF bytes, which advance with or without
+    // replicas): bytes written to the incr files since start, never reset; those the background fsync in
+    // flight covers; those an fsync covered. A client's write is at `fedBytes` after its command.
+    private var writtenBytes: Int64 = 0
+    private var fsyncCoversBytes: Int64 = 0
+    private var fsyncedBytes: Int64 = 0
+    /// Bytes fed so far: written, or waiting in the buffer.
+    var fedBytes: Int64 { writtenBytes + Int64(buffer.readableBytes) }
+
+    /// Whether the AOF's bytes up to `offset` are fsynced (never while the AOF is being turned on: its first
+    /// rewrite has not made the files yet). Asked by WAITAOF, and while WAITAOF clients wait by the loop
+    /// after each flush (Replication.serveWaitingClients), so the write path itself does nothing for it.
+    func hasFsynced(_ offset: Int64) -> Bool {
+        guard state == .on else { return false }
+        if fsyncedBytes < offset && !fsyncInProgress {
+            // The background fsync in flight ended; and when everything written was fsynced already (nothing
+            // new since the last fsync) so is the rest, as in Redis, except with `appendfsync no`, where the
+            // server never fsyncs.
+            fsyncedBytes = max(fsyncedBytes, fsyncCoversBytes)
+            if buffer.isEmpty && fsyncOffset == currentSize && config.appendfsync != "no" { fsyncedBytes = writtenBytes }
+        }
+        return fsyncedBytes >= offset
+    }
+
     /// Writes the buffer to the incr file and fsyncs as `appendfsync` says. Called before replies are
     /// written (every loop iteration), from the cron, and with `force` before a file is switched or closed.
     func flush(force: Bool) {
@@ -191,12 +215,14 @@ final class AppendOnlyFile {
                 exit(1)
             }
             fsyncOffset = currentSize
+            fsyncedBytes = writtenBytes
             lastFsync = now
         } else if policy == "everysec" && now > lastFsync {
             if !syncInProgress {
                 let fd = self.fd
                 worker.submit { dataSync(fd) }
                 fsyncOffset = currentSize
+                fsyncCoversBytes = writtenBytes
             }
             lastFsync = now
         }
@@ -244,6 +270,7 @@ final class AppendOnlyFile {
             if written > 0 {
                 currentSize += Int64(written)
                 lastIncrSize += Int64(written)
+                writtenBytes += Int64(written)
                 buffer.readIndex += written
             }
             return false
@@ -254,6 +281,7 @@ final class AppendOnlyFile {
         }
         currentSize += Int64(written)
         lastIncrSize += Int64(written)
+        writtenBytes += Int64(written)
         // Keep the buffer's memory for the next iteration unless a burst grew it past 1 MB.
         buffer.clear(shrinkTo: 1 << 20)
         return true

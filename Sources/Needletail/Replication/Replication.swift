@@ -375,27 +375,40 @@ final class Replication {
 
     // MARK: - REPLCONF ACK, WAIT, min-replicas
 
-    /// REPLCONF ACK <offset> from a replica.
-    func acknowledged(_ c: Client, offset acked: Int64) {
+    /// REPLCONF ACK <offset> [FACK <aofOffset>] from a replica.
+    func acknowledged(_ c: Client, offset acked: Int64, fsynced: Int64? = nil) {
         guard let state = c.replica else { return }
         if acked > state.ackOffset { state.ackOffset = acked }
+        if let fsynced, fsynced > state.aofAckOffset { state.aofAckOffset = fsynced }
         state.ackTime = monotonicMillis()
         if state.state == .waitingAck { putOnline(c, state) }
         if !waitingClients.isEmpty { serveWaitingClients() }
         if failover == .waitingForSync { updateFailoverStatus() }
     }
 
-    /// Replicas that acknowledged `offset`.
-    func replicasAcknowledging(_ offset: Int64) -> Int {
-        replicas.reduce(0) { $0 + (($1.replica?.state == .online && $1.replica!.ackOffset >= offset) ? 1 : 0) }
+    /// Replicas that acknowledged `offset` (REPLCONF ACK), or with `fsynced` that fsynced it to their AOF
+    /// (REPLCONF ACK ... FACK, sent by redis-server 7.2 replicas).
+    func replicasAcknowledging(_ offset: Int64, fsynced: Bool = false) -> Int {
+        replicas.reduce(0) { n, c in
+            guard let r = c.replica, r.state == .online else { return n }
+            return n + ((fsynced ? r.aofAckOffset : r.ackOffset) >= offset ? 1 : 0)
+        }
     }
 
-    /// WAIT's clients whose replicas caught up get their count (Redis's processClientsWaitingReplicas).
+    /// What a WAIT or WAITAOF client has now: its write fsynced locally (0 or 1; WAITAOF only) and the
+    /// replicas that acknowledged it.
+    func acknowledgements(of wait: ReplicaWait) -> (local: Int, replicas: Int) {
+        guard wait.local != nil else { return (0, replicasAcknowledging(wait.offset)) }
+        return (server.aof.hasFsynced(wait.aofOffset) ? 1 : 0, replicasAcknowledging(wait.offset, fsynced: true))
+    }
+
+    /// WAIT's and WAITAOF's clients whose acknowledgements came get their reply (Redis's
+    /// processClientsWaitingReplicas): after replicas' ACKs, and after the local AOF's fsyncs.
     func serveWaitingClients() {
         for c in waitingClients {
-            guard case .replicas(let offset, let wanted)? = c.blocked?.reason else { continue }
-            let count = replicasAcknowledging(offset)
-            if count >= wanted { server.finishWait(c, count: count) }
+            guard case .replicas(let wait)? = c.blocked?.reason else { continue }
+            let acks = acknowledgements(of: wait)
+            if acks.replicas >= wait.replicas && acks.local >= (wait.local ?? 0) { server.finishWait(c, wait, acks) }
         }
     }
 
@@ -514,6 +527,8 @@ final class ReplicaState {
     var prePSYNC = false
     /// The last offset it acknowledged and when (monotonic ms).
     var ackOffset: Int64 = 0
+    /// The last offset it reported fsynced to its AOF (REPLCONF ACK ... FACK, from 7.2 replicas; WAITAOF).
+    var aofAckOffset: Int64 = 0
     var ackTime: Int64 = 0
     var waitingSince: Int64 = 0
     /// REPLCONF rdb-only 1 (redis-cli --rdb): the snapshot only, then the connection closes.

@@ -22,6 +22,19 @@
 /// and nothing is served to a dead client); then its pipelined requests run.
 
 /// What a blocked client waits for.
+/// What WAIT and WAITAOF wait for: the client's last write acknowledged by `replicas` replicas (WAIT: their
+/// ACK offsets; WAITAOF: their FACK offsets, what they fsynced to their AOF) and, for WAITAOF, fsynced to
+/// the local AOF when `local` is 1.
+struct ReplicaWait {
+    /// The replication offset right after the client's last write (Client.writeOffset).
+    var offset: Int64
+    /// The local AOF's byte count right after it (Client.aofWriteOffset).
+    var aofOffset: Int64
+    var replicas: Int
+    /// WAITAOF's numlocal (0 or 1); nil for WAIT.
+    var local: Int?
+}
+
 struct BlockedState {
     enum Reason {
         /// Data on its keys: what a ready key must hold for the command to be worth running again (Redis's
@@ -29,8 +42,8 @@ struct BlockedState {
         case keys(wants: ValueType)
         /// The end of CLIENT PAUSE: its command has not run yet.
         case pause
-        /// WAIT: `count` replicas acknowledging `offset` (Replication/Replication.swift).
-        case replicas(offset: Int64, count: Int)
+        /// WAIT and WAITAOF: acknowledgements of the client's last write (Replication/Replication.swift).
+        case replicas(ReplicaWait)
         /// SHUTDOWN waiting for lagging replicas (Server/Shutdown.swift).
         case shutdown
     }
@@ -177,19 +190,19 @@ extension Server {
     func blockedClientTimedOut(_ client: Client) {
         guard client.blocked != nil else { return }
         client.blocked!.timer = nil  // it fired: nothing to cancel
-        if case .replicas(let offset, _) = client.blocked!.reason {
-            return finishWait(client, count: replication.replicasAcknowledging(offset))
+        if case .replicas(let wait) = client.blocked!.reason {
+            return finishWait(client, wait, replication.acknowledgements(of: wait))
         }
         client.reply.nullArray()
         unblock(client)
         resume(client)
     }
 
-    /// WAIT numreplicas timeout: parks the client until `count` replicas acknowledged `offset` or the
-    /// deadline (Unix ms, 0 = never) passes.
-    func blockForReplicas(_ client: Client, offset: Int64, count: Int, deadline: Int64) {
+    /// WAIT / WAITAOF: parks the client until the acknowledgements `wait` asks for came or the deadline (Unix
+    /// ms, 0 = never) passes.
+    func blockForReplicas(_ client: Client, _ wait: ReplicaWait, deadline: Int64) {
         var state = BlockedState(db: client.db.index, keys: [], argv: client.ownedArguments(),
-                                 reason: .replicas(offset: offset, count: count), deadline: deadline)
+                                 reason: .replicas(wait), deadline: deadline)
         if deadline > 0 {
             let delay = max(0, deadline - wallClockMillis()).multipliedReportingOverflow(by: 1000)
             state.timer = timers.schedule(after: delay.overflow ? Int64.max / 2 : delay.partialValue,
@@ -202,11 +215,18 @@ extension Server {
         replication.ackRequested = true
     }
 
-    /// WAIT ends: its reply is the number of replicas that acknowledged.
-    func finishWait(_ client: Client, count: Int) {
-        client.reply.integer(count)
+    /// WAIT ends with the number of replicas that acknowledged, WAITAOF with [local fsync, replicas].
+    func finishWait(_ client: Client, _ wait: ReplicaWait, _ acks: (local: Int, replicas: Int)) {
+        replyWait(client, wait, acks)
         unblock(client)
         resume(client)
+    }
+
+    func replyWait(_ client: Client, _ wait: ReplicaWait, _ acks: (local: Int, replicas: Int)) {
+        if wait.local == nil { return client.reply.integer(acks.replicas) }
+        client.reply.array(2)
+        client.reply.integer(acks.local)
+        client.reply.integer(acks.replicas)
     }
 
     /// The server became a replica: clients blocked on keys get an error (Redis's

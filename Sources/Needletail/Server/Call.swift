@@ -295,6 +295,7 @@ extension Server {
             return finishCall(client, command, outermost: outermost, started: started)
         }
         let offsetBefore = replication.offset
+        let aofBefore = aof.isOn ? aof.fedBytes : 0
         let enclosing = client.propagation  // a nested call on the same client (EXEC) keeps the outer's
         client.propagation = CommandPropagation()
         callDepth += 1
@@ -316,8 +317,9 @@ extension Server {
         finishCall(client, command, outermost: outermost, started: started)
         if outermost {
             propagatePending()
-            // WAIT waits for the offset right after the client's last propagated write.
+            // WAIT waits for the offset right after the client's last propagated write, WAITAOF for the AOF's too.
             if replication.offset != offsetBefore { client.writeOffset = replication.offset }
+            if aof.isOn, case let fed = aof.fedBytes, fed != aofBefore { client.aofWriteOffset = fed }
         }
     }
 

@@ -147,6 +147,8 @@ final class Client {
     @exclusivity(unchecked) var replicationType = ClientType.normal
     /// The replication offset right after its last write that was propagated (WAIT waits for it).
     @exclusivity(unchecked) var writeOffset: Int64 = 0
+    /// The AOF's byte count right after this client's last write went to it (WAITAOF's local fsync).
+    @exclusivity(unchecked) var aofWriteOffset: Int64 = 0
 
     init(id: Int64, fd: Int32, generation: UInt32, address: String, localAddress: String, isUnixSocket: Bool,
          server: Server, db: Database, now: Int64, kind: Kind = .connection) {

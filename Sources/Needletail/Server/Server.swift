@@ -324,6 +324,7 @@ public final class Server {
             if trackingClients > 0 { broadcastInvalidations() }
             if replication.ackRequested { replication.requestAcks() }
             if aof.isOn { aof.flush(force: false) }
+            if !replication.waitingClients.isEmpty { replication.serveWaitingClients() }  // WAITAOF's fsyncs
             flushPendingWrites()
             timers.runDue { event, deadline in fire(event, deadline: deadline) }
             if handleSignals, case let signal = cs_take_shutdown_signal(), signal != 0 { shutdownOnSignal(signal) }
@@ -352,6 +353,7 @@ public final class Server {
         if trackingClients > 0 { broadcastInvalidations() }
         if replication.ackRequested { replication.requestAcks() }
         if aof.isOn { aof.flush(force: false) }
+        if !replication.waitingClients.isEmpty { replication.serveWaitingClients() }  // WAITAOF's fsyncs
         flushPendingWrites()
         // Clients over maxmemory-clients, once their replies had a chance to leave (Server/ClientMemory.swift).
         if clientMemory.evictionLimit != 0 { evictClients() }
