@@ -254,6 +254,34 @@ final class ReplicationTests: PersistenceTestCase {
                        "-ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.\r\n")
     }
 
+    /// CLIENT UNBLOCK ends WAIT as its timeout would (the count so far) or with the UNBLOCKED error, as
+    /// redis-server does (needletail answered 0 and left the client waiting); WAITAOF likewise.
+    func testClientUnblockEndsWaits() throws {
+        func run(_ port: Int, _ command: [String], _ reason: String) throws -> [String] {
+            let waiter = try RawClient(port: port), other = try RawClient(port: port)
+            let id = try waiter.say("CLIENT", "ID").dropFirst().prefix { $0.isNumber }
+            try waiter.send(RawClient.encode(command.map { Array($0.utf8) }))
+            XCTAssertTrue(try eventually(timeoutMillis: 5000) { try other.info("blocked_clients", section: "clients") == "1" })
+            let unblocked = try other.say("CLIENT", "UNBLOCK", String(id), reason)
+            return [unblocked, replyText(try waiter.readReply())]
+        }
+        let redis = try node(needletail: false), ours = try node(needletail: true, ["--appendonly", "yes", "--appendfsync", "no"])
+        for reason in ["TIMEOUT", "ERROR"] {
+            let expected = try run(redis.port, ["WAIT", "1", "0"], reason)
+            XCTAssertEqual(try run(ours.port, ["WAIT", "1", "0"], reason), expected, reason)
+        }
+        XCTAssertEqual(try ours.client().say("SET", "k", "v"), "+OK\r\n")
+        XCTAssertEqual(try run(ours.port, ["WAITAOF", "0", "1", "0"], "TIMEOUT"), [":1\r\n", "*2\r\n:1\r\n:0\r\n"], "never wrote: fsynced")
+        let writer = try RawClient(port: ours.port)
+        XCTAssertEqual(try writer.say("SET", "k", "w"), "+OK\r\n")
+        let id = try writer.say("CLIENT", "ID").dropFirst().prefix { $0.isNumber }
+        try writer.send(RawClient.encode(["WAITAOF", "1", "0", "0"].map { Array($0.utf8) }))  // appendfsync no: forever
+        let other = try ours.client()
+        XCTAssertTrue(try eventually(timeoutMillis: 5000) { try other.info("blocked_clients", section: "clients") == "1" })
+        XCTAssertEqual(try other.say("CLIENT", "UNBLOCK", String(id)), ":1\r\n")
+        XCTAssertEqual(replyText(try writer.readReply()), "*2\r\n:0\r\n:0\r\n")
+    }
+
     /// The replica keeps its master's selected database across a partial resync: the backlog's bytes after
     /// +CONTINUE select only when the master's database changes.
     func testPartialResyncKeepsTheSelectedDatabase() throws {

@@ -258,7 +258,7 @@ private func clientUnblock(_ c: Client) {
     }
     guard let id = c.int64Arg(2) else { return }
     // A client the pause holds back is not blocked in this sense (as Redis 7.2: only the pause's end frees it).
-    guard let target = c.server.client(id: id), target.blocked?.isOnKeys == true else { return c.reply.integer(0) }
+    guard let target = c.server.client(id: id), target.blocked?.mayBeUnblocked == true else { return c.reply.integer(0) }
     c.server.unblockOnRequest(target, withError: withError)
     c.reply.integer(1)
 }

@@ -21,7 +21,6 @@
 /// RESP2 and `_` in RESP3), by CLIENT UNBLOCK or by disconnecting (it is still read from, so its EOF is seen
 /// and nothing is served to a dead client); then its pipelined requests run.
 
-/// What a blocked client waits for.
 /// What WAIT and WAITAOF wait for: the client's last write acknowledged by `replicas` replicas (WAIT: their
 /// ACK offsets; WAITAOF: their FACK offsets, what they fsynced to their AOF) and, for WAITAOF, fsynced to
 /// the local AOF when `local` is 1.
@@ -35,6 +34,7 @@ struct ReplicaWait {
     var local: Int?
 }
 
+/// What a blocked client waits for.
 struct BlockedState {
     enum Reason {
         /// Data on its keys: what a ready key must hold for the command to be worth running again (Redis's
@@ -64,6 +64,15 @@ struct BlockedState {
     var isOnKeys: Bool {
         if case .keys = reason { return true }
         return false
+    }
+
+    /// CLIENT UNBLOCK may end it: a wait for keys or for acknowledgements (WAIT, WAITAOF), not a pause's or
+    /// SHUTDOWN's.
+    var mayBeUnblocked: Bool {
+        switch reason {
+        case .keys, .replicas: return true
+        case .pause, .shutdown: return false
+        }
     }
 }
 
@@ -177,11 +186,8 @@ extension Server {
 
     /// CLIENT UNBLOCK: ends the wait as a timeout would, or with Redis's UNBLOCKED error.
     func unblockOnRequest(_ client: Client, withError: Bool) {
-        if withError {
-            client.reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
-        } else {
-            client.reply.nullArray()
-        }
+        guard withError else { return endAsTimedOut(client) }
+        client.reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
         unblock(client)
         resume(client)
     }
@@ -190,7 +196,13 @@ extension Server {
     func blockedClientTimedOut(_ client: Client) {
         guard client.blocked != nil else { return }
         client.blocked!.timer = nil  // it fired: nothing to cancel
-        if case .replicas(let wait) = client.blocked!.reason {
+        endAsTimedOut(client)
+    }
+
+    /// Redis's replyToBlockedClientTimedOut: WAIT and WAITAOF answer with the acknowledgements so far, the
+    /// others with a null array.
+    private func endAsTimedOut(_ client: Client) {
+        if case .replicas(let wait)? = client.blocked?.reason {
             return finishWait(client, wait, replication.acknowledgements(of: wait))
         }
         client.reply.nullArray()
