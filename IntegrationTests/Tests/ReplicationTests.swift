@@ -196,7 +196,8 @@ final class ReplicationTests: PersistenceTestCase {
     /// reported them fsynced with REPLCONF ACK ... FACK]. Argument errors in Redis's order and texts; with
     /// `appendfsync always` a write is fsynced before WAITAOF runs, with `everysec` within about a second, with
     /// `no` never (numlocal 1 then waits for the timeout); a replica without FACK (redis-server 7.0, or an ACK
-    /// without it) does not count, one with FACK does; a replica refuses WAITAOF.
+    /// without it) does not count, one with FACK does (a hand-made one, a needletail replica with its AOF on);
+    /// a replica refuses WAITAOF.
     func testWaitAOF() throws {
         let plain = try node(needletail: true).client()
         XCTAssertEqual(try plain.say("WAITAOF", "0", "0", "0"), "*2\r\n:0\r\n:0\r\n")
@@ -248,8 +249,13 @@ final class ReplicationTests: PersistenceTestCase {
         XCTAssertEqual(try master.say("WAITAOF", "1", "1", "5000"), "*2\r\n:1\r\n:1\r\n", "the FACK counts")
         XCTAssertEqual(try master.say("WAITAOF", "1", "2", "200"), "*2\r\n:1\r\n:1\r\n", "redis-server 7.0 never FACKs")
         XCTAssertTrue(try redisReplica.client().say("WAITAOF", "0", "0", "0").hasPrefix("-ERR"))
-        let ourReplica = try node(needletail: true)
+        // A needletail replica with its AOF on sends FACK (everysec: within about a second of the write).
+        let ourReplica = try node(needletail: true, ["--appendonly", "yes", "--appendfsync", "everysec"])
         try replicate(ourReplica, from: masterNode)
+        XCTAssertTrue(try eventually(timeoutMillis: 10_000) { try master.info("connected_slaves", section: "replication") == "3" })
+        XCTAssertEqual(try master.say("SET", "b", "2"), "+OK\r\n")
+        XCTAssertEqual(try master.say("WAITAOF", "1", "1", "5000"), "*2\r\n:1\r\n:1\r\n", "needletail's FACK")
+        XCTAssertEqual(try ourReplica.client().say("GET", "b"), "$1\r\n2\r\n")
         XCTAssertEqual(try ourReplica.client().say("WAITAOF", "0", "0", "0"),
                        "-ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.\r\n")
     }

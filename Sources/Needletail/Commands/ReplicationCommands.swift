@@ -96,8 +96,8 @@ private func wait(_ c: Client) {
 
 /// WAITAOF numlocal numreplicas timeout (Redis 7.2): [1 if this client's writes are fsynced to the local AOF,
 /// the replicas that fsynced them to theirs]. Replicas report that with REPLCONF ACK ... FACK, as redis-server
-/// 7.2 replicas do (7.0 ones, and needletail ones, do not: they never count). With `appendfsync no` nothing is
-/// fsynced by the server, so numlocal 1 waits for the timeout, as in Redis.
+/// 7.2 replicas and needletail replicas with the AOF on do (7.0 ones do not: they never count). With
+/// `appendfsync no` nothing is fsynced by the server, so numlocal 1 waits for the timeout, as in Redis.
 private func waitaof(_ c: Client) {
     guard let local = c.int64Arg(1) else { return }
     guard local == 0 || local == 1 else { return c.reply.error("ERR value is out of range, value must between 0 and 1") }

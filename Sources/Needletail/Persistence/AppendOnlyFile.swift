@@ -157,9 +157,14 @@ final class AppendOnlyFile {
     // WAITAOF's local side (Redis's fsynced_reploff, counted here in AOF bytes, which advance with or without
     // replicas): bytes written to the incr files since start, never reset; those the background fsync in
     // flight covers; those an fsync covered. A client's write is at `fedBytes` after its command.
+    // The same for a replica's REPLCONF ACK ... FACK: the replication offset its written bytes covered when
+    // they were written, and what the fsyncs covered.
     private var writtenBytes: Int64 = 0
     private var fsyncCoversBytes: Int64 = 0
     private var fsyncedBytes: Int64 = 0
+    private var writtenStreamOffset: Int64 = 0
+    private var fsyncCoversStreamOffset: Int64 = 0
+    private var fsyncedStreamOffset: Int64 = 0
     /// Bytes fed so far: written, or waiting in the buffer.
     var fedBytes: Int64 { writtenBytes + Int64(buffer.readableBytes) }
 
@@ -168,14 +173,28 @@ final class AppendOnlyFile {
     /// after each flush (Replication.serveWaitingClients), so the write path itself does nothing for it.
     func hasFsynced(_ offset: Int64) -> Bool {
         guard state == .on else { return false }
-        if fsyncedBytes < offset && !fsyncInProgress {
-            // The background fsync in flight ended; and when everything written was fsynced already (nothing
-            // new since the last fsync) so is the rest, as in Redis, except with `appendfsync no`, where the
-            // server never fsyncs.
-            fsyncedBytes = max(fsyncedBytes, fsyncCoversBytes)
-            if buffer.isEmpty && fsyncOffset == currentSize && config.appendfsync != "no" { fsyncedBytes = writtenBytes }
-        }
+        if fsyncedBytes < offset { noteFsyncs() }
         return fsyncedBytes >= offset
+    }
+
+    /// The replication offset this server's AOF has fsynced (a replica's FACK), nil when the AOF is not on.
+    var fsyncedReplicationOffset: Int64? {
+        guard state == .on else { return nil }
+        noteFsyncs()
+        return fsyncedStreamOffset
+    }
+
+    /// Takes in what fsyncs did since: the background fsync in flight ended; and when everything written was
+    /// fsynced already (nothing new since the last fsync) so is everything, as in Redis (the stream may have
+    /// moved on without the AOF: a master's PINGs), except with `appendfsync no`, where the server never fsyncs.
+    private func noteFsyncs() {
+        guard !fsyncInProgress else { return }
+        fsyncedBytes = max(fsyncedBytes, fsyncCoversBytes)
+        fsyncedStreamOffset = max(fsyncedStreamOffset, fsyncCoversStreamOffset)
+        if buffer.isEmpty && fsyncOffset == currentSize && config.appendfsync != "no" {
+            fsyncedBytes = writtenBytes
+            fsyncedStreamOffset = max(fsyncedStreamOffset, server.replication.offset)
+        }
     }
 
     /// Writes the buffer to the incr file and fsyncs as `appendfsync` says. Called before replies are
@@ -216,6 +235,7 @@ final class AppendOnlyFile {
             }
             fsyncOffset = currentSize
             fsyncedBytes = writtenBytes
+            fsyncedStreamOffset = writtenStreamOffset
             lastFsync = now
         } else if policy == "everysec" && now > lastFsync {
             if !syncInProgress {
@@ -223,6 +243,7 @@ final class AppendOnlyFile {
                 worker.submit { dataSync(fd) }
                 fsyncOffset = currentSize
                 fsyncCoversBytes = writtenBytes
+                fsyncCoversStreamOffset = writtenStreamOffset
             }
             lastFsync = now
         }
@@ -282,6 +303,8 @@ final class AppendOnlyFile {
         currentSize += Int64(written)
         lastIncrSize += Int64(written)
         writtenBytes += Int64(written)
+        // Everything the stream brought so far is in (a replica feeds its AOF before its stream offset moves).
+        writtenStreamOffset = server.replication.offset
         // Keep the buffer's memory for the next iteration unless a burst grew it past 1 MB.
         buffer.clear(shrinkTo: 1 << 20)
         return true

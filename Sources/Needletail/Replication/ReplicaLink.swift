@@ -414,7 +414,10 @@ extension Replication {
         guard let master, !master.isClosed else { return }
         let frame = IOBuffer(capacity: 64)
         var selected = 0
-        frame.appendCommand(["REPLCONF", "ACK", ByteString(String(offset))], db: 0, selected: &selected)
+        // With the AOF on, what it fsynced too (FACK, as 7.2 replicas send it: the master's WAITAOF counts it).
+        var ack: [ByteString] = ["REPLCONF", "ACK", ByteString(String(offset))]
+        if let fsynced = server.aof.fsyncedReplicationOffset { ack += ["FACK", ByteString(String(fsynced))] }
+        frame.appendCommand(ack, db: 0, selected: &selected)
         let bytes = frame.bytes(at: 0, count: frame.readableBytes)
         // Inside a command of the master (GETACK) replies are being dropped: what is held is written.
         if master.heldPushes != nil { master.heldPushes!.append(contentsOf: bytes) } else { master.output.append(bytes) }
