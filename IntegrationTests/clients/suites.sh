@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The client libraries' own test suites against needletail and redis-server, side by side: redis-py's tests/
-# (sync and asyncio, RESP2 and RESP3) and fakeredis's real-server tests (`-m real`). Prints the tests whose
-# outcome (pass, fail, skip) differs between the two servers. Not part of CI: it downloads both projects'
-# source distributions from PyPI and runs for about 15 minutes.
+# (sync and asyncio, RESP2 and RESP3), fakeredis's real-server tests (`-m real`), walrus's tests and kombu's
+# Redis integration tests (Celery's transport). Prints the tests whose outcome (pass, fail, skip) differs
+# between the two servers. Not part of CI: it downloads the projects' source distributions from PyPI and runs
+# for about 20 minutes.
 #
 #   IntegrationTests/clients/suites.sh [path/to/needletail-server]     (default: the debug build in .build)
 #
 # Settings: SUITES_DIR (where the sources, venv and results go; default ~/.cache/needletail-suites),
-# REDIS_PY_VERSION (default 8.2.0), FAKEREDIS_VERSION (default 2.41.0).
+# REDIS_PY_VERSION (default 8.2.0), FAKEREDIS_VERSION (default 2.41.0), WALRUS_VERSION (0.9.8),
+# KOMBU_VERSION (5.7.0), SUITES (the ones to run, default "redis-py fakeredis walrus kombu").
 #
 # A test skipped on redis-server 7.0 and run on needletail is one gated on 7.2 (needletail's INFO says 7.2.4);
 # one failing on both needs a newer Redis or a cluster. redis-py's tests pick the port from --redis-url;
@@ -18,18 +20,23 @@ needletail=$(realpath "${1:-.build/debug/needletail-server}")
 dir=${SUITES_DIR:-$HOME/.cache/needletail-suites}
 redis_py=${REDIS_PY_VERSION:-8.2.0}
 fakeredis=${FAKEREDIS_VERSION:-2.41.0}
+walrus=${WALRUS_VERSION:-0.9.8}
+kombu=${KOMBU_VERSION:-5.7.0}
+suites=" ${SUITES:-redis-py fakeredis walrus kombu} "
+wants() { [[ $suites == *" $1 "* ]]; }
 mkdir -p "$dir"
 cd "$dir"
 
 if [[ ! -d venv ]]; then python3 -m venv venv; fi
-if [[ ! -d redis-$redis_py ]]; then
-    venv/bin/pip download -q --no-deps --no-binary :all: "redis==$redis_py" && tar xzf "redis-$redis_py.tar.gz"
-fi
-if [[ ! -d fakeredis-$fakeredis ]]; then
-    venv/bin/pip download -q --no-deps --no-binary :all: "fakeredis==$fakeredis" && tar xzf "fakeredis-$fakeredis.tar.gz"
-fi
+for project in "redis $redis_py" "fakeredis $fakeredis" "walrus $walrus" "kombu $kombu"; do
+    set -- $project
+    if [[ ! -d $1-$2 ]]; then
+        venv/bin/pip download -q --no-deps --no-binary :all: "$1==$2" && tar xzf "$1-$2.tar.gz"
+    fi
+done
 venv/bin/pip install -q -e "redis-$redis_py" pytest pytest-asyncio pytest-timeout mock packaging ujson numpy \
-    hypothesis pytest-mock valkey -e "fakeredis-$fakeredis[lua,json,bf,cf,probabilistic]"
+    hypothesis pytest-mock valkey case -e "fakeredis-$fakeredis[lua,json,bf,cf,probabilistic]" \
+    -e "walrus-$walrus" -e "kombu-$kombu[redis]"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pid=
@@ -55,12 +62,20 @@ for name in redis needletail; do
     port=$(free_port)
     start "$name" "$binary" "$port"
     for protocol in 2 3; do
+        wants redis-py || continue
         (cd "redis-$redis_py" && timeout 1800 ../venv/bin/python -m pytest -q -p no:cacheprovider --timeout 30 \
             --redis-url "redis://127.0.0.1:$port" --protocol "$protocol" --junitxml "$dir/redis-py-$protocol-$name.xml" \
             "${redis_py_files[@]}" >"$dir/redis-py-$protocol-$name.log" 2>&1) || true
         echo "redis-py RESP$protocol, $name: $(tail -1 "redis-py-$protocol-$name.log")"
     done
+    wants walrus && (cd "walrus-$walrus" && WALRUS_REDIS_PORT=$port timeout 900 ../venv/bin/python -m pytest -q -p no:cacheprovider \
+        -o python_files=__init__.py --junitxml "$dir/walrus-$name.xml" walrus/tests/__init__.py >"$dir/walrus-$name.log" 2>&1) || true
+    wants walrus && echo "walrus, $name: $(tail -1 "walrus-$name.log")"
+    wants kombu && (cd "kombu-$kombu" && REDIS_6379_TCP=$port timeout 900 ../venv/bin/python -m pytest -q -p no:cacheprovider -o addopts= \
+        --timeout 60 --junitxml "$dir/kombu-$name.xml" t/integration/test_redis.py >"$dir/kombu-$name.log" 2>&1) || true
+    wants kombu && echo "kombu, $name: $(tail -1 "kombu-$name.log")"
     stop
+    wants fakeredis || continue
     start "$name" "$binary" 6390
     (cd "fakeredis-$fakeredis" && timeout 1800 ../venv/bin/python -m pytest -q -p no:cacheprovider --timeout 30 -m real \
         --junitxml "$dir/fakeredis-$name.xml" test --ignore=test/test_hypothesis --ignore=test/test_stack \
@@ -71,8 +86,8 @@ for name in redis needletail; do
 done
 
 # The tests whose outcome differs.
-python3 - "$dir" <<'PY'
-import sys, xml.etree.ElementTree as ET
+python3 - "$dir" $suites <<'PY'
+import os, sys, xml.etree.ElementTree as ET
 def outcomes(path):
     result = {}
     for case in ET.parse(path).getroot().iter("testcase"):
@@ -84,7 +99,11 @@ def outcomes(path):
                 state, message = "skip", (child.get("message") or "")
         result[case.get("classname") + "::" + case.get("name")] = (state, " ".join(message.split())[:160])
     return result
-for run in ("redis-py-2", "redis-py-3", "fakeredis"):
+runs = {"redis-py": ["redis-py-2", "redis-py-3"], "fakeredis": ["fakeredis"], "walrus": ["walrus"], "kombu": ["kombu"]}
+for run in (r for suite in sys.argv[2:] for r in runs.get(suite, [])):
+    if not os.path.exists(f"{sys.argv[1]}/{run}-needletail.xml"):
+        print(f"\n== {run}: no results")
+        continue
     redis, ours = outcomes(f"{sys.argv[1]}/{run}-redis.xml"), outcomes(f"{sys.argv[1]}/{run}-needletail.xml")
     differing = sorted(k for k in set(redis) | set(ours) if redis.get(k, ("-",))[0] != ours.get(k, ("-",))[0])
     print(f"\n== {run}: {len(differing)} tests differ (redis-server / needletail)")
