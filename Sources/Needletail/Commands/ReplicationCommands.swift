@@ -132,7 +132,7 @@ private func waitDeadline(_ c: Client, _ i: Int) -> Int64? {
 /// blocks until they come or the deadline.
 private func waitOrReply(_ c: Client, _ wait: ReplicaWait, deadline: Int64) {
     let acks = c.server.replication.acknowledgements(of: wait)
-    if (acks.replicas >= wait.replicas && acks.local >= (wait.local ?? 0)) || !c.canBlock {
+    if wait.isMet(by: acks) || !c.canBlock {
         return c.server.replyWait(c, wait, acks)
     }
     c.server.blockForReplicas(c, wait, deadline: deadline)

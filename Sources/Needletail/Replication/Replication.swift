@@ -408,7 +408,7 @@ final class Replication {
         for c in waitingClients {
             guard case .replicas(let wait)? = c.blocked?.reason else { continue }
             let acks = acknowledgements(of: wait)
-            if acks.replicas >= wait.replicas && acks.local >= (wait.local ?? 0) { server.finishWait(c, wait, acks) }
+            if wait.isMet(by: acks) { server.finishWait(c, wait, acks) }
         }
     }
 

@@ -32,6 +32,9 @@ struct ReplicaWait {
     var replicas: Int
     /// WAITAOF's numlocal (0 or 1); nil for WAIT.
     var local: Int?
+
+    /// Whether acknowledgements (Replication.acknowledgements(of:)) are what it waits for.
+    func isMet(by acks: (local: Int, replicas: Int)) -> Bool { acks.replicas >= replicas && acks.local >= (local ?? 0) }
 }
 
 /// What a blocked client waits for.
@@ -60,11 +63,6 @@ struct BlockedState {
     /// Runs its command again when a key it waits on is deleted or takes another type (XREADGROUP, which
     /// then answers Redis's UNBLOCKED error).
     var wakesOnDeletion = false
-
-    var isOnKeys: Bool {
-        if case .keys = reason { return true }
-        return false
-    }
 
     /// CLIENT UNBLOCK may end it: a wait for keys or for acknowledgements (WAIT, WAITAOF), not a pause's or
     /// SHUTDOWN's.
