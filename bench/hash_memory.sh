@@ -40,6 +40,6 @@ measure() {  # measure <file> <key> <server command...>
 for row in "small.resp hash:1" "big.resp bighash"; do
     set -- $row
     echo "== $1"
-    printf 'redis-server  '; measure "$work/$1" "$2" redis-server --port $port --save '' --appendonly no
-    printf 'needletail    '; measure "$work/$1" "$2" "$ours" --port $port
+    printf 'redis-server  '; measure "$work/$1" "$2" redis-server --port $port --save '' --appendonly no --dir "$work"
+    printf 'needletail    '; measure "$work/$1" "$2" "$ours" --port $port --save '' --appendonly no --dir "$work"
 done

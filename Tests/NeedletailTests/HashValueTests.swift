@@ -235,3 +235,100 @@ final class HashValueTests: XCTestCase {
         XCTAssertEqual(all.count, 1000)
     }
 }
+
+/// FieldNames (hash field names stored once) on its own, and in the hashes that use it.
+final class FieldNamesTests: XCTestCase {
+    private let defaults = HashValue.Limits(entries: 512, value: 64)
+
+    /// Names unique to this run, so other tests' names in the shared table do not matter.
+    private func freshNames(_ count: Int, length: Int = 12) -> [ByteString] {
+        let run = UInt64.random(in: 0..<UInt64.max)
+        return (0..<count).map { i in
+            let name = "n\(i)-\(run)"
+            return ByteString(String(name.prefix(length)).padding(toLength: length, withPad: "x", startingAt: 0))
+        }
+    }
+
+    private func interning(_ names: FieldNames, _ name: ByteString) -> Int? { name.withUnsafeBytes { names.idForStoring($0) } }
+
+    func testNamesAreInternedAtTheThresholdWithOneAndThreeByteCodes() {
+        let names = FieldNames()
+        let fields = (0..<100).map { ByteString("field-\($0)") }
+        for f in fields {
+            for _ in 1..<FieldNames.threshold { XCTAssertNil(interning(names, f), "not yet seen in enough hashes") }
+            XCTAssertNotNil(interning(names, f))
+        }
+        XCTAssertEqual(names.count, 100)
+        for (i, f) in fields.enumerated() {
+            let id = f.withUnsafeBytes { names.id(of: $0) }
+            XCTAssertEqual(id, i, "ids in the order names were interned")
+            XCTAssertEqual(ByteString(names.name(i)), f)
+            XCTAssertEqual(FieldNames.codeSize(i), i < 62 ? 1 : 3)
+        }
+        // Too short to gain, or longer than a compact hash holds: never interned.
+        for f in [ByteString("a"), ByteString([UInt8](repeating: 7, count: 65))] {
+            for _ in 0..<20 { XCTAssertNil(interning(names, f)) }
+        }
+        // A 3-byte code is not used for a 2-byte name (no shorter than the literal), a 1-byte code would be.
+        let two = ByteString("zz")
+        for _ in 0..<20 { XCTAssertNil(interning(names, two)) }
+        XCTAssertNotNil(two.withUnsafeBytes { names.id(of: $0) }, "interned, but its 3-byte code is not worth using")
+        XCTAssertEqual(names.count, 101)
+    }
+
+    /// Hashes built after a name's threshold store its code; hashes built before keep the literal; both read
+    /// back the same pairs, find, update and delete the field whichever way it is stored.
+    func testHashesStoreCodesForRepeatedNames() {
+        let fields = freshNames(80)
+        var hashes: [HashValue] = []
+        for n in 0..<Int(FieldNames.threshold) + 3 {
+            let h = HashValue()
+            for (i, f) in fields.enumerated() { XCTAssertTrue(h.set(f, ByteString("v\(n)-\(i)"), limits: defaults)) }
+            h.checkInvariants()
+            hashes.append(h)
+        }
+        let ids = fields.map { f in f.withUnsafeBytes { FieldNames.shared.id(of: $0) } }
+        XCTAssertFalse(ids.contains(nil), "every name seen in enough hashes is interned")
+        let valueBytes = { (h: HashValue) in h.pairs.reduce(0) { $0 + 1 + $1.value.count } }
+        XCTAssertEqual(hashes[0].packedBytes, valueBytes(hashes[0]) + fields.count * 13, "the first hashes: literal names")
+        let last = hashes.last!
+        XCTAssertEqual(last.packedBytes, valueBytes(last) + ids.reduce(0) { $0 + FieldNames.codeSize($1!) }, "later hashes: codes")
+        for (n, h) in hashes.enumerated() {
+            XCTAssertEqual(h.pairs.map(\.field), fields)
+            XCTAssertEqual(h.value(of: fields[17]), ByteString("v\(n)-17"))
+            XCTAssertFalse(h.set(fields[3], "updated", limits: defaults), "found whether coded or literal")
+            XCTAssertTrue(fields[5].withUnsafeBytes { h.remove($0) })
+            XCTAssertTrue(h.set(fields[5], "back", limits: defaults))
+            h.checkInvariants()
+            XCTAssertEqual(h.value(of: fields[3]), "updated")
+            XCTAssertEqual(h.pairs.last?.field, fields[5])
+            let copy = h.duplicate()
+            copy.convertToTable()
+            copy.checkInvariants()
+            XCTAssertEqual(Dictionary(uniqueKeysWithValues: copy.pairs.map { ($0.field, $0.value) }),
+                           Dictionary(uniqueKeysWithValues: h.pairs.map { ($0.field, $0.value) }))
+        }
+    }
+
+    /// The RDB loader builds hashes on several threads at once: interning and lookups race there (run under
+    /// ThreadSanitizer by scripts/sanitize.sh).
+    func testConcurrentInterning() {
+        let fields = freshNames(70, length: 20)
+        let limits = defaults
+        let results = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
+        results.initialize(repeating: false, count: 4)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var ok = true
+            for n in 0..<40 {
+                let h = HashValue()
+                for (i, f) in fields.enumerated() { _ = h.set(f, ByteString("\(t)/\(n)/\(i)"), limits: limits) }
+                h.checkInvariants()
+                ok = ok && h.pairs.map(\.field) == fields && h.value(of: fields[69]) == ByteString("\(t)/\(n)/69")
+            }
+            results[t] = ok
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: results, count: 4)), [true, true, true, true])
+        XCTAssertFalse(fields.contains { f in f.withUnsafeBytes { FieldNames.shared.id(of: $0) } == nil })
+    }
+}

@@ -49,6 +49,13 @@ int cs_take_shutdown_signal(void);
 /// Sequentially consistent loads and stores of an int shared between threads (stop requests).
 static inline int cs_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void cs_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+/// 32-bit slots published by one thread and read by others without a lock (Storage/FieldNames.swift): a
+/// release store after the data it points to is written, an acquire load before reading that data; relaxed
+/// for counters whose lost updates do not matter.
+static inline uint32_t cs_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void cs_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint32_t cs_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void cs_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
 /// printf formatting without Swift's C-varargs bridging (which boxes each argument into an array):
 /// "%.17g" for replying doubles, "%.17Lf" for INCRBYFLOAT's long doubles. Return snprintf's count.

@@ -154,7 +154,7 @@ private func hsetGeneric(_ c: Client, hmset: Bool) {
     if reserved {
         var bytes = 0
         for i in stride(from: 2, to: c.argc, by: 2) {
-            bytes += HashValue.encodedSize(fieldLength: c.arg(i).count, valueLength: c.arg(i + 1).count)
+            bytes += HashValue.encodedSize(field: c.arg(i), valueLength: c.arg(i + 1).count)
         }
         hash.reserve(encodedBytes: bytes)
     }

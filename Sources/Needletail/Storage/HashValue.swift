@@ -109,6 +109,9 @@ final class HashValue {
 
     var isEmpty: Bool { count == 0 }
 
+    /// Bytes of the encoded pairs while packed (tests: field codes and literal fields).
+    var packedBytes: Int? { isPacked ? packed.used : nil }
+
     /// Converts to the table encoding (Redis's hashTypeConvertListpack): the pairs move into a table
     /// sized for them, and the buffer is freed. Nothing converts back.
     func convertToTable() {
@@ -194,7 +197,7 @@ final class HashValue {
             pairs.replaceValue(ofPairAt: offset, with: value)
             inserted = false
         } else {
-            pairs.append(field, value)
+            pairs.append(field, value, fieldID: FieldNames.shared.idForStoring(field))
             inserted = true
         }
         storage = UInt(bitPattern: pairs.base)
@@ -209,7 +212,7 @@ final class HashValue {
         if isPacked && (field.count > limits.value || value.count > limits.value) { convertToTable() }
         if let table { return table.updateValue(ByteString(value), forKey: field) == nil }
         var pairs = packed
-        pairs.append(field, value)
+        pairs.append(field, value, fieldID: FieldNames.shared.idForStoring(field))
         storage = UInt(bitPattern: pairs.base)
         if pairs.count > limits.entries { convertToTable() }
         return true
@@ -247,9 +250,14 @@ final class HashValue {
         storage = UInt(bitPattern: pairs.base)
     }
 
-    /// The encoded size of a pair of these lengths in the compact form (for `reserve`).
-    static func encodedSize(fieldLength: Int, valueLength: Int) -> Int {
-        PackedPairs.encodedSize(fieldLength) + PackedPairs.encodedSize(valueLength)
+    /// The encoded size of a new pair in the compact form (for `reserve`): the field's code if it has one
+    /// now (FieldNames), else its bytes.
+    static func encodedSize(field: UnsafeRawBufferPointer, valueLength: Int) -> Int {
+        var fieldSize = PackedPairs.encodedSize(field.count)
+        if let id = FieldNames.shared.id(of: field), FieldNames.isWorthIt(id, field.count) {
+            fieldSize = FieldNames.codeSize(id)
+        }
+        return fieldSize + PackedPairs.encodedSize(valueLength)
     }
 
     // MARK: - Per-type operations (Value.swift)
@@ -295,6 +303,11 @@ final class HashValue {
         while p < pairs.used {
             let (field, value) = pairs.pair(at: p)
             precondition(field.count <= PackedPairs.maxElementLength && value.count <= PackedPairs.maxElementLength)
+            if let id = PackedPairs.code(at: pairs.elements + p) {
+                precondition(id < FieldNames.shared.count, "HashValue: field code \(id) names no interned field")
+            }
+            precondition(PackedPairs.code(at: pairs.elements + p + PackedPairs.element(at: pairs.elements + p).size) == nil,
+                         "HashValue: a value stored as a field code")
             fields.append(ByteString(field))
             p = pairs.offset(after: p)
             walked += 1
@@ -470,7 +483,8 @@ struct PackedPairs {
         return 5
     }
 
-    /// The element at `p`: its bytes and the size of the whole encoding.
+    /// The element at `p`: its bytes and the size of the whole encoding. A hash field's code (a byte above
+    /// 0xC0, see Storage/FieldNames.swift) yields the interned name's bytes.
     @inline(__always) static func element(at p: UnsafeRawPointer) -> (bytes: UnsafeRawBufferPointer, size: Int) {
         let b0 = p.load(as: UInt8.self)
         let length: Int, prefix: Int
@@ -478,10 +492,40 @@ struct PackedPairs {
             (length, prefix) = (Int(b0), 1)
         } else if b0 < 0xC0 {
             (length, prefix) = (Int(b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self)), 2)
-        } else {
+        } else if b0 == 0xC0 {
             (length, prefix) = (Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt32.self))), 5)
+        } else if b0 != 0xFF {
+            return (FieldNames.shared.name(Int(b0) - 0xC1), 1)
+        } else {
+            let id = FieldNames.oneByteCodes + Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt16.self)))
+            return (FieldNames.shared.name(id), 3)
         }
         return (UnsafeRawBufferPointer(start: p + prefix, count: length), prefix + length)
+    }
+
+    /// The FieldNames id of the element at `p` when it is a code, nil when it is literal.
+    static func code(at p: UnsafeRawPointer) -> Int? {
+        let b0 = p.load(as: UInt8.self)
+        if b0 <= 0xC0 { return nil }
+        if b0 != 0xFF { return Int(b0) - 0xC1 }
+        return FieldNames.oneByteCodes + Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt16.self)))
+    }
+
+    /// The size of a field stored under `id` (a FieldNames code) or, with nil, literally.
+    @inline(__always) static func encodedSize(field: UnsafeRawBufferPointer, id: Int?) -> Int {
+        if let id { return FieldNames.codeSize(id) }
+        return encodedSize(field.count)
+    }
+
+    /// Writes the code of FieldNames id `id` at `p`; returns its size.
+    @inline(__always) static func writeCode(_ id: Int, at p: UnsafeMutableRawPointer) -> Int {
+        if id < FieldNames.oneByteCodes {
+            p.storeBytes(of: UInt8(0xC1 + id), as: UInt8.self)
+            return 1
+        }
+        p.storeBytes(of: 0xFF, as: UInt8.self)
+        p.storeBytes(of: UInt16(id - FieldNames.oneByteCodes).littleEndian, toByteOffset: 1, as: UInt16.self)
+        return 3
     }
 
     // MARK: Pairs (by byte offset from `elements`)
@@ -554,24 +598,29 @@ struct PackedPairs {
         if cs_malloc_usable_size(base) - needed >= 32, let shrunk = realloc(base, needed) { base = shrunk }
     }
 
-    /// Appends a pair (the field is known to be absent).
-    mutating func append(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
-        insert(field, value, at: used)
+    /// Appends a pair (the field is known to be absent), the field as FieldNames id `fieldID` when given.
+    mutating func append(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, fieldID: Int? = nil) {
+        insert(field, value, at: used, fieldID: fieldID)
     }
 
     /// Appends a pair into room already reserved with `reserve(additional:)` (a buffer filled in one go).
     mutating func appendReserved(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
-        used += write(field, value, at: elements + used)
+        used += write(field, value, at: elements + used, fieldID: nil)
         count += 1
     }
 
-    /// Writes a pair's two elements at `p`; returns their size.
+    /// Writes a pair's two elements at `p` (the field as FieldNames id `fieldID` when given); returns
+    /// their size.
     @inline(__always) private func write(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
-                                         at start: UnsafeMutableRawPointer) -> Int {
+                                         at start: UnsafeMutableRawPointer, fieldID: Int?) -> Int {
         var p = start
-        p += PackedPairs.writePrefix(field.count, at: p)
-        if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
-        p += field.count
+        if let fieldID {
+            p += PackedPairs.writeCode(fieldID, at: p)
+        } else {
+            p += PackedPairs.writePrefix(field.count, at: p)
+            if field.count > 0 { p.copyMemory(from: field.baseAddress!, byteCount: field.count) }
+            p += field.count
+        }
         p += PackedPairs.writePrefix(value.count, at: p)
         if value.count > 0 { p.copyMemory(from: value.baseAddress!, byteCount: value.count) }
         return p + value.count - start
@@ -592,14 +641,16 @@ struct PackedPairs {
         if newSize < oldSize { shrinkIfWasteful() }
     }
 
-    /// Inserts a pair before the one at `offset` (`used` appends), moving the pairs after it.
-    mutating func insert(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, at offset: Int) {
-        let size = PackedPairs.encodedSize(field.count) + PackedPairs.encodedSize(value.count)
+    /// Inserts a pair before the one at `offset` (`used` appends), moving the pairs after it; the field as
+    /// FieldNames id `fieldID` when given.
+    mutating func insert(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, at offset: Int,
+                         fieldID: Int? = nil) {
+        let size = PackedPairs.encodedSize(field: field, id: fieldID) + PackedPairs.encodedSize(value.count)
         reserve(additional: size)
         let p = elements + offset
         let tail = used - offset
         if tail > 0 { (p + size).copyMemory(from: p, byteCount: tail) }
-        _ = write(field, value, at: p)
+        _ = write(field, value, at: p, fieldID: fieldID)
         used += size
         count += 1
     }
