@@ -62,6 +62,47 @@ final class HashValueTests: XCTestCase {
         XCTAssertEqual(h.pairs.map(\.field), (0..<lengths.count).map { ByteString("f\($0)") })
     }
 
+    /// A compact hash past the small header's limits (131,072 bytes of pairs, 16,384 pairs, as only raised
+    /// hash-max-listpack-* settings allow) moves to the big header and keeps working, both ways it gets there.
+    func testPastTheSmallHeader() {
+        let wide = HashValue.Limits(entries: 40000, value: 1 << 20)
+        let long = HashValue()
+        var model: [ByteString: ByteString] = [:]
+        for i in 0..<6 {
+            let value = ByteString([UInt8](repeating: UInt8(i), count: 30000))
+            XCTAssertTrue(long.set(ByteString("f\(i)"), value, limits: wide))
+            model[ByteString("f\(i)")] = value
+            long.checkInvariants()
+        }
+        XCTAssertFalse(long.set("f2", "short now", limits: wide))
+        model["f2"] = "short now"
+        XCTAssertTrue(long.isPacked)
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: long.pairs.map { ($0.field, $0.value) }), model)
+
+        let many = HashValue()
+        for i in 0..<20000 { XCTAssertTrue(many.set(ByteString("\(i)"), "v", limits: wide)) }
+        many.checkInvariants()
+        XCTAssertTrue(many.isPacked)
+        XCTAssertEqual(many.count, 20000)
+        XCTAssertEqual(many.value(of: "19999"), "v")
+        XCTAssertTrue(ByteString("0").withUnsafeBytes { many.remove($0) })
+        XCTAssertEqual(many.count, 19999)
+        let copy = many.duplicate()
+        copy.checkInvariants()
+        XCTAssertEqual(copy.pairs.map(\.field), many.pairs.map(\.field))
+        // Sized for the pairs with the small header, then moved to the big one mid-fill (the loader's path).
+        let reserved = HashValue()
+        reserved.reserve(encodedBytes: 17000 * 4)
+        for i in 0..<17000 {
+            let added = ByteString("\(i)").withUnsafeBytes { f in ByteString("v").withUnsafeBytes { reserved.setNew(f, $0, limits: wide) } }
+            XCTAssertTrue(added)
+        }
+        reserved.shrinkToFit()
+        reserved.checkInvariants()
+        XCTAssertEqual(reserved.count, 17000)
+        XCTAssertEqual(reserved.value(of: "16999"), "v")
+    }
+
     func testConversionPoints() {
         let limits = HashValue.Limits(entries: 4, value: 8)
         let h = HashValue()

@@ -417,6 +417,34 @@ final class SortedSetTests: XCTestCase {
 
     /// The packed form: one buffer, about the encoded pairs' size (a 1-byte length, `member:N`, a score of 1
     /// to 5 bytes), freed in one step; converting to the tree costs what the tree costs.
+    /// A packed set past the small header's limits (16,384 pairs, 131,072 bytes: raised
+    /// zset-max-listpack-* settings) moves to the big header, whether grown pair by pair, converted from the
+    /// tree in one go, or copied.
+    func testPackedSetsPastTheSmallHeader() {
+        let z = SortedSet()
+        for i in 0..<20000 { _ = z.set(member: ByteString("m\(i)"), score: Double(i % 997)) }
+        z.checkInvariants()
+        XCTAssertFalse(z.skiplistEncoded)
+        XCTAssertEqual(z.count, 20000)
+        XCTAssertEqual(z.score(of: ByteString("m19999")), Double(19999 % 997))
+        XCTAssertTrue(z.remove(member: ByteString("m5")))
+        XCTAssertEqual(z.count, 19999)
+        let copy = z.duplicate()
+        copy.checkInvariants()
+        XCTAssertEqual(copy.elements(inRanks: 0..<copy.count).map(\.member), z.elements(inRanks: 0..<z.count).map(\.member))
+        z.skiplistEncoded = true
+        z.skiplistEncoded = false
+        z.checkInvariants()
+        XCTAssertEqual(z.count, 19999)
+        ByteString("m19999").withUnsafeBytes { m in XCTAssertEqual(z.rank(of: m), copy.rank(of: m)) }
+
+        let long = SortedSet()
+        for i in 0..<5 { _ = long.set(member: ByteString([UInt8](repeating: UInt8(65 + i), count: 40000)), score: Double(i)) }
+        long.checkInvariants()
+        XCTAssertFalse(long.skiplistEncoded)
+        XCTAssertEqual(long.element(atRank: 4)?.member.count, 40000)
+    }
+
     func testPackedMemoryAccounting() {
         let set = SortedSet()
         let empty = set.memoryUsage(samples: .max)

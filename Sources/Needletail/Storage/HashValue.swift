@@ -9,15 +9,18 @@ import Glibc
 // A small hash is one malloc'ed buffer holding its field/value pairs in insertion order, as Redis's
 // listpack does:
 //
-//     ┌used: UInt32┬count: UInt32┬len│field bytes│len│value bytes│len│field bytes│len│value bytes│...┐
-//     └────────────┴─────────────┴───┴───────────┴───┴───────────┴───┴───────────┴───┴───────────┴───┘
-//      bytes of the pairs  pairs  elements, each a length prefix and its bytes
+//     ┌header: 4 bytes┬len│field bytes│len│value bytes│code│len│value bytes│...┐
+//     └───────────────┴───┴───────────┴───┴───────────┴────┴───┴───────────┴───┘
+//      used and count  elements, each a length prefix and its bytes, or (a field) a FieldNames code
 //
-// A length prefix is 1 byte for up to 127 bytes (0xxxxxxx), 2 bytes for up to 16383 (10xxxxxx xxxxxxxx,
-// big-endian) and 5 bytes beyond (0xC0, then a little-endian UInt32). An element costs its bytes plus one
-// prefix byte in the common case; a listpack costs one more (its back-length byte, which lets Redis walk
-// backwards; nothing here needs to). Lookups walk the pairs comparing lengths first, then bytes, as
-// lpFind does: O(n) with n at most hash-max-listpack-entries (512 by default). The buffer is sized exactly
+// The header holds the bytes of the pairs and their number (4 bytes while small, 8 past 128 KB or 16,383
+// pairs: see PackedPairs). A length prefix is 1 byte for up to 127 bytes (0xxxxxxx), 2 bytes for up to 16383
+// (10xxxxxx xxxxxxxx, big-endian) and 5 bytes beyond (0xC0, then a little-endian UInt32). A field whose
+// name many hashes share is a 1- or 3-byte code instead (a first byte above 0xC0): its bytes are kept once,
+// in Storage/FieldNames.swift, and decoding yields them, so readers see plain bytes. An element costs its
+// bytes plus one prefix byte in the common case; a listpack costs one more (its back-length byte, which lets
+// Redis walk backwards; nothing here needs to). Lookups walk the pairs comparing lengths first, then bytes,
+// as lpFind does: O(n) with n at most hash-max-listpack-entries (512 by default). The buffer is sized exactly
 // (realloc when it grows or gives back 32 bytes or more); its capacity is what malloc_usable_size says.
 // HSET of an existing field rewrites its value in place (moving the tail when the length changes), HDEL
 // closes the gap: the order of the remaining pairs never changes, so HGETALL, HKEYS, HVALS and HSCAN
@@ -39,17 +42,15 @@ import Glibc
 //
 // MEASURED (RSS above an empty server, release build, redis-server 7.0.15 with jemalloc; `bench/hash_memory.sh`;
 // README "Performance"):
-// - 1,000,000 hashes of 10 pairs (6-byte fields, 2-8 byte values): 276 bytes a hash, redis-server 275
-//   (1.00x). Ours: the keyspace entry (64 + a 4-byte bucket link), this object (32) and the buffer (8 of
-//   header + 160 of pairs = a 176-byte glibc chunk). redis-server: dictEntry, key sds, robj and a 187-byte
-//   listpack in a 192-byte jemalloc class. The pairs are smaller here; glibc's per-block header and the
-//   object cost what the back-length bytes save.
-//   Issue 11's 0.8x (220 bytes) is out of reach of this layout: the key's entry (68) and the pairs in their
-//   glibc chunk (176) already make 244. Moving the 8-byte header into the word changes no chunk (160 bytes
-//   of pairs still take 176); one allocation for the object and the pairs (a ManagedBuffer, which then must
-//   be replaced in the keyspace when it grows) saves 16 (a 192-byte chunk): 260, 0.95x. Without any object
-//   (the keyspace entry holding the buffer's address) it is 244, 0.89x; below that takes fewer bytes per
-//   pair than Redis's listpack spends (e.g. the fields' shared prefix stored once).
+// - 1,000,000 hashes of 10 pairs (fields `field0`..`field9`, values of 2-8 bytes): 212 bytes a hash,
+//   redis-server 275 (0.77x). Ours: the keyspace entry (64 + a 4-byte bucket link), this object (32) and
+//   the buffer (4 of header + ~100 of pairs, each field a 1-byte code = a 112-byte glibc chunk).
+//   redis-server: dictEntry, key sds, robj and a 187-byte listpack in a 192-byte jemalloc class. Before the
+//   field codes (every name in every hash) it was 276 bytes, 1.00x; hashes whose field names are their own
+//   (names seen in fewer than 8 hashes) still cost that (276 for the same data with each hash's ten 6-byte
+//   names unique, redis-server 275): the entry (68) and the pairs in their glibc chunk
+//   are the floor of this layout, and only one allocation for the object and the pairs (a ManagedBuffer,
+//   replaced in the keyspace when it grows) or no object at all would go lower.
 // - one hash of 1,000,000 pairs: 60 bytes a pair, redis-server 82 (0.74x).
 final class HashValue {
     /// The packed buffer's address, or the table's retained reference with bit 0 set (see the header).
@@ -264,12 +265,7 @@ final class HashValue {
 
     /// A copy in the same encoding (COPY keeps it, as Redis's hashTypeDup does).
     func duplicate() -> HashValue {
-        if isPacked {
-            let used = packed.used
-            let copy = PackedPairs.allocate(bytes: used)
-            copy.copyMemory(from: packedBase, byteCount: PackedPairs.headerSize + used)
-            return HashValue(packedBuffer: copy)
-        }
+        if isPacked { return HashValue(packedBuffer: packed.copy()) }
         let source = table!
         let copy = HashTable<ByteString>()
         copy.reserveCapacity(source.count)
@@ -295,7 +291,7 @@ final class HashValue {
             return
         }
         let pairs = packed
-        precondition(cs_malloc_usable_size(pairs.base) >= PackedPairs.headerSize + pairs.used,
+        precondition(cs_malloc_usable_size(pairs.base) >= pairs.byteCount,
                      "HashValue: packed buffer smaller than its contents")
         var walked = 0
         var fields: [ByteString] = []
@@ -429,36 +425,87 @@ extension HashValue {
 
 /// A view of the compact encoding's buffer (see the file header). Methods that may reallocate update
 /// `base`; the owner stores it back.
+///
+/// THE HEADER says how many bytes the pairs take (`used`) and how many pairs there are (`count`) in 4 bytes
+/// while both are small (every compact hash and sorted set within Redis's default limits), else in 8:
+///
+///     small: one little-endian UInt32, bit 0 clear: used in bits 1-17 (< 131,072), count in bits 18-31 (< 16,384)
+///     big:   UInt32 count << 1 | 1, then UInt32 used
+///
+/// A buffer changes to the big form (its pairs move 4 bytes up) the first time it would outgrow the small one
+/// (`fitHeader`, called by whatever adds bytes or pairs), and never back. The 4 bytes matter: a hash of ten
+/// small pairs is ~100 bytes of pairs, and 104 bytes fit a 112-byte glibc chunk where 108 take 128.
 struct PackedPairs {
     var base: UnsafeMutableRawPointer
 
-    /// `used` and `count`, two UInt32s.
-    static let headerSize = 8
+    /// The small header's limits (exclusive).
+    static let smallUsedLimit = 1 << 17
+    static let smallCountLimit = 1 << 14
     /// Elements are at most 4 GB - 1 (the 5-byte prefix holds a UInt32).
     static let maxElementLength = Int(UInt32.max)
     /// Redis's LISTPACK_MAX_SAFETY_SIZE: a listpack never grows past 1 GB; the hash converts instead.
     static let safetyLimit = 1 << 30
 
-    /// A new buffer with room for `bytes` bytes of pairs, holding none.
+    /// A new buffer with room for `bytes` bytes of pairs, holding none (a small header).
     static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
-        guard let base = malloc(headerSize + bytes) else { fatalError("HashValue: out of memory") }
-        base.storeBytes(of: 0, as: UInt64.self)
+        guard let base = malloc(4 + bytes) else { fatalError("HashValue: out of memory") }
+        base.storeBytes(of: 0, as: UInt32.self)
         return base
     }
 
-    /// Bytes of the encoded pairs.
+    @inline(__always) var isBigHeader: Bool { base.load(as: UInt8.self) & 1 != 0 }
+
+    /// 4 or 8 bytes.
+    @inline(__always) var headerSize: Int { 4 << Int(base.load(as: UInt8.self) & 1) }
+
+    /// The buffer's bytes in use: its header and pairs.
+    var byteCount: Int { headerSize + used }
+
+    @inline(__always) private var header: UInt32 { base.load(as: UInt32.self) }
+
+    /// Bytes of the encoded pairs. Growing it past the small header's limit takes `fitHeader` first.
     var used: Int {
-        get { Int(base.load(as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: UInt32(newValue), as: UInt32.self) }
+        get { isBigHeader ? Int(base.load(fromByteOffset: 4, as: UInt32.self)) : Int(header >> 1 & 0x1FFFF) }
+        nonmutating set {
+            if isBigHeader { return base.storeBytes(of: UInt32(newValue), toByteOffset: 4, as: UInt32.self) }
+            precondition(newValue < PackedPairs.smallUsedLimit, "PackedPairs: header not fitted")
+            base.storeBytes(of: header & ~(0x1FFFF << 1) | UInt32(newValue) << 1, as: UInt32.self)
+        }
     }
 
-    /// Number of pairs.
+    /// Number of pairs. Growing it past the small header's limit takes `fitHeader` first.
     var count: Int {
-        get { Int(base.load(fromByteOffset: 4, as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: UInt32(newValue), toByteOffset: 4, as: UInt32.self) }
+        get { isBigHeader ? Int(header >> 1) : Int(header >> 18) }
+        nonmutating set {
+            if isBigHeader { return base.storeBytes(of: UInt32(newValue) << 1 | 1, as: UInt32.self) }
+            precondition(newValue < PackedPairs.smallCountLimit, "PackedPairs: header not fitted")
+            base.storeBytes(of: header & 0x3FFFF | UInt32(newValue) << 18, as: UInt32.self)
+        }
     }
 
-    @inline(__always) var elements: UnsafeMutableRawPointer { base + PackedPairs.headerSize }
+    @inline(__always) var elements: UnsafeMutableRawPointer { base + headerSize }
+
+    /// Changes a small header to the big form when `used` or `count` is about to reach these values and the
+    /// small one cannot hold them: the pairs move up 4 bytes, into a buffer 4 bytes larger (so what was
+    /// reserved stays reserved) and with room for `newUsed` bytes of pairs.
+    mutating func fitHeader(used newUsed: Int, count newCount: Int) {
+        guard !isBigHeader,
+              newUsed >= PackedPairs.smallUsedLimit || newCount >= PackedPairs.smallCountLimit else { return }
+        let (used, count) = (self.used, self.count)
+        let room = Swift.max(cs_malloc_usable_size(base) + 4, 8 + newUsed)
+        guard let grown = realloc(base, room) else { fatalError("HashValue: out of memory") }
+        base = grown
+        if used > 0 { (base + 8).copyMemory(from: base + 4, byteCount: used) }
+        base.storeBytes(of: UInt32(count) << 1 | 1, as: UInt32.self)
+        base.storeBytes(of: UInt32(used), toByteOffset: 4, as: UInt32.self)
+    }
+
+    /// A copy of the buffer, exactly sized (COPY).
+    func copy() -> UnsafeMutableRawPointer {
+        guard let copy = malloc(byteCount) else { fatalError("HashValue: out of memory") }
+        copy.copyMemory(from: base, byteCount: byteCount)
+        return copy
+    }
 
     // MARK: Elements
 
@@ -584,8 +631,10 @@ struct PackedPairs {
 
     /// Ensures room for `additional` more bytes of pairs (exact size: realloc, which glibc often does in
     /// place).
+    /// The header is fitted for one more pair as well (whatever adds bytes may be adding a pair).
     mutating func reserve(additional: Int) {
-        let needed = PackedPairs.headerSize + used + additional
+        fitHeader(used: used + additional, count: count + 1)
+        let needed = byteCount + additional
         if needed > cs_malloc_usable_size(base) {
             guard let grown = realloc(base, needed) else { fatalError("HashValue: out of memory") }
             base = grown
@@ -594,7 +643,7 @@ struct PackedPairs {
 
     /// Gives memory back when 32 bytes or more are unused (glibc splits a chunk from that size on).
     mutating func shrinkIfWasteful() {
-        let needed = PackedPairs.headerSize + used
+        let needed = byteCount
         if cs_malloc_usable_size(base) - needed >= 32, let shrunk = realloc(base, needed) { base = shrunk }
     }
 
@@ -605,6 +654,7 @@ struct PackedPairs {
 
     /// Appends a pair into room already reserved with `reserve(additional:)` (a buffer filled in one go).
     mutating func appendReserved(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        fitHeader(used: used + PackedPairs.encodedSize(field.count) + PackedPairs.encodedSize(value.count), count: count + 1)
         used += write(field, value, at: elements + used, fieldID: nil)
         count += 1
     }

@@ -108,12 +108,8 @@ public final class SortedSet {
     public func duplicate() -> SortedSet {
         let copy = SortedSet()
         if treeForm == nil {
-            let pairs = packed
-            let bytes = PackedPairs.headerSize + pairs.used
-            let base = PackedPairs.allocate(bytes: pairs.used)
-            base.copyMemory(from: pairs.base, byteCount: bytes)
             free(copy.packedBase)
-            copy.storage = UInt(bitPattern: base)
+            copy.storage = UInt(bitPattern: packed.copy())
         } else {
             copy.skiplistEncoded = true
             let filled = copy.fillAscending(elements(inRanks: 0..<count))
@@ -559,7 +555,7 @@ extension SortedSet {
                 guard previous < score || (previous == score && compareBytes(m, member) < 0) else { return false }
             }
             let size = PackedPairs.encodedSize(member.count) + 1 + PackedScore.length(score)
-            if PackedPairs.headerSize + pairs.used + size > capacity {
+            if pairs.byteCount + size > capacity {
                 pairs.reserve(additional: Swift.max(size, pairs.used))
                 capacity = cs_malloc_usable_size(pairs.base)
             }
@@ -975,7 +971,7 @@ extension SortedSet {
 
     private func packedInvariantViolation() -> String? {
         let pairs = packed
-        if cs_malloc_usable_size(pairs.base) < PackedPairs.headerSize + pairs.used {
+        if cs_malloc_usable_size(pairs.base) < pairs.byteCount {
             return "packed buffer smaller than its contents"
         }
         var walked = 0
