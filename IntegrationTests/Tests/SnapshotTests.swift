@@ -29,7 +29,9 @@ final class SnapshotTests: PersistenceTestCase {
     /// redis-check-rdb, and the writes must really have overlapped the save.
     func testBackgroundSaveIsPointInTimeWhileWritesContinue() throws {
         let dir = try directory()
-        let server = try needletail(dir)
+        // rdb-key-save-delay makes each save last 2 s or more whatever the machine's speed, so many writes
+        // overlap it (it paces the serialization; the loop keeps serving).
+        let server = try needletail(dir, ["--rdb-key-save-delay", "200"])
         let admin = try RawClient(port: server.port, timeoutMillis: 60_000)
         for seed: UInt64 in [11, 12] {
             XCTAssertEqual(try admin.say("FLUSHALL"), "+OK\r\n")
@@ -86,7 +88,7 @@ final class SnapshotTests: PersistenceTestCase {
     /// restarted Needletail and for redis-server 7.0, and redis-check-aof accepts them.
     func testAOFRewriteWhileWritesContinue() throws {
         let dir = try directory()
-        let server = try needletail(dir, ["--appendonly", "yes"])
+        let server = try needletail(dir, ["--appendonly", "yes", "--rdb-key-save-delay", "200"])
         let admin = try RawClient(port: server.port, timeoutMillis: 60_000)
         try loadDataset(bigDatasetCommands(seed: 21, strings: 10_000, collections: 24, elements: 1000), into: admin)
         let rewriting = Locked(0)  // 0 before the rewrite, 1 while it runs, 2 once it is over
@@ -138,7 +140,7 @@ final class SnapshotTests: PersistenceTestCase {
     /// redis-check-aof accepts them.
     func testKillDuringAOFRewriteLeavesALoadableState() throws {
         let dir = try directory()
-        let server = try needletail(dir, ["--appendonly", "yes"])
+        let server = try needletail(dir, ["--appendonly", "yes", "--rdb-key-save-delay", "50"])  // a rewrite of 1 s or more
         let c = try RawClient(port: server.port, timeoutMillis: 60_000)
         try loadDataset(bigDatasetCommands(seed: 31, strings: 20_000, collections: 40, elements: 1000), into: c)
         let before = try c.digest()
@@ -154,13 +156,36 @@ final class SnapshotTests: PersistenceTestCase {
         XCTAssertEqual(try RawClient(port: restarted.port, timeoutMillis: 30_000).digest(), expected)
     }
 
+    // MARK: - rdb-key-save-delay
+
+    /// Redis's hidden rdb-key-save-delay (its tests' way to make a save last) paces a BGSAVE to a key per so
+    /// many microseconds, while the loop keeps answering; CONFIG SET to 0 lets it finish at full speed.
+    func testKeySaveDelayPacesBackgroundSaveWithoutBlocking() throws {
+        let dir = try directory()
+        let server = try needletail(dir, ["--enable-debug-command", "yes", "--rdb-key-save-delay", "2000"])
+        let c = try RawClient(port: server.port, timeoutMillis: 10_000)
+        XCTAssertEqual(try c.say("DEBUG", "POPULATE", "1000"), "+OK\r\n")
+        XCTAssertEqual(try c.say("CONFIG", "GET", "rdb-key-save-delay"), "*2\r\n$18\r\nrdb-key-save-delay\r\n$4\r\n2000\r\n")
+        XCTAssertEqual(try c.say("BGSAVE"), "+Background saving started\r\n")
+        usleep(500_000)
+        XCTAssertEqual(try c.say("PING"), "+PONG\r\n")
+        XCTAssertEqual(try c.info("rdb_bgsave_in_progress"), "1", "1,000 keys at 2 ms each: not done after 0.5 s")
+        XCTAssertEqual(try c.say("CONFIG", "SET", "rdb-key-save-delay", "0"), "+OK\r\n")
+        XCTAssertTrue(try eventually(timeoutMillis: 5000) { try c.info("rdb_bgsave_in_progress") == "0" })
+        XCTAssertEqual(try c.info("rdb_last_bgsave_status"), "ok")
+        let saved = try c.digest()
+        let fresh = try startNeedletail(dir: dir)
+        defer { fresh.stop() }
+        XCTAssertEqual(try RawClient(port: fresh.port, timeoutMillis: 10_000).digest(), saved)
+    }
+
     // MARK: - kill -9 during a BGSAVE
 
     /// The previous dump.rdb survives a kill -9 in the middle of a BGSAVE byte for byte, and still loads
     /// with the digest it was saved with.
     func testKillDuringBackgroundSaveLeavesPreviousDumpIntact() throws {
         let dir = try directory()
-        let server = try needletail(dir)
+        let server = try needletail(dir, ["--rdb-key-save-delay", "50"])  // a BGSAVE of 1.5 s or more
         let c = try RawClient(port: server.port, timeoutMillis: 60_000)
         try loadDataset(bigDatasetCommands(seed: 5, strings: 20_000, collections: 40, elements: 1000), into: c)
         XCTAssertEqual(try c.say("SAVE"), "+OK\r\n")

@@ -89,6 +89,10 @@ public final class Config {
     public var dbfilename: String = "dump.rdb" { didSet { typedDidChange("dbfilename") } }
     public var rdbcompression: Bool = true { didSet { typedDidChange("rdbcompression") } }
     public var rdbchecksum: Bool = true { didSet { typedDidChange("rdbchecksum") } }
+    /// Redis's hidden rdb-key-save-delay: microseconds a background snapshot (BGSAVE, the AOF rewrite, a
+    /// full sync; not SAVE) spends per key at least, without blocking the loop (Snapshot.serializeSlice);
+    /// tests use it to make a save last. Negative: -n keys per microsecond; 0 = as fast as it can.
+    public var rdbKeySaveDelay: Int = 0 { didSet { typedDidChange("rdb-key-save-delay") } }
     public var stopWritesOnBgsaveError: Bool = true { didSet { typedDidChange("stop-writes-on-bgsave-error") } }
     public var appendonly: Bool = false { didSet { typedDidChange("appendonly") } }
     public var appendfilename: String = "appendonly.aof" { didSet { typedDidChange("appendfilename") } }
@@ -339,6 +343,7 @@ public final class Config {
                         }),
         "dbfilename": string(\.dbfilename),
         "rdbcompression": bool(\.rdbcompression),
+        "rdb-key-save-delay": int(\.rdbKeySaveDelay),
         "rdbchecksum": bool(\.rdbchecksum),
         "stop-writes-on-bgsave-error": bool(\.stopWritesOnBgsaveError),
         "appendonly": bool(\.appendonly),

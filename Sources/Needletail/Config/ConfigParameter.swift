@@ -297,7 +297,7 @@ extension ConfigParameter {
         int("repl-timeout", 1, intMax, 60, implemented: true),
         int("repl-ping-replica-period", alias: "repl-ping-slave-period", 1, intMax, 10, implemented: true),
         int("list-compress-depth", 0, intMax, 0),
-        int("rdb-key-save-delay", intMin, intMax, 0, .hidden),
+        int("rdb-key-save-delay", intMin, intMax, 0, .hidden, implemented: true),
         int("key-load-delay", intMin, intMax, 0, .hidden, implemented: true),
         int("active-expire-effort", 1, 10, 1),
         int("hz", 0, intMax, 10, implemented: true),

@@ -291,8 +291,6 @@ final class BackgroundSave {
     private let file: RDBFileWriter
     private let writer: ThreadPool
     private let shared = WriterState()
-    /// The end of the last slice (monotonic ns), to share the loop about evenly with clients.
-    private var lastSliceEnd = monotonicNanoseconds()
     private var serialized = false
 
     /// Output waiting for the writer beyond which serialization waits (disk slower than the loop). It is
@@ -347,8 +345,7 @@ final class BackgroundSave {
                             functions: server.rdb.functions, checksum: server.config.rdbchecksum)
     }
 
-    /// Serializes a slice (about as long as the loop spent elsewhere since the last one, between 0.25 and
-    /// 2 ms), or checks whether the writer is done.
+    /// Serializes a slice (Snapshot.serializeSlice), or checks whether the writer is done.
     func advance() -> Progress {
         if let error = shared.error {
             abort()
@@ -356,16 +353,13 @@ final class BackgroundSave {
         }
         if !serialized {
             if shared.pending > BackgroundSave.maxPendingBytes { return .running(busy: false) }
-            let now = monotonicNanoseconds()
-            let budget = min(max(now - lastSliceEnd, 250_000), 2_000_000)
             do {
-                if try snapshot.step(until: now + budget) { serializationEnded() }
+                if try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay) { serializationEnded() }
             } catch {
                 abort()
                 return .failed("\(error)")
             }
-            lastSliceEnd = monotonicNanoseconds()
-            return .running(busy: !serialized)
+            return .running(busy: !serialized && server.config.rdbKeySaveDelay == 0)
         }
         guard shared.isFinished else { return .running(busy: false) }
         writer.shutdown()

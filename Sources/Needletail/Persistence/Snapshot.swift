@@ -93,7 +93,35 @@ final class Snapshot {
     /// Saves entries until `deadline` (monotonic nanoseconds) passes. Returns true once everything was
     /// written (EOF and checksum included); the caller then detaches the snapshot (`finish`). Throws what
     /// the output's sink threw.
-    func step(until deadline: UInt64) throws -> Bool {
+    /// Serializes one slice on the loop (BGSAVE, the AOF rewrite and full syncs call it each tick): about as
+    /// long as the loop spent elsewhere since the last slice, between 0.25 and 2 ms, so clients and the save
+    /// share the loop about evenly. With `keySaveDelay` (Redis's hidden rdb-key-save-delay, which tests use
+    /// to make a save last: Redis's child sleeps that many microseconds after each key, or 1 us once in -n
+    /// keys when negative), no more keys than one per `keySaveDelay` us since the snapshot began (n per us
+    /// when negative), without sleeping: the loop keeps serving. Returns whether the snapshot is complete.
+    func serializeSlice(keySaveDelay: Int) throws -> Bool {
+        let now = monotonicNanoseconds()
+        var keyLimit = Int.max
+        if keySaveDelay != 0 {
+            let elapsed = Int((now - startedAt) / 1000)
+            let allowed = keySaveDelay > 0 ? elapsed / keySaveDelay : elapsed.multipliedReportingOverflow(by: -keySaveDelay).partialValue
+            keyLimit = allowed - keysSaved
+            if keyLimit <= 0 { return false }
+        }
+        let budget = min(max(now - lastSliceEnd, 250_000), 2_000_000)
+        let finished = try step(until: now + budget, keyLimit: keyLimit)
+        lastSliceEnd = monotonicNanoseconds()
+        return finished
+    }
+
+    /// When the snapshot began, and when its last slice ended (monotonic ns).
+    private let startedAt = monotonicNanoseconds()
+    private var lastSliceEnd = monotonicNanoseconds()
+
+    /// Serializes until `deadline` (monotonic ns) or until `keyLimit` more keys are saved; returns whether the
+    /// snapshot is complete.
+    func step(until deadline: UInt64, keyLimit: Int = .max) throws -> Bool {
+        let stopAt = keyLimit == .max ? Int.max : keysSaved + keyLimit
         while sourceIndex < sources.count {
             let source = sources[sourceIndex]
             var finishedSource = false
@@ -108,7 +136,7 @@ final class Snapshot {
                 }
             }
             repeat {
-                let next = try source.keys.walkPool(from: position, slots: 256) { key, entry in
+                let next = try source.keys.walkPool(from: position, slots: min(256, stopAt - keysSaved)) { key, entry in
                     guard entry.epoch < epoch else { return }
                     let expire = source.expires.isEmpty ? nil : key.withUnsafeBytes { source.expires.find($0) }
                     record(db: source.db, key: key, entry.value, expire: expire)
@@ -120,13 +148,13 @@ final class Snapshot {
                 }
                 position = next
                 try output.flushIfNeeded()
-            } while monotonicNanoseconds() < deadline
+            } while monotonicNanoseconds() < deadline && keysSaved < stopAt
             if finishedSource {
                 sourceIndex += 1
                 sectionStarted = false
             }
             try output.flushIfNeeded()
-            if monotonicNanoseconds() >= deadline && sourceIndex < sources.count { return false }
+            if (monotonicNanoseconds() >= deadline || keysSaved >= stopAt) && sourceIndex < sources.count { return false }
         }
         output.byte(RDB.opEOF)
         output.littleEndian(checksum ? output.checksum : 0)

@@ -554,7 +554,6 @@ final class FullSync {
     private let snapshot: Snapshot
     private let output: RDBOutput
     private unowned(unsafe) let server: Server
-    private var lastSliceEnd = monotonicNanoseconds()
     /// Output waiting in a replica's buffer past which serialization waits for the socket to drain.
     static let maxPendingBytes = 8 << 20
 
@@ -592,20 +591,17 @@ final class FullSync {
         if streaming && replicas.contains(where: { $0.output.readableBytes > FullSync.maxPendingBytes }) {
             return false  // the sockets drain first; their writability wakes the loop
         }
-        let now = monotonicNanoseconds()
-        let budget = min(max(now - lastSliceEnd, 250_000), 2_000_000)
         let finished: Bool
         do {
-            finished = try snapshot.step(until: now + budget)
+            finished = try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay)
         } catch {
             // Never an EOF mark after a broken RDB: its replicas are closed and sync again.
             server.log.warning("Replication snapshot failed: \(error)")
             server.replication.abortFullSync()
             return false
         }
-        lastSliceEnd = monotonicNanoseconds()
         if finished { complete() }
-        return !finished
+        return !finished && server.config.rdbKeySaveDelay == 0
     }
 
     private func complete() {
