@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Memory of hashes, needletail against redis-server: RSS above an empty server after loading, with
 # `redis-cli --pipe`, (1) 1,000,000 hashes of 10 fields (HSET hash:N field0 v.. .. field9 v..; values "v<n>",
-# 2-8 bytes) and (2) one hash of 1,000,000 fields (field:N -> v<N>, 10 fields per HSET).
+# 2-8 bytes), (2) one hash of 1,000,000 fields (field:N -> v<N>, 10 fields per HSET) and (3) the hashes of (1)
+# with field names of the same length but each hash's its own (6 base-36 digits of 10N+i), which needletail's
+# shared field names (Storage/FieldNames.swift) cannot help.
 # Usage: bench/hash_memory.sh [path/to/needletail-server]   (default: the release build in .build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,12 @@ def cmd(*args):
 with open(sys.argv[1] + "/small.resp", "wb") as f:
     for n in range(1000000):
         f.write(cmd("HSET", "hash:%d" % n, *sum((["field%d" % i, "v%d" % (n * 10 + i)] for i in range(10)), [])))
+def b36(x):
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(digits[x // 36 ** k % 36] for k in range(5, -1, -1))
+with open(sys.argv[1] + "/unique.resp", "wb") as f:
+    for n in range(1000000):
+        f.write(cmd("HSET", "hash:%d" % n, *sum(([b36(n * 10 + i), "v%d" % (n * 10 + i)] for i in range(10)), [])))
 with open(sys.argv[1] + "/big.resp", "wb") as f:
     for n in range(0, 1000000, 10):
         f.write(cmd("HSET", "bighash", *sum((["field:%d" % i, "v%d" % i] for i in range(n, n + 10)), [])))
@@ -37,7 +45,7 @@ measure() {  # measure <file> <key> <server command...>
     echo "$((loaded - empty)) KB above empty ($(redis-cli -p $port object encoding "$key"))"
     kill $pid; wait $pid 2>/dev/null || true
 }
-for row in "small.resp hash:1" "big.resp bighash"; do
+for row in "small.resp hash:1" "big.resp bighash" "unique.resp hash:1"; do
     set -- $row
     echo "== $1"
     printf 'redis-server  '; measure "$work/$1" "$2" redis-server --port $port --save '' --appendonly no --dir "$work"

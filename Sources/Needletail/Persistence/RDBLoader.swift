@@ -177,7 +177,8 @@ private final class KeyStore {
     let now: Int64
     let skipsExpired: Bool
     let replacesDuplicates: Bool
-    var result = RDBLoader.Result()
+    /// Used by the loading thread only (no dynamic exclusivity check per key).
+    @exclusivity(unchecked) var result = RDBLoader.Result()
 
     init(_ loader: RDBLoader, _ databases: [Database]) {
         self.databases = databases
@@ -186,7 +187,31 @@ private final class KeyStore {
         replacesDuplicates = loader.replacesDuplicates
     }
 
-    func store(_ key: LoadedKey, _ value: consuming Value?) throws {
+    /// The keyspace hashes of the keys `prefetch` was last given, in order.
+    @exclusivity(unchecked) private var hashes: [UInt64] = []
+
+    /// Hashes `count` keys about to be stored and asks the CPU for their buckets, then for the first entry of
+    /// each bucket's chain, so the cache misses of the batch's inserts overlap instead of being paid one
+    /// store after another (as Server/PipelinePrefetcher.swift does for pipelined lookups). `store` then
+    /// takes `prefetchedHash(i)`.
+    func prefetch(_ keys: UnsafePointer<LoadedKey>, count: Int) {
+        hashes.removeAll(keepingCapacity: true)
+        // The tables without a retain and a release per key (the databases hold them throughout).
+        let tables = databases.map { Unmanaged.passUnretained($0.keys) }
+        for i in 0..<count {
+            let hash = tables[keys[i].db]._withUnsafeGuaranteedRef { table in
+                let hash = keys[i].key.withUnsafeBytes { table.hash(of: $0) }
+                table.prefetchBucket(hash: hash)
+                return hash
+            }
+            hashes.append(hash)
+        }
+        for i in 0..<count { tables[keys[i].db]._withUnsafeGuaranteedRef { $0.prefetchChain(hash: hashes[i]) } }
+    }
+
+    @inline(__always) func prefetchedHash(_ i: Int) -> UInt64 { hashes[i] }
+
+    func store(_ key: LoadedKey, _ value: consuming Value?, hash: UInt64? = nil) throws {
         guard let value = consume value else {
             result.emptyKeysSkipped += 1
             return
@@ -202,7 +227,9 @@ private final class KeyStore {
         } else if !db.events.access.lfu, let idle = key.idle {
             access = db.events.access.lruStamp(idleSeconds: Int64(idle))
         }
-        guard db.storeLoaded(key.key, value, expireAt: key.expire, access: access) || replacesDuplicates else {
+        // `consume`: moved into the table; a copy would retain the value, a cache miss on an object that a
+        // decoding thread built on another core.
+        guard db.storeLoaded(key.key, consume value, expireAt: key.expire, access: access, hash: hash) || replacesDuplicates else {
             throw RDBError("RDB has duplicated key '\(String(decoding: key.key.withUnsafeBytes { Array($0) }, as: UTF8.self))' in DB \(db.index)")
         }
         result.keysLoaded += 1
@@ -390,10 +417,12 @@ private final class ParallelDecoder {
         batch.done.wait()
         let end = batch.failure?.index ?? batch.count
         do {
+            let first = batch.taken
+            keys.prefetch(batch.keys + first, count: end - first)
             while batch.taken < end {
                 let i = batch.taken
                 batch.taken += 1
-                try keys.store((batch.keys + i).move(), (batch.values + i).move())
+                try keys.store((batch.keys + i).move(), (batch.values + i).move(), hash: keys.prefetchedHash(i - first))
             }
             if let failure = batch.failure { throw failure.error }
             batch.reset()

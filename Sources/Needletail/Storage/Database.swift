@@ -366,11 +366,13 @@ final class Database {
 
     /// Stores a loaded key with one probe of the table, without events or changes (loading is not a
     /// write, as Redis's dbAddRDBLoad). Returns false when the key existed: it was replaced.
-    /// `access` is the stamp the file recorded (IDLE or FREQ), else the key is new.
-    func storeLoaded(_ key: ByteString, _ value: consuming Value, expireAt: Int64?, access: UInt32? = nil) -> Bool {
-        var entry = newEntry(value, .likeSet)
+    /// `access` is the stamp the file recorded (IDLE or FREQ), else the key is new. `hash` is
+    /// `keys.hash(of: key)` when the loader computed it to prefetch the key's bucket.
+    func storeLoaded(_ key: ByteString, _ value: consuming Value, expireAt: Int64?, access: UInt32? = nil,
+                     hash: UInt64? = nil) -> Bool {
+        var entry = newEntry(consume value, .likeSet)
         if let access { entry.access = access }
-        let old = keys.updateValue(entry, forKey: key)
+        let old = keys.updateValue(consume entry, forKey: key, hash: hash)
         if let old, events.snapshot != nil { key.withUnsafeBytes { preserve(removed: old, key: $0) } }
         if let expireAt {
             expires.updateValue(expireAt, forKey: key)

@@ -319,23 +319,25 @@ extension HashTable {
 // MARK: - Insert and remove
 
 extension HashTable {
-    /// Stores `value` under `key`; returns the value it replaced, or nil if the key was new.
+    /// Stores `value` under `key`; returns the value it replaced, or nil if the key was new. `knownHash` is
+    /// `hash(of: key)` when the caller computed it already (to prefetch the bucket).
     /// - Complexity: O(1) on average, and bounded work per call even while resizing.
     @inlinable @discardableResult
-    public func updateValue(_ value: consuming Value, forKey key: ByteString) -> Value? {
+    public func updateValue(_ value: consuming Value, forKey key: ByteString, hash knownHash: UInt64? = nil) -> Value? {
         checkMutable()
         rehashStepIfNeeded()
         // The value stays out of the closure: captured, it would be copied (retained) rather than moved in.
         let (hash, entry) = key.withUnsafeBytes { bytes in
-            let hash = hashBytes(bytes, seed: seed)
+            let hash = knownHash ?? hashBytes(bytes, seed: seed)
             return (hash, _count > 0 ? lookup(bytes, hash: hash) : nil)
         }
+        // `consume`: the value moves into the table (a copy would retain it, and release the original).
         if let entry {
-            var old = value
+            var old = consume value
             swap(&old, &entry.pointee.value)
             return old
         }
-        insertNew(key, value, hash: hash)
+        insertNew(key, consume value, hash: hash)
         return nil
     }
 
