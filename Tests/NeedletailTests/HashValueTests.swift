@@ -310,11 +310,16 @@ final class FieldNamesTests: XCTestCase {
         for f in [ByteString("a"), ByteString([UInt8](repeating: 7, count: 65))] {
             for _ in 0..<20 { XCTAssertNil(interning(names, f)) }
         }
-        // A 3-byte code is not used for a 2-byte name (no shorter than the literal), a 1-byte code would be.
+        // Past the one-byte codes a 2-byte name is not interned: its 3-byte code would be no shorter than the
+        // literal.
         let two = ByteString("zz")
         for _ in 0..<20 { XCTAssertNil(interning(names, two)) }
-        XCTAssertNotNil(two.withUnsafeBytes { names.id(of: $0) }, "interned, but its 3-byte code is not worth using")
-        XCTAssertEqual(names.count, 101)
+        XCTAssertNil(two.withUnsafeBytes { names.id(of: $0) })
+        XCTAssertEqual(names.count, 100)
+        // While one-byte codes remain, it is.
+        let fresh = FieldNames()
+        for _ in 1..<FieldNames.threshold { XCTAssertNil(interning(fresh, two)) }
+        XCTAssertEqual(interning(fresh, two), 0)
     }
 
     /// Hashes built after a name's threshold store its code; hashes built before keep the literal; both read

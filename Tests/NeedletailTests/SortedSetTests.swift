@@ -415,8 +415,6 @@ final class SortedSetTests: XCTestCase {
         }
     }
 
-    /// The packed form: one buffer, about the encoded pairs' size (a 1-byte length, `member:N`, a score of 1
-    /// to 5 bytes), freed in one step; converting to the tree costs what the tree costs.
     /// A packed set past the small header's limits (16,384 pairs, 131,072 bytes: raised
     /// zset-max-listpack-* settings) moves to the big header, whether grown pair by pair, converted from the
     /// tree in one go, or copied.
@@ -445,6 +443,8 @@ final class SortedSetTests: XCTestCase {
         XCTAssertEqual(long.element(atRank: 4)?.member.count, 40000)
     }
 
+    /// The packed form: one buffer, about the encoded pairs' size (a 1-byte length, `member:N`, a score of 1
+    /// to 5 bytes), freed in one step; converting to the tree costs what the tree costs.
     func testPackedMemoryAccounting() {
         let set = SortedSet()
         let empty = set.memoryUsage(samples: .max)

@@ -89,9 +89,10 @@ public final class Config {
     public var dbfilename: String = "dump.rdb" { didSet { typedDidChange("dbfilename") } }
     public var rdbcompression: Bool = true { didSet { typedDidChange("rdbcompression") } }
     public var rdbchecksum: Bool = true { didSet { typedDidChange("rdbchecksum") } }
-    /// Redis's hidden rdb-key-save-delay: microseconds a background snapshot (BGSAVE, the AOF rewrite, a
-    /// full sync; not SAVE) spends per key at least, without blocking the loop (Snapshot.serializeSlice);
-    /// tests use it to make a save last. Negative: -n keys per microsecond; 0 = as fast as it can.
+    /// Redis's hidden rdb-key-save-delay: microseconds per key a background snapshot (BGSAVE, the AOF
+    /// rewrite, a full sync; not SAVE) keeps to on average since it began, without blocking the loop
+    /// (Snapshot.serializeSlice); tests use it to make a save last. Negative: -n keys per microsecond;
+    /// 0 = as fast as it can.
     public var rdbKeySaveDelay: Int = 0 { didSet { typedDidChange("rdb-key-save-delay") } }
     public var stopWritesOnBgsaveError: Bool = true { didSet { typedDidChange("stop-writes-on-bgsave-error") } }
     public var appendonly: Bool = false { didSet { typedDidChange("appendonly") } }

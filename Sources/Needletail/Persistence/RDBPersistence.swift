@@ -353,13 +353,15 @@ final class BackgroundSave {
         }
         if !serialized {
             if shared.pending > BackgroundSave.maxPendingBytes { return .running(busy: false) }
+            let outcome: Snapshot.SliceOutcome
             do {
-                if try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay) { serializationEnded() }
+                outcome = try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay)
             } catch {
                 abort()
                 return .failed("\(error)")
             }
-            return .running(busy: !serialized && server.config.rdbKeySaveDelay == 0)
+            if outcome == .finished { serializationEnded() }
+            return .running(busy: outcome == .more)
         }
         guard shared.isFinished else { return .running(busy: false) }
         writer.shutdown()

@@ -90,36 +90,51 @@ final class Snapshot {
         }
     }
 
-    /// Saves entries until `deadline` (monotonic nanoseconds) passes. Returns true once everything was
-    /// written (EOF and checksum included); the caller then detaches the snapshot (`finish`). Throws what
-    /// the output's sink threw.
+    /// What a slice left: the snapshot complete, more to do at once, or keys held back by rdb-key-save-delay.
+    enum SliceOutcome {
+        case finished
+        case more
+        case paced
+    }
+
     /// Serializes one slice on the loop (BGSAVE, the AOF rewrite and full syncs call it each tick): about as
     /// long as the loop spent elsewhere since the last slice, between 0.25 and 2 ms, so clients and the save
     /// share the loop about evenly. With `keySaveDelay` (Redis's hidden rdb-key-save-delay, which tests use
     /// to make a save last: Redis's child sleeps that many microseconds after each key, or 1 us once in -n
-    /// keys when negative), no more keys than one per `keySaveDelay` us since the snapshot began (n per us
-    /// when negative), without sleeping: the loop keeps serving. Returns whether the snapshot is complete.
-    func serializeSlice(keySaveDelay: Int) throws -> Bool {
+    /// keys when negative), the keys saved since the snapshot began stay within one plus one per
+    /// `keySaveDelay` us elapsed (n per us when negative), without sleeping: the loop keeps serving, and the
+    /// caller lets it sleep (`.paced`) until its next tick. Keys a write made the snapshot save early count
+    /// too.
+    func serializeSlice(keySaveDelay: Int) throws -> SliceOutcome {
         let now = monotonicNanoseconds()
         var keyLimit = Int.max
         if keySaveDelay != 0 {
             let elapsed = Int((now - startedAt) / 1000)
-            let allowed = keySaveDelay > 0 ? elapsed / keySaveDelay : elapsed.multipliedReportingOverflow(by: -keySaveDelay).partialValue
-            keyLimit = allowed - keysSaved
-            if keyLimit <= 0 { return false }
+            let allowed: Int
+            if keySaveDelay > 0 {
+                allowed = elapsed / keySaveDelay + 1
+            } else {
+                let (product, overflow) = elapsed.multipliedReportingOverflow(by: -keySaveDelay)
+                allowed = overflow ? Int.max : product
+            }
+            keyLimit = allowed == Int.max ? Int.max : max(allowed - keysSaved, 0)
+            if keyLimit == 0 { return .paced }
         }
         let budget = min(max(now - lastSliceEnd, 250_000), 2_000_000)
+        let limitedTo = keyLimit == Int.max ? Int.max : keysSaved + keyLimit
         let finished = try step(until: now + budget, keyLimit: keyLimit)
         lastSliceEnd = monotonicNanoseconds()
-        return finished
+        if finished { return .finished }
+        return keysSaved >= limitedTo ? .paced : .more
     }
 
     /// When the snapshot began, and when its last slice ended (monotonic ns).
     private let startedAt = monotonicNanoseconds()
     private var lastSliceEnd = monotonicNanoseconds()
 
-    /// Serializes until `deadline` (monotonic ns) or until `keyLimit` more keys are saved; returns whether the
-    /// snapshot is complete.
+    /// Saves entries until `deadline` (monotonic nanoseconds) passes or `keyLimit` more keys are saved.
+    /// Returns true once everything was written (EOF and checksum included); the caller then detaches the
+    /// snapshot (`finish`). Throws what the output's sink threw.
     func step(until deadline: UInt64, keyLimit: Int = .max) throws -> Bool {
         let stopAt = keyLimit == .max ? Int.max : keysSaved + keyLimit
         while sourceIndex < sources.count {

@@ -591,17 +591,17 @@ final class FullSync {
         if streaming && replicas.contains(where: { $0.output.readableBytes > FullSync.maxPendingBytes }) {
             return false  // the sockets drain first; their writability wakes the loop
         }
-        let finished: Bool
+        let outcome: Snapshot.SliceOutcome
         do {
-            finished = try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay)
+            outcome = try snapshot.serializeSlice(keySaveDelay: server.config.rdbKeySaveDelay)
         } catch {
             // Never an EOF mark after a broken RDB: its replicas are closed and sync again.
             server.log.warning("Replication snapshot failed: \(error)")
             server.replication.abortFullSync()
             return false
         }
-        if finished { complete() }
-        return !finished && server.config.rdbKeySaveDelay == 0
+        if outcome == .finished { complete() }
+        return outcome == .more
     }
 
     private func complete() {

@@ -19,18 +19,22 @@ import Synchronization
 // table for a code. Codes are never written to files: the RDB codec writes the bytes.
 //
 // WHICH NAMES: a name of 2 to 64 bytes (hash-max-listpack-value's default; longer names convert the hash
-// anyway) is interned once it has been added as a new field to `threshold` compact hashes: `sightings`
-// counts them, lossily (1024 buckets of four tag+count slots; a name not in its bucket replaces the least
-// seen one, so names seen once, however many, rarely push out a name that keeps coming back). Names unique to one hash (ids, dates of a counter) thus never take a code, while a
-// schema's names take one after a few hashes. Up to `capacity` names are kept, for the life of the process
-// (no reference counts: a code in any hash stays valid forever); once full, new names are stored literally,
-// as before. The table costs at most ~1.3 MB (names of 64 bytes in the arena, 16 bytes an id, the index).
-// A code is used only where it is shorter than the literal (a 3-byte code for names of 3 bytes or more).
+// anyway) is interned once it has been added as a new field to compact hashes `threshold` times (additions,
+// not distinct hashes: HSET and HDEL of one field in one hash count each time). `sightings` counts them,
+// lossily: 1024 buckets of four tag+count slots, where a name not in its bucket replaces the least seen one,
+// so names seen once, however many, rarely push out a name that keeps coming back. A name added fewer than
+// `threshold` times never takes a code; names shared by many hashes (a schema's fields, and also dates or ids
+// that many hashes repeat) do. Up to `capacity` names are kept, for the life of the process (no reference
+// counts: a code in any hash stays valid forever); once full, new names are stored literally, as before,
+// and nothing is counted or locked for them. The table costs at most ~1.5 MB (names of up to 64 bytes in the
+// arena, 16 bytes an id, the index and the counters). A code is used only where it is shorter than the
+// literal: a 3-byte code for names of 3 bytes or more, so 2-byte names are interned only while one-byte codes
+// remain.
 //
-// THREADS: compact hashes are built on the loop and on the RDB loader's decoding threads, and read on
-// snapshot threads. Lookups take no lock: an id is published by a release store of its index slot after its
-// name is written, and found by an acquire load of the slot. Interning takes `lock` (it happens at most
-// `capacity` times). Sightings are relaxed loads and stores: a lost count only delays an interning.
+// THREADS: compact hashes are built on the loop and on the RDB loader's decoding threads. Lookups take no
+// lock: an id is published by a release store of its index slot after its name is written, and found by an
+// acquire load of the slot. Interning takes `lock` (it happens at most `capacity` times). Sightings are
+// relaxed loads and stores: a lost count only delays an interning.
 //
 // MEASURED (`bench/hash_memory.sh`, 1,000,000 hashes of `field0`..`field9` with 2-8 byte values): see
 // HashValue.swift's header.
@@ -62,6 +66,8 @@ final class FieldNames: @unchecked Sendable {
         var blockRoom = 0
     }
     private let lock = Mutex(State())
+    /// `State.count`, readable without the lock (a hint: only the lock's count decides).
+    private let published: UnsafeMutablePointer<UInt32>
     private static let blockSize = 64 * 1024
 
     /// A table of its own (tests); hashes use `shared`.
@@ -71,6 +77,8 @@ final class FieldNames: @unchecked Sendable {
         index.initialize(repeating: 0, count: FieldNames.indexMask + 1)
         sightings = UnsafeMutablePointer<UInt32>.allocate(capacity: (FieldNames.sightingBucketMask + 1) * 4)
         sightings.initialize(repeating: 0, count: (FieldNames.sightingBucketMask + 1) * 4)
+        published = .allocate(capacity: 1)
+        published.initialize(to: 0)
     }
 
     @inline(__always) private static func hash(_ name: UnsafeRawBufferPointer) -> UInt64 {
@@ -109,6 +117,10 @@ final class FieldNames: @unchecked Sendable {
         guard name.count >= FieldNames.minimumLength && name.count <= FieldNames.maximumLength else { return nil }
         let hash = FieldNames.hash(name)
         if let id = find(name, hash: hash) { return FieldNames.isWorthIt(id, name.count) ? id : nil }
+        // Nothing to count when the next id could not be used for this name (the table is full, or its code
+        // would be 3 bytes for a 2-byte name): no lock taken for names that cannot gain.
+        let next = Int(cs_load_relaxed_u32(published))
+        guard next < FieldNames.capacity && FieldNames.isWorthIt(next, name.count) else { return nil }
         guard countSighting(hash) >= FieldNames.threshold, let id = intern(name, hash: hash) else { return nil }
         return FieldNames.isWorthIt(id, name.count) ? id : nil
     }
@@ -142,7 +154,7 @@ final class FieldNames: @unchecked Sendable {
     private func intern(_ name: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         lock.withLock { state -> Int? in
             if let id = find(name, hash: hash) { return id }
-            guard state.count < FieldNames.capacity else { return nil }
+            guard state.count < FieldNames.capacity && FieldNames.isWorthIt(state.count, name.count) else { return nil }
             if state.blockRoom < name.count {
                 guard let block = malloc(FieldNames.blockSize) else { return nil }
                 state.block = block
@@ -155,6 +167,7 @@ final class FieldNames: @unchecked Sendable {
             let id = state.count
             names[id] = UnsafeRawBufferPointer(start: bytes, count: name.count)
             state.count += 1
+            cs_store_relaxed_u32(published, UInt32(state.count))
             var slot = Int(truncatingIfNeeded: hash) & FieldNames.indexMask
             while index[slot] != 0 { slot = (slot + 1) & FieldNames.indexMask }
             cs_store_release_u32(index + slot, UInt32(truncatingIfNeeded: hash >> 48) << 16 | UInt32(id + 1))

@@ -328,6 +328,7 @@ extension HashTable {
         rehashStepIfNeeded()
         // The value stays out of the closure: captured, it would be copied (retained) rather than moved in.
         let (hash, entry) = key.withUnsafeBytes { bytes in
+            assert(knownHash == nil || knownHash == hashBytes(bytes, seed: seed), "HashTable: a wrong known hash")
             let hash = knownHash ?? hashBytes(bytes, seed: seed)
             return (hash, _count > 0 ? lookup(bytes, hash: hash) : nil)
         }

@@ -432,8 +432,9 @@ extension HashValue {
 ///     small: one little-endian UInt32, bit 0 clear: used in bits 1-17 (< 131,072), count in bits 18-31 (< 16,384)
 ///     big:   UInt32 count << 1 | 1, then UInt32 used
 ///
-/// A buffer changes to the big form (its pairs move 4 bytes up) the first time it would outgrow the small one
-/// (`fitHeader`, called by whatever adds bytes or pairs), and never back. The 4 bytes matter: a hash of ten
+/// A buffer changes to the big form (its pairs move 4 bytes up) when an edit may outgrow the small one
+/// (`fitHeader`: `reserve` asks for room for one more pair whatever the edit, `appendReserved` for its pair),
+/// and never back. The 4 bytes matter: a hash of ten
 /// small pairs is ~100 bytes of pairs, and 104 bytes fit a 112-byte glibc chunk where 108 take 128.
 struct PackedPairs {
     var base: UnsafeMutableRawPointer

@@ -32,8 +32,8 @@ import Glibc
 /// `python3 bench/zset_memory.py`): 100,000 sets of 10 members `member:N` with integer scores N: 309 bytes a set,
 /// redis-server 301 (1.03x; before the packed form every set was a tree and an index, 2,118 bytes, 7.0x); with
 /// scores N + 0.5: 357 against 393 (0.91x); 40-byte members: 582 against 613 (0.95x). Ours, for the first: the
-/// keyspace entry (64 + a 4-byte bucket link), this object (32) and the buffer (8 of header + 10 pairs of 1 + 13
-/// + 1 + 4 bytes = 198, a 208-byte glibc chunk). ZADD of one member to a one-member set (redis-benchmark's
+/// keyspace entry (64 + a 4-byte bucket link), this object (32) and the buffer (4 of header + 10 pairs of 1 + 13
+/// + 1 + 4 bytes = 194, a 208-byte glibc chunk). ZADD of one member to a one-member set (redis-benchmark's
 /// default ZADD): 1.12 us of server CPU per request against 1.41 before and redis-server's 1.93. The price is
 /// Redis's too: on a full packed set (128 members, `-P 16`) ZSCORE and ZRANK walk to their member, 1.4 us of
 /// CPU against 0.9-1.0 for the tree before (redis-server 3.2-4.4), ZRANGEBYSCORE of 11 members 2.7 against 2.0
