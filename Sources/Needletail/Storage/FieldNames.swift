@@ -64,6 +64,8 @@ final class FieldNames: @unchecked Sendable {
         var count = 0
         var block: UnsafeMutableRawPointer? = nil
         var blockRoom = 0
+        /// Every arena block (freed with the table: only tests' own tables ever are).
+        var blocks: [UnsafeMutableRawPointer] = []
     }
     private let lock = Mutex(State())
     /// `State.count`, readable without the lock (a hint: only the lock's count decides).
@@ -79,6 +81,14 @@ final class FieldNames: @unchecked Sendable {
         sightings.initialize(repeating: 0, count: (FieldNames.sightingBucketMask + 1) * 4)
         published = .allocate(capacity: 1)
         published.initialize(to: 0)
+    }
+
+    deinit {
+        lock.withLock { state in for block in state.blocks { free(block) } }
+        names.deallocate()
+        index.deallocate()
+        sightings.deallocate()
+        published.deallocate()
     }
 
     @inline(__always) private static func hash(_ name: UnsafeRawBufferPointer) -> UInt64 {
@@ -157,6 +167,7 @@ final class FieldNames: @unchecked Sendable {
             guard state.count < FieldNames.capacity && FieldNames.isWorthIt(state.count, name.count) else { return nil }
             if state.blockRoom < name.count {
                 guard let block = malloc(FieldNames.blockSize) else { return nil }
+                state.blocks.append(block)
                 state.block = block
                 state.blockRoom = FieldNames.blockSize
             }
