@@ -542,17 +542,15 @@ struct PackedPairs {
             (length, prefix) = (Int(b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self)), 2)
         } else if b0 == 0xC0 {
             (length, prefix) = (Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt32.self))), 5)
-        } else if b0 != 0xFF {
-            return (FieldNames.shared.name(Int(b0) - 0xC1), 1)
         } else {
-            let id = FieldNames.oneByteCodes + Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt16.self)))
-            return (FieldNames.shared.name(id), 3)
+            let id = code(at: p).unsafelyUnwrapped  // b0 > 0xC0: a field code
+            return (FieldNames.shared.name(id), FieldNames.codeSize(id))
         }
         return (UnsafeRawBufferPointer(start: p + prefix, count: length), prefix + length)
     }
 
     /// The FieldNames id of the element at `p` when it is a code, nil when it is literal.
-    static func code(at p: UnsafeRawPointer) -> Int? {
+    @inline(__always) static func code(at p: UnsafeRawPointer) -> Int? {
         let b0 = p.load(as: UInt8.self)
         if b0 <= 0xC0 { return nil }
         if b0 != 0xFF { return Int(b0) - 0xC1 }
