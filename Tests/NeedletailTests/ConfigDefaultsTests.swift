@@ -240,6 +240,14 @@ final class ConfigDefaultsTests: XCTestCase {
         }
     }
 
+    /// Needletail's own parameters are hidden, so CONFIG GET * (and tools comparing it) see redis-server's.
+    func testNeedletailsOwnParametersAreHidden() {
+        let config = Config()
+        XCTAssertEqual(config.get(["busy-poll-us"]).first?.value, "20")
+        XCTAssertTrue(config.get(["*poll*"]).isEmpty)
+        XCTAssertNil(Self.oracleDefaults.first { $0.0 == "busy-poll-us" }, "not a redis-server parameter")
+    }
+
     func testTableDefaultsAgreeWithTypedProperties() {
         // The typed mirror starts from literal defaults: they must say what the table says.
         let config = Config()

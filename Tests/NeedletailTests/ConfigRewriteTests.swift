@@ -17,6 +17,16 @@ final class ConfigRewriteTests: XCTestCase {
         String(decoding: c.rewrittenConfig(old: Array(old.utf8), forceAll: forceAll, context: context), as: UTF8.self)
     }
 
+    /// Needletail's own parameters: never forced into the file (it must still load in redis-server), written
+    /// when changed like any other.
+    func testOwnParametersOnlyWhenChanged() throws {
+        let c = try config("port 7000\n")
+        XCTAssertFalse(rewrite(c, old: "port 7000\n", forceAll: true).contains("busy-poll-us"))
+        XCTAssertTrue(rewrite(c, old: "port 7000\n", forceAll: true).contains("\nhz 10\n"), "others are forced")
+        c.busyPollMicros = 0
+        XCTAssertTrue(rewrite(c, old: "port 7000\n").contains("\nbusy-poll-us 0\n"))
+    }
+
     func testInPlaceAliasesOrphansUnknownLinesAndTheSignature() throws {
         let old = """
                # indented comment

@@ -51,8 +51,9 @@ extension Config {
     /// The new content of the config file, from its old content (nil or empty: no file yet).
     public func rewrittenConfig(old: [UInt8]?, forceAll: Bool = false, context: RewriteContext) -> [UInt8] {
         var state = RewriteState(old: old ?? [])
-        state.forceWrite = forceAll
         for (i, p) in ConfigParameter.all.enumerated() where !p.isDirective {
+            // Ours are written only when changed, so a forced rewrite still loads in redis-server.
+            state.forceWrite = forceAll && !ConfigParameter.needletailOwn.contains(p.name)
             for (line, force) in rewriteLines(i, context) { state.rewrite(p.name, line, force: force) }
             state.markProcessed(p.name)
         }

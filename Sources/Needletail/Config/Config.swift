@@ -39,6 +39,8 @@ public final class Config {
     /// Server cron frequency, kept within 1...500 as Redis does.
     public var hz: Int = 10 { didSet { typedDidChange("hz") } }
     public var dynamicHz: Bool = true { didSet { typedDidChange("dynamic-hz") } }
+    /// Needletail's hidden busy-poll-us: how long the loop may spin before sleeping (Net/BusyPoll.swift).
+    public var busyPollMicros: Int = 20 { didSet { typedDidChange("busy-poll-us") } }
     /// debug, verbose, notice, warning or nothing.
     public var loglevel: String = "notice" { didSet { typedDidChange("loglevel") } }
     /// Empty = standard output.
@@ -345,6 +347,7 @@ public final class Config {
         "dbfilename": string(\.dbfilename),
         "rdbcompression": bool(\.rdbcompression),
         "rdb-key-save-delay": int(\.rdbKeySaveDelay),
+        "busy-poll-us": int(\.busyPollMicros),
         "rdbchecksum": bool(\.rdbchecksum),
         "stop-writes-on-bgsave-error": bool(\.stopWritesOnBgsaveError),
         "appendonly": bool(\.appendonly),

@@ -388,6 +388,10 @@ extension ConfigParameter {
         special("replicaof", alias: "slaveof", .replicaof, "", [.immutable, .multiArg], implemented: true),
         special("latency-tracking-info-percentiles", .latencyTrackingInfoPercentiles, "50 99 99.9", .multiArg),
 
+        // Needletail's own, hidden (CONFIG GET * and COMMAND output stay redis-server's; an exact name works)
+        // Microseconds the loop may spin before sleeping while requests come close together (Net/BusyPoll.swift).
+        int("busy-poll-us", 0, 1000, 20, .hidden, implemented: true),
+
         // redis.conf-only directives
         directive("include", implemented: true),
         directive("rename-command"),
@@ -395,6 +399,9 @@ extension ConfigParameter {
         directive("loadmodule"),
         directive("sentinel"),
     ]
+
+    /// Needletail's own parameters (hidden; CONFIG REWRITE writes them only when changed).
+    static let needletailOwn: Set<String> = ["busy-poll-us"]
 
     /// Accepted in redis.conf with exactly one value and ignored, as Redis 7.0 does.
     static let deprecated: Set<String> = ["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"]

@@ -14,6 +14,8 @@ final class EventLoop {
     private let capacity: Int
     private let events: UnsafeMutableRawPointer
     private let eventSize = cs_epoll_event_size()
+    /// Spinning before blocking (Net/BusyPoll.swift); the server sets the budget from `busy-poll-us`.
+    var busyPoll = BusyPoll(budget: 0)
 
     init(capacity: Int = 1024) throws {
         epfd = try syscall("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
@@ -56,14 +58,34 @@ final class EventLoop {
         _ = read(wakeFD, &value, 8)
     }
 
-    /// Waits up to `timeoutMillis` (-1 = forever) and calls `body(token, readable, writable)` per event.
+    /// Waits up to `timeoutMillis` (-1 = forever), spinning first as `busyPoll` allows, and calls
+    /// `body(token, readable, writable)` per event.
     /// Errors and hang-ups are reported as readable so the owner's read finds them.
     @inline(__always)
     func poll(timeoutMillis: Int32, _ body: (UInt64, Bool, Bool) -> Void) {
-        let n = epoll_wait(epfd, events.assumingMemoryBound(to: epoll_event.self), Int32(capacity), timeoutMillis)
+        let events = self.events.assumingMemoryBound(to: epoll_event.self)
+        var n: Int32 = 0
+        if timeoutMillis != 0 && busyPoll.budget > 0 {
+            // Spin first while requests come close together (Net/BusyPoll.swift), then block.
+            let start = monotonicMicros()
+            var now = start
+            if let deadline = busyPoll.spinDeadline(now: start) {
+                repeat {
+                    n = epoll_wait(epfd, events, Int32(capacity), 0)
+                    now = monotonicMicros()
+                } while n == 0 && now < deadline
+                busyPoll.spun(from: start, to: now, found: n > 0)
+            }
+            if n == 0 {
+                n = epoll_wait(epfd, events, Int32(capacity), timeoutMillis)
+                busyPoll.waited(from: now, to: monotonicMicros(), found: n > 0)
+            }
+        } else {
+            n = epoll_wait(epfd, events, Int32(capacity), timeoutMillis)
+        }
         guard n > 0 else { return }
         for i in 0..<Int(n) {
-            let ev = (events + i * eventSize).assumingMemoryBound(to: epoll_event.self)
+            let ev = (self.events + i * eventSize).assumingMemoryBound(to: epoll_event.self)
             let mask = cs_epoll_event_events(ev)
             let readable = mask & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
             let writable = mask & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0

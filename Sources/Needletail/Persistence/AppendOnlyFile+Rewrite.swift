@@ -464,6 +464,8 @@ extension Server {
     /// eviction limit; an error text refuses the change.
     func configDidChange(_ name: String) -> String? {
         switch name {
+        case "busy-poll-us":
+            updateBusyPoll()
         case "dir":
             // Files are written relative to the working directory, as redis-server chdir()s on CONFIG SET dir.
             if chdir(config.dir) != 0 { return String(cString: strerror(errno)) }

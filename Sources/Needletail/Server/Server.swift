@@ -240,6 +240,7 @@ public final class Server {
         blockedOnKeys = Array(repeating: [:], count: databases.count)
         watchedKeys = (0..<databases.count).map { _ in HashTable<WatchList>() }
         updateOutputCheckBytes()
+        updateBusyPoll()
         updateClientEvictionLimit()
         updateDiagnosticsSettings()
         updateKeyspaceNotifications()
@@ -756,6 +757,13 @@ public final class Server {
         outputCheckBytes = min(smallest > Int.max - replyChunkBytes ? Int.max : smallest + replyChunkBytes - 1,
                                Server.readPauseThreshold)
     }
+
+    /// The loop's spin budget from `busy-poll-us` (at start and on CONFIG SET): none on a machine where
+    /// spinning takes CPU from others (one CPU, a cgroup quota; checked once).
+    func updateBusyPoll() {
+        loop.busyPoll.budget = Server.machineAllowsSpinning ? Int64(config.busyPollMicros) : 0
+    }
+    private static let machineAllowsSpinning = BusyPoll.machineAllowsSpinning()
 
     /// Redis's checkClientOutputBufferLimits, with the limits of the client's class (a master's are the
     /// normal ones), over the pending reply bytes beyond the first 16 KB (`Client.outputBufferMemory`, as
