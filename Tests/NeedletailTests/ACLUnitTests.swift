@@ -43,18 +43,37 @@ final class ACLUnitTests: XCTestCase {
         }
     }
 
-    /// A key pattern's literal-prefix shortcut answers exactly as the glob does, on seeded patterns and keys
-    /// drawn from a small alphabet with every metacharacter.
-    func testKeyPatternPrefixShortcutAgreesWithGlob() {
+    /// The key matcher (the literal prefix's first 8 bytes as a word, the rest by memcmp, then the glob)
+    /// answers exactly as the glob does: seeded patterns and keys of 0-20 bytes from a small alphabet with
+    /// every metacharacter (keys often built from a pattern's literal part, so prefixes longer than 8 bytes
+    /// match too), 1-4 patterns at a time with their read/write permissions.
+    func testKeyMatcherAgreesWithGlob() {
         var rng = SeededRandom(seed: 7)
-        let alphabet = Array("ab:*?[]\\^-".utf8)
+        let literal = Array("ab:".utf8)
+        let meta = Array("*?[]\\^-".utf8)
+        func pattern() -> [UInt8] {
+            (0..<rng.between(0, 20)).map { _ in rng.below(5) == 0 ? meta[rng.below(meta.count)] : literal[rng.below(literal.count)] }
+        }
         for _ in 0..<20_000 {
-            let pattern = (0..<rng.between(0, 8)).map { _ in alphabet[rng.below(alphabet.count)] }
-            let key = (0..<rng.between(0, 8)).map { _ in alphabet[rng.below(4)] }
-            let compiled = ACLSelector.KeyPattern(pattern: pattern, permissions: ACLSelector.allPermissions)
-            let expected = pattern.withUnsafeBytes { p in key.withUnsafeBytes { globMatch(pattern: p, string: $0) } }
-            let got = key.withUnsafeBytes { compiled.matches($0) }
-            XCTAssertEqual(got, expected, "\(String(decoding: pattern, as: UTF8.self)) vs \(String(decoding: key, as: UTF8.self))")
+            let patterns = (0..<rng.between(1, 4)).map { _ in
+                ACLSelector.KeyPattern(pattern: pattern(), permissions: UInt8(rng.between(1, 3)))
+            }
+            let matcher = ACLSelector.KeyMatcher(patterns)
+            var key: [UInt8]
+            if rng.below(2) == 0 {
+                let base = patterns[rng.below(patterns.count)].pattern.filter { literal.contains($0) }
+                key = Array(base.prefix(rng.between(0, base.count))) + (0..<rng.between(0, 4)).map { _ in literal[rng.below(3)] }
+            } else {
+                key = (0..<rng.between(0, 20)).map { _ in literal[rng.below(3)] }
+            }
+            for permissions in [ACLSelector.readPermission, ACLSelector.writePermission, ACLSelector.allPermissions] {
+                let expected = patterns.contains { p in
+                    p.permissions & permissions == permissions
+                        && p.pattern.withUnsafeBytes { pb in key.withUnsafeBytes { globMatch(pattern: pb, string: $0) } }
+                }
+                let got = key.withUnsafeBytes { matcher.allows($0, permissions: permissions) }
+                XCTAssertEqual(got, expected, "\(patterns.map { String(decoding: $0.pattern, as: UTF8.self) }) vs \(String(decoding: key, as: UTF8.self)) for \(permissions)")
+            }
         }
     }
 }

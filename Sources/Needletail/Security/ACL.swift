@@ -120,8 +120,8 @@ final class ACL {
         var relevant = Denial(reason: .command, position: 0)
         var cachedKeys: [(position: Int, permissions: UInt8)]?
         return user.rules.selectors.withUnsafeBufferPointer { selectors in
-            for i in selectors.indices {  // (by index: no copy of each selector's arrays)
-                guard let denial = check(selectors[i], command, client, offset, &cachedKeys) else { return nil }
+            for i in selectors.indices {  // (by address: passing selectors[i] copied it, retaining its 5 references)
+                guard let denial = check(selectors.baseAddress! + i, command, client, offset, &cachedKeys) else { return nil }
                 if denial.reason.rawValue > relevant.reason.rawValue
                     || (denial.reason == relevant.reason && denial.position > relevant.position) {
                     relevant = denial
@@ -131,28 +131,31 @@ final class ACL {
         }
     }
 
-    private func check(_ s: ACLSelector, _ command: Command, _ client: Client, _ offset: Int,
+    private func check(_ selector: UnsafePointer<ACLSelector>, _ command: Command, _ client: Client, _ offset: Int,
                        _ cachedKeys: inout [(position: Int, permissions: UInt8)]?) -> Denial? {
+        // Fields are read one at a time through the pointer: a method called on the whole selector copies it.
         let argc = client.argc - offset
-        if !s.allCommands && !command.flags.contains(.noAuth) && !s.bit(command.aclID) {
-            guard argc >= 2, let allowed = s.firstArgs[command.aclID] else { return Denial(reason: .command, position: 0) }
+        if !selector.pointee.allCommands && !command.flags.contains(.noAuth)
+            && !ACLSelector.bit(command.aclID, in: selector.pointee.allowed) {
+            guard argc >= 2, let allowed = selector.pointee.firstArgs[command.aclID] else { return Denial(reason: .command, position: 0) }
             let first = client.arg(offset + (command.parent != nil ? 2 : 1))
             guard allowed.contains(where: { $0.withUnsafeBytes { equalFolded($0, first) } }) else {
                 return Denial(reason: .command, position: 0)
             }
         }
-        if !s.allKeys {
+        if !selector.pointee.allKeys {
+            let keys = selector.pointee.keyMatcher
             let plan = command.aclKeys
             switch plan.shape {
             case .none:
                 break
             case .range(let first, let lastKey, let step):
-                if let keys = ACLKeyPlan.keyPositions(first: first, lastKey: lastKey, argc: argc) {
+                if let positions = ACLKeyPlan.keyPositions(first: first, lastKey: lastKey, argc: argc) {
                     var permissions = plan.permissions
                     if plan.setGet { permissions = setPermissions(client, offset, argc) }
-                    var i = keys.lowerBound
-                    while i <= keys.upperBound {
-                        if !s.allowsKey(client.arg(offset + i), permissions: permissions) { return Denial(reason: .key, position: i) }
+                    var i = positions.lowerBound
+                    while i <= positions.upperBound {
+                        if !keys.allows(client.arg(offset + i), permissions: permissions) { return Denial(reason: .key, position: i) }
                         i += step
                     }
                 }
@@ -162,17 +165,18 @@ final class ACL {
                     cachedKeys = (keyPositions(command, args) ?? []).map { ($0.position, ACLKeyPlan.permissions($0.flags)) }
                 }
                 for (position, permissions) in cachedKeys! where position < argc {
-                    if !s.allowsKey(client.arg(offset + position), permissions: permissions) {
+                    if !keys.allows(client.arg(offset + position), permissions: permissions) {
                         return Denial(reason: .key, position: position)
                     }
                 }
             }
         }
-        if !s.allChannels && command.aclChannels != .none {
+        if !selector.pointee.allChannels && command.aclChannels != .none {
             let pattern = command.aclChannels == .patternSubscribe
             let last = command.aclChannels == .publish ? min(1, argc - 1) : argc - 1
             if last >= 1 {
-                for i in 1...last where !s.allowsChannel(client.arg(offset + i), isPattern: pattern) {
+                let channels = selector.pointee.channels
+                for i in 1...last where !ACLSelector.allowsChannel(client.arg(offset + i), isPattern: pattern, in: channels) {
                     return Denial(reason: .channel, position: i)
                 }
             }
