@@ -1,6 +1,7 @@
 import TestSupport
 import XCTest
 @testable import Needletail
+import CSystem
 
 /// The byte formats of RDB / DUMP payloads (Sources/Needletail/Persistence): LZF, CRC64, listpack, ziplist,
 /// zipmap and intset blobs, checked byte for byte against payloads from a real redis-server 7.0, through
@@ -218,6 +219,33 @@ final class RDBPrimitivesTests: XCTestCase {
                 CRC64.update(CRC64.update(0, UnsafeRawBufferPointer(rebasing: b[..<split])), UnsafeRawBufferPointer(rebasing: b[split...]))
             }
             XCTAssertEqual(crc, whole, "split at \(split)")
+        }
+    }
+
+    /// The carry-less multiplication path (Sources/CSystem/crc64.c) gives the tables' CRC for every length
+    /// around its limits (64 bytes, the 16-byte blocks, the four lanes' 64-byte steps) and far beyond, from
+    /// random starting CRCs and at unaligned addresses; bytes biased to 0x00 and 0xFF as well as random.
+    func testCRC64CarrylessMatchesTheTables() throws {
+        try XCTSkipUnless(cs_crc64_bulk_available() != 0, "this CPU has no PCLMULQDQ: the tables do everything")
+        var random = SeededRandom(seed: 641)
+        let data = (0..<20_000).map { i -> UInt8 in
+            switch i / 5000 {
+            case 0: return 0
+            case 1: return 0xFF
+            default: return UInt8(truncatingIfNeeded: random.next())
+            }
+        }
+        var lengths = Array(0...300) + [511, 512, 513, 1023, 1024, 1025, 4096, 4097, 10_000, 19_999]
+        for _ in 0..<200 { lengths.append(random.between(0, 19_990)) }
+        data.withUnsafeBytes { all in
+            for length in lengths {
+                for start in [0, 1, 5000 - length / 2, 9999] where start >= 0 && start + length <= all.count {
+                    let initial = length % 3 == 0 ? 0 : random.next()
+                    let bytes = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    let expected = length == 0 ? initial : CRC64.tableUpdate(initial, bytes.baseAddress!, length)
+                    XCTAssertEqual(CRC64.update(initial, bytes), expected, "length \(length) from \(start)")
+                }
+            }
         }
     }
 
