@@ -17,7 +17,8 @@
 //   (fold H by x^128, L moves to the high half), then Barrett reduction with mu = floor(x^128 / P):
 //   q = T1 ^ floor(T1 * m / x^64) where mu = x^64 + m, and T mod P = T0 ^ (q * p mod x^64), p = P - x^64.
 // The constants are computed at the first call from the polynomial (no magic numbers to mistype), and the
-// whole is checked against the table method by CRC64Tests on random inputs, lengths and initial values.
+// whole is checked against the table method (RDBPrimitivesTests.testCRC64CarrylessMatchesTheTables) on random
+// inputs, lengths, offsets and initial values.
 
 #include "include/csystem_bits.h"
 #include <pthread.h>
@@ -68,10 +69,14 @@ static struct {
     __m128i fold512, fold128, fold384, fold256;  // (lo word constant, hi word constant) per distance
     uint64_t k127, mu, p;
 } k;
-static pthread_once_t constants_once = PTHREAD_ONCE_INIT;
-static int available = -1;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+/// Whether the CPU has PCLMULQDQ and SSE4.1; written once under `setup_once` (threads call in at once).
+static int available;
 
-static void make_constants(void) {
+static void setup(void) {
+    __builtin_cpu_init();
+    available = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    if (!available) return;
     unsigned distances[4] = {512, 128, 384, 256};
     __m128i *slots[4] = {&k.fold512, &k.fold128, &k.fold384, &k.fold256};
     for (int i = 0; i < 4; i++) {
@@ -138,12 +143,8 @@ static uint64_t crc64_clmul(uint64_t crc, const unsigned char *p, size_t blocks)
 size_t cs_crc64_bulk(uint64_t *crc, const void *bytes, size_t count) {
 #if defined(__x86_64__)
     if (count < 64) return 0;
-    if (available < 0) {
-        __builtin_cpu_init();
-        available = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-    }
+    pthread_once(&setup_once, setup);
     if (!available) return 0;
-    pthread_once(&constants_once, make_constants);
     size_t blocks = count / 16;
     *crc = crc64_clmul(*crc, bytes, blocks);
     return blocks * 16;

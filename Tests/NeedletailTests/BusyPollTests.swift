@@ -76,6 +76,27 @@ final class BusyPollTests: XCTestCase {
         }
     }
 
+    /// The event loop with a warmed policy: it spins (up to 1 ms), then blocks until the timeout (a bound
+    /// loose enough for a loaded machine: the loop returns, no earlier than asked); a wake-up is delivered.
+    func testTheLoopSpinsThenStillKeepsTheTimeout() throws {
+        let loop = try EventLoop()
+        var policy = BusyPoll(budget: 1000)
+        _ = policy.spinDeadline(now: monotonicMicros() - 1_000_000)  // a second ago: full credit by now
+        policy.waited(from: 0, to: 1, found: true)
+        loop.busyPoll = policy
+        var tokens: [UInt64] = []
+        let start = monotonicMicros()
+        loop.poll(timeoutMillis: 5) { token, _, _ in tokens.append(token) }
+        let elapsed = monotonicMicros() - start
+        XCTAssertTrue(tokens.isEmpty)
+        XCTAssertGreaterThanOrEqual(elapsed, 4_900, "the timeout is kept")
+        XCTAssertLessThan(elapsed, 1_000_000, "and not extended without bound")
+        XCTAssertLessThan(loop.busyPoll.credit, BusyPoll.maxCredit, "it did spin")
+        loop.wake()
+        loop.poll(timeoutMillis: -1) { token, _, _ in tokens.append(token) }
+        XCTAssertEqual(tokens, [EventLoop.wakeToken])
+    }
+
     func testCPUQuotaDetection() {
         func quota(_ cgroups: String, _ files: [String: String]) -> Bool {
             BusyPoll.hasCPUQuota(cgroups: cgroups, read: { files[$0] })
@@ -91,6 +112,12 @@ final class BusyPollTests: XCTestCase {
         XCTAssertTrue(quota("3:cpu:/\n", ["/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "100000"]))
         XCTAssertFalse(quota("4:memory:/docker/x\n", ["/sys/fs/cgroup/cpu/docker/x/cpu.cfs_quota_us": "100000\n"]),
                        "another controller's path is not the cpu controller's")
+        // a parent's quota (a systemd slice with CPUQuota= above the service's group)
+        XCTAssertTrue(quota("0::/limited.slice/redis.service\n",
+                            ["/sys/fs/cgroup/limited.slice/redis.service/cpu.max": "max 100000\n",
+                             "/sys/fs/cgroup/limited.slice/cpu.max": "100000 100000\n"]))
+        XCTAssertTrue(quota("5:cpuacct,cpu:/a/b/c\n", ["/sys/fs/cgroup/cpu/a/cpu.cfs_quota_us": "20000\n"]))
+        XCTAssertFalse(quota("0::/a/b\n", ["/sys/fs/cgroup/a/b/cpu.max": "max 100000\n", "/sys/fs/cgroup/a/cpu.max": "max 100000\n"]))
         // This machine: the check runs without trapping, whatever it finds.
         _ = BusyPoll.machineAllowsSpinning()
     }

@@ -21,7 +21,10 @@ import Glibc
 ///   as credit, up to `maxCredit`, and spends what it spins), so a loop busy 40% of the time shows at most
 ///   65%, never 100%;
 /// - not at all where spinning takes CPU from someone (`machineAllowsSpinning`): a single online CPU, or a
-///   cgroup CPU quota (a container's CPU limit, which spinning would spend and then be throttled for).
+///   cgroup CPU quota on the process's group or a parent (a container's CPU limit, which spinning would
+///   spend and then be throttled for). A process pinned to one CPU of several (taskset, a cpuset) does
+///   spin: that is how a core is dedicated to a server; its own helper threads (the AOF's fsync, lazy
+///   free), woken on that core, preempt the spinning loop, and the cap bounds what they share.
 /// `busy-poll-us` (a hidden parameter of ours, 0 to turn it off) sets the budget; 20 by default.
 struct BusyPoll {
     /// The longest spin before blocking, in microseconds; 0 = never spin.
@@ -70,20 +73,27 @@ struct BusyPoll {
         return !hasCPUQuota(cgroups: readSmallFile("/proc/self/cgroup") ?? "", read: readSmallFile)
     }
 
-    /// Whether one of the cgroups `/proc/self/cgroup` lists (or the root of a mounted namespace) caps CPU.
+    /// Whether one of the cgroups `/proc/self/cgroup` lists, one of their parents (a systemd slice's
+    /// CPUQuota= above the service's own group) or the root of a mounted namespace caps CPU.
     static func hasCPUQuota(cgroups: String, read: (String) -> String?) -> Bool {
         var candidates = ["/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
                           "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us"]
         for line in cgroups.split(separator: "\n") {
             // "hierarchy-ID:controller-list:cgroup-path"; v2's line is "0::/path".
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[2].hasPrefix("/"), parts[2] != "/" else { continue }
-            let path = String(parts[2])
-            if parts[0] == "0" && parts[1].isEmpty {
-                candidates.append("/sys/fs/cgroup" + path + "/cpu.max")
-            } else if parts[1].split(separator: ",").contains("cpu") {
-                candidates.append("/sys/fs/cgroup/cpu" + path + "/cpu.cfs_quota_us")
-                candidates.append("/sys/fs/cgroup/cpu,cpuacct" + path + "/cpu.cfs_quota_us")
+            guard parts.count == 3, parts[2].hasPrefix("/") else { continue }
+            let v2 = parts[0] == "0" && parts[1].isEmpty
+            guard v2 || parts[1].split(separator: ",").contains("cpu") else { continue }
+            // The group and each of its parents: "/a/b/c", "/a/b", "/a".
+            let names = parts[2].split(separator: "/")
+            for depth in stride(from: names.count, to: 0, by: -1) {
+                let path = "/" + names[0..<depth].joined(separator: "/")
+                if v2 {
+                    candidates.append("/sys/fs/cgroup" + path + "/cpu.max")
+                } else {
+                    candidates.append("/sys/fs/cgroup/cpu" + path + "/cpu.cfs_quota_us")
+                    candidates.append("/sys/fs/cgroup/cpu,cpuacct" + path + "/cpu.cfs_quota_us")
+                }
             }
         }
         for file in candidates {

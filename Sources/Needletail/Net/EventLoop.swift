@@ -66,18 +66,21 @@ final class EventLoop {
         let events = self.events.assumingMemoryBound(to: epoll_event.self)
         var n: Int32 = 0
         if timeoutMillis != 0 && busyPoll.budget > 0 {
-            // Spin first while requests come close together (Net/BusyPoll.swift), then block.
+            // Spin first while requests come close together (Net/BusyPoll.swift), then block for what is
+            // left of the timeout (a timer is not made later by the spin).
             let start = monotonicMicros()
+            let timerDue = timeoutMillis > 0 ? start + Int64(timeoutMillis) * 1000 : Int64.max
             var now = start
             if let deadline = busyPoll.spinDeadline(now: start) {
                 repeat {
                     n = epoll_wait(epfd, events, Int32(capacity), 0)
                     now = monotonicMicros()
-                } while n == 0 && now < deadline
+                } while n == 0 && now < min(deadline, timerDue)
                 busyPoll.spun(from: start, to: now, found: n > 0)
             }
             if n == 0 {
-                n = epoll_wait(epfd, events, Int32(capacity), timeoutMillis)
+                let left = timeoutMillis < 0 ? -1 : Int32(clamping: max(0, (timerDue - now + 999) / 1000))
+                n = epoll_wait(epfd, events, Int32(capacity), left)
                 busyPoll.waited(from: now, to: monotonicMicros(), found: n > 0)
             }
         } else {
