@@ -53,7 +53,7 @@ extension Config {
         var state = RewriteState(old: old ?? [])
         for (i, p) in ConfigParameter.all.enumerated() where !p.isDirective {
             // Ours are written only when changed, so a forced rewrite still loads in redis-server.
-            state.forceWrite = forceAll && !ConfigParameter.needletailOwn.contains(p.name)
+            state.forceWrite = forceAll && !p.flags.contains(.needletailOwn)
             for (line, force) in rewriteLines(i, context) { state.rewrite(p.name, line, force: force) }
             state.markProcessed(p.name)
         }

@@ -63,6 +63,9 @@ public struct ConfigParameter {
         public static let denyLoading = Flags(rawValue: 16)
         /// Secret (redacted from SLOWLOG / MONITOR by the command layer).
         public static let sensitive = Flags(rawValue: 32)
+        /// Needletail's own, not redis-server's: hidden too, and CONFIG REWRITE writes it only when changed (a
+        /// forced rewrite's file must still load in redis-server).
+        public static let needletailOwn = Flags(rawValue: 64)
     }
 
     public let name: String
@@ -390,7 +393,7 @@ extension ConfigParameter {
 
         // Needletail's own, hidden (CONFIG GET * and COMMAND output stay redis-server's; an exact name works)
         // Microseconds the loop may spin before sleeping while requests come close together (Net/BusyPoll.swift).
-        int("busy-poll-us", 0, 1000, 20, .hidden, implemented: true),
+        int("busy-poll-us", 0, 1000, 20, [.hidden, .needletailOwn], implemented: true),
 
         // redis.conf-only directives
         directive("include", implemented: true),
@@ -399,9 +402,6 @@ extension ConfigParameter {
         directive("loadmodule"),
         directive("sentinel"),
     ]
-
-    /// Needletail's own parameters (hidden; CONFIG REWRITE writes them only when changed).
-    static let needletailOwn: Set<String> = ["busy-poll-us"]
 
     /// Accepted in redis.conf with exactly one value and ignored, as Redis 7.0 does.
     static let deprecated: Set<String> = ["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"]

@@ -66,8 +66,8 @@ struct BusyPoll {
         recentShortGap = found && end - start <= budget
     }
 
-    /// Whether spinning can only take CPU from others on this machine: one online CPU, or a cgroup CPU
-    /// quota (v2 `cpu.max` other than "max", v1 `cpu.cfs_quota_us` other than -1) on this process's cgroup.
+    /// Whether spinning takes CPU from no one here: false with one online CPU, or a cgroup CPU quota (v2
+    /// `cpu.max` other than "max", v1 `cpu.cfs_quota_us` other than -1) on this process's cgroup or a parent.
     static func machineAllowsSpinning() -> Bool {
         if sysconf(Int32(_SC_NPROCESSORS_ONLN)) < 2 { return false }
         return !hasCPUQuota(cgroups: readSmallFile("/proc/self/cgroup") ?? "", read: readSmallFile)
