@@ -48,14 +48,13 @@ static uint64_t xpow_mod(unsigned n) {
 }
 
 /// m of mu = floor(x^128 / P) = x^64 + m, in the normal form: long division of x^128, one quotient bit per
-/// step from x^64 down (the remainder is kept as its 64 coefficients below the one being cleared).
+/// step from x^64 down.
 static uint64_t barrett_m(void) {
-    uint64_t q = 0, r = 0;  // r: the remainder's coefficients x^(k+63)..x^k while quotient bit k is decided
-    // x^128 = x^64 * x^64: the first step (k = 64) takes the leading 1 and leaves poly's coefficients.
-    r = poly;
+    // Quotient bit 64 takes x^128's leading 1 and leaves p * x^64. From then on `r` holds the remainder's
+    // coefficients x^(k+64)..x^(k+1) in bits 63..0 while quotient bit k is decided.
+    uint64_t q = 0, r = poly;
     for (int k = 63; k >= 0; k--) {
-        // the coefficient of x^(k+64) is r's top bit
-        uint64_t top = r >> 63;
+        uint64_t top = r >> 63;  // the coefficient of x^(k+64)
         r <<= 1;
         if (top) {
             q |= 1ULL << k;
