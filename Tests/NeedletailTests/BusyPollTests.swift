@@ -35,6 +35,33 @@ final class BusyPollTests: XCTestCase {
         XCTAssertNotNil(poll.spinDeadline(now: start + 300_040))
     }
 
+    func testAContendedCPUStopsSpinningUntilAQuietPeriod() {
+        var poll = warmed()
+        poll.noteRunQueue(waited: 6_000_000, over: 100_000_000)  // 6% of a cron period waiting for a CPU
+        XCTAssertTrue(poll.contended)
+        XCTAssertNil(poll.spinDeadline(now: 2_000_020))
+        poll.noteRunQueue(waited: 4_000_000, over: 100_000_000)
+        XCTAssertFalse(poll.contended)
+        XCTAssertNotNil(poll.spinDeadline(now: 2_000_030))
+        poll.noteRunQueue(waited: 1, over: 0)  // no time passed: not contended
+        XCTAssertFalse(poll.contended)
+    }
+
+    /// The loop thread's run-queue clock reads this thread's schedstat: nothing the first time, then the
+    /// delay and the elapsed time since (skipped where the kernel keeps no sched_info).
+    func testRunQueueClockReadsThisThread() throws {
+        let clock = RunQueueClock()
+        XCTAssertNil(clock.sample(), "the first reading only starts the period")
+        var x: UInt64 = 1
+        let start = monotonicMicros()
+        while monotonicMicros() - start < 20_000 { x = x &* 6364136223846793005 &+ 1 }  // 20 ms on the CPU
+        XCTAssertNotEqual(x, 0)
+        let sample = try XCTUnwrap(clock.sample() ?? { throw XCTSkip("no /proc/thread-self/schedstat here") }())
+        XCTAssertGreaterThanOrEqual(sample.interval, 20_000_000)
+        XCTAssertGreaterThanOrEqual(sample.waited, 0)
+        XCTAssertLessThanOrEqual(sample.waited, sample.interval + 10_000_000)
+    }
+
     func testABudgetOfZeroNeverSpins() {
         var poll = BusyPoll(budget: 0)
         for step in 0..<100 {

@@ -764,6 +764,8 @@ public final class Server {
         loop.busyPoll.budget = Server.machineAllowsSpinning ? Int64(config.busyPollMicros) : 0
     }
     private static let machineAllowsSpinning = BusyPoll.machineAllowsSpinning()
+    /// The loop thread's run-queue delay, which tells the spin policy when the CPU is contended.
+    private let runQueue = RunQueueClock()
 
     /// Redis's checkClientOutputBufferLimits, with the limits of the client's class (a master's are the
     /// normal ones), over the pending reply bytes beyond the first 16 KB (`Client.outputBufferMemory`, as
@@ -898,6 +900,9 @@ public final class Server {
         aof.rewriteCron()
         closeIdleMigrateConnections()
         aofBarrier = aof.isOn && config.appendfsync == "always"
+        if loop.busyPoll.budget > 0, let (waited, interval) = runQueue.sample() {
+            loop.busyPoll.noteRunQueue(waited: waited, over: interval)
+        }
     }
 
     // MARK: - Helpers for commands
