@@ -23,7 +23,7 @@ import Glibc
 /// - not while the CPU is contended: the cron reads the loop thread's run-queue delay (time runnable but
 ///   kept off the CPU by other tasks, /proc/thread-self/schedstat) and `noteRunQueue` stops spinning for the
 ///   next period when it was over 1/20 of the last one. A master, its replica and a client sharing two
-///   cores lost 3-10% of their `-P 1` throughput to spinning (once 30%); with the guard they keep it;
+///   cores lost 3-10% of their `-P 1` throughput to spinning (once 28%); with the guard they keep it;
 /// - not at all where spinning takes CPU from someone (`machineAllowsSpinning`): a single online CPU, or a
 ///   cgroup CPU quota on the process's group or a parent (a container's CPU limit, which spinning would
 ///   spend and then be throttled for). A process pinned to one CPU of several (taskset, a cpuset) does
