@@ -467,8 +467,8 @@ final class DifferentialRunner {
         }
         let mismatch = DiffMismatch(index: 0, command: command, redisReply: r, needletailReply: n)
         guard let options = DiffSortOptions(command), !options.store,
-              let type = try? rc.call([Array("TYPE".utf8), command[1]]),
-              let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), command[1]]) else { return mismatch }
+              let type = try? rc.call([Array("TYPE".utf8), options.key]),
+              let encoding = try? rc.call([Array("OBJECT".utf8), Array("ENCODING".utf8), options.key]) else { return mismatch }
         let isSet = type == Array("+set\r\n".utf8), isZset = type == Array("+zset\r\n".utf8)
         let dictOrder = isZset || (isSet && encoding == Array("$9\r\nhashtable\r\n".utf8))
         guard dictOrder && (options.alpha || (isSet && options.dontSort)),
@@ -720,20 +720,31 @@ struct QueuedCommand {
 @inline(__always) func diffLower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
 
 /// The options of a SORT command that decide how its reply may differ, parsed as redis-server parses them
-/// (nil when it would be a syntax error).
+/// (nil when it would be a syntax error). Also the sort family's SORT from a script (`EVAL "return
+/// redis.call('SORT', KEYS[1], unpack(ARGV))" 1 key option...`), where a set BY nosort is sorted ALPHA.
 struct DiffSortOptions {
     var alpha = false, limit = false, store = false, dontSort = false
     var gets = 0
+    /// The key sorted.
+    var key: [UInt8]
 
     init?(_ command: DiffCommand) {
-        let name = command[0].map(diffLower)
-        guard name == Array("sort".utf8) || name == Array("sort_ro".utf8) else { return nil }
+        var name = command[0].map(diffLower)
+        var keyIndex = 1
+        let fromScript = name == Array("eval".utf8) && command.count >= 4
+            && command[1].starts(with: Array("return redis.call('SORT".utf8))
+        if fromScript {
+            name = command[1].starts(with: Array("return redis.call('SORT_RO".utf8)) ? Array("sort_ro".utf8) : Array("sort".utf8)
+            keyIndex = 3
+        }
+        guard name == Array("sort".utf8) || name == Array("sort_ro".utf8), command.count > keyIndex else { return nil }
+        key = command[keyIndex]
         let readonly = name == Array("sort_ro".utf8)
         func word(_ i: Int) -> String {
             let bytes = command[i]
             return String(decoding: (bytes.firstIndex(of: 0).map { bytes[..<$0] } ?? bytes[...]).map(diffLower), as: UTF8.self)
         }
-        var j = 2
+        var j = keyIndex + 1
         while j < command.count {
             let left = command.count - j - 1
             switch word(j) {
