@@ -26,6 +26,12 @@ def datasets(n):
         ("small-int", f"{small:,} sets of 10 integers `SADD set:N 10N..10N+9` (intset)", small, "set",
          lambda s: pipe(s, batched(lambda i: encode(b"SADD", b"set:%d" % i, *[b"%d" % (i * 10 + j) for j in range(10)]),
                                    small, batch=2000)), ("DBSIZE",), small),
+        # The same sets, their values scattered over 31 bits: too far apart for the key's entry, so each is a
+        # SetValue with a block of 4-byte values (Storage/InlineIntSet.swift).
+        ("small-int-spread", f"{small:,} sets of 10 integers scattered below 2^31 (intset)", small, "set",
+         lambda s: pipe(s, batched(lambda i: encode(b"SADD", b"set:%d" % i,
+                                                    *[b"%d" % ((i * 10 + j) * 2654435761 % 2147483647) for j in range(10)]),
+                                   small, batch=2000)), ("DBSIZE",), small),
         ("small-str", f"{small:,} sets of 10 strings `SADD set:N member:10N ...` (hashtable)", small, "set",
          lambda s: pipe(s, batched(lambda i: encode(b"SADD", b"set:%d" % i,
                                                     *[b"member:%d" % (i * 10 + j) for j in range(10)]),

@@ -411,6 +411,13 @@ struct DumpCase {
             DumpCase("intset 32", "SADD", "3", "100000", "-2147483648"),
             DumpCase("intset 64", "SADD", "3", "5000000000", "-9223372036854775808", "9223372036854775807"),
             DumpCase("intset of 512", "SADD", (0..<512).map { Array("\($0 * 7 - 1000)".utf8) }),
+            // Sets held in the key's entry (Storage/InlineIntSet.swift): Redis's width outlives the value that
+            // widened it, and the most values the entry holds, one short of it and one past it.
+            DumpCase("inline intset keeps width 4", [words("SADD", "k", "1", "100000", "2"), words("SREM", "k", "100000")]),
+            DumpCase("inline intset keeps width 8", [words("SADD", "k", "-5000000000", "7"), words("SREM", "k", "-5000000000")]),
+            DumpCase("intset of 21 close values", "SADD", (0..<21).map { Array("\(1_000_000 + $0 * 5)".utf8) }),
+            DumpCase("intset of 22 close values", "SADD", (0..<22).map { Array("\(1_000_000 + $0 * 5)".utf8) }),
+            DumpCase("intset of 10 far values", "SADD", (0..<10).map { Array("\($0 * 1_000_000_007 - 4_000_000_000)".utf8) }),
             DumpCase("hashtable set of one", "SADD", "member"),
             DumpCase("listpack zset", "ZADD", "1", "a", "2.5", "b", "-inf", "c", "inf", "d", "0.1", "e", "1e300", "f",
                      "-0", "g", "-3", "h", "123456789012", "i", "5e-324", "j"),

@@ -43,7 +43,8 @@ final class MemoryCommandTests: XCTestCase {
         let steps = [1, 20, 100, 600, 3000]
         let kinds: [(key: String, add: (Int, Int) -> [String])] = [
             ("list", { lo, hi in ["RPUSH", "list"] + (lo..<hi).map { "element-\($0)" } }),
-            ("intset", { lo, hi in ["SADD", "intset"] + (lo..<hi).map { "\($0)" } }),
+            // Values far apart: past the first step the intset no longer fits in the key's entry (below).
+            ("intset", { lo, hi in ["SADD", "intset"] + (lo..<hi).map { "\($0 * 100_000)" } }),
             ("strset", { lo, hi in ["SADD", "strset"] + (lo..<hi).map { "member-\($0)" } }),
             ("hash", { lo, hi in ["HSET", "hash"] + (lo..<hi).flatMap { ["field-\($0)", "value-\($0)"] } }),
             ("zset", { lo, hi in ["ZADD", "zset"] + (lo..<hi).flatMap { ["\($0)", "member-\($0)"] } }),
@@ -71,6 +72,11 @@ final class MemoryCommandTests: XCTestCase {
         try run(["SET", "longer", String(repeating: "x", count: 100_000)])
         let short = try usage("short"), long = try usage("long"), longer = try usage("longer")
         XCTAssertGreaterThan(short, 0)
+        // So do small intsets of close values (Storage/InlineIntSet.swift), up to 21 of them.
+        try run(["SADD", "close"] + (0..<21).map { "\($0 * 3)" })
+        XCTAssertEqual(try usage("close"), short, "an inline intset costs its entry, as a short string")
+        try run(["SADD", "close", "100"])
+        XCTAssertGreaterThan(try usage("close"), short + 32, "22 values: an object and a block")
         XCTAssertGreaterThanOrEqual(long - short, 1000)
         XCTAssertGreaterThanOrEqual(longer - long, 98_000)
         // A big collection is sampled: the default answer is near the exact one for uniform elements and

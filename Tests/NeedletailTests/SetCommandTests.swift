@@ -105,6 +105,71 @@ final class SetCommandTests: XCTestCase {
         for member in popped { XCTAssertEqual(run("SISMEMBER", "h", member), ":0\r\n") }
     }
 
+    /// How the set is held under its key: inline while SADD and SREM keep it a small intset that fits the
+    /// entry; a SetValue once it outgrows it, or when another command edits it; inline again when a STORE
+    /// builds it anew. OBJECT ENCODING says "intset" for both, and the replies do not change.
+    func testSmallIntegerSetsLiveInTheirEntry() {
+        func stored(_ key: String) -> String {
+            switch client.db.lookup(ByteString(key), now: server.now, [.write, .noTouch]) {
+            case .inlineIntset?: return "inline"
+            case .set(let set)?: return set.isIntset ? "intset" : "hashtable"
+            case nil: return "none"
+            default: return "other"
+            }
+        }
+        run("SADD", "s", "3", "1", "2")
+        XCTAssertEqual(stored("s"), "inline")
+        XCTAssertEqual(run("OBJECT", "ENCODING", "s"), "$6\r\nintset\r\n")
+        XCTAssertEqual(run("SMEMBERS", "s"), "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n")
+        XCTAssertEqual(run("SCARD", "s"), ":3\r\n")
+        XCTAssertEqual(run("SMISMEMBER", "s", "2", "4", "x"), "*3\r\n:1\r\n:0\r\n:0\r\n")
+        XCTAssertEqual(run("SADD", "s", "2", "4", "-4"), ":2\r\n")
+        XCTAssertEqual(run("SREM", "s", "1", "x", "7"), ":1\r\n")
+        XCTAssertEqual(stored("s"), "inline")
+        // A TTL stays with an edit in place.
+        run("EXPIRE", "s", "100")
+        run("SADD", "s", "5")
+        XCTAssertEqual(run("TTL", "s"), ":100\r\n")
+
+        // Past what the entry holds: a SetValue, still an intset, the same members.
+        run("SADD", "s", "-9223372036854775808", "9223372036854775807", "0")
+        XCTAssertEqual(stored("s"), "intset")
+        XCTAssertEqual(run("SCARD", "s"), ":8\r\n")
+        XCTAssertEqual(run("TTL", "s"), ":100\r\n")
+        // A string member in the same command: the members before it stay inline no more.
+        run("SADD", "t", "1", "2", "x", "3")
+        XCTAssertEqual(stored("t"), "hashtable")
+        XCTAssertEqual(run("SCARD", "t"), ":4\r\n")
+        // set-max-intset-entries bounds the inline form too.
+        run("CONFIG", "SET", "set-max-intset-entries", "2")
+        run("SADD", "u", "1", "2")
+        XCTAssertEqual(stored("u"), "inline")
+        XCTAssertEqual(run("SADD", "u", "2", "3"), ":1\r\n")
+        XCTAssertEqual(stored("u"), "hashtable")
+        run("CONFIG", "SET", "set-max-intset-entries", "512")
+
+        // SPOP and SMOVE edit a SetValue; a STORE result that fits is inline again.
+        run("SADD", "p", "1", "2", "3")
+        XCTAssertEqual(run("SMOVE", "p", "p", "2"), ":1\r\n")
+        XCTAssertEqual(stored("p"), "inline")
+        XCTAssertEqual(run("SMOVE", "p", "q", "2"), ":1\r\n")
+        XCTAssertEqual([stored("p"), stored("q")], ["intset", "intset"])
+        run("SPOP", "p")
+        XCTAssertEqual(stored("p"), "intset")
+        run("SADD", "r", "1", "2", "3")
+        run("SINTERSTORE", "d", "r", "r")
+        XCTAssertEqual(stored("d"), "inline")
+        XCTAssertEqual(run("SMEMBERS", "d"), "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n")
+        XCTAssertEqual(run("SDIFF", "r", "r"), "*0\r\n")
+
+        // Emptied by SREM: the key goes, with Redis's events.
+        _ = take()
+        XCTAssertEqual(run("SREM", "r", "1", "2", "3", "4"), ":3\r\n")
+        XCTAssertEqual(stored("r"), "none")
+        XCTAssertEqual(take().events, ["srem r", "del r"])
+        client.db.checkInvariants()
+    }
+
     func testNotificationsAndDirtyAsRedis() {
         let start = server.dirty
         run("SADD", "a", "1", "2", "x")

@@ -313,7 +313,7 @@ private func objectRefcount(_ c: Client) {
             return c.reply.integer(Int64(Int32.max))
         }
         c.reply.integer(1)
-    case .list, .set, .sortedSet, .hash, .stream:
+    case .list, .set, .inlineIntset, .sortedSet, .hash, .stream:
         c.reply.integer(1)
     }
 }

@@ -18,6 +18,11 @@
 ///   set-max-intset-entries). SDIFF's second algorithm adds the whole first set before removing, so it can
 ///   convert a result that ends up small; the choice between the algorithms is Redis's.
 ///
+/// Where a set lives: a small intset in the key's entry itself (`Value.inlineIntset`, Storage/InlineIntSet.swift),
+/// every other set in a SetValue. SADD and SREM edit an inline set in place and move it to a SetValue when it
+/// outgrows the entry; the other writes (SPOP, SMOVE) move it to a SetValue first (`setValue(forWrite:)`);
+/// reads work on a SetValue made from it. Both are "intset" to OBJECT ENCODING and behave alike.
+///
 /// Replies: SMEMBERS, SINTER, SUNION, SDIFF and SPOP with a count answer a set (`~` in RESP3, `*` in RESP2);
 /// SRANDMEMBER with a count answers an array.
 ///
@@ -101,17 +106,26 @@ extension KeyspaceEvent {
 
 /// The set at argument `i`, or nil after replying: `missing` (a reply chosen by the caller) when there is
 /// no such key, WRONGTYPE when it holds another type. A read counts a keyspace hit or miss; a write does
-/// not, as Redis's lookupKeyRead / lookupKeyWrite.
+/// not, as Redis's lookupKeyRead / lookupKeyWrite. An inline set is read through a SetValue made from it;
+/// for a write it becomes that SetValue, stored under the key.
 private func setValue(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> SetValue? {
     let now = c.server.now
     guard let value = forWrite ? c.db.lookup(c.arg(i), now: now, .write) : c.db.lookup(c.arg(i), now: now) else {
         missing(c)
         return nil
     }
-    guard case .set(let set) = value else {
+    guard value.type == .set else {
         c.replyWrongType()
         return nil
     }
+    return forWrite ? editableSet(c, i, value) : value.setForReading
+}
+
+/// The set `value` (looked up at argument `i` for a write) as a SetValue to edit in place: an inline set
+/// becomes one, stored under the key.
+private func editableSet(_ c: Client, _ i: Int, _ value: Value) -> SetValue {
+    let set = value.setForReading!
+    if case .inlineIntset = value { c.db.replaceValue(c.arg(i), with: .set(set)) }
     return set
 }
 
@@ -134,35 +148,89 @@ extension Client {
 // MARK: - SADD, SREM, SMOVE
 
 /// SADD key member [member ...]. A new key starts in the encoding its first member calls for (an intset
-/// when it is an integer), as Redis's setTypeCreate.
+/// when it is an integer, held inline while it fits), as Redis's setTypeCreate.
 private func sadd(_ c: Client) {
-    let set: SetValue
-    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
-        guard case .set(let existing) = value else { return c.replyWrongType() }
-        set = existing
-    } else {
-        set = SetValue.makeFor(c.arg(2))
-        // Created empty: the change counted and notified is the command's, below.
-        c.db.add(c.argBytes(1), .set(set), event: .none, changes: 0)
-    }
     let limit = c.maxIntsetEntries
     var added = 0
-    for i in 2..<c.argc where set.add(c.arg(i), maxIntsetEntries: limit) { added += 1 }
+    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    case nil:
+        var value: Value = parseInt64(c.arg(2)) != nil ? .inlineIntset(InlineIntSet()) : .set(SetValue(hashtableCapacity: 0))
+        added = addMembers(c, to: &value, maxIntsetEntries: limit)
+        // The change counted and notified is the command's, below.
+        c.db.add(c.argBytes(1), value, event: .none, changes: 0)
+    case .inlineIntset(let inline)?:
+        var value = Value.inlineIntset(inline)
+        added = addMembers(c, to: &value, maxIntsetEntries: limit)
+        if added > 0 { c.db.replaceValue(c.arg(1), with: value) }
+    case .set(let set)?:
+        for i in 2..<c.argc where set.add(c.arg(i), maxIntsetEntries: limit) { added += 1 }
+    default:
+        return c.replyWrongType()
+    }
     if added > 0 { c.db.didModify(c.arg(1), .sadd, changes: added) }
     c.reply.integer(added)
 }
 
+/// Adds the members at arguments 2... to `value`, an inline set or a SetValue, and returns how many were new.
+/// An inline set takes integers while it fits its entry and holds at most `maxIntsetEntries`; the first
+/// member it cannot take moves it to a SetValue in the intset form, whose `add` converts it as Redis would
+/// (to a hashtable for a member that is not an integer, or past the limit).
+private func addMembers(_ c: Client, to value: inout Value, maxIntsetEntries limit: Int) -> Int {
+    var added = 0
+    var i = 2
+    if case .inlineIntset(var inline) = value {
+        members: while i < c.argc, let v = parseInt64(c.arg(i)) {
+            if !inline.contains(v) {
+                guard inline.count < limit else { break members }
+                switch inline.insert(v) {
+                case .inserted: added += 1
+                case .present: break
+                case .full: break members
+                }
+            }
+            i += 1
+        }
+        if i == c.argc {
+            value = .inlineIntset(inline)
+            return added
+        }
+        value = .set(SetValue(inline))
+    }
+    guard case .set(let set) = value else { preconditionFailure("addMembers: not a set") }
+    while i < c.argc {
+        if set.add(c.arg(i), maxIntsetEntries: limit) { added += 1 }
+        i += 1
+    }
+    return added
+}
+
 /// SREM key member [member ...]. The key goes as soon as the set is empty: "srem", then "del".
 private func srem(_ c: Client) {
-    guard let set = setValue(c, 1, forWrite: true, orReply: replyZero) else { return }
     var deleted = 0
-    for i in 2..<c.argc where set.remove(c.arg(i)) {
-        deleted += 1
-        if set.isEmpty { break }
+    var isEmpty = false
+    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    case nil:
+        return c.reply.integer(0)
+    case .inlineIntset(var inline)?:
+        for i in 2..<c.argc {
+            guard let v = parseInt64(c.arg(i)), inline.remove(v) else { continue }
+            deleted += 1
+            if inline.count == 0 { break }
+        }
+        isEmpty = inline.count == 0
+        if deleted > 0 && !isEmpty { c.db.replaceValue(c.arg(1), with: .inlineIntset(inline)) }
+    case .set(let set)?:
+        for i in 2..<c.argc where set.remove(c.arg(i)) {
+            deleted += 1
+            if set.isEmpty { break }
+        }
+        isEmpty = set.isEmpty
+    default:
+        return c.replyWrongType()
     }
     if deleted > 0 {
         c.db.didModify(c.arg(1), .srem, changes: deleted)
-        if set.isEmpty { c.db.remove(c.arg(1), changes: 0) }
+        if isEmpty { c.db.remove(c.arg(1), changes: 0) }
     }
     c.reply.integer(deleted)
 }
@@ -175,14 +243,14 @@ private func smove(_ c: Client) {
     let source = c.db.lookup(c.arg(1), now: now, .write)
     let destination = c.db.lookup(c.arg(2), now: now, .write)
     guard let source else { return c.reply.integer(0) }
-    guard case .set(let src) = source else { return c.replyWrongType() }
-    var dst: SetValue?
-    if let destination {
-        guard case .set(let d) = destination else { return c.replyWrongType() }
-        dst = d
-    }
+    guard source.type == .set else { return c.replyWrongType() }
+    if let destination, destination.type != .set { return c.replyWrongType() }
     let member = c.arg(3)
-    if src === dst { return c.reply.integer(src.contains(member) ? 1 : 0) }
+    // One key: Redis compares the two sets' addresses.
+    if bytesEqual(c.arg(1), c.arg(2)) { return c.reply.integer(source.setForReading!.contains(member) ? 1 : 0) }
+    // Both edited in place: inline sets become SetValues first.
+    let src = editableSet(c, 1, source)
+    let dst = destination.map { editableSet(c, 2, $0) }
     guard src.remove(member) else { return c.reply.integer(0) }
     c.db.didModify(c.arg(1), .srem, changes: 1)
     if src.isEmpty { c.db.remove(c.arg(1), changes: 0) }
@@ -191,7 +259,7 @@ private func smove(_ c: Client) {
         target = dst
     } else {
         target = SetValue.makeFor(member)
-        c.db.add(c.argBytes(2), .set(target), event: .none, changes: 0)
+        c.db.add(c.argBytes(2), .set(target), event: .none, changes: 0)  // a SetValue, as SMOVE edits it
     }
     if target.add(member, maxIntsetEntries: c.maxIntsetEntries) { c.db.didModify(c.arg(2), .sadd, changes: 1) }
     c.reply.integer(1)
@@ -199,25 +267,45 @@ private func smove(_ c: Client) {
 
 // MARK: - SISMEMBER, SMISMEMBER, SCARD
 
+/// The set at argument `i` as stored (SetValue or inline), for the reads that answer from either without
+/// making a SetValue; nil after replying as `setValue` does.
+private func storedSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -> Value? {
+    guard let value = c.db.lookup(c.arg(i), now: c.server.now) else {
+        missing(c)
+        return nil
+    }
+    guard value.type == .set else {
+        c.replyWrongType()
+        return nil
+    }
+    return value
+}
+
+/// Whether the set `value` holds `member`.
+private func setContains(_ value: Value, _ member: UnsafeRawBufferPointer) -> Bool {
+    switch value {
+    case .set(let set): return set.contains(member)
+    case .inlineIntset(let set): return parseInt64(member).map(set.contains) ?? false
+    default: preconditionFailure("setContains: not a set")
+    }
+}
+
 private func sismember(_ c: Client) {
-    guard let set = setValue(c, 1, forWrite: false, orReply: replyZero) else { return }
-    c.reply.integer(set.contains(c.arg(2)) ? 1 : 0)
+    guard let set = storedSet(c, 1, orReply: replyZero) else { return }
+    c.reply.integer(setContains(set, c.arg(2)) ? 1 : 0)
 }
 
 /// A missing key reads as an empty set: one 0 per member.
 private func smismember(_ c: Client) {
-    var set: SetValue?
-    if let value = c.db.lookup(c.arg(1), now: c.server.now) {
-        guard case .set(let s) = value else { return c.replyWrongType() }
-        set = s
-    }
+    let set = c.db.lookup(c.arg(1), now: c.server.now)
+    if let set, set.type != .set { return c.replyWrongType() }
     c.reply.array(c.argc - 2)
-    for i in 2..<c.argc { c.reply.integer(set?.contains(c.arg(i)) == true ? 1 : 0) }
+    for i in 2..<c.argc { c.reply.integer(set.map { setContains($0, c.arg(i)) } == true ? 1 : 0) }
 }
 
 private func scard(_ c: Client) {
-    guard let set = setValue(c, 1, forWrite: false, orReply: replyZero) else { return }
-    c.reply.integer(set.count)
+    guard let set = storedSet(c, 1, orReply: replyZero) else { return }
+    c.reply.integer(set.elementCount)
 }
 
 // MARK: - SPOP
@@ -356,6 +444,14 @@ private func lookupSets(_ c: Client, _ keys: Range<Int>) -> [SetValue?]? {
         switch c.db.lookup(c.arg(i), now: now) {
         case nil: sets.append(nil)
         case .set(let set)?: sets.append(set)
+        case let value? where value.type == .set:
+            // An inline set read twice is one SetValue, as a stored one is: SDIFF and SINTER know their
+            // inputs by identity.
+            if let j = keys[..<i].first(where: { bytesEqual(c.arg($0), c.arg(i)) }) {
+                sets.append(sets[j - keys.lowerBound])
+            } else {
+                sets.append(value.setForReading!)
+            }
         default:
             c.replyWrongType()
             return nil
@@ -421,7 +517,7 @@ private func sinterGeneric(_ c: Client, keys: Range<Int>, destination: Int?, car
 private func storeResult(_ c: Client, destination: Int, _ result: SetValue, event: KeyspaceEvent) {
     let size = result.count
     if size > 0 {
-        c.db.set(c.argBytes(destination), .set(result), event: event)
+        c.db.set(c.argBytes(destination), .set(compacting: result), event: event)
     } else {
         c.db.remove(c.arg(destination))
     }

@@ -85,12 +85,11 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
     let value = c.db.lookup(c.arg(1), now: now)
     if let value {
         switch value {
-        case .list, .set, .sortedSet: break
+        case .list, .set, .inlineIntset, .sortedSet: break
         default: return c.replyWrongType()
         }
     }
-    var isSet = false
-    if case .set? = value { isSet = true }
+    let isSet = value?.type == .set
     // Redis converts a listpack sorted set to a skiplist for SORT (and SORT_RO), for good: OBJECT ENCODING
     // says "skiplist" afterwards, even for BY nosort.
     if case .sortedSet(let set)? = value { set.skiplistEncoded = true }
@@ -132,8 +131,8 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         start = 0
     case .list(let list)?:
         items = listRange(list, from: 0, count: length, reverse: false).map { SortItem(element: $0) }
-    case .set(let set)?:
-        items = setMembers(set).map { SortItem(element: $0) }
+    case .set?, .inlineIntset?:
+        items = setMembers(value!.setForReading!).map { SortItem(element: $0) }
     case .sortedSet(let set)?:
         items = []
         items.reserveCapacity(length)

@@ -869,10 +869,11 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
     inputs.reserveCapacity(n)
     for i in 0..<n {
         let key = c.arg(numkeysIndex + 1 + i)
-        switch c.db.lookup(key, now: now) {
+        let value = c.db.lookup(key, now: now)
+        switch value {
         case nil: inputs.append((nil, 1))
         case .sortedSet(let set)?: inputs.append((.sorted(set), 1))
-        case .set(let set)?: inputs.append((.plain(set), 1))
+        case .set?, .inlineIntset?: inputs.append((.plain(value!.setForReading!), 1))
         default: return c.replyWrongType()
         }
     }

@@ -139,6 +139,12 @@ extension AppendOnlyFile {
                 batch.item(&out)
                 member.withUnsafeBytes { out.bulk($0) }
             }
+        case .inlineIntset(let set):
+            var batch = BatchWriter(name: "SADD", key: key, total: set.count, fieldsPerItem: 1, perCommand: perCommand)
+            set.forEach { v in
+                batch.item(&out)
+                SetMember.integer(v).withUnsafeBytes { out.bulk($0) }
+            }
         case .sortedSet(let zset):
             var batch = BatchWriter(name: "ZADD", key: key, total: zset.count, fieldsPerItem: 2, perCommand: perCommand)
             zset.forEach { member, score in

@@ -92,6 +92,8 @@ func mixValue(_ value: Value, hasExpire: Bool, into digest: inout SHA1.Digest) {
         }
     case .set(let set):
         set.forEach { member in member.withUnsafeBytes { digest.xorHash(of: $0) } }
+    case .inlineIntset(let set):
+        set.forEach { v in SetMember.integer(v).withUnsafeBytes { digest.xorHash(of: $0) } }
     case .sortedSet(let set):
         withUnsafeTemporaryAllocation(byteCount: maxDoubleLength, alignment: 1) { scoreText in
             set.forEach { member, score in

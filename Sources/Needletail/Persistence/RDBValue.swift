@@ -51,6 +51,7 @@ extension RDBOutput {
         case .string: return RDB.typeString
         case .list: return RDB.typeListQuicklist2
         case .set(let set): return set.isIntset ? RDB.typeSetIntset : RDB.typeSet
+        case .inlineIntset: return RDB.typeSetIntset
         case .sortedSet(let zset): return zset.skiplistEncoded ? RDB.typeZset2 : RDB.typeZsetListpack
         case .hash(let hash): return hash.isPacked ? RDB.typeHashListpack : RDB.typeHash
         case .stream: return RDB.typeStreamListpacks2
@@ -71,6 +72,8 @@ extension RDBOutput {
                 length(set.count)
                 set.forEach { member in member.withUnsafeBytes { string($0) } }
             }
+        case .inlineIntset(let inline):
+            inline.withRedisBlob { string($0) }
         case .sortedSet(let zset):
             if zset.skiplistEncoded {
                 length(zset.count)
@@ -297,14 +300,14 @@ extension RDBInput {
                     }
                 }
             }
-            return .set(set)
+            return .set(compacting: set)
         case RDB.typeSetIntset:
             let set = try withString { blob in
                 do { return SetValue(intset: try IntSetBlob.intset(blob)) } catch { throw RDBError("Intset integrity check failed.") }
             }
             if set.isEmpty { return nil }
             if set.count > limits.setIntsetEntries { set.convertToHashtable() }
-            return .set(set)
+            return .set(compacting: set)
         case RDB.typeSetListpack:
             let set = SetValue()
             var members: [ByteString] = []
@@ -318,7 +321,7 @@ extension RDBInput {
                     throw RDBError("Duplicate set members detected")
                 }
             }
-            return .set(set)
+            return .set(compacting: set)
         case RDB.typeZset, RDB.typeZset2:
             let n = try count()
             guard n > 0 else { return nil }

@@ -260,6 +260,15 @@ final class Database {
         }
     }
 
+    /// Stores `value` over the value of `key`, which the command looked up, as an edit in place: the expiry
+    /// time and access stamp kept, no touch and no event (the caller reports its change with `didModify`).
+    /// For a value the entry holds itself (an inline set) that a command has changed or moved to a
+    /// reference form; the snapshot saw the old value when `call` preserved the command's keys.
+    func replaceValue(_ key: UnsafeRawBufferPointer, with value: Value) {
+        let stored: Void? = keys.withValue(forKey: key) { entry in entry.value = value }
+        precondition(stored != nil, "Database.replaceValue: no such key")
+    }
+
     /// Reports that the value of `key` was changed in place (`modify`, or a collection edited through the
     /// reference a lookup returned), worth `changes` to the dirty counter (e.g. ZADD's added + updated).
     @inline(__always) func didModify(_ key: UnsafeRawBufferPointer, _ event: KeyspaceEvent, changes: Int = 1) {

@@ -33,13 +33,19 @@
 // for a million small sets that is 16 MB. A small set costs this 32-byte object plus its block, besides the
 // key's entry in the keyspace.
 //
+// INLINE SETS — a small intset whose values fit 23 bytes is not a SetValue at all but `Value.inlineIntset`
+// (Storage/InlineIntSet.swift), held in the key's entry; it becomes a SetValue in the intset form when it
+// outgrows the entry or a command other than SADD/SREM edits it (`init(_:)`), and a set built anew comes
+// back inline when it fits (`Value.set(compacting:)`).
+//
 // MEASURED (RSS above an empty server, release build, redis-server 7.0.15 with jemalloc; README
-// "Performance", `bench/memory_sets.py`): 1,000,000 sets of 10 integers (10N...10N+9, 4-byte values):
-// 148 bytes a set, redis-server 131 (1.13x). Ours: the keyspace entry (64 + a 4-byte bucket link), this
-// object (a 32-byte chunk: 16 of Swift's header, the word) and the values (40 bytes in a 48-byte chunk).
-// redis-server: dictEntry 24, key sds 16, robj 16, the 48-byte intset, 8-16 of bucket array. What is
-// left over Redis is the Swift object header (16) and glibc's per-chunk header and rounding; going below
-// it takes the value out of its object (the keyspace entry holding the block itself).
+// "Performance", `bench/memory_sets.py`): 1,000,000 sets of 10 integers 10N...10N+9: 68 bytes a set
+// (inline: the keyspace entry alone), redis-server 130 (0.53x). The same sets with their values scattered
+// below 2^31 do not fit the entry: 148 bytes, redis-server 130 (1.14x): the keyspace entry (64 + a 4-byte
+// bucket link), this object (a 32-byte chunk: 16 of Swift's header, the word) and the values (40 bytes in a
+// 48-byte chunk), against Redis's dictEntry 24, key sds 16, robj 16, the 48-byte intset and 8-16 of bucket
+// array. What is left over Redis there is the Swift object header (16) and glibc's per-chunk header and
+// rounding.
 
 import Glibc
 
@@ -474,5 +480,38 @@ extension SetValue {
 
     func checkInvariants() {
         if let problem = invariantViolation() { preconditionFailure("SetValue invariant: \(problem)") }
+    }
+}
+
+// MARK: - The inline form (Storage/InlineIntSet.swift)
+
+extension SetValue {
+    /// A set in the intset encoding holding `inline`'s values at its Redis width.
+    convenience init(_ inline: InlineIntSet) {
+        self.init(intset: inline.makeIntSet())
+    }
+
+    /// The same set held inline, when it is an intset that fits; nil otherwise.
+    var inlineForm: InlineIntSet? {
+        isIntset ? InlineIntSet(intset) : nil
+    }
+}
+
+extension Value {
+    /// A set built anew (a STORE result, a loaded payload) as the keyspace keeps it: inline when it is an
+    /// intset that fits, by reference otherwise.
+    static func set(compacting set: SetValue) -> Value {
+        if let inline = set.inlineForm { return .inlineIntset(inline) }
+        return .set(set)
+    }
+
+    /// The set a read works on: the stored SetValue, or for an inline set a SetValue made from it (which
+    /// changing would not change the key). Nil for the other types.
+    var setForReading: SetValue? {
+        switch self {
+        case .set(let set): return set
+        case .inlineIntset(let inline): return SetValue(inline)
+        default: return nil
+        }
     }
 }

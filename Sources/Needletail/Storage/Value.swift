@@ -15,6 +15,9 @@ enum Value {
     /// change with `Database.didModify`.
     case list(ListValue)
     case set(SetValue)
+    /// A small set of integers held in the entry itself (Storage/InlineIntSet.swift): a set, encoding
+    /// "intset", like a SetValue in that form. Commands edit it through `Database.modify`.
+    case inlineIntset(InlineIntSet)
     case sortedSet(SortedSet)
     case hash(HashValue)
     case stream(StreamValue)
@@ -23,7 +26,7 @@ enum Value {
         switch self {
         case .string: return .string
         case .list: return .list
-        case .set: return .set
+        case .set, .inlineIntset: return .set
         case .sortedSet: return .sortedSet
         case .hash: return .hash
         case .stream: return .stream
@@ -39,6 +42,7 @@ enum Value {
         case .string(let s): return stringEncoding(s, hint).name
         case .list(let list): return list.encodingName
         case .set(let set): return set.encodingName
+        case .inlineIntset: return "intset"
         case .sortedSet(let set): return set.skiplistEncoded ? "skiplist" : "listpack"
         case .hash(let hash): return hash.encodingName
         case .stream(let stream): return stream.encodingName
@@ -49,7 +53,7 @@ enum Value {
     /// functions keep it).
     func duplicate() -> Value {
         switch self {
-        case .string: return self  // ByteString is immutable: sharing is a copy
+        case .string, .inlineIntset: return self  // values, not references: sharing is a copy
         case .list(let list): return .list(list.duplicate())
         case .set(let set): return .set(set.duplicate())
         case .hash(let hash): return .hash(hash.duplicate())
@@ -62,7 +66,7 @@ enum Value {
     /// are freed by a worker (Engine/LazyFree.swift), and only reference types can be handed over.
     var freeEffort: Int {
         switch self {
-        case .string: return 1
+        case .string, .inlineIntset: return 1
         case .list(let list): return list.freeEffort
         case .set(let set): return set.freeEffort
         case .sortedSet(let set): return set.freeEffort
@@ -82,6 +86,7 @@ enum Value {
         case .string(let s): return s.allocatedBytes
         case .list(let list): return list.memoryUsage(samples: samples)
         case .set(let set): return set.memoryUsage(samples: samples)
+        case .inlineIntset: return 0
         case .sortedSet(let set): return set.memoryUsage(samples: samples)
         case .hash(let hash): return hash.memoryUsage(samples: samples)
         case .stream(let stream): return stream.memoryUsage(samples: samples)
@@ -94,7 +99,7 @@ enum Value {
     /// The object a worker can release off the loop, for types held by reference.
     var reference: AnyObject? {
         switch self {
-        case .string: return nil
+        case .string, .inlineIntset: return nil
         case .list(let list): return list
         case .set(let set): return set
         case .sortedSet(let set): return set
@@ -109,6 +114,7 @@ enum Value {
         case .string: break
         case .list(let list): list.checkInvariants()
         case .set(let set): set.checkInvariants()
+        case .inlineIntset(let set): set.checkInvariants()
         case .sortedSet(let set): set.checkInvariants()
         case .hash(let hash): hash.checkInvariants()
         case .stream(let stream): stream.checkInvariants()
@@ -121,6 +127,7 @@ enum Value {
         case .string: return 1
         case .list(let list): return list.count
         case .set(let set): return set.count
+        case .inlineIntset(let set): return set.count
         case .sortedSet(let set): return set.count
         case .hash(let hash): return hash.count
         case .stream(let stream): return stream.count
