@@ -41,6 +41,15 @@ extension DiffFamilies {
             let base = g.rng.pick([0, -40000, 30000, 2_000_000_000, -5_000_000_000])
             return [b("SADD"), g.key()] + (0..<g.rng.between(1, 12)).map { _ in b(String(base + g.rng.between(-20, 20))) }
         },
+        spec("inline edges", 3) { g in
+            // Sets held in the key's entry (Storage/InlineIntSet.swift) at their limits: a value just below a
+            // width boundary and a run above it, so removing the low one leaves a base that needs a wider field.
+            let boundary = g.rng.pick([128, 32768, 2_147_483_648, -129, -32769, -2_147_483_649])
+            let low = boundary - g.rng.between(1, 3)
+            if g.rng.oneIn(3) { return [b("SREM"), g.key(), b(String(low)), b(String(boundary))] }
+            let step = g.rng.pick([1, 5, 300, 70_000])
+            return [b("SADD"), g.key(), b(String(low))] + (0..<g.rng.between(1, 22)).map { b(String(boundary + $0 * step)) }
+        },
         spec("srem", 6) { g in [b("SREM"), g.key()] + (0..<g.rng.between(1, 3)).map { _ in g.setMember() } },
         spec("smove", 3) { g in [b("SMOVE"), g.key(), g.key(), g.setMember()] },
         spec("sismember", 3) { g in [b("SISMEMBER"), g.key(), g.setMember()] },

@@ -86,9 +86,20 @@ final class InlineIntSetTests: XCTestCase {
                         continue
                     }
                 } else {
-                    XCTAssertEqual(set.remove(v), model.contains(v), context)
-                    model.removeAll { $0 == v }
-                    reference.remove(.integer(v))
+                    switch set.remove(v) {
+                    case .absent:
+                        XCTAssertFalse(model.contains(v), context)
+                    case .removed:
+                        XCTAssertTrue(model.contains(v), context)
+                        model.removeAll { $0 == v }
+                        reference.remove(.integer(v))
+                    case .full:
+                        XCTAssertEqual(v, model.first, "\(context): only removing the first value can need more room")
+                        let shrunk = Array(model.dropFirst())
+                        XCTAssertTrue(encodedSize(shrunk) > 23, "\(context): removing \(v) refused though \(shrunk) fits")
+                        check(set, model, width, "\(context): changed by a refused removal")
+                        continue
+                    }
                 }
                 check(set, model, width, context)
                 XCTAssertEqual(set.contains(v), model.contains(v), context)
@@ -121,6 +132,20 @@ final class InlineIntSetTests: XCTestCase {
         let strings = SetValue(hashtableCapacity: 0)
         strings.add(.integer(1), maxIntsetEntries: 512)
         XCTAssertNil(strings.inlineForm, "a hashtable is never inline")
+    }
+
+    /// Removing the first value makes the second the base, which can take a wider field than the distances
+    /// give back: the set refuses (the caller moves it to a SetValue) and stays as it was.
+    func testRemovingTheFirstValueCanNeedMoreRoom() {
+        for values: [Int64] in [[0] + (0..<10).map { 40_000 + $0 * 1000 },
+                                [2_147_483_600] + (0..<17).map { 2_147_483_648 + $0 }] {
+            var set = InlineIntSet()
+            for v in values { XCTAssertEqual(set.insert(v), .inserted, "\(values)") }
+            XCTAssertEqual(encodedSize(values), 23)
+            XCTAssertEqual(set.remove(values[0]), .full, "\(values)")
+            check(set, values, values.contains { $0 > Int64(Int32.max) } ? 8 : 4, "after the refused removal")
+            XCTAssertEqual(set.remove(values[1]), .removed, "any other value can go")
+        }
     }
 
     /// The case the form is for: ten consecutive 7-digit integers, and the most values it holds.

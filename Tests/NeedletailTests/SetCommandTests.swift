@@ -162,6 +162,23 @@ final class SetCommandTests: XCTestCase {
         XCTAssertEqual(run("SMEMBERS", "d"), "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n")
         XCTAssertEqual(run("SDIFF", "r", "r"), "*0\r\n")
 
+        // SREM of the first value where the rest would not fit the entry (its new base needs a wider field):
+        // the set moves to a SetValue and the command goes on there.
+        run("SADD", "w", "0", "40000", "41000", "42000", "43000", "44000", "45000", "46000", "47000", "48000", "49000")
+        XCTAssertEqual(stored("w"), "inline")
+        XCTAssertEqual(run("SREM", "w", "7", "0", "41000", "x"), ":2\r\n")
+        XCTAssertEqual(stored("w"), "intset")
+        XCTAssertEqual(run("SCARD", "w"), ":9\r\n")
+        XCTAssertEqual(run("SISMEMBER", "w", "0"), ":0\r\n")
+        // SMOVE of a member the source lacks, and SPOP of 0, change nothing (and move nothing to a SetValue).
+        run("SADD", "m", "1", "2")
+        XCTAssertEqual(run("SMOVE", "m", "w", "3"), ":0\r\n")
+        XCTAssertEqual(run("SPOP", "m", "0"), "*0\r\n")
+        XCTAssertEqual(stored("m"), "inline")
+        // Many keys, one of them repeated: SUNION and SINTER read each inline set once.
+        XCTAssertEqual(run("SINTERCARD", "3", "m", "m", "r"), ":2\r\n")
+        XCTAssertEqual(run("SDIFF", "m", "nokey", "m"), "*0\r\n")
+
         // Emptied by SREM: the key goes, with Redis's events.
         _ = take()
         XCTAssertEqual(run("SREM", "r", "1", "2", "3", "4"), ":3\r\n")

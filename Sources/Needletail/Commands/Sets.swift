@@ -208,22 +208,33 @@ private func addMembers(_ c: Client, to value: inout Value, maxIntsetEntries lim
 private func srem(_ c: Client) {
     var deleted = 0
     var isEmpty = false
+    var i = 2
     switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
     case nil:
         return c.reply.integer(0)
     case .inlineIntset(var inline)?:
-        for i in 2..<c.argc {
-            guard let v = parseInt64(c.arg(i)), inline.remove(v) else { continue }
-            deleted += 1
-            if inline.count == 0 { break }
+        removals: while i < c.argc {
+            if let v = parseInt64(c.arg(i)) {
+                switch inline.remove(v) {
+                case .removed: deleted += 1
+                case .absent: break
+                case .full: break removals  // the rest through a SetValue, below
+                }
+                if inline.count == 0 { break }
+            }
+            i += 1
         }
-        isEmpty = inline.count == 0
-        if deleted > 0 && !isEmpty { c.db.replaceValue(c.arg(1), with: .inlineIntset(inline)) }
+        if i < c.argc && inline.count > 0 {
+            let set = SetValue(inline)
+            c.db.replaceValue(c.arg(1), with: .set(set))
+            deleted += removeMembers(c, from: set, startingAt: i)
+            isEmpty = set.isEmpty
+        } else {
+            isEmpty = inline.count == 0
+            if deleted > 0 && !isEmpty { c.db.replaceValue(c.arg(1), with: .inlineIntset(inline)) }
+        }
     case .set(let set)?:
-        for i in 2..<c.argc where set.remove(c.arg(i)) {
-            deleted += 1
-            if set.isEmpty { break }
-        }
+        deleted = removeMembers(c, from: set, startingAt: i)
         isEmpty = set.isEmpty
     default:
         return c.replyWrongType()
@@ -233,6 +244,16 @@ private func srem(_ c: Client) {
         if isEmpty { c.db.remove(c.arg(1), changes: 0) }
     }
     c.reply.integer(deleted)
+}
+
+/// Removes the members at arguments `first`... from `set`, stopping once it is empty; returns how many were there.
+private func removeMembers(_ c: Client, from set: SetValue, startingAt first: Int) -> Int {
+    var deleted = 0
+    for i in first..<c.argc where set.remove(c.arg(i)) {
+        deleted += 1
+        if set.isEmpty { break }
+    }
+    return deleted
 }
 
 /// SMOVE source destination member. A missing source answers 0 before the destination's type is checked;
@@ -248,10 +269,12 @@ private func smove(_ c: Client) {
     let member = c.arg(3)
     // One key: Redis compares the two sets' addresses.
     if bytesEqual(c.arg(1), c.arg(2)) { return c.reply.integer(source.setForReading!.contains(member) ? 1 : 0) }
+    guard setContains(source, member) else { return c.reply.integer(0) }
     // Both edited in place: inline sets become SetValues first.
     let src = editableSet(c, 1, source)
     let dst = destination.map { editableSet(c, 2, $0) }
-    guard src.remove(member) else { return c.reply.integer(0) }
+    let removed = src.remove(member)
+    precondition(removed, "SMOVE: the member was there")
     c.db.didModify(c.arg(1), .srem, changes: 1)
     if src.isEmpty { c.db.remove(c.arg(1), changes: 0) }
     let target: SetValue
@@ -336,9 +359,11 @@ private let spopMoveStrategyMultiplier = 5
 /// Cases 2 and 3 propagate one SREM key member per popped member instead of the SPOP.
 private func spopWithCount(_ c: Client) {
     guard let l = parseInt64(c.arg(2)), l >= 0 else { return c.reply.error("ERR value is out of range, must be positive") }
-    guard let set = setValue(c, 1, forWrite: true, orReply: replyEmptySet) else { return }
+    guard let value = c.db.lookup(c.arg(1), now: c.server.now, .write) else { return replyEmptySet(c) }
+    guard value.type == .set else { return c.replyWrongType() }
     let count = Int(l)
     if count == 0 { return c.reply.set(0) }
+    let set = editableSet(c, 1, value)
     let size = set.count
     c.db.didModify(c.arg(1), .spop, changes: Swift.min(count, size))
 
@@ -440,17 +465,21 @@ private func lookupSets(_ c: Client, _ keys: Range<Int>) -> [SetValue?]? {
     let now = c.server.now
     var sets: [SetValue?] = []
     sets.reserveCapacity(keys.count)
+    // An inline set read twice is one SetValue, as a stored one is: SDIFF and SINTER know their inputs by
+    // identity.
+    var made: [ByteString: SetValue] = [:]
     for i in keys {
         switch c.db.lookup(c.arg(i), now: now) {
         case nil: sets.append(nil)
         case .set(let set)?: sets.append(set)
         case let value? where value.type == .set:
-            // An inline set read twice is one SetValue, as a stored one is: SDIFF and SINTER know their
-            // inputs by identity.
-            if let j = keys[..<i].first(where: { bytesEqual(c.arg($0), c.arg(i)) }) {
-                sets.append(sets[j - keys.lowerBound])
+            let key = c.argBytes(i)
+            if let set = made[key] {
+                sets.append(set)
             } else {
-                sets.append(value.setForReading!)
+                let set = value.setForReading!
+                made[key] = set
+                sets.append(set)
             }
         default:
             c.replyWrongType()

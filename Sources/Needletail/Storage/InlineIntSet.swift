@@ -122,22 +122,29 @@ struct InlineIntSet {
         }
     }
 
-    /// Removes `v`; false if it was not there. Redis's width stays (an intset never narrows).
-    mutating func remove(_ v: Int64) -> Bool {
+    enum Removal { case removed, absent, full }
+
+    /// Removes `v`, unless it is not there (`.absent`) or the set without it would not fit (`.full`, the set
+    /// unchanged: the caller moves it to a SetValue). Removing the first value can need more room: the
+    /// second becomes the base, which may take a wider field (0 and ten values from 40,000 on take 2 + 1 +
+    /// 10 x 2 bytes; without the 0, 2 + 4 + 9 x 2). Redis's width stays (an intset never narrows).
+    mutating func remove(_ v: Int64) -> Removal {
         let (found, position) = search(v)
-        guard found else { return false }
+        guard found else { return .absent }
         let n = count
         let redis = redisWidth
-        withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.maxCount) { values in
+        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.maxCount) { values in
             var k = 0
             for i in 0..<n where i != position {
                 values[k] = value(at: i)
                 k += 1
             }
-            // Fewer values never need more room than they had.
-            self = Self(values: UnsafeBufferPointer(rebasing: values[0..<k]), redisWidth: redis)!
+            guard let shrunk = Self(values: UnsafeBufferPointer(rebasing: values[0..<k]), redisWidth: redis) else {
+                return .full
+            }
+            self = shrunk
+            return .removed
         }
-        return true
     }
 
     // MARK: - Encoding

@@ -16,7 +16,7 @@ enum Value {
     case list(ListValue)
     case set(SetValue)
     /// A small set of integers held in the entry itself (Storage/InlineIntSet.swift): a set, encoding
-    /// "intset", like a SetValue in that form. Commands edit it through `Database.modify`.
+    /// "intset", like a SetValue in that form. SADD and SREM store their edits with `Database.replaceValue`.
     case inlineIntset(InlineIntSet)
     case sortedSet(SortedSet)
     case hash(HashValue)
