@@ -207,6 +207,29 @@ final class SeamTests: XCTestCase {
                        ["SELECT 0", "SET k 1 PXAT <ms>", "SET k 1.5 KEEPTTL"].map { $0.split(separator: " ").map(String.init) })
     }
 
+    /// With propagation the only reason to listen to the keyspace (no watch, block, observer, notification
+    /// or tracking), writes do not reach the server's listener, but a key that expires or is evicted is
+    /// still propagated as its deletion; a WATCH makes the listener hear every change again.
+    func testPropagationAloneHearsOnlyExpiryAndEviction() throws {
+        let server = try idleServer()
+        let recorder = SeamRecorder()
+        server.propagationSink = recorder
+        XCTAssertFalse(server.keyspace.listenerHearsAll)
+        let client = server.makeInternalClient()
+        client.replySink = .discard
+        server.run(["SET", "k", "v", "PX", "1"], on: client)
+        usleep(5000)
+        server.run(["GET", "k"], on: client)
+        XCTAssertEqual(recorder.takePropagated(selected: -1).map { $0.map(normalizedTime) },
+                       ["SELECT 0", "SET k v PXAT <ms>", "DEL k"].map { $0.split(separator: " ").map(String.init) })
+        let watcher = server.makeInternalClient()
+        watcher.replySink = .discard
+        server.run(["WATCH", "w"], on: watcher)
+        XCTAssertTrue(server.keyspace.listenerHearsAll)
+        server.run(["UNWATCH"], on: watcher)
+        XCTAssertFalse(server.keyspace.listenerHearsAll)
+    }
+
     private func reply(_ bytes: [UInt8]?) -> String {
         guard let bytes else { return "<nil>" }
         return String(decoding: bytes, as: UTF8.self)

@@ -467,11 +467,14 @@ extension Server: KeyspaceListener {
     /// Every key change lands here (Storage/KeyspaceChanges.swift) and fans out to what needs it: watched
     /// keys are touched, keys that blocked clients wait on become ready, and deletions of expired keys are
     /// propagated as DEL. The server listens to the keyspace only while it needs to: keys are watched,
-    /// clients are blocked, propagation has a sink, keyspace notifications are on, or an observer is attached. Otherwise a write pays one nil check for its change.
+    /// clients are blocked, propagation has a sink, keyspace notifications are on, or an observer is attached.
+    /// Otherwise a write pays one nil check for its change; when propagation is the only reason, only the
+    /// deletions of expired and evicted keys reach `keyChanged` (what it propagates).
     func updateKeyspaceListener() {
-        let needed = blockedClientCount > 0 || watchedKeyCount > 0 || propagationSink != nil || keyspaceObserver != nil
+        let hearsAll = blockedClientCount > 0 || watchedKeyCount > 0 || keyspaceObserver != nil
             || !keyspaceNotifications.isEmpty || trackingActive
-        keyspace.listener = needed ? self : nil
+        keyspace.listener = hearsAll || propagationSink != nil ? self : nil
+        keyspace.listenerHearsAll = hearsAll
     }
 
     func keyChanged(_ change: KeyChange, key: UnsafeRawBufferPointer, db: Int, event: KeyspaceEvent) {

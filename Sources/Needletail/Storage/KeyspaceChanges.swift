@@ -30,8 +30,12 @@ final class KeyspaceChanges {
     @exclusivity(unchecked) var obeyingMaster = false
     /// `notify-keyspace-events` has the `m` class: reads that find no key tell the listener.
     @exclusivity(unchecked) var notifiesKeyMiss = false
-    /// Who hears every change; unowned because the server owns both the databases and this object.
+    /// Who hears the changes; unowned because the server owns both the databases and this object.
     @exclusivity(unchecked) unowned(unsafe) var listener: KeyspaceListener?
+    /// Whether the listener hears every change, or only the deletions of keys whose time passed or that were
+    /// evicted: all a server needs to hear when it listens only to propagate those deletions (the AOF, a
+    /// replica), so that its writes pay no call for their changes.
+    @exclusivity(unchecked) var listenerHearsAll = true
     /// The fork-less snapshot being written, if any (Persistence/Snapshot.swift): `Database` hands it each
     /// entry it has not saved yet just before a write changes or removes it.
     @exclusivity(unchecked) unowned(unsafe) var snapshot: Snapshot?
@@ -59,6 +63,8 @@ final class KeyspaceChanges {
         #if NEEDLETAIL_INVARIANTS
         if touchedKeys.count < Self.touchedKeysLimit { touchedKeys.append((db, Array(key))) } else { touchedOverflow = true }
         #endif
+        // The flag first: reading `listener` at all retains it.
+        guard listenerHearsAll || change == .deleted(.expired) || change == .deleted(.evicted) else { return }
         if let listener { listener.keyChanged(change, key: key, db: db, event: event) }
     }
 
