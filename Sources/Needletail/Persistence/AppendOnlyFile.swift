@@ -434,7 +434,9 @@ final class PropagationStream: PropagationSink {
         if replication.feedsStream { replication.feed(commands) }
     }
 
-    func propagate(db: Int, argumentsOf client: Client) {
+    // Not inlined into `Server.call`: in its own frame `self` is guaranteed and its constants are read
+    // without retaining them (inlined, the AOF was retained and released around its feed).
+    @inline(never) func propagate(db: Int, argumentsOf client: Client) {
         if aof.isOn { aof.feed(db: db, argumentsOf: client) }
         if replication.feedsStream { replication.feed(db: db, argumentsOf: client) }
     }

@@ -304,10 +304,14 @@ extension Server {
         let propagation = client.propagation
         client.propagation = enclosing
         if (keyspace.dirty != dirtyBefore || propagation.force) && !propagation.prevent {
-            if outermost && pendingPropagation.isEmpty && propagation.argv == nil, let sink = propagationSink {
+            if outermost && pendingPropagation.isEmpty && propagation.argv == nil {
                 // Alone in its unit and unchanged: straight from the request (nothing can join the unit
                 // after the handler: deletions of expired keys are recorded while it runs).
-                sink.propagate(db: client.db.index, argumentsOf: client)
+                if propagatesToStream {
+                    propagationStreamReference._withUnsafeGuaranteedRef { $0.propagate(db: client.db.index, argumentsOf: client) }
+                } else {
+                    propagationSink?.propagate(db: client.db.index, argumentsOf: client)
+                }
             } else {
                 pendingPropagation.append(PropagatedCommand(db: client.db.index,
                                                             argv: propagation.argv ?? client.ownedArguments()))
