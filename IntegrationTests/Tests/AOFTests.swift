@@ -174,6 +174,30 @@ final class AOFTests: XCTestCase {
         restarted.stop()
     }
 
+    /// A transaction that turns the AOF off before EXEC leaves nothing behind for later: when the AOF is on
+    /// again, its new base holds the current values, and the old transaction's write must not follow it into
+    /// the incr file (replayed after the base, it would bring back the older value).
+    func testAUnitWhoseAOFWasTurnedOffIsNotWrittenLater() throws {
+        let server = try needletail(["--appendfsync", "always"])
+        let c = try RawClient(port: server.port)
+        XCTAssertEqual(try c.call("MULTI"), Array("+OK\r\n".utf8))
+        for command in [["SET", "a", "1"], ["CONFIG", "SET", "appendonly", "no"]] {
+            XCTAssertEqual(try c.call(command.map { Array($0.utf8) }), Array("+QUEUED\r\n".utf8))
+        }
+        XCTAssertEqual(try c.call("EXEC"), Array("*2\r\n+OK\r\n+OK\r\n".utf8))
+        XCTAssertEqual(try c.call("SET", "a", "2"), Array("+OK\r\n".utf8))
+        XCTAssertEqual(try c.call("CONFIG", "SET", "appendonly", "yes"), Array("+OK\r\n".utf8))
+        guard try eventually(timeoutMillis: 10_000, {
+            try c.info("aof_rewrite_in_progress") == "0" && c.info("aof_rewrite_scheduled") != "1"
+        }) else { throw HarnessError("the rewrite did not finish") }
+        XCTAssertEqual(try c.call("SET", "b", "1"), Array("+OK\r\n".utf8))
+        server.stop()
+        let restarted = try needletail()
+        let r = try RawClient(port: restarted.port)
+        XCTAssertEqual(try r.call("MGET", "a", "b"), Array("*2\r\n$1\r\n2\r\n$1\r\n1\r\n".utf8))
+        restarted.stop()
+    }
+
     /// INFO persistence lists redis-server's fields in its order, with the AOF on.
     func testInfoPersistenceFieldsMatchRedis() throws {
         guard RawRedisServer.isInstalled else { throw XCTSkip("redis-server is not installed") }

@@ -412,7 +412,13 @@ extension Server {
 
     /// Hands the unit's commands to the sink, in MULTI/EXEC when there are several.
     private func propagatePending() {
-        guard let sink = propagationSink, !pendingPropagation.isEmpty else { return }
+        guard let sink = propagationSink else {
+            // The sink went away while the unit ran (CONFIG SET appendonly no in a transaction): what it
+            // collected goes nowhere, and must not be handed to a later sink with a later unit.
+            pendingPropagation.removeAll(keepingCapacity: true)
+            return
+        }
+        guard !pendingPropagation.isEmpty else { return }
         if pendingPropagation.count > 1 {
             let db = pendingPropagation[0].db  // SELECT goes before MULTI, as Redis 7.0 propagates it
             pendingPropagation.insert(PropagatedCommand(db: db, argv: ["MULTI"]), at: 0)
