@@ -109,6 +109,13 @@ extension KeyspaceEvent {
 /// not, as Redis's lookupKeyRead / lookupKeyWrite. An inline set is read through a SetValue made from it;
 /// for a write it becomes that SetValue, stored under the key.
 private func setValue(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> SetValue? {
+    guard let value = storedSet(c, i, forWrite: forWrite, orReply: missing) else { return nil }
+    return forWrite ? editableSet(c, i, value) : value.setForReading
+}
+
+/// The set at argument `i` as stored (SetValue or inline), for what answers from either without making a
+/// SetValue; nil after replying as `setValue` does.
+private func storedSet(_ c: Client, _ i: Int, forWrite: Bool = false, orReply missing: (Client) -> Void) -> Value? {
     let now = c.server.now
     guard let value = forWrite ? c.db.lookup(c.arg(i), now: now, .write) : c.db.lookup(c.arg(i), now: now) else {
         missing(c)
@@ -118,7 +125,7 @@ private func setValue(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (C
         c.replyWrongType()
         return nil
     }
-    return forWrite ? editableSet(c, i, value) : value.setForReading
+    return value
 }
 
 /// The set `value` (looked up at argument `i` for a write) as a SetValue to edit in place: an inline set
@@ -290,20 +297,6 @@ private func smove(_ c: Client) {
 
 // MARK: - SISMEMBER, SMISMEMBER, SCARD
 
-/// The set at argument `i` as stored (SetValue or inline), for the reads that answer from either without
-/// making a SetValue; nil after replying as `setValue` does.
-private func storedSet(_ c: Client, _ i: Int, orReply missing: (Client) -> Void) -> Value? {
-    guard let value = c.db.lookup(c.arg(i), now: c.server.now) else {
-        missing(c)
-        return nil
-    }
-    guard value.type == .set else {
-        c.replyWrongType()
-        return nil
-    }
-    return value
-}
-
 /// Whether the set `value` holds `member`.
 private func setContains(_ value: Value, _ member: UnsafeRawBufferPointer) -> Bool {
     switch value {
@@ -359,8 +352,7 @@ private let spopMoveStrategyMultiplier = 5
 /// Cases 2 and 3 propagate one SREM key member per popped member instead of the SPOP.
 private func spopWithCount(_ c: Client) {
     guard let l = parseInt64(c.arg(2)), l >= 0 else { return c.reply.error("ERR value is out of range, must be positive") }
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now, .write) else { return replyEmptySet(c) }
-    guard value.type == .set else { return c.replyWrongType() }
+    guard let value = storedSet(c, 1, forWrite: true, orReply: replyEmptySet) else { return }
     let count = Int(l)
     if count == 0 { return c.reply.set(0) }
     let set = editableSet(c, 1, value)
