@@ -191,7 +191,7 @@ private enum BitmapEdit<R> { case wrongType, done(R, Bool) }
 /// otherwise `body`'s result and whether the key was created or grown.
 private func editBitmap<R>(_ c: Client, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> (R, grown: Bool)? {
     let key = c.arg(1)
-    let outcome = c.db.modify(key, now: c.server.now) { value, hint -> BitmapEdit<R> in
+    let outcome = c.db.modify(key, now: c.now) { value, hint -> BitmapEdit<R> in
         guard case .string(var s) = value else { return .wrongType }
         value = .string(.empty)  // the entry lets go, so `s` can be edited in place
         let before = s.count
@@ -234,7 +234,7 @@ private func setbit(_ c: Client) {
 
 private func getbit(_ c: Client) {
     guard let offset = bitOffset(c, 2) else { return }
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.integer(0) }
+    guard let value = c.db.lookup(c.arg(1), now: c.now) else { return c.reply.integer(0) }
     guard case .string(let s) = value else { return c.replyWrongType() }
     c.reply.integer(s.withUnsafeBytes { bitValue($0, offset) })
 }
@@ -243,7 +243,7 @@ private func getbit(_ c: Client) {
 
 /// The string at argument 1 for a read; nil after replying `missing` or WRONGTYPE.
 private func readBitmap(_ c: Client, missing: (Client) -> Void) -> ByteString? {
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else {
+    guard let value = c.db.lookup(c.arg(1), now: c.now) else {
         missing(c)
         return nil
     }
@@ -396,7 +396,7 @@ private func bitop(_ c: Client) {
     }
     var sources: [ByteString] = []
     sources.reserveCapacity(c.argc - 3)
-    let now = c.server.now
+    let now = c.now
     for i in 3..<c.argc {
         if let value = c.db.lookup(c.arg(i), now: now) {
             guard case .string(let s) = value else { return c.replyWrongType() }
@@ -502,7 +502,7 @@ private func bitfieldGeneric(_ c: Client, readOnly: Bool) {
 
     if !writes {
         var s = ByteString.empty
-        if let value = c.db.lookup(c.arg(1), now: c.server.now) {
+        if let value = c.db.lookup(c.arg(1), now: c.now) {
             guard case .string(let stored) = value else { return c.replyWrongType() }
             s = stored
         }

@@ -159,10 +159,16 @@ struct CommandTable {
 
     /// Looks up a command by name, case-insensitively, without allocating.
     @inline(__always) func lookup(_ name: UnsafeRawBufferPointer) -> Command? {
+        lookupUnretained(name)?.takeUnretainedValue()
+    }
+
+    /// `lookup` for the request path: commands live as long as the server, so the one found is handed over
+    /// unretained, and the caller borrows it (`_withUnsafeGuaranteedRef`) without a retain and a release.
+    @inline(__always) func lookupUnretained(_ name: UnsafeRawBufferPointer) -> Unmanaged<Command>? {
         if let hit = cache.find(name) { return hit }
-        let command = lookupFolded(commands, name)
-        if let command { cache.insert(name, command) }
-        return command
+        guard let command = lookupFolded(commands, name) else { return nil }
+        cache.insert(name, command)
+        return Unmanaged.passUnretained(command)
     }
 
     var count: Int { commands.count }
@@ -216,12 +222,12 @@ final class CommandCache {
     init() { slots.initialize(repeating: Slot(), count: CommandCache.slotCount) }
     deinit { slots.deallocate() }
 
-    @inline(__always) func find(_ name: UnsafeRawBufferPointer) -> Command? {
+    @inline(__always) func find(_ name: UnsafeRawBufferPointer) -> Unmanaged<Command>? {
         guard name.count <= 16 else { return nil }
         let (w0, w1) = CommandCache.foldedWords(name)
         let slot = slots + CommandCache.slotIndex(w0, w1, name.count)
         guard slot.pointee.length == name.count && slot.pointee.word0 == w0 && slot.pointee.word1 == w1 else { return nil }
-        return slot.pointee.command?.takeUnretainedValue()
+        return slot.pointee.command
     }
 
     func removeAll() {

@@ -58,7 +58,7 @@ private func expireGeneric(_ c: Client, relative: Bool, seconds: Bool, name: Sta
     if gt && lt { return c.reply.error("ERR GT and LT options at the same time are not compatible") }
 
     guard var when = c.int64Arg(2) else { return }
-    let now = c.server.now
+    let now = c.now
     if seconds {
         guard when <= Int64.max / 1000 && when >= Int64.min / 1000 else { return invalidExpireTime(c, name) }
         when *= 1000
@@ -93,7 +93,7 @@ private func invalidExpireTime(_ c: Client, _ name: StaticString) {
 
 private func persist(_ c: Client) {
     let key = c.argBytes(1)
-    guard c.db.lookup(key, now: c.server.now, .write) != nil, c.db.removeExpire(key) else { return c.reply.integer(0) }
+    guard c.db.lookup(key, now: c.now, .write) != nil, c.db.removeExpire(key) else { return c.reply.integer(0) }
     c.reply.integer(1)
 }
 
@@ -102,7 +102,7 @@ private func persist(_ c: Client) {
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for a key without a TTL. Seconds are
 /// rounded to the nearest (Redis's (ms + 500) / 1000, computed without overflow near Int64.max).
 private func ttlGeneric(_ c: Client, milliseconds: Bool, absolute: Bool) {
-    let now = c.server.now
+    let now = c.now
     let key = c.argBytes(1)
     guard c.db.lookup(key, now: now, .noTouch) != nil else { return c.reply.integer(-2) }  // as Redis: no touch
     guard let when = c.db.expireTime(key) else { return c.reply.integer(-1) }

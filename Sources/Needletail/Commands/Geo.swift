@@ -121,7 +121,7 @@ private func longitudeLatitude(_ c: Client, _ i: Int) -> (Double, Double)? {
 
 /// The zset at argument `i` for a read: nil (no error) when missing; `.failure` after WRONGTYPE.
 private func readGeoSet(_ c: Client, _ i: Int) -> Result<SortedSet?, Never>? {
-    guard let value = c.db.lookup(c.arg(i), now: c.server.now) else { return .success(nil) }
+    guard let value = c.db.lookup(c.arg(i), now: c.now) else { return .success(nil) }
     guard case .sortedSet(let set) = value else {
         c.replyWrongType()
         return nil
@@ -152,7 +152,7 @@ private func geoadd(_ c: Client) {
     // From here on this is ZADD key [NX|XX] [CH] score member ...
     if elements == 0 { return c.replySyntaxError() }
     let set: SortedSet
-    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
         guard case .sortedSet(let existing) = value else { return c.replyWrongType() }
         set = existing
     } else {

@@ -93,7 +93,7 @@ extension KeyspaceEvent {
 @inline(__always)
 private func lookupHash(_ c: Client, _ i: Int, forWrite: Bool = false, orReply missing: (Client) -> Void) -> HashValue? {
     let key = c.arg(i)
-    let now = c.server.now
+    let now = c.now
     guard let value = forWrite ? c.db.lookup(key, now: now, .write) : c.db.lookup(key, now: now) else {
         missing(c)
         return nil
@@ -108,7 +108,7 @@ private func lookupHash(_ c: Client, _ i: Int, forWrite: Bool = false, orReply m
 /// Redis's hashTypeLookupWriteOrCreate: the hash at argument 1, created empty when missing (added with no
 /// event and no change: the command reports its own); nil after WRONGTYPE.
 @inline(__always) private func hashForWrite(_ c: Client) -> (hash: HashValue, created: Bool)? {
-    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    switch c.db.lookup(c.arg(1), now: c.now, .write) {
     case .hash(let hash)?:
         return (hash, false)
     case nil:
@@ -188,7 +188,7 @@ private func hget(_ c: Client) {
 /// HMGET key field [field ...]: a missing key reads as an empty hash (nulls), another type is WRONGTYPE.
 private func hmget(_ c: Client) {
     var hash: HashValue?
-    switch c.db.lookup(c.arg(1), now: c.server.now) {
+    switch c.db.lookup(c.arg(1), now: c.now) {
     case nil: hash = nil
     case .hash(let h)?: hash = h
     default: return c.replyWrongType()

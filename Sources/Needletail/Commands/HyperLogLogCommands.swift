@@ -50,7 +50,7 @@ private enum HLLEdit<R> { case wrongType, notHLL, corrupted, done(R) }
 /// dbUnshareStringValue: the value is "raw" afterwards). nil when the key does not exist; otherwise replies
 /// the type errors itself and returns nil for them too, with `handled` telling the two apart.
 private func editHLL<R>(_ c: Client, _ i: Int, _ body: (inout ByteString) -> R?) -> (missing: Bool, result: R?) {
-    let outcome = c.db.modify(c.arg(i), now: c.server.now) { value, hint -> HLLEdit<R> in
+    let outcome = c.db.modify(c.arg(i), now: c.now) { value, hint -> HLLEdit<R> in
         guard case .string(var s) = value else { return .wrongType }
         guard s.withUnsafeBytes({ HyperLogLog.isValid($0) }) else { return .notHLL }
         value = .string(.empty)  // the entry lets go, so `s` is edited in place
@@ -108,7 +108,7 @@ private enum PFCountOutcome { case wrongType, notHLL, corrupted, cached(UInt64),
 /// already "raw", as Redis's dbUnshareStringValue leaves it), else computed and stored in place.
 private func pfcount(_ c: Client) {
     if c.argc > 2 { return pfcountUnion(c) }
-    let outcome = c.db.modify(c.arg(1), now: c.server.now) { value, hint -> PFCountOutcome in
+    let outcome = c.db.modify(c.arg(1), now: c.now) { value, hint -> PFCountOutcome in
         guard case .string(var s) = value else { return .wrongType }
         let cached: UInt64?? = s.withUnsafeBytes { bytes in
             HyperLogLog.isValid(bytes) ? .some(HyperLogLog.cachedCardinality(bytes)) : nil
@@ -143,7 +143,7 @@ private func pfcountUnion(_ c: Client) {
     let max = UnsafeMutablePointer<UInt8>.allocate(capacity: HyperLogLog.registerCount)
     defer { max.deallocate() }
     max.initialize(repeating: 0, count: HyperLogLog.registerCount)
-    let now = c.server.now
+    let now = c.now
     for j in 1..<c.argc {
         guard let value = c.db.lookup(c.arg(j), now: now) else { continue }
         guard case .string(let s) = value else { return c.replyWrongType() }
@@ -164,7 +164,7 @@ private func pfmerge(_ c: Client) {
     defer { max.deallocate() }
     max.initialize(repeating: 0, count: HyperLogLog.registerCount)
     var useDense = false
-    let now = c.server.now
+    let now = c.now
     for j in 1..<c.argc {
         guard let value = c.db.lookup(c.arg(j), now: now) else { continue }
         guard case .string(let s) = value else { return c.replyWrongType() }
@@ -204,7 +204,7 @@ private func pfmerge(_ c: Client) {
 
 private func pfdebug(_ c: Client) {
     enum Answer { case registers([UInt8]), decoded(String), encoding(Bool), converted(Bool), notSparse, unknown }
-    guard c.db.lookup(c.arg(2), now: c.server.now, .write) != nil else {
+    guard c.db.lookup(c.arg(2), now: c.now, .write) != nil else {
         return c.reply.error("ERR The specified key does not exist")
     }
     let (_, answer) = editHLL(c, 2) { s -> Answer? in

@@ -74,7 +74,7 @@ let keyCommands: [Command] = [
 /// DEL and UNLINK. UNLINK will hand big values to the thread pool to free; until values can be big
 /// (collections), freeing on the loop costs the same.
 private func del(_ c: Client) {
-    let now = c.server.now
+    let now = c.now
     var deleted = 0
     for i in 1..<c.argc {
         let key = c.argBytes(i)
@@ -92,21 +92,21 @@ private func exists(_ c: Client) { countLiveKeys(c, .noTouch) }
 private func touch(_ c: Client) { countLiveKeys(c, []) }
 
 private func countLiveKeys(_ c: Client, _ flags: Database.LookupFlags) {
-    let now = c.server.now
+    let now = c.now
     var found = 0
     for i in 1..<c.argc where c.db.lookup(c.arg(i), now: now, flags) != nil { found += 1 }
     c.reply.integer(found)
 }
 
 private func type(_ c: Client) {
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now, .noTouch) else { return c.reply.simple("none") }
+    guard let value = c.db.lookup(c.arg(1), now: c.now, .noTouch) else { return c.reply.simple("none") }
     c.reply.simple(value.typeName)
 }
 
 // MARK: - RENAME, RENAMENX, COPY, MOVE, SWAPDB
 
 private func renameGeneric(_ c: Client, onlyIfNew: Bool) {
-    let now = c.server.now
+    let now = c.now
     let source = c.argBytes(1)
     let destination = c.argBytes(2)
     guard let value = c.db.lookup(source, now: now, .write) else { return c.reply.error("ERR no such key") }
@@ -149,7 +149,7 @@ private func copy(_ c: Client) {
     if target === c.db && source == destination {
         return c.reply.error("ERR source and destination objects are the same")
     }
-    let now = c.server.now
+    let now = c.now
     guard let value = c.db.lookup(source, now: now) else { return c.reply.integer(0) }
     let when = c.db.expireTime(source)
     var hint = c.db.stringHint(source)
@@ -167,7 +167,7 @@ private func copy(_ c: Client) {
 private func move(_ c: Client) {
     guard let target = databaseArg(c, 2) else { return }
     if target === c.db { return c.reply.error("ERR source and destination objects are the same") }
-    let now = c.server.now
+    let now = c.now
     let key = c.argBytes(1)
     guard let value = c.db.lookup(key, now: now, .write) else { return c.reply.integer(0) }
     let when = c.db.expireTime(key)
@@ -215,7 +215,7 @@ private func int32Value(_ bytes: UnsafeRawBufferPointer) -> Int? {
 // MARK: - RANDOMKEY, KEYS, SCAN
 
 private func randomkey(_ c: Client) {
-    guard let key = c.db.randomKey(now: c.server.now) else { return c.reply.null() }
+    guard let key = c.db.randomKey(now: c.now) else { return c.reply.null() }
     c.reply.bulk(key)
 }
 
@@ -223,7 +223,7 @@ private func keys(_ c: Client) {
     let pattern = c.arg(1)
     let everything = pattern.count == 1 && pattern[0] == UInt8(ascii: "*")
     var matched: [ByteString] = []
-    c.db.forEachKey(now: c.server.now) { key in
+    c.db.forEachKey(now: c.now) { key in
         if everything || key.withUnsafeBytes({ globMatch(pattern: pattern, string: $0) }) { matched.append(key) }
     }
     c.reply.array(matched.count)
@@ -259,7 +259,7 @@ private func scan(_ c: Client) {
 
     var batch: [ByteString] = []
     let next = c.db.scan(cursor: cursor, count: count, into: &batch)
-    let now = c.server.now
+    let now = c.now
     var kept = 0
     for key in batch {
         if let pattern, !key.withUnsafeBytes({ globMatch(pattern: pattern, string: $0) }) { continue }
@@ -285,7 +285,7 @@ private func scan(_ c: Client) {
 /// The value OBJECT subcommands inspect, or nil after replying null for a missing key.
 /// OBJECT's lookup (Redis's objectCommandLookup): expires as any read, but leaves the access stamp alone.
 private func objectValue(_ c: Client) -> Value? {
-    guard let value = c.db.lookup(c.arg(2), now: c.server.now, [.noTouch, .noNotify]) else {
+    guard let value = c.db.lookup(c.arg(2), now: c.now, [.noTouch, .noNotify]) else {
         c.reply.null()
         return nil
     }

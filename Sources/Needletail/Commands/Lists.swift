@@ -144,7 +144,7 @@ extension ReplyWriter {
 /// not (Redis's lookupKeyReadOrReply / lookupKeyWriteOrReply).
 @inline(__always)
 private func list(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> ListValue? {
-    let now = c.server.now
+    let now = c.now
     guard let value = forWrite ? c.db.lookup(c.arg(i), now: now, .write) : c.db.lookup(c.arg(i), now: now) else {
         missing(c)
         return nil
@@ -258,7 +258,7 @@ private struct BulkStream {
 /// Redis's pushGenericCommand: the reply is the new length; one change per element.
 private func pushGeneric(_ c: Client, atHead: Bool, onlyIfExists: Bool) {
     let list: ListValue
-    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
         guard case .list(let existing) = value else { return c.replyWrongType() }
         list = existing
     } else {
@@ -494,7 +494,7 @@ private func lmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool) -> Bool {
         return false
     }
     var destination: ListValue?
-    if let value = c.db.lookup(c.arg(2), now: c.server.now, .write) {
+    if let value = c.db.lookup(c.arg(2), now: c.now, .write) {
         guard case .list(let existing) = value else {
             c.replyWrongType()
             return false
@@ -525,7 +525,7 @@ private func lmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool) -> Bool {
 /// when served after blocking, as redis-server 7.0 writes them to its AOF.
 private func blmove(_ c: Client) {
     guard let fromHead = listEnd(c, 3), let toHead = listEnd(c, 4) else { return }
-    guard let deadline = timeoutArgument(c, 5, now: c.server.now) else { return }
+    guard let deadline = timeoutArgument(c, 5, now: c.now) else { return }
     blmoveGeneric(c, fromHead: fromHead, toHead: toHead, deadline: deadline) {
         c.reprocessingBlockedCommand
             ? ["LMOVE", c.argBytes(1), c.argBytes(2), fromHead ? "left" : "right", toHead ? "left" : "right"]
@@ -535,7 +535,7 @@ private func blmove(_ c: Client) {
 
 /// BRPOPLPUSH source destination timeout, propagated as RPOPLPUSH.
 private func brpoplpush(_ c: Client) {
-    guard let deadline = timeoutArgument(c, 3, now: c.server.now) else { return }
+    guard let deadline = timeoutArgument(c, 3, now: c.now) else { return }
     blmoveGeneric(c, fromHead: false, toHead: true, deadline: deadline) { ["RPOPLPUSH", c.argBytes(1), c.argBytes(2)] }
 }
 
@@ -543,7 +543,7 @@ private func brpoplpush(_ c: Client) {
 /// gets a null (not the null array a timeout gives), as in Redis.
 private func blmoveGeneric(_ c: Client, fromHead: Bool, toHead: Bool, deadline: Int64,
                            propagated: () -> [ByteString]) {
-    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
         guard case .list = value else { return c.replyWrongType() }
         if lmoveGeneric(c, fromHead: fromHead, toHead: toHead) { c.propagateAs(propagated()) }
     } else if !c.canBlock {
@@ -590,7 +590,7 @@ private func mpopGeneric(_ c: Client, numkeysIndex: Int) {
 /// blocked client run again for a key that became ready is served from that key, as Redis 7.0 serves it
 /// (several of its keys may hold lists by then, after a transaction filled them).
 private func popFromFirstList(_ c: Client, keys: Range<Int>, fromHead: Bool, count: Int?) -> Bool? {
-    let now = c.server.now
+    let now = c.now
     // Run again for a key that became ready: served from that key (Server/Blocking.swift).
     if let i = c.servingKeyIndex(in: keys), case .list(let list)? = c.db.lookup(c.arg(i), now: now, .write),
        !list.isEmpty {
@@ -634,7 +634,7 @@ private func blpopGeneric(_ c: Client, fromHead: Bool) {
 /// Redis's blockingPopGenericCommand: the timeout is parsed first, then the first key holding a list is
 /// served, or the client blocks on all of them.
 private func blockingPopGeneric(_ c: Client, keys: Range<Int>, fromHead: Bool, timeoutIndex: Int, count: Int?) {
-    guard let deadline = timeoutArgument(c, timeoutIndex, now: c.server.now) else { return }
+    guard let deadline = timeoutArgument(c, timeoutIndex, now: c.now) else { return }
     guard let served = popFromFirstList(c, keys: keys, fromHead: fromHead, count: count) else { return }
     if !served { c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .list, deadline: deadline) }
 }
@@ -645,7 +645,7 @@ private func blockingPopGeneric(_ c: Client, keys: Range<Int>, fromHead: Bool, t
 /// per node (its element count, logical and allocated bytes, its code when uniform, its prefix when it
 /// stores one).
 func debugQuicklist(_ c: Client) {
-    guard let value = c.db.lookup(c.arg(2), now: c.server.now, [.noTouch]) else {
+    guard let value = c.db.lookup(c.arg(2), now: c.now, [.noTouch]) else {
         return c.reply.error("ERR no such key")
     }
     guard case .list(let list) = value else { return c.reply.error("ERR Not a quicklist encoded object.") }

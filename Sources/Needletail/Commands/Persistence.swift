@@ -104,7 +104,7 @@ func valueFromDumpPayload(_ payload: UnsafeRawBufferPointer, limits: RDBLoadLimi
 }
 
 private func dump(_ c: Client) {
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.null() }
+    guard let value = c.db.lookup(c.arg(1), now: c.now) else { return c.reply.null() }
     let payload = dumpPayload(value, compress: c.server.config.rdbcompression)
     payload.withUnsafeBytes { c.reply.bulk($0) }
 }
@@ -135,7 +135,7 @@ private func restore(_ c: Client) {
         }
         i += 1
     }
-    let now = c.server.now
+    let now = c.now
     let key = c.argBytes(1)
     if !replace && c.db.lookup(key, now: now, .write) != nil {
         return c.reply.error("BUSYKEY Target key name already exists.")

@@ -299,7 +299,7 @@ private func debug(_ c: Client) {
         debugHashTableStats(c)
     } else if c.argIs(1, "htstats-key") && argc == 3 {
         // Which of our values use a HashTable is ours to say; Redis's answer for values not in a dict.
-        guard c.db.lookup(ByteString(c.arg(2)), now: c.server.now, [.noTouch, .noNotify]) != nil else {
+        guard c.db.lookup(ByteString(c.arg(2)), now: c.now, [.noTouch, .noNotify]) != nil else {
             return c.reply.error("ERR no such key")
         }
         c.reply.error("ERR The value stored at the specified key is not represented using an hash table")
@@ -329,7 +329,7 @@ private func debugPopulate(_ c: Client) {
     }
     // Redis formats keys into a 128-byte buffer, so a long prefix is cut to fit.
     let prefix = c.argc >= 4 ? Array(c.arg(3)) : Array("key".utf8)
-    let now = c.server.now
+    let now = c.now
     let db = c.db
     for j in 0..<count {
         let key = ByteString(Array((prefix + Array(":\(j)".utf8)).prefix(127)))
@@ -458,7 +458,7 @@ private func formatFixed2(_ v: Double) -> String {
 
 /// DEBUG LISTPACK key: Redis prints a listpack-encoded value's entries on its stdout; we write them to the log.
 private func debugListpack(_ c: Client) {
-    guard let value = c.db.lookup(ByteString(c.arg(2)), now: c.server.now, [.noTouch, .noNotify]) else {
+    guard let value = c.db.lookup(ByteString(c.arg(2)), now: c.now, [.noTouch, .noNotify]) else {
         return c.reply.error("ERR no such key")
     }
     guard String(describing: value.encodingName(hint: c.db.stringHint(ByteString(c.arg(2))))) == "listpack" else {

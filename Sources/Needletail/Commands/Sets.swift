@@ -116,7 +116,7 @@ private func setValue(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (C
 /// The set at argument `i` as stored (SetValue or inline), for what answers from either without making a
 /// SetValue; nil after replying as `setValue` does.
 private func storedSet(_ c: Client, _ i: Int, forWrite: Bool = false, orReply missing: (Client) -> Void) -> Value? {
-    let now = c.server.now
+    let now = c.now
     guard let value = forWrite ? c.db.lookup(c.arg(i), now: now, .write) : c.db.lookup(c.arg(i), now: now) else {
         missing(c)
         return nil
@@ -159,7 +159,7 @@ extension Client {
 private func sadd(_ c: Client) {
     let limit = c.maxIntsetEntries
     var added = 0
-    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    switch c.db.lookup(c.arg(1), now: c.now, .write) {
     case nil:
         var value: Value = parseInt64(c.arg(2)) != nil ? .inlineIntset(InlineIntSet()) : .set(SetValue(hashtableCapacity: 0))
         added = addMembers(c, to: &value, maxIntsetEntries: limit)
@@ -216,7 +216,7 @@ private func srem(_ c: Client) {
     var deleted = 0
     var isEmpty = false
     var i = 2
-    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    switch c.db.lookup(c.arg(1), now: c.now, .write) {
     case nil:
         return c.reply.integer(0)
     case .inlineIntset(var inline)?:
@@ -267,7 +267,7 @@ private func removeMembers(_ c: Client, from set: SetValue, startingAt first: In
 /// moving within one set only answers whether the member is there. Events: "srem" on the source ("del"
 /// if it empties), then "sadd" on the destination if the member was new there; each side counts one change.
 private func smove(_ c: Client) {
-    let now = c.server.now
+    let now = c.now
     let source = c.db.lookup(c.arg(1), now: now, .write)
     let destination = c.db.lookup(c.arg(2), now: now, .write)
     guard let source else { return c.reply.integer(0) }
@@ -313,7 +313,7 @@ private func sismember(_ c: Client) {
 
 /// A missing key reads as an empty set: one 0 per member.
 private func smismember(_ c: Client) {
-    let set = c.db.lookup(c.arg(1), now: c.server.now)
+    let set = c.db.lookup(c.arg(1), now: c.now)
     if let set, set.type != .set { return c.replyWrongType() }
     c.reply.array(c.argc - 2)
     for i in 2..<c.argc { c.reply.integer(set.map { setContains($0, c.arg(i)) } == true ? 1 : 0) }
@@ -454,7 +454,7 @@ private func sintercard(_ c: Client) {
 /// The sets at `keys`, looked up as reads (hits and misses counted) in order, nil for a missing key; nil
 /// overall after replying WRONGTYPE for the first key of another type.
 private func lookupSets(_ c: Client, _ keys: Range<Int>) -> [SetValue?]? {
-    let now = c.server.now
+    let now = c.now
     var sets: [SetValue?] = []
     sets.reserveCapacity(keys.count)
     // An inline set read twice is one SetValue, as a stored one is: SDIFF and SINTER know their inputs by

@@ -81,7 +81,7 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
         j += 1
     }
 
-    let now = c.server.now
+    let now = c.now
     let value = c.db.lookup(c.arg(1), now: now)
     if let value {
         switch value {

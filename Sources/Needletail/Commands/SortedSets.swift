@@ -225,7 +225,7 @@ extension SortedSet {
 /// write does not, as Redis's lookupKeyRead / lookupKeyWrite.
 private func sortedSet(_ c: Client, _ i: Int, forWrite: Bool, orReply missing: (Client) -> Void) -> SortedSet? {
     let key = c.arg(i)
-    let now = c.server.now
+    let now = c.now
     guard let value = forWrite ? c.db.lookup(key, now: now, .write) : c.db.lookup(key, now: now) else {
         missing(c)
         return nil
@@ -422,7 +422,7 @@ private func zaddGeneric(_ c: Client, _ initial: ZaddFlags) {
     for j in 0..<elements where parseDouble(c.arg(scoreIndex + 2 * j)) == nil { return c.replyNotFloat() }
 
     let set: SortedSet
-    if let value = c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
         guard case .sortedSet(let existing) = value else { return c.replyWrongType() }
         set = existing
     } else {
@@ -462,7 +462,7 @@ private func zscore(_ c: Client) {
 /// A missing key reads as an empty set: one null per member.
 private func zmscore(_ c: Client) {
     var set: SortedSet?
-    if let value = c.db.lookup(c.arg(1), now: c.server.now) {
+    if let value = c.db.lookup(c.arg(1), now: c.now) {
         guard case .sortedSet(let s) = value else { return c.replyWrongType() }
         set = s
     }
@@ -580,7 +580,7 @@ private func zrangeGeneric(_ c: Client, keyIndex: Int, store: Bool, kind fixedKi
         if lexRange == nil { return c.reply.error("ERR min or max not valid string range item") }
     }
 
-    guard let value = c.db.lookup(c.arg(keyIndex), now: c.server.now) else {
+    guard let value = c.db.lookup(c.arg(keyIndex), now: c.now) else {
         return store ? storeRange(c, nil) : c.reply.array(0)
     }
     guard case .sortedSet(let set) = value else { return c.replyWrongType() }
@@ -711,7 +711,7 @@ private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
     }
     var keys = (numkeysIndex + 1)..<whereIndex
     if numkeysIndex == 2 {  // BZMPOP
-        guard let deadline = timeoutArgument(c, 1, now: c.server.now) else { return }
+        guard let deadline = timeoutArgument(c, 1, now: c.now) else { return }
         guard let keyIndex = firstNonEmptySet(c, keys) else { return }
         if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
         keys = keyIndex..<(keyIndex + 1)  // the key found (the ready one, when run again), not the first non-empty
@@ -723,7 +723,7 @@ private func zmpopGeneric(_ c: Client, numkeysIndex: Int) {
 /// WRONGTYPE error (the blocking pops' scan, as Redis's blockingGenericZpopCommand). A blocked client run
 /// again for a key that became ready is served from that key, as Redis 7.0 serves it.
 private func firstNonEmptySet(_ c: Client, _ keys: Range<Int>) -> Int? {
-    let now = c.server.now
+    let now = c.now
     if let i = c.servingKeyIndex(in: keys), case .sortedSet(let set)? = c.db.lookup(c.arg(i), now: now, .write),
        !set.isEmpty {
         return i
@@ -743,11 +743,11 @@ private func firstNonEmptySet(_ c: Client, _ keys: Range<Int>) -> Int? {
 /// [key, member, score], or blocks until one of the keys has one. Served, it is propagated as ZPOPMIN /
 /// ZPOPMAX of that key.
 private func bzpopMinMax(_ c: Client, max: Bool) {
-    guard let deadline = timeoutArgument(c, c.argc - 1, now: c.server.now) else { return }
+    guard let deadline = timeoutArgument(c, c.argc - 1, now: c.now) else { return }
     let keys = 1..<(c.argc - 1)
     guard let keyIndex = firstNonEmptySet(c, keys) else { return }
     if keyIndex < 0 { return c.server.block(c, keys: keys.map { c.argBytes($0) }, wants: .sortedSet, deadline: deadline) }
-    guard case .sortedSet(let set)? = c.db.lookup(c.arg(keyIndex), now: c.server.now, .write),
+    guard case .sortedSet(let set)? = c.db.lookup(c.arg(keyIndex), now: c.now, .write),
           let (member, score) = max ? set.popMax() : set.popMin() else { preconditionFailure("checked above") }
     c.reply.array(3)
     c.reply.bulk(c.arg(keyIndex))
@@ -761,7 +761,7 @@ private func bzpopMinMax(_ c: Client, max: Bool) {
 /// pop without COUNT. With `emitKey` (ZMPOP) the reply is [key, [[member, score], ...]].
 private func zpopGeneric(_ c: Client, keys: Range<Int>, max: Bool, emitKey: Bool, count: Int?, nested: Bool,
                          nullWhenEmpty: Bool) {
-    let now = c.server.now
+    let now = c.now
     var found: (set: SortedSet, index: Int)?
     for i in keys {
         guard let value = c.db.lookup(c.arg(i), now: now, .write) else { continue }
@@ -864,7 +864,7 @@ private func zsetOperation(_ c: Client, _ op: SetOperation, store: Bool, cardina
 
     // Types are checked before the options are parsed (so WRONGTYPE wins over a bad option), as in Redis;
     // the inputs are reads (keyspace hits and misses) for the STORE forms too.
-    let now = c.server.now
+    let now = c.now
     var inputs: [(set: ZSetOperand?, weight: Double)] = []
     inputs.reserveCapacity(n)
     for i in 0..<n {

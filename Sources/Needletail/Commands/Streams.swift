@@ -229,7 +229,7 @@ private func integerArgument(_ c: Client, _ i: Int, _ message: String? = nil) ->
 
 /// The stream at argument `i` for reading, or nil after replying (`missing` when there is no key, WRONGTYPE).
 private func lookupStream(_ c: Client, _ i: Int, forWrite: Bool = false, orReply missing: (Client) -> Void) -> StreamValue? {
-    let value = forWrite ? c.db.lookup(c.arg(i), now: c.server.now, .write) : c.db.lookup(c.arg(i), now: c.server.now)
+    let value = forWrite ? c.db.lookup(c.arg(i), now: c.now, .write) : c.db.lookup(c.arg(i), now: c.now)
     guard let value else {
         missing(c)
         return nil
@@ -243,7 +243,7 @@ private func lookupStream(_ c: Client, _ i: Int, forWrite: Bool = false, orReply
 
 /// The stream at argument `i` if it exists (a read lookup), `.failure` after WRONGTYPE.
 private func optionalStream(_ c: Client, _ i: Int, forWrite: Bool = false) -> Result<StreamValue?, StreamLookupError> {
-    let value = forWrite ? c.db.lookup(c.arg(i), now: c.server.now, .write) : c.db.lookup(c.arg(i), now: c.server.now)
+    let value = forWrite ? c.db.lookup(c.arg(i), now: c.now, .write) : c.db.lookup(c.arg(i), now: c.now)
     switch value {
     case nil: return .success(nil)
     case .stream(let s)?: return .success(s)
@@ -324,7 +324,7 @@ private func replyWithRange(_ c: Client, _ s: StreamValue, _ start: StreamID, _ 
     }
     if !raw { c.reply.array(found.count) }
     var propagateLastID = false
-    let now = c.server.now
+    let now = c.now
     for (node, cursor) in found {
         let id = cursor.id
         if let g = groupRead, id > g.group.lastID {
@@ -373,7 +373,7 @@ private func replyWithConsumerHistory(_ c: Client, _ s: StreamValue, _ start: St
         n += 1
     }
     c.reply.array(ids.count)
-    let now = c.server.now
+    let now = c.now
     for id in ids {
         if let (node, cursor) = s.find(id) {
             replyEntry(c, node, cursor)
@@ -409,7 +409,7 @@ private func propagateGroupID(_ c: Client, key: ByteString, group: StreamGroup, 
 
 /// Redis's streamCreateConsumer with SCC_DEFAULT: the consumer, its creation notified and counted.
 private func createConsumer(_ c: Client, _ group: StreamGroup, name: ByteString, keyIndex: Int) -> StreamConsumer {
-    let consumer = group.createConsumer(name, seenTime: c.server.now)!
+    let consumer = group.createConsumer(name, seenTime: c.now)!
     c.db.didChangeUnsignalled(c.arg(keyIndex), .xgroupCreateConsumer)
     return consumer
 }
@@ -545,7 +545,7 @@ private func xadd(_ c: Client) {
     }
     let stream: StreamValue
     var created = false
-    switch c.db.lookup(c.arg(1), now: c.server.now, .write) {
+    switch c.db.lookup(c.arg(1), now: c.now, .write) {
     case .stream(let s)?: stream = s
     case nil:
         if args.noMakeStream { return c.reply.null() }
@@ -573,7 +573,7 @@ private func xadd(_ c: Client) {
             id = given
         }
     } else {
-        let ms = UInt64(max(c.server.now, 0))
+        let ms = UInt64(max(c.now, 0))
         id = stream.lastID.ms >= ms ? stream.lastID.incremented! : StreamID(ms: ms, seq: 0)
     }
     if id <= stream.lastID {
@@ -791,7 +791,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
         let keyIndex = streamsArg + k
         let idIndex = streamsArg + streamCount + k
         var stream: StreamValue?
-        switch c.db.lookup(c.arg(keyIndex), now: c.server.now) {
+        switch c.db.lookup(c.arg(keyIndex), now: c.now) {
         case nil: stream = nil
         case .stream(let s)?: stream = s
         default:
@@ -842,7 +842,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
     var gts: [StreamID] = ids
     var histories: [Bool] = Array(repeating: false, count: streamCount)
     for k in 0..<streamCount {
-        guard case .stream(let s)? = c.db.lookup(c.arg(streamsArg + k), now: c.server.now, [.noTouch, .write]) else { continue }
+        guard case .stream(let s)? = c.db.lookup(c.arg(streamsArg + k), now: c.now, [.noTouch, .write]) else { continue }
         if let group = groups[k] {
             if ids[k] != .max {
                 served.append(k)
@@ -858,7 +858,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
     if !served.isEmpty {
         if c.reply.resp3 { c.reply.map(served.count) } else { c.reply.array(served.count) }
         for k in served {
-            guard case .stream(let s)? = c.db.lookup(c.arg(streamsArg + k), now: c.server.now, [.noTouch, .write]) else { continue }
+            guard case .stream(let s)? = c.db.lookup(c.arg(streamsArg + k), now: c.now, [.noTouch, .write]) else { continue }
             if !c.reply.resp3 { c.reply.array(2) }
             c.reply.bulk(c.arg(streamsArg + k))
             if let group = groups[k] {
@@ -867,7 +867,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
                     // Redis 7.0 does not propagate this creation (the XCLAIMs create the consumer where they run).
                     consumer = createConsumer(c, group, name: consumerName, keyIndex: streamsArg + k)
                 }
-                consumer!.seenTime = c.server.now
+                consumer!.seenTime = c.now
                 if histories[k] {
                     // After the id, as for new entries (Redis increments `gt` for both): history from 0 starts
                     // at 0-1, from an entry's id at the next one. (`>` is the one id with no successor.)
@@ -896,7 +896,7 @@ private func xreadGeneric(_ c: Client, group isGroupRead: Bool) {
             for (index, id) in rewrittenDollar { rewritten[index] = id.text }
             argv = rewritten
         }
-        let deadline = timeout == 0 ? 0 : c.server.now &+ timeout
+        let deadline = timeout == 0 ? 0 : c.now &+ timeout
         c.server.block(c, keys: keys, wants: .stream, deadline: deadline, argv: argv, wakesOnDeletion: isGroupRead)
         return
     }
@@ -930,7 +930,7 @@ private func xgroupGeneric(_ c: Client, _ sub: XGroupSubcommand) {
         }
     }
     var stream: StreamValue?
-    switch c.db.lookup(c.arg(2), now: c.server.now, .write) {
+    switch c.db.lookup(c.arg(2), now: c.now, .write) {
     case nil: stream = nil
     case .stream(let s)?: stream = s
     default: return c.replyWrongType()
@@ -1110,7 +1110,7 @@ private func xpending(_ c: Client) {
         guard let consumer = group.consumer(named: c.argBytes(consumerArg)) else { return c.reply.array(0) }
         pel = consumer.pending
     }
-    let now = c.server.now
+    let now = c.now
     var rows: [(StreamID, PendingEntry)] = []
     var i = pel.lowerBound(start)
     while count > 0 && i < pel.count && pel.id(at: i) <= end {
@@ -1150,7 +1150,7 @@ private func xclaim(_ c: Client) {
         ids.append(id)
         j += 1
     }
-    let now = c.server.now
+    let now = c.now
     var force = false, justID = false
     var retryCount: Int64 = -1
     var deliveryTime: Int64 = -1
@@ -1298,7 +1298,7 @@ private func xautoclaim(_ c: Client) {
     guard let s = stream, let group = s.group(named: c.argBytes(2)) else { return replyNoGroup(c, key: 1, group: 2) }
     let key = c.argBytes(1), groupName = c.argBytes(2), name = c.argBytes(3)
     var attempts = count * 10
-    let now = c.server.now
+    let now = c.now
     var consumer: StreamConsumer?
     var claimed: [StreamID] = []
     var deleted: [StreamID] = []

@@ -111,7 +111,7 @@ private struct StringOptions: OptionSet {
 /// Replies GET's answer for `key` (Redis's getGenericCommand). Returns whether the key exists, or nil
 /// after a WRONGTYPE error.
 private func getGeneric(_ c: Client, _ key: UnsafeRawBufferPointer) -> Bool? {
-    guard let value = c.db.lookup(key, now: c.server.now) else {
+    guard let value = c.db.lookup(key, now: c.now) else {
         c.reply.null()
         return false
     }
@@ -171,7 +171,7 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
         // and so that KEEPTTL does not keep a dead TTL). Only keys with a TTL can be expired, so a plain
         // SET skips the lookup when there are none.
-        found = c.db.lookup(key, now: c.server.now, .write) != nil
+        found = c.db.lookup(key, now: c.now, .write) != nil
         lookedUp = found
     } else {
         found = false
@@ -264,7 +264,7 @@ private func expireTime(_ c: Client, _ i: Int, _ options: StringOptions, command
     if valid {
         if inSeconds { when *= 1000 }
         if !options.isDisjoint(with: [.ex, .px]) {
-            let (sum, overflow) = when.addingReportingOverflow(c.server.now)
+            let (sum, overflow) = when.addingReportingOverflow(c.now)
             valid = !overflow
             when = sum
         }
@@ -278,7 +278,7 @@ private func expireTime(_ c: Client, _ i: Int, _ options: StringOptions, command
 
 private func getex(_ c: Client) {
     guard let (options, expireIndex) = parseExtendedOptions(c, forGetex: true) else { return }
-    let now = c.server.now
+    let now = c.now
     let key = c.argBytes(1)
     guard let value = c.db.lookup(key, now: now) else { return c.reply.null() }
     guard case .string(let s) = value else { return c.replyWrongType() }
@@ -311,7 +311,7 @@ private func getdel(_ c: Client) {
 // MARK: - Multiple keys
 
 private func mget(_ c: Client) {
-    let now = c.server.now
+    let now = c.now
     c.reply.array(c.argc - 1)
     for i in 1..<c.argc {
         // A key of another type reads as missing here rather than failing the whole reply.
@@ -330,7 +330,7 @@ private func msetGeneric(_ c: Client, onlyIfNoneExist: Bool) {
                                              : "ERR wrong number of arguments for 'mset' command")
     }
     if onlyIfNoneExist {
-        let now = c.server.now
+        let now = c.now
         for i in stride(from: 1, to: c.argc, by: 2) where c.db.lookup(c.arg(i), now: now, .write) != nil {
             return c.reply.integer(0)
         }
@@ -358,7 +358,7 @@ private func append(_ c: Client) {
     let suffix = c.arg(2)
     // In place, with one lookup: the stored bytes are uniquely referenced and grow into their spare
     // capacity (amortized O(suffix), like Redis's sds).
-    let length = c.db.modify(key, now: c.server.now) { value, hint -> Int? in
+    let length = c.db.modify(key, now: c.now) { value, hint -> Int? in
         guard case .string(var bytes) = value else {
             c.replyWrongType()
             return nil
@@ -390,7 +390,7 @@ private func setrange(_ c: Client) {
     let key = c.argBytes(1)
     let old: ByteString
     let found: Bool
-    if let value = c.db.lookup(key, now: c.server.now, .write) {
+    if let value = c.db.lookup(key, now: c.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         old = s
         found = true
@@ -419,7 +419,7 @@ private func setrange(_ c: Client) {
 // MARK: - Reading
 
 private func strlen(_ c: Client) {
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.integer(0) }
+    guard let value = c.db.lookup(c.arg(1), now: c.now) else { return c.reply.integer(0) }
     guard case .string(let s) = value else { return c.replyWrongType() }
     c.reply.integer(s.count)
 }
@@ -427,7 +427,7 @@ private func strlen(_ c: Client) {
 /// GETRANGE and SUBSTR: inclusive range, negative indexes count from the end, clamped to the string.
 private func getrange(_ c: Client) {
     guard var start = c.int64Arg(2), var end = c.int64Arg(3) else { return }
-    guard let value = c.db.lookup(c.arg(1), now: c.server.now) else { return c.reply.raw("$0\r\n\r\n") }
+    guard let value = c.db.lookup(c.arg(1), now: c.now) else { return c.reply.raw("$0\r\n\r\n") }
     guard case .string(let s) = value else { return c.replyWrongType() }
     let length = Int64(s.count)
     if start < 0 && end < 0 && start > end { return c.reply.raw("$0\r\n\r\n") }
@@ -464,7 +464,7 @@ private func incrDecr(_ c: Client, by increment: Int64) {
     let key = c.arg(1)
     enum Outcome { case stored(Int64), wrongType, notInteger, overflow }
     // One lookup for an existing key: the new value replaces the old one inside the entry.
-    let outcome = c.db.modify(key, now: c.server.now) { value, hint -> Outcome in
+    let outcome = c.db.modify(key, now: c.now) { value, hint -> Outcome in
         guard case .string(let s) = value else { return .wrongType }
         guard let current = s.withUnsafeBytes({ parseInt64($0) }) else { return .notInteger }
         let (result, overflow) = current.addingReportingOverflow(increment)
@@ -494,7 +494,7 @@ private func incrbyfloat(_ c: Client) {
     let key = c.argBytes(1)
     var current: LongDouble = 0
     var found = false
-    if let value = c.db.lookup(key, now: c.server.now, .write) {
+    if let value = c.db.lookup(key, now: c.now, .write) {
         guard case .string(let s) = value else { return c.replyWrongType() }
         guard let v = s.withUnsafeBytes({ parseLongDouble($0) }) else { return c.replyNotFloat() }
         current = v
@@ -517,7 +517,7 @@ private func incrbyfloat(_ c: Client) {
 /// string or, with IDX, the matching ranges (last match first, as Redis emits them). Missing keys are
 /// empty strings.
 private func lcs(_ c: Client) {
-    let now = c.server.now
+    let now = c.now
     let valueA = c.db.lookup(c.arg(1), now: now)
     let valueB = c.db.lookup(c.arg(2), now: now)
     var a = ByteString.empty, b = ByteString.empty

@@ -73,16 +73,17 @@ public final class Config {
     public var lazyfreeLazyUserFlush: Bool = false { didSet { typedDidChange("lazyfree-lazy-user-flush") } }
 
     // MARK: - Encodings (OBJECT ENCODING thresholds)
+    // (Read by every write of these types: no dynamic exclusivity check, which would also retain the config.)
 
-    public var hashMaxListpackEntries: Int = 512 { didSet { typedDidChange("hash-max-listpack-entries") } }
-    public var hashMaxListpackValue: Int = 64 { didSet { typedDidChange("hash-max-listpack-value") } }
-    public var setMaxIntsetEntries: Int = 512 { didSet { typedDidChange("set-max-intset-entries") } }
-    public var zsetMaxListpackEntries: Int = 128 { didSet { typedDidChange("zset-max-listpack-entries") } }
-    public var zsetMaxListpackValue: Int = 64 { didSet { typedDidChange("zset-max-listpack-value") } }
-    public var listMaxListpackSize: Int = -2 { didSet { typedDidChange("list-max-listpack-size") } }
-    public var listCompressDepth: Int = 0 { didSet { typedDidChange("list-compress-depth") } }
-    public var streamNodeMaxBytes: Int = 4096 { didSet { typedDidChange("stream-node-max-bytes") } }
-    public var streamNodeMaxEntries: Int = 100 { didSet { typedDidChange("stream-node-max-entries") } }
+    @exclusivity(unchecked) public var hashMaxListpackEntries: Int = 512 { didSet { typedDidChange("hash-max-listpack-entries") } }
+    @exclusivity(unchecked) public var hashMaxListpackValue: Int = 64 { didSet { typedDidChange("hash-max-listpack-value") } }
+    @exclusivity(unchecked) public var setMaxIntsetEntries: Int = 512 { didSet { typedDidChange("set-max-intset-entries") } }
+    @exclusivity(unchecked) public var zsetMaxListpackEntries: Int = 128 { didSet { typedDidChange("zset-max-listpack-entries") } }
+    @exclusivity(unchecked) public var zsetMaxListpackValue: Int = 64 { didSet { typedDidChange("zset-max-listpack-value") } }
+    @exclusivity(unchecked) public var listMaxListpackSize: Int = -2 { didSet { typedDidChange("list-max-listpack-size") } }
+    @exclusivity(unchecked) public var listCompressDepth: Int = 0 { didSet { typedDidChange("list-compress-depth") } }
+    @exclusivity(unchecked) public var streamNodeMaxBytes: Int = 4096 { didSet { typedDidChange("stream-node-max-bytes") } }
+    @exclusivity(unchecked) public var streamNodeMaxEntries: Int = 100 { didSet { typedDidChange("stream-node-max-entries") } }
 
     // MARK: - Persistence
 

@@ -26,7 +26,9 @@ final class IOBuffer {
         grow(count)
     }
 
-    @inline(never) private func grow(_ count: Int) {
+    // (releasenone: only malloc'd memory changes hands here, so a caller holding the buffer through a
+    // property need not retain it around the call, which the reply writer's callers otherwise would.)
+    @inline(never) @_effects(releasenone) private func grow(_ count: Int) {
         compact()
         if capacity - writeIndex >= count { return }
         var newCapacity = capacity * 2

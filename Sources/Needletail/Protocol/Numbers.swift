@@ -101,7 +101,9 @@ private func writeDigits(_ magnitude: UInt64, endingAt end: UnsafeMutablePointer
 }
 
 /// Writes `value` in decimal at `to` (room for `maxInt64Length` bytes needed); returns the byte count.
-/// No allocation: the reply writer calls this straight into its output buffer.
+/// No allocation: the reply writer calls this straight into its output buffer (and it releases nothing,
+/// so the writer's callers need not retain the buffer around it).
+@_effects(releasenone)
 func writeInt64(_ value: Int64, to: UnsafeMutableRawPointer) -> Int {
     let out = to.assumingMemoryBound(to: UInt8.self)
     let negative = value < 0

@@ -62,28 +62,33 @@ extension Server {
     /// Looks up, checks and runs the client's current request (Redis's processCommand). The caller sets
     /// `commandClock` to the request's start first (processInput does, once per batch and after each request).
     func processCommand(_ client: Client) {
-        guard let target = commandToRun(client) else {
+        guard let found = commandToRun(client) else {
             commandClock = wallClockMicros()  // a rejected request's time is not the next command's
             return
         }
-        client.lastCommand = target
-        if pause != nil && pauseHolds(client, target) { return postpone(client) }
-        if client.transaction != nil && target.transactionRole == .queued { return queueCommand(client, target) }
-        call(client, target)
+        // Commands live as long as the server: borrowed, not retained (a retain and a release per request).
+        found._withUnsafeGuaranteedRef { target in
+            client.lastCommand = target
+            if pause != nil && pauseHolds(client, target) { return postpone(client) }
+            if client.transaction != nil && target.transactionRole == .queued { return queueCommand(client, target) }
+            call(client, target)
+        }
         // Clients blocked on keys this request filled are served before the next request (Server/Blocking.swift).
         if !readyKeys.isEmpty && callDepth == 0 { serveClientsBlockedOnKeys() }
     }
 
     /// The command (or subcommand) the request names, once it passed the arity and authentication checks;
-    /// nil after replying the error that rejected it.
-    func commandToRun(_ client: Client) -> Command? {
-        guard let command = commands.lookup(client.arg(0)) else {
+    /// nil after replying the error that rejected it. Unretained: commands live as long as the server.
+    func commandToRun(_ client: Client) -> Unmanaged<Command>? {
+        guard let found = commands.lookupUnretained(client.arg(0)) else {
             rejectUnknownCommand(client)
             return nil
         }
-        var target = command
-        // A container alone runs its own handler when it has one (COMMAND), as in Redis.
-        if command.hasSubcommands && (client.argc >= 2 || command.handler == nil) {
+        return found._withUnsafeGuaranteedRef { command in
+            // A container alone runs its own handler when it has one (COMMAND), as in Redis.
+            guard command.hasSubcommands && (client.argc >= 2 || command.handler == nil) else {
+                return checkedCommand(client, command)
+            }
             if client.argc < 2 {
                 rejectCommand(client, command, error: Array("ERR wrong number of arguments for '\(command.name)' command".utf8))
                 return nil
@@ -93,8 +98,14 @@ extension Server {
                     + Array("'. Try \(command.name.uppercased()) HELP.".utf8))
                 return nil
             }
-            target = sub
+            return checkedCommand(client, sub)
         }
+    }
+
+    /// `target` if the client may run it now (arity, authentication, ACL, memory, the server's state), nil
+    /// after replying the error that refuses it.
+    @inline(__always)
+    private func checkedCommand(_ client: Client, _ target: Command) -> Unmanaged<Command>? {
         guard target.acceptsArgumentCount(client.argc) else {
             rejectCommand(client, target, error: Array("ERR wrong number of arguments for '\(target.fullName)' command".utf8))
             return nil
@@ -165,7 +176,7 @@ extension Server {
             rejectCommand(client, target, error: error)
             return nil
         }
-        return target
+        return Unmanaged.passUnretained(target)
     }
 
     private func allowsProtectedCommand(_ client: Client, _ target: Command) -> Bool {

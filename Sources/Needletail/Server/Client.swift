@@ -38,6 +38,9 @@ final class Client {
     let isUnixSocket: Bool
     /// Clients never outlive their server (it closes them all before it goes), so no reference counting here.
     unowned(unsafe) let server: Server
+    /// The same, for accessors on the request path (`now`): reading through an `unowned(unsafe)` reference
+    /// still retains the object around any call, where borrowing it through `Unmanaged` does not.
+    private let serverReference: Unmanaged<Server>
 
     let input = IOBuffer(capacity: 16 * 1024)
     let output = IOBuffer(capacity: 16 * 1024)
@@ -161,6 +164,7 @@ final class Client {
         self.localAddress = localAddress
         self.isUnixSocket = isUnixSocket
         self.server = server
+        serverReference = Unmanaged.passUnretained(server)
         self.db = db
         self.reply = ReplyWriter(buffer: output, stats: server.stats)
         self.user = server.acl.defaultUser
@@ -188,6 +192,9 @@ final class Client {
     }
 
     func select(_ database: Database) { db = database }
+
+    /// `server.now` (the running command's time, for expiry), without retaining the server.
+    @inline(__always) var now: Int64 { serverReference._withUnsafeGuaranteedRef { $0.now } }
 
     // MARK: - Arguments of the request being executed
 

@@ -13,7 +13,7 @@ extension HashTable {
 
     /// Migrates up to `steps` non-empty buckets from table 0 to table 1, visiting at most 10 * steps empty
     /// ones (a long run of empty buckets must not make one step O(n)). Returns true if rehashing remains.
-    @inlinable @discardableResult
+    @inlinable @discardableResult @_effects(releasenone)
     func rehash(steps: Int) -> Bool {
         guard rehashIndex >= 0 else { return false }
         let old = buckets0!, new = buckets1!

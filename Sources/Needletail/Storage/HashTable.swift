@@ -278,7 +278,7 @@ extension HashTable {
     }
 
     /// The entry holding `key`, searching both tables. Never rehashes. Requires `_count > 0`.
-    @inlinable
+    @inlinable @_effects(releasenone)
     func lookup(_ key: UnsafeRawBufferPointer, hash: UInt64) -> UnsafeMutablePointer<Entry>? {
         let tag = UInt32(truncatingIfNeeded: hash)
         let bucket0 = Int(truncatingIfNeeded: hash) & (size0 &- 1)

@@ -33,7 +33,7 @@ public struct HashSeed: Equatable, Sendable {
 }
 
 /// SipHash-1-3 of `bytes` keyed by `seed`.
-@inlinable
+@inlinable @_effects(readonly)
 public func hashBytes(_ bytes: UnsafeRawBufferPointer, seed: HashSeed) -> UInt64 {
     sipHash(bytes, seed: seed, compressionRounds: 1, finalizationRounds: 3)
 }
