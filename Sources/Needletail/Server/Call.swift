@@ -285,7 +285,7 @@ extension Server {
         let outermost = callDepth == 0
         // CLIENT NO-TOUCH: the command's lookups (its script's too) leave access stamps alone, but TOUCH does touch.
         if outermost { keyspace.noTouch = client.noTouch && command.name != "touch" }
-        let started = outermost ? commandClock : wallClockMicros()
+        let started = outermost ? commandClock : tickClock.estimate()
         errorRepliesCounted = stats.totalErrorReplies
         let dirtyBefore = keyspace.dirty
         guard callNeedsBookkeeping else {
@@ -383,7 +383,7 @@ extension Server {
     /// Commandstats, the command clock and (debug builds) the invariant checks, after a handler ran.
     @inline(__always)
     private func finishCall(_ client: Client, _ command: Command, outermost: Bool, started: Int64) {
-        let ended = wallClockMicros()
+        let ended = tickClock.estimate()
         if outermost { commandClock = ended }
         let micros = max(0, ended - started)  // 0 if the wall clock stepped back
         command.microseconds += Int(micros)

@@ -24,11 +24,13 @@ public final class Server {
     /// used_memory at start-up and its peak (Server/MemoryOverhead.swift).
     let memory = MemoryTracker()
     private let prefetcher = PipelinePrefetcher()
-    /// Wall-clock µs when the current command started: read when a batch of requests starts, after a
-    /// pipeline look-ahead and after each request, so the end of one request is the start of the next (Redis
-    /// 7.0 also times commands with the wall clock, `ustime()`). A duration thus includes parsing the
-    /// request, a fraction of a microsecond.
+    /// Wall-clock µs when the current command started: read when a batch of requests starts, and after a
+    /// pipeline look-ahead and after each request (estimated there from the CPU's counter, `tickClock`), so
+    /// the end of one request is the start of the next (Redis 7.0 also times commands with the wall clock,
+    /// `ustime()`). A duration thus includes parsing the request, a fraction of a microsecond.
     @exclusivity(unchecked) var commandClock: Int64 = 0
+    /// Where `commandClock` comes from: the system clock once per batch, the CPU's counter per command.
+    @exclusivity(unchecked) var tickClock = TickClock()
 
     // The execution unit (Server/Call.swift).
     /// Nesting of `call`: 0 when no command runs; the outermost call owns `now` and the propagation list.
@@ -592,13 +594,13 @@ public final class Server {
     /// Executes every complete request in the client's query buffer, in order.
     func processInput(_ client: Client) {
         let input = client.input
-        commandClock = wallClockMicros()
+        commandClock = tickClock.read()
         var prefetched = 0  // bytes ahead of readIndex whose requests' lookups were prefetched
         while !client.isClosed && !client.closeAfterReply && !client.readPaused && client.blocked == nil {
             if prefetched == 0 && client.parser.isAtRequestStart {
                 let window = prefetcher.prefetch(input, in: client.db)
                 prefetched = window.bytes
-                if window.hashed { commandClock = wallClockMicros() }  // the look-ahead is no command's time
+                if window.hashed { commandClock = tickClock.estimate() }  // the look-ahead is no command's time
             }
             let outcome = client.parser.parse(input, maxBulkLength: config.protoMaxBulkLen,
                                               authenticated: client.authenticated || !acl.authRequired)
@@ -895,6 +897,7 @@ public final class Server {
     private func cron() {
         if cronPaused { return }
         cronLoops += 1
+        tickClock.calibrate()
         keyspace.access.update(nowMillis: wallClockMillis())  // the LRU clock, as Redis's server.lruclock
         memory.samplePeak()
         updateOutputCheckBytes()

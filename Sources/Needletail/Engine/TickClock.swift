@@ -1,0 +1,85 @@
+import CSystem
+
+/// The clock that times commands: wall-clock microseconds, read from the system once per batch of requests
+/// (`read`) and derived from the CPU's timestamp counter in between (`estimate`, once per command).
+///
+/// WHY — a command's end is the next one's start and its commandstats duration (Server/Call.swift), so the
+/// clock is read once per request: at `-P 16` a vDSO `clock_gettime` was 5-6% of the server's CPU time
+/// (bench/FINDINGS.md). RDTSC costs a third of that. Redis reads the clock twice per command (`ustime()`).
+///
+/// HOW — `read()` anchors: the wall clock and the counter, together. `estimate()` adds the ticks since the
+/// anchor at the calibrated rate. The rate comes from the monotonic clock against the counter, measured by
+/// `calibrate()` (the cron) over at least 200 ms and renewed every such window, so a changed frequency or a
+/// stepped wall clock cannot skew it for long (the wall clock only anchors). An estimate never strays:
+/// past 10 ms since the anchor, or with the counter behind it, `estimate()` reads the clock instead.
+///
+/// Used only where the kernel itself keeps time with the counter (current clocksource `tsc`: invariant and
+/// synchronized across CPUs); elsewhere, and before the first calibration, `estimate()` is `read()`.
+struct TickClock {
+    /// Estimates go back to the system clock after this long without an anchor.
+    static let maxEstimateMicros: Double = 10_000
+    /// Shortest window the rate is measured over.
+    static let calibrationWindowMicros: Int64 = 200_000
+
+    private let usable: Bool
+    private var anchorMicros: Int64 = 0
+    private var anchorTicks: UInt64 = 0
+    /// 0 until calibrated.
+    private(set) var microsPerTick: Double = 0
+    private var maxTicks: UInt64 = 0
+    private var windowStartMicros: Int64 = 0
+    private var windowStartTicks: UInt64 = 0
+
+    init(usable: Bool = TickClock.kernelKeepsTimeWithTheCounter()) {
+        self.usable = usable && cs_ticks() != 0
+    }
+
+    /// Whether estimates come from the counter (calibrated, and usable here).
+    var isCounting: Bool { microsPerTick > 0 }
+
+    /// The wall clock, now; later estimates count from here.
+    @inline(__always) mutating func read() -> Int64 {
+        let micros = wallClockMicros()
+        anchorTicks = cs_ticks()
+        anchorMicros = micros
+        return micros
+    }
+
+    /// The wall clock, estimated from the counter since the last `read()` (or read, see the type's comment).
+    @inline(__always) mutating func estimate() -> Int64 {
+        guard microsPerTick > 0 else { return read() }
+        let elapsed = cs_ticks() &- anchorTicks  // wraps to a huge value if the counter is behind the anchor
+        guard elapsed <= maxTicks else { return read() }
+        return anchorMicros + Int64(Double(elapsed) * microsPerTick)
+    }
+
+    /// Measures the counter's rate against the monotonic clock (call it periodically: the cron).
+    mutating func calibrate() {
+        guard usable else { return }
+        let ticks = cs_ticks()
+        let micros = monotonicMicros()
+        if windowStartTicks == 0 {
+            (windowStartTicks, windowStartMicros) = (ticks, micros)
+            return
+        }
+        let spent = micros - windowStartMicros
+        guard spent >= TickClock.calibrationWindowMicros else { return }
+        if ticks > windowStartTicks {
+            let rate = Double(spent) / Double(ticks - windowStartTicks)
+            // Counters run at 10 MHz to 100 GHz; anything else is a broken reading, ignored.
+            if rate >= 1e-5 && rate <= 0.1 {
+                microsPerTick = rate
+                maxTicks = UInt64(TickClock.maxEstimateMicros / rate)
+            }
+        }
+        (windowStartTicks, windowStartMicros) = (ticks, micros)
+    }
+
+    /// Linux's current clocksource is the timestamp counter.
+    static func kernelKeepsTimeWithTheCounter() -> Bool {
+        guard let bytes = readWholeFile("/sys/devices/system/clocksource/clocksource0/current_clocksource") else {
+            return false
+        }
+        return bytes.prefix { $0 != UInt8(ascii: "\n") } == Array("tsc".utf8)[...]
+    }
+}
