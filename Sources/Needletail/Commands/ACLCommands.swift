@@ -141,7 +141,7 @@ private func aclCat(_ c: Client) {
         return
     }
     guard let mask = ACLCategory.mask(named: Array(c.arg(2))) else {
-        return c.reply.error(bytes: Array("ERR Unknown category '".utf8) + cString(c.arg(2), max: Int.max) + [UInt8(ascii: "'")])
+        return c.reply.error(bytes: Array("ERR Unknown category '".utf8) + cString(c.arg(2), max: 128) + [UInt8(ascii: "'")])
     }
     let names = c.server.acl.registry.commands.filter { $0.aclCategoryMask & mask != 0 }.map(\.fullName)
     c.reply.array(names.count)
