@@ -8,12 +8,16 @@
 /// Measured: GET -P 16 over 100,000 keys went from 1.26 M to 1.50 M requests/s (bench/FINDINGS.md).
 ///
 /// Only a hint: a wrong guess (argument 1 is not a key, SELECT in the window, a key deleted meanwhile)
-/// costs a wasted prefetch, never a wrong reply. A lone request gains nothing and is not hashed twice.
+/// costs a wasted prefetch, never a wrong reply. A lone request gains nothing and is not hashed twice; nor
+/// do the requests on a small keyspace (`minimumKeys`).
 final class PipelinePrefetcher {
     /// Requests looked ahead at once; their lines fit in L1 many times over.
     static let window = 16
     /// Longer keys are rare and hashing them twice costs more than the miss it hides.
     static let maxKeyLength = 512
+    /// Smaller key tables (a few MB at most) are served from the CPU's caches, where the look-ahead (about
+    /// 400 instructions per request: the scan and a second hash of each key) costs more than it hides.
+    static let minimumKeys = 32_768
 
     private let keys = UnsafeMutablePointer<ArgSpan>.allocate(capacity: window)
     private let hashes = UnsafeMutablePointer<UInt64>.allocate(capacity: window)
@@ -27,6 +31,7 @@ final class PipelinePrefetcher {
     /// - Returns: the bytes those requests span, so the caller looks ahead again only after running them, and
     ///   whether any key was hashed and prefetched.
     func prefetch(_ input: IOBuffer, in db: Database) -> (bytes: Int, hashed: Bool) {
+        guard db.count >= Self.minimumKeys else { return (0, false) }
         let start = input.base + input.readIndex
         let (count, bytes) = RequestParser.keysAhead(start, input.readableBytes, into: keys, limit: Self.window)
         guard count >= 2 else { return (bytes, false) }
