@@ -219,6 +219,45 @@ final class RequestParserTests: XCTestCase {
     /// requests the parser would yield next, as long as they are complete multibulks of 2 to `maxArguments`
     /// arguments: the same argument 1 and the same bytes consumed. It must stop at the first request that
     /// is not one (or at its limit), and never read past the buffer.
+    /// The one-pass header parser (`plainHeader`) against the general path it stands in front of
+    /// (`findHeaderEnd` + `parseLength`): whatever it accepts, the general path reads as the same number with
+    /// the CR at the same place; and it accepts every plain header of 1 to 9 digits.
+    func testPlainHeaderAgreesWithTheGeneralPath() {
+        var rng = SeededRandom(seed: 0x68_6561_6465_72)
+        let alphabet = Array("0123456789".utf8) + Array("0000-+ $*\r\n\r\rx".utf8)
+        var accepted = 0
+        for round in 0..<100_000 {
+            var line: [UInt8] = [round % 2 == 0 ? UInt8(ascii: "$") : UInt8(ascii: "*")]
+            if round % 3 == 0 {  // a plain header, maybe cut short
+                let digits = Int.random(in: 1...12, using: &rng)
+                line += Array(String(Int.random(in: 0...Int(Int32.max), using: &rng)).utf8.prefix(digits)) + [13, 10]
+                line = Array(line.prefix(Int.random(in: 1...line.count, using: &rng)))
+            } else {
+                for _ in 0..<Int.random(in: 0...13, using: &rng) { line.append(alphabet.randomElement(using: &rng)!) }
+            }
+            let type = round % 4 < 2 ? UInt8(ascii: "$") : UInt8(ascii: "*")  // sometimes the wrong type
+            line.withUnsafeBytes { raw in
+                let p = UnsafeMutableRawPointer(mutating: raw.baseAddress!)
+                guard let (value, length) = plainHeader(type, p, raw.count) else {
+                    // Plain and complete: must have been accepted.
+                    let text = String(decoding: line.dropFirst(), as: UTF8.self)
+                    if line[0] == type, let cr = line.firstIndex(of: 13), cr + 1 < line.count, (2...10).contains(cr),
+                       line[1..<cr].allSatisfy({ (48...57).contains($0) }), cr == 2 || line[1] != 48 {
+                        XCTFail("round \(round): plain header \(text.debugDescription) refused")
+                    }
+                    return
+                }
+                accepted += 1
+                XCTAssertEqual(line[0], type)
+                XCTAssertLessThanOrEqual(length, raw.count, "round \(round)")
+                guard let cr = findHeaderEnd(p, raw.count) else { return XCTFail("round \(round): no CR for the general path") }
+                XCTAssertEqual(cr - p, length - 2, "round \(round)")
+                XCTAssertEqual(parseLength(p + 1, cr - p - 1), Int64(value), "round \(round)")
+            }
+        }
+        XCTAssertGreaterThan(accepted, 3_000)  // the generator makes plain, complete headers of the right type often enough
+    }
+
     func testKeysAheadAgreesWithTheParserOnEveryPrefix() {
         var rng = SeededRandom(seed: 0x70_7265_6665_7463)
         let pieces: [[UInt8]] = [

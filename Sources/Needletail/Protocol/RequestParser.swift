@@ -194,17 +194,25 @@ struct RequestParser {
     private mutating func parseMultibulk(_ start: UnsafeMutableRawPointer, _ available: Int, _ buffer: IOBuffer,
                                          maxBulkLength: Int, authenticated: Bool) -> ParseOutcome {
         if !inMultibulk {
-            guard let cr = findHeaderEnd(start + position, available - position) else {
-                return available > Self.inlineMaxSize ? .protocolError("Protocol error: too big mbulk count string") : .needMoreData
-            }
-            let lineEnd = cr - start
-            if lineEnd + 2 > available { return .needMoreData }  // the '\n' is not here yet
-            let number = parseLength(start + 1, lineEnd - 1)
-            guard let count = number, count <= Int64(Int32.max) else {
-                return .protocolError("Protocol error: invalid multibulk length")
+            let count: Int64
+            if let (value, lineLength) = plainHeader(UInt8(ascii: "*"), start + position, available - position) {
+                count = Int64(value)
+                position += lineLength - 2  // at the CR, as below
+            } else {
+                guard let cr = findHeaderEnd(start + position, available - position) else {
+                    return available > Self.inlineMaxSize ? .protocolError("Protocol error: too big mbulk count string") : .needMoreData
+                }
+                let lineEnd = cr - start
+                if lineEnd + 2 > available { return .needMoreData }  // the '\n' is not here yet
+                let number = parseLength(start + 1, lineEnd - 1)
+                guard let parsed = number, parsed <= Int64(Int32.max) else {
+                    return .protocolError("Protocol error: invalid multibulk length")
+                }
+                count = parsed
+                position = lineEnd
             }
             if count > 10 && !authenticated { return .protocolError("Protocol error: unauthenticated multibulk length") }
-            position = lineEnd + 2
+            position += 2
             argsBase = .queryBuffer
             if count <= 0 { return .request(consumed: position) }
             inMultibulk = true
@@ -212,6 +220,12 @@ struct RequestParser {
             spans.reserve(min(pending, 1024))
         }
         while pending > 0 {
+            // The common header in one pass; anything else (and every error) goes the general way below.
+            if bulkLength == -1, let (value, lineLength) = plainHeader(UInt8(ascii: "$"), start + position, available - position),
+               value <= maxBulkLength && (value <= 16384 || authenticated) {
+                position += lineLength
+                bulkLength = value
+            }
             if bulkLength == -1 {
                 let here = start + position
                 guard let cr = findHeaderEnd(here, available - position) else {
@@ -294,6 +308,29 @@ struct RequestParser {
         }
         return true
     }
+}
+
+/// A whole header line of `type` (`*3\r\n`, `$16\r\n`) with a plain number (1 to 9 digits, no leading zero)
+/// in one pass: the number and the line's length with its CR and the byte after it. Nil for anything else,
+/// which the general path (`findHeaderEnd`, `parseLength`) then parses to the same value or rejects. As that
+/// path and Redis, the byte after the CR is required but not checked.
+@inline(__always) func plainHeader(_ type: UInt8, _ p: UnsafeMutableRawPointer, _ available: Int) -> (value: Int, length: Int)? {
+    guard available >= 4, p.load(as: UInt8.self) == type else { return nil }
+    let limit = min(available - 1, 11)  // a CR at 2...10 with its next byte available
+    var value = 0
+    var i = 1
+    while i < limit {
+        let byte = p.load(fromByteOffset: i, as: UInt8.self)
+        let digit = Int(byte) &- 48
+        if digit >= 0 && digit <= 9 {
+            value = value &* 10 &+ digit
+            i += 1
+            continue
+        }
+        guard byte == 13 && i >= 2 && (i == 2 || p.load(fromByteOffset: 1, as: UInt8.self) != 48) else { return nil }
+        return (value, i + 2)
+    }
+    return nil
 }
 
 /// A length header's number: the common case (1 to 9 digits, no leading zero) in a tight loop; anything
