@@ -1,3 +1,5 @@
+import Glibc
+
 /// COMMAND: the command table described to clients. redis-cli builds its hints from COMMAND DOCS, cluster
 /// clients read key positions from COMMAND INFO and COMMAND GETKEYS. Replies as redis-server 7.0.
 ///
@@ -375,6 +377,7 @@ private func approximateKeySpecs(_ command: Command) -> [KeySpec] {
 func keyPositions(_ command: Command, _ args: [ByteString]) -> [(position: Int, flags: [String])]? {
     if let routine = commandKeyRoutines[command.fullName] { return routine(args) }
     let keys = keyPositions(keySpecs(of: command), args)
+    if keys == nil, let layout = genericKeyLayouts[command.fullName] { return genericGetKeys(layout, args) }
     guard let flagsOf = argumentDependentKeyFlags[command.fullName] else { return keys }
     return keys?.map { ($0.position, flagsOf(args)) }
 }
@@ -400,6 +403,32 @@ private let commandKeyRoutines: [String: ([ByteString]) -> [(position: Int, flag
     // sortROGetKeys: only the sorted key.
     "sort_ro": { _ in [(1, ["RO", "access"])] },
 ]
+
+/// Where Redis's genericGetKeys finds the keys of the commands with a key count (EVAL's numkeys, ZUNIONSTORE's
+/// numkeys...): the store key's position (0: none), the count's, the first key's. Redis asks it when the
+/// key specs reject the count (`1.5`, `01`, `+1`, ` 1` are not integers to the specs but are 1 to atoi).
+private let genericKeyLayouts: [String: (store: Int, count: Int, first: Int)] = [
+    "zunionstore": (1, 2, 3), "zinterstore": (1, 2, 3), "zdiffstore": (1, 2, 3),
+    "zunion": (0, 1, 2), "zinter": (0, 1, 2), "zdiff": (0, 1, 2),
+    "eval": (0, 2, 3), "evalsha": (0, 2, 3), "eval_ro": (0, 2, 3), "evalsha_ro": (0, 2, 3),
+    "fcall": (0, 2, 3), "fcall_ro": (0, 2, 3),
+    "lmpop": (0, 1, 2), "blmpop": (0, 2, 3), "zmpop": (0, 1, 2), "bzmpop": (0, 2, 3),
+    "sintercard": (0, 1, 2), "zintercard": (0, 1, 2),
+]
+
+/// Redis's genericGetKeys: the count read by C's atoi (as Redis reads it), the keys after it and then the
+/// store key, without flags (so any key pattern of an ACL user admits them, as in Redis); nil when the
+/// count is below 1 or more keys than there are arguments.
+private func genericGetKeys(_ layout: (store: Int, count: Int, first: Int), _ args: [ByteString]) -> [(position: Int, flags: [String])]? {
+    guard layout.count < args.count else { return nil }
+    let count = Int((args[layout.count].bytes + [0]).withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { atoi($0) }
+    })
+    guard count >= 1 && count <= args.count - layout.first else { return nil }
+    var keys = (0..<count).map { (position: layout.first + $0, flags: [String]()) }
+    if layout.store != 0 { keys.append((layout.store, [])) }
+    return keys
+}
 
 /// Redis's own key routines for commands whose key flags depend on their arguments (specs marked
 /// variable_flags); other such commands get their spec's flags.

@@ -355,6 +355,18 @@ final class ScriptEngine {
         return .scriptError(message)
     }
 
+    /// redis.acl_check_cmd (Redis's luaRedisAclCheckCmdPermissionsCommand): whether the script's caller may
+    /// run the command with these arguments (the command, its keys, its channels; not its arity): 1 or 0;
+    /// -1 for an unknown command, 2 outside a script.
+    fileprivate func aclCheck(_ argc: Int, _ argument: (Int) -> UnsafeRawBufferPointer) -> Int32 {
+        guard let run = running else { return 2 }
+        client.parser.load(count: argc) { i, append in append(argument(i)) }
+        defer { client.parser.reset() }
+        guard let command = lookup(client) else { return -1 }
+        guard let user = run.caller.user, !user.unrestricted else { return 1 }
+        return server.acl.check(user, command, client) == nil ? 1 : 0
+    }
+
     /// The command or subcommand `argv` names (Redis's lookupCommand): nil if unknown.
     private func lookup(_ request: Client) -> Command? {
         guard let command = server.commands.lookup(request.arg(0)) else { return nil }
@@ -583,11 +595,7 @@ private func scriptSHA1Hex(_ context: UnsafeMutableRawPointer?, _ data: UnsafePo
 
 private func scriptACLCheck(_ context: UnsafeMutableRawPointer?, _ argc: Int32,
                             _ argv: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?) -> Int32 {
-    let engine = engine(context)
-    guard engine.running != nil else { return 2 }
-    let name = UnsafeRawBufferPointer(start: argv![0], count: lengths![0])
-    // Without ACL users every command is allowed to the default user: only the lookup can fail.
-    return engine.server.commands.lookup(name) == nil ? -1 : 1
+    engine(context).aclCheck(Int(argc)) { UnsafeRawBufferPointer(start: argv![$0], count: lengths![$0]) }
 }
 
 private func scriptInterrupt(_ context: UnsafeMutableRawPointer?) -> Int32 {
