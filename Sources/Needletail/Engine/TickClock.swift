@@ -20,10 +20,15 @@ struct TickClock {
     static let maxEstimateMicros: Double = 10_000
     /// Shortest window the rate is measured over.
     static let calibrationWindowMicros: Int64 = 200_000
+    /// Most ticks between the two counter reads around a calibration's clock read (a few microseconds at
+    /// any plausible rate: the read itself takes well under one).
+    static let maxPairTicks: UInt64 = 20_000
 
     private let usable: Bool
     private var anchorMicros: Int64 = 0
     private var anchorTicks: UInt64 = 0
+    /// Ticks between the counter reads around the last anchor's clock reading.
+    private(set) var anchorSpreadTicks: UInt64 = 0
     /// 0 until calibrated.
     private(set) var microsPerTick: Double = 0
     private var maxTicks: UInt64 = 0
@@ -37,10 +42,14 @@ struct TickClock {
     /// Whether estimates come from the counter (calibrated, and usable here).
     var isCounting: Bool { microsPerTick > 0 }
 
-    /// The wall clock, now; later estimates count from here.
+    /// The wall clock, now; later estimates count from here (from the counter's midpoint around the reading,
+    /// so a reading that took long, the thread preempted, is off by at most half of `anchorSpreadTicks`).
     @inline(__always) mutating func read() -> Int64 {
+        let before = cs_ticks()
         let micros = wallClockMicros()
-        anchorTicks = cs_ticks()
+        let after = cs_ticks()
+        anchorSpreadTicks = after &- before
+        anchorTicks = before &+ anchorSpreadTicks / 2
         anchorMicros = micros
         return micros
     }
@@ -56,8 +65,13 @@ struct TickClock {
     /// Measures the counter's rate against the monotonic clock (call it periodically: the cron).
     mutating func calibrate() {
         guard usable else { return }
-        let ticks = cs_ticks()
+        // The clock read between two counter reads; a pair taken apart (the thread preempted in between) would
+        // skew the rate, so it is skipped: the window just runs on to the next call.
+        let before = cs_ticks()
         let micros = monotonicMicros()
+        let after = cs_ticks()
+        guard after >= before && after - before <= TickClock.maxPairTicks else { return }
+        let ticks = before + (after - before) / 2
         if windowStartTicks == 0 {
             (windowStartTicks, windowStartMicros) = (ticks, micros)
             return
