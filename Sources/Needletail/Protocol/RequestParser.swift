@@ -197,7 +197,7 @@ struct RequestParser {
             let count: Int64
             if let (value, lineLength) = plainHeader(UInt8(ascii: "*"), start + position, available - position) {
                 count = Int64(value)
-                position += lineLength - 2  // at the CR, as below
+                position += lineLength
             } else {
                 guard let cr = findHeaderEnd(start + position, available - position) else {
                     return available > Self.inlineMaxSize ? .protocolError("Protocol error: too big mbulk count string") : .needMoreData
@@ -209,10 +209,9 @@ struct RequestParser {
                     return .protocolError("Protocol error: invalid multibulk length")
                 }
                 count = parsed
-                position = lineEnd
+                position = lineEnd + 2
             }
             if count > 10 && !authenticated { return .protocolError("Protocol error: unauthenticated multibulk length") }
-            position += 2
             argsBase = .queryBuffer
             if count <= 0 { return .request(consumed: position) }
             inMultibulk = true
