@@ -146,25 +146,39 @@ private func hsetGeneric(_ c: Client, hmset: Bool) {
         return c.reply.error(hmset ? "ERR wrong number of arguments for 'hmset' command"
                                    : "ERR wrong number of arguments for 'hset' command")
     }
-    guard let (hash, created) = hashForWrite(c) else { return }
-    let limits = limits(c)
-    tryConversion(c, hash, 2..<c.argc, limits)
-    // A new hash filled by several pairs is allocated once, at its final size.
-    let reserved = created && hash.isPacked && c.argc > 4
-    if reserved {
-        var bytes = 0
-        for i in stride(from: 2, to: c.argc, by: 2) {
-            bytes += HashValue.encodedSize(field: c.arg(i), valueLength: c.arg(i + 1).count)
+    c.withDatabase { db in  // borrowed, as the stored hash (`Database.StoredValue`): no retain per request
+        let stored: Unmanaged<HashValue>
+        let created: Bool
+        if let found = db.lookupStored(c.arg(1), now: c.now, .write) {
+            guard let hash = found.hash else { return c.replyWrongType() }
+            (stored, created) = (hash, false)
+        } else {
+            let hash = HashValue()
+            db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
+            (stored, created) = (Unmanaged.passUnretained(hash), true)  // the keyspace holds it now
         }
-        hash.reserve(encodedBytes: bytes)
+        let added = stored._withUnsafeGuaranteedRef { hash in
+            let limits = limits(c)
+            tryConversion(c, hash, 2..<c.argc, limits)
+            // A new hash filled by several pairs is allocated once, at its final size.
+            let reserved = created && hash.isPacked && c.argc > 4
+            if reserved {
+                var bytes = 0
+                for i in stride(from: 2, to: c.argc, by: 2) {
+                    bytes += HashValue.encodedSize(field: c.arg(i), valueLength: c.arg(i + 1).count)
+                }
+                hash.reserve(encodedBytes: bytes)
+            }
+            var added = 0
+            for i in stride(from: 2, to: c.argc, by: 2) where hash.set(c.arg(i), c.arg(i + 1), limits: limits) {
+                added += 1
+            }
+            if reserved { hash.shrinkToFit() }
+            return added
+        }
+        if hmset { c.reply.ok() } else { c.reply.integer(added) }
+        db.didModify(c.arg(1), .hset, changes: (c.argc - 2) / 2)
     }
-    var added = 0
-    for i in stride(from: 2, to: c.argc, by: 2) where hash.set(c.arg(i), c.arg(i + 1), limits: limits) {
-        added += 1
-    }
-    if reserved { hash.shrinkToFit() }
-    if hmset { c.reply.ok() } else { c.reply.integer(added) }
-    c.db.didModify(c.arg(1), .hset, changes: (c.argc - 2) / 2)
 }
 
 /// HSETNX key field value: 1 when set, 0 (and nothing changed) when the field exists.

@@ -257,21 +257,26 @@ private struct BulkStream {
 
 /// Redis's pushGenericCommand: the reply is the new length; one change per element.
 private func pushGeneric(_ c: Client, atHead: Bool, onlyIfExists: Bool) {
-    let list: ListValue
-    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
-        guard case .list(let existing) = value else { return c.replyWrongType() }
-        list = existing
-    } else {
-        if onlyIfExists { return c.reply.integer(0) }
-        list = createList(c, 1)
+    c.withDatabase { db in  // borrowed, as the stored list (`Database.StoredValue`): no retain per request
+        let list: Unmanaged<ListValue>
+        if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
+            guard let existing = stored.list else { return c.replyWrongType() }
+            list = existing
+        } else {
+            if onlyIfExists { return c.reply.integer(0) }
+            list = Unmanaged.passUnretained(createList(c, 1))  // the keyspace holds it now
+        }
+        let argc = c.argc
+        let length = list._withUnsafeGuaranteedRef { list in
+            for j in 2..<argc {
+                if atHead { list.prepend(c.arg(j)) } else { list.append(c.arg(j)) }
+            }
+            if argc > 3 { list.fitSingleNode() }
+            return list.count
+        }
+        c.reply.integer(length)
+        db.didModify(c.arg(1), atHead ? .lpush : .rpush, changes: argc - 2)
     }
-    let argc = c.argc
-    for j in 2..<argc {
-        if atHead { list.prepend(c.arg(j)) } else { list.append(c.arg(j)) }
-    }
-    if argc > 3 { list.fitSingleNode() }
-    c.reply.integer(list.count)
-    c.db.didModify(c.arg(1), atHead ? .lpush : .rpush, changes: argc - 2)
 }
 
 // MARK: - LPOP, RPOP

@@ -157,25 +157,30 @@ extension Client {
 /// SADD key member [member ...]. A new key starts in the encoding its first member calls for (an intset
 /// when it is an integer, held inline while it fits), as Redis's setTypeCreate.
 private func sadd(_ c: Client) {
-    let limit = c.maxIntsetEntries
-    var added = 0
-    switch c.db.lookup(c.arg(1), now: c.now, .write) {
-    case nil:
-        var value: Value = parseInt64(c.arg(2)) != nil ? .inlineIntset(InlineIntSet()) : .set(SetValue(hashtableCapacity: 0))
-        added = addMembers(c, to: &value, maxIntsetEntries: limit)
-        // The change counted and notified is the command's, below.
-        c.db.add(c.argBytes(1), value, event: .none, changes: 0)
-    case .inlineIntset(let inline)?:
-        var value = Value.inlineIntset(inline)
-        added = addMembers(c, to: &value, maxIntsetEntries: limit)
-        if added > 0 { c.db.replaceValue(c.arg(1), with: value) }
-    case .set(let set)?:
-        for i in 2..<c.argc where set.add(c.arg(i), maxIntsetEntries: limit) { added += 1 }
-    default:
-        return c.replyWrongType()
+    c.withDatabase { db in  // borrowed, as the stored set (`Database.StoredValue`): no retain per request
+        let limit = c.maxIntsetEntries
+        var added = 0
+        if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
+            if let set = stored.set {
+                set._withUnsafeGuaranteedRef { set in
+                    for i in 2..<c.argc where set.add(c.arg(i), maxIntsetEntries: limit) { added += 1 }
+                }
+            } else if case .inlineIntset(let inline) = stored.value {
+                var value = Value.inlineIntset(inline)
+                added = addMembers(c, to: &value, maxIntsetEntries: limit)
+                if added > 0 { db.replaceValue(c.arg(1), with: value) }
+            } else {
+                return c.replyWrongType()
+            }
+        } else {
+            var value: Value = parseInt64(c.arg(2)) != nil ? .inlineIntset(InlineIntSet()) : .set(SetValue(hashtableCapacity: 0))
+            added = addMembers(c, to: &value, maxIntsetEntries: limit)
+            // The change counted and notified is the command's, below.
+            db.add(c.argBytes(1), value, event: .none, changes: 0)
+        }
+        if added > 0 { db.didModify(c.arg(1), .sadd, changes: added) }
+        c.reply.integer(added)
     }
-    if added > 0 { c.db.didModify(c.arg(1), .sadd, changes: added) }
-    c.reply.integer(added)
 }
 
 /// Adds the members at arguments 2... to `value`, an inline set or a SetValue, and returns how many were new.

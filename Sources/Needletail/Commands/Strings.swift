@@ -111,7 +111,7 @@ private struct StringOptions: OptionSet {
 /// Replies GET's answer for `key` (Redis's getGenericCommand). Returns whether the key exists, or nil
 /// after a WRONGTYPE error.
 private func getGeneric(_ c: Client, _ key: UnsafeRawBufferPointer) -> Bool? {
-    guard let value = c.db.lookup(key, now: c.now) else {
+    guard let value = c.withDatabase({ $0.lookup(key, now: c.now) }) else {  // borrowed: no retain per request
         c.reply.null()
         return false
     }

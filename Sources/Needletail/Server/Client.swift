@@ -36,10 +36,11 @@ final class Client {
     let address: String
     let localAddress: String
     let isUnixSocket: Bool
-    /// Clients never outlive their server (it closes them all before it goes), so no reference counting here.
-    unowned(unsafe) let server: Server
-    /// The same, for accessors on the request path (`now`): reading through an `unowned(unsafe)` reference
-    /// still retains the object around any call, where borrowing it through `Unmanaged` does not.
+    /// Clients never outlive their server (it closes them all before it goes), so no reference counting here:
+    /// the server is lent to each reader from `Unmanaged`. (An `unowned(unsafe)` reference is retained
+    /// around every use; this one only around calls the compiler cannot prove release nothing, and
+    /// `withDatabase` shows the way around those.)
+    var server: Server { _read { yield serverReference._withUnsafeGuaranteedRef { $0 } } }
     private let serverReference: Unmanaged<Server>
 
     let input = IOBuffer(capacity: 16 * 1024)
@@ -47,8 +48,16 @@ final class Client {
     @exclusivity(unchecked) var parser = RequestParser()
     @exclusivity(unchecked) var reply: ReplyWriter
 
-    /// Databases live as long as the server, which outlives its clients: no reference counting per access.
-    @exclusivity(unchecked) private(set) unowned(unsafe) var db: Database
+    /// Databases live as long as the server, which outlives its clients: lent to each reader as `server` is.
+    var db: Database { _read { yield dbReference._withUnsafeGuaranteedRef { $0 } } }
+    /// Runs `body` with the database lent for its whole run. `c.db.lookup(...)` still costs a retain and a
+    /// release (an atomic pair, ~7 ns) when the lookup may call something that could release (it may expire
+    /// the key, or notify a miss): the compiler cannot see that the server keeps the database alive. A
+    /// handler on the hot path borrows it here instead.
+    @inline(__always) func withDatabase<R>(_ body: (Database) -> R) -> R {
+        dbReference._withUnsafeGuaranteedRef(body)
+    }
+    @exclusivity(unchecked) private var dbReference: Unmanaged<Database>
     var protocolVersion = 2 {
         didSet { reply.resp3 = protocolVersion == 3 }
     }
@@ -163,9 +172,8 @@ final class Client {
         self.address = address
         self.localAddress = localAddress
         self.isUnixSocket = isUnixSocket
-        self.server = server
         serverReference = Unmanaged.passUnretained(server)
-        self.db = db
+        dbReference = Unmanaged.passUnretained(db)
         self.reply = ReplyWriter(buffer: output, stats: server.stats)
         self.user = server.acl.defaultUser
         self.authenticated = !server.acl.authRequired
@@ -191,10 +199,10 @@ final class Client {
         replicationType != .normal ? replicationType : subscriptions != nil ? .pubsub : .normal
     }
 
-    func select(_ database: Database) { db = database }
+    func select(_ database: Database) { dbReference = Unmanaged.passUnretained(database) }
 
-    /// `server.now` (the running command's time, for expiry), without retaining the server.
-    @inline(__always) var now: Int64 { serverReference._withUnsafeGuaranteedRef { $0.now } }
+    /// `server.now`: the running command's time, for expiry.
+    @inline(__always) var now: Int64 { server.now }
 
     // MARK: - Arguments of the request being executed
 
