@@ -106,19 +106,23 @@ private func lookupHash(_ c: Client, _ i: Int, forWrite: Bool = false, orReply m
 }
 
 /// Redis's hashTypeLookupWriteOrCreate: the hash at argument 1, created empty when missing (added with no
-/// event and no change: the command reports its own); nil after WRONGTYPE.
-@inline(__always) private func hashForWrite(_ c: Client) -> (hash: HashValue, created: Bool)? {
-    switch c.db.lookup(c.arg(1), now: c.now, .write) {
-    case .hash(let hash)?:
+/// event and no change: the command reports its own); nil after WRONGTYPE. The hash is the stored object,
+/// not retained (`Database.StoredValue`): HSET uses it as lent; the others take a reference of their own.
+@inline(__always) private func hashForWrite(_ c: Client, in db: Database) -> (hash: Unmanaged<HashValue>, created: Bool)? {
+    if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
+        guard let hash = stored.hash else {
+            c.replyWrongType()
+            return nil
+        }
         return (hash, false)
-    case nil:
-        let hash = HashValue()
-        c.db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
-        return (hash, true)
-    default:
-        c.replyWrongType()
-        return nil
     }
+    let hash = HashValue()
+    db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
+    return (Unmanaged.passUnretained(hash), true)  // the keyspace holds it now
+}
+
+@inline(__always) private func hashForWrite(_ c: Client) -> (hash: HashValue, created: Bool)? {
+    hashForWrite(c, in: c.db).map { ($0.hash.takeUnretainedValue(), $0.created) }
 }
 
 /// Redis's hashTypeTryConversion over arguments `range` (fields and values about to be stored).
@@ -147,16 +151,7 @@ private func hsetGeneric(_ c: Client, hmset: Bool) {
                                    : "ERR wrong number of arguments for 'hset' command")
     }
     c.withDatabase { db in  // borrowed, as the stored hash (`Database.StoredValue`): no retain per request
-        let stored: Unmanaged<HashValue>
-        let created: Bool
-        if let found = db.lookupStored(c.arg(1), now: c.now, .write) {
-            guard let hash = found.hash else { return c.replyWrongType() }
-            (stored, created) = (hash, false)
-        } else {
-            let hash = HashValue()
-            db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
-            (stored, created) = (Unmanaged.passUnretained(hash), true)  // the keyspace holds it now
-        }
+        guard let (stored, created) = hashForWrite(c, in: db) else { return }
         let added = stored._withUnsafeGuaranteedRef { hash in
             let limits = limits(c)
             tryConversion(c, hash, 2..<c.argc, limits)
