@@ -22,6 +22,37 @@ final class ByteStringTests: XCTestCase {
         for n in [0, 1, 22, 23, 1000] { XCTAssertEqual(ByteString(bytes(n)).bytes, bytes(n)) }
     }
 
+    /// Every inline length, with bytes of every value, comes back as given and equals the same bytes appended.
+    func testInlineStringsOfEveryLengthKeepTheirBytes() {
+        var generator = SystemRandomNumberGenerator()
+        for n in 0...ByteString.inlineCapacity {
+            for _ in 0..<20 {
+                let model = (0..<n).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let s = ByteString(model)
+                XCTAssertEqual(s.bytes, model)
+                XCTAssertEqual(s.count, n)
+                var appended = ByteString.empty
+                model.withUnsafeBytes { appended.append($0) }
+                XCTAssertEqual(s, appended)
+            }
+        }
+    }
+
+    /// loadWord: the first `count` bytes, little-endian, zero above; the bytes may end the allocation.
+    func testLoadWordReadsExactlyTheGivenBytes() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0...8 {
+            for _ in 0..<50 {
+                let model = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 1)
+                defer { buffer.deallocate() }
+                model.withUnsafeBytes { if count > 0 { buffer.copyMemory(from: $0.baseAddress!, byteCount: count) } }
+                let expected = model.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+                XCTAssertEqual(loadWord(buffer, count: count), expected, "\(count) bytes \(model)")
+            }
+        }
+    }
+
     func testEqualityAndOrderAcrossRepresentations() {
         let a = ByteString(bytes(22))
         let b = ByteString(bytes(22))

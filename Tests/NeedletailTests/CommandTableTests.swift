@@ -34,6 +34,25 @@ final class CommandTableTests: XCTestCase {
         XCTAssertNil(table.command(fullName: "nosuch"))
     }
 
+    /// The lookup cache (names up to 16 bytes loaded as two words): a name in any case finds its command on
+    /// the miss that fills the slot and on the hits after it, and names a byte off find nothing.
+    func testCachedLookupFindsEveryCaseAndNothingElse() {
+        func find(_ name: String) -> Command? {
+            var name = name
+            return name.withUTF8 { table.lookupUnretained(UnsafeRawBufferPointer($0))?.takeUnretainedValue() }
+        }
+        for command in table.all {
+            let mixed = String(command.name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
+            for name in [command.name, command.name.uppercased(), mixed, command.name] {
+                XCTAssertTrue(find(name) === command, name)
+            }
+            for near in [String(command.name.dropLast()), command.name + "x", command.name + "\0", "x" + command.name.dropFirst()]
+            where Array(near.utf8).withUnsafeBytes({ table.lookup($0) }) == nil {
+                XCTAssertNil(find(near), near)
+            }
+        }
+    }
+
     func testAritiesAreSane() {
         for command in everyCommand {
             XCTAssertNotEqual(command.arity, 0, "\(command.fullName): arity 0")

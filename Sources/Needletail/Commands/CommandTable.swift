@@ -247,10 +247,9 @@ final class CommandCache {
 
     /// The name's bytes (zero-padded to 16) as two little-endian words, ASCII letters lowercased.
     @inline(__always) private static func foldedWords(_ name: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        var words: (UInt64, UInt64) = (0, 0)
-        if name.count > 0 {
-            withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: name.baseAddress!, byteCount: name.count) }
-        }
+        guard let p = name.baseAddress else { return (0, 0) }
+        let n = name.count
+        let words = n <= 8 ? (loadWord(p, count: n), 0) : (loadWord(p, count: 8), loadWord(p + 8, count: n - 8))
         return (lowercase(words.0), lowercase(words.1))
     }
 

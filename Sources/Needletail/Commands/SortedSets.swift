@@ -367,12 +367,14 @@ enum ZaddOutcome: Equatable {
 /// Redis's zsetAdd: applies `score` to `member` under `flags`. The one write behind ZADD and ZINCRBY.
 func zsetAdd(_ set: SortedSet, member: UnsafeRawBufferPointer, score: Double, flags: ZaddFlags) -> ZaddOutcome {
     var outcome = ZaddOutcome.skipped
+    // The closure reaches the set through `lent`: capturing `set` itself costs a retain and a release per call.
+    let lent = Unmanaged.passUnretained(set)
     set.upsert(member: member) { current in
         guard let current else {
             if flags.contains(.xx) { return nil }
-            set.willAddMember(length: member.count)
+            lent._withUnsafeGuaranteedRef { $0.willAddMember(length: member.count) }
             outcome = .added(score: score)
-            return set.storable(score)
+            return lent._withUnsafeGuaranteedRef { $0.storable(score) }
         }
         if flags.contains(.nx) { return nil }
         var new = score
@@ -385,7 +387,7 @@ func zsetAdd(_ set: SortedSet, member: UnsafeRawBufferPointer, score: Double, fl
         }
         if (flags.contains(.lt) && new >= current) || (flags.contains(.gt) && new <= current) { return nil }
         outcome = new != current ? .updated(score: new) : .unchanged(score: new)
-        return set.storable(new)
+        return lent._withUnsafeGuaranteedRef { $0.storable(new) }
     }
     return outcome
 }
@@ -421,34 +423,40 @@ private func zaddGeneric(_ c: Client, _ initial: ZaddFlags) {
     // Validate every score first; they are parsed again below rather than kept in an allocated array.
     for j in 0..<elements where parseDouble(c.arg(scoreIndex + 2 * j)) == nil { return c.replyNotFloat() }
 
-    let set: SortedSet
-    if let value = c.db.lookup(c.arg(1), now: c.now, .write) {
-        guard case .sortedSet(let existing) = value else { return c.replyWrongType() }
-        set = existing
-    } else {
-        if flags.contains(.xx) { return incr ? c.reply.null() : c.reply.integer(0) }
-        set = SortedSet()
-        // Created empty: the change counted and notified is the command's, below.
-        c.db.add(c.argBytes(1), .sortedSet(set), event: .none, changes: 0)
-    }
-
-    var added = 0, updated = 0, processed = 0
-    var lastScore = 0.0
-    for j in 0..<elements {
-        let score = parseDouble(c.arg(scoreIndex + 2 * j))!
-        switch zsetAdd(set, member: c.arg(scoreIndex + 2 * j + 1), score: score, flags: flags) {
-        case .added(let s): added += 1; processed += 1; lastScore = s
-        case .updated(let s): updated += 1; processed += 1; lastScore = s
-        case .unchanged(let s): processed += 1; lastScore = s
-        case .skipped: break
-        case .nan: return c.reply.error("ERR resulting score is not a number (NaN)")
+    c.withDatabase { db in  // borrowed, as the stored set (`Database.StoredValue`): no retain per request
+        let set: Unmanaged<SortedSet>
+        if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
+            guard let existing = stored.sortedSet else { return c.replyWrongType() }
+            set = existing
+        } else {
+            if flags.contains(.xx) { return incr ? c.reply.null() : c.reply.integer(0) }
+            let created = SortedSet()
+            // Created empty: the change counted and notified is the command's, below.
+            db.add(c.argBytes(1), .sortedSet(created), event: .none, changes: 0)
+            set = .passUnretained(created)  // the keyspace holds it now
         }
-    }
-    if added + updated > 0 { c.db.didModify(c.arg(1), incr ? .zincr : .zadd, changes: added + updated) }
-    if incr {
-        if processed > 0 { c.reply.double(lastScore) } else { c.reply.null() }
-    } else {
-        c.reply.integer(flags.contains(.ch) ? added + updated : added)
+        var added = 0, updated = 0, processed = 0
+        var lastScore = 0.0
+        let scoreIsNaN = set._withUnsafeGuaranteedRef { set in
+            for j in 0..<elements {
+                let score = parseDouble(c.arg(scoreIndex + 2 * j))!
+                switch zsetAdd(set, member: c.arg(scoreIndex + 2 * j + 1), score: score, flags: flags) {
+                case .added(let s): added += 1; processed += 1; lastScore = s
+                case .updated(let s): updated += 1; processed += 1; lastScore = s
+                case .unchanged(let s): processed += 1; lastScore = s
+                case .skipped: break
+                case .nan: return true
+                }
+            }
+            return false
+        }
+        if scoreIsNaN { return c.reply.error("ERR resulting score is not a number (NaN)") }
+        if added + updated > 0 { db.didModify(c.arg(1), incr ? .zincr : .zadd, changes: added + updated) }
+        if incr {
+            if processed > 0 { c.reply.double(lastScore) } else { c.reply.null() }
+        } else {
+            c.reply.integer(flags.contains(.ch) ? added + updated : added)
+        }
     }
 }
 

@@ -161,34 +161,40 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
         guard let at = expireTime(c, expireIndex, options, command: command) else { return }
         expireAt = at
     }
-    let key = c.argBytes(1)
-    let found: Bool
-    var lookedUp = false  // touched by the lookup here (GET's read touches, then Redis's lookupKeyWrite again)
-    if options.contains(.get) {
-        guard let exists = key.withUnsafeBytes({ getGeneric(c, $0) }) else { return }
-        found = exists
-    } else if !options.isDisjoint(with: [.nx, .xx]) || c.db.expiresCount > 0 {
-        // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
-        // and so that KEEPTTL does not keep a dead TTL). Only keys with a TTL can be expired, so a plain
-        // SET skips the lookup when there are none.
-        found = c.db.lookup(key, now: c.now, .write) != nil
-        lookedUp = found
-    } else {
-        found = false
-    }
-    if (options.contains(.nx) && found) || (options.contains(.xx) && !found) {
-        if !options.contains(.get) {
-            if integerReply { c.reply.integer(0) } else { c.reply.null() }
+    // The database borrowed for the lookup and the store, and the key read where it is used (a ByteString
+    // kept to the end is destroyed in the middle of the reply, which then retains the output buffer): no
+    // retain per request.
+    let stored = c.withDatabase { db -> Bool in
+        let found: Bool
+        var lookedUp = false  // touched by the lookup here (GET's read touches, then Redis's lookupKeyWrite again)
+        if options.contains(.get) {
+            guard let exists = getGeneric(c, c.arg(1)) else { return false }
+            found = exists
+        } else if !options.isDisjoint(with: [.nx, .xx]) || db.expiresCount > 0 {
+            // Redis always looks the key up, which reclaims it if it has expired (counted in expired_keys,
+            // and so that KEEPTTL does not keep a dead TTL). Only keys with a TTL can be expired, so a plain
+            // SET skips the lookup when there are none.
+            found = db.lookup(c.arg(1), now: c.now, .write) != nil
+            lookedUp = found
+        } else {
+            found = false
         }
-        return
+        if (options.contains(.nx) && found) || (options.contains(.xx) && !found) {
+            if !options.contains(.get) {
+                if integerReply { c.reply.integer(0) } else { c.reply.null() }
+            }
+            return false
+        }
+        db.set(c.argBytes(1), .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set, lookedUp: lookedUp)
+        if expireIndex != 0 { db.setExpire(c.argBytes(1), at: expireAt, changes: 0) }  // SET EX is one change
+        return true
     }
-    c.db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set, lookedUp: lookedUp)
-    if expireIndex != 0 { c.db.setExpire(key, at: expireAt, changes: 0) }  // SET EX is one change
+    guard stored else { return }
     // Replicas and the AOF get an absolute time (SET key value PXAT ms), and GETSET becomes SET.
     if expireIndex != 0 && !options.contains(.pxat) {
-        c.propagateAs(["SET", key, c.argBytes(valueIndex), "PXAT", formatInt64(expireAt)])
+        c.propagateAs(["SET", c.argBytes(1), c.argBytes(valueIndex), "PXAT", formatInt64(expireAt)])
     } else if isGetset {
-        c.propagateAs(["SET", key, c.argBytes(valueIndex)])
+        c.propagateAs(["SET", c.argBytes(1), c.argBytes(valueIndex)])
     } else if options.contains(.get) && expireIndex == 0 {
         // Without GET (every one of them), as Redis propagates SET ... GET when it did not rewrite it whole.
         c.propagateAs((0..<c.argc).filter { $0 < 3 || !optionIs(c, $0, "GET") }.map { c.argBytes($0) })

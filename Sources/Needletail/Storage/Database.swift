@@ -198,6 +198,10 @@ final class Database {
             if case .list(let list) = entry.pointee.value.value { return .passUnretained(list) }
             return nil
         }
+        @inline(__always) var sortedSet: Unmanaged<SortedSet>? {
+            if case .sortedSet(let set) = entry.pointee.value.value { return .passUnretained(set) }
+            return nil
+        }
     }
 
     @inline(__always) private func touch(_ entry: UnsafeMutablePointer<HashTable<Entry>.Entry>) {

@@ -177,10 +177,8 @@ struct PackedElement {
 
 /// Reads a `width`-byte little-endian two's complement integer.
 @inline(__always) func loadInteger(_ p: UnsafeRawPointer, width: Int) -> Int64 {
-    var raw: UInt64 = 0
-    withUnsafeMutableBytes(of: &raw) { $0.baseAddress!.copyMemory(from: p, byteCount: width) }
     let shift = UInt64(64 - 8 * width)
-    return Int64(bitPattern: UInt64(littleEndian: raw) << shift) >> shift
+    return Int64(bitPattern: loadWord(p, count: width) << shift) >> shift
 }
 
 /// The data width of a one-byte code.
