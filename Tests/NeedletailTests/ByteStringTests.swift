@@ -38,6 +38,27 @@ final class ByteStringTests: XCTestCase {
         }
     }
 
+    /// equals(bytes), word by word for inline strings: true for the same bytes only, whatever byte differs,
+    /// and never for a prefix or an extension (zero bytes included), for inline and heap strings alike.
+    func testEqualsRawBytesAgainstModel() {
+        var generator = SystemRandomNumberGenerator()
+        for n in 0...(ByteString.inlineCapacity + 3) {
+            for _ in 0..<20 {
+                let model = (0..<n).map { _ in UInt8.random(in: 0...3, using: &generator) }
+                let s = ByteString(model)
+                XCTAssertTrue(model.withUnsafeBytes { s.equals($0) }, "\(model)")
+                for i in 0..<n {
+                    var other = model
+                    other[i] ^= UInt8.random(in: 1...255, using: &generator)
+                    XCTAssertFalse(other.withUnsafeBytes { s.equals($0) }, "\(model) vs \(other)")
+                }
+                for other in [model + [0], model + [1], Array(model.dropLast()), Array(model.dropFirst())] where other != model {
+                    XCTAssertFalse(other.withUnsafeBytes { s.equals($0) }, "\(model) vs \(other)")
+                }
+            }
+        }
+    }
+
     /// loadWord: the first `count` bytes, little-endian, zero above; the bytes may end the allocation.
     func testLoadWordReadsExactlyTheGivenBytes() {
         var generator = SystemRandomNumberGenerator()

@@ -79,5 +79,19 @@ final class TickClockTests: XCTestCase {
         sleepMillis(40)
         let reread = assertBracketed(&clock, slack: 0)
         XCTAssertGreaterThanOrEqual(reread - anchor, 40_000)
+
+        // A batch starts from the anchor while it is under a millisecond old, and with a reading after that.
+        let anchored = clock.read()
+        let before = wallClockMicros()
+        let start = clock.batchStart()
+        let after = wallClockMicros()
+        let spread = Int64(Double(clock.anchorSpreadTicks) * clock.microsPerTick) + 1
+        XCTAssert(start >= anchored && start >= before - 50 - spread && start <= after + 50 + spread,
+                  "batch start \(start) outside [\(before), \(after)]")
+        sleepMillis(3)
+        let before2 = wallClockMicros()
+        let start2 = clock.batchStart()
+        let after2 = wallClockMicros()
+        XCTAssert(start2 >= before2 && start2 <= after2, "a stale anchor's batch starts with a reading: \(start2) outside [\(before2), \(after2)]")
     }
 }

@@ -293,6 +293,42 @@ final class TimerTests: XCTestCase {
         XCTAssertEqual(list.stamp(of: 2), 200)
     }
 
+    /// Touches within one clock tick leave a slot already carrying the newest stamp in place; against a model
+    /// (slot -> stamp), in seeded random runs with few distinct stamps, the list stays sorted by stamp, holds
+    /// exactly the model's slots with their stamps, and its head is always a least recent one.
+    func testIdleListAgainstModelWithRepeatedStamps() {
+        var fixed = IdleList()
+        for (slot, at) in [(1, 100), (2, 100), (1, 100)] as [(Int, Int64)] { fixed.touch(slot, at: at) }
+        XCTAssertEqual(fixed.slotsInOrder, [1, 2], "1 already had the newest stamp: not moved")
+        fixed.touch(1, at: 101)
+        XCTAssertEqual(fixed.slotsInOrder, [2, 1])
+
+        for seed in 1...20 as ClosedRange<UInt64> {
+            var rng = SeededRandom(seed: seed)
+            var list = IdleList()
+            var model: [Int: Int64] = [:]
+            var clock: Int64 = 1000
+            for _ in 0..<2000 {
+                let slot = Int(rng.next() % 40)
+                switch rng.next() % 10 {
+                case 0:
+                    list.remove(slot)
+                    model[slot] = nil
+                default:
+                    if rng.next() % 4 == 0 { clock += Int64(rng.next() % 3) }
+                    list.touch(slot, at: clock)
+                    model[slot] = max(clock, model.values.max() ?? clock)
+                }
+                list.checkInvariants()
+                let order = list.slotsInOrder
+                XCTAssertEqual(Set(order), Set(model.keys), "seed \(seed)")
+                XCTAssertEqual(order.map { list.stamp(of: $0)! }, order.map { model[$0]! }, "seed \(seed)")
+                XCTAssertEqual(order.map { model[$0]! }, order.map { model[$0]! }.sorted(), "seed \(seed)")
+                if let oldest = list.oldest { XCTAssertEqual(oldest.stamp, model.values.min(), "seed \(seed)") }
+            }
+        }
+    }
+
     func testIdleDeadlineIsTheFirstMillisecondPastTheTimeout() {
         XCTAssertNil(idleDeadlineMicros(lastInteractionMillis: 5_000, timeoutSeconds: 0), "0 = never")
         XCTAssertEqual(idleDeadlineMicros(lastInteractionMillis: 5_000, timeoutSeconds: 1), 6_001_000)

@@ -286,9 +286,11 @@ struct IdleList {
 
     func stamp(of slot: Int) -> Int64? { contains(slot) ? nodes[slot].stamp : nil }
 
-    /// Records an interaction at `stamp`: the slot (added if absent) becomes the most recent. A stamp
+    /// Records an interaction at `stamp`: the slot (added if absent) becomes one of the most recent. A stamp
     /// earlier than the newest one is raised to it, which keeps the order (it cannot happen with a
-    /// monotonic clock).
+    /// monotonic clock). A slot already stamped with the newest stamp stays where it is: every slot after it
+    /// has that stamp too, so the list stays sorted without moving it (most touches under load, which come
+    /// within the clock's tick).
     /// - Complexity: O(1) (amortised, when the slot table grows)
     mutating func touch(_ slot: Int, at stamp: Int64) {
         if slot >= nodes.count {
@@ -296,14 +298,15 @@ struct IdleList {
         }
         let s = Int32(slot)
         let newest = tail >= 0 ? nodes[Int(tail)].stamp : stamp
+        let raised = max(stamp, newest)
         if nodes[slot].linked {
-            if tail == s {
-                nodes[slot].stamp = max(stamp, newest)
+            if tail == s || nodes[slot].stamp == raised {
+                nodes[slot].stamp = raised
                 return
             }
             unlink(s)
         }
-        nodes[slot].stamp = max(stamp, newest)
+        nodes[slot].stamp = raised
         nodes[slot].previous = tail
         nodes[slot].next = -1
         nodes[slot].linked = true

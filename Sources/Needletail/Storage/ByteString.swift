@@ -206,9 +206,20 @@ extension ByteString: Equatable {
         return lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in bytesEqual(a, b) } }
     }
 
-    /// Compares with raw bytes (e.g. an argument still in the read buffer) without copying.
-    @inlinable public func equals(_ other: UnsafeRawBufferPointer) -> Bool {
-        withUnsafeBytes { bytesEqual($0, other) }
+    /// Compares with raw bytes (e.g. an argument still in the read buffer) without copying. An inline string
+    /// (every short key, field and member) is compared word by word with the bytes loaded as words, which
+    /// its zero padding makes exact: no call to memcmp (1.5% of a request's time at -P 16).
+    @inlinable @inline(__always) public func equals(_ other: UnsafeRawBufferPointer) -> Bool {
+        guard case .inline(let raw) = self else { return withUnsafeBytes { bytesEqual($0, other) } }
+        let n = other.count
+        guard Int(raw.4) == n else { return false }
+        guard let p = other.baseAddress else { return true }
+        if raw.0 != loadWord(p, count: min(n, 8)) { return false }
+        if n <= 8 { return true }
+        if raw.1 != loadWord(p + 8, count: min(n - 8, 8)) { return false }
+        if n <= 16 { return true }
+        let tail = loadWord(p + 16, count: n - 16)
+        return raw.2 == UInt32(truncatingIfNeeded: tail) && raw.3 == UInt16(truncatingIfNeeded: tail >> 32)
     }
 }
 

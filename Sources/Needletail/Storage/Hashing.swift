@@ -62,12 +62,7 @@ func sipHash(_ bytes: UnsafeRawBufferPointer, seed: HashSeed, compressionRounds:
             state.absorb(word, rounds: compressionRounds)
             offset += 8
         }
-        var shift: UInt64 = 0
-        while offset < count {
-            tail |= UInt64(base.load(fromByteOffset: offset, as: UInt8.self)) << shift
-            shift += 8
-            offset += 1
-        }
+        tail |= loadWord(base + offset, count: count - offset)  // the last 0-7 bytes
     }
     state.absorb(tail, rounds: compressionRounds)
     return state.finalize(rounds: finalizationRounds)
