@@ -39,10 +39,11 @@ def cpu_times(pid):
     return total / 1e9, int(fields[11]) / os.sysconf("SC_CLK_TCK")
 
 
-def run(binary, test, requests, client_threads):
+def run(binary, test, requests, client_threads, quota):
     port = free_port()
+    join = f"echo $$ > {GROUP}/cgroup.procs; " if quota > 0 else ""
     server = subprocess.Popen(
-        ["sh", "-c", f'echo $$ > {GROUP}/cgroup.procs; exec taskset -c 1 "$0" --port {port} --bind 127.0.0.1 '
+        ["sh", "-c", f'{join}exec taskset -c 1 "$0" --port {port} --bind 127.0.0.1 '
                      f"--save '' --appendonly no", binary],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -77,27 +78,31 @@ def main():
     ap.add_argument("needletail")
     ap.add_argument("--redis-server", default="redis-server")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--quota", type=int, default=40, help="percent of one core")
+    ap.add_argument("--quota", type=int, default=40,
+                    help="percent of one core; 0: no cgroup (the server alone on core 1, busy polling on)")
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--client-threads", type=int, default=1,
                     help="redis-benchmark threads; above 1 it may run on both cores")
     ap.add_argument("--tests", default="lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,get,set,"
                                        "lrange_100,lrange_300,lrange_500,lrange_600")
     opts = ap.parse_args()
-    os.makedirs(GROUP, exist_ok=True)
-    with open(f"{GROUP}/cpu.cfs_period_us", "w") as f:
-        f.write("10000")
-    with open(f"{GROUP}/cpu.cfs_quota_us", "w") as f:
-        f.write(str(opts.quota * 100))
+    if opts.quota > 0:
+        os.makedirs(GROUP, exist_ok=True)
+        with open(f"{GROUP}/cpu.cfs_period_us", "w") as f:
+            f.write("10000")
+        with open(f"{GROUP}/cpu.cfs_quota_us", "w") as f:
+            f.write(str(opts.quota * 100))
     servers = [opts.needletail, opts.redis_server]
     results = {}
     try:
         for r in range(opts.rounds):
             for test in opts.tests.split(","):
                 for binary in (servers if r % 2 == 0 else servers[::-1]):
-                    results.setdefault((test, binary), []).append(run(binary, test, opts.requests, opts.client_threads))
+                    results.setdefault((test, binary), []).append(
+                        run(binary, test, opts.requests, opts.client_threads, opts.quota))
     finally:
-        os.rmdir(GROUP)
+        if opts.quota > 0:
+            os.rmdir(GROUP)
     for test in opts.tests.split(","):
         (nr, nc, nu), (rr, rc, ru) = [tuple(statistics.median(x[i] for x in results[(test, b)]) for i in (0, 1, 2))
                                       for b in servers]

@@ -315,6 +315,9 @@ struct RequestParser {
 /// path and Redis, the byte after the CR is required but not checked.
 @inline(__always) func plainHeader(_ type: UInt8, _ p: UnsafeMutableRawPointer, _ available: Int) -> (value: Int, length: Int)? {
     guard available >= 4, p.load(as: UInt8.self) == type else { return nil }
+    // One digit, the most common header ("*3\r\n", "$5\r\n"): the digit and the CR checked at once.
+    let first = Int(p.load(fromByteOffset: 1, as: UInt8.self)) &- 48
+    if first >= 0 && first <= 9 && p.load(fromByteOffset: 2, as: UInt8.self) == 13 { return (first, 4) }
     let limit = min(available - 1, 11)  // a CR at 2...10 with its next byte available
     var value = 0
     var i = 1
