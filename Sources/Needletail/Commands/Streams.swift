@@ -1263,6 +1263,9 @@ private func xclaim(_ c: Client) {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 private func xautoclaim(_ c: Client) {
+    // As Redis's xautoclaimCommand: the key is looked up first (a key past its time is deleted even when an
+    // argument is then refused), the arguments parsed next, the type checked last.
+    let value = c.db.lookup(c.arg(1), now: c.now)
     guard var minIdle = integerArgument(c, 4, "Invalid min-idle-time argument for XAUTOCLAIM") else { return }
     if minIdle < 0 { minIdle = 0 }
     guard let (startArg, exclusive) = intervalIDArgument(c, 5, missingSeq: 0) else { return }
@@ -1290,10 +1293,11 @@ private func xautoclaim(_ c: Client) {
         }
         j += 1
     }
-    var stream: StreamValue?
-    switch optionalStream(c, 1) {
-    case .failure: return
-    case .success(let s): stream = s
+    let stream: StreamValue?
+    switch value {
+    case nil: stream = nil
+    case .stream(let s)?: stream = s
+    default: return c.replyWrongType()
     }
     guard let s = stream, let group = s.group(named: c.argBytes(2)) else { return replyNoGroup(c, key: 1, group: 2) }
     let key = c.argBytes(1), groupName = c.argBytes(2), name = c.argBytes(3)
