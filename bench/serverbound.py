@@ -2,7 +2,7 @@
 """Side by side where the server, not redis-benchmark, sets the pace (issue 11's -P 16 ratios).
 
     sudo python3 bench/serverbound.py NEEDLETAIL_BINARY [--rounds 3] [--tests lpush,sadd,...] [--quota 40]
-                                      [--client-threads 1]
+                                      [--client-threads 1] [--requests 1000000]
 
 On a 2-core host one redis-benchmark thread serves about as fast as either server, so plain runs compare the
 load generator with itself. Here each server runs in a cgroup-v1 `cpu` group limited to --quota percent of a
@@ -13,8 +13,11 @@ to the nanosecond) and their ratios, needletail / redis-server, and the user-spa
 (/proc ticks, coarse). Needs root (the cgroup) and /sys/fs/cgroup/cpu; busy polling is off under a quota.
 
 Within each quota period the server still waits for the client once it has drained the backlog (a faster
-server more often: bench/FINDINGS.md, "Fifth look"). --client-threads 2 lets redis-benchmark use both cores;
-the server's CPU per request is then still exact, but req/s is no longer the server's alone.
+server more often: bench/FINDINGS.md, "Fifth look"). --client-threads 2 lets redis-benchmark use both cores,
+and then the client outruns the server within its bursts too: the run is server-bound (redis-server's req/s is
+its quota over its CPU per request), which is the measurement of a server's own rate this 2-core host allows
+(FINDINGS, "Sixth look"). redis-benchmark with threads reports req/s in steps of 250 ms of run length, so use
+--requests 8000000 there. --quota 0 runs the servers without a cgroup (busy polling on, client-bound).
 """
 import argparse, os, re, socket, statistics, subprocess, time
 
