@@ -185,8 +185,11 @@ private func setGeneric(_ c: Client, _ options: StringOptions, valueIndex: Int, 
             }
             return false
         }
-        db.set(c.argBytes(1), .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set, lookedUp: lookedUp)
-        if expireIndex != 0 { db.setExpire(c.argBytes(1), at: expireAt, changes: 0) }  // SET EX is one change
+        // One key string for the keyspace and the expires (a long key's heap bytes shared by both), gone
+        // before the reply.
+        let key = c.argBytes(1)
+        db.set(key, .string(c.argBytes(valueIndex)), keepTTL: options.contains(.keepTTL), event: .set, lookedUp: lookedUp)
+        if expireIndex != 0 { db.setExpire(key, at: expireAt, changes: 0) }  // SET EX is one change
         return true
     }
     guard stored else { return }

@@ -46,7 +46,7 @@ func nonBlockingIO(_ name: @autoclosure () -> String, _ body: () -> Int) throws 
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }
 
-/// The monotonic clock as of the kernel's last tick (CLOCK_MONOTONIC_COARSE: 1-4 ms behind at most, and a
+/// The monotonic clock as of the kernel's last tick (CLOCK_MONOTONIC_COARSE: up to 1/HZ behind, and a
 /// seventh of a precise reading's cost, which reads the counter), in milliseconds: for clients' interaction
 /// stamps, which time out in seconds.
 @inline(__always) func coarseMonotonicMillis() -> Int64 {

@@ -860,8 +860,8 @@ public final class Server {
 
     /// Reading from or writing to a client counts as an interaction (as Redis's `lastinteraction`, which is
     /// in seconds): stamped from the coarse clock, twice per batch of requests (a precise reading each was
-    /// 1-1.5% of a request's time at -P 16). A stamp may lag by a tick (1-4 ms), so an idle client can be
-    /// closed that much before its `timeout` seconds.
+    /// 1-1.5% of a request's time at -P 16). A stamp may lag by up to one kernel tick (1/HZ: 4 ms here, 10 ms
+    /// at HZ=100), so an idle client can be closed that much before its `timeout` seconds.
     @inline(__always) private func touch(_ client: Client, at now: Int64 = coarseMonotonicMillis()) {
         client.lastInteraction = now
         idle.list.touch(Int(client.fd), at: now)
