@@ -85,23 +85,12 @@ final class DigestTests: XCTestCase {
 
     // MARK: - DEBUG DIGEST, against redis-server 7.0.15's answers
 
-    private var server: Server!
-    private var client: Client!
+    private var process: InProcessServer!
 
-    override func setUpWithError() throws {
-        let config = Config()
-        config.port = 0
-        config.loglevel = "warning"
-        config.enableDebugCommand = "yes"
-        server = try Server(config: config, ephemeralPort: true)
-        client = server.makeInternalClient()
-        client.replySink = .capture
-    }
+    override func setUpWithError() throws { process = try InProcessServer { $0.enableDebugCommand = "yes" } }
 
     @discardableResult
-    private func run(_ words: String...) -> String {
-        String(decoding: server.run(words.map { ByteString($0) }, on: client) ?? [], as: UTF8.self)
-    }
+    private func run(_ words: String...) -> String { process.run(words) }
 
     private func digestValue(_ key: String) -> String { run("DEBUG", "DIGEST-VALUE", key) }
 
@@ -127,7 +116,7 @@ final class DigestTests: XCTestCase {
 
     func testEmptyDatasetIsZeros() {
         XCTAssertEqual(run("DEBUG", "DIGEST"), "+" + String(repeating: "0", count: 40) + "\r\n")
-        XCTAssertEqual(datasetDigest(server), [UInt8](repeating: 0, count: 20))
+        XCTAssertEqual(datasetDigest(process.server), [UInt8](repeating: 0, count: 20))
     }
 
     /// The expiry adds only a marker: two different times give the same digest.

@@ -11,24 +11,18 @@ final class StreamCommandTests: XCTestCase {
         func propagate(_ commands: [PropagatedCommand]) { units.append(commands) }
     }
 
-    private var server: Server!
-    private var client: Client!
+    private var process: InProcessServer!
+    private var server: Server { process.server }
+    private var client: Client { process.client }
     private let recorder = Recorder()
 
     override func setUpWithError() throws {
-        let config = Config()
-        config.port = 0
-        config.loglevel = "warning"
-        server = try Server(config: config, ephemeralPort: true)
+        process = try InProcessServer()
         server.propagationSink = recorder
-        client = server.makeInternalClient()
-        client.replySink = .capture
     }
 
     @discardableResult
-    private func run(_ words: String...) -> String {
-        String(decoding: server.run(words.map { ByteString($0) }, on: client) ?? [], as: UTF8.self)
-    }
+    private func run(_ words: String...) -> String { process.run(words) }
 
     private var propagated: [[String]] {
         recorder.units.flatMap { $0 }.map { $0.argv.map(\.string) }

@@ -4,22 +4,12 @@ import XCTest
 /// The string commands through the server's call path: what a client cannot see. Replies are checked against
 /// redis-server by the differential test.
 final class StringCommandTests: XCTestCase {
-    private var server: Server!
-    private var client: Client!
+    private var process: InProcessServer!
 
-    override func setUpWithError() throws {
-        let config = Config()
-        config.port = 0
-        config.loglevel = "warning"
-        server = try Server(config: config, ephemeralPort: true)
-        client = server.makeInternalClient()
-        client.replySink = .capture
-    }
+    override func setUpWithError() throws { process = try InProcessServer() }
 
     @discardableResult
-    private func run(_ words: String...) -> String {
-        String(decoding: server.run(words.map { ByteString($0) }, on: client) ?? [], as: UTF8.self)
-    }
+    private func run(_ words: String...) -> String { process.run(words) }
 
     private func storage(_ s: ByteString?) -> ObjectIdentifier? {
         if case .heap(let storage)? = s { return ObjectIdentifier(storage) }
@@ -29,13 +19,12 @@ final class StringCommandTests: XCTestCase {
     /// A key too long to be stored inline is allocated once: the keyspace and the expires share its bytes
     /// (as MEMORY USAGE and INFO memory count it), whichever command sets the value with its TTL.
     func testAKeyWithATTLIsStoredOnce() {
-        let db = client.db
+        let db = process.client.db
         for (i, command) in [["SET", "EX", "100"], ["SET", "PX", "100000"], ["SET", "EXAT", "99999999999"],
                              ["SETEX", "100"], ["PSETEX", "100000"]].enumerated() {
             let key = "a-key-longer-than-twenty-two-bytes:\(i)"
-            let reply = command[0] == "SET" ? server.run([command[0], key, "v", command[1], command[2]].map { ByteString($0) }, on: client)
-                                            : server.run([command[0], key, command[1], "v"].map { ByteString($0) }, on: client)
-            XCTAssertEqual(String(decoding: reply ?? [], as: UTF8.self), "+OK\r\n", command[0])
+            let request = command[0] == "SET" ? [command[0], key, "v", command[1], command[2]] : [command[0], key, command[1], "v"]
+            XCTAssertEqual(process.run(request), "+OK\r\n", command[0])
             let (stored, deadline) = key.utf8CString.dropLast().withUnsafeBytes { bytes in
                 (db.keys.findEntry(bytes)?.key, db.expires.findEntry(bytes)?.key)
             }

@@ -7,6 +7,24 @@
 func replyNull(_ c: Client) { c.reply.null() }
 func replyNullArray(_ c: Client) { c.reply.nullArray() }
 
+// MARK: - The object at a key, for a write (Redis's *TypeLookupWriteOrCreate)
+
+/// The object stored under argument 1, lent (`Database.StoredValue`: not retained, the keyspace holds it),
+/// or, for a missing key, the one `create` made and added (nil when `create` replied instead, as XX or
+/// LPUSHX do). Nil after WRONGTYPE. The hot writes (LPUSH, HSET, ZADD) edit what it returns in place.
+@inline(__always) func objectForWrite<T: AnyObject>(_ c: Client, in db: Database,
+                                                    _ stored: (Database.StoredValue) -> Unmanaged<T>?,
+                                                    orCreate create: () -> T?) -> Unmanaged<T>? {
+    if let found = db.lookupStored(c.arg(1), now: c.now, .write) {
+        guard let object = stored(found) else {
+            c.replyWrongType()
+            return nil
+        }
+        return object
+    }
+    return create().map { Unmanaged.passUnretained($0) }
+}
+
 // MARK: - SCAN cursor
 
 /// Parses a SCAN cursor as Redis does with strtoul: the text up to the first NUL, no leading space, an

@@ -109,16 +109,14 @@ private func lookupHash(_ c: Client, _ i: Int, forWrite: Bool = false, orReply m
 /// event and no change: the command reports its own); nil after WRONGTYPE. The hash is the stored object,
 /// not retained (`Database.StoredValue`): HSET uses it as lent; the others take a reference of their own.
 @inline(__always) private func hashForWrite(_ c: Client, in db: Database) -> (hash: Unmanaged<HashValue>, created: Bool)? {
-    if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
-        guard let hash = stored.hash else {
-            c.replyWrongType()
-            return nil
-        }
-        return (hash, false)
+    var created = false
+    let hash = objectForWrite(c, in: db, \.hash) {
+        let hash = HashValue()
+        db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
+        created = true
+        return hash
     }
-    let hash = HashValue()
-    db.add(c.argBytes(1), .hash(hash), event: .none, changes: 0)
-    return (Unmanaged.passUnretained(hash), true)  // the keyspace holds it now
+    return hash.map { ($0, created) }
 }
 
 @inline(__always) private func hashForWrite(_ c: Client) -> (hash: HashValue, created: Bool)? {

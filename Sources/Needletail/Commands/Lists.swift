@@ -258,14 +258,13 @@ private struct BulkStream {
 /// Redis's pushGenericCommand: the reply is the new length; one change per element.
 private func pushGeneric(_ c: Client, atHead: Bool, onlyIfExists: Bool) {
     c.withDatabase { db in  // borrowed, as the stored list (`Database.StoredValue`): no retain per request
-        let list: Unmanaged<ListValue>
-        if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
-            guard let existing = stored.list else { return c.replyWrongType() }
-            list = existing
-        } else {
-            if onlyIfExists { return c.reply.integer(0) }
-            list = Unmanaged.passUnretained(createList(c, 1))  // the keyspace holds it now
-        }
+        guard let list = objectForWrite(c, in: db, \.list, orCreate: {
+            if onlyIfExists {
+                c.reply.integer(0)
+                return nil
+            }
+            return createList(c, 1)
+        }) else { return }
         let argc = c.argc
         let length = list._withUnsafeGuaranteedRef { list in
             for j in 2..<argc {

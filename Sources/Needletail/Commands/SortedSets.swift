@@ -424,17 +424,16 @@ private func zaddGeneric(_ c: Client, _ initial: ZaddFlags) {
     for j in 0..<elements where parseDouble(c.arg(scoreIndex + 2 * j)) == nil { return c.replyNotFloat() }
 
     c.withDatabase { db in  // borrowed, as the stored set (`Database.StoredValue`): no retain per request
-        let set: Unmanaged<SortedSet>
-        if let stored = db.lookupStored(c.arg(1), now: c.now, .write) {
-            guard let existing = stored.sortedSet else { return c.replyWrongType() }
-            set = existing
-        } else {
-            if flags.contains(.xx) { return incr ? c.reply.null() : c.reply.integer(0) }
+        guard let set = objectForWrite(c, in: db, \.sortedSet, orCreate: {
+            if flags.contains(.xx) {
+                if incr { c.reply.null() } else { c.reply.integer(0) }
+                return nil
+            }
             let created = SortedSet()
             // Created empty: the change counted and notified is the command's, below.
             db.add(c.argBytes(1), .sortedSet(created), event: .none, changes: 0)
-            set = .passUnretained(created)  // the keyspace holds it now
-        }
+            return created
+        }) else { return }
         var added = 0, updated = 0, processed = 0
         var lastScore = 0.0
         let scoreIsNaN = set._withUnsafeGuaranteedRef { set in
