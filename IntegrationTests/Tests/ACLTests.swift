@@ -28,12 +28,16 @@ final class ACLTests: XCTestCase {
 
     // MARK: - Normalising
 
-    /// Sorts the single-command rules after the last category rule of each selector description.
+    /// Sorts the single-command rules after the last category rule of each selector description, and drops
+    /// the rules of CLIENT's subcommands that 7.2 added (NO-TOUCH, SETINFO: ours, as INFO says 7.2.4, and not
+    /// the 7.0 oracle's), which a user given `-client` and then `+@connection` lists one by one.
     static func normaliseDescription(_ text: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         var segment: [UInt8] = []
+        let only72: Set<[UInt8]> = Set(["+client|no-touch", "+client|setinfo", "-client|no-touch", "-client|setinfo"].map { Array($0.utf8) })
         func flush() {
             var tokens = segment.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false).map(Array.init)
+            tokens.removeAll { only72.contains($0) }
             if let last = tokens.lastIndex(where: { $0.count >= 2 && ($0[0] == 43 || $0[0] == 45) && $0[1] == 64 }) {
                 let tail = tokens[(last + 1)...].sorted { $0.lexicographicallyPrecedes($1) }
                 tokens = Array(tokens[...last]) + tail

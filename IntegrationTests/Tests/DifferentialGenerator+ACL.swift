@@ -4,7 +4,8 @@ import TestSupport
 /// user "dx", GETUSER, LIST, DRYRUN, LOG, CAT, WHOAMI, and AUTH switching the sequence's connection between
 /// "dx" and the default user, so that the other enabled families' commands that follow run under dx's rules
 /// and meet NOPERM for commands, keys (`~k1*`, `%R~k2`, `%W~k3`...) and channels, at top level, inside MULTI
-/// and in scripts. The prologue puts the connection back on the default user and empties the log.
+/// and in scripts. The prologue puts the connection back on the default user, resets dx, deletes dy and
+/// empties the log.
 ///
 /// The runner compares ACL replies after `ACLTests.normalise` (DiffNormalizer): the single commands at the end
 /// of a rule description are sorted (redis-server lists them in its hash table's random order), ACL LOG's
@@ -52,8 +53,9 @@ extension DiffFamilies {
                                            "return redis.pcall('del', KEYS[1])"])), b("1"), g.key()]
         },
     ], prologue: { _ in
+        // dy too, so that no sequence's replies depend on the rules earlier ones gave it (no connection is dy's).
         [[b("AUTH"), b("default"), b("x")], [b("ACL"), b("SETUSER"), b("dx"), b("reset"), b("on"), b(">pw")],
-         [b("ACL"), b("LOG"), b("RESET")]]
+         [b("ACL"), b("DELUSER"), b("dy")], [b("ACL"), b("LOG"), b("RESET")]]
     })
 }
 

@@ -42,6 +42,13 @@ private struct SortItem {
     var compareWith: ByteString?
 }
 
+/// SORT or SORT_RO, as the ACL knows it (found under its own name even after a rename-command).
+private func sortCommand(_ c: Client, readonly: Bool) -> Command? {
+    let name = readonly ? "sort_ro" : "sort"
+    if let command = Array(name.utf8).withUnsafeBytes({ c.server.commands.lookup($0) }), command.name == name { return command }
+    return c.server.commands.all.first { $0.name == name }
+}
+
 private func sortGeneric(_ c: Client, readonly: Bool) {
     var desc = false, alpha = false
     var limitStart = 0, limitCount = -1
@@ -49,6 +56,17 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
     var byPattern: UnsafeRawBufferPointer?
     var dontSort = false
     var getPatterns: [Int] = []
+    // Redis's user_has_full_key_access: BY with a pattern and GET read keys that no key check saw, so they
+    // need a selector that runs this command on any key. Asked once, when one of them appears.
+    var fullKeyAccess: Bool?
+    func mayReadAnyKey() -> Bool {
+        if fullKeyAccess == nil {
+            fullKeyAccess = c.aclUser.map { user in
+                sortCommand(c, readonly: readonly).map { c.server.acl.allowsReadingAnyKey(user, $0, c) } ?? false
+            } ?? true
+        }
+        return fullKeyAccess!
+    }
     var j = 2
     while j < c.argc {
         let left = c.argc - j - 1
@@ -69,10 +87,16 @@ private func sortGeneric(_ c: Client, readonly: Bool) {
             j += 1
         } else if argOptionIs(c, j, "by") && left >= 1 {
             byPattern = c.arg(j + 1)
-            // A pattern without '*' sorts nothing (BY nosort).
-            dontSort = !cStringPrefix(c.arg(j + 1)).contains(UInt8(ascii: "*"))
+            // A pattern without '*' sorts nothing (BY nosort), even when a later BY has one (as Redis).
+            if !cStringPrefix(c.arg(j + 1)).contains(UInt8(ascii: "*")) {
+                dontSort = true
+            } else if !mayReadAnyKey() {
+                return c.reply.error("ERR BY option of SORT denied due to insufficient ACL permissions.")
+            }
             j += 1
         } else if argOptionIs(c, j, "get") && left >= 1 {
+            // (SORT_RO's error says SORT too, as Redis's.)
+            if !mayReadAnyKey() { return c.reply.error("ERR GET option of SORT denied due to insufficient ACL permissions.") }
             getPatterns.append(j + 1)
             j += 1
         } else {

@@ -131,6 +131,26 @@ final class ACL {
         }
     }
 
+    /// Redis's ACLUserCheckCmdWithUnrestrictedKeyAccess for reading (SORT's BY and GET, whose keys come from
+    /// the data, unseen by the key check): whether one of the user's selectors both allows this request and
+    /// reads any key (`allkeys`/`~*`, or the pattern `*` with read permission, `%R~*`).
+    func allowsReadingAnyKey(_ user: ACLUser, _ command: Command, _ client: Client) -> Bool {
+        if user.unrestricted { return true }
+        var cachedKeys: [(position: Int, permissions: UInt8)]?
+        return user.rules.selectors.withUnsafeBufferPointer { selectors in
+            for i in selectors.indices {
+                let selector = selectors.baseAddress! + i
+                guard check(selector, command, client, 0, &cachedKeys) == nil else { continue }
+                if selector.pointee.allKeys || selector.pointee.patterns.contains(where: {
+                    $0.pattern == [UInt8(ascii: "*")] && $0.permissions & ACLSelector.readPermission != 0
+                }) {
+                    return true
+                }
+            }
+            return false
+        }
+    }
+
     private func check(_ selector: UnsafePointer<ACLSelector>, _ command: Command, _ client: Client, _ offset: Int,
                        _ cachedKeys: inout [(position: Int, permissions: UInt8)]?) -> Denial? {
         // Fields are read one at a time through the pointer: a method called on the whole selector copies it.

@@ -246,6 +246,9 @@ final class Client {
 
     /// This is the client scripts run commands on (Redis's CLIENT_SCRIPT flag on its lua_client).
     var isScriptCaller: Bool { server.scripting.client === self }
+    /// The user a command run now answers to: the client's own, or for the scripting client the running
+    /// script's caller's (Redis runs a script's commands as its caller's user).
+    var aclUser: ACLUser? { isScriptCaller ? server.scripting.running?.caller.user : user }
 
     func replyWrongType() { reply.error("WRONGTYPE Operation against a key holding the wrong kind of value") }
     func replySyntaxError() { reply.error("ERR syntax error") }
