@@ -1,6 +1,6 @@
 // Argument parsing and reply helpers shared by several command families: SCAN cursors, option names
 // compared as Redis's strcasecmp compares them, the per-command random generator, the HELP and
-// subcommand-syntax-error replies, and the replies to a missing key.
+// subcommand-syntax-error replies, the replies to a missing key, and the families' lookup-or-create for writes.
 
 // MARK: - Replies to a missing key (the `orReply` of the families' lookups)
 
